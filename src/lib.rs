@@ -1,0 +1,14 @@
+//! iteratr: run an AI coding agent in a loop until a spec is built.
+//!
+//! The heart is [`session`]: pure event types, the fold into state and the validation of commands.
+//! [`store`] persists events in an append-only log that several processes share; [`service`] ties
+//! the two together with optimistic concurrency.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod cli;
+pub mod logging;
+pub mod service;
+pub mod session;
+pub mod status;
+pub mod store;

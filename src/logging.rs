@@ -1,0 +1,49 @@
+//! Logs go to `ITERATR_LOG_FILE` when set, else to stderr; never to stdout, which belongs to the
+//! command's output (and, for `mcp serve`, to the protocol).
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Mutex;
+
+use anyhow::{Context, anyhow};
+use tracing_subscriber::filter::LevelFilter;
+
+pub fn init() -> anyhow::Result<()> {
+    let file = std::env::var_os("ITERATR_LOG_FILE").filter(|f| !f.is_empty());
+    let level = match std::env::var("ITERATR_LOG_LEVEL") {
+        Ok(l) if !l.trim().is_empty() => l.trim().parse::<LevelFilter>().map_err(|_| {
+            anyhow!(
+                "ITERATR_LOG_LEVEL='{l}' is not a log level; use off, error, warn, info, debug or trace"
+            )
+        })?,
+        _ if file.is_some() => LevelFilter::INFO,
+        _ => LevelFilter::WARN,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
+    let result = match file {
+        Some(path) => {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| {
+                    format!(
+                        "cannot open the log file ITERATR_LOG_FILE={}",
+                        path.to_string_lossy()
+                    )
+                })?;
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(f))
+                .try_init()
+        }
+        None => builder
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
+    result.map_err(|e| anyhow!("cannot set up logging: {e}"))
+}

@@ -1,0 +1,377 @@
+//! Commands are what tools, the loop and people ask for; `decide` checks one against the state and
+//! turns it into the events to append. A refused command produces no events at all, and a batch is
+//! all or nothing.
+
+use std::collections::BTreeSet;
+
+use super::error::DomainError;
+use super::event::{Author, Event, EventKind, NoteType, TaskStatus};
+use super::limits;
+use super::state::{SessionState, task_id};
+
+/// The context a command runs in: who asks, and the time (the domain has no clock).
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub now_ms: i64,
+    pub by: Author,
+}
+
+/// A task to add. Dependencies are references as typed (`TAS-3`, `3`, a unique prefix).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub content: String,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<i64>,
+    pub depends_on: Vec<String>,
+}
+
+impl NewTask {
+    pub fn new(content: impl Into<String>) -> Self {
+        NewTask {
+            content: content.into(),
+            status: None,
+            priority: None,
+            depends_on: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// One task (task-add) or several at once (task-batch-add).
+    AddTasks(Vec<NewTask>),
+    SetStatus {
+        task: String,
+        status: TaskStatus,
+    },
+    SetPriority {
+        task: String,
+        priority: i64,
+    },
+    AddDependency {
+        task: String,
+        depends_on: String,
+    },
+    EditTask {
+        task: String,
+        content: String,
+    },
+    DeleteTask {
+        task: String,
+    },
+    AddNote {
+        note_type: NoteType,
+        content: String,
+    },
+    EditNote {
+        note: String,
+        content: String,
+    },
+    DeleteNote {
+        note: String,
+    },
+    /// Starts iteration `number`; one still running is first recorded as interrupted.
+    StartIteration {
+        number: u32,
+    },
+    /// Summary of the running iteration (or of the latest one, when none runs).
+    SummarizeIteration {
+        summary: String,
+    },
+    FinishIteration {
+        number: u32,
+        outcome: String,
+        detail: Option<String>,
+    },
+    UserMessage {
+        text: String,
+    },
+    CompleteSession {
+        summary: Option<String>,
+    },
+    Reset {
+        reason: Option<String>,
+    },
+}
+
+/// Checks `cmd` against `state` and returns the events that carry it out. An empty list means the
+/// command asks for what is already true (setting a status a task already has, say).
+pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event>, DomainError> {
+    let ev = |kind| Event::new(ctx.now_ms, ctx.by, kind);
+    Ok(match cmd {
+        Command::AddTasks(tasks) => add_tasks(state, tasks)?.into_iter().map(ev).collect(),
+        Command::SetStatus { task, status } => {
+            let id = state.resolve_task(task)?;
+            if state.tasks.get(&id).is_some_and(|t| t.status == *status) {
+                return Ok(Vec::new());
+            }
+            vec![ev(EventKind::TaskStatusSet {
+                task: id,
+                status: *status,
+            })]
+        }
+        Command::SetPriority { task, priority } => {
+            let id = state.resolve_task(task)?;
+            let priority = check_priority(*priority)?;
+            if state.tasks.get(&id).is_some_and(|t| t.priority == priority) {
+                return Ok(Vec::new());
+            }
+            vec![ev(EventKind::TaskPrioritySet { task: id, priority })]
+        }
+        Command::AddDependency { task, depends_on } => {
+            let id = state.resolve_task(task)?;
+            let on = state.resolve_task(depends_on)?;
+            if id == on {
+                return Err(DomainError::SelfDependency(task_id(id)));
+            }
+            if let Some(path) = state.dependency_path(on, id) {
+                return Err(DomainError::DependencyCycle {
+                    task: task_id(id),
+                    on: task_id(on),
+                    path: path
+                        .iter()
+                        .map(|n| task_id(*n))
+                        .collect::<Vec<_>>()
+                        .join(" → "),
+                });
+            }
+            let task_ref = state.tasks.get(&id);
+            if task_ref.is_some_and(|t| t.depends_on.contains(&on)) {
+                return Ok(Vec::new());
+            }
+            if task_ref.is_some_and(|t| t.depends_on.len() >= limits::DEPENDENCIES_MAX) {
+                return Err(DomainError::TooManyDependencies);
+            }
+            vec![ev(EventKind::TaskDependencyAdded {
+                task: id,
+                depends_on: on,
+            })]
+        }
+        Command::EditTask { task, content } => {
+            let id = state.resolve_task(task)?;
+            let content = check_text("task content", content, limits::TASK_CONTENT_MAX)?;
+            if let Some(other) = duplicate_of(state, &content, Some(id)) {
+                return Err(other);
+            }
+            if state.tasks.get(&id).is_some_and(|t| t.content == content) {
+                return Ok(Vec::new());
+            }
+            vec![ev(EventKind::TaskContentEdited { task: id, content })]
+        }
+        Command::DeleteTask { task } => {
+            let id = state.resolve_task(task)?;
+            vec![ev(EventKind::TaskDeleted { task: id })]
+        }
+        Command::AddNote { note_type, content } => {
+            let content = check_text("note content", content, limits::NOTE_CONTENT_MAX)?;
+            vec![ev(EventKind::NoteAdded {
+                note: state.next_note_number(),
+                note_type: *note_type,
+                content,
+            })]
+        }
+        Command::EditNote { note, content } => {
+            let id = state.resolve_note(note)?;
+            let content = check_text("note content", content, limits::NOTE_CONTENT_MAX)?;
+            if state.notes.get(&id).is_some_and(|n| n.content == content) {
+                return Ok(Vec::new());
+            }
+            vec![ev(EventKind::NoteContentEdited { note: id, content })]
+        }
+        Command::DeleteNote { note } => {
+            let id = state.resolve_note(note)?;
+            vec![ev(EventKind::NoteDeleted { note: id })]
+        }
+        Command::StartIteration { number } => {
+            if let Some(latest) = state.latest_iteration()
+                && latest >= *number
+            {
+                return Err(DomainError::IterationOutOfOrder {
+                    given: *number,
+                    latest,
+                });
+            }
+            let mut out = Vec::new();
+            if let Some(running) = state.running_iteration() {
+                out.push(ev(EventKind::IterationFinished {
+                    iteration: running,
+                    outcome: "interrupted".to_string(),
+                    detail: Some("iteratr stopped before the iteration ended".to_string()),
+                }));
+            }
+            out.push(ev(EventKind::IterationStarted { iteration: *number }));
+            out
+        }
+        Command::SummarizeIteration { summary } => {
+            let summary = check_text("summary", summary, limits::SUMMARY_MAX)?;
+            let iteration = state
+                .running_iteration()
+                .or(state.latest_iteration())
+                .unwrap_or(1);
+            vec![ev(EventKind::IterationSummarized { iteration, summary })]
+        }
+        Command::FinishIteration {
+            number,
+            outcome,
+            detail,
+        } => {
+            if state.running_iteration() != Some(*number) {
+                return Err(DomainError::IterationNotRunning(*number));
+            }
+            let outcome = check_text("outcome", outcome, 64)?;
+            let detail = detail
+                .as_deref()
+                .map(|d| truncate_chars(d.trim(), limits::DETAIL_MAX))
+                .filter(|d| !d.is_empty());
+            vec![ev(EventKind::IterationFinished {
+                iteration: *number,
+                outcome,
+                detail,
+            })]
+        }
+        Command::UserMessage { text } => {
+            let text = check_text("message", text, limits::MESSAGE_MAX)?;
+            vec![ev(EventKind::UserMessage { text })]
+        }
+        Command::CompleteSession { summary } => {
+            let open = state.unfinished_tasks();
+            if !open.is_empty() {
+                return Err(DomainError::UnfinishedTasks {
+                    open: open
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "{} [{}] {}",
+                                t.label(),
+                                t.status,
+                                truncate_chars(&t.content, 80)
+                            )
+                        })
+                        .collect(),
+                });
+            }
+            let summary = match summary.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(s) => Some(check_text("summary", s, limits::SUMMARY_MAX)?),
+            };
+            if state.completed.is_some() {
+                return Ok(Vec::new());
+            }
+            vec![ev(EventKind::SessionCompleted { summary })]
+        }
+        Command::Reset { reason } => vec![ev(EventKind::SessionReset {
+            reason: reason
+                .as_deref()
+                .map(|r| truncate_chars(r.trim(), limits::DETAIL_MAX))
+                .filter(|r| !r.is_empty()),
+        })],
+    })
+}
+
+fn add_tasks(state: &SessionState, tasks: &[NewTask]) -> Result<Vec<EventKind>, DomainError> {
+    if tasks.is_empty() {
+        return Err(DomainError::EmptyBatch);
+    }
+    if tasks.len() > limits::BATCH_MAX {
+        return Err(DomainError::BatchTooLarge(tasks.len()));
+    }
+    let batch = tasks.len() > 1;
+    let wrap = |index: usize, e: DomainError| {
+        if batch {
+            DomainError::BatchItem {
+                index: index + 1,
+                source: Box::new(e),
+            }
+        } else {
+            e
+        }
+    };
+    let mut out = Vec::with_capacity(tasks.len());
+    let mut seen: Vec<String> = Vec::with_capacity(tasks.len());
+    for (next, (index, task)) in (state.next_task_number()..).zip(tasks.iter().enumerate()) {
+        let one = || -> Result<EventKind, DomainError> {
+            let content = check_text("task content", &task.content, limits::TASK_CONTENT_MAX)?;
+            if let Some(e) = duplicate_of(state, &content, None) {
+                return Err(e);
+            }
+            let priority = check_priority(task.priority.unwrap_or(2))?;
+            if task.depends_on.len() > limits::DEPENDENCIES_MAX {
+                return Err(DomainError::TooManyDependencies);
+            }
+            let mut deps = BTreeSet::new();
+            for d in &task.depends_on {
+                deps.insert(state.resolve_task(d)?);
+            }
+            Ok(EventKind::TaskAdded {
+                task: next,
+                content,
+                status: task.status.unwrap_or(TaskStatus::Remaining),
+                priority,
+                depends_on: deps.into_iter().collect(),
+            })
+        };
+        let kind = one().map_err(|e| wrap(index, e))?;
+        if let EventKind::TaskAdded { content, .. } = &kind {
+            let key = normalize_content(content);
+            if let Some(first) = seen.iter().position(|s| *s == key) {
+                return Err(DomainError::DuplicateInBatch {
+                    first: first + 1,
+                    second: index + 1,
+                });
+            }
+            seen.push(key);
+        }
+        out.push(kind);
+    }
+    Ok(out)
+}
+
+fn check_priority(p: i64) -> Result<u8, DomainError> {
+    u8::try_from(p)
+        .ok()
+        .filter(|p| *p <= 4)
+        .ok_or(DomainError::PriorityOutOfRange(p))
+}
+
+/// Trims `text` and checks it is neither empty nor over `max` characters.
+fn check_text(what: &'static str, text: &str, max: usize) -> Result<String, DomainError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DomainError::Empty(what));
+    }
+    let len = text.chars().count();
+    if len > max {
+        return Err(DomainError::TooLong { what, len, max });
+    }
+    Ok(text.to_string())
+}
+
+/// The open task (other than `except`) whose content says the same as `content`, as an error.
+fn duplicate_of(state: &SessionState, content: &str, except: Option<u64>) -> Option<DomainError> {
+    let key = normalize_content(content);
+    state
+        .tasks
+        .values()
+        .filter(|t| t.status.is_open() && Some(t.id) != except)
+        .find(|t| normalize_content(&t.content) == key)
+        .map(|t| DomainError::DuplicateTask {
+            existing: t.label(),
+            status: t.status.to_string(),
+        })
+}
+
+/// Case, spacing and trailing punctuation do not make two tasks different.
+fn normalize_content(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches(['.', '!', ';', ':'])
+        .to_lowercase()
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}

@@ -1,0 +1,313 @@
+//! The events a session records. They are stored as JSON and read back by later versions of
+//! iteratr, so every change here is deliberate: the golden file `tests/golden/events.jsonl` fails
+//! when the encoding drifts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::DomainError;
+
+/// Version of the event encoding written by this build. Readers refuse events from a newer one.
+pub const EVENT_VERSION: u32 = 1;
+
+/// Status of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Remaining,
+    InProgress,
+    Completed,
+    Blocked,
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// In the order a person reads them: what is being worked on first.
+    pub const ALL: [TaskStatus; 5] = [
+        TaskStatus::InProgress,
+        TaskStatus::Remaining,
+        TaskStatus::Blocked,
+        TaskStatus::Completed,
+        TaskStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Remaining => "remaining",
+            TaskStatus::InProgress => "in_progress",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Blocked => "blocked",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Work that still has to happen before the session may complete.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, TaskStatus::Remaining | TaskStatus::InProgress)
+    }
+
+    /// Not closed: a new task with the same content would be a duplicate of it.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Remaining | TaskStatus::InProgress | TaskStatus::Blocked
+        )
+    }
+
+    /// A dependency in this status no longer holds its dependents back.
+    pub fn releases_dependents(self) -> bool {
+        matches!(self, TaskStatus::Completed | TaskStatus::Cancelled)
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = DomainError;
+
+    /// Accepts the canonical names and the spellings models commonly use for them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Ok(match norm.as_str() {
+            "remaining" | "todo" | "pending" | "open" => TaskStatus::Remaining,
+            "in_progress" | "inprogress" | "doing" | "started" => TaskStatus::InProgress,
+            "completed" | "complete" | "done" => TaskStatus::Completed,
+            "blocked" => TaskStatus::Blocked,
+            "cancelled" | "canceled" => TaskStatus::Cancelled,
+            _ => return Err(DomainError::UnknownStatus(s.to_string())),
+        })
+    }
+}
+
+/// Kind of a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteType {
+    Learning,
+    Stuck,
+    Tip,
+    Decision,
+}
+
+impl NoteType {
+    pub const ALL: [NoteType; 4] = [
+        NoteType::Learning,
+        NoteType::Stuck,
+        NoteType::Tip,
+        NoteType::Decision,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteType::Learning => "learning",
+            NoteType::Stuck => "stuck",
+            NoteType::Tip => "tip",
+            NoteType::Decision => "decision",
+        }
+    }
+}
+
+impl fmt::Display for NoteType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NoteType {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase();
+        NoteType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == norm)
+            .ok_or_else(|| DomainError::UnknownNoteType(s.to_string()))
+    }
+}
+
+/// Who caused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    /// The coding agent, through the session tools.
+    Agent,
+    /// A person, through the TUI or the command line.
+    User,
+    /// iteratr itself (the iteration loop).
+    System,
+}
+
+/// One record of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Encoding version ([`EVENT_VERSION`] when written by this build).
+    pub v: u32,
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub by: Author,
+    #[serde(rename = "event")]
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn new(at_ms: i64, by: Author, kind: EventKind) -> Self {
+        Event {
+            v: EVENT_VERSION,
+            at_ms,
+            by,
+            kind,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising these plain types cannot fail: no maps with non-string keys, no custom impls.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Decodes a stored event, refusing one written by a newer iteratr.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        let event: Event = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        if event.v > EVENT_VERSION {
+            return Err(format!(
+                "written by a newer iteratr (event version {}, this build reads up to {EVENT_VERSION}); upgrade iteratr",
+                event.v
+            ));
+        }
+        Ok(event)
+    }
+}
+
+/// What happened. Task and note ids are the numbers behind `TAS-n` and `NOT-n`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    TaskAdded {
+        task: u64,
+        content: String,
+        status: TaskStatus,
+        priority: u8,
+        depends_on: Vec<u64>,
+    },
+    TaskStatusSet {
+        task: u64,
+        status: TaskStatus,
+    },
+    TaskPrioritySet {
+        task: u64,
+        priority: u8,
+    },
+    TaskDependencyAdded {
+        task: u64,
+        depends_on: u64,
+    },
+    TaskContentEdited {
+        task: u64,
+        content: String,
+    },
+    TaskDeleted {
+        task: u64,
+    },
+    NoteAdded {
+        note: u64,
+        note_type: NoteType,
+        content: String,
+    },
+    NoteContentEdited {
+        note: u64,
+        content: String,
+    },
+    NoteDeleted {
+        note: u64,
+    },
+    IterationStarted {
+        iteration: u32,
+    },
+    IterationSummarized {
+        iteration: u32,
+        summary: String,
+    },
+    IterationFinished {
+        iteration: u32,
+        /// Why the turn ended: the agent's stop reason (`end_turn`, `cancelled`, ...) or what went
+        /// wrong (`error`, `timeout`, `interrupted`).
+        outcome: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    UserMessage {
+        text: String,
+    },
+    SessionCompleted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<String>,
+    },
+    /// Starts the session over: the fold forgets everything before it. The history stays in the log.
+    SessionReset {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+impl EventKind {
+    /// The `type` tag, also stored beside the payload for people reading the database.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::TaskAdded { .. } => "task_added",
+            EventKind::TaskStatusSet { .. } => "task_status_set",
+            EventKind::TaskPrioritySet { .. } => "task_priority_set",
+            EventKind::TaskDependencyAdded { .. } => "task_dependency_added",
+            EventKind::TaskContentEdited { .. } => "task_content_edited",
+            EventKind::TaskDeleted { .. } => "task_deleted",
+            EventKind::NoteAdded { .. } => "note_added",
+            EventKind::NoteContentEdited { .. } => "note_content_edited",
+            EventKind::NoteDeleted { .. } => "note_deleted",
+            EventKind::IterationStarted { .. } => "iteration_started",
+            EventKind::IterationSummarized { .. } => "iteration_summarized",
+            EventKind::IterationFinished { .. } => "iteration_finished",
+            EventKind::UserMessage { .. } => "user_message",
+            EventKind::SessionCompleted { .. } => "session_completed",
+            EventKind::SessionReset { .. } => "session_reset",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parsing_accepts_common_spellings() {
+        assert_eq!("in-progress".parse::<TaskStatus>().unwrap(), TaskStatus::InProgress);
+        assert_eq!("In Progress".parse::<TaskStatus>().unwrap(), TaskStatus::InProgress);
+        assert_eq!("done".parse::<TaskStatus>().unwrap(), TaskStatus::Completed);
+        assert_eq!("canceled".parse::<TaskStatus>().unwrap(), TaskStatus::Cancelled);
+        let err = "finished-ish".parse::<TaskStatus>().unwrap_err().to_string();
+        assert!(err.contains("finished-ish") && err.contains("in_progress"), "{err}");
+    }
+
+    #[test]
+    fn note_type_parsing() {
+        assert_eq!("Tip".parse::<NoteType>().unwrap(), NoteType::Tip);
+        let err = "idea".parse::<NoteType>().unwrap_err().to_string();
+        assert!(err.contains("idea") && err.contains("learning, stuck, tip, decision"), "{err}");
+    }
+
+    #[test]
+    fn newer_event_version_is_refused() {
+        let json = r#"{"v":99,"at_ms":1,"by":"agent","event":{"type":"user_message","text":"x"}}"#;
+        let err = Event::from_json(json).unwrap_err();
+        assert!(err.contains("newer iteratr"), "{err}");
+    }
+
+    #[test]
+    fn unknown_event_type_is_an_error() {
+        let json = r#"{"v":1,"at_ms":1,"by":"agent","event":{"type":"bogus"}}"#;
+        assert!(Event::from_json(json).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! Size limits on what a session stores. They keep prompts (which include tasks and notes) and the
+//! log small enough to stay fast, and they are documented in the README.
+
+/// Characters in a task's content: a task is one line of work, not a document.
+pub const TASK_CONTENT_MAX: usize = 1_000;
+/// Characters in a note's content.
+pub const NOTE_CONTENT_MAX: usize = 4_000;
+/// Characters in an iteration summary or a completion summary.
+pub const SUMMARY_MAX: usize = 4_000;
+/// Characters in a message a person sends to the agent.
+pub const MESSAGE_MAX: usize = 8_000;
+/// Characters in an iteration's outcome detail (an error message, say).
+pub const DETAIL_MAX: usize = 2_000;
+/// Tasks in one task-batch-add.
+pub const BATCH_MAX: usize = 100;
+/// Dependencies of one task.
+pub const DEPENDENCIES_MAX: usize = 32;
+/// Characters in a session name.
+pub const SESSION_NAME_MAX: usize = 64;

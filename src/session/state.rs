@@ -1,0 +1,449 @@
+//! The fold of events into the state that tools answer from and front ends show.
+//!
+//! The fold is total: an event that does not fit the state (it names a task that is gone, say) is
+//! skipped, never a panic, so a log written by another process or version can always be read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::error::DomainError;
+use super::event::{Event, EventKind, NoteType, TaskStatus};
+
+pub fn task_id(n: u64) -> String {
+    format!("TAS-{n}")
+}
+
+pub fn note_id(n: u64) -> String {
+    format!("NOT-{n}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    pub id: u64,
+    pub content: String,
+    pub status: TaskStatus,
+    pub priority: u8,
+    pub depends_on: BTreeSet<u64>,
+    pub created_iteration: Option<u32>,
+    pub created_at_ms: i64,
+    pub updated_iteration: Option<u32>,
+    pub updated_at_ms: i64,
+}
+
+impl Task {
+    pub fn label(&self) -> String {
+        task_id(self.id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    pub id: u64,
+    pub note_type: NoteType,
+    pub content: String,
+    pub iteration: Option<u32>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Iteration {
+    pub number: u32,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
+    pub summary: Option<String>,
+    /// Tasks added or changed while this iteration ran.
+    pub tasks_changed: BTreeSet<u64>,
+}
+
+impl Iteration {
+    pub fn is_running(&self) -> bool {
+        self.started_at_ms.is_some() && self.finished_at_ms.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserMessage {
+    pub at_ms: i64,
+    pub text: String,
+    pub iteration: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    pub at_ms: i64,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct SessionState {
+    pub tasks: BTreeMap<u64, Task>,
+    pub notes: BTreeMap<u64, Note>,
+    pub iterations: BTreeMap<u32, Iteration>,
+    pub messages: Vec<UserMessage>,
+    /// Set when the session was completed and no unfinished work appeared since.
+    pub completed: Option<Completion>,
+    /// Sequence number of the last event folded in (0 before any).
+    pub last_seq: u64,
+    /// How many times the session was reset (the state holds only what came after the last reset).
+    pub resets: u32,
+    next_task: u64,
+    next_note: u64,
+}
+
+impl SessionState {
+    pub fn from_events<'a>(events: impl IntoIterator<Item = (u64, &'a Event)>) -> Self {
+        let mut state = SessionState::default();
+        for (seq, event) in events {
+            state.apply(seq, event);
+        }
+        state
+    }
+
+    /// Number the next added task will get.
+    pub fn next_task_number(&self) -> u64 {
+        self.next_task.max(1)
+    }
+
+    pub fn next_note_number(&self) -> u64 {
+        self.next_note.max(1)
+    }
+
+    /// The iteration that is running now, if any.
+    pub fn running_iteration(&self) -> Option<u32> {
+        self.iterations
+            .values()
+            .next_back()
+            .filter(|it| it.is_running())
+            .map(|it| it.number)
+    }
+
+    /// The highest iteration number recorded (running or not).
+    pub fn latest_iteration(&self) -> Option<u32> {
+        self.iterations.keys().next_back().copied()
+    }
+
+    pub fn apply(&mut self, seq: u64, event: &Event) {
+        self.last_seq = seq;
+        let at = event.at_ms;
+        let running = self.running_iteration();
+        let mut touched: Option<u64> = None;
+        match &event.kind {
+            EventKind::TaskAdded {
+                task,
+                content,
+                status,
+                priority,
+                depends_on,
+            } => {
+                if self.tasks.contains_key(task) || *task == 0 {
+                    return;
+                }
+                self.next_task = self.next_task.max(task + 1);
+                let depends_on = depends_on
+                    .iter()
+                    .copied()
+                    .filter(|d| self.tasks.contains_key(d))
+                    .collect();
+                self.tasks.insert(
+                    *task,
+                    Task {
+                        id: *task,
+                        content: content.clone(),
+                        status: *status,
+                        priority: (*priority).min(4),
+                        depends_on,
+                        created_iteration: running,
+                        created_at_ms: at,
+                        updated_iteration: running,
+                        updated_at_ms: at,
+                    },
+                );
+                if status.is_unfinished() {
+                    self.completed = None;
+                }
+                touched = Some(*task);
+            }
+            EventKind::TaskStatusSet { task, status } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.status = *status;
+                    touched = Some(*task);
+                    if status.is_unfinished() {
+                        self.completed = None;
+                    }
+                }
+            }
+            EventKind::TaskPrioritySet { task, priority } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.priority = (*priority).min(4);
+                    touched = Some(*task);
+                }
+            }
+            EventKind::TaskDependencyAdded { task, depends_on } => {
+                if task != depends_on
+                    && self.tasks.contains_key(depends_on)
+                    && !self.depends_transitively(*depends_on, *task)
+                    && let Some(t) = self.tasks.get_mut(task)
+                {
+                    t.depends_on.insert(*depends_on);
+                    touched = Some(*task);
+                }
+            }
+            EventKind::TaskContentEdited { task, content } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.content = content.clone();
+                    touched = Some(*task);
+                }
+            }
+            EventKind::TaskDeleted { task } => {
+                if self.tasks.remove(task).is_some() {
+                    for t in self.tasks.values_mut() {
+                        t.depends_on.remove(task);
+                    }
+                    if let Some(n) = running
+                        && let Some(it) = self.iterations.get_mut(&n)
+                    {
+                        it.tasks_changed.insert(*task);
+                    }
+                }
+            }
+            EventKind::NoteAdded {
+                note,
+                note_type,
+                content,
+            } => {
+                if self.notes.contains_key(note) || *note == 0 {
+                    return;
+                }
+                self.next_note = self.next_note.max(note + 1);
+                self.notes.insert(
+                    *note,
+                    Note {
+                        id: *note,
+                        note_type: *note_type,
+                        content: content.clone(),
+                        iteration: running,
+                        created_at_ms: at,
+                        updated_at_ms: at,
+                    },
+                );
+            }
+            EventKind::NoteContentEdited { note, content } => {
+                if let Some(n) = self.notes.get_mut(note) {
+                    n.content = content.clone();
+                    n.updated_at_ms = at;
+                }
+            }
+            EventKind::NoteDeleted { note } => {
+                self.notes.remove(note);
+            }
+            EventKind::IterationStarted { iteration } => {
+                if self.latest_iteration().is_some_and(|l| l >= *iteration) {
+                    return;
+                }
+                self.iterations.insert(
+                    *iteration,
+                    Iteration {
+                        number: *iteration,
+                        started_at_ms: Some(at),
+                        ..Iteration::default()
+                    },
+                );
+            }
+            EventKind::IterationSummarized { iteration, summary } => {
+                let it = self
+                    .iterations
+                    .entry(*iteration)
+                    .or_insert_with(|| Iteration {
+                        number: *iteration,
+                        ..Iteration::default()
+                    });
+                it.summary = Some(summary.clone());
+            }
+            EventKind::IterationFinished {
+                iteration,
+                outcome,
+                detail,
+            } => {
+                if let Some(it) = self.iterations.get_mut(iteration)
+                    && it.finished_at_ms.is_none()
+                {
+                    it.finished_at_ms = Some(at);
+                    it.outcome = Some(outcome.clone());
+                    it.detail = detail.clone();
+                }
+            }
+            EventKind::UserMessage { text } => self.messages.push(UserMessage {
+                at_ms: at,
+                text: text.clone(),
+                iteration: running,
+            }),
+            EventKind::SessionCompleted { summary } => {
+                self.completed = Some(Completion {
+                    at_ms: at,
+                    summary: summary.clone(),
+                });
+            }
+            EventKind::SessionReset { .. } => {
+                *self = SessionState {
+                    last_seq: seq,
+                    resets: self.resets + 1,
+                    ..SessionState::default()
+                };
+            }
+        }
+        if let Some(id) = touched {
+            if let Some(t) = self.tasks.get_mut(&id) {
+                t.updated_at_ms = at;
+                t.updated_iteration = running;
+            }
+            if let Some(n) = running
+                && let Some(it) = self.iterations.get_mut(&n)
+            {
+                it.tasks_changed.insert(id);
+            }
+        }
+    }
+
+    /// Does `from` depend on `to`, directly or through other tasks?
+    pub fn depends_transitively(&self, from: u64, to: u64) -> bool {
+        self.dependency_path(from, to).is_some()
+    }
+
+    /// A chain of dependencies leading from `from` to `to`, both included.
+    pub fn dependency_path(&self, from: u64, to: u64) -> Option<Vec<u64>> {
+        let mut stack = vec![vec![from]];
+        let mut seen = BTreeSet::new();
+        while let Some(path) = stack.pop() {
+            let last = *path.last()?;
+            if last == to {
+                return Some(path);
+            }
+            if !seen.insert(last) {
+                continue;
+            }
+            if let Some(t) = self.tasks.get(&last) {
+                for d in &t.depends_on {
+                    let mut next = path.clone();
+                    next.push(*d);
+                    stack.push(next);
+                }
+            }
+        }
+        None
+    }
+
+    /// Finds a task from what a model or a person typed: `TAS-12`, `tas-12`, `TAS12`, `12`, or a
+    /// prefix of exactly one id.
+    pub fn resolve_task(&self, given: &str) -> Result<u64, DomainError> {
+        let (norm, number) = normalize_ref(given, "TAS")?;
+        if let Some(n) = number
+            && self.tasks.contains_key(&n)
+        {
+            return Ok(n);
+        }
+        let candidates: Vec<u64> = self
+            .tasks
+            .keys()
+            .copied()
+            .filter(|id| task_id(*id).starts_with(&norm))
+            .collect();
+        match candidates.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(DomainError::UnknownTask(given.trim().to_string())),
+            many => Err(DomainError::AmbiguousTask {
+                given: given.trim().to_string(),
+                candidates: many.iter().map(|n| task_id(*n)).collect(),
+            }),
+        }
+    }
+
+    pub fn resolve_note(&self, given: &str) -> Result<u64, DomainError> {
+        let unknown = || DomainError::UnknownNote(given.trim().to_string());
+        let (norm, number) = normalize_ref(given, "NOT").map_err(|_| unknown())?;
+        if let Some(n) = number
+            && self.notes.contains_key(&n)
+        {
+            return Ok(n);
+        }
+        let candidates: Vec<u64> = self
+            .notes
+            .keys()
+            .copied()
+            .filter(|id| note_id(*id).starts_with(&norm))
+            .collect();
+        match candidates.as_slice() {
+            [one] => Ok(*one),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// The task to work on next: the highest priority, then the oldest, among remaining tasks
+    /// whose dependencies are all completed or cancelled.
+    pub fn next_task(&self) -> Option<&Task> {
+        self.ready_tasks().into_iter().next()
+    }
+
+    /// Every remaining task whose dependencies are done, in the order `next_task` picks them.
+    pub fn ready_tasks(&self) -> Vec<&Task> {
+        let mut ready: Vec<&Task> = self
+            .tasks
+            .values()
+            .filter(|t| t.status == TaskStatus::Remaining)
+            .filter(|t| {
+                t.depends_on.iter().all(|d| {
+                    self.tasks
+                        .get(d)
+                        .is_none_or(|dep| dep.status.releases_dependents())
+                })
+            })
+            .collect();
+        ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+        ready
+    }
+
+    /// Tasks that still have to be done before the session may complete.
+    pub fn unfinished_tasks(&self) -> Vec<&Task> {
+        self.tasks
+            .values()
+            .filter(|t| t.status.is_unfinished())
+            .collect()
+    }
+
+    pub fn tasks_with_status(&self, status: TaskStatus) -> Vec<&Task> {
+        self.tasks.values().filter(|t| t.status == status).collect()
+    }
+
+    pub fn count(&self, status: TaskStatus) -> usize {
+        self.tasks.values().filter(|t| t.status == status).count()
+    }
+}
+
+/// Upper-cases a reference and, where it names a number, extracts it: `tas12` → (`TAS-12`, 12).
+fn normalize_ref(given: &str, prefix: &str) -> Result<(String, Option<u64>), DomainError> {
+    let up = given.trim().to_ascii_uppercase();
+    if up.is_empty() {
+        return Err(DomainError::MalformedTaskId(given.to_string()));
+    }
+    let rest = up
+        .strip_prefix(prefix)
+        .map(|r| r.trim_start_matches(['-', '_', ' ']))
+        .unwrap_or(&up);
+    if rest.chars().all(|c| c.is_ascii_digit()) {
+        let number = rest.parse::<u64>().ok();
+        let norm = if rest.is_empty() {
+            format!("{prefix}-")
+        } else {
+            format!("{prefix}-{rest}")
+        };
+        return Ok((norm, number));
+    }
+    // Some prefix of an id that is not plain digits ("TA", "T"): match on the raw text.
+    if format!("{prefix}-").starts_with(&up) {
+        return Ok((up, None));
+    }
+    Err(DomainError::MalformedTaskId(given.trim().to_string()))
+}

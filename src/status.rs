@@ -1,0 +1,245 @@
+//! `iteratr status`: a session's tasks, notes and iterations as text for people or JSON for tools.
+
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::session::{NoteType, SessionState, TaskStatus, note_id, task_id};
+use crate::store::SessionInfo;
+
+pub fn format_time(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replace('T', " ")
+}
+
+pub fn format_duration(ms: i64) -> String {
+    let secs = (ms.max(0) as u64 + 500) / 1000;
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+#[derive(Serialize)]
+struct TaskView<'a> {
+    id: String,
+    content: &'a str,
+    status: TaskStatus,
+    priority: u8,
+    depends_on: Vec<String>,
+    created_iteration: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct NoteView<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    note_type: NoteType,
+    content: &'a str,
+    iteration: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    session: &'a str,
+    events: u64,
+    completed: bool,
+    completed_at: Option<String>,
+    completion_summary: Option<&'a str>,
+    counts: std::collections::BTreeMap<&'static str, usize>,
+    next_task: Option<String>,
+    tasks: Vec<TaskView<'a>>,
+    notes: Vec<NoteView<'a>>,
+    iterations: Vec<&'a crate::session::Iteration>,
+    messages: &'a [crate::session::UserMessage],
+}
+
+pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
+    let mut counts = std::collections::BTreeMap::new();
+    for s in TaskStatus::ALL {
+        counts.insert(s.as_str(), state.count(s));
+    }
+    let view = StatusJson {
+        session: name,
+        events: state.last_seq,
+        completed: state.completed.is_some(),
+        completed_at: state.completed.as_ref().map(|c| format_time(c.at_ms)),
+        completion_summary: state
+            .completed
+            .as_ref()
+            .and_then(|c| c.summary.as_deref()),
+        counts,
+        next_task: state.next_task().map(|t| t.label()),
+        tasks: state
+            .tasks
+            .values()
+            .map(|t| TaskView {
+                id: t.label(),
+                content: &t.content,
+                status: t.status,
+                priority: t.priority,
+                depends_on: t.depends_on.iter().map(|d| task_id(*d)).collect(),
+                created_iteration: t.created_iteration,
+            })
+            .collect(),
+        notes: state
+            .notes
+            .values()
+            .map(|n| NoteView {
+                id: note_id(n.id),
+                note_type: n.note_type,
+                content: &n.content,
+                iteration: n.iteration,
+            })
+            .collect(),
+        iterations: state.iterations.values().collect(),
+        messages: &state.messages,
+    };
+    serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
+}
+
+/// One line of counts: "5 tasks: 1 in progress, 2 remaining, 2 completed".
+pub fn task_counts(state: &SessionState) -> String {
+    let parts: Vec<String> = TaskStatus::ALL
+        .into_iter()
+        .filter(|s| state.count(*s) > 0)
+        .map(|s| format!("{} {}", state.count(s), s.as_str().replace('_', " ")))
+        .collect();
+    let total = state.tasks.len();
+    if parts.is_empty() {
+        "no tasks".to_string()
+    } else {
+        format!(
+            "{total} task{}: {}",
+            if total == 1 { "" } else { "s" },
+            parts.join(", ")
+        )
+    }
+}
+
+pub fn render_session(name: &str, state: &SessionState) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Session {name} ({} events)", state.last_seq);
+    let progress = match (&state.completed, state.running_iteration()) {
+        (Some(c), _) => format!("completed at {}", format_time(c.at_ms)),
+        (None, Some(n)) => format!("iteration {n} running"),
+        (None, None) if state.iterations.is_empty() => "not started".to_string(),
+        (None, None) => "in progress, no iteration running".to_string(),
+    };
+    let _ = writeln!(out, "Status: {progress}");
+    if let Some(summary) = state.completed.as_ref().and_then(|c| c.summary.as_deref()) {
+        let _ = writeln!(out, "Summary: {summary}");
+    }
+    let _ = writeln!(out, "Tasks: {}", task_counts(state));
+    if let Some(next) = state.next_task() {
+        let _ = writeln!(out, "Next: {} {}", next.label(), first_line(&next.content));
+    }
+
+    for status in TaskStatus::ALL {
+        let tasks = state.tasks_with_status(status);
+        if tasks.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n{} ({})",
+            capitalize(&status.as_str().replace('_', " ")),
+            tasks.len()
+        );
+        for t in tasks {
+            let deps = if t.depends_on.is_empty() {
+                String::new()
+            } else {
+                let ids: Vec<String> = t.depends_on.iter().map(|d| task_id(*d)).collect();
+                format!("  (after {})", ids.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "  {:<7} p{}  {}{deps}",
+                t.label(),
+                t.priority,
+                first_line(&t.content)
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\nNotes: {}", state.notes.len());
+    for note_type in NoteType::ALL {
+        let notes: Vec<_> = state
+            .notes
+            .values()
+            .filter(|n| n.note_type == note_type)
+            .collect();
+        if notes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  {note_type}");
+        for n in notes {
+            let when = n
+                .iteration
+                .map(|i| format!(" (iteration {i})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    {:<7} {}{when}",
+                note_id(n.id),
+                first_line(&n.content)
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\nIterations: {}", state.iterations.len());
+    for it in state.iterations.values() {
+        let when = match (it.started_at_ms, it.finished_at_ms) {
+            (Some(s), Some(f)) => format!(
+                "{}, {}, {}",
+                format_time(s),
+                format_duration(f - s),
+                it.outcome.as_deref().unwrap_or("finished")
+            ),
+            (Some(s), None) => format!("{}, running", format_time(s)),
+            _ => "not started by the loop".to_string(),
+        };
+        let changed = if it.tasks_changed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} task(s) changed", it.tasks_changed.len())
+        };
+        let _ = writeln!(out, "  #{:<3} {when}{changed}", it.number);
+        if let Some(summary) = &it.summary {
+            let _ = writeln!(out, "        {}", first_line(summary));
+        }
+    }
+    if !state.messages.is_empty() {
+        let _ = writeln!(out, "\nMessages from people: {}", state.messages.len());
+    }
+    out
+}
+
+pub fn render_sessions(data_dir: &str, sessions: &[SessionInfo]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} sessions in {data_dir}:", sessions.len());
+    for s in sessions {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>6} events, last change {}",
+            s.name,
+            s.events,
+            format_time(s.last_at_ms)
+        );
+    }
+    let _ = writeln!(out, "\nShow one with: iteratr status --session NAME");
+    out
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,148 @@
+//! The event log: one ordered, append-only stream of events per session. Several processes may
+//! share one log; optimistic concurrency (append with the expected last sequence number) makes a
+//! race an error the writer retries, never a lost or duplicated event.
+
+mod sqlite;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::session::Event;
+
+pub use sqlite::SqliteLog;
+
+/// An event with its place in the session's stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    /// 1 for the first event of a session, then gap-free.
+    pub seq: u64,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionInfo {
+    pub name: String,
+    pub events: u64,
+    pub last_seq: u64,
+    pub first_at_ms: i64,
+    pub last_at_ms: i64,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(
+        "another writer appended to session '{session}' first (expected event #{expected} to be the last, found #{actual}); read the new events and retry"
+    )]
+    Conflict {
+        session: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(transparent)]
+    InvalidSession(#[from] crate::session::DomainError),
+    #[error(
+        "session '{0}' was reset while it was being followed; open it again to see the new history"
+    )]
+    SessionReset(String),
+    #[error("event #{seq} of session '{session}' cannot be read: {reason}")]
+    Corrupt {
+        session: String,
+        seq: u64,
+        reason: String,
+    },
+    #[error("no iteratr data at {0} yet")]
+    NotFound(PathBuf),
+    #[error("cannot open the event log at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("event log error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}
+
+/// A live view of a session's stream: first the stored events after the starting point, then new
+/// ones as they are appended, by this process or any other. Dropping it stops the feed.
+pub struct Subscription {
+    rx: mpsc::Receiver<Result<StoredEvent, StoreError>>,
+}
+
+impl Subscription {
+    /// Builds a subscription fed by a backend task through `rx`; the task should stop when the
+    /// channel closes.
+    pub fn from_channel(rx: mpsc::Receiver<Result<StoredEvent, StoreError>>) -> Self {
+        Subscription { rx }
+    }
+
+    /// The next event, or an error after which the subscription ends, or `None` when the log
+    /// is closed.
+    pub async fn next(&mut self) -> Option<Result<StoredEvent, StoreError>> {
+        self.rx.recv().await
+    }
+}
+
+/// The contract every backend keeps (and `tests/common/conformance.rs` checks).
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Where the log lives, for people ("sqlite .iteratr/iteratr.db").
+    fn describe(&self) -> String;
+
+    /// Appends `events` atomically (all or none) if the session's last sequence number is
+    /// `expected_last` (0 for an empty session), and returns the new last sequence number.
+    /// Otherwise nothing is written and the error is [`StoreError::Conflict`].
+    async fn append(
+        &self,
+        session: &str,
+        expected_last: u64,
+        events: Vec<Event>,
+    ) -> Result<u64, StoreError>;
+
+    /// Up to `limit` events with a sequence number above `after`, in order.
+    async fn read(
+        &self,
+        session: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The session's last sequence number (0 when it has no events).
+    async fn last_seq(&self, session: &str) -> Result<u64, StoreError>;
+
+    /// Every stored event above `after`, then new ones as they are appended.
+    async fn subscribe(&self, session: &str, after: u64) -> Result<Subscription, StoreError>;
+
+    /// The sessions that hold at least one event, by name.
+    async fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError>;
+
+    /// Deletes one session's events; other sessions are untouched. Its numbering starts over.
+    async fn reset(&self, session: &str) -> Result<(), StoreError>;
+}
+
+/// Reads a whole session (in pages, so a long log does not need one huge query).
+pub async fn read_all(
+    log: &dyn EventLog,
+    session: &str,
+    after: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    const PAGE: usize = 2_000;
+    let mut out = Vec::new();
+    let mut cursor = after;
+    loop {
+        let page = log.read(session, cursor, PAGE).await?;
+        let full = page.len() == PAGE;
+        if let Some(last) = page.last() {
+            cursor = last.seq;
+        }
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}

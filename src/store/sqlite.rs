@@ -1,0 +1,524 @@
+//! The embedded default backend: one SQLite database in WAL mode under the data dir.
+//!
+//! SQLite is synchronous, so every call runs on tokio's blocking pool. Appends take the write lock
+//! up front (`BEGIN IMMEDIATE`) and check the expected sequence number inside the transaction; the
+//! primary key (session, seq) turns any race that slipped through into an error, never an
+//! overwrite. Other processes' appends are noticed by polling `PRAGMA data_version`, which changes
+//! whenever another connection commits.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+use tokio::sync::{mpsc, watch};
+
+use super::{EventLog, SessionInfo, StoreError, StoredEvent, Subscription};
+use crate::session::{Event, validate_session_name};
+
+const SCHEMA_VERSION: i64 = 1;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a subscriber's process looks for commits by other processes.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const SUBSCRIPTION_PAGE: usize = 500;
+
+pub struct SqliteLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    /// Bumped on every change this process makes or sees; subscribers wait on it.
+    changed: watch::Sender<u64>,
+    watcher_running: AtomicBool,
+}
+
+impl Inner {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half-written state: SQLite rolls back the
+        // transaction when it is dropped.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        db_error(&self.path, e)
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl SqliteLog {
+    pub const FILE_NAME: &'static str = "iteratr.db";
+
+    pub fn db_path(data_dir: &Path) -> PathBuf {
+        data_dir.join(Self::FILE_NAME)
+    }
+
+    /// Opens the log in `data_dir`, creating the directory (owner-only) and the database if needed.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            reason,
+        };
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|e| {
+                open_err(format!(
+                    "cannot create the data directory ({e}); choose a writable one with --data-dir or ITERATR_DATA_DIR"
+                ))
+            })?;
+        let db = Self::db_path(data_dir);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&db)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(open_err(format!(
+                    "cannot create {} ({e}); choose a writable data directory with --data-dir or ITERATR_DATA_DIR",
+                    db.display()
+                )));
+            }
+        }
+        Self::open_file(db)
+    }
+
+    /// Opens the log in `data_dir` only if it exists: [`StoreError::NotFound`] otherwise. For
+    /// commands that only read, so they never leave a data dir behind.
+    pub fn open_existing(data_dir: &Path) -> Result<Self, StoreError> {
+        let db = Self::db_path(data_dir);
+        if !db.exists() {
+            return Err(StoreError::NotFound(data_dir.to_path_buf()));
+        }
+        Self::open_file(db)
+    }
+
+    fn open_file(path: PathBuf) -> Result<Self, StoreError> {
+        let conn = connect(&path)?;
+        init_schema(&conn).map_err(|e| db_error(&path, e))?;
+        let (changed, _) = watch::channel(0);
+        Ok(SqliteLog {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+                changed,
+                watcher_running: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::Backend(format!("event log task failed: {e}")))?
+    }
+
+    /// Starts the thread that notices other processes' commits, unless it runs already.
+    fn ensure_watcher(&self) {
+        if self
+            .inner
+            .watcher_running
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let path = self.inner.path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("iteratr-sqlite-watch".into())
+            .spawn(move || watch_commits(weak, &path));
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the event log watcher: {e}; other processes' events will not show up live");
+            self.inner.watcher_running.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| db_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| db_error(path, e))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| db_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the database cannot use write-ahead logging (journal mode stays '{mode}'); put the data dir on a local file system"
+            ),
+        });
+    }
+    // FULL: a commit survives a power cut, not only a crash of iteratr. Appends are few and small.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| db_error(path, e))?;
+    Ok(conn)
+}
+
+fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if tables.iter().any(|t| t == "iteratr_meta") {
+        let version: i64 = conn.query_row(
+            "SELECT CAST(value AS INTEGER) FROM iteratr_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        if version > SCHEMA_VERSION {
+            return Err(foreign(format!(
+                "it was written by a newer iteratr (schema {version}, this build knows {SCHEMA_VERSION}); upgrade iteratr"
+            )));
+        }
+        return Ok(());
+    }
+    if !tables.is_empty() {
+        return Err(foreign(
+            "it is an SQLite database, but not iteratr's; point --data-dir at another directory"
+                .into(),
+        ));
+    }
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         CREATE TABLE IF NOT EXISTS iteratr_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS events (
+             session TEXT NOT NULL,
+             seq     INTEGER NOT NULL,
+             at_ms   INTEGER NOT NULL,
+             type    TEXT NOT NULL,
+             payload TEXT NOT NULL,
+             PRIMARY KEY (session, seq)
+         ) WITHOUT ROWID;
+         INSERT OR IGNORE INTO iteratr_meta (key, value) VALUES ('schema_version', '1');
+         COMMIT;",
+    )
+}
+
+/// An error carrying our own explanation, shown as the reason the database cannot be opened.
+fn foreign(reason: String) -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName(reason)
+}
+
+fn db_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    let reason = match &e {
+        rusqlite::Error::InvalidParameterName(reason) => reason.clone(),
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) =>
+        {
+            format!(
+                "it is damaged or not an iteratr database ({e}); nothing was changed. Move it aside to start afresh, or point --data-dir elsewhere"
+            )
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen
+            ) =>
+        {
+            format!(
+                "{e}; check that the data directory and its files are readable and writable by you"
+            )
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+        {
+            format!(
+                "{e}: another process held the database for over {}s",
+                BUSY_TIMEOUT.as_secs()
+            )
+        }
+        _ => e.to_string(),
+    };
+    StoreError::Open {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+fn watch_commits(weak: Weak<Inner>, path: &Path) {
+    let conn = match connect(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("event log watcher cannot open the database: {e}");
+            if let Some(inner) = weak.upgrade() {
+                inner.watcher_running.store(false, Ordering::SeqCst);
+            }
+            return;
+        }
+    };
+    let version = |c: &Connection| -> Option<i64> {
+        c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
+    };
+    let mut last = version(&conn);
+    loop {
+        std::thread::sleep(POLL_INTERVAL);
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.changed.receiver_count() == 0 {
+            inner.watcher_running.store(false, Ordering::SeqCst);
+            // A subscriber may have arrived between the check and the store; if so, keep going.
+            if inner.changed.receiver_count() == 0
+                || inner
+                    .watcher_running
+                    .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+            {
+                return;
+            }
+        }
+        let now = version(&conn);
+        if now != last {
+            last = now;
+            inner.notify();
+        }
+    }
+}
+
+fn read_page(
+    inner: &Inner,
+    session: &str,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let conn = inner.conn();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, payload FROM events WHERE session = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .map_err(|e| inner.err(e))?;
+    let rows = stmt
+        .query_map(
+            params![session, to_i64(after), to_i64(limit as u64)],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .map_err(|e| inner.err(e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, payload) = row.map_err(|e| inner.err(e))?;
+        let seq = seq.max(0) as u64;
+        let event = Event::from_json(&payload).map_err(|reason| StoreError::Corrupt {
+            session: session.to_string(),
+            seq,
+            reason,
+        })?;
+        out.push(StoredEvent { seq, event });
+    }
+    Ok(out)
+}
+
+fn last_seq(inner: &Inner, session: &str) -> Result<u64, StoreError> {
+    let conn = inner.conn();
+    let last: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session = ?1",
+            [session],
+            |r| r.get(0),
+        )
+        .map_err(|e| inner.err(e))?;
+    Ok(last.max(0) as u64)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl EventLog for SqliteLog {
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.inner.path.display())
+    }
+
+    async fn append(
+        &self,
+        session: &str,
+        expected_last: u64,
+        events: Vec<Event>,
+    ) -> Result<u64, StoreError> {
+        validate_session_name(session)?;
+        let session = session.to_string();
+        self.blocking(move |inner| {
+            let mut conn = inner.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| inner.err(e))?;
+            let last: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session = ?1",
+                    [&session],
+                    |r| r.get(0),
+                )
+                .map_err(|e| inner.err(e))?;
+            let last = last.max(0) as u64;
+            if last != expected_last {
+                return Err(StoreError::Conflict {
+                    session,
+                    expected: expected_last,
+                    actual: last,
+                });
+            }
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO events (session, seq, at_ms, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(|e| inner.err(e))?;
+                for (i, event) in events.iter().enumerate() {
+                    insert
+                        .execute(params![
+                            session,
+                            to_i64(last + 1 + i as u64),
+                            event.at_ms,
+                            event.kind.type_name(),
+                            event.to_json()
+                        ])
+                        .map_err(|e| inner.err(e))?;
+                }
+            }
+            tx.commit().map_err(|e| inner.err(e))?;
+            drop(conn);
+            if !events.is_empty() {
+                inner.notify();
+            }
+            Ok(last + events.len() as u64)
+        })
+        .await
+    }
+
+    async fn read(
+        &self,
+        session: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        validate_session_name(session)?;
+        let session = session.to_string();
+        self.blocking(move |inner| read_page(inner, &session, after, limit))
+            .await
+    }
+
+    async fn last_seq(&self, session: &str) -> Result<u64, StoreError> {
+        validate_session_name(session)?;
+        let session = session.to_string();
+        self.blocking(move |inner| last_seq(inner, &session)).await
+    }
+
+    async fn subscribe(&self, session: &str, after: u64) -> Result<Subscription, StoreError> {
+        validate_session_name(session)?;
+        let mut changes = self.inner.changed.subscribe();
+        self.ensure_watcher();
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_PAGE);
+        let inner = Arc::clone(&self.inner);
+        let session = session.to_string();
+        tokio::spawn(async move {
+            let mut cursor = after;
+            loop {
+                // Mark the current version seen before reading, so a commit that lands during
+                // the read wakes us again.
+                changes.borrow_and_update();
+                let (inner2, session2) = (Arc::clone(&inner), session.clone());
+                let page = tokio::task::spawn_blocking(move || {
+                    let page = read_page(&inner2, &session2, cursor, SUBSCRIPTION_PAGE)?;
+                    let last = if page.is_empty() {
+                        last_seq(&inner2, &session2)?
+                    } else {
+                        0
+                    };
+                    Ok::<_, StoreError>((page, last))
+                })
+                .await
+                .map_err(|e| StoreError::Backend(format!("event log task failed: {e}")))
+                .and_then(|r| r);
+                match page {
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    Ok((page, last)) if page.is_empty() => {
+                        if last < cursor {
+                            let _ = tx.send(Err(StoreError::SessionReset(session))).await;
+                            return;
+                        }
+                        tokio::select! {
+                            changed = changes.changed() => if changed.is_err() { return },
+                            _ = tx.closed() => return,
+                        }
+                    }
+                    Ok((page, _)) => {
+                        for event in page {
+                            cursor = event.seq;
+                            if tx.send(Ok(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Subscription::from_channel(rx))
+    }
+
+    async fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
+        self.blocking(|inner| {
+            let conn = inner.conn();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT session, COUNT(*), MAX(seq), MIN(at_ms), MAX(at_ms)
+                     FROM events GROUP BY session ORDER BY session",
+                )
+                .map_err(|e| inner.err(e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(SessionInfo {
+                        name: r.get(0)?,
+                        events: r.get::<_, i64>(1)?.max(0) as u64,
+                        last_seq: r.get::<_, i64>(2)?.max(0) as u64,
+                        first_at_ms: r.get(3)?,
+                        last_at_ms: r.get(4)?,
+                    })
+                })
+                .map_err(|e| inner.err(e))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| inner.err(e))
+        })
+        .await
+    }
+
+    async fn reset(&self, session: &str) -> Result<(), StoreError> {
+        validate_session_name(session)?;
+        let session = session.to_string();
+        self.blocking(move |inner| {
+            let conn = inner.conn();
+            conn.execute("DELETE FROM events WHERE session = ?1", [&session])
+                .map_err(|e| inner.err(e))?;
+            drop(conn);
+            inner.notify();
+            Ok(())
+        })
+        .await
+    }
+}

@@ -96,10 +96,7 @@ async fn status_command(
             );
         }
         if json {
-            println!(
-                "{}",
-                serde_json::json!({ "data_dir": dir, "sessions": [] })
-            );
+            println!("{}", serde_json::json!({ "data_dir": dir, "sessions": [] }));
         } else {
             println!(
                 "No sessions in {dir} yet. A session appears here once iteratr or an agent records something in it."
@@ -107,10 +104,7 @@ async fn status_command(
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let sessions = log
-        .sessions()
-        .await
-        .context("cannot list the sessions")?;
+    let sessions = log.sessions().await.context("cannot list the sessions")?;
     let name = match session {
         Some(name) => {
             if !sessions.iter().any(|s| s.name == name) {
@@ -128,10 +122,7 @@ async fn status_command(
         None => match sessions.as_slice() {
             [] => {
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "data_dir": dir, "sessions": [] })
-                    );
+                    println!("{}", serde_json::json!({ "data_dir": dir, "sessions": [] }));
                 } else {
                     println!("No sessions in {dir} yet.");
                 }

@@ -68,10 +68,7 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
         events: state.last_seq,
         completed: state.completed.is_some(),
         completed_at: state.completed.as_ref().map(|c| format_time(c.at_ms)),
-        completion_summary: state
-            .completed
-            .as_ref()
-            .and_then(|c| c.summary.as_deref()),
+        completion_summary: state.completed.as_ref().and_then(|c| c.summary.as_deref()),
         counts,
         next_task: state.next_task().map(|t| t.label()),
         tasks: state

@@ -102,8 +102,18 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
         Command::AddTasks(tasks) => add_tasks(state, tasks)?.into_iter().map(ev).collect(),
         Command::SetStatus { task, status } => {
             let id = state.resolve_task(task)?;
-            if state.tasks.get(&id).is_some_and(|t| t.status == *status) {
+            let Some(current) = state.tasks.get(&id) else {
+                return Err(DomainError::UnknownTask(task.clone()));
+            };
+            if current.status == *status {
                 return Ok(Vec::new());
+            }
+            // Reopening a closed task must not make it a second copy of an open one.
+            if !current.status.is_open()
+                && status.is_open()
+                && let Some(e) = duplicate_of(state, &current.content, Some(id))
+            {
+                return Err(e);
             }
             vec![ev(EventKind::TaskStatusSet {
                 task: id,

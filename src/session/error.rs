@@ -7,18 +7,14 @@ use super::limits;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DomainError {
-    #[error(
-        "{0} does not exist in this session; task-list shows the ids (they look like TAS-12)"
-    )]
+    #[error("{0} does not exist in this session; task-list shows the ids (they look like TAS-12)")]
     UnknownTask(String),
     #[error("'{given}' matches several tasks ({}); give the full id", .candidates.join(", "))]
     AmbiguousTask {
         given: String,
         candidates: Vec<String>,
     },
-    #[error(
-        "{0} does not exist in this session; note-list shows the ids (they look like NOT-3)"
-    )]
+    #[error("{0} does not exist in this session; note-list shows the ids (they look like NOT-3)")]
     UnknownNote(String),
     #[error("'{0}' is not a task id; task ids look like TAS-12")]
     MalformedTaskId(String),
@@ -82,9 +78,7 @@ pub enum DomainError {
         .latest + 1
     )]
     IterationOutOfOrder { given: u32, latest: u32 },
-    #[error(
-        "iteration {0} is not running; only the iteration in progress can be finished"
-    )]
+    #[error("iteration {0} is not running; only the iteration in progress can be finished")]
     IterationNotRunning(u32),
     #[error(
         "invalid session name '{0}': use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit"

@@ -283,19 +283,37 @@ mod tests {
 
     #[test]
     fn status_parsing_accepts_common_spellings() {
-        assert_eq!("in-progress".parse::<TaskStatus>().unwrap(), TaskStatus::InProgress);
-        assert_eq!("In Progress".parse::<TaskStatus>().unwrap(), TaskStatus::InProgress);
+        assert_eq!(
+            "in-progress".parse::<TaskStatus>().unwrap(),
+            TaskStatus::InProgress
+        );
+        assert_eq!(
+            "In Progress".parse::<TaskStatus>().unwrap(),
+            TaskStatus::InProgress
+        );
         assert_eq!("done".parse::<TaskStatus>().unwrap(), TaskStatus::Completed);
-        assert_eq!("canceled".parse::<TaskStatus>().unwrap(), TaskStatus::Cancelled);
-        let err = "finished-ish".parse::<TaskStatus>().unwrap_err().to_string();
-        assert!(err.contains("finished-ish") && err.contains("in_progress"), "{err}");
+        assert_eq!(
+            "canceled".parse::<TaskStatus>().unwrap(),
+            TaskStatus::Cancelled
+        );
+        let err = "finished-ish"
+            .parse::<TaskStatus>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("finished-ish") && err.contains("in_progress"),
+            "{err}"
+        );
     }
 
     #[test]
     fn note_type_parsing() {
         assert_eq!("Tip".parse::<NoteType>().unwrap(), NoteType::Tip);
         let err = "idea".parse::<NoteType>().unwrap_err().to_string();
-        assert!(err.contains("idea") && err.contains("learning, stuck, tip, decision"), "{err}");
+        assert!(
+            err.contains("idea") && err.contains("learning, stuck, tip, decision"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub fn validate_session_name(name: &str) -> Result<(), DomainError> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     if name.is_empty() || name.len() > limits::SESSION_NAME_MAX || !ok_chars || !first_ok {
         return Err(DomainError::InvalidSessionName(name.to_string()));
     }
@@ -65,3 +68,6 @@ mod tests {
         assert!(validate_session_name(&session_name_from("ünï côde")).is_ok());
     }
 }
+
+#[cfg(test)]
+mod rules_tests;

@@ -149,7 +149,9 @@ impl SqliteLog {
             .name("iteratr-sqlite-watch".into())
             .spawn(move || watch_commits(weak, &path));
         if let Err(e) = spawned {
-            tracing::warn!("cannot start the event log watcher: {e}; other processes' events will not show up live");
+            tracing::warn!(
+                "cannot start the event log watcher: {e}; other processes' events will not show up live"
+            );
             self.inner.watcher_running.store(false, Ordering::SeqCst);
         }
     }
@@ -163,6 +165,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     .map_err(|e| db_error(path, e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| db_error(path, e))?;
+    // Look before changing anything: a damaged or foreign file must be left exactly as it is.
+    check_schema(&conn).map_err(|e| db_error(path, e))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(|e| db_error(path, e))?;
@@ -180,7 +184,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
+/// Refuses a database that is not iteratr's, or is from a newer iteratr. Reads only.
+fn check_schema(conn: &Connection) -> rusqlite::Result<()> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
         .query_map([], |r| r.get(0))?
@@ -204,6 +209,11 @@ fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
                 .into(),
         ));
     }
+    Ok(())
+}
+
+/// Creates the tables if they are missing (safe when several processes race to do it).
+fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS iteratr_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -312,10 +322,9 @@ fn read_page(
         )
         .map_err(|e| inner.err(e))?;
     let rows = stmt
-        .query_map(
-            params![session, to_i64(after), to_i64(limit as u64)],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )
+        .query_map(params![session, to_i64(after), to_i64(limit as u64)], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(|e| inner.err(e))?;
     let mut out = Vec::new();
     for row in rows {

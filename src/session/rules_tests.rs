@@ -1,0 +1,830 @@
+//! One test per domain rule, plus a property test over random command sequences.
+
+use super::*;
+
+const AGENT: Ctx = Ctx {
+    now_ms: 1_000,
+    by: Author::Agent,
+};
+
+/// Applies a command the way the service does and returns the new state.
+fn run(state: &mut SessionState, cmd: Command) -> Result<Vec<Event>, DomainError> {
+    let events = decide(state, &cmd, AGENT)?;
+    for e in &events {
+        let seq = state.last_seq + 1;
+        state.apply(seq, e);
+    }
+    Ok(events)
+}
+
+fn add(state: &mut SessionState, content: &str) -> u64 {
+    run(state, Command::AddTasks(vec![NewTask::new(content)])).unwrap();
+    *state.tasks.keys().next_back().unwrap()
+}
+
+fn add_with(state: &mut SessionState, content: &str, priority: i64, deps: &[&str]) -> u64 {
+    let mut t = NewTask::new(content);
+    t.priority = Some(priority);
+    t.depends_on = deps.iter().map(|d| d.to_string()).collect();
+    run(state, Command::AddTasks(vec![t])).unwrap();
+    *state.tasks.keys().next_back().unwrap()
+}
+
+fn status(
+    state: &mut SessionState,
+    id: &str,
+    status: TaskStatus,
+) -> Result<Vec<Event>, DomainError> {
+    run(
+        state,
+        Command::SetStatus {
+            task: id.into(),
+            status,
+        },
+    )
+}
+
+#[test]
+fn ids_are_sequential_and_short() {
+    let mut s = SessionState::default();
+    assert_eq!(add(&mut s, "one"), 1);
+    assert_eq!(add(&mut s, "two"), 2);
+    assert_eq!(s.tasks[&2].label(), "TAS-2");
+    run(
+        &mut s,
+        Command::AddNote {
+            note_type: NoteType::Tip,
+            content: "n".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(note_id(*s.notes.keys().next().unwrap()), "NOT-1");
+}
+
+#[test]
+fn defaults_and_priority_zero_is_stored() {
+    let mut s = SessionState::default();
+    let a = add(&mut s, "default");
+    assert_eq!(s.tasks[&a].priority, 2);
+    assert_eq!(s.tasks[&a].status, TaskStatus::Remaining);
+    let b = add_with(&mut s, "lowest", 0, &[]);
+    assert_eq!(s.tasks[&b].priority, 0);
+    run(
+        &mut s,
+        Command::SetPriority {
+            task: "TAS-1".into(),
+            priority: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(s.tasks[&a].priority, 0);
+}
+
+#[test]
+fn task_references_accept_prefixes_and_spellings() {
+    let mut s = SessionState::default();
+    for i in 1..=12 {
+        add(&mut s, &format!("task {i}"));
+    }
+    assert_eq!(s.resolve_task("TAS-12").unwrap(), 12);
+    assert_eq!(s.resolve_task(" tas-12 ").unwrap(), 12);
+    assert_eq!(s.resolve_task("TAS12").unwrap(), 12);
+    assert_eq!(s.resolve_task("12").unwrap(), 12);
+    // An exact id wins over the longer ids it is a prefix of.
+    assert_eq!(s.resolve_task("TAS-1").unwrap(), 1);
+    run(
+        &mut s,
+        Command::DeleteTask {
+            task: "TAS-1".into(),
+        },
+    )
+    .unwrap();
+    let err = s.resolve_task("TAS-1").unwrap_err();
+    assert!(
+        matches!(&err, DomainError::AmbiguousTask { candidates, .. } if candidates == &["TAS-10", "TAS-11", "TAS-12"]),
+        "{err}"
+    );
+    assert!(err.to_string().contains("give the full id"));
+    run(
+        &mut s,
+        Command::DeleteTask {
+            task: "TAS-10".into(),
+        },
+    )
+    .unwrap();
+    run(
+        &mut s,
+        Command::DeleteTask {
+            task: "TAS-11".into(),
+        },
+    )
+    .unwrap();
+    // Now "TAS-1" is a unique prefix of TAS-12.
+    assert_eq!(s.resolve_task("TAS-1").unwrap(), 12);
+}
+
+#[test]
+fn unknown_task_id_says_where_to_look() {
+    let mut s = SessionState::default();
+    add(&mut s, "one");
+    let err = status(&mut s, "TAS-9", TaskStatus::Completed).unwrap_err();
+    assert_eq!(err, DomainError::UnknownTask("TAS-9".into()));
+    assert!(err.to_string().contains("task-list"), "{err}");
+    let err = status(&mut s, "banana", TaskStatus::Completed).unwrap_err();
+    assert!(err.to_string().contains("TAS-12"), "{err}");
+    let err = add_with_err(&mut s, "two", &["TAS-7"]);
+    assert_eq!(err, DomainError::UnknownTask("TAS-7".into()));
+    assert_eq!(s.tasks.len(), 1, "nothing added");
+}
+
+fn add_with_err(s: &mut SessionState, content: &str, deps: &[&str]) -> DomainError {
+    let mut t = NewTask::new(content);
+    t.depends_on = deps.iter().map(|d| d.to_string()).collect();
+    run(s, Command::AddTasks(vec![t])).unwrap_err()
+}
+
+#[test]
+fn self_dependency_and_cycles_are_refused() {
+    let mut s = SessionState::default();
+    let a = add(&mut s, "a");
+    let b = add_with(&mut s, "b", 2, &["TAS-1"]);
+    let c = add_with(&mut s, "c", 2, &["TAS-2"]);
+    let dep = |s: &mut SessionState, t: &str, on: &str| {
+        run(
+            s,
+            Command::AddDependency {
+                task: t.into(),
+                depends_on: on.into(),
+            },
+        )
+    };
+    let err = dep(&mut s, "TAS-1", "TAS-1").unwrap_err();
+    assert_eq!(err, DomainError::SelfDependency("TAS-1".into()));
+    let err = dep(&mut s, "TAS-1", "TAS-3").unwrap_err();
+    assert!(matches!(err, DomainError::DependencyCycle { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("TAS-3 → TAS-2 → TAS-1") && msg.contains("cycle"),
+        "{msg}"
+    );
+    assert!(s.tasks[&a].depends_on.is_empty());
+    // A legal one is recorded once; repeating it writes nothing.
+    assert_eq!(dep(&mut s, "TAS-3", "TAS-1").unwrap().len(), 1);
+    assert!(dep(&mut s, "TAS-3", "TAS-1").unwrap().is_empty());
+    assert!(s.tasks[&c].depends_on.contains(&a) && s.tasks[&c].depends_on.contains(&b));
+}
+
+#[test]
+fn priority_outside_range_is_refused() {
+    let mut s = SessionState::default();
+    add(&mut s, "a");
+    for bad in [-1, 5, 300, i64::MAX] {
+        let err = run(
+            &mut s,
+            Command::SetPriority {
+                task: "TAS-1".into(),
+                priority: bad,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, DomainError::PriorityOutOfRange(bad));
+        assert!(err.to_string().contains("0-4"));
+    }
+    let mut t = NewTask::new("b");
+    t.priority = Some(9);
+    let err = run(&mut s, Command::AddTasks(vec![t])).unwrap_err();
+    assert_eq!(err, DomainError::PriorityOutOfRange(9));
+    assert_eq!(s.tasks[&1].priority, 2);
+}
+
+#[test]
+fn empty_and_oversize_content_is_refused() {
+    let mut s = SessionState::default();
+    let err = run(&mut s, Command::AddTasks(vec![NewTask::new("  \n ")])).unwrap_err();
+    assert_eq!(err, DomainError::Empty("task content"));
+    let long = "x".repeat(limits::TASK_CONTENT_MAX + 1);
+    let err = run(&mut s, Command::AddTasks(vec![NewTask::new(long)])).unwrap_err();
+    assert!(
+        matches!(err, DomainError::TooLong { len, max, .. } if len == limits::TASK_CONTENT_MAX + 1 && max == limits::TASK_CONTENT_MAX)
+    );
+    // Exactly at the limit is fine; the limit counts characters, not bytes.
+    let at_limit = "é".repeat(limits::TASK_CONTENT_MAX);
+    run(&mut s, Command::AddTasks(vec![NewTask::new(at_limit)])).unwrap();
+    let err = run(
+        &mut s,
+        Command::AddNote {
+            note_type: NoteType::Learning,
+            content: "n".repeat(limits::NOTE_CONTENT_MAX + 1),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        DomainError::TooLong {
+            what: "note content",
+            ..
+        }
+    ));
+    let err = run(
+        &mut s,
+        Command::AddNote {
+            note_type: NoteType::Tip,
+            content: "".into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err, DomainError::Empty("note content"));
+    let err = run(
+        &mut s,
+        Command::SummarizeIteration {
+            summary: " ".into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err, DomainError::Empty("summary"));
+    let err = run(
+        &mut s,
+        Command::UserMessage {
+            text: "m".repeat(limits::MESSAGE_MAX + 1),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        DomainError::TooLong {
+            what: "message",
+            ..
+        }
+    ));
+    assert_eq!(s.tasks.len(), 1);
+    assert!(s.notes.is_empty());
+}
+
+#[test]
+fn content_is_trimmed() {
+    let mut s = SessionState::default();
+    let a = add(&mut s, "  Write the parser \n");
+    assert_eq!(s.tasks[&a].content, "Write the parser");
+}
+
+#[test]
+fn duplicates_of_open_tasks_are_refused() {
+    let mut s = SessionState::default();
+    add(&mut s, "Write the parser");
+    let err = run(
+        &mut s,
+        Command::AddTasks(vec![NewTask::new("write  the PARSER.")]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::DuplicateTask {
+            existing: "TAS-1".into(),
+            status: "remaining".into()
+        }
+    );
+    assert!(err.to_string().contains("task-status"));
+    status(&mut s, "TAS-1", TaskStatus::Blocked).unwrap();
+    assert!(
+        run(
+            &mut s,
+            Command::AddTasks(vec![NewTask::new("Write the parser")])
+        )
+        .is_err()
+    );
+    // A closed task may be added again (the work came back).
+    status(&mut s, "TAS-1", TaskStatus::Completed).unwrap();
+    add(&mut s, "Write the parser");
+    // Editing a task into a copy of another open task is refused too.
+    add(&mut s, "Write the lexer");
+    let err = run(
+        &mut s,
+        Command::EditTask {
+            task: "TAS-3".into(),
+            content: "write the parser".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, DomainError::DuplicateTask { .. }));
+}
+
+#[test]
+fn batch_is_all_or_nothing() {
+    let mut s = SessionState::default();
+    add(&mut s, "existing");
+    let batch = vec![
+        NewTask::new("first"),
+        NewTask::new("second"),
+        NewTask::new(""),
+        NewTask::new("fourth"),
+    ];
+    let err = run(&mut s, Command::AddTasks(batch)).unwrap_err();
+    assert!(
+        matches!(&err, DomainError::BatchItem { index: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing from the batch was added"));
+    assert_eq!(s.tasks.len(), 1);
+
+    let err = run(
+        &mut s,
+        Command::AddTasks(vec![
+            NewTask::new("a"),
+            NewTask::new("b"),
+            NewTask::new("A"),
+        ]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::DuplicateInBatch {
+            first: 1,
+            second: 3
+        }
+    );
+    let err = run(&mut s, Command::AddTasks(vec![])).unwrap_err();
+    assert_eq!(err, DomainError::EmptyBatch);
+    let too_many = (0..=limits::BATCH_MAX)
+        .map(|i| NewTask::new(format!("t{i}")))
+        .collect();
+    assert_eq!(
+        run(&mut s, Command::AddTasks(too_many)).unwrap_err(),
+        DomainError::BatchTooLarge(limits::BATCH_MAX + 1)
+    );
+
+    let events = run(
+        &mut s,
+        Command::AddTasks(vec![
+            NewTask::new("a"),
+            NewTask::new("b"),
+            NewTask::new("c"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        s.tasks.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+}
+
+#[test]
+fn unknown_status_and_note_type_are_errors() {
+    assert_eq!(
+        "finished".parse::<TaskStatus>().unwrap_err(),
+        DomainError::UnknownStatus("finished".into())
+    );
+    assert_eq!(
+        "idea".parse::<NoteType>().unwrap_err(),
+        DomainError::UnknownNoteType("idea".into())
+    );
+}
+
+#[test]
+fn next_picks_priority_then_oldest_among_unblocked() {
+    let mut s = SessionState::default();
+    assert!(s.next_task().is_none());
+    add_with(&mut s, "t1", 2, &[]);
+    for i in 2..=10 {
+        add_with(&mut s, &format!("t{i}"), 2, &[]);
+    }
+    // Same priority: TAS-2 comes before TAS-10 (by number, not by text).
+    status(&mut s, "TAS-1", TaskStatus::InProgress).unwrap();
+    assert_eq!(s.next_task().unwrap().id, 2);
+    // Higher priority wins even when newer.
+    run(
+        &mut s,
+        Command::SetPriority {
+            task: "TAS-10".into(),
+            priority: 4,
+        },
+    )
+    .unwrap();
+    assert_eq!(s.next_task().unwrap().id, 10);
+    // A task waiting on an unfinished dependency is skipped...
+    run(
+        &mut s,
+        Command::AddDependency {
+            task: "TAS-10".into(),
+            depends_on: "TAS-1".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.next_task().unwrap().id, 2);
+    // ...until the dependency is completed (or cancelled).
+    status(&mut s, "TAS-1", TaskStatus::Cancelled).unwrap();
+    assert_eq!(s.next_task().unwrap().id, 10);
+    // Blocked and in-progress tasks are not offered.
+    status(&mut s, "TAS-10", TaskStatus::Blocked).unwrap();
+    status(&mut s, "TAS-2", TaskStatus::InProgress).unwrap();
+    assert_eq!(s.next_task().unwrap().id, 3);
+    for i in 2..=9 {
+        status(&mut s, &format!("TAS-{i}"), TaskStatus::Completed).unwrap();
+    }
+    assert!(s.next_task().is_none());
+}
+
+#[test]
+fn completing_with_unfinished_tasks_is_refused() {
+    let mut s = SessionState::default();
+    add(&mut s, "remaining one");
+    add(&mut s, "in progress one");
+    add(&mut s, "blocked one");
+    add(&mut s, "cancelled one");
+    status(&mut s, "TAS-2", TaskStatus::InProgress).unwrap();
+    status(&mut s, "TAS-3", TaskStatus::Blocked).unwrap();
+    status(&mut s, "TAS-4", TaskStatus::Cancelled).unwrap();
+    let err = run(&mut s, Command::CompleteSession { summary: None }).unwrap_err();
+    match &err {
+        DomainError::UnfinishedTasks { open } => {
+            assert_eq!(open.len(), 2);
+            assert!(open[0].starts_with("TAS-1 [remaining]"));
+            assert!(open[1].starts_with("TAS-2 [in_progress]"));
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(err.to_string().contains("session-complete again"));
+    assert!(s.completed.is_none());
+    status(&mut s, "TAS-1", TaskStatus::Completed).unwrap();
+    status(&mut s, "TAS-2", TaskStatus::Completed).unwrap();
+    // Blocked and cancelled tasks do not hold completion back.
+    run(
+        &mut s,
+        Command::CompleteSession {
+            summary: Some("all done".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.completed.as_ref().unwrap().summary.as_deref(),
+        Some("all done")
+    );
+    // Completing twice writes nothing new.
+    assert!(
+        run(&mut s, Command::CompleteSession { summary: None })
+            .unwrap()
+            .is_empty()
+    );
+    // New work reopens the session.
+    add(&mut s, "late discovery");
+    assert!(s.completed.is_none());
+}
+
+#[test]
+fn iterations_record_start_end_summary_and_changed_tasks() {
+    let mut s = SessionState::default();
+    add(&mut s, "before any iteration");
+    run(&mut s, Command::StartIteration { number: 1 }).unwrap();
+    assert_eq!(s.running_iteration(), Some(1));
+    add(&mut s, "during one");
+    status(&mut s, "TAS-1", TaskStatus::Completed).unwrap();
+    run(
+        &mut s,
+        Command::SummarizeIteration {
+            summary: "did things".into(),
+        },
+    )
+    .unwrap();
+    run(
+        &mut s,
+        Command::FinishIteration {
+            number: 1,
+            outcome: "end_turn".into(),
+            detail: None,
+        },
+    )
+    .unwrap();
+    let it = &s.iterations[&1];
+    assert_eq!(it.summary.as_deref(), Some("did things"));
+    assert_eq!(it.outcome.as_deref(), Some("end_turn"));
+    assert_eq!(
+        it.tasks_changed.iter().copied().collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(s.tasks[&2].created_iteration, Some(1));
+    assert_eq!(s.tasks[&1].created_iteration, None);
+    assert_eq!(s.tasks[&1].updated_iteration, Some(1));
+    // Finishing what is not running, or starting out of order, is refused.
+    assert_eq!(
+        run(
+            &mut s,
+            Command::FinishIteration {
+                number: 1,
+                outcome: "x".into(),
+                detail: None
+            }
+        )
+        .unwrap_err(),
+        DomainError::IterationNotRunning(1)
+    );
+    assert!(matches!(
+        run(&mut s, Command::StartIteration { number: 1 }).unwrap_err(),
+        DomainError::IterationOutOfOrder {
+            given: 1,
+            latest: 1
+        }
+    ));
+    // Starting while one still runs (after a crash) records the old one as interrupted.
+    run(&mut s, Command::StartIteration { number: 2 }).unwrap();
+    let events = run(&mut s, Command::StartIteration { number: 3 }).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(s.iterations[&2].outcome.as_deref(), Some("interrupted"));
+    assert!(s.iterations[&3].is_running());
+}
+
+#[test]
+fn edits_and_deletes() {
+    let mut s = SessionState::default();
+    add(&mut s, "a");
+    add_with(&mut s, "b", 2, &["TAS-1"]);
+    run(
+        &mut s,
+        Command::EditTask {
+            task: "TAS-1".into(),
+            content: "a, reworded".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.tasks[&1].content, "a, reworded");
+    run(
+        &mut s,
+        Command::DeleteTask {
+            task: "TAS-1".into(),
+        },
+    )
+    .unwrap();
+    assert!(!s.tasks.contains_key(&1));
+    assert!(
+        s.tasks[&2].depends_on.is_empty(),
+        "deleted dependency is dropped"
+    );
+    // Ids are never reused.
+    assert_eq!(add(&mut s, "c"), 3);
+    run(
+        &mut s,
+        Command::AddNote {
+            note_type: NoteType::Decision,
+            content: "use sqlite".into(),
+        },
+    )
+    .unwrap();
+    run(
+        &mut s,
+        Command::EditNote {
+            note: "NOT-1".into(),
+            content: "use SQLite in WAL mode".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.notes[&1].content, "use SQLite in WAL mode");
+    run(&mut s, Command::DeleteNote { note: "1".into() }).unwrap();
+    assert!(s.notes.is_empty());
+    assert_eq!(
+        run(
+            &mut s,
+            Command::DeleteNote {
+                note: "NOT-1".into()
+            }
+        )
+        .unwrap_err(),
+        DomainError::UnknownNote("NOT-1".into())
+    );
+}
+
+#[test]
+fn reset_forgets_everything_before_it() {
+    let mut s = SessionState::default();
+    add(&mut s, "a");
+    run(&mut s, Command::StartIteration { number: 1 }).unwrap();
+    run(
+        &mut s,
+        Command::Reset {
+            reason: Some("start over".into()),
+        },
+    )
+    .unwrap();
+    assert!(s.tasks.is_empty() && s.iterations.is_empty());
+    assert_eq!(s.resets, 1);
+    assert_eq!(add(&mut s, "a"), 1, "numbering starts over after a reset");
+}
+
+#[test]
+fn events_round_trip_through_json() {
+    let mut s = SessionState::default();
+    let mut log = Vec::new();
+    let mut push = |s: &mut SessionState, cmd| log.extend(run(s, cmd).unwrap());
+    push(
+        &mut s,
+        Command::AddTasks(vec![NewTask::new("a"), NewTask::new("b")]),
+    );
+    push(&mut s, Command::StartIteration { number: 1 });
+    push(
+        &mut s,
+        Command::AddNote {
+            note_type: NoteType::Stuck,
+            content: "x".into(),
+        },
+    );
+    for e in &log {
+        assert_eq!(&Event::from_json(&e.to_json()).unwrap(), e);
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u8, i64, Vec<u8>),
+        Batch(Vec<u8>),
+        Status(u8, u8),
+        Priority(u8, i64),
+        Depend(u8, u8),
+        Edit(u8, u8),
+        Delete(u8),
+        Note(u8),
+        Start(u8),
+        Summary,
+        Finish,
+        Complete,
+        Reset,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<u8>(), -1i64..6, prop::collection::vec(any::<u8>(), 0..3)).prop_map(|(c, p, d)| Op::Add(c, p, d)),
+            1 => prop::collection::vec(any::<u8>(), 0..4).prop_map(Op::Batch),
+            4 => (any::<u8>(), 0u8..5).prop_map(|(t, s)| Op::Status(t, s)),
+            1 => (any::<u8>(), -1i64..6).prop_map(|(t, p)| Op::Priority(t, p)),
+            4 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Depend(a, b)),
+            1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Edit(a, b)),
+            1 => any::<u8>().prop_map(Op::Delete),
+            1 => any::<u8>().prop_map(Op::Note),
+            1 => (0u8..20).prop_map(Op::Start),
+            1 => Just(Op::Summary),
+            1 => Just(Op::Finish),
+            1 => Just(Op::Complete),
+            1 => prop::bool::weighted(0.1).prop_map(|_| Op::Reset),
+        ]
+    }
+
+    fn task_ref(state: &SessionState, n: u8) -> String {
+        // Mostly existing ids, sometimes unknown ones.
+        let ids: Vec<u64> = state.tasks.keys().copied().collect();
+        if ids.is_empty() || n % 7 == 0 {
+            format!("TAS-{}", n % 40)
+        } else {
+            format!("TAS-{}", ids[n as usize % ids.len()])
+        }
+    }
+
+    fn command(state: &SessionState, op: &Op) -> Command {
+        let status = |s: u8| TaskStatus::ALL[s as usize % 5];
+        match op {
+            Op::Add(c, p, deps) => Command::AddTasks(vec![NewTask {
+                content: format!("task {}", c % 30),
+                status: None,
+                priority: Some(*p),
+                depends_on: deps.iter().map(|d| task_ref(state, *d)).collect(),
+            }]),
+            Op::Batch(cs) => Command::AddTasks(
+                cs.iter()
+                    .map(|c| NewTask::new(format!("task {}", c % 30)))
+                    .collect(),
+            ),
+            Op::Status(t, s) => Command::SetStatus {
+                task: task_ref(state, *t),
+                status: status(*s),
+            },
+            Op::Priority(t, p) => Command::SetPriority {
+                task: task_ref(state, *t),
+                priority: *p,
+            },
+            Op::Depend(a, b) => Command::AddDependency {
+                task: task_ref(state, *a),
+                depends_on: task_ref(state, *b),
+            },
+            Op::Edit(t, c) => Command::EditTask {
+                task: task_ref(state, *t),
+                content: format!("task {}", c % 30),
+            },
+            Op::Delete(t) => Command::DeleteTask {
+                task: task_ref(state, *t),
+            },
+            Op::Note(n) => Command::AddNote {
+                note_type: NoteType::ALL[*n as usize % 4],
+                content: format!("note {n}"),
+            },
+            Op::Start(n) => Command::StartIteration {
+                number: u32::from(*n),
+            },
+            Op::Summary => Command::SummarizeIteration {
+                summary: "s".into(),
+            },
+            Op::Finish => Command::FinishIteration {
+                number: state.running_iteration().unwrap_or(0),
+                outcome: "end_turn".into(),
+                detail: None,
+            },
+            Op::Complete => Command::CompleteSession { summary: None },
+            Op::Reset => Command::Reset { reason: None },
+        }
+    }
+
+    fn check_invariants(s: &SessionState) {
+        // Ids: keys match the records, and every id is below the next one handed out.
+        for (id, t) in &s.tasks {
+            assert_eq!(*id, t.id);
+            assert!(*id < s.next_task_number());
+            assert!(t.priority <= 4);
+            assert!(!t.depends_on.contains(id), "self dependency on TAS-{id}");
+            for d in &t.depends_on {
+                assert!(
+                    s.tasks.contains_key(d),
+                    "dangling dependency TAS-{id} → TAS-{d}"
+                );
+                assert!(
+                    !s.depends_transitively(*d, *id),
+                    "cycle through TAS-{id} and TAS-{d}"
+                );
+            }
+            assert!(!t.content.is_empty());
+        }
+        for (id, n) in &s.notes {
+            assert_eq!(*id, n.id);
+            assert!(*id < s.next_note_number());
+        }
+        // Open tasks never share content.
+        let open: Vec<String> = s
+            .tasks
+            .values()
+            .filter(|t| t.status.is_open())
+            .map(|t| t.content.to_lowercase())
+            .collect();
+        let unique: std::collections::BTreeSet<_> = open.iter().collect();
+        assert_eq!(unique.len(), open.len(), "duplicate open tasks");
+        // Completed means nothing is unfinished.
+        if s.completed.is_some() {
+            assert!(s.unfinished_tasks().is_empty());
+        }
+        // At most one iteration runs, and it is the latest.
+        let running: Vec<_> = s.iterations.values().filter(|i| i.is_running()).collect();
+        assert!(running.len() <= 1);
+        if let Some(r) = running.first() {
+            assert_eq!(Some(r.number), s.latest_iteration());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn accepted_commands_keep_invariants(ops in prop::collection::vec(op(), 1..80)) {
+            let mut live = SessionState::default();
+            let mut log: Vec<(u64, Event)> = Vec::new();
+            let mut seen_ids = std::collections::BTreeSet::new();
+            for (i, op) in ops.iter().enumerate() {
+                let cmd = command(&live, op);
+                let ctx = Ctx { now_ms: i as i64, by: Author::Agent };
+                let Ok(events) = decide(&live, &cmd, ctx) else { continue };
+                for e in events {
+                    if let EventKind::TaskAdded { task, .. } = &e.kind {
+                        // Unique ids: never handed out twice (a reset starts a new numbering).
+                        prop_assert!(seen_ids.insert((live.resets, *task)), "TAS-{} reused", task);
+                    }
+                    let seq = live.last_seq + 1;
+                    live.apply(seq, &e);
+                    log.push((seq, e));
+                }
+                check_invariants(&live);
+            }
+            // Replaying the log (through its JSON encoding) gives the live state, every time.
+            let decoded: Vec<(u64, Event)> = log
+                .iter()
+                .map(|(seq, e)| (*seq, Event::from_json(&e.to_json()).unwrap()))
+                .collect();
+            let replay = SessionState::from_events(decoded.iter().map(|(s, e)| (*s, e)));
+            prop_assert_eq!(&replay, &live);
+            let again = SessionState::from_events(log.iter().map(|(s, e)| (*s, e)));
+            prop_assert_eq!(&again, &replay);
+        }
+    }
+}
+
+#[test]
+fn reopening_a_task_that_duplicates_an_open_one_is_refused() {
+    let mut s = SessionState::default();
+    add(&mut s, "ship it");
+    status(&mut s, "TAS-1", TaskStatus::Completed).unwrap();
+    add(&mut s, "ship it");
+    let err = status(&mut s, "TAS-1", TaskStatus::Remaining).unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::DuplicateTask {
+            existing: "TAS-2".into(),
+            status: "remaining".into()
+        }
+    );
+    // Moving between closed states is fine.
+    status(&mut s, "TAS-1", TaskStatus::Cancelled).unwrap();
+}

@@ -86,6 +86,7 @@ async fn status_command(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let dir = data_dir.display().to_string();
+    tracing::info!(data_dir = %dir, session = ?session, "status");
     if let Some(name) = session {
         validate_session_name(name)?;
     }

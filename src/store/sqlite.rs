@@ -98,6 +98,14 @@ impl SqliteLog {
     /// Opens the log in `data_dir` only if it exists: [`StoreError::NotFound`] otherwise. For
     /// commands that only read, so they never leave a data dir behind.
     pub fn open_existing(data_dir: &Path) -> Result<Self, StoreError> {
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(StoreError::Open {
+                path: data_dir.to_path_buf(),
+                reason:
+                    "it is not a directory; point --data-dir or ITERATR_DATA_DIR at a directory"
+                        .into(),
+            });
+        }
         let db = Self::db_path(data_dir);
         if !db.exists() {
             return Err(StoreError::NotFound(data_dir.to_path_buf()));

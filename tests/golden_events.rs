@@ -1,0 +1,183 @@
+//! The stored encoding of every event type, pinned in `tests/golden/events.jsonl`. A failure means
+//! the format of data already on users' disks changed: make that deliberate (bump the event version,
+//! keep old events readable), then regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test golden_events`.
+
+use iteratr::session::{Author, Event, EventKind, NoteType, TaskStatus};
+
+fn one_of_each() -> Vec<Event> {
+    let at = 1_764_000_000_000;
+    let e = |by, kind| Event::new(at, by, kind);
+    vec![
+        e(
+            Author::Agent,
+            EventKind::TaskAdded {
+                task: 1,
+                content: "Write the parser".into(),
+                status: TaskStatus::Remaining,
+                priority: 0,
+                depends_on: vec![],
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::TaskAdded {
+                task: 2,
+                content: "Test the parser".into(),
+                status: TaskStatus::InProgress,
+                priority: 4,
+                depends_on: vec![1],
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::TaskStatusSet {
+                task: 1,
+                status: TaskStatus::Completed,
+            },
+        ),
+        e(
+            Author::User,
+            EventKind::TaskStatusSet {
+                task: 2,
+                status: TaskStatus::Blocked,
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::TaskStatusSet {
+                task: 2,
+                status: TaskStatus::Cancelled,
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::TaskPrioritySet {
+                task: 1,
+                priority: 3,
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::TaskDependencyAdded {
+                task: 2,
+                depends_on: 1,
+            },
+        ),
+        e(
+            Author::User,
+            EventKind::TaskContentEdited {
+                task: 1,
+                content: "Write the lexer".into(),
+            },
+        ),
+        e(Author::User, EventKind::TaskDeleted { task: 2 }),
+        e(
+            Author::Agent,
+            EventKind::NoteAdded {
+                note: 1,
+                note_type: NoteType::Learning,
+                content: "uses serde".into(),
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::NoteAdded {
+                note: 2,
+                note_type: NoteType::Stuck,
+                content: "tests hang".into(),
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::NoteAdded {
+                note: 3,
+                note_type: NoteType::Tip,
+                content: "run cargo fmt".into(),
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::NoteAdded {
+                note: 4,
+                note_type: NoteType::Decision,
+                content: "SQLite".into(),
+            },
+        ),
+        e(
+            Author::User,
+            EventKind::NoteContentEdited {
+                note: 1,
+                content: "uses serde_json".into(),
+            },
+        ),
+        e(Author::User, EventKind::NoteDeleted { note: 2 }),
+        e(Author::System, EventKind::IterationStarted { iteration: 1 }),
+        e(
+            Author::Agent,
+            EventKind::IterationSummarized {
+                iteration: 1,
+                summary: "Parser done".into(),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::IterationFinished {
+                iteration: 1,
+                outcome: "end_turn".into(),
+                detail: None,
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::IterationFinished {
+                iteration: 2,
+                outcome: "error".into(),
+                detail: Some("agent exited".into()),
+            },
+        ),
+        e(
+            Author::User,
+            EventKind::UserMessage {
+                text: "focus on tests".into(),
+            },
+        ),
+        e(
+            Author::Agent,
+            EventKind::SessionCompleted {
+                summary: Some("all done".into()),
+            },
+        ),
+        e(Author::Agent, EventKind::SessionCompleted { summary: None }),
+        e(
+            Author::User,
+            EventKind::SessionReset {
+                reason: Some("start over".into()),
+            },
+        ),
+    ]
+}
+
+#[test]
+fn event_encoding_matches_the_golden_file() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/events.jsonl");
+    let events = one_of_each();
+    let encoded: String = events.iter().map(|e| e.to_json() + "\n").collect();
+    if std::env::var_os("ITERATR_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &encoded).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        encoded,
+        golden,
+        "event encoding drifted from {}",
+        path.display()
+    );
+    // And what is on disk decodes back to the same events.
+    for (line, event) in golden.lines().zip(&events) {
+        assert_eq!(&Event::from_json(line).unwrap(), event);
+    }
+    // Every event type is covered.
+    let types: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(types.len(), 15);
+}

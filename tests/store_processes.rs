@@ -1,0 +1,210 @@
+//! The embedded log shared by real OS processes. The test binary re-runs itself as the worker
+//! process (the `worker` test below does the work when `ITERATR_TEST_WORKER` is set).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::conformance::next_event;
+use iteratr::service::SessionHandle;
+use iteratr::session::{Author, Command, EventKind, NewTask};
+use iteratr::store::{EventLog, SqliteLog, read_all};
+
+const SESSION: &str = "shared";
+
+/// A worker process that is killed if the test fails before it ends, so none is left behind.
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(mode: &str, dir: &Path, id: usize, count: usize) -> Worker {
+    let child = Process::new(std::env::current_exe().unwrap())
+        .args(["worker", "--exact", "--nocapture", "--test-threads=1"])
+        .env("ITERATR_TEST_WORKER", mode)
+        .env("ITERATR_TEST_DIR", dir)
+        .env("ITERATR_TEST_ID", id.to_string())
+        .env("ITERATR_TEST_COUNT", count.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Worker(child)
+}
+
+/// The worker process's body. Run normally (without the variable) it only checks that the worker
+/// can open a store, so it still tests something.
+#[test]
+fn worker() {
+    let mode = std::env::var("ITERATR_TEST_WORKER").unwrap_or_default();
+    let dir = std::env::var("ITERATR_TEST_DIR").unwrap_or_default();
+    let id: usize = std::env::var("ITERATR_TEST_ID")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let count: usize = std::env::var("ITERATR_TEST_COUNT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        match mode.as_str() {
+            "tasks" => {
+                let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(Path::new(&dir)).unwrap());
+                let handle = SessionHandle::open(log, SESSION).await.unwrap();
+                for i in 0..count {
+                    let cmd =
+                        Command::AddTasks(vec![NewTask::new(format!("process {id} task {i}"))]);
+                    handle.execute(&cmd, Author::Agent).await.unwrap();
+                }
+            }
+            "batches-forever" => {
+                let log = SqliteLog::open(Path::new(&dir)).unwrap();
+                let mut last = log.last_seq(SESSION).await.unwrap();
+                for batch in 0u64.. {
+                    let n = (batch % 5 + 1) as usize;
+                    let events = (0..n)
+                        .map(|j| common::message(format!("batch {batch} item {j} of {n}")))
+                        .collect();
+                    last = log.append(SESSION, last, events).await.unwrap();
+                }
+            }
+            "" => {
+                let tmp = tempfile::tempdir().unwrap();
+                let log = SqliteLog::open(tmp.path()).unwrap();
+                assert_eq!(log.last_seq(SESSION).await.unwrap(), 0);
+            }
+            other => panic!("unknown worker mode {other}"),
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_append_500_each_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    // Create the store first so both workers race on appends, not on creating the schema.
+    SqliteLog::open(dir.path()).unwrap();
+    let mut a = spawn_worker("tasks", dir.path(), 1, 500);
+    let mut b = spawn_worker("tasks", dir.path(), 2, 500);
+    assert!(a.0.wait().unwrap().success(), "worker 1 failed");
+    assert!(b.0.wait().unwrap().success(), "worker 2 failed");
+
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
+    let events = read_all(log.as_ref(), SESSION, 0).await.unwrap();
+    assert_eq!(events.len(), 1000);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "sequence numbers are gap-free");
+    }
+    let mut seen = BTreeMap::new();
+    for e in &events {
+        let EventKind::TaskAdded { task, content, .. } = &e.event.kind else {
+            panic!("unexpected event {:?}", e.event.kind);
+        };
+        assert!(
+            seen.insert(content.clone(), *task).is_none(),
+            "duplicate: {content}"
+        );
+    }
+    for p in 1..=2 {
+        for i in 0..500 {
+            assert!(
+                seen.contains_key(&format!("process {p} task {i}")),
+                "lost: process {p} task {i}"
+            );
+        }
+    }
+    let ids: std::collections::BTreeSet<u64> = seen.values().copied().collect();
+    assert_eq!(ids, (1..=1000).collect(), "task ids are unique and dense");
+    let state = SessionHandle::open(log, SESSION)
+        .await
+        .unwrap()
+        .refresh()
+        .await
+        .unwrap();
+    assert_eq!(state.tasks.len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_append_leaves_a_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteLog::open(dir.path()).unwrap();
+    let mut child = spawn_worker("batches-forever", dir.path(), 0, 0);
+    // Let it write a good while, then kill it without warning.
+    let mut waited = 0;
+    while log.last_seq(SESSION).await.unwrap() < 300 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+        assert!(waited < 1500, "the worker wrote too little");
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the worker died on its own"
+        );
+    }
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+
+    // A fresh open (as after a crash) reads every event whole, batches all or nothing.
+    drop(log);
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
+    let events = read_all(log.as_ref(), SESSION, 0).await.unwrap();
+    assert!(events.len() >= 300);
+    let mut batches: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+        let EventKind::UserMessage { text } = &e.event.kind else {
+            panic!()
+        };
+        let words: Vec<&str> = text.split(' ').collect();
+        let (batch, n): (u64, usize) = (words[1].parse().unwrap(), words[5].parse().unwrap());
+        let entry = batches.entry(batch).or_insert((0, n));
+        entry.0 += 1;
+    }
+    for (batch, (got, n)) in &batches {
+        assert_eq!(got, n, "batch {batch} is torn");
+    }
+    assert_eq!(
+        *batches.keys().next_back().unwrap() + 1,
+        batches.len() as u64,
+        "no batch lost"
+    );
+
+    // Appending goes on where the log ends.
+    let handle = SessionHandle::open(Arc::clone(&log), SESSION)
+        .await
+        .unwrap();
+    let before = log.last_seq(SESSION).await.unwrap();
+    let done = handle
+        .execute(
+            &Command::UserMessage {
+                text: "after the crash".into(),
+            },
+            Author::User,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.events[0].seq, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_sees_another_process_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteLog::open(dir.path()).unwrap();
+    let mut sub = log.subscribe(SESSION, 0).await.unwrap();
+    let mut child = spawn_worker("tasks", dir.path(), 7, 40);
+    for i in 1..=40u64 {
+        let e = next_event(&mut sub).await;
+        assert_eq!(e.seq, i);
+        let EventKind::TaskAdded { content, .. } = &e.event.kind else {
+            panic!()
+        };
+        assert_eq!(content, &format!("process 7 task {}", i - 1));
+    }
+    assert!(child.0.wait().unwrap().success());
+}

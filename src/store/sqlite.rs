@@ -294,6 +294,12 @@ fn watch_commits(weak: Weak<Inner>, path: &Path) {
         c.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
     };
     let mut last = version(&conn);
+    // A commit may have landed between the subscriber's last read and this baseline: wake the
+    // subscribers once so they read again, or they could wait for a change already counted.
+    match weak.upgrade() {
+        Some(inner) => inner.notify(),
+        None => return,
+    }
     loop {
         std::thread::sleep(POLL_INTERVAL);
         let Some(inner) = weak.upgrade() else { return };

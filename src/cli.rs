@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the commands themselves, at the edge where errors
 //! become messages for people.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,8 +9,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use crate::mcp::{HttpOptions, SessionTools, serve_http, serve_stdio};
 use crate::service::SessionHandle;
-use crate::session::validate_session_name;
+use crate::session::{session_name_from, validate_session_name};
 use crate::status;
 use crate::store::{EventLog, SqliteLog, StoreError};
 
@@ -55,14 +57,63 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Session tools for MCP clients
+    Mcp {
+        #[command(subcommand)]
+        command: McpCommand,
+    },
     /// Print the version, git commit and build date
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve the session tools to an MCP client: over stdio (default) or streamable HTTP
+    Serve {
+        /// Session the tools work on; without it, the only session in the data dir, or one named
+        /// after the current directory when there is none yet
+        #[arg(
+            long,
+            short = 'n',
+            visible_alias = "name",
+            env = "ITERATR_SESSION",
+            value_name = "NAME"
+        )]
+        session: Option<String>,
+        /// Serve streamable HTTP at http://ADDR/mcp instead of stdio (loopback only; port 0 picks one)
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// Bearer token HTTP clients must send (random when left out; at least 16 characters)
+        #[arg(
+            long,
+            env = "ITERATR_MCP_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN"
+        )]
+        token: Option<String>,
+    },
+    /// Print the tools' names, descriptions and JSON input schemas
+    Tools,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Commands::Status { session, json } => {
             status_command(&cli.data_dir, session.as_deref(), json).await
+        }
+        Commands::Mcp {
+            command:
+                McpCommand::Serve {
+                    session,
+                    http,
+                    token,
+                },
+        } => mcp_serve(&cli.data_dir, session.as_deref(), http, token).await,
+        Commands::Mcp {
+            command: McpCommand::Tools,
+        } => {
+            println!("{}", mcp_tools_json()?);
+            Ok(ExitCode::SUCCESS)
         }
         Commands::Version => {
             println!("iteratr {VERSION_LINE}");
@@ -153,4 +204,97 @@ async fn status_command(
         print!("{}", status::render_session(&name, &state));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tools as `tools/list` shows them, pretty-printed (also the content of `mcp/tools.json`).
+pub fn mcp_tools_json() -> anyhow::Result<String> {
+    let tools = SessionTools::tool_definitions();
+    Ok(serde_json::to_string_pretty(
+        &serde_json::json!({ "tools": tools }),
+    )?)
+}
+
+/// Picks the session for a command that writes: the one named, else the only one there, else one
+/// named after the current directory.
+async fn choose_session(log: &dyn EventLog, given: Option<&str>) -> anyhow::Result<String> {
+    if let Some(name) = given {
+        validate_session_name(name)?;
+        return Ok(name.to_string());
+    }
+    let sessions = log.sessions().await?;
+    match sessions.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => {
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            let stem = cwd
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok(session_name_from(&stem))
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "the data dir holds several sessions ({}); choose one with --session NAME",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+async fn mcp_serve(
+    data_dir: &Path,
+    session: Option<&str>,
+    http: Option<SocketAddr>,
+    token: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if http.is_none() && token.is_some() && std::env::var_os("ITERATR_MCP_TOKEN").is_none() {
+        bail!("--token only applies to the HTTP transport; add --http 127.0.0.1:0 or drop --token");
+    }
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(data_dir)?);
+    let name = choose_session(log.as_ref(), session).await?;
+    let handle = Arc::new(
+        SessionHandle::open(log, &name)
+            .await
+            .with_context(|| format!("cannot open session '{name}'"))?,
+    );
+    tracing::info!(session = %name, data_dir = %data_dir.display(), http = ?http, "mcp serve");
+    match http {
+        None => {
+            tokio::select! {
+                result = serve_stdio(handle) => result?,
+                _ = shutdown_signal() => {}
+            }
+        }
+        Some(addr) => {
+            let generated = token.is_none();
+            let mut server = serve_http(handle, HttpOptions { addr, token }).await?;
+            println!("iteratr mcp: session '{name}' at {}", server.url());
+            if generated {
+                println!(
+                    "token: {} (send it as `Authorization: Bearer <token>`; set --token or ITERATR_MCP_TOKEN to choose it)",
+                    server.token
+                );
+            }
+            tokio::select! {
+                result = server.wait() => result?,
+                _ = shutdown_signal() => server.shutdown().await,
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl+C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod logging;
+pub mod mcp;
 pub mod service;
 pub mod session;
 pub mod status;

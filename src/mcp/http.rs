@@ -1,0 +1,247 @@
+//! Streamable HTTP transport on loopback. Three guards stand in front of the tools: the listener
+//! binds to a loopback address only; every request must carry the bearer token (401 otherwise);
+//! a request from a browser page (an `Origin` header) must come from a loopback origin and name the
+//! bound address in `Host` (403 otherwise), so a web page cannot reach the tools by DNS rebinding.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::tools::SessionTools;
+use crate::service::SessionHandle;
+
+/// Largest JSON-RPC request accepted (a batch of 100 long tasks fits comfortably).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+const MIN_TOKEN_LEN: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Loopback address to bind; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Bearer token clients must send; a random one when `None`.
+    pub token: Option<String>,
+}
+
+/// A running HTTP server. Dropping it does not stop it; call [`HttpServer::shutdown`].
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    pub token: String,
+    cancel: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl HttpServer {
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// Stops accepting requests, closes the MCP sessions and waits for the server to end.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (it only stops when shut down or on an I/O error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task)
+            .await
+            .context("the MCP HTTP server task failed")?
+            .context("the MCP HTTP server failed")
+    }
+
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+/// 32 random bytes from the OS, hex-encoded.
+pub fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read random bytes for the MCP token from /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn check_token(token: &str) -> anyhow::Result<()> {
+    if token.len() < MIN_TOKEN_LEN {
+        bail!(
+            "the MCP token is too short ({} characters); use at least {MIN_TOKEN_LEN}, or leave it out for a random one",
+            token.len()
+        );
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!("the MCP token may contain only visible ASCII characters (no spaces)");
+    }
+    Ok(())
+}
+
+struct Guard {
+    expected: String,
+}
+
+/// Equal-time comparison, so the token cannot be guessed byte by byte from response times.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = if let Some(v6) = rest.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        rest.split(':').next().unwrap_or("")
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
+async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let ok = origin.to_str().map(loopback_origin).unwrap_or(false);
+        if !ok {
+            tracing::warn!(origin = ?origin, "refused an MCP request from a foreign origin");
+            return (
+                StatusCode::FORBIDDEN,
+                "iteratr: requests from web pages other than loopback origins are refused\n",
+            )
+                .into_response();
+        }
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(token) if same(token.as_bytes(), guard.expected.as_bytes()) => next.run(request).await,
+        _ => {
+            let mut response = (
+                StatusCode::UNAUTHORIZED,
+                "iteratr: send the session's token as `Authorization: Bearer <token>`\n",
+            )
+                .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"iteratr\""),
+            );
+            response
+        }
+    }
+}
+
+/// Binds `opts.addr` (loopback only) and serves the session tools at `/mcp`.
+pub async fn serve_http(
+    session: Arc<SessionHandle>,
+    opts: HttpOptions,
+) -> anyhow::Result<HttpServer> {
+    if !opts.addr.ip().is_loopback() {
+        bail!(
+            "the MCP server listens on loopback only, not on {}; use 127.0.0.1:PORT (or [::1]:PORT)",
+            opts.addr.ip()
+        );
+    }
+    let token = match opts.token {
+        Some(t) => {
+            check_token(&t)?;
+            t
+        }
+        None => random_token()?,
+    };
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.addr))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let port = addr.port();
+    let cancel = CancellationToken::new();
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts([
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+        ])
+        .with_allowed_origins(["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
+        .with_max_request_body_bytes(MAX_REQUEST_BYTES)
+        .with_cancellation_token(cancel.child_token());
+    let service = StreamableHttpService::new(
+        move || Ok(SessionTools::new(Arc::clone(&session))),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let app =
+        axum::Router::new()
+            .route_service("/mcp", service)
+            .layer(middleware::from_fn_with_state(
+                Arc::new(Guard {
+                    expected: token.clone(),
+                }),
+                guard,
+            ));
+    let shutdown = cancel.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+    });
+    tracing::info!(%addr, "MCP server listening");
+    Ok(HttpServer {
+        addr,
+        token,
+        cancel,
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        for ok in [
+            "http://127.0.0.1:3000",
+            "http://localhost",
+            "https://localhost:1",
+            "http://[::1]:8080",
+        ] {
+            assert!(loopback_origin(ok), "{ok}");
+        }
+        for bad in [
+            "http://evil.com",
+            "http://127.0.0.1.evil.com",
+            "null",
+            "file://",
+            "http://localhost.evil:80",
+        ] {
+            assert!(!loopback_origin(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(check_token("short").is_err());
+        assert!(check_token("has a space in the middle").is_err());
+        assert!(check_token("0123456789abcdef").is_ok());
+        let t = random_token().unwrap();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, random_token().unwrap());
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,675 @@
+//! The session tools: one MCP tool per thing an agent records or asks about. Arguments are typed
+//! structs whose JSON schema clients see; results are short text for the model (ids it needs next)
+//! plus the same facts as structured content. Every refusal is a tool result with `isError` and a
+//! message that says what to do, never a protocol error or a panic.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+
+use crate::service::{ExecError, Executed, SessionHandle};
+use crate::session::{
+    Author, Command, EventKind, NewTask, NoteType, SessionState, Task, TaskStatus, note_id, task_id,
+};
+
+/// Status of a task.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(inline)]
+pub enum StatusArg {
+    Remaining,
+    #[serde(alias = "in-progress")]
+    InProgress,
+    #[serde(alias = "done")]
+    Completed,
+    Blocked,
+    #[serde(alias = "canceled")]
+    Cancelled,
+}
+
+impl From<StatusArg> for TaskStatus {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Remaining => TaskStatus::Remaining,
+            StatusArg::InProgress => TaskStatus::InProgress,
+            StatusArg::Completed => TaskStatus::Completed,
+            StatusArg::Blocked => TaskStatus::Blocked,
+            StatusArg::Cancelled => TaskStatus::Cancelled,
+        }
+    }
+}
+
+/// Kind of note.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(inline)]
+pub enum NoteTypeArg {
+    /// Something learned about the code or the problem.
+    Learning,
+    /// Where you are stuck and why.
+    Stuck,
+    /// Advice for whoever works on this next.
+    Tip,
+    /// A choice made, and its reason.
+    Decision,
+}
+
+impl From<NoteTypeArg> for NoteType {
+    fn from(t: NoteTypeArg) -> Self {
+        match t {
+            NoteTypeArg::Learning => NoteType::Learning,
+            NoteTypeArg::Stuck => NoteType::Stuck,
+            NoteTypeArg::Tip => NoteType::Tip,
+            NoteTypeArg::Decision => NoteType::Decision,
+        }
+    }
+}
+
+/// Accepts `"TAS-1"` as well as `["TAS-1"]`: models often send one id without the list.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
+    })
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct TaskAddArgs {
+    /// What has to be done, in one or two sentences (at most 1000 characters).
+    pub content: String,
+    /// Initial status; `remaining` when left out.
+    #[serde(default)]
+    pub status: Option<StatusArg>,
+    /// 0 (lowest) to 4 (highest); 2 when left out.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 4))]
+    pub priority: Option<i64>,
+    /// Ids of tasks that must be completed first, e.g. ["TAS-1", "TAS-3"].
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub depends_on: Vec<String>,
+}
+
+impl From<TaskAddArgs> for NewTask {
+    fn from(a: TaskAddArgs) -> Self {
+        NewTask {
+            content: a.content,
+            status: a.status.map(Into::into),
+            priority: a.priority,
+            depends_on: a.depends_on,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskBatchAddArgs {
+    /// The tasks to add (at most 100). All are added, or none when one is invalid.
+    pub tasks: Vec<TaskAddArgs>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskStatusArgs {
+    /// Task id, e.g. "TAS-4".
+    pub id: String,
+    /// The new status.
+    pub status: StatusArg,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPriorityArgs {
+    /// Task id, e.g. "TAS-4".
+    pub id: String,
+    /// 0 (lowest) to 4 (highest).
+    #[schemars(range(min = 0, max = 4))]
+    pub priority: i64,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDependsArgs {
+    /// The task that has to wait, e.g. "TAS-5".
+    pub id: String,
+    /// The task it waits for, e.g. "TAS-4".
+    pub depends_on: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskListArgs {
+    /// Only tasks with this status; all tasks when left out.
+    #[serde(default)]
+    pub status: Option<StatusArg>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteAddArgs {
+    /// learning, stuck, tip or decision.
+    #[serde(rename = "type")]
+    pub note_type: NoteTypeArg,
+    /// The note (at most 4000 characters).
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteListArgs {
+    /// Only notes of this type; all notes when left out.
+    #[serde(default, rename = "type")]
+    pub note_type: Option<NoteTypeArg>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IterationSummaryArgs {
+    /// What this iteration did and what the next one should know (at most 4000 characters).
+    pub summary: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCompleteArgs {
+    /// Optional closing summary of the whole session.
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+const INSTRUCTIONS: &str = "Session memory for an agent working through a spec over several iterations. \
+Keep the task list true: add tasks (task-add, task-batch-add), mark the one you work on in_progress and \
+completed when done (task-status), ask task-next what to do. Record learnings, decisions and where you are \
+stuck with note-add. End every iteration with iteration-summary. Call session-complete only when every task \
+is completed, blocked or cancelled.";
+
+/// The MCP server for one session.
+#[derive(Clone)]
+pub struct SessionTools {
+    session: Arc<SessionHandle>,
+    by: Author,
+    tool_router: ToolRouter<Self>,
+}
+
+impl SessionTools {
+    pub fn new(session: Arc<SessionHandle>) -> Self {
+        SessionTools {
+            session,
+            by: Author::Agent,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The tools as clients list them (for the schema files in `mcp/`).
+    pub fn tool_definitions() -> Vec<rmcp::model::Tool> {
+        Self::tool_router().list_all()
+    }
+
+    async fn exec(&self, cmd: Command) -> Result<Executed, CallToolResult> {
+        self.session
+            .execute(&cmd, self.by)
+            .await
+            .map_err(|e| match e {
+                ExecError::Rejected(e) => failure(e.to_string()),
+                ExecError::Store(e) => {
+                    tracing::error!("session tool could not use the event log: {e}");
+                    failure(format!(
+                        "iteratr could not record this ({e}); nothing was changed, try again"
+                    ))
+                }
+            })
+    }
+
+    async fn state(&self) -> Result<SessionState, CallToolResult> {
+        self.session.refresh().await.map_err(|e| {
+            tracing::error!("session tool could not read the event log: {e}");
+            failure(format!(
+                "iteratr could not read the session ({e}); try again"
+            ))
+        })
+    }
+}
+
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+fn success(text: String, structured: Value) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+fn failure(text: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+/// Runs a tool body whose errors are already tool results.
+fn done(r: Result<CallToolResult, CallToolResult>) -> ToolResult {
+    Ok(r.unwrap_or_else(|e| e))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn task_json(t: &Task) -> Value {
+    json!({
+        "id": t.label(),
+        "content": t.content,
+        "status": t.status,
+        "priority": t.priority,
+        "depends_on": t.depends_on.iter().map(|d| task_id(*d)).collect::<Vec<_>>(),
+    })
+}
+
+/// `TAS-4 [p2] Write the parser (after TAS-1, TAS-2)`
+pub fn task_line(t: &Task) -> String {
+    let deps = if t.depends_on.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = t.depends_on.iter().map(|d| task_id(*d)).collect();
+        format!(" (after {})", ids.join(", "))
+    };
+    format!(
+        "{} [p{}] {}{deps}",
+        t.label(),
+        t.priority,
+        one_line(&t.content)
+    )
+}
+
+fn added_tasks(done: &Executed) -> Vec<&Task> {
+    done.events
+        .iter()
+        .filter_map(|e| match &e.event.kind {
+            EventKind::TaskAdded { task, .. } => done.state.tasks.get(task),
+            _ => None,
+        })
+        .collect()
+}
+
+fn counts_line(state: &SessionState) -> String {
+    format!(
+        "{} remaining, {} in progress, {} completed, {} blocked, {} cancelled",
+        state.count(TaskStatus::Remaining),
+        state.count(TaskStatus::InProgress),
+        state.count(TaskStatus::Completed),
+        state.count(TaskStatus::Blocked),
+        state.count(TaskStatus::Cancelled),
+    )
+}
+
+#[tool_router]
+impl SessionTools {
+    #[tool(
+        name = "task-add",
+        description = "Add one task to the session's task list. Returns its id (TAS-n). Refused when an open task already says the same."
+    )]
+    async fn task_add(&self, Parameters(args): Parameters<TaskAddArgs>) -> ToolResult {
+        done(
+            async {
+                let done = self.exec(Command::AddTasks(vec![args.into()])).await?;
+                let t = added_tasks(&done)
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| failure("the task was not recorded; try again".into()))?;
+                Ok(success(
+                    format!(
+                        "Added {} ({}, priority {})",
+                        task_line(t),
+                        t.status,
+                        t.priority
+                    ),
+                    task_json(t),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "task-batch-add",
+        description = "Add several tasks at once (at most 100). All or nothing: if one is invalid, none is added and the error names it."
+    )]
+    async fn task_batch_add(&self, Parameters(args): Parameters<TaskBatchAddArgs>) -> ToolResult {
+        done(
+            async {
+                let tasks = args.tasks.into_iter().map(Into::into).collect();
+                let done = self.exec(Command::AddTasks(tasks)).await?;
+                let added = added_tasks(&done);
+                let lines: Vec<String> = added
+                    .iter()
+                    .map(|t| format!("  {}", task_line(t)))
+                    .collect();
+                Ok(success(
+                    format!("Added {} tasks:\n{}", added.len(), lines.join("\n")),
+                    json!({ "tasks": added.iter().map(|t| task_json(t)).collect::<Vec<_>>() }),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "task-status",
+        description = "Set a task's status: remaining, in_progress (when you start it), completed (when it is done and tested), blocked (cannot go on; add a note saying why) or cancelled (no longer needed)."
+    )]
+    async fn task_status(&self, Parameters(args): Parameters<TaskStatusArgs>) -> ToolResult {
+        done(
+            async {
+                let status: TaskStatus = args.status.into();
+                let done = self
+                    .exec(Command::SetStatus {
+                        task: args.id.clone(),
+                        status,
+                    })
+                    .await?;
+                let id = done
+                    .state
+                    .resolve_task(&args.id)
+                    .map_err(|e| failure(e.to_string()))?;
+                let t = &done.state.tasks[&id];
+                let verb = if done.events.is_empty() {
+                    "was already"
+                } else {
+                    "is now"
+                };
+                Ok(success(
+                    format!(
+                        "{} {verb} {status}. Tasks: {}",
+                        t.label(),
+                        counts_line(&done.state)
+                    ),
+                    task_json(t),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "task-priority",
+        description = "Set a task's priority: 0 (lowest) to 4 (highest). task-next picks higher priorities first."
+    )]
+    async fn task_priority(&self, Parameters(args): Parameters<TaskPriorityArgs>) -> ToolResult {
+        done(
+            async {
+                let done = self
+                    .exec(Command::SetPriority {
+                        task: args.id.clone(),
+                        priority: args.priority,
+                    })
+                    .await?;
+                let id = done
+                    .state
+                    .resolve_task(&args.id)
+                    .map_err(|e| failure(e.to_string()))?;
+                let t = &done.state.tasks[&id];
+                Ok(success(
+                    format!("{} has priority {}", t.label(), t.priority),
+                    task_json(t),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "task-depends",
+        description = "Record that a task cannot start before another one is completed (or cancelled). Refused if it would make a cycle."
+    )]
+    async fn task_depends(&self, Parameters(args): Parameters<TaskDependsArgs>) -> ToolResult {
+        done(
+            async {
+                let done = self
+                    .exec(Command::AddDependency {
+                        task: args.id.clone(),
+                        depends_on: args.depends_on.clone(),
+                    })
+                    .await?;
+                let id = done
+                    .state
+                    .resolve_task(&args.id)
+                    .map_err(|e| failure(e.to_string()))?;
+                let t = &done.state.tasks[&id];
+                Ok(success(format!("Now {}", task_line(t)), task_json(t)))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "task-list",
+        description = "List the session's tasks grouped by status, with ids, priorities (p0-p4) and dependencies. Optionally only one status."
+    )]
+    async fn task_list(&self, Parameters(args): Parameters<TaskListArgs>) -> ToolResult {
+        done(
+            async {
+                let state = self.state().await?;
+                let filter: Option<TaskStatus> = args.status.map(Into::into);
+                let mut text = String::new();
+                let mut listed = Vec::new();
+                for status in TaskStatus::ALL {
+                    if filter.is_some_and(|f| f != status) {
+                        continue;
+                    }
+                    let tasks = state.tasks_with_status(status);
+                    if tasks.is_empty() {
+                        continue;
+                    }
+                    text.push_str(&format!("{status} ({}):\n", tasks.len()));
+                    for t in tasks {
+                        text.push_str(&format!("  {}\n", task_line(t)));
+                        listed.push(task_json(t));
+                    }
+                }
+                if listed.is_empty() {
+                    text = match filter {
+                        Some(f) => format!("No {f} tasks. Tasks: {}", counts_line(&state)),
+                        None => "No tasks yet. Add them with task-add or task-batch-add.".into(),
+                    };
+                }
+                Ok(success(
+                    text.trim_end().to_string(),
+                    json!({ "tasks": listed }),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "task-next",
+        description = "The task to work on next: the highest-priority remaining task whose dependencies are all done (oldest first on ties). Mark it in_progress when you start."
+    )]
+    async fn task_next(&self) -> ToolResult {
+        done(async {
+            let state = self.state().await?;
+            if let Some(t) = state.next_task() {
+                return Ok(success(format!("Next: {}", task_line(t)), json!({ "task": task_json(t) })));
+            }
+            let in_progress = state.tasks_with_status(TaskStatus::InProgress);
+            let waiting: Vec<&Task> = state.tasks_with_status(TaskStatus::Remaining);
+            let text = if !waiting.is_empty() {
+                let lines: Vec<String> = waiting.iter().map(|t| format!("  {}", task_line(t))).collect();
+                format!(
+                    "Nothing is unblocked: every remaining task waits on a task that is not done yet:\n{}\nFinish (or cancel) what they wait for.",
+                    lines.join("\n")
+                )
+            } else if !in_progress.is_empty() {
+                let lines: Vec<String> = in_progress.iter().map(|t| format!("  {}", task_line(t))).collect();
+                format!("No remaining tasks; in progress:\n{}", lines.join("\n"))
+            } else if state.tasks.is_empty() {
+                "No tasks yet. Read the spec and add tasks with task-batch-add.".into()
+            } else {
+                "No remaining tasks. If the spec is fully built and tested, call session-complete.".into()
+            };
+            Ok(success(text, json!({ "task": null })))
+        }
+        .await)
+    }
+
+    #[tool(
+        name = "note-add",
+        description = "Record a note for later iterations: learning (what you found out), stuck (what blocks you and why), tip (advice for the next iteration) or decision (a choice and its reason)."
+    )]
+    async fn note_add(&self, Parameters(args): Parameters<NoteAddArgs>) -> ToolResult {
+        done(
+            async {
+                let note_type: NoteType = args.note_type.into();
+                let done = self
+                    .exec(Command::AddNote {
+                        note_type,
+                        content: args.content,
+                    })
+                    .await?;
+                let id = done
+                    .events
+                    .iter()
+                    .find_map(|e| match &e.event.kind {
+                        EventKind::NoteAdded { note, .. } => Some(*note),
+                        _ => None,
+                    })
+                    .ok_or_else(|| failure("the note was not recorded; try again".into()))?;
+                Ok(success(
+                    format!("Added {} ({note_type})", note_id(id)),
+                    json!({ "id": note_id(id), "type": note_type }),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "note-list",
+        description = "List the session's notes grouped by type (learning, stuck, tip, decision). Optionally only one type."
+    )]
+    async fn note_list(&self, Parameters(args): Parameters<NoteListArgs>) -> ToolResult {
+        done(
+            async {
+                let state = self.state().await?;
+                let filter: Option<NoteType> = args.note_type.map(Into::into);
+                let mut text = String::new();
+                let mut listed = Vec::new();
+                for note_type in NoteType::ALL {
+                    if filter.is_some_and(|f| f != note_type) {
+                        continue;
+                    }
+                    let notes: Vec<_> = state
+                        .notes
+                        .values()
+                        .filter(|n| n.note_type == note_type)
+                        .collect();
+                    if notes.is_empty() {
+                        continue;
+                    }
+                    text.push_str(&format!("{note_type} ({}):\n", notes.len()));
+                    for n in notes {
+                        let when = n
+                            .iteration
+                            .map(|i| format!(" (iteration {i})"))
+                            .unwrap_or_default();
+                        text.push_str(&format!(
+                            "  {} {}{when}\n",
+                            note_id(n.id),
+                            one_line(&n.content)
+                        ));
+                        listed.push(json!({
+                            "id": note_id(n.id),
+                            "type": n.note_type,
+                            "content": n.content,
+                            "iteration": n.iteration,
+                        }));
+                    }
+                }
+                if listed.is_empty() {
+                    text = match filter {
+                        Some(f) => format!("No {f} notes."),
+                        None => "No notes yet. Add them with note-add.".into(),
+                    };
+                }
+                Ok(success(
+                    text.trim_end().to_string(),
+                    json!({ "notes": listed }),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "iteration-summary",
+        description = "Record what this iteration did and what the next one should know. Call it once at the end of every iteration."
+    )]
+    async fn iteration_summary(
+        &self,
+        Parameters(args): Parameters<IterationSummaryArgs>,
+    ) -> ToolResult {
+        done(
+            async {
+                let done = self
+                    .exec(Command::SummarizeIteration {
+                        summary: args.summary,
+                    })
+                    .await?;
+                let number = done.events.iter().find_map(|e| match &e.event.kind {
+                    EventKind::IterationSummarized { iteration, .. } => Some(*iteration),
+                    _ => None,
+                });
+                let number = number.unwrap_or_default();
+                Ok(success(
+                    format!("Recorded the summary of iteration {number}"),
+                    json!({ "iteration": number }),
+                ))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        name = "session-complete",
+        description = "Declare the whole spec built. Refused while any task is remaining or in_progress (the error lists them); blocked and cancelled tasks do not prevent it."
+    )]
+    async fn session_complete(
+        &self,
+        Parameters(args): Parameters<SessionCompleteArgs>,
+    ) -> ToolResult {
+        done(
+            async {
+                let done = self
+                    .exec(Command::CompleteSession {
+                        summary: args.summary,
+                    })
+                    .await?;
+                let text = if done.events.is_empty() {
+                    "The session was already complete.".to_string()
+                } else {
+                    format!("Session complete. Tasks: {}", counts_line(&done.state))
+                };
+                Ok(success(text, json!({ "completed": true })))
+            }
+            .await,
+        )
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SessionTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("iteratr", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}

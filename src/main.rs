@@ -24,7 +24,9 @@ fn main() -> ExitCode {
     match runtime.block_on(iteratr::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
+            if std::env::var_os("ITERATR_LOG_FILE").is_some() {
+                tracing::error!("{e:#}");
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -129,7 +129,16 @@ async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(token) if same(token.as_bytes(), guard.expected.as_bytes()) => next.run(request).await,
+        Some(token) if same(token.as_bytes(), guard.expected.as_bytes()) => {
+            if request.method() == Method::POST {
+                match check_json_rpc(request).await {
+                    Ok(request) => next.run(request).await,
+                    Err(response) => response,
+                }
+            } else {
+                next.run(request).await
+            }
+        }
         _ => {
             let mut response = (
                 StatusCode::UNAUTHORIZED,
@@ -143,6 +152,48 @@ async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
             response
         }
     }
+}
+
+fn json_rpc_error(status: StatusCode, code: i64, message: String) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": code, "message": message },
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Answers a body that is not JSON-RPC with a JSON-RPC error (parse error -32700, invalid request
+/// -32600) rather than a bare HTTP error, so every client can tell what was wrong.
+async fn check_json_rpc(request: Request) -> Result<Request, Response> {
+    let too_large = || {
+        json_rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            format!("request body over the limit of {MAX_REQUEST_BYTES} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    if let Err((code, message)) = super::check_message(&bytes) {
+        return Err(json_rpc_error(StatusCode::BAD_REQUEST, code, message));
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 /// Binds `opts.addr` (loopback only) and serves the session tools at `/mcp`.

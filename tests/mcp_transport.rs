@@ -1,0 +1,270 @@
+//! The MCP server from the outside: HTTP guards (token, Origin, Host, size, loopback), JSON-RPC
+//! errors for malformed input on both transports, many concurrent clients, and `mcp serve` sharing
+//! a data dir with other writers.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use common::mcp::{self, TOKEN, connect_http, connect_stdio, ok};
+use iteratr::service::SessionHandle;
+use iteratr::session::{Author, Command as SessionCommand, NewTask};
+use iteratr::store::{EventLog, SqliteLog};
+use serde_json::{Value, json};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
+async fn post(
+    url: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requires_the_token_and_a_loopback_origin_and_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = mcp::serve_http(dir.path(), "guarded", &[]);
+    let url = server.url.as_str();
+
+    let none = post(url, None, &[], INIT).await;
+    assert_eq!(none.status(), 401);
+    let challenge = none.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+
+    assert_eq!(post(url, Some("wrong-token-0123456789"), &[], INIT).await.status(), 401);
+    assert_eq!(post(url, Some(&TOKEN[..TOKEN.len() - 1]), &[], INIT).await.status(), 401);
+    let basic = reqwest::Client::new()
+        .post(url)
+        .basic_auth("user", Some(TOKEN))
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+
+    for origin in ["http://evil.example", "http://127.0.0.1.evil.example:8080", "null"] {
+        let r = post(url, Some(TOKEN), &[("origin", origin)], INIT).await;
+        assert_eq!(r.status(), 403, "origin {origin}");
+    }
+    // Without a token a foreign page learns nothing either.
+    assert_eq!(post(url, None, &[("origin", "http://evil.example")], INIT).await.status(), 403);
+    // DNS rebinding: the right token, but the Host names another site.
+    let rebound = post(url, Some(TOKEN), &[("host", "evil.example")], INIT).await;
+    assert_eq!(rebound.status(), 403);
+
+    // The same request, properly made, is served; a loopback Origin is fine.
+    let good = post(url, Some(TOKEN), &[("origin", "http://localhost:3000")], INIT).await;
+    assert_eq!(good.status(), 200);
+    assert!(good.text().await.unwrap().contains("\"serverInfo\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_bad_bodies_with_json_rpc_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = mcp::serve_http(dir.path(), "bodies", &[]);
+    let url = server.url.as_str();
+    let error_of = |body: &str| -> (i64, String) {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["jsonrpc"], "2.0");
+        assert_eq!(v["id"], Value::Null);
+        (v["error"]["code"].as_i64().unwrap(), v["error"]["message"].as_str().unwrap().to_string())
+    };
+
+    let r = post(url, Some(TOKEN), &[], "{not json").await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_of(&r.text().await.unwrap()).0, -32700);
+
+    let r = post(url, Some(TOKEN), &[], r#"{"hello":"world"}"#).await;
+    assert_eq!(r.status(), 400);
+    let (code, message) = error_of(&r.text().await.unwrap());
+    assert_eq!(code, -32600);
+    assert!(message.contains("\"jsonrpc\": \"2.0\""), "{message}");
+
+    let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"p":"{}"}}}}"#, "a".repeat(2 << 20));
+    let r = post(url, Some(TOKEN), &[], big).await;
+    assert_eq!(r.status(), 413);
+
+    // An unknown method after a proper handshake is JSON-RPC "method not found".
+    let init = post(url, Some(TOKEN), &[], INIT).await;
+    let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let _ = init.text().await;
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    post(url, Some(TOKEN), &[("mcp-session-id", &session)], initialized).await;
+    let r = post(
+        url,
+        Some(TOKEN),
+        &[("mcp-session-id", &session)],
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/explode"}"#,
+    )
+    .await;
+    let text = r.text().await.unwrap();
+    assert!(text.contains(r#""id":7"#) && text.contains("-32601"), "{text}");
+}
+
+#[test]
+fn stdio_answers_malformed_lines_with_json_rpc_errors_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["mcp", "serve", "--session", "raw"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut next = || {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    };
+    writeln!(stdin, "this is not json").unwrap();
+    let v = next();
+    assert_eq!((v["error"]["code"].as_i64(), &v["id"]), (Some(-32700), &Value::Null));
+    writeln!(stdin, r#"{{"id": 1, "method": "initialize"}}"#).unwrap();
+    assert_eq!(next()["error"]["code"], -32600);
+    // The session goes on: a proper handshake and a tool call work.
+    writeln!(stdin, "{INIT}").unwrap();
+    assert_eq!(next()["result"]["serverInfo"]["name"], "iteratr");
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"task-add","arguments":{{"content":"From a raw client"}}}}}}"#).unwrap();
+    let v = next();
+    assert_eq!(v["id"], 2);
+    assert_eq!(v["result"]["content"][0]["text"], "Added TAS-1 [p2] From a raw client (remaining, priority 2)");
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"no-such-tool"}}}}"#).unwrap();
+    let v = next();
+    assert_eq!((v["id"].as_i64(), v["error"]["code"].as_i64()), (Some(3), Some(-32602)));
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "serve ends cleanly when stdin closes");
+}
+
+#[test]
+fn http_listens_on_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let out = Command::new(common::bin())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["mcp", "serve", "--session", "s", "--http", addr, "--token", TOKEN])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{addr}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("loopback only"), "{err}");
+    }
+    let server = mcp::serve_http(dir.path(), "s", &[]);
+    assert!(server.url.starts_with("http://127.0.0.1:"));
+    assert!(TcpStream::connect(("127.0.0.1", server.port)).is_ok());
+    // The machine's outward address (if it has one) does not reach the server.
+    let outward = UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("10.255.255.255:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+    if let Some(ip) = outward {
+        assert!(TcpStream::connect((ip, server.port)).is_err(), "reachable on {ip}");
+    }
+    let short = Command::new(common::bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["mcp", "serve", "--session", "s", "--http", "127.0.0.1:0", "--token", "short"])
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("too short"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_clients_add_a_thousand_tasks() {
+    const CLIENTS: usize = 20;
+    const EACH: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let server = mcp::serve_http(dir.path(), "crowd", &[]);
+    let mut workers = Vec::new();
+    for c in 0..CLIENTS {
+        let url = server.url.clone();
+        workers.push(tokio::spawn(async move {
+            let client = connect_http(&url, TOKEN).await;
+            let mut ids = Vec::new();
+            for i in 0..EACH {
+                let r = mcp::call(&client, "task-add", json!({"content": format!("client {c} task {i}")})).await;
+                assert_eq!(r.is_error, Some(false), "{}", mcp::text(&r));
+                ids.push(r.structured_content.unwrap()["id"].as_str().unwrap().to_string());
+            }
+            client.cancel().await.unwrap();
+            ids
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for w in workers {
+        for id in w.await.unwrap() {
+            assert!(ids.insert(id.clone()), "{id} handed out twice");
+        }
+    }
+    assert_eq!(ids.len(), CLIENTS * EACH);
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
+    let state = SessionHandle::open(log, "crowd").await.unwrap().refresh().await.unwrap();
+    assert_eq!(state.tasks.len(), CLIENTS * EACH);
+    assert_eq!(state.last_seq, (CLIENTS * EACH) as u64, "one event per call, none lost or doubled");
+    for c in 0..CLIENTS {
+        for i in 0..EACH {
+            let content = format!("client {c} task {i}");
+            assert!(state.tasks.values().any(|t| t.content == content), "lost {content}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_serve_and_other_writers_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdio = connect_stdio(dir.path(), "shared").await;
+    let server = mcp::serve_http(dir.path(), "shared", &[]);
+    let http = connect_http(&server.url, TOKEN).await;
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
+    let direct = SessionHandle::open(log, "shared").await.unwrap();
+
+    ok(&stdio, "task-add", json!({"content": "From stdio"})).await;
+    ok(&http, "task-add", json!({"content": "From HTTP"})).await;
+    direct
+        .execute(&SessionCommand::AddTasks(vec![NewTask::new("From the library")]), Author::User)
+        .await
+        .unwrap();
+    ok(&http, "note-add", json!({"type": "tip", "content": "Seen by all"})).await;
+
+    for client in [&stdio, &http] {
+        let list = ok(client, "task-list", json!({})).await;
+        assert_eq!(
+            list,
+            "remaining (3):\n  TAS-1 [p2] From stdio\n  TAS-2 [p2] From HTTP\n  TAS-3 [p2] From the library"
+        );
+        assert!(ok(client, "note-list", json!({})).await.contains("Seen by all"));
+    }
+    // A change through one server is refused through the other when it breaks a rule.
+    let e = mcp::refused(&stdio, "task-add", json!({"content": "from http"})).await;
+    assert!(e.contains("TAS-2"), "{e}");
+    let state = direct.refresh().await.unwrap();
+    assert_eq!(state.tasks.len(), 3);
+    assert_eq!(state.notes.len(), 1);
+    stdio.cancel().await.unwrap();
+    http.cancel().await.unwrap();
+}

@@ -45,11 +45,24 @@ async fn http_requires_the_token_and_a_loopback_origin_and_host() {
 
     let none = post(url, None, &[], INIT).await;
     assert_eq!(none.status(), 401);
-    let challenge = none.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let challenge = none.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(challenge.starts_with("Bearer"), "{challenge}");
 
-    assert_eq!(post(url, Some("wrong-token-0123456789"), &[], INIT).await.status(), 401);
-    assert_eq!(post(url, Some(&TOKEN[..TOKEN.len() - 1]), &[], INIT).await.status(), 401);
+    assert_eq!(
+        post(url, Some("wrong-token-0123456789"), &[], INIT)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(url, Some(&TOKEN[..TOKEN.len() - 1]), &[], INIT)
+            .await
+            .status(),
+        401
+    );
     let basic = reqwest::Client::new()
         .post(url)
         .basic_auth("user", Some(TOKEN))
@@ -59,18 +72,33 @@ async fn http_requires_the_token_and_a_loopback_origin_and_host() {
         .unwrap();
     assert_eq!(basic.status(), 401);
 
-    for origin in ["http://evil.example", "http://127.0.0.1.evil.example:8080", "null"] {
+    for origin in [
+        "http://evil.example",
+        "http://127.0.0.1.evil.example:8080",
+        "null",
+    ] {
         let r = post(url, Some(TOKEN), &[("origin", origin)], INIT).await;
         assert_eq!(r.status(), 403, "origin {origin}");
     }
     // Without a token a foreign page learns nothing either.
-    assert_eq!(post(url, None, &[("origin", "http://evil.example")], INIT).await.status(), 403);
+    assert_eq!(
+        post(url, None, &[("origin", "http://evil.example")], INIT)
+            .await
+            .status(),
+        403
+    );
     // DNS rebinding: the right token, but the Host names another site.
     let rebound = post(url, Some(TOKEN), &[("host", "evil.example")], INIT).await;
     assert_eq!(rebound.status(), 403);
 
     // The same request, properly made, is served; a loopback Origin is fine.
-    let good = post(url, Some(TOKEN), &[("origin", "http://localhost:3000")], INIT).await;
+    let good = post(
+        url,
+        Some(TOKEN),
+        &[("origin", "http://localhost:3000")],
+        INIT,
+    )
+    .await;
     assert_eq!(good.status(), 200);
     assert!(good.text().await.unwrap().contains("\"serverInfo\""));
 }
@@ -84,7 +112,10 @@ async fn http_answers_bad_bodies_with_json_rpc_errors() {
         let v: Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["jsonrpc"], "2.0");
         assert_eq!(v["id"], Value::Null);
-        (v["error"]["code"].as_i64().unwrap(), v["error"]["message"].as_str().unwrap().to_string())
+        (
+            v["error"]["code"].as_i64().unwrap(),
+            v["error"]["message"].as_str().unwrap().to_string(),
+        )
     };
 
     let r = post(url, Some(TOKEN), &[], "{not json").await;
@@ -97,16 +128,28 @@ async fn http_answers_bad_bodies_with_json_rpc_errors() {
     assert_eq!(code, -32600);
     assert!(message.contains("\"jsonrpc\": \"2.0\""), "{message}");
 
-    let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"p":"{}"}}}}"#, "a".repeat(2 << 20));
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"p":"{}"}}}}"#,
+        "a".repeat(2 << 20)
+    );
     let r = post(url, Some(TOKEN), &[], big).await;
     assert_eq!(r.status(), 413);
 
     // An unknown method after a proper handshake is JSON-RPC "method not found".
     let init = post(url, Some(TOKEN), &[], INIT).await;
-    let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let _ = init.text().await;
     let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-    post(url, Some(TOKEN), &[("mcp-session-id", &session)], initialized).await;
+    post(
+        url,
+        Some(TOKEN),
+        &[("mcp-session-id", &session)],
+        initialized,
+    )
+    .await;
     let r = post(
         url,
         Some(TOKEN),
@@ -115,7 +158,10 @@ async fn http_answers_bad_bodies_with_json_rpc_errors() {
     )
     .await;
     let text = r.text().await.unwrap();
-    assert!(text.contains(r#""id":7"#) && text.contains("-32601"), "{text}");
+    assert!(
+        text.contains(r#""id":7"#) && text.contains("-32601"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -139,22 +185,42 @@ fn stdio_answers_malformed_lines_with_json_rpc_errors_and_goes_on() {
     };
     writeln!(stdin, "this is not json").unwrap();
     let v = next();
-    assert_eq!((v["error"]["code"].as_i64(), &v["id"]), (Some(-32700), &Value::Null));
+    assert_eq!(
+        (v["error"]["code"].as_i64(), &v["id"]),
+        (Some(-32700), &Value::Null)
+    );
     writeln!(stdin, r#"{{"id": 1, "method": "initialize"}}"#).unwrap();
     assert_eq!(next()["error"]["code"], -32600);
     // The session goes on: a proper handshake and a tool call work.
     writeln!(stdin, "{INIT}").unwrap();
     assert_eq!(next()["result"]["serverInfo"]["name"], "iteratr");
-    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
     writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"task-add","arguments":{{"content":"From a raw client"}}}}}}"#).unwrap();
     let v = next();
     assert_eq!(v["id"], 2);
-    assert_eq!(v["result"]["content"][0]["text"], "Added TAS-1 [p2] From a raw client (remaining, priority 2)");
-    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"no-such-tool"}}}}"#).unwrap();
+    assert_eq!(
+        v["result"]["content"][0]["text"],
+        "Added TAS-1 [p2] From a raw client (remaining, priority 2)"
+    );
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"no-such-tool"}}}}"#
+    )
+    .unwrap();
     let v = next();
-    assert_eq!((v["id"].as_i64(), v["error"]["code"].as_i64()), (Some(3), Some(-32602)));
+    assert_eq!(
+        (v["id"].as_i64(), v["error"]["code"].as_i64()),
+        (Some(3), Some(-32602))
+    );
     drop(stdin);
-    assert!(child.wait().unwrap().success(), "serve ends cleanly when stdin closes");
+    assert!(
+        child.wait().unwrap().success(),
+        "serve ends cleanly when stdin closes"
+    );
 }
 
 #[test]
@@ -164,7 +230,16 @@ fn http_listens_on_loopback_only() {
         let out = Command::new(common::bin())
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["mcp", "serve", "--session", "s", "--http", addr, "--token", TOKEN])
+            .args([
+                "mcp",
+                "serve",
+                "--session",
+                "s",
+                "--http",
+                addr,
+                "--token",
+                TOKEN,
+            ])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{addr}");
@@ -182,12 +257,24 @@ fn http_listens_on_loopback_only() {
         .ok()
         .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
     if let Some(ip) = outward {
-        assert!(TcpStream::connect((ip, server.port)).is_err(), "reachable on {ip}");
+        assert!(
+            TcpStream::connect((ip, server.port)).is_err(),
+            "reachable on {ip}"
+        );
     }
     let short = Command::new(common::bin())
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["mcp", "serve", "--session", "s", "--http", "127.0.0.1:0", "--token", "short"])
+        .args([
+            "mcp",
+            "serve",
+            "--session",
+            "s",
+            "--http",
+            "127.0.0.1:0",
+            "--token",
+            "short",
+        ])
         .output()
         .unwrap();
     assert_eq!(short.status.code(), Some(1));
@@ -207,9 +294,19 @@ async fn twenty_clients_add_a_thousand_tasks() {
             let client = connect_http(&url, TOKEN).await;
             let mut ids = Vec::new();
             for i in 0..EACH {
-                let r = mcp::call(&client, "task-add", json!({"content": format!("client {c} task {i}")})).await;
+                let r = mcp::call(
+                    &client,
+                    "task-add",
+                    json!({"content": format!("client {c} task {i}")}),
+                )
+                .await;
                 assert_eq!(r.is_error, Some(false), "{}", mcp::text(&r));
-                ids.push(r.structured_content.unwrap()["id"].as_str().unwrap().to_string());
+                ids.push(
+                    r.structured_content.unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
             }
             client.cancel().await.unwrap();
             ids
@@ -223,13 +320,25 @@ async fn twenty_clients_add_a_thousand_tasks() {
     }
     assert_eq!(ids.len(), CLIENTS * EACH);
     let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
-    let state = SessionHandle::open(log, "crowd").await.unwrap().refresh().await.unwrap();
+    let state = SessionHandle::open(log, "crowd")
+        .await
+        .unwrap()
+        .refresh()
+        .await
+        .unwrap();
     assert_eq!(state.tasks.len(), CLIENTS * EACH);
-    assert_eq!(state.last_seq, (CLIENTS * EACH) as u64, "one event per call, none lost or doubled");
+    assert_eq!(
+        state.last_seq,
+        (CLIENTS * EACH) as u64,
+        "one event per call, none lost or doubled"
+    );
     for c in 0..CLIENTS {
         for i in 0..EACH {
             let content = format!("client {c} task {i}");
-            assert!(state.tasks.values().any(|t| t.content == content), "lost {content}");
+            assert!(
+                state.tasks.values().any(|t| t.content == content),
+                "lost {content}"
+            );
         }
     }
 }
@@ -246,10 +355,18 @@ async fn mcp_serve_and_other_writers_see_each_other() {
     ok(&stdio, "task-add", json!({"content": "From stdio"})).await;
     ok(&http, "task-add", json!({"content": "From HTTP"})).await;
     direct
-        .execute(&SessionCommand::AddTasks(vec![NewTask::new("From the library")]), Author::User)
+        .execute(
+            &SessionCommand::AddTasks(vec![NewTask::new("From the library")]),
+            Author::User,
+        )
         .await
         .unwrap();
-    ok(&http, "note-add", json!({"type": "tip", "content": "Seen by all"})).await;
+    ok(
+        &http,
+        "note-add",
+        json!({"type": "tip", "content": "Seen by all"}),
+    )
+    .await;
 
     for client in [&stdio, &http] {
         let list = ok(client, "task-list", json!({})).await;
@@ -257,7 +374,11 @@ async fn mcp_serve_and_other_writers_see_each_other() {
             list,
             "remaining (3):\n  TAS-1 [p2] From stdio\n  TAS-2 [p2] From HTTP\n  TAS-3 [p2] From the library"
         );
-        assert!(ok(client, "note-list", json!({})).await.contains("Seen by all"));
+        assert!(
+            ok(client, "note-list", json!({}))
+                .await
+                .contains("Seen by all")
+        );
     }
     // A change through one server is refused through the other when it breaks a rule.
     let e = mcp::refused(&stdio, "task-add", json!({"content": "from http"})).await;

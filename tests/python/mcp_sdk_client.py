@@ -2,7 +2,7 @@
 
 Usage:
   mcp_sdk_client.py http URL TOKEN
-  mcp_sdk_client.py stdio IRATR_BINARY DATA_DIR SESSION
+  mcp_sdk_client.py stdio ITERATR_BINARY DATA_DIR SESSION
 
 Lists the tools, calls task-add, task-list and note-add (and one refused call), checks the
 answers and prints one JSON summary line. Exits non-zero on any mismatch.

@@ -1,0 +1,78 @@
+//! An independent MCP client, the official Python SDK (`pip install mcp`), against the real binary
+//! over both transports. A missing SDK fails the test: CI installs it (see `.ci/run`).
+
+mod common;
+
+use std::process::Command;
+
+use common::mcp::{self, TOKEN};
+
+fn script() -> String {
+    format!(
+        "{}/tests/python/mcp_sdk_client.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn require_sdk() {
+    let probe = Command::new("python3").args(["-c", "import mcp"]).output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        _ => panic!(
+            "the Python MCP SDK is missing: run `python3 -m pip install mcp` (CI installs it in .ci/run)"
+        ),
+    }
+}
+
+fn check(out: std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "python client failed:\n{stdout}\n{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["tools"], 11);
+    assert_eq!(summary["task"], "TAS-1");
+    assert_eq!(summary["note"], "NOT-1");
+    summary
+}
+
+#[test]
+fn python_sdk_over_http() {
+    require_sdk();
+    let dir = tempfile::tempdir().unwrap();
+    let server = mcp::serve_http(dir.path(), "py-http", &[]);
+    let out = Command::new("python3")
+        .args([script().as_str(), "http", &server.url, TOKEN])
+        .output()
+        .unwrap();
+    check(out);
+}
+
+#[test]
+fn python_sdk_over_stdio() {
+    require_sdk();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .arg(script())
+        .args(["stdio", common::bin()])
+        .arg(dir.path())
+        .arg("py-stdio")
+        .output()
+        .unwrap();
+    check(out);
+    // The SDK's writes landed in the session the binary serves.
+    let status = Command::new(common::bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["status", "--session", "py-stdio"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("TAS-1   p3  Written by the Python SDK"),
+        "{text}"
+    );
+    assert!(text.contains("NOT-1   The SDK works"), "{text}");
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod fake_agent;
 pub mod mcp;
 
 use iteratr::session::{Author, Event, EventKind};

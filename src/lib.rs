@@ -12,4 +12,5 @@ pub mod mcp;
 pub mod service;
 pub mod session;
 pub mod status;
+pub mod template;
 pub mod store;

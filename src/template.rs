@@ -1,0 +1,217 @@
+//! The prompt each iteration sends: a handlebars template over a fixed set of variables, each a
+//! ready-rendered block of text. Templates written for the original iteratr (Go-template style
+//! `{{session}}` or `{{.session}}` placeholders) render unchanged.
+
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::session::{NoteType, SessionState, TaskStatus, note_id};
+
+/// The template built into the binary; `iteratr gen-template` writes it out.
+pub const DEFAULT_TEMPLATE: &str = include_str!("templates/default.hbs");
+/// The variables a template may use.
+pub const VARIABLES: [&str; 10] = [
+    "session", "iteration", "spec", "notes", "tasks", "history", "extra", "port", "binary", "messages",
+];
+/// Iteration summaries shown in `history`.
+const HISTORY_LEN: usize = 5;
+
+#[derive(Debug, Error)]
+pub enum TemplateError {
+    #[error("the template {source_name} does not parse{at}: {reason}")]
+    Parse {
+        source_name: String,
+        at: String,
+        reason: String,
+    },
+    #[error(
+        "the template {source_name} cannot render{at}: {reason} (the variables are {})",
+        VARIABLES.join(", ")
+    )]
+    Render {
+        source_name: String,
+        at: String,
+        reason: String,
+    },
+}
+
+fn position(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    }
+}
+
+/// Everything a prompt is made of, already rendered to text.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PromptVars {
+    pub session: String,
+    pub iteration: String,
+    pub spec: String,
+    pub notes: String,
+    pub tasks: String,
+    pub history: String,
+    pub extra: String,
+    pub port: String,
+    pub binary: String,
+    pub messages: String,
+}
+
+pub struct PromptTemplate {
+    registry: Handlebars<'static>,
+    source_name: String,
+}
+
+impl PromptTemplate {
+    /// Compiles `text` and renders it once with sample values, so a bad template is an error
+    /// before anything runs. `source_name` names it in messages (a path, or "built-in").
+    pub fn new(text: &str, source_name: &str) -> Result<Self, TemplateError> {
+        let mut registry = Handlebars::new();
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.set_strict_mode(true);
+        let text = text.replace("{{.", "{{").replace("{{ .", "{{ ");
+        registry
+            .register_template_string("prompt", text)
+            .map_err(|e| {
+                let (line, column) = e.pos().map_or((None, None), |(l, c)| (Some(l), Some(c)));
+                TemplateError::Parse {
+                    source_name: source_name.to_string(),
+                    at: position(line, column),
+                    reason: e.reason().to_string(),
+                }
+            })?;
+        let template = PromptTemplate {
+            registry,
+            source_name: source_name.to_string(),
+        };
+        let sample = PromptVars {
+            session: "s".into(),
+            iteration: "1".into(),
+            ..PromptVars::default()
+        };
+        template.render(&sample)?;
+        Ok(template)
+    }
+
+    pub fn builtin() -> Self {
+        // The built-in template is checked by tests; fall back to a minimal one rather than panic.
+        Self::new(DEFAULT_TEMPLATE, "built-in").unwrap_or_else(|_| PromptTemplate {
+            registry: Handlebars::new(),
+            source_name: "built-in".into(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self, anyhow::Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the template {}: {e}", path.display())
+        })?;
+        Ok(Self::new(&text, &path.display().to_string())?)
+    }
+
+    pub fn render(&self, vars: &PromptVars) -> Result<String, TemplateError> {
+        self.registry
+            .render("prompt", vars)
+            .map_err(|e| TemplateError::Render {
+                source_name: self.source_name.clone(),
+                at: position(e.line_no, e.column_no),
+                reason: e.reason().to_string(),
+            })
+    }
+}
+
+/// Tasks by status with ids, priorities and dependencies, for the prompt.
+pub fn tasks_block(state: &SessionState) -> String {
+    if state.tasks.is_empty() {
+        return "(no tasks yet)".to_string();
+    }
+    let mut out = String::new();
+    for status in TaskStatus::ALL {
+        let tasks = state.tasks_with_status(status);
+        if tasks.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{status} ({}):\n", tasks.len()));
+        for t in tasks {
+            out.push_str(&format!("- {}\n", crate::mcp::task_line(t)));
+        }
+    }
+    if let Some(next) = state.next_task() {
+        out.push_str(&format!("Next (task-next): {}\n", next.label()));
+    }
+    out.trim_end().to_string()
+}
+
+pub fn notes_block(state: &SessionState) -> String {
+    if state.notes.is_empty() {
+        return "(no notes yet)".to_string();
+    }
+    let mut out = String::new();
+    for note_type in NoteType::ALL {
+        let notes: Vec<_> = state.notes.values().filter(|n| n.note_type == note_type).collect();
+        if notes.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{note_type}:\n"));
+        for n in notes {
+            out.push_str(&format!("- {} {}\n", note_id(n.id), n.content.replace('\n', "\n  ")));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+pub fn history_block(state: &SessionState) -> String {
+    let done: Vec<_> = state
+        .iterations
+        .values()
+        .filter(|it| it.summary.is_some() || it.outcome.is_some())
+        .collect();
+    if done.is_empty() {
+        return "(this is the first iteration)".to_string();
+    }
+    let start = done.len().saturating_sub(HISTORY_LEN);
+    done[start..]
+        .iter()
+        .map(|it| {
+            let outcome = it.outcome.as_deref().unwrap_or("running");
+            let summary = it.summary.as_deref().unwrap_or("(no summary recorded)");
+            format!("- #{} ({outcome}): {summary}", it.number)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_name_line_and_column() {
+        let err = PromptTemplate::new("line one\nline {{#if x}} two", "t.hbs").err().unwrap();
+        let msg = err.to_string();
+        assert!(msg.starts_with("the template t.hbs does not parse at line"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_up_front() {
+        let err = PromptTemplate::new("hello {{sesion}}", "t.hbs").err().unwrap().to_string();
+        assert!(err.contains("sesion") && err.contains("the variables are session"), "{err}");
+    }
+
+    #[test]
+    fn nothing_is_html_escaped() {
+        let t = PromptTemplate::new("{{spec}}", "t").unwrap();
+        let vars = PromptVars { spec: "a < b && \"c\"".into(), ..PromptVars::default() };
+        assert_eq!(t.render(&vars).unwrap(), "a < b && \"c\"");
+    }
+
+    #[test]
+    fn go_style_placeholders_render() {
+        let t = PromptTemplate::new("{{.session}}/{{ .iteration }}", "t").unwrap();
+        let vars = PromptVars { session: "s".into(), iteration: "3".into(), ..PromptVars::default() };
+        assert_eq!(t.render(&vars).unwrap(), "s/3");
+    }
+}

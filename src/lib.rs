@@ -3,14 +3,16 @@
 //! The heart is [`session`]: pure event types, the fold into state and the validation of commands.
 //! [`store`] persists events in an append-only log that several processes share; [`service`] ties
 //! the two together with optimistic concurrency.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod acp;
 pub mod cli;
 pub mod logging;
 pub mod mcp;
+pub mod process;
 pub mod service;
 pub mod session;
 pub mod status;
-pub mod template;
 pub mod store;
+pub mod template;

@@ -14,7 +14,16 @@ use crate::session::{NoteType, SessionState, TaskStatus, note_id};
 pub const DEFAULT_TEMPLATE: &str = include_str!("templates/default.hbs");
 /// The variables a template may use.
 pub const VARIABLES: [&str; 10] = [
-    "session", "iteration", "spec", "notes", "tasks", "history", "extra", "port", "binary", "messages",
+    "session",
+    "iteration",
+    "spec",
+    "notes",
+    "tasks",
+    "history",
+    "extra",
+    "port",
+    "binary",
+    "messages",
 ];
 /// Iteration summaries shown in `history`.
 const HISTORY_LEN: usize = 5;
@@ -106,9 +115,8 @@ impl PromptTemplate {
     }
 
     pub fn load(path: &Path) -> Result<Self, anyhow::Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!("cannot read the template {}: {e}", path.display())
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the template {}: {e}", path.display()))?;
         Ok(Self::new(&text, &path.display().to_string())?)
     }
 
@@ -151,13 +159,21 @@ pub fn notes_block(state: &SessionState) -> String {
     }
     let mut out = String::new();
     for note_type in NoteType::ALL {
-        let notes: Vec<_> = state.notes.values().filter(|n| n.note_type == note_type).collect();
+        let notes: Vec<_> = state
+            .notes
+            .values()
+            .filter(|n| n.note_type == note_type)
+            .collect();
         if notes.is_empty() {
             continue;
         }
         out.push_str(&format!("{note_type}:\n"));
         for n in notes {
-            out.push_str(&format!("- {} {}\n", note_id(n.id), n.content.replace('\n', "\n  ")));
+            out.push_str(&format!(
+                "- {} {}\n",
+                note_id(n.id),
+                n.content.replace('\n', "\n  ")
+            ));
         }
     }
     out.trim_end().to_string()
@@ -190,28 +206,46 @@ mod tests {
 
     #[test]
     fn parse_errors_name_line_and_column() {
-        let err = PromptTemplate::new("line one\nline {{#if x}} two", "t.hbs").err().unwrap();
+        let err = PromptTemplate::new("line one\nline {{#if x}} two", "t.hbs")
+            .err()
+            .unwrap();
         let msg = err.to_string();
-        assert!(msg.starts_with("the template t.hbs does not parse at line"), "{msg}");
+        assert!(
+            msg.starts_with("the template t.hbs does not parse at line"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn unknown_variables_are_refused_up_front() {
-        let err = PromptTemplate::new("hello {{sesion}}", "t.hbs").err().unwrap().to_string();
-        assert!(err.contains("sesion") && err.contains("the variables are session"), "{err}");
+        let err = PromptTemplate::new("hello {{sesion}}", "t.hbs")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("sesion") && err.contains("the variables are session"),
+            "{err}"
+        );
     }
 
     #[test]
     fn nothing_is_html_escaped() {
         let t = PromptTemplate::new("{{spec}}", "t").unwrap();
-        let vars = PromptVars { spec: "a < b && \"c\"".into(), ..PromptVars::default() };
+        let vars = PromptVars {
+            spec: "a < b && \"c\"".into(),
+            ..PromptVars::default()
+        };
         assert_eq!(t.render(&vars).unwrap(), "a < b && \"c\"");
     }
 
     #[test]
     fn go_style_placeholders_render() {
         let t = PromptTemplate::new("{{.session}}/{{ .iteration }}", "t").unwrap();
-        let vars = PromptVars { session: "s".into(), iteration: "3".into(), ..PromptVars::default() };
+        let vars = PromptVars {
+            session: "s".into(),
+            iteration: "3".into(),
+            ..PromptVars::default()
+        };
         assert_eq!(t.render(&vars).unwrap(), "s/3");
     }
 }

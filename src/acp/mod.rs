@@ -1,0 +1,220 @@
+//! The ACP client: runs the coding agent as a child process and speaks the Agent Client Protocol
+//! with it on the agent's stdio. The connection lives on its own thread (a current-thread runtime),
+//! and the rest of iteratr talks to it through [`Agent`], by channels.
+
+mod client;
+pub mod policy;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use client::{Agent, AgentError, AgentSpec, McpEntry, ModelChoice};
+
+/// What the agent said it is, from `initialize`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    pub name: String,
+    pub version: String,
+    /// The agent accepts MCP servers over HTTP in `session/new`.
+    pub http_mcp: bool,
+    pub load_session: bool,
+    pub protocol_version: String,
+}
+
+/// One thing the agent did during a turn, for the front ends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentUpdate {
+    /// A chunk of the agent's answer (streamed; lines may be split across chunks).
+    Text {
+        text: String,
+    },
+    /// A chunk of the agent's reasoning.
+    Thought {
+        text: String,
+    },
+    ToolCall {
+        id: String,
+        title: String,
+        kind: String,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input: Option<Value>,
+    },
+    ToolUpdate {
+        id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        /// Text the tool produced.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        output: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        diffs: Vec<Diff>,
+    },
+    Plan {
+        entries: Vec<PlanEntry>,
+    },
+    /// iteratr answered a permission request.
+    Permission {
+        title: String,
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        denied_by: Option<String>,
+    },
+    /// iteratr served (or refused) a file request.
+    File {
+        op: String,
+        path: String,
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The agent exited.
+    Exited {
+        status: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diff {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    pub new: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanEntry {
+    pub content: String,
+    pub status: String,
+    pub priority: String,
+}
+
+fn text_of(content: &Value) -> String {
+    match content.get("type").and_then(Value::as_str) {
+        Some("text") => content["text"].as_str().unwrap_or_default().to_string(),
+        Some("resource_link") => format!("[{}]", content["uri"].as_str().unwrap_or_default()),
+        Some(other) => format!("[{other}]"),
+        None => String::new(),
+    }
+}
+
+fn str_of(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn opt_str(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Turns a `session/update` (as JSON, so new or unknown kinds never break us) into an update for
+/// the front ends; `None` for kinds they do not show (available commands, usage, ...).
+pub fn convert_update(update: &Value) -> Option<AgentUpdate> {
+    let kind = update.get("sessionUpdate")?.as_str()?;
+    Some(match kind {
+        "agent_message_chunk" => AgentUpdate::Text {
+            text: text_of(&update["content"]),
+        },
+        "agent_thought_chunk" => AgentUpdate::Thought {
+            text: text_of(&update["content"]),
+        },
+        "tool_call" => AgentUpdate::ToolCall {
+            id: str_of(update, "toolCallId"),
+            title: str_of(update, "title"),
+            kind: opt_str(update, "kind").unwrap_or_else(|| "other".into()),
+            status: opt_str(update, "status").unwrap_or_else(|| "pending".into()),
+            input: update.get("rawInput").filter(|v| !v.is_null()).cloned(),
+        },
+        "tool_call_update" => {
+            let mut output = Vec::new();
+            let mut diffs = Vec::new();
+            for item in update
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                match item.get("type").and_then(Value::as_str) {
+                    Some("content") => output.push(text_of(&item["content"])),
+                    Some("diff") => diffs.push(Diff {
+                        path: str_of(item, "path"),
+                        old: opt_str(item, "oldText"),
+                        new: str_of(item, "newText"),
+                    }),
+                    Some("terminal") => {
+                        output.push(format!("[terminal {}]", str_of(item, "terminalId")))
+                    }
+                    _ => {}
+                }
+            }
+            AgentUpdate::ToolUpdate {
+                id: str_of(update, "toolCallId"),
+                title: opt_str(update, "title"),
+                status: opt_str(update, "status"),
+                output: output.join("\n"),
+                diffs,
+            }
+        }
+        "plan" => AgentUpdate::Plan {
+            entries: update
+                .get("entries")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|e| PlanEntry {
+                    content: str_of(e, "content"),
+                    status: str_of(e, "status"),
+                    priority: str_of(e, "priority"),
+                })
+                .collect(),
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn converts_updates() {
+        let u = convert_update(
+            &json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": "hi"}}),
+        );
+        assert_eq!(u, Some(AgentUpdate::Text { text: "hi".into() }));
+        let u = convert_update(&json!({
+            "sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "completed",
+            "content": [
+                {"type": "content", "content": {"type": "text", "text": "done"}},
+                {"type": "diff", "path": "/p/a.rs", "oldText": "a", "newText": "b"}
+            ]
+        }));
+        match u {
+            Some(AgentUpdate::ToolUpdate {
+                id,
+                status,
+                output,
+                diffs,
+                ..
+            }) => {
+                assert_eq!(
+                    (id.as_str(), status.as_deref(), output.as_str()),
+                    ("t1", Some("completed"), "done")
+                );
+                assert_eq!(diffs[0].new, "b");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            convert_update(&json!({"sessionUpdate": "usage_update"})),
+            None
+        );
+        assert_eq!(convert_update(&json!({"nonsense": 1})), None);
+    }
+}

@@ -1,0 +1,199 @@
+//! What iteratr answers when the agent asks: permission for a tool call (approved unless it matches a
+//! `--deny-tools` pattern) and file reads and writes (served only inside the project directory).
+
+use std::path::{Path, PathBuf};
+
+/// Case-insensitive glob (`*` any run of characters, `?` one character).
+#[derive(Debug, Clone)]
+pub struct Pattern(String);
+
+impl Pattern {
+    pub fn new(p: &str) -> Self {
+        Pattern(p.trim().to_lowercase())
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        glob(self.0.as_bytes(), text.to_lowercase().as_bytes())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn glob(p: &[u8], t: &[u8]) -> bool {
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub deny: Vec<Pattern>,
+}
+
+impl Policy {
+    /// The pattern that refuses a tool call described by these texts (title, tool name, kind).
+    pub fn denies<'a>(&'a self, texts: &[&str]) -> Option<&'a Pattern> {
+        self.deny
+            .iter()
+            .find(|p| texts.iter().any(|t| !t.is_empty() && p.matches(t)))
+    }
+}
+
+/// The project directory, resolved once, that file requests must stay inside.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    root: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new(root: &Path) -> std::io::Result<Self> {
+        Ok(Sandbox {
+            root: root.canonicalize()?,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn outside(&self, path: &Path) -> String {
+        format!(
+            "{} is outside the project directory {}; iteratr serves files only inside it",
+            path.display(),
+            self.root.display()
+        )
+    }
+
+    /// Resolves an existing file for reading (symlinks followed), refusing anything outside.
+    pub fn readable(&self, path: &Path) -> Result<PathBuf, String> {
+        if !path.is_absolute() {
+            return Err(format!("{} is not an absolute path", path.display()));
+        }
+        let real = path
+            .canonicalize()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if real.starts_with(&self.root) {
+            Ok(real)
+        } else {
+            Err(self.outside(path))
+        }
+    }
+
+    /// Resolves a file to write (it and its parents may not exist yet), refusing anything outside.
+    pub fn writable(&self, path: &Path) -> Result<PathBuf, String> {
+        if !path.is_absolute() {
+            return Err(format!("{} is not an absolute path", path.display()));
+        }
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(self.outside(path));
+        }
+        // The nearest existing ancestor decides where the path really leads (symlinks).
+        let mut existing = path;
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            let Some(parent) = existing.parent() else {
+                break;
+            };
+            if let Some(name) = existing.file_name() {
+                rest.push(name.to_owned());
+            }
+            existing = parent;
+        }
+        let mut real = existing
+            .canonicalize()
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        for name in rest.iter().rev() {
+            real.push(name);
+        }
+        if real.starts_with(&self.root) && real != self.root {
+            Ok(real)
+        } else {
+            Err(self.outside(path))
+        }
+    }
+}
+
+/// Lines `line` (1-based) onwards, at most `limit` of them.
+pub fn slice_lines(text: &str, line: Option<u32>, limit: Option<u32>) -> String {
+    if line.is_none() && limit.is_none() {
+        return text.to_string();
+    }
+    let start = line.map_or(0, |l| l.saturating_sub(1) as usize);
+    let lines = text.split_inclusive('\n').skip(start);
+    match limit {
+        Some(n) => lines.take(n as usize).collect(),
+        None => lines.collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        let p = Pattern::new("Bash*");
+        assert!(p.matches("bash: rm -rf /") && p.matches("BASH") && !p.matches("run bash"));
+        assert!(Pattern::new("*rm -rf*").matches("bash: rm -rf target"));
+        assert!(Pattern::new("edit ?.rs").matches("Edit a.rs"));
+        assert!(!Pattern::new("edit ?.rs").matches("Edit ab.rs"));
+        let policy = Policy {
+            deny: vec![Pattern::new("execute"), Pattern::new("webfetch")],
+        };
+        assert!(policy.denies(&["Run cargo test", "", "execute"]).is_some());
+        assert!(policy.denies(&["Read file", "read", "read"]).is_none());
+    }
+
+    #[test]
+    fn sandbox() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("in.txt"), "a\nb\nc\n").unwrap();
+        std::fs::write(outside.path().join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("link"))
+            .unwrap();
+        let s = Sandbox::new(root.path()).unwrap();
+        assert!(s.readable(&root.path().join("in.txt")).is_ok());
+        assert!(
+            s.readable(&outside.path().join("secret"))
+                .unwrap_err()
+                .contains("outside the project")
+        );
+        assert!(
+            s.readable(&root.path().join("link"))
+                .unwrap_err()
+                .contains("outside the project")
+        );
+        assert!(s.readable(Path::new("relative.txt")).is_err());
+        assert!(s.writable(&root.path().join("new/dir/file.rs")).is_ok());
+        assert!(s.writable(&root.path().join("../escape")).is_err());
+        assert!(s.writable(&outside.path().join("x")).is_err());
+        assert!(s.writable(&root.path().join("link")).is_err());
+        assert_eq!(slice_lines("a\nb\nc\n", Some(2), Some(1)), "b\n");
+        assert_eq!(slice_lines("a\nb\nc\n", Some(2), None), "b\nc\n");
+    }
+}

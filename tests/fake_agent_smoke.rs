@@ -1,0 +1,716 @@
+//! Drives the scripted fake ACP agent (`examples/fake_agent.rs`) with the `agent-client-protocol`
+//! crate's own client, independently of iteratr's ACP client: the agent must speak real ACP,
+//! reach a real `iteratr mcp serve` over HTTP (with the bearer token) and over stdio, stream its
+//! updates, ask permission, use the client's file system, honour cancel, crash on request and
+//! continue its script after a restart.
+
+mod common;
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio as ProcessStdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agent_client_protocol::schema::ProtocolVersion;
+use agent_client_protocol::v1::ConnectionTo;
+use agent_client_protocol::v1::schema::{
+    CancelNotification, ClientCapabilities, ContentBlock, EnvVariable, FileSystemCapabilities,
+    HttpHeader, InitializeRequest, InitializeResponse, McpServer, McpServerHttp, McpServerStdio,
+    NewSessionRequest, NewSessionResponse, PermissionOptionKind, PromptRequest, PromptResponse,
+    ReadTextFileRequest, ReadTextFileResponse, RequestPermissionOutcome, RequestPermissionRequest,
+    RequestPermissionResponse, SelectedPermissionOutcome, SessionConfigKind, SessionConfigOption,
+    SessionConfigSelectOptions, SessionId, SessionNotification, SessionUpdate,
+    SetSessionConfigOptionRequest, StopReason, ToolCallContent, ToolCallStatus, ToolKind,
+    WriteTextFileRequest, WriteTextFileResponse,
+};
+use agent_client_protocol::{Agent, Client, Error, ErrorCode, Lines};
+use futures_util::{Sink, Stream};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+type Transport = Lines<
+    Pin<Box<dyn Sink<String, Error = io::Error> + Send>>,
+    Pin<Box<dyn Stream<Item = io::Result<String>> + Send>>,
+>;
+
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {PATIENCE:?}"))
+}
+
+/// Starts the fake agent with its pipes wrapped as an ACP line transport.
+fn spawn_agent(script: &Path, log: &Path, env: &[(&str, &str)]) -> (Child, Transport) {
+    let mut child = Command::new(common::fake_agent::path())
+        .arg("--script")
+        .arg(script)
+        .env("ITERATR_FAKE_AGENT_LOG", log)
+        .env_remove("ITERATR_FAKE_AGENT_NO_HTTP")
+        .env_remove("ITERATR_FAKE_AGENT_SCRIPT")
+        .envs(env.iter().copied())
+        .stdin(ProcessStdio::piped())
+        .stdout(ProcessStdio::piped())
+        .stderr(ProcessStdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let outgoing = futures_util::sink::unfold(stdin, async |mut w, line: String| {
+        w.write_all(line.as_bytes()).await?;
+        w.write_all(b"\n").await?;
+        w.flush().await?;
+        Ok::<_, io::Error>(w)
+    });
+    let incoming = futures_util::stream::unfold(BufReader::new(stdout).lines(), async |mut l| {
+        match l.next_line().await {
+            Ok(Some(line)) => Some((Ok(line), l)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), l)),
+        }
+    });
+    let transport: Transport = Lines::new(Box::pin(outgoing), Box::pin(incoming));
+    (child, transport)
+}
+
+async fn exit_code(child: &mut Child) -> Option<i32> {
+    within("agent exit", child.wait()).await.unwrap().code()
+}
+
+/// What the client saw coming from the agent.
+#[derive(Default)]
+struct Seen {
+    updates: Vec<SessionUpdate>,
+    permissions: Vec<RequestPermissionRequest>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+/// Runs a client over `transport`: it records updates and permission requests (answered with
+/// `allow_always`) and serves `fs/*` from the real file system.
+async fn with_client<R>(
+    transport: Transport,
+    seen: Shared,
+    body: impl AsyncFnOnce(ConnectionTo<Agent>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let (s1, s2) = (seen.clone(), seen);
+    Client
+        .v1()
+        .name("smoke-client")
+        .on_receive_notification(
+            async move |n: SessionNotification, _cx| {
+                s1.lock().unwrap().updates.push(n.update);
+                Ok(())
+            },
+            agent_client_protocol::on_receive_notification!(),
+        )
+        .on_receive_request(
+            async move |req: RequestPermissionRequest, responder, _cx| {
+                s2.lock().unwrap().permissions.push(req);
+                responder.respond(RequestPermissionResponse::new(
+                    RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(
+                        "allow_always",
+                    )),
+                ))
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: ReadTextFileRequest, responder, _cx| match std::fs::read_to_string(
+                &req.path,
+            ) {
+                Ok(content) => responder.respond(ReadTextFileResponse::new(content)),
+                Err(e) => responder.respond_with_error(Error::new(
+                    ErrorCode::RESOURCE_NOT_FOUND,
+                    format!("{}: {e}", req.path.display()),
+                )),
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .on_receive_request(
+            async move |req: WriteTextFileRequest, responder, _cx| {
+                let written = req
+                    .path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&req.path, &req.content));
+                match written {
+                    Ok(()) => responder.respond(WriteTextFileResponse::new()),
+                    Err(e) => responder.respond_with_error(Error::new(
+                        ErrorCode::INTERNAL_ERROR,
+                        format!("{}: {e}", req.path.display()),
+                    )),
+                }
+            },
+            agent_client_protocol::on_receive_request!(),
+        )
+        .connect_with(transport, body)
+        .await
+}
+
+async fn initialize(cx: &ConnectionTo<Agent>) -> InitializeResponse {
+    let caps = ClientCapabilities::new().fs(FileSystemCapabilities::new()
+        .read_text_file(true)
+        .write_text_file(true));
+    within(
+        "initialize",
+        cx.send_request(InitializeRequest::new(ProtocolVersion::V1).client_capabilities(caps))
+            .block_task(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn new_session(
+    cx: &ConnectionTo<Agent>,
+    cwd: &Path,
+    servers: Vec<McpServer>,
+) -> NewSessionResponse {
+    within(
+        "session/new",
+        cx.send_request(NewSessionRequest::new(cwd).mcp_servers(servers))
+            .block_task(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn prompt(
+    cx: &ConnectionTo<Agent>,
+    session: &SessionId,
+    text: &str,
+) -> Result<PromptResponse, Error> {
+    within(
+        "session/prompt",
+        cx.send_request(PromptRequest::new(session.clone(), vec![text.into()]))
+            .block_task(),
+    )
+    .await
+}
+
+fn write_script(dir: &Path, script: Value) -> PathBuf {
+    let path = dir.join("script.json");
+    std::fs::write(&path, script.to_string()).unwrap();
+    path
+}
+
+fn log_events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+        .collect()
+}
+
+fn events<'a>(log: &'a [Value], name: &str) -> Vec<&'a Value> {
+    log.iter().filter(|e| e["event"] == name).collect()
+}
+
+fn block_text(b: &ContentBlock) -> String {
+    match b {
+        ContentBlock::Text(t) => t.text.clone(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+fn message_chunks(updates: &[SessionUpdate]) -> Vec<String> {
+    updates
+        .iter()
+        .filter_map(|u| match u {
+            SessionUpdate::AgentMessageChunk(c) => Some(block_text(&c.content)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tool_content_text(content: &[ToolCallContent]) -> String {
+    content
+        .iter()
+        .filter_map(|c| match c {
+            ToolCallContent::Content(c) => Some(block_text(&c.content)),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The final status and text of the tool call titled `title`.
+fn tool_result(updates: &[SessionUpdate], title: &str) -> (Value, ToolCallStatus, String) {
+    let call = updates
+        .iter()
+        .find_map(|u| match u {
+            SessionUpdate::ToolCall(c) if c.title == title => Some(c.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no tool_call titled {title}"));
+    let mut status = call.status;
+    let mut text = tool_content_text(&call.content);
+    for u in updates {
+        if let SessionUpdate::ToolCallUpdate(up) = u
+            && up.tool_call_id == call.tool_call_id
+        {
+            if let Some(s) = up.fields.status {
+                status = s;
+            }
+            if let Some(c) = &up.fields.content {
+                text = tool_content_text(c);
+            }
+        }
+    }
+    (call.raw_input.unwrap_or(Value::Null), status, text)
+}
+
+fn model_option(options: &[SessionConfigOption]) -> (String, Vec<String>) {
+    let model = options
+        .iter()
+        .find(|o| &*o.id.0 == "model")
+        .expect("a model config option");
+    let SessionConfigKind::Select(select) = &model.kind else {
+        panic!("model is not a select: {model:?}")
+    };
+    let SessionConfigSelectOptions::Ungrouped(list) = &select.options else {
+        panic!("grouped options: {model:?}")
+    };
+    (
+        select.current_value.0.to_string(),
+        list.iter().map(|o| o.value.0.to_string()).collect(),
+    )
+}
+
+fn iteratr_status(data_dir: &Path, session: &str) -> Value {
+    let out = std::process::Command::new(common::bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["status", "--session", session, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = common::mcp::serve_http(&data, "smoke", &[]);
+    let log = dir.path().join("agent.log");
+    let said = "I will add a task and then list the tasks.";
+    let args = json!({"content": "Write the smoke test", "priority": 2});
+    let script = write_script(
+        dir.path(),
+        json!({"turns": [{
+            "actions": [
+                {"think": "Reading the spec first."},
+                {"plan": ["add a task", "list the tasks"]},
+                {"say": said},
+                {"tool": "task-add", "args": args},
+                {"tool": "task-list", "args": {}},
+                {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
+                {"diff": {"path": "src/x.rs", "old": "a\n", "new": "b\n"}},
+            ],
+            "stop": "end_turn",
+        }]}),
+    );
+    let (mut child, transport) = spawn_agent(&script, &log, &[]);
+    let seen = Shared::default();
+    let url = serve.url.clone();
+    let cwd = dir.path().to_path_buf();
+    let (init, session, set, done) = with_client(transport, seen.clone(), async |cx| {
+        let init = initialize(&cx).await;
+        let header = HttpHeader::new("Authorization", format!("Bearer {}", common::mcp::TOKEN));
+        let server = McpServer::Http(McpServerHttp::new("iteratr", url).headers(vec![header]));
+        let session = new_session(&cx, &cwd, vec![server]).await;
+        let set = within(
+            "set_config_option",
+            cx.send_request(SetSessionConfigOptionRequest::new(
+                session.session_id.clone(),
+                "model",
+                "fake/large",
+            ))
+            .block_task(),
+        )
+        .await
+        .unwrap();
+        let done = prompt(&cx, &session.session_id, "Build the spec").await;
+        Ok((init, session, set, done))
+    })
+    .await
+    .unwrap();
+    // Stdin closed when the client finished: the agent exits cleanly.
+    assert_eq!(exit_code(&mut child).await, Some(0));
+
+    // initialize and session/new.
+    assert_eq!(init.protocol_version, ProtocolVersion::V1);
+    let info = init.agent_info.unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.version.as_str()),
+        ("fake-agent", "1.0")
+    );
+    assert!(init.agent_capabilities.mcp_capabilities.http);
+    let (current, choices) = model_option(session.config_options.as_deref().unwrap());
+    assert_eq!(current, "fake/small");
+    assert!(choices.contains(&"fake/large".to_string()), "{choices:?}");
+    assert_eq!(model_option(&set.config_options).0, "fake/large");
+
+    // The turn.
+    assert_eq!(done.unwrap().stop_reason, StopReason::EndTurn);
+    let seen = seen.lock().unwrap();
+    let chunks = message_chunks(&seen.updates);
+    assert!(chunks.len() >= 2, "streamed in pieces: {chunks:?}");
+    assert_eq!(chunks.concat(), said);
+    let thoughts: Vec<String> = seen
+        .updates
+        .iter()
+        .filter_map(|u| match u {
+            SessionUpdate::AgentThoughtChunk(c) => Some(block_text(&c.content)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(thoughts, ["Reading the spec first."]);
+    let plan: Vec<String> = seen
+        .updates
+        .iter()
+        .find_map(|u| match u {
+            SessionUpdate::Plan(p) => Some(p.entries.iter().map(|e| e.content.clone()).collect()),
+            _ => None,
+        })
+        .expect("a plan");
+    assert_eq!(plan, ["add a task", "list the tasks"]);
+    let (raw_input, status, text) = tool_result(&seen.updates, "task-add");
+    assert_eq!(raw_input, args);
+    assert_eq!(status, ToolCallStatus::Completed);
+    assert!(text.contains("Added TAS-1"), "{text}");
+    let (_, status, text) = tool_result(&seen.updates, "task-list");
+    assert_eq!(status, ToolCallStatus::Completed);
+    assert!(text.contains("Write the smoke test"), "{text}");
+    let diff = seen
+        .updates
+        .iter()
+        .find_map(|u| match u {
+            SessionUpdate::ToolCall(c)
+                if c.kind == ToolKind::Edit && c.title != "Edit src/lib.rs" =>
+            {
+                Some(c.clone())
+            }
+            _ => None,
+        })
+        .expect("a diff tool call");
+    assert_eq!(diff.status, ToolCallStatus::Completed);
+    match &diff.content[..] {
+        [ToolCallContent::Diff(d)] => {
+            assert_eq!(d.path, dir.path().join("src/x.rs"));
+            assert_eq!(
+                (d.old_text.as_deref(), d.new_text.as_str()),
+                (Some("a\n"), "b\n")
+            );
+        }
+        other => panic!("expected one diff, got {other:?}"),
+    }
+    // The permission request and the client's answer.
+    assert_eq!(seen.permissions.len(), 1);
+    let asked = &seen.permissions[0];
+    assert_eq!(
+        asked.tool_call.fields.title.as_deref(),
+        Some("Edit src/lib.rs")
+    );
+    let kinds: Vec<_> = asked.options.iter().map(|o| o.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            PermissionOptionKind::AllowOnce,
+            PermissionOptionKind::AllowAlways,
+            PermissionOptionKind::RejectOnce
+        ]
+    );
+    assert_eq!(
+        tool_result(&seen.updates, "Edit src/lib.rs").1,
+        ToolCallStatus::Completed
+    );
+
+    // The task really landed in the session's event log.
+    let status = iteratr_status(&data, "smoke");
+    assert_eq!(status["tasks"][0]["content"], "Write the smoke test");
+    assert_eq!(status["tasks"][0]["priority"], 2);
+
+    // The record.
+    let raw_log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !raw_log.contains(common::mcp::TOKEN),
+        "the token leaked into the log"
+    );
+    let log = log_events(&log);
+    assert_eq!(log[0]["event"], "start");
+    assert_eq!(
+        log[0]["pid"],
+        child.id().map_or(log[0]["pid"].clone(), |p| json!(p))
+    );
+    let init = events(&log, "initialize");
+    assert_eq!(init[0]["client_capabilities"]["fs"]["readTextFile"], true);
+    let new = events(&log, "new_session")[0];
+    assert_eq!(new["session_id"], json!(session.session_id));
+    assert_eq!(new["cwd"], json!(dir.path()));
+    assert_eq!(new["mcp_servers"][0]["kind"], "http");
+    assert_eq!(new["mcp_servers"][0]["url"], json!(serve.url));
+    assert_eq!(new["mcp_servers"][0]["auth"], true);
+    assert_eq!(events(&log, "set_config_option")[0]["value"], "fake/large");
+    let p = events(&log, "prompt")[0];
+    assert_eq!(
+        (&p["turn"], &p["text"]),
+        (&json!(0), &json!("Build the spec"))
+    );
+    let tools = events(&log, "tool");
+    assert_eq!(tools.len(), 2);
+    assert_eq!(tools[0]["name"], "task-add");
+    assert_eq!(tools[0]["is_error"], false);
+    assert!(
+        tools[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Write the smoke test")
+    );
+    let perm = events(&log, "permission")[0];
+    assert_eq!(perm["title"], "Edit src/lib.rs");
+    assert_eq!(perm["outcome"], "allow_always");
+    assert_eq!(events(&log, "prompt_done")[0]["stop_reason"], "end_turn");
+    assert_eq!(log.last().unwrap()["event"], "eof");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_mcp_file_system_failures_and_stop_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("agent.log");
+    std::fs::write(dir.path().join("notes.txt"), "remember the milk\n").unwrap();
+    let script = write_script(
+        dir.path(),
+        json!({"turns": [
+            {"actions": [
+                {"tool": "task-add", "args": {"content": "Over stdio"}},
+                {"tool": "task-add", "args": {"content": "   "}},
+                {"read": "notes.txt"},
+                {"read": "missing.txt"},
+                {"write": {"path": "out/new.txt", "content": "written by the agent"}},
+            ], "stop": "max_tokens"},
+            {"actions": [{"say": "about to fail"}, {"fail": "scripted failure"}]},
+            {"actions": [{"say": "no"}], "stop": "refusal"},
+            {"actions": [], "stop": "max_turn_requests"},
+        ]}),
+    );
+    let (mut child, transport) = spawn_agent(&script, &log, &[("ITERATR_FAKE_AGENT_NO_HTTP", "1")]);
+    let seen = Shared::default();
+    let cwd = dir.path().to_path_buf();
+    let server = McpServer::Stdio(
+        McpServerStdio::new("iteratr", common::bin())
+            .args(vec![
+                "--data-dir".into(),
+                data.display().to_string(),
+                "mcp".into(),
+                "serve".into(),
+                "--session".into(),
+                "stdio".into(),
+            ])
+            .env(vec![EnvVariable::new("FAKE_SECRET", "s3cret-value")]),
+    );
+    let (init, results) = with_client(transport, seen.clone(), async |cx| {
+        let init = initialize(&cx).await;
+        let session = new_session(&cx, &cwd, vec![server]).await;
+        let mut results = Vec::new();
+        for i in 0..5 {
+            results.push(prompt(&cx, &session.session_id, &format!("prompt {i}")).await);
+        }
+        Ok((init, results))
+    })
+    .await
+    .unwrap();
+    assert_eq!(exit_code(&mut child).await, Some(0));
+
+    assert!(!init.agent_capabilities.mcp_capabilities.http);
+    let stops: Vec<_> = results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|r| r.stop_reason)
+                .map_err(|e| e.message.clone())
+        })
+        .collect();
+    assert_eq!(
+        stops,
+        [
+            Ok(StopReason::MaxTokens),
+            Err("scripted failure".to_string()),
+            Ok(StopReason::Refusal),
+            Ok(StopReason::MaxTurnRequests),
+            Ok(StopReason::EndTurn),
+        ]
+    );
+    let seen = seen.lock().unwrap();
+    let text = message_chunks(&seen.updates).concat();
+    assert!(text.contains("about to fail"), "{text}");
+    assert!(text.ends_with("script exhausted"), "{text}");
+    let tool_updates: Vec<_> = seen
+        .updates
+        .iter()
+        .filter_map(|u| match u {
+            SessionUpdate::ToolCallUpdate(u) => u.fields.status,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tool_updates,
+        [ToolCallStatus::Completed, ToolCallStatus::Failed]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/new.txt")).unwrap(),
+        "written by the agent"
+    );
+    assert_eq!(
+        iteratr_status(&data, "stdio")["tasks"][0]["content"],
+        "Over stdio"
+    );
+
+    let raw_log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !raw_log.contains("s3cret-value"),
+        "an env value leaked into the log"
+    );
+    let log = log_events(&log);
+    let server = &events(&log, "new_session")[0]["mcp_servers"][0];
+    assert_eq!(server["kind"], "stdio");
+    assert_eq!(server["command"], json!(common::bin()));
+    assert_eq!(server["env"], json!(["FAKE_SECRET"]));
+    let tools = events(&log, "tool");
+    assert_eq!(tools[0]["is_error"], false);
+    assert_eq!(tools[1]["is_error"], true);
+    assert!(
+        tools[1]["text"].as_str().unwrap().contains("empty"),
+        "{}",
+        tools[1]
+    );
+    let reads = events(&log, "read");
+    assert_eq!(reads[0]["ok"], true);
+    assert_eq!(reads[0]["content"], "remember the milk\n");
+    assert_eq!(reads[0]["path"], json!(dir.path().join("notes.txt")));
+    assert_eq!(reads[1]["ok"], false);
+    assert!(
+        reads[1]["error"].as_str().unwrap().contains("missing.txt"),
+        "{}",
+        reads[1]
+    );
+    assert_eq!(events(&log, "write")[0]["ok"], true);
+    let turns: Vec<_> = events(&log, "prompt")
+        .iter()
+        .map(|p| p["turn"].clone())
+        .collect();
+    assert_eq!(turns, [json!(0), json!(1), json!(2), json!(3), Value::Null]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_crash_and_restart_continue_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("agent.log");
+    let script = write_script(
+        dir.path(),
+        json!({"turns": [
+            {"actions": [{"say": "waiting for you"}, {"hang": true}]},
+            {"actions": [{"sleep_ms": 60000}]},
+            {"actions": [{"say": "about to crash"}, {"exit": 7}, {"say": "never said"}]},
+            {"actions": [{"say": "after the restart"}]},
+        ]}),
+    );
+    let state = dir.path().join("script.json.state");
+
+    // First process: a hang and a long sleep both end promptly on session/cancel; then a crash.
+    let (mut child, transport) = spawn_agent(&script, &log, &[]);
+    let seen = Shared::default();
+    let cwd = dir.path().to_path_buf();
+    let (hang, sleep, crash) = with_client(transport, seen.clone(), async |cx| {
+        initialize(&cx).await;
+        let session = new_session(&cx, &cwd, vec![]).await;
+        let sid = session.session_id;
+        let mut stops = Vec::new();
+        for text in ["hang", "sleep"] {
+            let pending = cx.send_request(PromptRequest::new(sid.clone(), vec![text.into()]));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let cancelled_at = Instant::now();
+            cx.send_notification(CancelNotification::new(sid.clone()))
+                .unwrap();
+            let stop = within("cancelled prompt", pending.block_task()).await;
+            stops.push((stop, cancelled_at.elapsed()));
+        }
+        let crash = prompt(&cx, &sid, "crash").await;
+        let mut stops = stops.into_iter();
+        Ok((stops.next().unwrap(), stops.next().unwrap(), crash))
+    })
+    .await
+    .unwrap();
+    for (stop, took) in [hang, sleep] {
+        assert_eq!(stop.unwrap().stop_reason, StopReason::Cancelled);
+        assert!(took < Duration::from_secs(5), "cancel took {took:?}");
+    }
+    assert!(crash.is_err(), "a crashed agent cannot answer: {crash:?}");
+    assert_eq!(exit_code(&mut child).await, Some(7));
+    let text = message_chunks(&seen.lock().unwrap().updates).concat();
+    assert!(text.contains("waiting for you"), "{text}");
+    assert!(text.contains("about to crash"), "{text}");
+    assert!(!text.contains("never said"), "{text}");
+    let progress: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(progress, json!({"next_turn": 3}));
+
+    // Second process: the crashed turn is not replayed; the script goes on, then runs out.
+    let (mut child, transport) = spawn_agent(&script, &log, &[]);
+    let seen = Shared::default();
+    let results = with_client(transport, seen.clone(), async |cx| {
+        initialize(&cx).await;
+        let session = new_session(&cx, &cwd, vec![]).await;
+        let a = prompt(&cx, &session.session_id, "again").await.unwrap();
+        let b = prompt(&cx, &session.session_id, "more").await.unwrap();
+        Ok([a.stop_reason, b.stop_reason])
+    })
+    .await
+    .unwrap();
+    assert_eq!(exit_code(&mut child).await, Some(0));
+    assert_eq!(results, [StopReason::EndTurn, StopReason::EndTurn]);
+    assert_eq!(
+        message_chunks(&seen.lock().unwrap().updates).concat(),
+        "after the restartscript exhausted"
+    );
+    let progress: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(progress, json!({"next_turn": 4}));
+
+    let log = log_events(&log);
+    let starts = events(&log, "start");
+    assert_eq!(starts.len(), 2);
+    assert_ne!(starts[0]["pid"], starts[1]["pid"]);
+    let cancels = events(&log, "cancel");
+    assert_eq!(cancels.len(), 2);
+    assert!(cancels.iter().all(|c| c["running"] == true));
+    assert_eq!(events(&log, "exit")[0]["code"], 7);
+    let turns: Vec<_> = events(&log, "prompt")
+        .iter()
+        .map(|p| p["turn"].clone())
+        .collect();
+    assert_eq!(turns, [json!(0), json!(1), json!(2), json!(3), Value::Null]);
+    let done: Vec<_> = events(&log, "prompt_done")
+        .iter()
+        .map(|p| p["stop_reason"].clone())
+        .collect();
+    assert_eq!(
+        done,
+        [
+            json!("cancelled"),
+            json!("cancelled"),
+            json!("end_turn"),
+            json!("end_turn")
+        ]
+    );
+}

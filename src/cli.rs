@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -57,6 +58,22 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Run the coding agent in a loop until the spec is built
+    Build(BuildArgs),
+    /// Write the built-in prompt template to a file, to customise it
+    GenTemplate {
+        /// Where to write it ("-" for stdout)
+        #[arg(
+            short = 'o',
+            long,
+            default_value = ".iteratr.template",
+            value_name = "FILE"
+        )]
+        output: PathBuf,
+        /// Overwrite the file if it exists
+        #[arg(long)]
+        force: bool,
+    },
     /// Session tools for MCP clients
     Mcp {
         #[command(subcommand)]
@@ -64,6 +81,73 @@ pub enum Commands {
     },
     /// Print the version, git commit and build date
     Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The spec to build (default: the only .md file in specs/)
+    #[arg(short = 's', long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Session name (default: the spec's file name without extension)
+    #[arg(
+        short = 'n',
+        long = "name",
+        visible_alias = "session",
+        value_name = "NAME"
+    )]
+    pub name: Option<String>,
+    /// Prompt template (default: .iteratr.template if present, else the built-in one)
+    #[arg(short = 't', long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Extra instructions added to every prompt
+    #[arg(short = 'e', long = "extra-instructions", value_name = "TEXT")]
+    pub extra: Option<String>,
+    /// Iterations to run now, not counting the planning iteration (default: until the session completes)
+    #[arg(short = 'i', long, value_name = "N")]
+    pub iterations: Option<u32>,
+    /// Model for the agent to use, as the agent names it (e.g. anthropic/claude-sonnet-4)
+    #[arg(short = 'm', long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Print progress lines instead of the full-screen interface
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: print one JSON object per line
+    #[arg(long)]
+    pub json: bool,
+    /// Start the session over (its history stays in the log)
+    #[arg(long)]
+    pub reset: bool,
+    /// The ACP agent command
+    #[arg(
+        long,
+        env = "ITERATR_AGENT",
+        default_value = "opencode acp",
+        value_name = "CMD ARGS"
+    )]
+    pub agent: String,
+    /// Refuse permission for tool calls whose title, name or kind matches (glob, repeatable)
+    #[arg(long = "deny-tools", value_name = "PATTERN")]
+    pub deny_tools: Vec<String>,
+    /// Cancel a turn that runs longer than this (e.g. 30m, 90s)
+    #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
+    pub iteration_timeout: Duration,
+    /// Stop after this many failed iterations in a row
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_failures: u32,
+    /// First delay before restarting a failed agent (doubles each time, up to 30s)
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_delay: Duration,
+    /// How long the agent may take to answer `initialize`
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub init_timeout: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 90s, 30m or 1h"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +185,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Commands::Status { session, json } => {
             status_command(&cli.data_dir, session.as_deref(), json).await
         }
+        Commands::Build(args) => build_command(&cli.data_dir, args).await,
+        Commands::GenTemplate { output, force } => gen_template(&output, force),
         Commands::Mcp {
             command:
                 McpCommand::Serve {
@@ -297,4 +383,170 @@ pub async fn shutdown_signal() {
             }
         } => {}
     }
+}
+
+fn gen_template(output: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    if output == Path::new("-") {
+        print!("{}", crate::template::DEFAULT_TEMPLATE);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if output.exists() && !force {
+        bail!(
+            "{} exists already; pass --force to overwrite it, or -o to write elsewhere",
+            output.display()
+        );
+    }
+    std::fs::write(output, crate::template::DEFAULT_TEMPLATE)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "wrote the built-in template to {}; iteratr build uses it from there (or pass -t FILE)",
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The spec given, or the only Markdown file in `specs/`.
+fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(spec) = given {
+        if !spec.is_file() {
+            bail!(
+                "the spec {} does not exist or is not a file",
+                spec.display()
+            );
+        }
+        return Ok(spec);
+    }
+    let found: Vec<PathBuf> = std::fs::read_dir("specs")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "md"))
+                .collect()
+        })
+        .unwrap_or_default();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no spec given and no specs/*.md found; pass one with -s/--spec FILE"),
+        many => {
+            let names: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
+            bail!(
+                "several specs in specs/ ({}); choose one with -s/--spec",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
+    use crate::orchestrator::{BuildOptions, Orchestrator, exit};
+    let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
+        eprintln!("error: {e:#}");
+        Ok(ExitCode::from(exit::USAGE))
+    };
+    if args.json && !args.headless {
+        return usage(anyhow::anyhow!("--json goes with --headless"));
+    }
+    let spec_path = match find_spec(args.spec) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let session = match args.name {
+        Some(n) => n,
+        None => session_name_from(
+            &spec_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    };
+    if let Err(e) = validate_session_name(&session) {
+        return usage(e.into());
+    }
+    let local_template = PathBuf::from(".iteratr.template");
+    let template = match &args.template {
+        Some(path) => crate::template::PromptTemplate::load(path),
+        None if local_template.is_file() => crate::template::PromptTemplate::load(&local_template),
+        None => Ok(crate::template::PromptTemplate::builtin()),
+    };
+    let template = match template {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let agent = match crate::process::split_command_line(&args.agent) {
+        Ok(a) => a,
+        Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
+    };
+    let project_dir = std::env::current_dir().context("cannot read the current directory")?;
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(data_dir)?);
+    let opts = BuildOptions {
+        session,
+        spec_path,
+        project_dir,
+        data_dir: data_dir.to_path_buf(),
+        agent,
+        model: args.model,
+        iterations: args.iterations,
+        extra: args.extra,
+        deny_tools: args.deny_tools,
+        iteration_timeout: args.iteration_timeout,
+        max_failures: args.max_failures,
+        retry_delay: args.retry_delay,
+        reset: args.reset,
+        init_timeout: args.init_timeout,
+    };
+    if !args.headless {
+        eprintln!(
+            "iteratr: the full-screen interface is not built yet; showing progress lines (--headless)"
+        );
+    }
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    let signal_token = interrupt.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("interrupt received; stopping the turn");
+        signal_token.cancel();
+    });
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(crate::headless::print(events_rx, args.json));
+    let orchestrator =
+        Orchestrator::new(opts, log.clone(), template, events_tx.clone(), interrupt).await?;
+    let session_name = orchestrator.session_name().to_string();
+    // The front end follows the session log itself, as a TUI on another machine would.
+    let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let after = log.last_seq(&session_name).await.unwrap_or(0);
+    delivered.store(after, std::sync::atomic::Ordering::SeqCst);
+    let follower = {
+        let (log, events, delivered) = (log.clone(), events_tx.clone(), delivered.clone());
+        let session_name = session_name.clone();
+        tokio::spawn(async move {
+            let Ok(mut sub) = log.subscribe(&session_name, after).await else {
+                return;
+            };
+            while let Some(Ok(e)) = sub.next().await {
+                let seq = e.seq;
+                if events
+                    .send(crate::events::BuildEvent::Log {
+                        seq,
+                        event: e.event,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                delivered.store(seq, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let outcome = orchestrator.run().await;
+    // Let the follower show the last events before the stream closes.
+    let last = log.last_seq(&session_name).await.unwrap_or(0);
+    for _ in 0..100 {
+        if delivered.load(std::sync::atomic::Ordering::SeqCst) >= last {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    follower.abort();
+    drop(events_tx);
+    let _ = printer.await;
+    Ok(ExitCode::from(outcome.exit_code()))
 }

@@ -8,8 +8,11 @@
 
 pub mod acp;
 pub mod cli;
+pub mod events;
+pub mod headless;
 pub mod logging;
 pub mod mcp;
+pub mod orchestrator;
 pub mod process;
 pub mod service;
 pub mod session;

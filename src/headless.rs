@@ -1,0 +1,304 @@
+//! `--headless`: the build's progress as readable lines, or with `--json` one JSON object a line.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use tokio::sync::mpsc;
+
+use crate::acp::AgentUpdate;
+use crate::events::BuildEvent;
+use crate::session::{EventKind, note_id, task_id};
+
+/// Prints events until the channel closes.
+pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
+    let mut printer = Printer::default();
+    while let Some(event) = rx.recv().await {
+        let text = if json {
+            serde_json::to_string(&event)
+                .map(|s| s + "\n")
+                .unwrap_or_default()
+        } else {
+            printer.render(&event)
+        };
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            return; // stdout closed (a pipe that went away): keep the build running quietly
+        }
+    }
+    if !json {
+        let rest = printer.flush_text();
+        let _ = std::io::stdout().lock().write_all(rest.as_bytes());
+    }
+}
+
+/// Turns events into lines. Streamed text is held until a line is complete.
+#[derive(Default)]
+pub struct Printer {
+    text: String,
+    thought: String,
+    tools: HashMap<String, String>,
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
+
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+impl Printer {
+    /// Lines of streamed text and thought still held back.
+    pub fn flush_text(&mut self) -> String {
+        let mut out = String::new();
+        if !self.thought.trim().is_empty() {
+            out.push_str(&format!("  (thinking) {}\n", self.thought.trim_end()));
+        }
+        if !self.text.trim().is_empty() {
+            out.push_str(&format!("  {}\n", self.text.trim_end()));
+        }
+        self.thought.clear();
+        self.text.clear();
+        out
+    }
+
+    fn complete_lines(buffer: &mut String, prefix: &str) -> String {
+        let mut out = String::new();
+        while let Some(pos) = buffer.find('\n') {
+            let line: String = buffer.drain(..=pos).collect();
+            let line = line.trim_end();
+            if !line.trim().is_empty() {
+                out.push_str(&format!("{prefix}{line}\n"));
+            }
+        }
+        out
+    }
+
+    pub fn render(&mut self, event: &BuildEvent) -> String {
+        // Streamed text keeps streaming; anything else first flushes what is held.
+        if let BuildEvent::Agent {
+            update: AgentUpdate::Text { text },
+        } = event
+        {
+            self.text.push_str(text);
+            return Self::complete_lines(&mut self.text, "  ");
+        }
+        if let BuildEvent::Agent {
+            update: AgentUpdate::Thought { text },
+        } = event
+        {
+            self.thought.push_str(text);
+            return Self::complete_lines(&mut self.thought, "  (thinking) ");
+        }
+        let mut out = self.flush_text();
+        out.push_str(&self.line(event));
+        out
+    }
+
+    fn line(&mut self, event: &BuildEvent) -> String {
+        match event {
+            BuildEvent::Started {
+                session,
+                spec,
+                data_dir,
+                agent,
+                mcp_url,
+            } => format!(
+                "iteratr: session {session}, spec {spec}, data in {data_dir}\niteratr: agent `{agent}`, session tools at {mcp_url}\n"
+            ),
+            BuildEvent::Info { message } => format!("iteratr: {message}\n"),
+            BuildEvent::Warning { message } => format!("iteratr: warning: {message}\n"),
+            BuildEvent::AgentReady {
+                name,
+                version,
+                http_mcp,
+            } => format!(
+                "iteratr: agent {name} {version} ready (session tools over {})\n",
+                if *http_mcp { "HTTP" } else { "stdio" }
+            ),
+            BuildEvent::IterationStarted {
+                iteration,
+                planning,
+            } => format!(
+                "\n── iteration {iteration}{} ──\n",
+                if *planning { " (planning)" } else { "" }
+            ),
+            BuildEvent::Agent { update } => self.agent_line(update),
+            BuildEvent::Log { event, .. } => log_line(&event.kind),
+            BuildEvent::IterationFinished {
+                iteration,
+                outcome,
+                seconds,
+                tasks,
+            } => format!(
+                "── iteration {iteration} ended: {outcome} after {} · {tasks}\n",
+                crate::status::format_duration((seconds * 1000.0) as i64)
+            ),
+            BuildEvent::Retrying {
+                failures,
+                max_failures,
+                delay_ms,
+                reason,
+            } => format!(
+                "iteratr: the agent failed ({failure}/{max_failures}): {reason}; restarting it in {:.1}s\n",
+                *delay_ms as f64 / 1000.0,
+                failure = failures,
+                reason = first_line(reason),
+            ),
+            BuildEvent::Finished { message, .. } => format!("\niteratr: {message}\n"),
+        }
+    }
+
+    fn agent_line(&mut self, update: &AgentUpdate) -> String {
+        match update {
+            AgentUpdate::Text { .. } | AgentUpdate::Thought { .. } => String::new(),
+            AgentUpdate::ToolCall {
+                id, title, status, ..
+            } => {
+                let title = if title.is_empty() { "tool" } else { title };
+                self.tools.insert(id.clone(), title.to_string());
+                format!("  ▸ {title} [{status}]\n")
+            }
+            AgentUpdate::ToolUpdate {
+                id,
+                title,
+                status,
+                output,
+                diffs,
+            } => {
+                if let Some(t) = title.as_ref().filter(|t| !t.is_empty()) {
+                    self.tools.insert(id.clone(), t.clone());
+                }
+                let name = self.tools.get(id).cloned().unwrap_or_else(|| "tool".into());
+                let mut out = String::new();
+                match status.as_deref() {
+                    Some("completed") => {
+                        out.push_str(&format!("  ✓ {name}"));
+                        if !output.trim().is_empty() {
+                            out.push_str(&format!(": {}", clip(first_line(output), 160)));
+                        }
+                        out.push('\n');
+                    }
+                    Some("failed") => out.push_str(&format!(
+                        "  ✗ {name} failed: {}\n",
+                        clip(first_line(output), 160)
+                    )),
+                    _ => {}
+                }
+                for d in diffs {
+                    let old = d.old.as_deref().map_or(0, |o| o.lines().count());
+                    out.push_str(&format!(
+                        "    diff {} (-{old} +{} lines)\n",
+                        d.path,
+                        d.new.lines().count()
+                    ));
+                }
+                out
+            }
+            AgentUpdate::Plan { entries } => entries
+                .iter()
+                .map(|e| format!("  plan [{}] {}\n", e.status, e.content))
+                .collect(),
+            AgentUpdate::Permission {
+                title,
+                allowed,
+                denied_by,
+            } => match (allowed, denied_by) {
+                (true, _) => format!("  permission: {title} → allowed\n"),
+                (false, Some(p)) => {
+                    format!("  permission: {title} → denied (matches --deny-tools '{p}')\n")
+                }
+                (false, None) => {
+                    format!("  permission: {title} → cancelled (no option to choose)\n")
+                }
+            },
+            AgentUpdate::File {
+                op,
+                path,
+                allowed,
+                error,
+            } => match (allowed, error) {
+                (true, _) => format!("  file {op} {path}\n"),
+                (false, e) => format!(
+                    "  file {op} {path} refused: {}\n",
+                    e.as_deref().unwrap_or("")
+                ),
+            },
+            // A clean exit after iteratr closed the connection is not news.
+            AgentUpdate::Exited { status } if status == "exit status: 0" => String::new(),
+            AgentUpdate::Exited { status } => format!("  agent exited ({status})\n"),
+        }
+    }
+}
+
+fn log_line(kind: &EventKind) -> String {
+    match kind {
+        EventKind::TaskAdded {
+            task,
+            content,
+            priority,
+            ..
+        } => format!(
+            "  + {} [p{priority}] {}\n",
+            task_id(*task),
+            clip(first_line(content), 120)
+        ),
+        EventKind::TaskStatusSet { task, status } => format!("  {} → {status}\n", task_id(*task)),
+        EventKind::TaskPrioritySet { task, priority } => {
+            format!("  {} priority {priority}\n", task_id(*task))
+        }
+        EventKind::TaskDependencyAdded { task, depends_on } => {
+            format!("  {} after {}\n", task_id(*task), task_id(*depends_on))
+        }
+        EventKind::TaskDeleted { task } => format!("  {} deleted\n", task_id(*task)),
+        EventKind::NoteAdded {
+            note,
+            note_type,
+            content,
+        } => format!(
+            "  note {} ({note_type}): {}\n",
+            note_id(*note),
+            clip(first_line(content), 120)
+        ),
+        EventKind::IterationSummarized { summary, .. } => {
+            format!("  summary: {}\n", clip(first_line(summary), 200))
+        }
+        EventKind::UserMessage { text } => format!("  message: {}\n", clip(first_line(text), 200)),
+        EventKind::SessionCompleted { .. } => "  session completed\n".to_string(),
+        EventKind::SessionReset { .. } => "  session reset\n".to_string(),
+        EventKind::TaskContentEdited { .. }
+        | EventKind::NoteContentEdited { .. }
+        | EventKind::NoteDeleted { .. }
+        | EventKind::IterationStarted { .. }
+        | EventKind::IterationFinished { .. } => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_held_until_a_line_is_complete() {
+        let mut p = Printer::default();
+        let text = |t: &str| BuildEvent::Agent {
+            update: AgentUpdate::Text { text: t.into() },
+        };
+        assert_eq!(p.render(&text("Hel")), "");
+        assert_eq!(p.render(&text("lo\nWor")), "  Hello\n");
+        let out = p.render(&BuildEvent::Info {
+            message: "x".into(),
+        });
+        assert_eq!(out, "  Wor\niteratr: x\n");
+    }
+}

@@ -1,0 +1,646 @@
+//! The build loop: import the spec's checklist, plan, then one iteration after another (a fresh ACP
+//! session each time) until the agent completes the session, the iteration limit is reached, the
+//! agent keeps failing, or the user interrupts. Everything it does is recorded in the session log,
+//! so a later run resumes where this one stopped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::acp::policy::{Pattern, Policy};
+use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice};
+use crate::events::BuildEvent;
+use crate::mcp::{HttpOptions, HttpServer, serve_http};
+use crate::service::SessionHandle;
+use crate::session::{Author, Command, NewTask, SessionState, TaskStatus};
+use crate::status::task_counts;
+use crate::store::EventLog;
+use crate::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
+
+/// Exit codes of `iteratr build`.
+pub mod exit {
+    pub const COMPLETED: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const ITERATION_LIMIT: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub session: String,
+    pub spec_path: PathBuf,
+    pub project_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub agent: Vec<String>,
+    pub model: Option<String>,
+    /// Iterations to run in this invocation (not counting the planning iteration); None = until done.
+    pub iterations: Option<u32>,
+    pub extra: Option<String>,
+    pub deny_tools: Vec<String>,
+    pub iteration_timeout: Duration,
+    pub max_failures: u32,
+    /// First delay before restarting a failed agent; doubles each time, up to 30 s.
+    pub retry_delay: Duration,
+    pub reset: bool,
+    pub init_timeout: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    IterationLimit,
+    Failed(String),
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Completed => exit::COMPLETED,
+            Outcome::IterationLimit => exit::ITERATION_LIMIT,
+            Outcome::Failed(_) => exit::FAILED,
+            Outcome::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}
+
+enum Turn {
+    Done(String),
+    Failed(String),
+    /// A failure retrying cannot fix (the agent refuses the requested model, say).
+    Fatal(String),
+    Interrupted,
+}
+
+const PLANNING: &str = "This is iteration 0, the planning iteration. Do not write code yet. Read the spec, \
+review the task list (tasks from the spec's checklists were imported), add the missing tasks with \
+task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
+open questions with note-add, then call iteration-summary and stop.";
+
+/// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`).
+pub fn checklist_tasks(spec: &str) -> Vec<NewTask> {
+    let mut tasks: Vec<NewTask> = Vec::new();
+    for line in spec.lines() {
+        let l = line.trim_start();
+        let Some(rest) = l
+            .strip_prefix("- ")
+            .or_else(|| l.strip_prefix("* "))
+            .or_else(|| l.strip_prefix("+ "))
+        else {
+            continue;
+        };
+        let (done, content) = if let Some(c) = rest.strip_prefix("[ ]") {
+            (false, c)
+        } else if let Some(c) = rest
+            .strip_prefix("[x]")
+            .or_else(|| rest.strip_prefix("[X]"))
+        {
+            (true, c)
+        } else {
+            continue;
+        };
+        let content: String = content
+            .trim()
+            .chars()
+            .take(crate::session::limits::TASK_CONTENT_MAX)
+            .collect();
+        if content.is_empty()
+            || tasks
+                .iter()
+                .any(|t| t.content.eq_ignore_ascii_case(&content))
+        {
+            continue;
+        }
+        let mut task = NewTask::new(content);
+        if done {
+            task.status = Some(TaskStatus::Completed);
+        }
+        tasks.push(task);
+    }
+    tasks
+}
+
+pub struct Orchestrator {
+    opts: BuildOptions,
+    session: Arc<SessionHandle>,
+    template: PromptTemplate,
+    events: mpsc::UnboundedSender<BuildEvent>,
+    http: Option<HttpServer>,
+    agent: Option<Agent>,
+    updates_tx: mpsc::UnboundedSender<AgentUpdate>,
+    interrupt: CancellationToken,
+    model_reported: bool,
+    /// Messages from people already put in a prompt (count of `state.messages`).
+    messages_prompted: usize,
+    binary: String,
+}
+
+impl Orchestrator {
+    pub async fn new(
+        opts: BuildOptions,
+        log: Arc<dyn EventLog>,
+        template: PromptTemplate,
+        events: mpsc::UnboundedSender<BuildEvent>,
+        interrupt: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let session = Arc::new(SessionHandle::open(log, &opts.session).await?);
+        let (updates_tx, mut updates_rx) = mpsc::unbounded_channel::<AgentUpdate>();
+        let forward = events.clone();
+        tokio::spawn(async move {
+            while let Some(update) = updates_rx.recv().await {
+                let _ = forward.send(BuildEvent::Agent { update });
+            }
+        });
+        let binary = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "iteratr".into());
+        Ok(Orchestrator {
+            opts,
+            session,
+            template,
+            events,
+            http: None,
+            agent: None,
+            updates_tx,
+            interrupt,
+            model_reported: false,
+            messages_prompted: 0,
+            binary,
+        })
+    }
+
+    pub fn session_name(&self) -> &str {
+        &self.opts.session
+    }
+
+    fn emit(&self, event: BuildEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn info(&self, message: impl Into<String>) {
+        self.emit(BuildEvent::Info {
+            message: message.into(),
+        });
+    }
+
+    async fn exec(&self, cmd: Command) -> anyhow::Result<()> {
+        self.session
+            .execute(&cmd, Author::System)
+            .await
+            .with_context(|| format!("cannot record {cmd:?}"))?;
+        Ok(())
+    }
+
+    fn spec_text(&self) -> anyhow::Result<String> {
+        std::fs::read_to_string(&self.opts.spec_path)
+            .with_context(|| format!("cannot read the spec {}", self.opts.spec_path.display()))
+    }
+
+    /// Runs the loop to its end and cleans up (agent stopped, MCP server closed).
+    pub async fn run(mut self) -> Outcome {
+        let outcome = match self.run_loop().await {
+            Ok(o) => o,
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        };
+        if let Some(agent) = self.agent.take() {
+            agent.shutdown(Duration::from_secs(2)).await;
+        }
+        if let Some(http) = self.http.take() {
+            http.shutdown().await;
+        }
+        outcome
+    }
+
+    async fn run_loop(&mut self) -> anyhow::Result<Outcome> {
+        if self.opts.reset {
+            self.exec(Command::Reset {
+                reason: Some("iteratr build --reset".into()),
+            })
+            .await?;
+            self.info(format!(
+                "session {} reset; its history stays in the log",
+                self.opts.session
+            ));
+        }
+        let spec = self.spec_text()?;
+        let http = serve_http(
+            Arc::clone(&self.session),
+            HttpOptions {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                token: None,
+            },
+        )
+        .await?;
+        self.emit(BuildEvent::Started {
+            session: self.opts.session.clone(),
+            spec: self.opts.spec_path.display().to_string(),
+            data_dir: self.opts.data_dir.display().to_string(),
+            agent: self.opts.agent.join(" "),
+            mcp_url: http.url(),
+        });
+        self.http = Some(http);
+
+        let state = self.session.refresh().await?;
+        self.messages_prompted = state.messages.len();
+        if state.completed.is_some() {
+            return Ok(self.finish(
+                Outcome::Completed,
+                0,
+                "the session is already complete; use --reset to start it over",
+            ));
+        }
+        let fresh = state.tasks.is_empty() && state.iterations.is_empty();
+        if fresh {
+            let tasks = checklist_tasks(&spec);
+            if !tasks.is_empty() {
+                let n = tasks.len();
+                for chunk in tasks.chunks(crate::session::limits::BATCH_MAX) {
+                    self.exec(Command::AddTasks(chunk.to_vec())).await?;
+                }
+                self.info(format!("imported {n} tasks from the spec's checklists"));
+            }
+        } else if let Some(latest) = state.latest_iteration() {
+            self.info(format!(
+                "resuming session {} after iteration {latest}",
+                self.opts.session
+            ));
+        }
+
+        self.start_agent().await?;
+        let mut failures = 0u32;
+        let mut ran = 0u32;
+        let mut planned = !state.iterations.is_empty();
+        loop {
+            let state = self.session.refresh().await?;
+            if state.completed.is_some() {
+                return Ok(self.finish(
+                    Outcome::Completed,
+                    ran,
+                    &format!(
+                        "session complete after {ran} iteration(s) · {}",
+                        task_counts(&state)
+                    ),
+                ));
+            }
+            if planned && self.opts.iterations.is_some_and(|max| ran >= max) {
+                return Ok(self.finish(
+                    Outcome::IterationLimit,
+                    ran,
+                    &format!(
+                        "iteration limit reached ({ran}) · {}; run again to continue",
+                        task_counts(&state)
+                    ),
+                ));
+            }
+            let number = if planned {
+                state.latest_iteration().map_or(1, |l| l + 1)
+            } else {
+                0
+            };
+            let turn = self.iteration(number, !planned).await?;
+            match turn {
+                Turn::Done(_) => {
+                    failures = 0;
+                    if planned {
+                        ran += 1;
+                    }
+                    planned = true;
+                }
+                Turn::Interrupted => {
+                    return Ok(self.finish(
+                        Outcome::Interrupted,
+                        ran,
+                        "interrupted; run the same command again to resume",
+                    ));
+                }
+                Turn::Fatal(reason) => {
+                    return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
+                }
+                Turn::Failed(reason) => {
+                    failures += 1;
+                    if failures >= self.opts.max_failures {
+                        let message = format!(
+                            "the agent failed {failures} times in a row; stopping. Last failure: {reason}"
+                        );
+                        return Ok(self.finish(Outcome::Failed(message.clone()), ran, &message));
+                    }
+                    let delay = self
+                        .opts
+                        .retry_delay
+                        .saturating_mul(1 << (failures - 1).min(5))
+                        .min(Duration::from_secs(30));
+                    self.emit(BuildEvent::Retrying {
+                        failures,
+                        max_failures: self.opts.max_failures,
+                        delay_ms: delay.as_millis() as u64,
+                        reason,
+                    });
+                    if let Some(agent) = self.agent.take() {
+                        agent.shutdown(Duration::from_secs(1)).await;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.interrupt.cancelled() => {
+                            return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                        }
+                    }
+                    if let Err(e) = self.start_agent().await {
+                        failures += 1;
+                        if failures >= self.opts.max_failures {
+                            let message = format!(
+                                "the agent failed {failures} times in a row; stopping. Last failure: {e:#}"
+                            );
+                            return Ok(self.finish(
+                                Outcome::Failed(message.clone()),
+                                ran,
+                                &message,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&self, outcome: Outcome, iterations: u32, message: &str) -> Outcome {
+        let name = match &outcome {
+            Outcome::Completed => "completed",
+            Outcome::IterationLimit => "iteration_limit",
+            Outcome::Failed(_) => "failed",
+            Outcome::Interrupted => "interrupted",
+        };
+        self.emit(BuildEvent::Finished {
+            outcome: name.into(),
+            iterations,
+            message: message.to_string(),
+        });
+        outcome
+    }
+
+    async fn start_agent(&mut self) -> anyhow::Result<()> {
+        let spec = AgentSpec {
+            argv: self.opts.agent.clone(),
+            cwd: self.opts.project_dir.clone(),
+            policy: Policy {
+                deny: self
+                    .opts
+                    .deny_tools
+                    .iter()
+                    .map(|p| Pattern::new(p))
+                    .collect(),
+            },
+            init_timeout: self.opts.init_timeout,
+        };
+        let agent = tokio::select! {
+            agent = Agent::start(spec, self.updates_tx.clone()) => agent?,
+            _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
+        };
+        self.emit(BuildEvent::AgentReady {
+            name: agent.info.name.clone(),
+            version: agent.info.version.clone(),
+            http_mcp: agent.info.http_mcp,
+        });
+        self.agent = Some(agent);
+        Ok(())
+    }
+
+    fn mcp_entries(&self, http_mcp: bool) -> Vec<McpEntry> {
+        match (&self.http, http_mcp) {
+            (Some(http), true) => vec![McpEntry::Http {
+                name: "iteratr".into(),
+                url: http.url(),
+                token: http.token.clone(),
+            }],
+            _ => vec![McpEntry::Stdio {
+                name: "iteratr".into(),
+                command: PathBuf::from(&self.binary),
+                args: vec![
+                    "--data-dir".into(),
+                    absolute(&self.opts.data_dir).display().to_string(),
+                    "mcp".into(),
+                    "serve".into(),
+                    "--session".into(),
+                    self.opts.session.clone(),
+                ],
+                env: Vec::new(),
+            }],
+        }
+    }
+
+    fn render(
+        &mut self,
+        number: u32,
+        planning: bool,
+        state: &SessionState,
+    ) -> anyhow::Result<String> {
+        let spec = self.spec_text()?;
+        let new_messages: Vec<String> = state.messages
+            [self.messages_prompted.min(state.messages.len())..]
+            .iter()
+            .map(|m| format!("- {}", m.text.replace('\n', "\n  ")))
+            .collect();
+        self.messages_prompted = state.messages.len();
+        let messages = if new_messages.is_empty() {
+            String::new()
+        } else {
+            format!("## Messages from the user\n{}", new_messages.join("\n"))
+        };
+        let mut extra = Vec::new();
+        if planning {
+            extra.push(format!("## This iteration\n{PLANNING}"));
+        }
+        if let Some(e) = self.opts.extra.as_deref().filter(|e| !e.trim().is_empty()) {
+            extra.push(format!("## Extra instructions\n{e}"));
+        }
+        if !messages.is_empty() {
+            extra.push(messages.clone());
+        }
+        let vars = PromptVars {
+            session: self.opts.session.clone(),
+            iteration: number.to_string(),
+            spec,
+            notes: notes_block(state),
+            tasks: tasks_block(state),
+            history: history_block(state),
+            extra: extra.join("\n\n"),
+            port: self
+                .http
+                .as_ref()
+                .map(|h| h.addr.port().to_string())
+                .unwrap_or_default(),
+            binary: self.binary.clone(),
+            messages,
+        };
+        Ok(self.template.render(&vars)?)
+    }
+
+    /// One iteration: record its start, open a fresh ACP session, prompt, deliver messages that
+    /// arrived meanwhile, record its end.
+    async fn iteration(&mut self, number: u32, planning: bool) -> anyhow::Result<Turn> {
+        self.exec(Command::StartIteration { number }).await?;
+        self.emit(BuildEvent::IterationStarted {
+            iteration: number,
+            planning,
+        });
+        let started = Instant::now();
+        let state = self.session.refresh().await?;
+        let prompt = self.render(number, planning, &state)?;
+        let turn = self.turn(prompt).await;
+        let (outcome, detail) = match &turn {
+            Turn::Done(stop) => (stop.clone(), None),
+            Turn::Failed(reason) | Turn::Fatal(reason) => (
+                if reason.starts_with("timeout") {
+                    "timeout".to_string()
+                } else {
+                    "error".to_string()
+                },
+                Some(reason.clone()),
+            ),
+            Turn::Interrupted => (
+                "interrupted".to_string(),
+                Some("stopped by the user".to_string()),
+            ),
+        };
+        self.exec(Command::FinishIteration {
+            number,
+            outcome: outcome.clone(),
+            detail,
+        })
+        .await?;
+        let state = self.session.refresh().await?;
+        self.emit(BuildEvent::IterationFinished {
+            iteration: number,
+            outcome,
+            seconds: started.elapsed().as_secs_f64(),
+            tasks: task_counts(&state),
+        });
+        Ok(turn)
+    }
+
+    async fn turn(&mut self, prompt: String) -> Turn {
+        let Some(agent) = self.agent.as_ref() else {
+            return Turn::Failed("no agent is running".into());
+        };
+        let servers = self.mcp_entries(agent.info.http_mcp);
+        let acp_session = match agent.new_session(&self.opts.project_dir, servers).await {
+            Ok(id) => id,
+            Err(e) => return Turn::Failed(format!("session/new failed: {e}")),
+        };
+        if let Some(model) = self.opts.model.clone() {
+            match agent.set_model(&acp_session, &model).await {
+                Ok(ModelChoice::Set(m)) if !self.model_reported => {
+                    self.model_reported = true;
+                    self.info(format!("model {m}"));
+                }
+                Ok(ModelChoice::Unsupported(why)) if !self.model_reported => {
+                    self.model_reported = true;
+                    self.emit(BuildEvent::Warning { message: why });
+                }
+                Ok(_) => {}
+                Err(AgentError::Refused(why)) => return Turn::Fatal(why),
+                Err(e) => return Turn::Failed(format!("choosing the model failed: {e}")),
+            }
+        }
+        let mut stop = match self.prompt(&acp_session, prompt).await {
+            Turn::Done(stop) => stop,
+            other => return other,
+        };
+        // Messages people sent while the agent worked go to it now, in the same session.
+        for _ in 0..3 {
+            let Ok(state) = self.session.refresh().await else {
+                break;
+            };
+            if state.messages.len() <= self.messages_prompted {
+                break;
+            }
+            let texts: Vec<String> = state.messages[self.messages_prompted..]
+                .iter()
+                .map(|m| format!("- {}", m.text))
+                .collect();
+            // They are also repeated in the next iteration's prompt.
+            let follow_up = format!(
+                "Messages from the user arrived while you worked:\n{}\nTake them into account now; record what matters with note-add or task-add.",
+                texts.join("\n")
+            );
+            self.info(format!(
+                "delivering {} message(s) from the user",
+                texts.len()
+            ));
+            stop = match self.prompt(&acp_session, follow_up).await {
+                Turn::Done(stop) => stop,
+                other => return other,
+            };
+            // Only new ones next time round; the next prompt still shows them all.
+            let shown = state.messages.len();
+            if let Ok(now) = self.session.refresh().await
+                && now.messages.len() == shown
+            {
+                break;
+            }
+        }
+        Turn::Done(stop)
+    }
+
+    /// Sends one prompt, with the iteration timeout and Ctrl+C handled by cancelling the turn.
+    async fn prompt(&self, acp_session: &str, text: String) -> Turn {
+        let Some(agent) = self.agent.as_ref() else {
+            return Turn::Failed("no agent is running".into());
+        };
+        let grace = Duration::from_secs(5);
+        let reply = agent.prompt(acp_session, text);
+        tokio::pin!(reply);
+        tokio::select! {
+            result = &mut reply => match result {
+                Ok(stop) => Turn::Done(stop),
+                Err(e) => Turn::Failed(e.to_string()),
+            },
+            _ = tokio::time::sleep(self.opts.iteration_timeout) => {
+                agent.cancel(acp_session);
+                let _ = tokio::time::timeout(grace, &mut reply).await;
+                Turn::Failed(format!(
+                    "timeout: the turn took longer than {}s (--iteration-timeout)",
+                    self.opts.iteration_timeout.as_secs()
+                ))
+            }
+            _ = self.interrupt.cancelled() => {
+                agent.cancel(acp_session);
+                let _ = tokio::time::timeout(grace, &mut reply).await;
+                Turn::Interrupted
+            }
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checklists_become_tasks() {
+        let spec = "# Spec\n- [ ] First\n  * [x] Done already\n- [ ]   \n- [ ] first\n+ [X] Third\n- not a task\n- [y] nope\n";
+        let tasks = checklist_tasks(spec);
+        let got: Vec<(&str, Option<TaskStatus>)> = tasks
+            .iter()
+            .map(|t| (t.content.as_str(), t.status))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("First", None),
+                ("Done already", Some(TaskStatus::Completed)),
+                ("Third", Some(TaskStatus::Completed)),
+            ]
+        );
+    }
+}

@@ -537,6 +537,9 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
         })
     };
     let outcome = orchestrator.run().await;
+    if let crate::orchestrator::Outcome::Failed(message) = &outcome {
+        tracing::error!("{message}");
+    }
     // Let the follower show the last events before the stream closes.
     let last = log.last_seq(&session_name).await.unwrap_or(0);
     for _ in 0..100 {
@@ -548,5 +551,8 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
     follower.abort();
     drop(events_tx);
     let _ = printer.await;
+    if let crate::orchestrator::Outcome::Failed(message) = &outcome {
+        eprintln!("error: {message}");
+    }
     Ok(ExitCode::from(outcome.exit_code()))
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::acp::policy::{Pattern, Policy};
-use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice};
+use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice, UpdateSink};
 use crate::events::BuildEvent;
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
 use crate::service::SessionHandle;
@@ -134,12 +134,14 @@ pub struct Orchestrator {
     events: mpsc::UnboundedSender<BuildEvent>,
     http: Option<HttpServer>,
     agent: Option<Agent>,
-    updates_tx: mpsc::UnboundedSender<AgentUpdate>,
+    updates: UpdateSink,
     interrupt: CancellationToken,
     model_reported: bool,
     /// Messages from people already put in a prompt (count of `state.messages`).
     messages_prompted: usize,
     binary: String,
+    /// Iterations run so far (not counting planning).
+    ran: u32,
 }
 
 impl Orchestrator {
@@ -151,12 +153,9 @@ impl Orchestrator {
         interrupt: CancellationToken,
     ) -> anyhow::Result<Self> {
         let session = Arc::new(SessionHandle::open(log, &opts.session).await?);
-        let (updates_tx, mut updates_rx) = mpsc::unbounded_channel::<AgentUpdate>();
         let forward = events.clone();
-        tokio::spawn(async move {
-            while let Some(update) = updates_rx.recv().await {
-                let _ = forward.send(BuildEvent::Agent { update });
-            }
+        let updates: UpdateSink = Arc::new(move |update: AgentUpdate| {
+            let _ = forward.send(BuildEvent::Agent { update });
         });
         let binary = std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -168,11 +167,12 @@ impl Orchestrator {
             events,
             http: None,
             agent: None,
-            updates_tx,
+            updates,
             interrupt,
             model_reported: false,
             messages_prompted: 0,
             binary,
+            ran: 0,
         })
     }
 
@@ -203,11 +203,15 @@ impl Orchestrator {
             .with_context(|| format!("cannot read the spec {}", self.opts.spec_path.display()))
     }
 
-    /// Runs the loop to its end and cleans up (agent stopped, MCP server closed).
+    /// Runs the loop to its end, cleans up (agent stopped, MCP server closed), then reports how
+    /// it ended as the last event.
     pub async fn run(mut self) -> Outcome {
-        let outcome = match self.run_loop().await {
-            Ok(o) => o,
-            Err(e) => Outcome::Failed(format!("{e:#}")),
+        let (outcome, message) = match self.run_loop().await {
+            Ok(done) => done,
+            Err(e) => {
+                let message = format!("{e:#}");
+                (Outcome::Failed(message.clone()), message)
+            }
         };
         if let Some(agent) = self.agent.take() {
             agent.shutdown(Duration::from_secs(2)).await;
@@ -215,10 +219,21 @@ impl Orchestrator {
         if let Some(http) = self.http.take() {
             http.shutdown().await;
         }
+        let name = match &outcome {
+            Outcome::Completed => "completed",
+            Outcome::IterationLimit => "iteration_limit",
+            Outcome::Failed(_) => "failed",
+            Outcome::Interrupted => "interrupted",
+        };
+        self.emit(BuildEvent::Finished {
+            outcome: name.into(),
+            iterations: self.ran,
+            message,
+        });
         outcome
     }
 
-    async fn run_loop(&mut self) -> anyhow::Result<Outcome> {
+    async fn run_loop(&mut self) -> anyhow::Result<(Outcome, String)> {
         if self.opts.reset {
             self.exec(Command::Reset {
                 reason: Some("iteratr build --reset".into()),
@@ -369,19 +384,9 @@ impl Orchestrator {
         }
     }
 
-    fn finish(&self, outcome: Outcome, iterations: u32, message: &str) -> Outcome {
-        let name = match &outcome {
-            Outcome::Completed => "completed",
-            Outcome::IterationLimit => "iteration_limit",
-            Outcome::Failed(_) => "failed",
-            Outcome::Interrupted => "interrupted",
-        };
-        self.emit(BuildEvent::Finished {
-            outcome: name.into(),
-            iterations,
-            message: message.to_string(),
-        });
-        outcome
+    fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {
+        self.ran = iterations;
+        (outcome, message.to_string())
     }
 
     async fn start_agent(&mut self) -> anyhow::Result<()> {
@@ -399,7 +404,7 @@ impl Orchestrator {
             init_timeout: self.opts.init_timeout,
         };
         let agent = tokio::select! {
-            agent = Agent::start(spec, self.updates_tx.clone()) => agent?,
+            agent = Agent::start(spec, Arc::clone(&self.updates)) => agent?,
             _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
         };
         self.emit(BuildEvent::AgentReady {

@@ -83,6 +83,9 @@ pub enum AgentError {
 
 type Reply<T> = oneshot::Sender<Result<T, AgentError>>;
 
+/// Where the agent's updates go (called on the agent's thread, in the order they arrive).
+pub type UpdateSink = Arc<dyn Fn(AgentUpdate) + Send + Sync>;
+
 enum Op {
     NewSession {
         cwd: PathBuf,
@@ -121,10 +124,7 @@ pub struct Agent {
 
 impl Agent {
     /// Starts the agent and completes `initialize`.
-    pub async fn start(
-        spec: AgentSpec,
-        updates: mpsc::UnboundedSender<AgentUpdate>,
-    ) -> Result<Agent, AgentError> {
+    pub async fn start(spec: AgentSpec, updates: UpdateSink) -> Result<Agent, AgentError> {
         let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         let (init_tx, init_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(None);
@@ -364,7 +364,7 @@ fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
 async fn run(
     spec: AgentSpec,
     mut ops: mpsc::UnboundedReceiver<Op>,
-    updates: mpsc::UnboundedSender<AgentUpdate>,
+    updates: UpdateSink,
     init_tx: oneshot::Sender<Result<(AgentInfo, Option<u32>), AgentError>>,
     exit_tx: watch::Sender<Option<String>>,
 ) {
@@ -428,9 +428,9 @@ async fn run(
     let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let policy = Arc::new(spec.policy.clone());
     let (grace_tx, grace_rx) = oneshot::channel::<Duration>();
-    let on_update = updates.clone();
-    let on_permission = updates.clone();
-    let (on_read, on_write) = (updates.clone(), updates.clone());
+    let on_update = Arc::clone(&updates);
+    let on_permission = Arc::clone(&updates);
+    let (on_read, on_write) = (Arc::clone(&updates), Arc::clone(&updates));
     let (read_box, write_box) = (Arc::clone(&sandbox), Arc::clone(&sandbox));
 
     let connection = Client
@@ -441,7 +441,7 @@ async fn run(
                 if let Ok(v) = serde_json::to_value(&n.update) {
                     tracing::trace!(target: "iteratr::acp", update = %v);
                     if let Some(u) = convert_update(&v) {
-                        let _ = on_update.send(u);
+                        on_update(u);
                     }
                 }
                 Ok(())
@@ -469,7 +469,7 @@ async fn run(
                     .cloned()
                     .unwrap_or_else(|| "a tool call".into());
                 tracing::info!(title = %shown, allowed, denied_by = ?denied, "permission request");
-                let _ = on_permission.send(AgentUpdate::Permission { title: shown, allowed, denied_by: denied });
+                on_permission(AgentUpdate::Permission { title: shown, allowed, denied_by: denied });
                 let outcome = match option {
                     Some(id) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(id)),
                     None => RequestPermissionOutcome::Cancelled,
@@ -484,7 +484,7 @@ async fn run(
                     std::fs::read_to_string(&p)
                         .map_err(|e| format!("cannot read {}: {e}", req.path.display()))
                 });
-                let _ = on_read.send(AgentUpdate::File {
+                on_read(AgentUpdate::File {
                     op: "read".into(),
                     path: req.path.display().to_string(),
                     allowed: result.is_ok(),
@@ -507,7 +507,7 @@ async fn run(
                     std::fs::write(&p, &req.content)
                         .map_err(|e| format!("cannot write {}: {e}", req.path.display()))
                 });
-                let _ = on_write.send(AgentUpdate::File {
+                on_write(AgentUpdate::File {
                     op: "write".into(),
                     path: req.path.display().to_string(),
                     allowed: result.is_ok(),
@@ -643,6 +643,6 @@ async fn run(
         format!("{status}; its last output:\n{stderr_tail}")
     };
     tracing::info!(agent = %command_line, %status, "agent ended");
-    let _ = updates.send(AgentUpdate::Exited { status });
+    updates(AgentUpdate::Exited { status });
     let _ = exit_tx.send(Some(description));
 }

@@ -8,7 +8,7 @@ pub mod policy;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use client::{Agent, AgentError, AgentSpec, McpEntry, ModelChoice};
+pub use client::{Agent, AgentError, AgentSpec, McpEntry, ModelChoice, UpdateSink};
 
 /// What the agent said it is, from `initialize`.
 #[derive(Debug, Clone, Serialize)]

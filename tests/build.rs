@@ -1,0 +1,622 @@
+//! `iteratr build` end to end: the real binary, a real ACP agent process (the scripted fake agent,
+//! standing in for the model), iteratr's real MCP server, the real event log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A project directory with a spec, a script for the fake agent, and its own data dir.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+const SPEC: &str = "# Demo\n\nMake three files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n- [ ] Write the README\n";
+
+impl Project {
+    fn new(script: Value) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+        std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
+        let p = Project { dir };
+        p.script(script);
+        p
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Replaces the script and restarts it from its first turn.
+    fn script(&self, script: Value) {
+        std::fs::write(self.path().join("script.json"), script.to_string()).unwrap();
+        let _ = std::fs::remove_file(self.path().join("script.json.state"));
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(common::bin());
+        cmd.current_dir(self.path())
+            .arg("build")
+            .args(args)
+            .env("ITERATR_AGENT", common::fake_agent::path())
+            .env("ITERATR_FAKE_AGENT_SCRIPT", self.path().join("script.json"))
+            .env("ITERATR_FAKE_AGENT_LOG", self.path().join("agent.log"))
+            .env_remove("ITERATR_DATA_DIR")
+            .env_remove("ITERATR_LOG_FILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn build(&self, args: &[&str]) -> Output {
+        let child = self.command(args).spawn().unwrap();
+        finish(child, Duration::from_secs(60))
+    }
+
+    fn agent_log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path().join("agent.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn agent_events(&self, kind: &str) -> Vec<Value> {
+        self.agent_log()
+            .into_iter()
+            .filter(|e| e["event"] == kind)
+            .collect()
+    }
+
+    fn status(&self) -> Value {
+        let out = Command::new(common::bin())
+            .current_dir(self.path())
+            .args(["status", "--session", "demo", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Waits for the child (killing it after `limit`) and returns its output.
+fn finish(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "iteratr build did not finish within {limit:?}:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tool(name: &str, args: Value) -> Value {
+    json!({"tool": name, "args": args})
+}
+
+fn status_of(id: &str, status: &str) -> Value {
+    tool("task-status", json!({"id": id, "status": status}))
+}
+
+fn summary(text: &str) -> Value {
+    tool("iteration-summary", json!({"summary": text}))
+}
+
+fn planning_turn() -> Value {
+    json!({"actions": [
+        {"say": "Planning.\n"},
+        tool("task-list", json!({})),
+        tool("note-add", json!({"type": "decision", "content": "Plain text files"})),
+        summary("Planned three tasks"),
+    ]})
+}
+
+fn work_turn(id: &str, file: &str) -> Value {
+    json!({"actions": [
+        status_of(id, "in_progress"),
+        {"write": {"path": file, "content": "done\n"}},
+        status_of(id, "completed"),
+        summary(&format!("{id} done")),
+    ]})
+}
+
+fn finishing_turn() -> Value {
+    json!({"actions": [
+        // Declaring victory early is refused...
+        tool("session-complete", json!({})),
+        status_of("TAS-3", "completed"),
+        summary("README written"),
+        // ...and accepted once every task is done.
+        tool("session-complete", json!({"summary": "all done"})),
+    ]})
+}
+
+fn full_script() -> Value {
+    json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
+}
+
+#[test]
+fn a_three_task_spec_completes() {
+    let p = Project::new(full_script());
+    let out = p.build(&["--headless", "-m", "fake/large"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+
+    // What the agent did on disk, through iteratr's file service.
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("hello.txt")).unwrap(),
+        "done\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("world.txt")).unwrap(),
+        "done\n"
+    );
+
+    // The log: imported tasks, all completed, the note, a summary per iteration, completion.
+    let s = p.status();
+    assert_eq!(s["completed"], true);
+    assert_eq!(s["completion_summary"], "all done");
+    assert_eq!(s["counts"]["completed"], 3);
+    let contents: Vec<&str> = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        ["Write hello.txt", "Write world.txt", "Write the README"]
+    );
+    assert_eq!(s["notes"][0]["content"], "Plain text files");
+    let iterations = s["iterations"].as_array().unwrap();
+    let summaries: Vec<&str> = iterations
+        .iter()
+        .map(|i| i["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "Planned three tasks",
+            "TAS-1 done",
+            "TAS-2 done",
+            "README written"
+        ]
+    );
+    assert!(iterations.iter().all(|i| i["outcome"] == "end_turn"));
+    assert_eq!(iterations[1]["tasks_changed"], json!([1]));
+
+    // The agent: one fresh ACP session per iteration, each with iteratr's HTTP MCP server and
+    // its bearer token; the model chosen with -m; prompts rendered from the template.
+    let sessions = p.agent_events("new_session");
+    assert_eq!(sessions.len(), 4);
+    let ids: std::collections::BTreeSet<&str> = sessions
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "a fresh session every iteration");
+    for s in &sessions {
+        let server = &s["mcp_servers"][0];
+        assert_eq!(
+            (server["kind"].as_str(), server["auth"].as_bool()),
+            (Some("http"), Some(true)),
+            "{s}"
+        );
+        assert!(
+            server["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:")
+        );
+        assert_eq!(
+            s["cwd"].as_str().map(PathBuf::from),
+            Some(p.path().canonicalize().unwrap())
+        );
+    }
+    let models: Vec<Value> = p.agent_events("set_config_option");
+    assert_eq!(models.len(), 4);
+    assert!(
+        models
+            .iter()
+            .all(|m| m["value"] == "fake/large" && m["ok"] == true)
+    );
+    let prompts = p.agent_events("prompt");
+    let first = prompts[0]["text"].as_str().unwrap();
+    assert!(
+        first.contains("iteration 0") && first.contains("planning iteration"),
+        "{first}"
+    );
+    assert!(first.contains("- TAS-1 [p2] Write hello.txt"), "{first}");
+    let second = prompts[1]["text"].as_str().unwrap();
+    assert!(
+        second.contains("- #0 (end_turn): Planned three tasks"),
+        "{second}"
+    );
+    assert!(
+        second.contains("decision:\n- NOT-1 Plain text files"),
+        "{second}"
+    );
+    assert!(!second.contains("planning iteration"));
+
+    // The headless output: iterations, tool calls, refusal, the end.
+    for line in [
+        "imported 3 tasks from the spec's checklists",
+        "── iteration 0 (planning) ──",
+        "── iteration 3 ──",
+        "  ✓ task-status: TAS-1 is now completed.",
+        "  ✗ session-complete failed: the session cannot complete: 1 task(s) not done: TAS-3",
+        "  file write ",
+        "iteratr: session complete after 3 iteration(s) · 3 tasks: 3 completed",
+        "iteratr: model fake/large",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    // And no agent is left running.
+    for start in p.agent_events("start") {
+        assert_gone(start["pid"].as_u64().unwrap() as u32);
+    }
+}
+
+fn assert_gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.split_whitespace().nth(2) == Some("Z") {
+            return; // a zombie awaiting its (test) parent is not running
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agent process {pid} is still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn iteration_limit_then_resume_then_reset() {
+    let p = Project::new(full_script());
+    let out = p.build(&["--headless", "--iterations", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("iteration limit reached (2)"),
+        "{}",
+        stdout(&out)
+    );
+    let s = p.status();
+    assert_eq!(s["iterations"].as_array().unwrap().len(), 3, "planning + 2");
+    assert_eq!(s["completed"], false);
+
+    // A second run resumes at iteration 3 and finishes.
+    let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("resuming session demo after iteration 2"));
+    assert!(stdout(&out).contains("── iteration 3 ──") && !stdout(&out).contains("iteration 0"));
+    let prompts = p.agent_events("prompt");
+    assert!(
+        prompts.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .contains("iteration 3")
+    );
+    assert_eq!(p.status()["completed"], true);
+
+    // Completed: running again says so and does nothing.
+    let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("already complete"),
+        "{}",
+        stdout(&out)
+    );
+
+    // --reset starts over: tasks imported again, planning again, numbering from TAS-1.
+    p.script(full_script());
+    let out = p.build(&["--headless", "--reset", "-i", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).contains("iteration 0 (planning)"));
+    let s = p.status();
+    assert_eq!(s["counts"]["completed"], 1);
+    assert_eq!(s["iterations"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_crash_mid_turn_is_retried_and_the_run_completes() {
+    let mut turns = vec![planning_turn()];
+    turns.push(json!({"actions": [{"say": "Starting TAS-1\n"}, status_of("TAS-1", "in_progress"), {"exit": 9}]}));
+    turns.extend([
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ]);
+    let p = Project::new(json!({ "turns": turns }));
+    let out = p.build(&["--headless", "--retry-delay", "50ms"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("the agent failed (1/3)"), "{text}");
+    assert_eq!(
+        p.agent_events("start").len(),
+        2,
+        "the agent was restarted once"
+    );
+    let s = p.status();
+    assert_eq!(s["completed"], true);
+    let crashed = &s["iterations"][1];
+    assert_eq!(crashed["outcome"], "error");
+    assert!(
+        crashed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exit status: 9"),
+        "{crashed}"
+    );
+    // What the crashed turn recorded before dying is kept.
+    assert_eq!(crashed["tasks_changed"], json!([1]));
+}
+
+#[test]
+fn a_hanging_turn_times_out_and_is_retried() {
+    let mut turns = vec![
+        planning_turn(),
+        json!({"actions": [{"say": "thinking hard\n"}, {"hang": true}]}),
+    ];
+    turns.extend([
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ]);
+    let p = Project::new(json!({ "turns": turns }));
+    let out = p.build(&[
+        "--headless",
+        "--iteration-timeout",
+        "1s",
+        "--retry-delay",
+        "50ms",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        p.agent_events("cancel").len(),
+        1,
+        "the hanging turn was cancelled"
+    );
+    let s = p.status();
+    assert_eq!(s["iterations"][1]["outcome"], "timeout");
+    assert!(
+        s["iterations"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--iteration-timeout")
+    );
+    assert_eq!(s["completed"], true);
+}
+
+#[test]
+fn three_crashes_in_a_row_stop_with_a_clear_error() {
+    let crash = json!({"actions": [{"say": "oops\n"}, {"exit": 1}]});
+    let p = Project::new(json!({"turns": [planning_turn(), crash.clone(), crash.clone(), crash]}));
+    let out = p.build(&["--headless", "--retry-delay", "20ms"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("the agent failed 3 times in a row; stopping"),
+        "{text}"
+    );
+    // The log is intact and readable; the planning work is there.
+    let s = p.status();
+    let outcomes: Vec<&str> = s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["end_turn", "error", "error", "error"]);
+    assert_eq!(s["notes"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn sigint_cancels_the_turn_and_the_next_run_resumes() {
+    let p = Project::new(
+        json!({"turns": [planning_turn(), {"actions": [{"say": "long job\n"}, {"hang": true}]}]}),
+    );
+    let mut child = p.command(&["--headless"]).spawn().unwrap();
+    // Wait until the agent is in the hanging turn.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while p.agent_events("prompt").len() < 2 {
+        assert!(Instant::now() < deadline, "the agent never reached turn 2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = finish(child_take(&mut child), Duration::from_secs(30));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("interrupted; run the same command again to resume"));
+    let cancels = p.agent_events("cancel");
+    assert_eq!(cancels.len(), 1, "session/cancel reached the agent");
+    for start in p.agent_events("start") {
+        assert_gone(start["pid"].as_u64().unwrap() as u32);
+    }
+    let s = p.status();
+    assert_eq!(s["iterations"][1]["outcome"], "interrupted");
+
+    // The next run resumes at iteration 2.
+    p.script(json!({"turns": [work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]}));
+    let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("── iteration 2 ──"));
+    assert_eq!(p.status()["completed"], true);
+}
+
+fn child_take(child: &mut Child) -> Child {
+    std::mem::replace(child, Command::new("true").spawn().unwrap())
+}
+
+#[test]
+fn permissions_and_files_follow_the_policy() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    let turn = json!({"actions": [
+        {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
+        {"permission": {"title": "Run rm -rf target", "kind": "execute"}},
+        {"read": secret.display().to_string()},
+        {"read": "specs/demo.md"},
+        {"write": {"path": outside.path().join("planted.txt").display().to_string(), "content": "x"}},
+        status_of("TAS-1", "cancelled"), status_of("TAS-2", "cancelled"), status_of("TAS-3", "cancelled"),
+        tool("session-complete", json!({})),
+    ]});
+    let p = Project::new(json!({"turns": [planning_turn(), turn]}));
+    let out = p.build(&["--headless", "--deny-tools", "run rm*"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let perms = p.agent_events("permission");
+    assert_eq!(perms[0]["outcome"], "allow_once", "{perms:?}");
+    assert_eq!(perms[1]["outcome"], "reject_once", "{perms:?}");
+    assert!(
+        text.contains("permission: Edit src/lib.rs → allowed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("permission: Run rm -rf target → denied (matches --deny-tools 'run rm*')"),
+        "{text}"
+    );
+    let reads = p.agent_events("read");
+    assert_eq!(reads[0]["ok"], false);
+    assert!(
+        reads[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the project directory"),
+        "{reads:?}"
+    );
+    assert_eq!(reads[1]["ok"], true);
+    assert_eq!(reads[1]["content"], SPEC);
+    assert_eq!(p.agent_events("write")[0]["ok"], false);
+    assert!(!outside.path().join("planted.txt").exists());
+}
+
+#[test]
+fn json_output_is_one_object_per_line() {
+    let p = Project::new(full_script());
+    let out = p.build(&["--headless", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut types = std::collections::BTreeSet::new();
+    for line in stdout(&out).lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        types.insert(v["type"].as_str().unwrap().to_string());
+    }
+    for t in [
+        "started",
+        "agent_ready",
+        "iteration_started",
+        "agent",
+        "log",
+        "iteration_finished",
+        "finished",
+    ] {
+        assert!(types.contains(t), "no {t} event in {types:?}");
+    }
+    let last: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["outcome"].as_str()),
+        (Some("finished"), Some("completed"))
+    );
+}
+
+#[test]
+fn agents_without_http_mcp_get_the_stdio_server() {
+    let p = Project::new(full_script());
+    let out = p
+        .command(&["--headless"])
+        .env("ITERATR_FAKE_AGENT_NO_HTTP", "1")
+        .spawn()
+        .map(|c| finish(c, Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("(session tools over stdio)"));
+    let server = &p.agent_events("new_session")[0]["mcp_servers"][0];
+    assert_eq!(server["kind"], "stdio");
+    assert_eq!(server["command"].as_str(), Some(common::bin()));
+    assert_eq!(p.status()["completed"], true);
+}
+
+#[test]
+fn bad_setup_fails_before_anything_runs() {
+    let p = Project::new(full_script());
+    std::fs::write(
+        p.path().join("bad.hbs"),
+        "line one\n{{#if tasks}}never closed\n",
+    )
+    .unwrap();
+    let out = p.build(&["--headless", "-t", "bad.hbs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the template bad.hbs does not parse at line"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(p.agent_log().is_empty(), "no agent was started");
+    assert!(!p.path().join(".iteratr").exists(), "nothing was recorded");
+
+    let out = p
+        .command(&["--headless"])
+        .env("ITERATR_AGENT", "no-such-agent-binary acp")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("cannot start the agent `no-such-agent-binary acp`")
+            && stdout(&out).contains("not installed"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = p.build(&["--headless", "-m", "fake/huge"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out)
+            .contains("does not offer the model 'fake/huge'; it offers: fake/small, fake/large"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = p.build(&["--headless", "-s", "specs/missing.md"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("specs/missing.md does not exist"));
+}

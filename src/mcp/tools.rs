@@ -98,7 +98,8 @@ pub struct TaskAddArgs {
     #[serde(default)]
     #[schemars(range(min = 0, max = 4))]
     pub priority: Option<i64>,
-    /// Ids of tasks that must be completed first, e.g. ["TAS-1", "TAS-3"].
+    /// Ids of tasks that must be completed first, e.g. ["TAS-1", "TAS-3"]. In a batch, a task may
+    /// also name one added earlier in the same batch (the batch takes the next ids in order).
     #[serde(default, deserialize_with = "one_or_many")]
     pub depends_on: Vec<String>,
 }

@@ -310,7 +310,14 @@ fn add_tasks(state: &SessionState, tasks: &[NewTask]) -> Result<Vec<EventKind>, 
             }
             let mut deps = BTreeSet::new();
             for d in &task.depends_on {
-                deps.insert(state.resolve_task(d)?);
+                // A dependency may also name a task added earlier in this batch: its id is known
+                // (the batch takes the next numbers in order).
+                let resolved = state.resolve_task(d).or_else(|e| {
+                    batch_number(d)
+                        .filter(|n| *n >= state.next_task_number() && *n < next)
+                        .ok_or(e)
+                })?;
+                deps.insert(resolved);
             }
             Ok(EventKind::TaskAdded {
                 task: next,
@@ -334,6 +341,16 @@ fn add_tasks(state: &SessionState, tasks: &[NewTask]) -> Result<Vec<EventKind>, 
         out.push(kind);
     }
     Ok(out)
+}
+
+/// The number in `TAS-12`, `tas12` or `12`.
+fn batch_number(given: &str) -> Option<u64> {
+    let up = given.trim().to_ascii_uppercase();
+    let digits = up
+        .strip_prefix("TAS")
+        .map(|r| r.trim_start_matches(['-', '_', ' ']))
+        .unwrap_or(&up);
+    digits.parse().ok()
 }
 
 fn check_priority(p: i64) -> Result<u8, DomainError> {

@@ -828,3 +828,31 @@ fn reopening_a_task_that_duplicates_an_open_one_is_refused() {
     // Moving between closed states is fine.
     status(&mut s, "TAS-1", TaskStatus::Cancelled).unwrap();
 }
+
+#[test]
+fn a_batch_may_depend_on_its_own_earlier_tasks() {
+    let mut s = SessionState::default();
+    add(&mut s, "existing");
+    let mut second = NewTask::new("second");
+    second.depends_on = vec!["TAS-2".into(), "TAS-1".into()];
+    let mut bad = NewTask::new("bad");
+    bad.depends_on = vec!["TAS-4".into()]; // itself: not earlier in the batch
+    let err = run(
+        &mut s,
+        Command::AddTasks(vec![NewTask::new("first"), second.clone(), bad]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, DomainError::BatchItem { index: 3, .. }),
+        "{err}"
+    );
+    run(
+        &mut s,
+        Command::AddTasks(vec![NewTask::new("first"), second]),
+    )
+    .unwrap();
+    assert_eq!(
+        s.tasks[&3].depends_on.iter().copied().collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}

@@ -620,3 +620,104 @@ fn bad_setup_fails_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("specs/missing.md does not exist"));
 }
+
+fn wait_for_prompts(p: &Project, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while p.agent_events("prompt").len() < n {
+        assert!(Instant::now() < deadline, "the agent never got prompt {n}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigkill_of_iteratr_leaves_no_agent_behind() {
+    let p = Project::new(json!({"turns": [planning_turn(), {"actions": [{"hang": true}]}]}));
+    let mut child = p.command(&["--headless"]).spawn().unwrap();
+    wait_for_prompts(&p, 2);
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    for start in p.agent_events("start") {
+        assert_gone(start["pid"].as_u64().unwrap() as u32);
+    }
+    // The log is whole; the interrupted iteration is closed by the next run.
+    let s = p.status();
+    assert_eq!(s["iterations"].as_array().unwrap().len(), 2);
+    p.script(
+        json!({"turns": [work_turn("TAS-1", "a"), work_turn("TAS-2", "b"), finishing_turn()]}),
+    );
+    let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let s = p.status();
+    assert_eq!(s["iterations"][1]["outcome"], "interrupted");
+    assert_eq!(s["completed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_during_a_turn_are_delivered() {
+    let p = Project::new(json!({"turns": [
+        planning_turn(),
+        {"actions": [{"say": "working\n"}, {"sleep_ms": 1500}, summary("first pass")]},
+        {"actions": [{"say": "noted\n"}, tool("note-add", json!({"type": "tip", "content": "British spelling"}))]},
+        {"actions": [status_of("TAS-1", "cancelled"), status_of("TAS-2", "cancelled"), status_of("TAS-3", "cancelled"), tool("session-complete", json!({}))]},
+    ]}));
+    let child = p.command(&["--headless"]).spawn().unwrap();
+    let waiter = {
+        let path = p.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let log = std::fs::read_to_string(path.join("agent.log")).unwrap_or_default();
+                if log
+                    .lines()
+                    .filter(|l| l.contains("\"event\":\"prompt\""))
+                    .count()
+                    >= 2
+                {
+                    return;
+                }
+                assert!(Instant::now() < deadline);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    waiter.await.unwrap();
+    // A person (here: another process's writer) sends a message while the agent works.
+    let log: std::sync::Arc<dyn iteratr::store::EventLog> =
+        std::sync::Arc::new(iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap());
+    let session = iteratr::service::SessionHandle::open(log, "demo")
+        .await
+        .unwrap();
+    session
+        .execute(
+            &iteratr::session::Command::UserMessage {
+                text: "Please use British spelling".into(),
+            },
+            iteratr::session::Author::User,
+        )
+        .await
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || finish(child, Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("delivering 1 message(s) from the user"),
+        "{}",
+        stdout(&out)
+    );
+    let prompts = p.agent_events("prompt");
+    assert_eq!(prompts.len(), 4);
+    // The follow-up went to the same ACP session, right after the turn.
+    assert_eq!(prompts[2]["session_id"], prompts[1]["session_id"]);
+    let follow_up = prompts[2]["text"].as_str().unwrap();
+    assert!(
+        follow_up.contains("arrived while you worked")
+            && follow_up.contains("Please use British spelling")
+    );
+    // And the next iteration's prompt repeats it.
+    let next = prompts[3]["text"].as_str().unwrap();
+    assert!(
+        next.contains("## Messages from the user\n- Please use British spelling"),
+        "{next}"
+    );
+}

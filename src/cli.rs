@@ -74,6 +74,20 @@ pub enum Commands {
         #[arg(long)]
         force: bool,
     },
+    /// Check that the agent, the store, NATS (when configured) and the terminal are ready
+    Doctor {
+        /// The ACP agent command to check
+        #[arg(
+            long,
+            env = "ITERATR_AGENT",
+            default_value = "opencode acp",
+            value_name = "CMD ARGS"
+        )]
+        agent: String,
+        /// How long the agent may take to answer `initialize`
+        #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+        timeout: Duration,
+    },
     /// Session tools for MCP clients
     Mcp {
         #[command(subcommand)]
@@ -187,6 +201,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Commands::Build(args) => build_command(&cli.data_dir, args).await,
         Commands::GenTemplate { output, force } => gen_template(&output, force),
+        Commands::Doctor { agent, timeout } => doctor(&cli.data_dir, &agent, timeout).await,
         Commands::Mcp {
             command:
                 McpCommand::Serve {
@@ -555,4 +570,38 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
         eprintln!("error: {message}");
     }
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+async fn doctor(data_dir: &Path, agent: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
+    use crate::doctor::{Check, Level};
+    let mut checks: Vec<Check> = Vec::new();
+    match crate::process::split_command_line(agent) {
+        Ok(argv) => {
+            let project = std::env::current_dir().context("cannot read the current directory")?;
+            println!(
+                "checking the agent `{agent}` (up to {}s)...",
+                timeout.as_secs()
+            );
+            checks.push(crate::doctor::check_agent(&argv, &project, timeout).await);
+        }
+        Err(e) => checks.push(Check {
+            level: Level::Fail,
+            what: "agent",
+            message: format!("--agent / ITERATR_AGENT: {e}"),
+        }),
+    }
+    checks.push(crate::doctor::check_data_dir(data_dir).await);
+    checks.push(crate::doctor::check_nats(std::env::var("ITERATR_NATS_URL").ok().as_deref()).await);
+    checks.push(crate::doctor::check_terminal());
+    for c in &checks {
+        println!("{}", c.line());
+    }
+    let failed = checks.iter().filter(|c| c.level == Level::Fail).count();
+    if failed > 0 {
+        println!("{failed} check(s) failed; see the messages above for the fix");
+        Ok(ExitCode::FAILURE)
+    } else {
+        println!("all set");
+        Ok(ExitCode::SUCCESS)
+    }
 }

@@ -6,22 +6,38 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
 
 use anyhow::{Context, anyhow};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub fn init() -> anyhow::Result<()> {
     let file = std::env::var_os("ITERATR_LOG_FILE").filter(|f| !f.is_empty());
-    let level = match std::env::var("ITERATR_LOG_LEVEL") {
-        Ok(l) if !l.trim().is_empty() => l.trim().parse::<LevelFilter>().map_err(|_| {
-            anyhow!(
-                "ITERATR_LOG_LEVEL='{l}' is not a log level; use off, error, warn, info, debug or trace"
-            )
-        })?,
-        _ if file.is_some() => LevelFilter::INFO,
-        _ => LevelFilter::WARN,
+    // An explicit level applies to everything (the ACP and MCP libraries included); by default
+    // only iteratr's own warnings show, and libraries speak up only for errors.
+    let filter = match std::env::var("ITERATR_LOG_LEVEL") {
+        Ok(l) if !l.trim().is_empty() => {
+            let level = l.trim().parse::<LevelFilter>().map_err(|_| {
+                anyhow!(
+                    "ITERATR_LOG_LEVEL='{l}' is not a log level; use off, error, warn, info, debug or trace"
+                )
+            })?;
+            Targets::new().with_default(level)
+        }
+        _ => {
+            let own = if file.is_some() {
+                LevelFilter::INFO
+            } else {
+                LevelFilter::WARN
+            };
+            Targets::new()
+                .with_default(LevelFilter::ERROR)
+                .with_target("iteratr", own)
+        }
     };
     let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false);
+        .with_max_level(LevelFilter::TRACE)
+        .with_target(false)
+        .with_ansi(false);
     let result = match file {
         Some(path) => {
             let f = OpenOptions::new()
@@ -36,13 +52,15 @@ pub fn init() -> anyhow::Result<()> {
                     )
                 })?;
             builder
-                .with_ansi(false)
                 .with_writer(Mutex::new(f))
+                .finish()
+                .with(filter)
                 .try_init()
         }
         None => builder
-            .with_ansi(false)
             .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
             .try_init(),
     };
     result.map_err(|e| anyhow!("cannot set up logging: {e}"))

@@ -114,6 +114,8 @@ enum Op {
 /// A running agent.
 pub struct Agent {
     ops: mpsc::UnboundedSender<Op>,
+    /// Stops the agent even while the connection is still being set up.
+    stop: watch::Sender<Option<Duration>>,
     pub info: AgentInfo,
     pub pid: Option<u32>,
     exited: watch::Receiver<Option<String>>,
@@ -128,6 +130,7 @@ impl Agent {
         let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         let (init_tx, init_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(None);
+        let (stop_tx, stop_rx) = watch::channel(None);
         let command_line = spec.argv.join(" ");
         let init_timeout = spec.init_timeout;
         let thread = std::thread::Builder::new()
@@ -137,7 +140,7 @@ impl Agent {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(run(spec, ops_rx, updates, init_tx, exit_tx)),
+                    Ok(rt) => rt.block_on(run(spec, ops_rx, stop_rx, updates, init_tx, exit_tx)),
                     Err(e) => {
                         let _ = init_tx.send(Err(AgentError::Start(format!(
                             "cannot start the ACP runtime: {e}"
@@ -148,6 +151,7 @@ impl Agent {
             .map_err(|e| AgentError::Start(format!("cannot start the ACP thread: {e}")))?;
         let mut agent = Agent {
             ops: ops_tx,
+            stop: stop_tx,
             info: AgentInfo {
                 name: String::new(),
                 version: String::new(),
@@ -299,6 +303,7 @@ impl Agent {
     /// Closes the connection, gives the agent `grace` to exit, then kills its process group.
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.ops.send(Op::Shutdown { grace });
+        let _ = self.stop.send(Some(grace));
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -311,6 +316,7 @@ impl Drop for Agent {
         let _ = self.ops.send(Op::Shutdown {
             grace: Duration::from_millis(200),
         });
+        let _ = self.stop.send(Some(Duration::from_millis(200)));
     }
 }
 
@@ -364,6 +370,7 @@ fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
 async fn run(
     spec: AgentSpec,
     mut ops: mpsc::UnboundedReceiver<Op>,
+    mut stop: watch::Receiver<Option<Duration>>,
     updates: UpdateSink,
     init_tx: oneshot::Sender<Result<(AgentInfo, Option<u32>), AgentError>>,
     exit_tx: watch::Sender<Option<String>>,
@@ -534,7 +541,7 @@ async fn run(
                 Ok(r) => r,
                 Err(e) => {
                     let _ = init_tx.send(Err(AgentError::Start(format!(
-                        "the agent refused `initialize`: {}",
+                        "the agent refused `initialize` ({}); is it an ACP agent? (opencode needs `opencode acp`)",
                         e.message
                     ))));
                     return Err(e);
@@ -618,7 +625,7 @@ async fn run(
     let status = tokio::select! {
         result = connection => {
             if let Err(e) = result {
-                tracing::warn!("the ACP connection ended with an error: {}", e.message);
+                tracing::debug!("the ACP connection ended with an error: {}", e.message);
             }
             // Our side closed (shutdown) or the agent closed stdout: give it the grace to exit.
             let grace = grace_rx.await.unwrap_or(Duration::from_secs(2));
@@ -631,6 +638,15 @@ async fn run(
             Ok(status) => status.to_string(),
             Err(e) => format!("lost track of it: {e}"),
         },
+        // Asked to stop before the connection got going (initialize hangs, say): dropping the
+        // connection closes the agent's stdin.
+        grace = stop.wait_for(|g| g.is_some()) => {
+            let grace = grace.ok().and_then(|g| *g).unwrap_or(Duration::from_millis(200));
+            match tokio::time::timeout(grace, child.wait()).await {
+                Ok(Ok(status)) => status.to_string(),
+                _ => "stopped by iteratr".to_string(),
+            }
+        }
     };
     process::terminate(&mut child, Duration::from_millis(500)).await;
     let stderr_tail = tail

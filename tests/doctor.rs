@@ -1,0 +1,123 @@
+//! `iteratr doctor` against a real ACP agent process, a missing command, a command that is not an
+//! ACP agent, a damaged store and an unreachable NATS server.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn doctor(dir: &std::path::Path, agent: &str, extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(common::bin());
+    cmd.current_dir(dir)
+        .args(["doctor", "--agent", agent, "--timeout", "2s"])
+        .env_remove("ITERATR_NATS_URL")
+        .env_remove("ITERATR_DATA_DIR");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_working_agent_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = common::fake_agent::path().display().to_string();
+    let out = doctor(dir.path(), &agent, &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("ok    agent")
+            && t.contains("is fake-agent 1.0 speaking ACP; it takes MCP over HTTP"),
+        "{t}"
+    );
+    assert!(
+        t.contains("ok    store     .iteratr will be created on first use"),
+        "{t}"
+    );
+    assert!(t.contains("ok    nats      not configured"), "{t}");
+    assert!(t.contains("terminal"), "{t}");
+    assert!(
+        !dir.path().join(".iteratr").exists(),
+        "doctor creates nothing"
+    );
+    let out = doctor(dir.path(), &agent, &[("ITERATR_FAKE_AGENT_NO_HTTP", "1")]);
+    assert!(
+        text(&out).contains("takes MCP over stdio only"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_missing_agent_fails_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = doctor(dir.path(), "no-such-agent-anywhere acp", &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("FAIL  agent")
+            && t.contains("not installed or not on PATH")
+            && t.contains("--agent"),
+        "{t}"
+    );
+    assert!(t.contains("1 check(s) failed"), "{t}");
+}
+
+#[test]
+fn a_command_that_is_not_an_acp_agent_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = doctor(dir.path(), "sleep 300", &[]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("did not answer `initialize` within 2s; is it an ACP agent?"),
+        "{t}"
+    );
+    // It gave up promptly and left nothing running (a guard, not a speed check).
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let ps = Command::new("pgrep")
+        .args(["-f", "^sleep 300$"])
+        .output()
+        .unwrap();
+    assert!(ps.stdout.is_empty(), "the non-agent is still running");
+    // One that answers something else is told apart too.
+    let out = doctor(dir.path(), "cat", &[]);
+    assert!(
+        text(&out).contains("refused `initialize`") || text(&out).contains("did not answer"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_damaged_store_and_an_unreachable_nats_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".iteratr")).unwrap();
+    std::fs::write(
+        dir.path().join(".iteratr/iteratr.db"),
+        "not sqlite at all, just text.........",
+    )
+    .unwrap();
+    let agent = common::fake_agent::path().display().to_string();
+    let out = doctor(
+        dir.path(),
+        &agent,
+        &[("ITERATR_NATS_URL", "nats://127.0.0.1:1")],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("FAIL  store") && t.contains("damaged or not an iteratr database"),
+        "{t}"
+    );
+    assert!(
+        t.contains("FAIL  nats      cannot reach 127.0.0.1:1"),
+        "{t}"
+    );
+    assert!(t.contains("2 check(s) failed"), "{t}");
+}

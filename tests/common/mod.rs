@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod fake_agent;
+pub mod fake_llm;
 pub mod mcp;
 
 use iteratr::session::{Author, Event, EventKind};

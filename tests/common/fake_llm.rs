@@ -1,0 +1,680 @@
+//! Scripted fake LLM servers for the tests that drive real agents (`tests/real_agents.rs`): an
+//! OpenAI-compatible chat-completions endpoint (what opencode's `@ai-sdk/openai-compatible`
+//! provider calls) and an Anthropic Messages endpoint (what Claude Code calls), both streaming
+//! (SSE), bound to `127.0.0.1` on a random port.
+//!
+//! A server follows a script: a list of [`Step`]s consumed in order, one per request that offers
+//! tools (the agent's main loop). Each step says what the last message of the conversation must be
+//! (the prompt iteratr rendered, or the results of the tool calls of the previous step) and what
+//! to answer (text, which ends the turn, or tool calls):
+//!
+//! ```ignore
+//! let llm = FakeLlm::start(Api::OpenAi, vec![
+//!     prompt("planning iteration").call("iteratr_task-list", json!({})),
+//!     result("TAS-1").say("Planned."),
+//! ]);
+//! ```
+//!
+//! Requests without tools (opencode's title generation, Claude Code's side queries) get a short
+//! text and consume no step. A request that does not match its step, or that comes after the last
+//! step, is answered with a text that ends the turn and recorded in [`FakeLlm::errors`]; the step
+//! is not consumed. Every request (path, headers, JSON body) is recorded.
+
+use std::net::TcpListener as StdListener;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+/// Which wire format the server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /v1/chat/completions` (streamed `chat.completion.chunk`s, then `data: [DONE]`).
+    OpenAi,
+    /// `POST /v1/messages` (streamed Messages events) and `POST /v1/messages/count_tokens`.
+    Anthropic,
+}
+
+/// What the last message of a conversation must be for a step to apply.
+#[derive(Clone, Debug)]
+pub enum Expect {
+    /// A user message (the prompt) containing this text.
+    Prompt(String),
+    /// Tool results (all those after the last assistant message, joined) containing this text.
+    ToolResult(String),
+    /// Anything.
+    Any,
+}
+
+/// What a step answers.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Text, ending the turn.
+    Text(String),
+    /// Tool calls `(name, arguments)`, in one assistant message (possibly after some text).
+    Tools {
+        text: String,
+        calls: Vec<(String, Value)>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub expect: Expect,
+    pub reply: Reply,
+}
+
+/// The condition half of a step; finish it with [`When::call`], [`When::calls`] or [`When::say`].
+pub struct When(Expect);
+
+/// A step that applies when the last message is the user prompt and contains `text`.
+pub fn prompt(text: &str) -> When {
+    When(Expect::Prompt(text.to_string()))
+}
+
+/// A step that applies when the last message holds tool results containing `text` ("" for any).
+pub fn result(text: &str) -> When {
+    When(Expect::ToolResult(text.to_string()))
+}
+
+/// A step that applies whatever the last message is.
+pub fn any() -> When {
+    When(Expect::Any)
+}
+
+impl When {
+    pub fn call(self, tool: &str, args: Value) -> Step {
+        self.calls(vec![(tool, args)])
+    }
+
+    pub fn calls(self, calls: Vec<(&str, Value)>) -> Step {
+        Step {
+            expect: self.0,
+            reply: Reply::Tools {
+                text: String::new(),
+                calls: calls.into_iter().map(|(n, a)| (n.to_string(), a)).collect(),
+            },
+        }
+    }
+
+    /// Says `text`, then calls `tool`.
+    pub fn say_and_call(self, text: &str, tool: &str, args: Value) -> Step {
+        let mut step = self.call(tool, args);
+        if let Reply::Tools { text: t, .. } = &mut step.reply {
+            *t = text.to_string();
+        }
+        step
+    }
+
+    pub fn say(self, text: &str) -> Step {
+        Step {
+            expect: self.0,
+            reply: Reply::Text(text.to_string()),
+        }
+    }
+}
+
+/// The last message of a conversation, as the script sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Last {
+    Prompt(String),
+    ToolResult { text: String, is_error: bool },
+    Other(String),
+}
+
+/// One request the server received.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+    /// Whether the request offered tools (and so took a step of the script).
+    pub main: bool,
+    /// The index of the step it was answered with.
+    pub step: Option<usize>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        self.body["model"].as_str()
+    }
+
+    /// The names of the tools the request offered to the model.
+    pub fn tool_names(&self) -> Vec<String> {
+        tool_names(&self.body)
+    }
+}
+
+fn tool_names(body: &Value) -> Vec<String> {
+    body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str().or(t["name"].as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Default)]
+struct Inner {
+    steps: Vec<Step>,
+    next: usize,
+    requests: Vec<Request>,
+    errors: Vec<String>,
+    ids: u64,
+}
+
+struct Shared {
+    api: Api,
+    inner: Mutex<Inner>,
+}
+
+/// A running fake LLM server; stopped when dropped.
+pub struct FakeLlm {
+    pub port: u16,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl FakeLlm {
+    /// Starts a server on `127.0.0.1:0` in its own thread (usable from sync and async tests).
+    pub fn start(api: Api, steps: Vec<Step>) -> FakeLlm {
+        let listener = StdListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            api,
+            inner: Mutex::new(Inner {
+                steps,
+                ..Inner::default()
+            }),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                tokio::select! {
+                    r = axum::serve(listener, app) => r.unwrap(),
+                    _ = stopped => {}
+                }
+            });
+        });
+        FakeLlm {
+            port,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (opencode's `baseURL` is this plus `/v1`; Claude Code's
+    /// `ANTHROPIC_BASE_URL` is this).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.inner.lock().unwrap().requests.clone()
+    }
+
+    /// The requests that offered tools (the agent's main loop), in order.
+    pub fn main_requests(&self) -> Vec<Request> {
+        self.requests().into_iter().filter(|r| r.main).collect()
+    }
+
+    /// Requests that did not match their step, came after the last step, or were not understood.
+    pub fn errors(&self) -> Vec<String> {
+        self.shared.inner.lock().unwrap().errors.clone()
+    }
+
+    /// How many steps have been answered, and how many there are.
+    pub fn progress(&self) -> (usize, usize) {
+        let inner = self.shared.inner.lock().unwrap();
+        (inner.next, inner.steps.len())
+    }
+
+    /// A readable account of what happened, for assertion messages.
+    pub fn report(&self) -> String {
+        let inner = self.shared.inner.lock().unwrap();
+        let mut out = format!(
+            "fake LLM: {} of {} steps answered; {} request(s)\n",
+            inner.next,
+            inner.steps.len(),
+            inner.requests.len()
+        );
+        for e in &inner.errors {
+            out.push_str(&format!("  error: {e}\n"));
+        }
+        for (i, r) in inner.requests.iter().enumerate() {
+            let last = match self.shared.api {
+                Api::OpenAi => last_openai(&r.body),
+                Api::Anthropic => last_anthropic(&r.body),
+            };
+            out.push_str(&format!(
+                "  #{i} {} {} model={} tools={} step={:?} last={}\n",
+                r.method,
+                r.path,
+                r.model().unwrap_or("-"),
+                r.tool_names().len(),
+                r.step,
+                clip(&format!("{last:?}"), 200)
+            ));
+        }
+        out
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The text of an OpenAI message's `content` (a string or a list of parts).
+fn openai_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn last_openai(body: &Value) -> Last {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let Some(last) = messages.last() else {
+        return Last::Other("no messages".into());
+    };
+    match last["role"].as_str() {
+        Some("user") => Last::Prompt(openai_text(&last["content"])),
+        Some("tool") => {
+            let results: Vec<String> = messages
+                .iter()
+                .rev()
+                .take_while(|m| m["role"] == "tool")
+                .map(|m| openai_text(&m["content"]))
+                .collect();
+            Last::ToolResult {
+                text: results.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                is_error: false,
+            }
+        }
+        other => Last::Other(format!("{other:?}: {}", openai_text(&last["content"]))),
+    }
+}
+
+/// The text of an Anthropic `content` (a string or a list of blocks; tool results included).
+fn anthropic_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|b| match b["type"].as_str() {
+                Some("text") => b["text"].as_str().unwrap_or("").to_string(),
+                Some("tool_result") => anthropic_text(&b["content"]),
+                _ => String::new(),
+            })
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn last_anthropic(body: &Value) -> Last {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let Some(last) = messages.last() else {
+        return Last::Other("no messages".into());
+    };
+    if last["role"] != "user" {
+        return Last::Other(format!(
+            "{}: {}",
+            last["role"],
+            anthropic_text(&last["content"])
+        ));
+    }
+    let results: Vec<&Value> = last["content"]
+        .as_array()
+        .map(|b| b.iter().filter(|b| b["type"] == "tool_result").collect())
+        .unwrap_or_default();
+    if results.is_empty() {
+        Last::Prompt(anthropic_text(&last["content"]))
+    } else {
+        Last::ToolResult {
+            text: results
+                .iter()
+                .map(|b| anthropic_text(&b["content"]))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            is_error: results.iter().any(|b| b["is_error"] == true),
+        }
+    }
+}
+
+fn matches(expect: &Expect, last: &Last) -> bool {
+    match (expect, last) {
+        (Expect::Any, _) => true,
+        (Expect::Prompt(t), Last::Prompt(p)) => p.contains(t.as_str()),
+        (Expect::ToolResult(t), Last::ToolResult { text, .. }) => text.contains(t.as_str()),
+        _ => false,
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut request = Request {
+        method: method.to_string(),
+        path: uri.to_string(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+        body: body.clone(),
+        main: false,
+        step: None,
+    };
+    let mut inner = shared.inner.lock().unwrap();
+    let api = shared.api;
+    let known = match api {
+        Api::OpenAi => method == Method::POST && path == "/v1/chat/completions",
+        Api::Anthropic => {
+            method == Method::POST
+                && (path == "/v1/messages" || path == "/v1/messages/count_tokens")
+        }
+    };
+    if !known {
+        inner
+            .errors
+            .push(format!("unexpected request {method} {uri}: {body}"));
+        inner.requests.push(request);
+        return plain(StatusCode::NOT_FOUND, "not found");
+    }
+    if path == "/v1/messages/count_tokens" {
+        inner.requests.push(request);
+        let tokens = body.to_string().len() / 4;
+        return json_response(json!({ "input_tokens": tokens }));
+    }
+
+    let last = match api {
+        Api::OpenAi => last_openai(&body),
+        Api::Anthropic => last_anthropic(&body),
+    };
+    let reply = if tool_names(&body).is_empty() {
+        // A side request (a title, a summary): answer briefly, take no step.
+        Reply::Text("Real agent test".into())
+    } else {
+        request.main = true;
+        let index = inner.next;
+        match inner.steps.get(index).cloned() {
+            Some(step) if matches(&step.expect, &last) => {
+                inner.next += 1;
+                request.step = Some(index);
+                step.reply
+            }
+            Some(step) => {
+                let e = format!(
+                    "step {index} expects {:?} but the last message is {}",
+                    step.expect,
+                    clip(&format!("{last:?}"), 400)
+                );
+                inner.errors.push(e.clone());
+                Reply::Text(format!("fake LLM: script mismatch: {e}"))
+            }
+            None => {
+                let e = format!(
+                    "a request after the last step ({} steps); last message {}",
+                    inner.steps.len(),
+                    clip(&format!("{last:?}"), 400)
+                );
+                inner.errors.push(e.clone());
+                Reply::Text(format!("fake LLM: {e}"))
+            }
+        }
+    };
+    inner.requests.push(request);
+    inner.ids += 1;
+    let id = inner.ids;
+    drop(inner);
+    let model = body["model"].as_str().unwrap_or("fake").to_string();
+    let stream = body["stream"] == true;
+    match api {
+        Api::OpenAi => sse(openai_stream(id, &model, &reply)),
+        Api::Anthropic if stream => sse(anthropic_stream(id, &model, &reply)),
+        Api::Anthropic => json_response(anthropic_message(id, &model, &reply)),
+    }
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Body::from(text.to_string()))
+        .unwrap()
+}
+
+fn json_response(v: Value) -> Response {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(v.to_string()))
+        .unwrap()
+}
+
+fn sse(body: String) -> Response {
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// Splits text into a few pieces, so that clients see it streamed.
+fn pieces(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for (i, word) in text.split_inclusive(' ').enumerate() {
+        cur.push_str(word);
+        if i % 4 == 3 {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Splits a string in two at a character boundary near its middle.
+fn halves(s: &str) -> (&str, &str) {
+    let mut mid = s.len() / 2;
+    while !s.is_char_boundary(mid) {
+        mid += 1;
+    }
+    s.split_at(mid)
+}
+
+fn openai_stream(id: u64, model: &str, reply: &Reply) -> String {
+    let chunk = |delta: Value, finish: Value| {
+        let v = json!({
+            "id": format!("chatcmpl-{id}"),
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        format!("data: {v}\n\n")
+    };
+    let mut out = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
+    let (text, calls) = match reply {
+        Reply::Text(t) => (t.as_str(), &[][..]),
+        Reply::Tools { text, calls } => (text.as_str(), &calls[..]),
+    };
+    for piece in pieces(text) {
+        out.push_str(&chunk(json!({ "content": piece }), Value::Null));
+    }
+    for (i, (name, args)) in calls.iter().enumerate() {
+        let args = args.to_string();
+        let (a, b) = halves(&args);
+        out.push_str(&chunk(
+            json!({"tool_calls": [{"index": i, "id": format!("call_{id}_{i}"), "type": "function",
+                "function": {"name": name, "arguments": a}}]}),
+            Value::Null,
+        ));
+        out.push_str(&chunk(
+            json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
+            Value::Null,
+        ));
+    }
+    let finish = if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
+    let last = json!({
+        "id": format!("chatcmpl-{id}"),
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
+    });
+    out.push_str(&format!("data: {last}\n\n"));
+    out.push_str("data: [DONE]\n\n");
+    out
+}
+
+fn anthropic_blocks(id: u64, reply: &Reply) -> (Vec<Value>, &'static str) {
+    let mut blocks = Vec::new();
+    let (text, calls) = match reply {
+        Reply::Text(t) => (t.as_str(), &[][..]),
+        Reply::Tools { text, calls } => (text.as_str(), &calls[..]),
+    };
+    if !text.is_empty() || calls.is_empty() {
+        blocks.push(json!({"type": "text", "text": text}));
+    }
+    for (i, (name, args)) in calls.iter().enumerate() {
+        blocks.push(json!({"type": "tool_use", "id": format!("toolu_{id:08}_{i}"), "name": name, "input": args}));
+    }
+    let stop = if calls.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    };
+    (blocks, stop)
+}
+
+fn anthropic_message(id: u64, model: &str, reply: &Reply) -> Value {
+    let (blocks, stop) = anthropic_blocks(id, reply);
+    json!({
+        "id": format!("msg_{id:08}"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": blocks,
+        "stop_reason": stop,
+        "stop_sequence": null,
+        "usage": {"input_tokens": 100, "output_tokens": 10,
+                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+    })
+}
+
+fn anthropic_stream(id: u64, model: &str, reply: &Reply) -> String {
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let (blocks, stop) = anthropic_blocks(id, reply);
+    let mut out = event(
+        "message_start",
+        json!({"type": "message_start", "message": {
+            "id": format!("msg_{id:08}"), "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 100, "output_tokens": 1,
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
+    );
+    for (index, block) in blocks.iter().enumerate() {
+        if block["type"] == "text" {
+            out.push_str(&event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index,
+                       "content_block": {"type": "text", "text": ""}}),
+            ));
+            for piece in pieces(block["text"].as_str().unwrap_or("")) {
+                out.push_str(&event(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "text_delta", "text": piece}}),
+                ));
+            }
+        } else {
+            out.push_str(&event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index,
+                       "content_block": {"type": "tool_use", "id": block["id"],
+                                         "name": block["name"], "input": {}}}),
+            ));
+            let args = block["input"].to_string();
+            let (a, b) = halves(&args);
+            for part in [a, b] {
+                out.push_str(&event(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "input_json_delta", "partial_json": part}}),
+                ));
+            }
+        }
+        out.push_str(&event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+    out.push_str(&event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+               "usage": {"output_tokens": 10}}),
+    ));
+    out.push_str(&event("message_stop", json!({"type": "message_stop"})));
+    out
+}

@@ -88,6 +88,12 @@ pub enum Commands {
         #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
         timeout: Duration,
     },
+    /// Follow a session that another process runs, in the full-screen interface (read-only, plus messages)
+    Watch {
+        /// Session to follow (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+    },
     /// Session tools for MCP clients
     Mcp {
         #[command(subcommand)]
@@ -194,6 +200,14 @@ pub enum McpCommand {
     Tools,
 }
 
+impl Cli {
+    /// The command takes over the terminal (the full-screen interface).
+    pub fn uses_terminal(&self) -> bool {
+        matches!(&self.command, Commands::Build(args) if !args.headless)
+            || matches!(self.command, Commands::Watch { .. })
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Commands::Status { session, json } => {
@@ -202,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Commands::Build(args) => build_command(&cli.data_dir, args).await,
         Commands::GenTemplate { output, force } => gen_template(&output, force),
         Commands::Doctor { agent, timeout } => doctor(&cli.data_dir, &agent, timeout).await,
+        Commands::Watch { session } => watch_command(&cli.data_dir, session.as_deref()).await,
         Commands::Mcp {
             command:
                 McpCommand::Serve {
@@ -508,11 +523,6 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
         reset: args.reset,
         init_timeout: args.init_timeout,
     };
-    if !args.headless {
-        eprintln!(
-            "iteratr: the full-screen interface is not built yet; showing progress lines (--headless)"
-        );
-    }
     let interrupt = tokio_util::sync::CancellationToken::new();
     let signal_token = interrupt.clone();
     tokio::spawn(async move {
@@ -521,13 +531,23 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
         signal_token.cancel();
     });
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let printer = tokio::spawn(crate::headless::print(events_rx, args.json));
-    let orchestrator =
-        Orchestrator::new(opts, log.clone(), template, events_tx.clone(), interrupt).await?;
+    let orchestrator = Orchestrator::new(
+        opts,
+        log.clone(),
+        template,
+        events_tx.clone(),
+        interrupt.clone(),
+    )
+    .await?;
     let session_name = orchestrator.session_name().to_string();
-    // The front end follows the session log itself, as a TUI on another machine would.
+    // The front end follows the session log itself, as a TUI on another machine would. The
+    // full-screen interface folds the whole history; the progress lines start from now.
     let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let after = log.last_seq(&session_name).await.unwrap_or(0);
+    let after = if args.headless {
+        log.last_seq(&session_name).await.unwrap_or(0)
+    } else {
+        0
+    };
     delivered.store(after, std::sync::atomic::Ordering::SeqCst);
     let follower = {
         let (log, events, delivered) = (log.clone(), events_tx.clone(), delivered.clone());
@@ -551,21 +571,38 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
             }
         })
     };
-    let outcome = orchestrator.run().await;
-    if let crate::orchestrator::Outcome::Failed(message) = &outcome {
-        tracing::error!("{message}");
-    }
-    // Let the follower show the last events before the stream closes.
-    let last = log.last_seq(&session_name).await.unwrap_or(0);
-    for _ in 0..100 {
-        if delivered.load(std::sync::atomic::Ordering::SeqCst) >= last {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    follower.abort();
     drop(events_tx);
-    let _ = printer.await;
+    let driver = {
+        let log = log.clone();
+        let session_name = session_name.clone();
+        tokio::spawn(async move {
+            let outcome = orchestrator.run().await;
+            if let crate::orchestrator::Outcome::Failed(message) = &outcome {
+                tracing::error!("{message}");
+            }
+            // Let the follower show the last events before the stream closes.
+            let last = log.last_seq(&session_name).await.unwrap_or(0);
+            for _ in 0..100 {
+                if delivered.load(std::sync::atomic::Ordering::SeqCst) >= last {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            follower.abort();
+            outcome
+        })
+    };
+    let outcome = if args.headless {
+        crate::headless::print(events_rx, args.json).await;
+        driver.await.context("the build loop failed")?
+    } else {
+        let handle = Arc::new(SessionHandle::open(log.clone(), &session_name).await?);
+        let app = crate::tui::App::new(&session_name, false);
+        run_tui(app, events_rx, handle, Some(interrupt.clone())).await?;
+        // The user left: stop the build if it still runs, and wait for it to wind down.
+        interrupt.cancel();
+        driver.await.context("the build loop failed")?
+    };
     if let crate::orchestrator::Outcome::Failed(message) = &outcome {
         eprintln!("error: {message}");
     }
@@ -604,4 +641,101 @@ async fn doctor(data_dir: &Path, agent: &str, timeout: Duration) -> anyhow::Resu
         println!("all set");
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Runs the full-screen interface; user actions become session commands (as the user) or stop the
+/// build (`interrupt`).
+async fn run_tui(
+    app: crate::tui::App,
+    events: tokio::sync::mpsc::UnboundedReceiver<crate::events::BuildEvent>,
+    session: Arc<SessionHandle>,
+    interrupt: Option<tokio_util::sync::CancellationToken>,
+) -> anyhow::Result<()> {
+    use crate::tui::{Action, AppNotice};
+    let (actions_tx, mut actions_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    let (notice_tx, notice_rx) = tokio::sync::mpsc::unbounded_channel::<AppNotice>();
+    let notices = notice_tx.clone();
+    let actions = tokio::spawn(async move {
+        while let Some(action) = actions_rx.recv().await {
+            match action {
+                Action::Quit | Action::ForceQuit => {
+                    if let Some(token) = &interrupt {
+                        token.cancel();
+                    }
+                }
+                Action::Run(cmd) => {
+                    if let Err(e) = session.execute(&cmd, crate::session::Author::User).await {
+                        let _ = notices.send(AppNotice::Message(e.to_string(), true));
+                    }
+                }
+            }
+        }
+    });
+    let git = tokio::spawn(async move {
+        let dir = std::env::current_dir().unwrap_or_default();
+        loop {
+            let status = crate::tui::git_status(&dir).await;
+            if notice_tx.send(AppNotice::Git(status)).is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let result = crate::tui::run(app, events, actions_tx, notice_rx).await;
+    git.abort();
+    actions.abort();
+    result.context("the terminal interface failed")
+}
+
+async fn watch_command(data_dir: &Path, session: Option<&str>) -> anyhow::Result<ExitCode> {
+    let Some(log) = open_for_reading(data_dir)? else {
+        bail!(
+            "{} holds no iteratr data yet; start a build first",
+            data_dir.display()
+        );
+    };
+    let sessions = log.sessions().await?;
+    let name = match session {
+        Some(n) => {
+            validate_session_name(n)?;
+            n.to_string()
+        }
+        None => match sessions.as_slice() {
+            [one] => one.name.clone(),
+            [] => bail!("{} holds no sessions yet", data_dir.display()),
+            many => bail!(
+                "several sessions ({}); choose one with --session NAME",
+                many.iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    };
+    let handle = Arc::new(SessionHandle::open(log.clone(), &name).await?);
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let follower = {
+        let name = name.clone();
+        tokio::spawn(async move {
+            let Ok(mut sub) = log.subscribe(&name, 0).await else {
+                return;
+            };
+            while let Some(Ok(e)) = sub.next().await {
+                if events_tx
+                    .send(crate::events::BuildEvent::Log {
+                        seq: e.seq,
+                        event: e.event,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+    let app = crate::tui::App::new(&name, true);
+    let result = run_tui(app, events_rx, handle, None).await;
+    follower.abort();
+    result?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -20,3 +20,4 @@ pub mod session;
 pub mod status;
 pub mod store;
 pub mod template;
+pub mod tui;

@@ -10,8 +10,23 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub fn init() -> anyhow::Result<()> {
-    let file = std::env::var_os("ITERATR_LOG_FILE").filter(|f| !f.is_empty());
+/// Sets up logging. `default_file` is used when `ITERATR_LOG_FILE` is unset (the full-screen
+/// interface passes one so nothing is printed over it); its directory is created owner-only.
+pub fn init(default_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let file = std::env::var_os("ITERATR_LOG_FILE")
+        .filter(|f| !f.is_empty())
+        .or_else(|| {
+            let path = default_file?;
+            if let Some(dir) = path.parent() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .ok()?;
+            }
+            Some(path.as_os_str().to_owned())
+        });
     // An explicit level applies to everything (the ACP and MCP libraries included); by default
     // only iteratr's own warnings show, and libraries speak up only for errors.
     let filter = match std::env::var("ITERATR_LOG_LEVEL") {

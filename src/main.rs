@@ -7,7 +7,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = iteratr::cli::Cli::parse();
-    if let Err(e) = iteratr::logging::init() {
+    // The full-screen interface owns the terminal: its logs go to a file in the data dir.
+    let default_log = cli
+        .uses_terminal()
+        .then(|| cli.data_dir.join("iteratr.log"));
+    if let Err(e) = iteratr::logging::init(default_log.as_deref()) {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }

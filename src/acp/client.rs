@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use super::policy::{Policy, Sandbox, slice_lines};
-use super::{AgentInfo, AgentUpdate, convert_update};
+use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::process;
 
 /// Lines of the agent's stderr kept for error messages.
@@ -447,7 +447,7 @@ async fn run(
             async move |n: SessionNotification, _cx| {
                 if let Ok(v) = serde_json::to_value(&n.update) {
                     tracing::trace!(target: "iteratr::acp", update = %v);
-                    if let Some(u) = convert_update(&v) {
+                    for u in convert_updates(&v) {
                         on_update(u);
                     }
                 }

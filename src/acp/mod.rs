@@ -112,9 +112,31 @@ fn opt_str(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-/// Turns a `session/update` (as JSON, so new or unknown kinds never break us) into an update for
-/// the front ends; `None` for kinds they do not show (available commands, usage, ...).
-pub fn convert_update(update: &Value) -> Option<AgentUpdate> {
+/// Turns a `session/update` (as JSON, so new or unknown kinds never break us) into updates for
+/// the front ends; none for kinds they do not show (available commands, usage, ...). A tool call
+/// that arrives with content already gives its call and its content.
+pub fn convert_updates(update: &Value) -> Vec<AgentUpdate> {
+    let Some(first) = convert_update(update) else {
+        return Vec::new();
+    };
+    let mut out = vec![first];
+    if update.get("sessionUpdate").and_then(Value::as_str) == Some("tool_call")
+        && update
+            .get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty())
+        && let Some(content) = convert_update(&{
+            let mut u = update.clone();
+            u["sessionUpdate"] = Value::from("tool_call_update");
+            u
+        })
+    {
+        out.push(content);
+    }
+    out
+}
+
+fn convert_update(update: &Value) -> Option<AgentUpdate> {
     let kind = update.get("sessionUpdate")?.as_str()?;
     Some(match kind {
         "agent_message_chunk" => AgentUpdate::Text {

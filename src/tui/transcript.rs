@@ -1,0 +1,586 @@
+//! The agent's output as a list of cells (text, thinking, tool calls, iteration dividers) that
+//! render to lines for any width. Memory is bounded: past [`MAX_LINES`] stored lines the oldest
+//! cells are dropped (from memory only; the session log keeps everything).
+
+use std::collections::VecDeque;
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthChar;
+
+use crate::acp::{AgentUpdate, Diff};
+
+/// Lines kept in memory across all cells.
+pub const MAX_LINES: usize = 10_000;
+/// Characters kept of one line (a stream without newlines must not grow without bound).
+const MAX_LINE_CHARS: usize = 4_000;
+/// Output lines of a collapsed tool call.
+const COLLAPSED_LINES: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Plain,
+    Heading,
+    Bullet,
+    Code,
+    Fence,
+}
+
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Divider(String),
+    Text {
+        lines: Vec<(LineKind, String)>,
+        live: String,
+        in_code: bool,
+    },
+    Thought(String),
+    Tool {
+        id: String,
+        title: String,
+        status: String,
+        output: String,
+        diffs: Vec<Diff>,
+    },
+    Info {
+        text: String,
+        warn: bool,
+    },
+}
+
+impl Cell {
+    fn stored_lines(&self) -> usize {
+        match self {
+            Cell::Text { lines, .. } => lines.len() + 1,
+            Cell::Thought(t) => t.lines().count().max(1),
+            Cell::Tool { output, diffs, .. } => {
+                1 + output.lines().count()
+                    + diffs
+                        .iter()
+                        .map(|d| d.new.lines().count() + 1)
+                        .sum::<usize>()
+            }
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Transcript {
+    pub cells: VecDeque<Cell>,
+    stored: usize,
+    /// Cells dropped from memory so far.
+    pub dropped: usize,
+    /// Show tool output and thinking in full.
+    pub expanded: bool,
+}
+
+fn classify(line: &str, in_code: &mut bool) -> LineKind {
+    let t = line.trim_start();
+    if t.starts_with("```") {
+        *in_code = !*in_code;
+        return LineKind::Fence;
+    }
+    if *in_code {
+        LineKind::Code
+    } else if t.starts_with('#') {
+        LineKind::Heading
+    } else if t.starts_with("- ") || t.starts_with("* ") {
+        LineKind::Bullet
+    } else {
+        LineKind::Plain
+    }
+}
+
+fn cap(s: &mut String) {
+    if s.len() > MAX_LINE_CHARS
+        && let Some((i, _)) = s.char_indices().nth(MAX_LINE_CHARS)
+    {
+        s.truncate(i);
+        s.push('…');
+    }
+}
+
+impl Transcript {
+    pub fn push(&mut self, cell: Cell) {
+        self.stored += cell.stored_lines();
+        self.cells.push_back(cell);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.stored > MAX_LINES && self.cells.len() > 1 {
+            if let Some(old) = self.cells.pop_front() {
+                self.stored = self.stored.saturating_sub(old.stored_lines());
+                self.dropped += 1;
+            }
+        }
+        // One enormous text cell: drop its oldest lines.
+        if self.stored > MAX_LINES
+            && let Some(Cell::Text { lines, .. }) = self.cells.front_mut()
+        {
+            let excess = (self.stored - MAX_LINES).min(lines.len());
+            lines.drain(..excess);
+            self.stored -= excess;
+            self.dropped += 1;
+        }
+    }
+
+    pub fn divider(&mut self, text: String) {
+        self.push(Cell::Divider(text));
+    }
+
+    pub fn info(&mut self, text: String, warn: bool) {
+        self.push(Cell::Info { text, warn });
+    }
+
+    /// Streamed text: complete lines are styled once; the last partial line stays live.
+    pub fn text(&mut self, chunk: &str) {
+        if !matches!(self.cells.back(), Some(Cell::Text { .. })) {
+            self.push(Cell::Text {
+                lines: Vec::new(),
+                live: String::new(),
+                in_code: false,
+            });
+        }
+        let mut added = 0;
+        if let Some(Cell::Text {
+            lines,
+            live,
+            in_code,
+        }) = self.cells.back_mut()
+        {
+            for (i, part) in chunk.split('\n').enumerate() {
+                if i > 0 {
+                    let mut done = std::mem::take(live);
+                    cap(&mut done);
+                    let kind = classify(&done, in_code);
+                    lines.push((kind, done));
+                    added += 1;
+                }
+                live.push_str(part);
+            }
+            cap(live);
+        }
+        self.stored += added;
+        self.trim();
+    }
+
+    pub fn thought(&mut self, chunk: &str) {
+        if let Some(Cell::Thought(t)) = self.cells.back_mut() {
+            let before = t.lines().count();
+            t.push_str(chunk);
+            if t.len() > MAX_LINE_CHARS * 4 {
+                let keep = t.len() - MAX_LINE_CHARS * 4;
+                let cut = t
+                    .char_indices()
+                    .find(|(i, _)| *i >= keep)
+                    .map_or(0, |(i, _)| i);
+                t.drain(..cut);
+            }
+            self.stored += t.lines().count().saturating_sub(before);
+            self.trim();
+        } else {
+            self.push(Cell::Thought(chunk.to_string()));
+        }
+    }
+
+    pub fn agent(&mut self, update: &AgentUpdate) {
+        match update {
+            AgentUpdate::Text { text } => self.text(text),
+            AgentUpdate::Thought { text } => self.thought(text),
+            AgentUpdate::ToolCall {
+                id, title, status, ..
+            } => self.push(Cell::Tool {
+                id: id.clone(),
+                title: if title.is_empty() {
+                    "tool".into()
+                } else {
+                    title.clone()
+                },
+                status: status.clone(),
+                output: String::new(),
+                diffs: Vec::new(),
+            }),
+            AgentUpdate::ToolUpdate {
+                id,
+                title: new_title,
+                status: new_status,
+                output: new_output,
+                diffs: new_diffs,
+            } => {
+                let found = self.cells.iter_mut().rev().take(200).find_map(|c| match c {
+                    Cell::Tool {
+                        id: cid,
+                        title,
+                        status,
+                        output,
+                        diffs,
+                    } if cid == id => Some((title, status, output, diffs)),
+                    _ => None,
+                });
+                if let Some((title, status, output, diffs)) = found {
+                    if let Some(t) = new_title.as_ref().filter(|t| !t.is_empty()) {
+                        *title = t.clone();
+                    }
+                    if let Some(s) = new_status {
+                        *status = s.clone();
+                    }
+                    if !new_output.is_empty() {
+                        *output = new_output.chars().take(MAX_LINE_CHARS * 4).collect();
+                    }
+                    if !new_diffs.is_empty() {
+                        *diffs = new_diffs.clone();
+                    }
+                }
+            }
+            AgentUpdate::Plan { entries } => {
+                let text = entries
+                    .iter()
+                    .map(|e| format!("[{}] {}", e.status, e.content))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                self.info(format!("plan:\n{text}"), false);
+            }
+            AgentUpdate::Permission {
+                title,
+                allowed,
+                denied_by,
+            } => self.info(
+                match (allowed, denied_by) {
+                    (true, _) => format!("permission: {title} → allowed"),
+                    (false, Some(p)) => {
+                        format!("permission: {title} → denied (--deny-tools '{p}')")
+                    }
+                    (false, None) => format!("permission: {title} → cancelled"),
+                },
+                !allowed,
+            ),
+            AgentUpdate::File {
+                op,
+                path,
+                allowed,
+                error,
+            } => {
+                if !allowed {
+                    self.info(
+                        format!(
+                            "file {op} {path} refused: {}",
+                            error.as_deref().unwrap_or("")
+                        ),
+                        true,
+                    );
+                }
+            }
+            AgentUpdate::Exited { status } => {
+                if status != "exit status: 0" {
+                    self.info(format!("agent exited ({status})"), true);
+                }
+            }
+        }
+    }
+
+    /// The last `height` lines (after skipping `offset` lines from the bottom) at `width`, and
+    /// the total number of lines it rendered before stopping (for the scroll indicator).
+    pub fn bottom_lines(&self, width: u16, height: usize, offset: usize) -> Vec<Line<'static>> {
+        let width = width.max(10) as usize;
+        let need = height + offset;
+        let mut out: Vec<Line<'static>> = Vec::new();
+        for cell in self.cells.iter().rev() {
+            let mut lines = self.render_cell(cell, width);
+            lines.reverse();
+            out.extend(lines);
+            if out.len() >= need {
+                break;
+            }
+        }
+        if out.len() < need && self.dropped > 0 {
+            out.push(Line::styled(
+                format!("(older output was dropped from memory after {MAX_LINES} lines; the session log keeps it)"),
+                Style::default().fg(Color::DarkGray),
+            ));
+        }
+        let start = offset.min(out.len());
+        let end = (offset + height).min(out.len());
+        let mut visible: Vec<Line<'static>> = out[start..end].to_vec();
+        visible.reverse();
+        visible
+    }
+
+    fn render_cell(&self, cell: &Cell, width: usize) -> Vec<Line<'static>> {
+        let dim = Style::default().fg(Color::DarkGray);
+        let mut out = Vec::new();
+        match cell {
+            Cell::Divider(text) => {
+                let fill = width.saturating_sub(text.chars().count() + 4);
+                out.push(Line::styled(
+                    format!("── {text} {}", "─".repeat(fill)),
+                    Style::default().fg(Color::Blue),
+                ));
+            }
+            Cell::Info { text, warn } => {
+                let style = if *warn {
+                    Style::default().fg(Color::Yellow)
+                } else {
+                    dim
+                };
+                for l in text.lines() {
+                    wrap_into(&mut out, vec![Span::styled(l.to_string(), style)], width);
+                }
+            }
+            Cell::Text { lines, live, .. } => {
+                for (kind, text) in lines {
+                    wrap_into(&mut out, styled(*kind, text), width);
+                }
+                if !live.is_empty() {
+                    let mut in_code = false;
+                    let kind = classify(live, &mut in_code);
+                    wrap_into(&mut out, styled(kind, live), width);
+                }
+            }
+            Cell::Thought(text) => {
+                let style = dim.add_modifier(Modifier::ITALIC);
+                if self.expanded {
+                    for l in text.lines() {
+                        wrap_into(&mut out, vec![Span::styled(format!("  {l}"), style)], width);
+                    }
+                } else {
+                    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                    let more = if text.lines().count() > 1 { " …" } else { "" };
+                    wrap_into(
+                        &mut out,
+                        vec![Span::styled(format!("(thinking) {first}{more}"), style)],
+                        width,
+                    );
+                }
+            }
+            Cell::Tool {
+                title,
+                status,
+                output,
+                diffs,
+                ..
+            } => {
+                let (mark, color) = match status.as_str() {
+                    "completed" => ("✓", Color::Green),
+                    "failed" => ("✗", Color::Red),
+                    "in_progress" => ("▶", Color::Cyan),
+                    _ => ("▸", Color::Yellow),
+                };
+                wrap_into(
+                    &mut out,
+                    vec![
+                        Span::styled(format!("{mark} "), Style::default().fg(color)),
+                        Span::styled(title.clone(), Style::default().add_modifier(Modifier::BOLD)),
+                        Span::styled(format!(" [{status}]"), Style::default().fg(color)),
+                    ],
+                    width,
+                );
+                let limit = if self.expanded { 200 } else { COLLAPSED_LINES };
+                let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+                for l in lines.iter().take(limit) {
+                    wrap_into(&mut out, vec![Span::styled(format!("  │ {l}"), dim)], width);
+                }
+                if lines.len() > limit {
+                    out.push(Line::styled(
+                        format!("  │ … {} more line(s) (Enter expands)", lines.len() - limit),
+                        dim,
+                    ));
+                }
+                for d in diffs {
+                    render_diff(&mut out, d, width, if self.expanded { 400 } else { 8 });
+                }
+            }
+        }
+        out
+    }
+}
+
+fn render_diff(out: &mut Vec<Line<'static>>, d: &Diff, width: usize, limit: usize) {
+    out.push(Line::styled(
+        format!("  ~ {}", d.path),
+        Style::default().fg(Color::Blue),
+    ));
+    let old: Vec<&str> = d.old.as_deref().unwrap_or("").lines().collect();
+    let new: Vec<&str> = d.new.lines().collect();
+    let mut rows: Vec<(char, &str)> = Vec::new();
+    // Lines common to the start and end stay as context; what differs in between is the change.
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if prefix > 0 {
+        rows.push((' ', old[prefix - 1]));
+    }
+    rows.extend(old[prefix..old.len() - suffix].iter().map(|l| ('-', *l)));
+    rows.extend(new[prefix..new.len() - suffix].iter().map(|l| ('+', *l)));
+    if suffix > 0 {
+        rows.push((' ', old[old.len() - suffix]));
+    }
+    let total = rows.len();
+    for (sign, text) in rows.into_iter().take(limit) {
+        let style = match sign {
+            '-' => Style::default().fg(Color::Red),
+            '+' => Style::default().fg(Color::Green),
+            _ => Style::default().fg(Color::DarkGray),
+        };
+        wrap_into(
+            out,
+            vec![Span::styled(format!("  {sign} {text}"), style)],
+            width,
+        );
+    }
+    if total > limit {
+        out.push(Line::styled(
+            format!("  … {} more diff line(s)", total - limit),
+            Style::default().fg(Color::DarkGray),
+        ));
+    }
+}
+
+/// Inline markdown: `code` and **bold**.
+fn styled(kind: LineKind, text: &str) -> Vec<Span<'static>> {
+    match kind {
+        LineKind::Heading => vec![Span::styled(
+            text.trim_start_matches('#').trim().to_string(),
+            Style::default()
+                .fg(Color::Magenta)
+                .add_modifier(Modifier::BOLD),
+        )],
+        LineKind::Code => vec![Span::styled(
+            format!("  {text}"),
+            Style::default().fg(Color::Cyan),
+        )],
+        LineKind::Fence => vec![Span::styled(
+            text.to_string(),
+            Style::default().fg(Color::DarkGray),
+        )],
+        LineKind::Bullet | LineKind::Plain => {
+            let (lead, body) = if kind == LineKind::Bullet {
+                let indent = text.len() - text.trim_start().len();
+                (format!("{}• ", " ".repeat(indent)), &text.trim_start()[2..])
+            } else {
+                (String::new(), text)
+            };
+            let mut spans = vec![Span::raw(lead)];
+            let mut rest = body;
+            while !rest.is_empty() {
+                let next_code = rest.find('`');
+                let next_bold = rest.find("**");
+                match (next_code, next_bold) {
+                    (Some(c), b) if b.is_none_or(|b| c < b) => {
+                        if let Some(end) = rest[c + 1..].find('`') {
+                            spans.push(Span::raw(rest[..c].to_string()));
+                            spans.push(Span::styled(
+                                rest[c + 1..c + 1 + end].to_string(),
+                                Style::default().fg(Color::Cyan),
+                            ));
+                            rest = &rest[c + end + 2..];
+                            continue;
+                        }
+                        spans.push(Span::raw(rest.to_string()));
+                        break;
+                    }
+                    (_, Some(b)) => {
+                        if let Some(end) = rest[b + 2..].find("**") {
+                            spans.push(Span::raw(rest[..b].to_string()));
+                            spans.push(Span::styled(
+                                rest[b + 2..b + 2 + end].to_string(),
+                                Style::default().add_modifier(Modifier::BOLD),
+                            ));
+                            rest = &rest[b + end + 4..];
+                            continue;
+                        }
+                        spans.push(Span::raw(rest.to_string()));
+                        break;
+                    }
+                    _ => {
+                        spans.push(Span::raw(rest.to_string()));
+                        break;
+                    }
+                }
+            }
+            spans
+        }
+    }
+}
+
+/// Wraps spans to `width` columns (by character width), keeping their styles.
+fn wrap_into(out: &mut Vec<Line<'static>>, spans: Vec<Span<'static>>, width: usize) {
+    let mut line: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in spans {
+        let mut piece = String::new();
+        for ch in span.content.chars() {
+            let w = ch.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                if !piece.is_empty() {
+                    line.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                out.push(Line::from(std::mem::take(&mut line)));
+                used = 0;
+            }
+            piece.push(ch);
+            used += w;
+        }
+        if !piece.is_empty() {
+            line.push(Span::styled(piece, span.style));
+        }
+    }
+    out.push(Line::from(line));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn streaming_text_keeps_a_live_line() {
+        let mut t = Transcript::default();
+        t.text("Hello wor");
+        assert_eq!(plain(&t.bottom_lines(40, 5, 0)), ["Hello wor"]);
+        t.text("ld\n- item `x`\n```\ncode\n```\nnext");
+        assert_eq!(
+            plain(&t.bottom_lines(40, 10, 0)),
+            ["Hello world", "• item x", "```", "  code", "```", "next"]
+        );
+    }
+
+    #[test]
+    fn wraps_and_scrolls() {
+        let mut t = Transcript::default();
+        t.text(&format!("{}\nlast\n", "x".repeat(25)));
+        assert_eq!(
+            plain(&t.bottom_lines(10, 10, 0)),
+            ["xxxxxxxxxx", "xxxxxxxxxx", "xxxxx", "last"]
+        );
+        assert_eq!(plain(&t.bottom_lines(10, 2, 1)), ["xxxxxxxxxx", "xxxxx"]);
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut t = Transcript::default();
+        for i in 0..(MAX_LINES * 3) {
+            t.text(&format!("line {i}\n"));
+            if i % 100 == 0 {
+                t.push(Cell::Divider(format!("d{i}")));
+            }
+        }
+        assert!(t.stored <= MAX_LINES + 1, "{}", t.stored);
+        assert!(t.dropped > 0);
+        t.text(&"y".repeat(MAX_LINE_CHARS * 3));
+        if let Some(Cell::Text { live, .. }) = t.cells.back() {
+            assert!(live.chars().count() <= MAX_LINE_CHARS + 1);
+        }
+    }
+}

@@ -162,6 +162,13 @@ impl Printer {
     fn agent_line(&mut self, update: &AgentUpdate) -> String {
         match update {
             AgentUpdate::Text { .. } | AgentUpdate::Thought { .. } => String::new(),
+            // Some agents announce the same call twice (claude-code-acp): say it once.
+            AgentUpdate::ToolCall { id, title, .. } if self.tools.contains_key(id) => {
+                if !title.is_empty() {
+                    self.tools.insert(id.clone(), title.clone());
+                }
+                String::new()
+            }
             AgentUpdate::ToolCall {
                 id, title, status, ..
             } => {
@@ -235,7 +242,11 @@ impl Printer {
                 ),
             },
             // A clean exit after iteratr closed the connection is not news.
-            AgentUpdate::Exited { status } if status == "exit status: 0" => String::new(),
+            AgentUpdate::Exited { status }
+                if status == "exit status: 0" || status == "stopped by iteratr" =>
+            {
+                String::new()
+            }
             AgentUpdate::Exited { status } => format!("  agent exited ({status})\n"),
         }
     }
@@ -287,6 +298,32 @@ fn log_line(kind: &EventKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_tool_call_is_shown_once() {
+        let mut p = Printer::default();
+        let call = |title: &str| BuildEvent::Agent {
+            update: AgentUpdate::ToolCall {
+                id: "t1".into(),
+                title: title.into(),
+                kind: "other".into(),
+                status: "pending".into(),
+                input: None,
+            },
+        };
+        assert_eq!(p.render(&call("")), "  ▸ tool [pending]\n");
+        assert_eq!(p.render(&call("mcp__iteratr__task-list")), "");
+        let done = BuildEvent::Agent {
+            update: AgentUpdate::ToolUpdate {
+                id: "t1".into(),
+                title: None,
+                status: Some("completed".into()),
+                output: "ok".into(),
+                diffs: vec![],
+            },
+        };
+        assert_eq!(p.render(&done), "  ✓ mcp__iteratr__task-list: ok\n");
+    }
 
     #[test]
     fn text_is_held_until_a_line_is_complete() {

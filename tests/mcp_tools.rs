@@ -51,6 +51,11 @@ async fn exercise_every_tool(c: &McpClient) {
         "Added TAS-1 [p4] Write the parser (remaining, priority 4)"
     );
     assert_eq!(r.structured_content.as_ref().unwrap()["id"], "TAS-1");
+    // Clients that show the model the structured content still give it the words.
+    assert_eq!(
+        r.structured_content.as_ref().unwrap()["message"],
+        text(&r).as_str()
+    );
     let e = refused(c, "task-add", json!({"content": "write the  parser."})).await;
     assert!(e.contains("an open task already says this: TAS-1"), "{e}");
     let e = refused(c, "task-add", json!({"content": "   "})).await;

@@ -246,7 +246,19 @@ impl SessionTools {
 
 type ToolResult = Result<CallToolResult, ErrorData>;
 
+/// A result: the text for the model, and the same facts as structured content. The structured
+/// object carries the text too, under `message`: some clients (Claude Code) hand the model the
+/// structured content instead of the text.
 fn success(text: String, structured: Value) -> CallToolResult {
+    let structured = match structured {
+        Value::Object(fields) => {
+            let mut with_message = serde_json::Map::new();
+            with_message.insert("message".into(), Value::String(text.clone()));
+            with_message.extend(fields);
+            Value::Object(with_message)
+        }
+        other => other,
+    };
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(structured);
     result

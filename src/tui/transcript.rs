@@ -189,6 +189,24 @@ impl Transcript {
         match update {
             AgentUpdate::Text { text } => self.text(text),
             AgentUpdate::Thought { text } => self.thought(text),
+            // Some agents announce the same call twice (claude-code-acp): the second is an update.
+            AgentUpdate::ToolCall {
+                id, title, status, ..
+            } if self
+                .cells
+                .iter()
+                .rev()
+                .take(200)
+                .any(|c| matches!(c, Cell::Tool { id: cid, .. } if cid == id)) =>
+            {
+                self.agent(&AgentUpdate::ToolUpdate {
+                    id: id.clone(),
+                    title: Some(title.clone()),
+                    status: Some(status.clone()),
+                    output: String::new(),
+                    diffs: Vec::new(),
+                })
+            }
             AgentUpdate::ToolCall {
                 id, title, status, ..
             } => self.push(Cell::Tool {
@@ -273,7 +291,7 @@ impl Transcript {
                 }
             }
             AgentUpdate::Exited { status } => {
-                if status != "exit status: 0" {
+                if status != "exit status: 0" && status != "stopped by iteratr" {
                     self.info(format!("agent exited ({status})"), true);
                 }
             }

@@ -121,3 +121,48 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
     );
     assert!(t.contains("2 check(s) failed"), "{t}");
 }
+
+/// The real opencode (installed by `.ci/run`; see tests/real_agents.rs for where it lives).
+#[test]
+fn the_real_opencode_passes() {
+    let opencode = std::env::var_os("ITERATR_TEST_OPENCODE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/real-agents/opencode/node_modules/opencode-linux-x64/bin/opencode")
+        });
+    assert!(
+        opencode.is_file(),
+        "{} is missing: install it with `npm install --prefix target/real-agents/opencode --no-save opencode-linux-x64@1.18.34` (bash .ci/run does)",
+        opencode.display()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let h = home.path().display().to_string();
+    let out = Command::new(common::bin())
+        .current_dir(project.path())
+        .args(["doctor", "--timeout", "60s", "--agent"])
+        .arg(format!("{} acp", opencode.display()))
+        .env_remove("ITERATR_NATS_URL")
+        .env("HOME", &h)
+        .env("XDG_CONFIG_HOME", format!("{h}/.config"))
+        .env("XDG_DATA_HOME", format!("{h}/.local/share"))
+        .env("XDG_CACHE_HOME", format!("{h}/.cache"))
+        .env("XDG_STATE_HOME", format!("{h}/.local/state"))
+        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+        .env("OPENCODE_DISABLE_SHARE", "1")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{t}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        t.contains("is OpenCode 1.18.34 speaking ACP; it takes MCP over HTTP"),
+        "{t}"
+    );
+}

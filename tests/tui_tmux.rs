@@ -1,0 +1,198 @@
+//! The real binary in a real terminal (tmux), with the fake agent: the screen shows the tasks and
+//! the session completing; `i`, a message and Enter put the message in the log; Ctrl+C leaves the
+//! terminal clean and no process behind. tmux is required (`.ci/run` installs it).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap_or_else(|e| {
+            panic!("tmux is needed for this test ({e}); install it (apt-get install tmux; .ci/run does)")
+        });
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the screen never showed {what:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn messages(dir: &Path) -> Vec<String> {
+    let out = Command::new(common::bin())
+        .current_dir(dir)
+        .args(["status", "--session", "demo", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn the_tui_in_a_real_terminal() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    std::fs::create_dir(dir.join("specs")).unwrap();
+    std::fs::write(
+        dir.join("specs/demo.md"),
+        "# Demo\n- [ ] First task\n- [ ] Second task\n- [ ] Third task\n",
+    )
+    .unwrap();
+    let status =
+        |id: &str, s: &str| json!({"tool": "task-status", "args": {"id": id, "status": s}});
+    let script = json!({"turns": [
+        {"actions": [{"say": "Planning the work.\n"}, {"tool": "iteration-summary", "args": {"summary": "planned"}}]},
+        {"actions": [{"say": "Working on the first task.\n"}, status("TAS-1", "in_progress"), {"sleep_ms": 6000}, status("TAS-1", "completed")]},
+        {"actions": [{"say": "Thanks for the message.\n"}]},
+        {"actions": [status("TAS-2", "completed"), status("TAS-3", "completed"), {"tool": "session-complete", "args": {"summary": "done"}}]},
+    ]});
+    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+    let agent_log = dir.join("agent.log");
+
+    let tmux = Tmux {
+        socket: format!("iteratr-test-{}", std::process::id()),
+    };
+    let command = format!("{} build; echo EXITED $?; sleep 60", common::bin());
+    let env = [
+        format!("ITERATR_AGENT={}", common::fake_agent::path().display()),
+        format!(
+            "ITERATR_FAKE_AGENT_SCRIPT={}",
+            dir.join("script.json").display()
+        ),
+        format!("ITERATR_FAKE_AGENT_LOG={}", agent_log.display()),
+        "TERM=xterm-256color".to_string(),
+    ];
+    let mut args = vec![
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-c",
+    ];
+    let dir_str = dir.display().to_string();
+    args.push(&dir_str);
+    for e in &env {
+        args.push("-e");
+        args.push(e);
+    }
+    args.push(&command);
+    tmux.run(&args);
+
+    // The tasks appear in the sidebar as the agent works.
+    let screen = tmux.wait_for("Working on the first task", Duration::from_secs(30));
+    assert!(
+        screen.contains("Tasks (3)") && screen.contains("TAS-1 p2 First task"),
+        "{screen}"
+    );
+    assert!(screen.contains("iteratr │ demo │ iteration 1"), "{screen}");
+
+    // Type to the agent while it works: the message lands in the log.
+    tmux.keys(&["i"]);
+    tmux.wait_for("Message to the agent", Duration::from_secs(10));
+    tmux.keys(&["-l", "hello from the terminal"]);
+    tmux.keys(&["Enter"]);
+    let start = Instant::now();
+    while !messages(dir).contains(&"hello from the terminal".to_string()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the message never reached the log"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The session completes, on screen.
+    tmux.wait_for("✓3", Duration::from_secs(60));
+    let screen = tmux.wait_for("session complete after", Duration::from_secs(10));
+    assert!(screen.contains("│ complete"), "{screen}");
+    let prompts = std::fs::read_to_string(&agent_log).unwrap();
+    assert!(
+        prompts.contains("hello from the terminal"),
+        "the agent got the message"
+    );
+
+    // Ctrl+C leaves a clean terminal and no process behind.
+    tmux.keys(&["C-c"]);
+    let screen = tmux.wait_for("EXITED 0", Duration::from_secs(20));
+    assert!(
+        !screen.contains("Dashboard") && !screen.contains("┌ Agent"),
+        "the interface is still on screen:\n{screen}"
+    );
+    let pids: Vec<u32> = std::fs::read_to_string(&agent_log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "start")
+        .filter_map(|v| v["pid"].as_u64().map(|p| p as u32))
+        .collect();
+    assert!(!pids.is_empty());
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"),
+            "agent {pid} is still running"
+        );
+    }
+    // No iteratr process of this test is left: only the shell (echo, sleep) remains in the pane.
+    let pane_pid: u32 = tmux
+        .run(&["display-message", "-p", "-t", "t", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{pane_pid}/task/{pane_pid}/children"))
+        .unwrap_or_default();
+    for child in children.split_whitespace() {
+        let exe = std::fs::read_link(format!("/proc/{child}/exe")).unwrap_or_default();
+        assert_ne!(
+            exe,
+            Path::new(common::bin()),
+            "iteratr ({child}) is still running"
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! share one log; optimistic concurrency (append with the expected last sequence number) makes a
 //! race an error the writer retries, never a lost or duplicated event.
 
+pub mod managed;
+pub mod nats;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::session::Event;
 
+pub use nats::{NatsLog, NatsOptions};
 pub use sqlite::SqliteLog;
 
 /// An event with its place in the session's stream.

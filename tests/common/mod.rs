@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod fake_agent;
 pub mod fake_llm;
 pub mod mcp;
+pub mod nats;
 
 use iteratr::session::{Author, Event, EventKind};
 

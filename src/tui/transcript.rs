@@ -119,7 +119,8 @@ impl Transcript {
         if self.stored > MAX_LINES
             && let Some(Cell::Text { lines, .. }) = self.cells.front_mut()
         {
-            let excess = (self.stored - MAX_LINES).min(lines.len());
+            // Drop a tenth at a time, so a long stream does not shift the lines on every append.
+            let excess = (self.stored - MAX_LINES).max(MAX_LINES / 10).min(lines.len());
             lines.drain(..excess);
             self.stored -= excess;
             self.dropped += 1;
@@ -305,7 +306,11 @@ impl Transcript {
         let need = height + offset;
         let mut out: Vec<Line<'static>> = Vec::new();
         for cell in self.cells.iter().rev() {
-            let mut lines = self.render_cell(cell, width);
+            let mut lines = match cell {
+                // A long text cell: wrap only its last lines, as many as the view needs.
+                Cell::Text { lines, live, .. } => Self::text_tail(lines, live, width, need - out.len()),
+                _ => self.render_cell(cell, width),
+            };
             lines.reverse();
             out.extend(lines);
             if out.len() >= need {
@@ -323,6 +328,30 @@ impl Transcript {
         let mut visible: Vec<Line<'static>> = out[start..end].to_vec();
         visible.reverse();
         visible
+    }
+
+    /// The last lines of a text cell, wrapped, at least `need` of them when it has that many.
+    fn text_tail(lines: &[(LineKind, String)], live: &str, width: usize, need: usize) -> Vec<Line<'static>> {
+        let mut tail: Vec<Vec<Line<'static>>> = Vec::new();
+        let mut count = 0;
+        if !live.is_empty() {
+            let mut in_code = false;
+            let kind = classify(live, &mut in_code);
+            let mut wrapped = Vec::new();
+            wrap_into(&mut wrapped, styled(kind, live), width);
+            count += wrapped.len();
+            tail.push(wrapped);
+        }
+        for (kind, text) in lines.iter().rev() {
+            if count >= need {
+                break;
+            }
+            let mut wrapped = Vec::new();
+            wrap_into(&mut wrapped, styled(*kind, text), width);
+            count += wrapped.len();
+            tail.push(wrapped);
+        }
+        tail.into_iter().rev().flatten().collect()
     }
 
     fn render_cell(&self, cell: &Cell, width: usize) -> Vec<Line<'static>> {

@@ -43,6 +43,41 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// Keep sessions in NATS JetStream at this server or cluster (comma-separated URLs;
+    /// `nats://user:password@host:4222` for user and password) instead of the embedded store
+    #[arg(
+        long,
+        global = true,
+        env = "ITERATR_NATS_URL",
+        value_name = "URL",
+        conflicts_with = "nats_server"
+    )]
+    pub nats_url: Option<String>,
+
+    /// NATS credentials file (.creds: JWT and NKey seed) for --nats-url
+    #[arg(long, global = true, env = "ITERATR_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// NATS token for --nats-url (when it is not in the URL)
+    #[arg(
+        long,
+        global = true,
+        env = "ITERATR_NATS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub nats_token: Option<String>,
+
+    /// Copies of the JetStream stream when iteratr creates it (3 or 5 in a cluster)
+    #[arg(long, global = true, env = "ITERATR_NATS_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5), value_name = "N")]
+    pub nats_replicas: u8,
+
+    /// Run a local nats-server (loopback, random port, store in <data-dir>/jetstream), shared by
+    /// the iteratr processes on this data dir and stopped with the last of them
+    #[arg(long, global = true)]
+    pub nats_server: bool,
+
     #[command(subcommand)]
     pub command: Commands,
 }
@@ -101,6 +136,106 @@ pub enum Commands {
     },
     /// Print the version, git commit and build date
     Version,
+    /// Runs the nats-server of --nats-server for the iteratr processes of a data dir (internal)
+    #[command(hide = true)]
+    NatsKeeper {
+        #[arg(long, value_name = "PATH")]
+        server_bin: PathBuf,
+    },
+}
+
+/// Where sessions are kept: the embedded store, a NATS server or cluster, or a managed local one.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub nats: NatsChoice,
+}
+
+#[derive(Debug, Clone)]
+pub enum NatsChoice {
+    Embedded,
+    Url(crate::store::NatsOptions),
+    Managed { replicas: usize },
+}
+
+impl StoreConfig {
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let nats = match (&cli.nats_url, cli.nats_server) {
+            (Some(url), _) => {
+                crate::store::nats::parse_urls(url)
+                    .map_err(|e| anyhow::anyhow!("--nats-url / ITERATR_NATS_URL: {e}"))?;
+                if let Some(creds) = &cli.nats_creds
+                    && !creds.is_file()
+                {
+                    bail!(
+                        "--nats-creds / ITERATR_NATS_CREDS: {} is not a file",
+                        creds.display()
+                    );
+                }
+                let mut opts = crate::store::NatsOptions::new(url.clone());
+                opts.creds = cli.nats_creds.clone();
+                opts.token = cli.nats_token.clone().filter(|t| !t.is_empty());
+                opts.replicas = usize::from(cli.nats_replicas);
+                NatsChoice::Url(opts)
+            }
+            (None, true) => NatsChoice::Managed {
+                replicas: usize::from(cli.nats_replicas),
+            },
+            (None, false) => {
+                if cli.nats_creds.is_some() || cli.nats_token.is_some() {
+                    bail!("--nats-creds and --nats-token go with --nats-url");
+                }
+                NatsChoice::Embedded
+            }
+        };
+        Ok(StoreConfig {
+            data_dir: cli.data_dir.clone(),
+            nats,
+        })
+    }
+
+    /// For people: where the sessions are.
+    pub fn describe(&self) -> String {
+        match &self.nats {
+            NatsChoice::Embedded => self.data_dir.display().to_string(),
+            NatsChoice::Url(o) => format!("NATS {}", crate::store::nats::redact(&o.url)),
+            NatsChoice::Managed { .. } => {
+                format!("the local nats-server of {}", self.data_dir.display())
+            }
+        }
+    }
+}
+
+/// Opens the configured store. With `create` false (commands that only read) it creates
+/// nothing: `None` when there is no data yet.
+pub async fn open_store(
+    cfg: &StoreConfig,
+    create: bool,
+) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
+    match &cfg.nats {
+        NatsChoice::Embedded => {
+            let opened = if create {
+                SqliteLog::open(&cfg.data_dir)
+            } else {
+                SqliteLog::open_existing(&cfg.data_dir)
+            };
+            match opened {
+                Ok(log) => Ok(Some(Arc::new(log))),
+                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        NatsChoice::Url(opts) => Ok(Some(Arc::new(crate::store::NatsLog::connect(opts).await?))),
+        NatsChoice::Managed { replicas } => {
+            let Some(server) = crate::store::managed::ensure(&cfg.data_dir, create).await? else {
+                return Ok(None);
+            };
+            let mut opts = crate::store::NatsOptions::new(server.url.clone());
+            opts.replicas = *replicas;
+            let log = crate::store::NatsLog::connect_keeping(&opts, Some(Box::new(server))).await?;
+            Ok(Some(Arc::new(log)))
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -209,14 +344,21 @@ impl Cli {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Commands::NatsKeeper { server_bin } = &cli.command {
+        crate::store::managed::run_keeper(&cli.data_dir, server_bin)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = StoreConfig::from_cli(&cli)?;
+    let store = &store;
     match cli.command {
-        Commands::Status { session, json } => {
-            status_command(&cli.data_dir, session.as_deref(), json).await
-        }
-        Commands::Build(args) => build_command(&cli.data_dir, args).await,
+        Commands::NatsKeeper { .. } => Ok(ExitCode::SUCCESS),
+        Commands::Status { session, json } => status_command(store, session.as_deref(), json).await,
+        Commands::Build(args) => build_command(store, args).await,
         Commands::GenTemplate { output, force } => gen_template(&output, force),
-        Commands::Doctor { agent, timeout } => doctor(&cli.data_dir, &agent, timeout).await,
-        Commands::Watch { session } => watch_command(&cli.data_dir, session.as_deref()).await,
+        Commands::Doctor { agent, timeout } => doctor(store, &agent, timeout).await,
+        Commands::Watch { session } => watch_command(store, session.as_deref()).await,
         Commands::Mcp {
             command:
                 McpCommand::Serve {
@@ -224,7 +366,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     http,
                     token,
                 },
-        } => mcp_serve(&cli.data_dir, session.as_deref(), http, token).await,
+        } => mcp_serve(store, session.as_deref(), http, token).await,
         Commands::Mcp {
             command: McpCommand::Tools,
         } => {
@@ -239,25 +381,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Opens the store for a command that only reads: `None` when there is none yet.
-fn open_for_reading(data_dir: &Path) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
-    match SqliteLog::open_existing(data_dir) {
-        Ok(log) => Ok(Some(Arc::new(log))),
-        Err(StoreError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+async fn open_for_reading(store: &StoreConfig) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
+    open_store(store, false).await
+}
+
+/// Opens (creating if needed) the store for a command that writes.
+async fn open_for_writing(store: &StoreConfig) -> anyhow::Result<Arc<dyn EventLog>> {
+    open_store(store, true)
+        .await?
+        .with_context(|| format!("cannot open the session store at {}", store.describe()))
 }
 
 async fn status_command(
-    data_dir: &Path,
+    store: &StoreConfig,
     session: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let dir = data_dir.display().to_string();
+    let dir = store.describe();
     tracing::info!(data_dir = %dir, session = ?session, "status");
     if let Some(name) = session {
         validate_session_name(name)?;
     }
-    let Some(log) = open_for_reading(data_dir)? else {
+    let Some(log) = open_for_reading(store).await? else {
         if let Some(name) = session {
             bail!(
                 "there is no session '{name}': {dir} holds no iteratr data yet (set --data-dir or ITERATR_DATA_DIR if your sessions live elsewhere)"
@@ -359,7 +504,7 @@ async fn choose_session(log: &dyn EventLog, given: Option<&str>) -> anyhow::Resu
 }
 
 async fn mcp_serve(
-    data_dir: &Path,
+    store: &StoreConfig,
     session: Option<&str>,
     http: Option<SocketAddr>,
     token: Option<String>,
@@ -367,7 +512,8 @@ async fn mcp_serve(
     if http.is_none() && token.is_some() && std::env::var_os("ITERATR_MCP_TOKEN").is_none() {
         bail!("--token only applies to the HTTP transport; add --http 127.0.0.1:0 or drop --token");
     }
-    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(data_dir)?);
+    let data_dir = &store.data_dir;
+    let log = open_for_writing(store).await?;
     let name = choose_session(log.as_ref(), session).await?;
     let handle = Arc::new(
         SessionHandle::open(log, &name)
@@ -466,7 +612,7 @@ fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
+async fn build_command(store: &StoreConfig, args: BuildArgs) -> anyhow::Result<ExitCode> {
     use crate::orchestrator::{BuildOptions, Orchestrator, exit};
     let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
         eprintln!("error: {e:#}");
@@ -506,7 +652,8 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
         Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
     };
     let project_dir = std::env::current_dir().context("cannot read the current directory")?;
-    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(data_dir)?);
+    let data_dir = &store.data_dir;
+    let log = open_for_writing(store).await?;
     let opts = BuildOptions {
         session,
         spec_path,
@@ -609,7 +756,8 @@ async fn build_command(data_dir: &Path, args: BuildArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
-async fn doctor(data_dir: &Path, agent: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn doctor(store: &StoreConfig, agent: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let data_dir = &store.data_dir;
     use crate::doctor::{Check, Level};
     let mut checks: Vec<Check> = Vec::new();
     match crate::process::split_command_line(agent) {
@@ -628,7 +776,11 @@ async fn doctor(data_dir: &Path, agent: &str, timeout: Duration) -> anyhow::Resu
         }),
     }
     checks.push(crate::doctor::check_data_dir(data_dir).await);
-    checks.push(crate::doctor::check_nats(std::env::var("ITERATR_NATS_URL").ok().as_deref()).await);
+    match &store.nats {
+        NatsChoice::Url(opts) => checks.push(crate::doctor::check_nats(Some(&opts.url)).await),
+        NatsChoice::Managed { .. } => checks.push(crate::doctor::check_managed_nats()),
+        NatsChoice::Embedded => checks.push(crate::doctor::check_nats(None).await),
+    }
     checks.push(crate::doctor::check_terminal());
     for c in &checks {
         println!("{}", c.line());
@@ -687,11 +839,12 @@ async fn run_tui(
     result.context("the terminal interface failed")
 }
 
-async fn watch_command(data_dir: &Path, session: Option<&str>) -> anyhow::Result<ExitCode> {
-    let Some(log) = open_for_reading(data_dir)? else {
+async fn watch_command(store: &StoreConfig, session: Option<&str>) -> anyhow::Result<ExitCode> {
+    let data_dir = &store.data_dir;
+    let Some(log) = open_for_reading(store).await? else {
         bail!(
             "{} holds no iteratr data yet; start a build first",
-            data_dir.display()
+            store.describe()
         );
     };
     let sessions = log.sessions().await?;

@@ -171,6 +171,21 @@ pub async fn check_nats(url: Option<&str>) -> Check {
     }
 }
 
+/// `--nats-server`: the server binary is there.
+pub fn check_managed_nats() -> Check {
+    match crate::store::managed::server_binary() {
+        Ok(path) => Check::new(
+            Level::Ok,
+            "nats",
+            format!(
+                "--nats-server runs {} (loopback, random port)",
+                path.display()
+            ),
+        ),
+        Err(e) => Check::new(Level::Fail, "nats", e),
+    }
+}
+
 /// Terminal size and colour support, for the full-screen interface.
 pub fn check_terminal() -> Check {
     let stdout = std::io::stdout();

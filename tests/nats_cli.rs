@@ -1,0 +1,245 @@
+//! iteratr on JetStream from the command line: `--nats-server` (a local server iteratr runs and
+//! stops itself) and `--nats-url`, with the real binary and the scripted fake agent.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SPEC: &str = "# Demo\n\nOne file.\n\n- [ ] Write hello.txt\n";
+
+fn project() -> tempfile::TempDir {
+    // The tests find nats-server the way iteratr does; fail (not skip) when it is missing.
+    common::nats::server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+    std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
+    let tool = |name: &str, args: Value| json!({"tool": name, "args": args});
+    let script = json!({"turns": [
+        {"actions": [tool("iteration-summary", json!({"summary": "planned"}))]},
+        {"actions": [
+            tool("task-status", json!({"id": "TAS-1", "status": "in_progress"})),
+            {"write": {"path": "hello.txt", "content": "done\n"}},
+            tool("task-status", json!({"id": "TAS-1", "status": "completed"})),
+            tool("iteration-summary", json!({"summary": "TAS-1 done"})),
+            tool("session-complete", json!({"summary": "all done"})),
+        ]},
+    ]});
+    std::fs::write(dir.path().join("script.json"), script.to_string()).unwrap();
+    dir
+}
+
+fn iteratr(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(common::bin());
+    cmd.current_dir(dir)
+        .args(args)
+        .env("ITERATR_AGENT", common::fake_agent::path())
+        .env("ITERATR_FAKE_AGENT_SCRIPT", dir.join("script.json"))
+        .env("ITERATR_FAKE_AGENT_LOG", dir.join("agent.log"))
+        .env_remove("ITERATR_DATA_DIR")
+        .env_remove("ITERATR_LOG_FILE")
+        .env_remove("ITERATR_NATS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let mut child = iteratr(dir, args).spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("iteratr {args:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.split_whitespace().nth(2) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+fn wait_gone(pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while running(pid) {
+        assert!(Instant::now() < deadline, "{what} ({pid}) is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn server_state(dir: &Path) -> Value {
+    let file = dir.join(".iteratr/jetstream/server.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(t) = std::fs::read_to_string(&file)
+            && let Ok(v) = serde_json::from_str::<Value>(&t)
+        {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "no {} appeared", file.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status_json(dir: &Path, store: &[&str]) -> Value {
+    let mut args = store.to_vec();
+    args.extend(["status", "--session", "demo", "--json"]);
+    let out = run(dir, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn build_on_a_managed_server_then_status_reuses_the_data() {
+    let dir = project();
+    let p = dir.path();
+    let out = run(p, &["--nats-server", "build", "--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(p.join("hello.txt")).unwrap(),
+        "done\n"
+    );
+    // The server stops with the build (its keeper notices within a moment); the data stays in
+    // the data dir, not in SQLite.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while p.join(".iteratr/jetstream/server.json").exists() {
+        assert!(Instant::now() < deadline, "the server outlived the build");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!p.join(".iteratr/iteratr.db").exists());
+    // A new server on the same data dir finds the session.
+    let s = status_json(p, &["--nats-server"]);
+    assert_eq!(s["completed"], true, "{s}");
+    assert_eq!(s["counts"]["completed"], 1);
+    let out = run(p, &["--nats-server", "status"]);
+    assert!(text(&out).contains("demo"), "{}", text(&out));
+}
+
+#[test]
+fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
+    let dir = project();
+    let p = dir.path();
+    let first = Killed(
+        iteratr(
+            p,
+            &[
+                "--nats-server",
+                "mcp",
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--session",
+                "demo",
+            ],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let state = server_state(p);
+    let (keeper, server) = (
+        state["keeper_pid"].as_u64().unwrap() as u32,
+        state["server_pid"].as_u64().unwrap() as u32,
+    );
+    assert!(running(server));
+    // A second process on the same data dir uses the same server.
+    let second = Killed(
+        iteratr(
+            p,
+            &[
+                "--nats-server",
+                "mcp",
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--session",
+                "demo",
+            ],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = run(p, &["--nats-server", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server_state(p)["server_pid"], state["server_pid"], "reused");
+    // Kill the first without warning: the second still uses the server.
+    drop(first);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(running(server), "the server stopped while still in use");
+    let out = run(p, &["--nats-server", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Kill the last one: the server and its keeper go.
+    drop(second);
+    wait_gone(server, "nats-server");
+    wait_gone(keeper, "the nats-server keeper");
+}
+
+#[test]
+fn nats_url_selects_an_existing_server() {
+    let server = common::nats::NatsServer::start();
+    let dir = project();
+    let p = dir.path();
+    let url = server.url();
+    let out = run(p, &["--nats-url", &url, "build", "--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = status_json(p, &["--nats-url", &url]);
+    assert_eq!(s["completed"], true, "{s}");
+    assert!(!p.join(".iteratr").exists(), "nothing written locally");
+    // An unreachable server is a clear error with the fix.
+    let port = common::nats::free_port();
+    let out = run(
+        p,
+        &["--nats-url", &format!("nats://127.0.0.1:{port}"), "status"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("cannot connect to the NATS server"),
+        "{}",
+        text(&out)
+    );
+    let out = run(p, &["--nats-url", "nats://a b", "status"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--nats-url"), "{}", text(&out));
+}
+
+#[test]
+fn a_missing_nats_server_binary_is_a_clear_error() {
+    let dir = project();
+    let out = iteratr(
+        dir.path(),
+        &["--nats-server", "mcp", "serve", "--session", "x"],
+    )
+    .env(
+        "ITERATR_NATS_SERVER",
+        dir.path().join("no-such-nats-server"),
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("ITERATR_NATS_SERVER"), "{}", text(&out));
+}

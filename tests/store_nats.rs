@@ -175,3 +175,71 @@ async fn a_three_node_cluster_loses_a_node_and_nothing_else() {
     let other = NatsLog::connect(&opts).await.unwrap();
     check_whole(&read_all(&other, "clustered", 0).await.unwrap(), 100);
 }
+
+/// The worker process of the race below: the test binary re-runs itself with
+/// `ITERATR_TEST_NATS_WORKER` set. Run normally it only checks its arguments' defaults.
+#[test]
+fn nats_worker() {
+    let Ok(url) = std::env::var("ITERATR_TEST_NATS_WORKER") else {
+        return;
+    };
+    let id: usize = std::env::var("ITERATR_TEST_ID").unwrap().parse().unwrap();
+    let count: usize = std::env::var("ITERATR_TEST_COUNT")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let log: Arc<dyn EventLog> =
+            Arc::new(NatsLog::connect(&NatsOptions::new(url)).await.unwrap());
+        let handle = iteratr::service::SessionHandle::open(log, "shared")
+            .await
+            .unwrap();
+        for i in 0..count {
+            let cmd = iteratr::session::Command::AddTasks(vec![iteratr::session::NewTask::new(
+                format!("process {id} task {i}"),
+            )]);
+            handle
+                .execute(&cmd, iteratr::session::Author::Agent)
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_race_on_one_session_without_loss_or_duplicates() {
+    let server = NatsServer::start();
+    // Create the stream first so the workers race on appends.
+    let log = NatsLog::connect(&NatsOptions::new(server.url()))
+        .await
+        .unwrap();
+    let spawn = |id: usize| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["nats_worker", "--exact", "--nocapture", "--test-threads=1"])
+            .env("ITERATR_TEST_NATS_WORKER", server.url())
+            .env("ITERATR_TEST_ID", id.to_string())
+            .env("ITERATR_TEST_COUNT", "200")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(1), spawn(2));
+    assert!(a.wait().unwrap().success(), "worker 1 failed");
+    assert!(b.wait().unwrap().success(), "worker 2 failed");
+    let events = read_all(&log, "shared", 0).await.unwrap();
+    assert_eq!(events.len(), 400);
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "gap-free");
+        let EventKind::TaskAdded { content, .. } = &e.event.kind else {
+            panic!("unexpected {:?}", e.event.kind);
+        };
+        assert!(seen.insert(content.clone()), "duplicate: {content}");
+    }
+    for p in 1..=2 {
+        for i in 0..200 {
+            assert!(seen.contains(&format!("process {p} task {i}")), "lost");
+        }
+    }
+}

@@ -93,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (mut updates, mut frames) = (0usize, 0usize);
     let mut key_waits: Vec<Duration> = Vec::new();
+    let mut last_update = Instant::now();
     {
         let prompt = agent.prompt(&session, "go".into());
         tokio::pin!(prompt);
@@ -111,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
                     let Some(ev) = ev else { break };
                     app.on_build_event(ev);
                     updates += 1;
+                    last_update = Instant::now();
                     for _ in 0..4096 {
                         match rx.try_recv() {
                             Ok(ev) => { app.on_build_event(ev); updates += 1; }
@@ -131,12 +133,12 @@ async fn main() -> anyhow::Result<()> {
                     done = true;
                 }
                 _ = tokio::time::sleep(Duration::from_millis(16)), if dirty => {}
-                _ = tokio::time::sleep(Duration::from_millis(300)), if done && !dirty => break,
+                _ = tokio::time::sleep(Duration::from_millis(50)), if done => {}
             }
         }
     }
     terminal.draw(|f| view::draw(f, &mut app))?;
-    let elapsed = started.elapsed();
+    let elapsed = last_update.duration_since(started);
     keys.abort();
     agent.shutdown(Duration::from_secs(2)).await;
 

@@ -194,6 +194,47 @@ impl StoreConfig {
         })
     }
 
+    /// Arguments that make a child `iteratr` (the stdio MCP server an agent runs) use this store.
+    pub fn child_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_string(),
+            std::path::absolute(&self.data_dir)
+                .unwrap_or_else(|_| self.data_dir.clone())
+                .display()
+                .to_string(),
+        ];
+        if let NatsChoice::Managed { .. } = self.nats {
+            args.push("--nats-server".into());
+        }
+        args
+    }
+
+    /// Environment for such a child: the NATS connection, secrets included, stays out of `ps`.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        match &self.nats {
+            NatsChoice::Url(o) => {
+                env.push(("ITERATR_NATS_URL".to_string(), o.url.clone()));
+                if let Some(creds) = &o.creds {
+                    let creds = std::path::absolute(creds).unwrap_or_else(|_| creds.clone());
+                    env.push((
+                        "ITERATR_NATS_CREDS".to_string(),
+                        creds.display().to_string(),
+                    ));
+                }
+                if let Some(token) = &o.token {
+                    env.push(("ITERATR_NATS_TOKEN".to_string(), token.clone()));
+                }
+                env.push(("ITERATR_NATS_REPLICAS".to_string(), o.replicas.to_string()));
+            }
+            NatsChoice::Managed { replicas } => {
+                env.push(("ITERATR_NATS_REPLICAS".to_string(), replicas.to_string()));
+            }
+            NatsChoice::Embedded => {}
+        }
+        env
+    }
+
     /// For people: where the sessions are.
     pub fn describe(&self) -> String {
         match &self.nats {
@@ -669,6 +710,8 @@ async fn build_command(store: &StoreConfig, args: BuildArgs) -> anyhow::Result<E
         retry_delay: args.retry_delay,
         reset: args.reset,
         init_timeout: args.init_timeout,
+        store_args: store.child_args(),
+        store_env: store.child_env(),
     };
     let interrupt = tokio_util::sync::CancellationToken::new();
     let signal_token = interrupt.clone();

@@ -4,7 +4,7 @@
 //! so a later run resumes where this one stopped.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,10 @@ pub struct BuildOptions {
     pub retry_delay: Duration,
     pub reset: bool,
     pub init_timeout: Duration,
+    /// Global arguments (data dir, store choice) for the `iteratr mcp serve` an agent may launch.
+    pub store_args: Vec<String>,
+    /// Environment for it (the NATS connection, when one is used).
+    pub store_env: Vec<(String, String)>,
 }
 
 /// How a run ended.
@@ -426,15 +430,19 @@ impl Orchestrator {
             _ => vec![McpEntry::Stdio {
                 name: "iteratr".into(),
                 command: PathBuf::from(&self.binary),
-                args: vec![
-                    "--data-dir".into(),
-                    absolute(&self.opts.data_dir).display().to_string(),
-                    "mcp".into(),
-                    "serve".into(),
-                    "--session".into(),
-                    self.opts.session.clone(),
-                ],
-                env: Vec::new(),
+                args: self
+                    .opts
+                    .store_args
+                    .iter()
+                    .cloned()
+                    .chain([
+                        "mcp".into(),
+                        "serve".into(),
+                        "--session".into(),
+                        self.opts.session.clone(),
+                    ])
+                    .collect(),
+                env: self.opts.store_env.clone(),
             }],
         }
     }
@@ -621,10 +629,6 @@ impl Orchestrator {
             }
         }
     }
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ fn a_missing_agent_fails_with_the_fix() {
 fn a_command_that_is_not_an_acp_agent_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = doctor(dir.path(), "sleep 300", &[]);
+    let out = doctor(dir.path(), "sleep 3071", &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -81,7 +81,7 @@ fn a_command_that_is_not_an_acp_agent_times_out() {
     // It gave up promptly and left nothing running (a guard, not a speed check).
     assert!(started.elapsed() < Duration::from_secs(60));
     let ps = Command::new("pgrep")
-        .args(["-f", "^sleep 300$"])
+        .args(["-f", "^sleep 3071$"])
         .output()
         .unwrap();
     assert!(ps.stdout.is_empty(), "the non-agent is still running");

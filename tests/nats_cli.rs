@@ -243,3 +243,32 @@ fn a_missing_nats_server_binary_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(text(&out).contains("ITERATR_NATS_SERVER"), "{}", text(&out));
 }
+
+/// An agent that takes MCP over stdio only runs `iteratr mcp serve` itself: it must reach the
+/// same JetStream store (here the managed server, shared through the data dir).
+#[test]
+fn a_stdio_only_agent_reaches_the_same_jetstream_store() {
+    let dir = project();
+    let p = dir.path();
+    let mut cmd = iteratr(p, &["--nats-server", "build", "--headless"]);
+    cmd.env("ITERATR_FAKE_AGENT_NO_HTTP", "1");
+    let child = cmd.spawn().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("(session tools over stdio)"),
+        "{}",
+        text(&out)
+    );
+    let log = std::fs::read_to_string(p.join("agent.log")).unwrap();
+    assert!(
+        log.contains("--nats-server"),
+        "the stdio entry names the store: {log}"
+    );
+    assert!(
+        !p.join(".iteratr/iteratr.db").exists(),
+        "nothing went to SQLite"
+    );
+    let s = status_json(p, &["--nats-server"]);
+    assert_eq!(s["completed"], true, "{s}");
+}

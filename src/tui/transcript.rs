@@ -120,7 +120,9 @@ impl Transcript {
             && let Some(Cell::Text { lines, .. }) = self.cells.front_mut()
         {
             // Drop a tenth at a time, so a long stream does not shift the lines on every append.
-            let excess = (self.stored - MAX_LINES).max(MAX_LINES / 10).min(lines.len());
+            let excess = (self.stored - MAX_LINES)
+                .max(MAX_LINES / 10)
+                .min(lines.len());
             lines.drain(..excess);
             self.stored -= excess;
             self.dropped += 1;
@@ -308,7 +310,9 @@ impl Transcript {
         for cell in self.cells.iter().rev() {
             let mut lines = match cell {
                 // A long text cell: wrap only its last lines, as many as the view needs.
-                Cell::Text { lines, live, .. } => Self::text_tail(lines, live, width, need - out.len()),
+                Cell::Text { lines, live, .. } => {
+                    Self::text_tail(lines, live, width, need - out.len())
+                }
                 _ => self.render_cell(cell, width),
             };
             lines.reverse();
@@ -331,7 +335,12 @@ impl Transcript {
     }
 
     /// The last lines of a text cell, wrapped, at least `need` of them when it has that many.
-    fn text_tail(lines: &[(LineKind, String)], live: &str, width: usize, need: usize) -> Vec<Line<'static>> {
+    fn text_tail(
+        lines: &[(LineKind, String)],
+        live: &str,
+        width: usize,
+        need: usize,
+    ) -> Vec<Line<'static>> {
         let mut tail: Vec<Vec<Line<'static>>> = Vec::new();
         let mut count = 0;
         if !live.is_empty() {

@@ -30,6 +30,7 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let _ = iteratr::logging::init(None);
     let chunks: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -101,6 +102,10 @@ async fn main() -> anyhow::Result<()> {
         let mut last_draw = Instant::now() - Duration::from_millis(16);
         let mut dirty = false;
         loop {
+            // The turn is over and nothing arrived for a while: everything was rendered.
+            if done && !dirty && last_update.elapsed() > Duration::from_millis(300) {
+                break;
+            }
             if dirty && last_draw.elapsed() >= Duration::from_millis(16) {
                 terminal.draw(|f| view::draw(f, &mut app))?;
                 frames += 1;

@@ -165,15 +165,7 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
     }
 
     let _ = writeln!(out, "\nNotes: {}", state.notes.len());
-    for note_type in NoteType::ALL {
-        let notes: Vec<_> = state
-            .notes
-            .values()
-            .filter(|n| n.note_type == note_type)
-            .collect();
-        if notes.is_empty() {
-            continue;
-        }
+    for (note_type, notes) in state.notes_by_type() {
         let _ = writeln!(out, "  {note_type}");
         for n in notes {
             let when = n

@@ -8,7 +8,7 @@ use handlebars::Handlebars;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::session::{NoteType, SessionState, TaskStatus, note_id};
+use crate::session::{SessionState, TaskStatus, note_id};
 
 /// The template built into the binary; `iteratr gen-template` writes it out.
 pub const DEFAULT_TEMPLATE: &str = include_str!("templates/default.hbs");
@@ -158,15 +158,7 @@ pub fn notes_block(state: &SessionState) -> String {
         return "(no notes yet)".to_string();
     }
     let mut out = String::new();
-    for note_type in NoteType::ALL {
-        let notes: Vec<_> = state
-            .notes
-            .values()
-            .filter(|n| n.note_type == note_type)
-            .collect();
-        if notes.is_empty() {
-            continue;
-        }
+    for (note_type, notes) in state.notes_by_type() {
         out.push_str(&format!("{note_type}:\n"));
         for n in notes {
             out.push_str(&format!(

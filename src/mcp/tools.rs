@@ -576,16 +576,8 @@ impl SessionTools {
                 let filter: Option<NoteType> = args.note_type.map(Into::into);
                 let mut text = String::new();
                 let mut listed = Vec::new();
-                for note_type in NoteType::ALL {
+                for (note_type, notes) in state.notes_by_type() {
                     if filter.is_some_and(|f| f != note_type) {
-                        continue;
-                    }
-                    let notes: Vec<_> = state
-                        .notes
-                        .values()
-                        .filter(|n| n.note_type == note_type)
-                        .collect();
-                    if notes.is_empty() {
                         continue;
                     }
                     text.push_str(&format!("{note_type} ({}):\n", notes.len()));

@@ -413,6 +413,23 @@ impl SessionState {
             .collect()
     }
 
+    /// Notes grouped by type (in `NoteType::ALL` order), leaving out empty groups.
+    pub fn notes_by_type(&self) -> Vec<(NoteType, Vec<&Note>)> {
+        NoteType::ALL
+            .into_iter()
+            .map(|t| {
+                (
+                    t,
+                    self.notes
+                        .values()
+                        .filter(|n| n.note_type == t)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .filter(|(_, notes)| !notes.is_empty())
+            .collect()
+    }
+
     pub fn tasks_with_status(&self, status: TaskStatus) -> Vec<&Task> {
         self.tasks.values().filter(|t| t.status == status).collect()
     }

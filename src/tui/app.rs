@@ -152,15 +152,10 @@ impl App {
     }
 
     pub fn note_order(&self) -> Vec<u64> {
-        NoteType::ALL
-            .iter()
-            .flat_map(|ty| {
-                self.state
-                    .notes
-                    .values()
-                    .filter(move |n| n.note_type == *ty)
-            })
-            .map(|n| n.id)
+        self.state
+            .notes_by_type()
+            .into_iter()
+            .flat_map(|(_, notes)| notes.into_iter().map(|n| n.id))
             .collect()
     }
 

@@ -394,16 +394,7 @@ fn draw_notes(frame: &mut Frame, app: &App, area: Rect, full: bool) {
     frame.render_widget(b, area);
     let order = app.note_order();
     let mut lines: Vec<Line> = Vec::new();
-    for note_type in NoteType::ALL {
-        let notes: Vec<_> = app
-            .state
-            .notes
-            .values()
-            .filter(|n| n.note_type == note_type)
-            .collect();
-        if notes.is_empty() {
-            continue;
-        }
+    for (note_type, notes) in app.state.notes_by_type() {
         lines.push(Line::styled(
             note_type.to_string(),
             Style::default()

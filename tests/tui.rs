@@ -404,6 +404,11 @@ fn the_mouse_focuses_opens_scrolls_and_switches_views() {
     click(&mut app, tasks.x + 2, tasks.y + 2);
     assert_eq!((app.focus, app.overlay), (Focus::Tasks, Overlay::Task(1)));
     app.on_key(key(KeyCode::Esc));
+    // A click on a note opens it (row 0 is the "tip" header, row 1 NOT-2).
+    let notes = app.areas.notes;
+    click(&mut app, notes.x + 2, notes.y + 2);
+    assert_eq!((app.focus, app.overlay), (Focus::Notes, Overlay::Note(2)));
+    app.on_key(key(KeyCode::Esc));
     // The wheel scrolls what is under the pointer.
     let agent = app.areas.agent;
     app.on_mouse(MouseEvent {
@@ -417,4 +422,41 @@ fn the_mouse_focuses_opens_scrolls_and_switches_views() {
     let input = app.areas.input;
     click(&mut app, input.x + 2, input.y + 1);
     assert_eq!(app.focus, Focus::Input);
+}
+
+#[test]
+fn the_selected_note_stays_visible_in_a_long_list() {
+    let mut app = App::new("many", false);
+    let mut state = SessionState::default();
+    let mut seq = 0;
+    for i in 0..40 {
+        let cmd = Command::AddNote {
+            note_type: NoteType::Learning,
+            content: format!("learned thing {i}"),
+        };
+        for event in decide(
+            &state,
+            &cmd,
+            Ctx {
+                now_ms: 0,
+                by: Author::Agent,
+            },
+        )
+        .unwrap()
+        {
+            seq += 1;
+            state.apply(seq, &event);
+            app.on_build_event(BuildEvent::Log { seq, event });
+        }
+    }
+    render(&mut app, 120, 40);
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Notes);
+    for _ in 0..39 {
+        app.on_key(key(KeyCode::Char('j')));
+    }
+    let screen = render(&mut app, 120, 40);
+    assert!(screen.contains("NOT-40 learned thing 39"), "{screen}");
+    assert!(!screen.contains("NOT-1 learned thing 0 "), "{screen}");
 }

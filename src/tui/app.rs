@@ -615,6 +615,12 @@ impl App {
                     }
                 } else if a.notes.contains(at) {
                     self.focus = Focus::Notes;
+                    if let Some(id) = super::view::note_at_row(self, at.y) {
+                        if let Some(i) = self.note_order().iter().position(|n| *n == id) {
+                            self.note_sel = i;
+                        }
+                        self.overlay = Overlay::Note(id);
+                    }
                 } else if a.agent.contains(at) {
                     self.focus = Focus::Agent;
                 }

@@ -333,14 +333,66 @@ fn status_color(s: TaskStatus) -> Color {
 }
 
 /// First row shown, so that the selected task stays visible.
-fn task_offset(app: &App, rows: &[(Option<u64>, Line)], height: usize) -> usize {
-    let order = app.task_order();
-    let selected = order.get(app.task_sel).copied();
+/// First row shown, so that the selected item (a task or a note) stays visible.
+fn offset_for(rows: &[(Option<u64>, Line)], selected: Option<u64>, height: usize) -> usize {
     let pos = rows
         .iter()
         .position(|(id, _)| *id == selected && selected.is_some())
         .unwrap_or(0);
     pos.saturating_sub(height.saturating_sub(1))
+}
+
+fn task_offset(app: &App, rows: &[(Option<u64>, Line)], height: usize) -> usize {
+    offset_for(rows, app.task_order().get(app.task_sel).copied(), height)
+}
+
+fn note_offset(app: &App, rows: &[(Option<u64>, Line)], height: usize) -> usize {
+    offset_for(rows, app.note_order().get(app.note_sel).copied(), height)
+}
+
+/// The notes pane's rows: type headers and notes (with their ids), one line each.
+fn note_rows(app: &App, width: usize) -> Vec<(Option<u64>, Line<'static>)> {
+    let order = app.note_order();
+    let mut rows = Vec::new();
+    for (note_type, notes) in app.state.notes_by_type() {
+        rows.push((
+            None,
+            Line::styled(
+                note_type.to_string(),
+                Style::default()
+                    .fg(note_color(note_type))
+                    .add_modifier(Modifier::BOLD),
+            ),
+        ));
+        for n in notes {
+            let selected = app.focus == Focus::Notes && order.get(app.note_sel) == Some(&n.id);
+            let style = if selected {
+                Style::default().bg(Color::DarkGray)
+            } else {
+                Style::default()
+            };
+            let text = format!("{} {}", note_id(n.id), n.content.replace('\n', " "));
+            rows.push((
+                Some(n.id),
+                Line::styled(text.chars().take(width).collect::<String>(), style),
+            ));
+        }
+    }
+    rows
+}
+
+/// The note shown on screen row `y` of the notes pane, if any (for mouse clicks).
+pub fn note_at_row(app: &App, y: u16) -> Option<u64> {
+    let area = app.areas.notes;
+    let inner_top = area.y + 1;
+    let height = area.height.saturating_sub(2) as usize;
+    if y < inner_top || y >= inner_top + height as u16 {
+        return None;
+    }
+    let rows = note_rows(app, area.width.saturating_sub(2) as usize);
+    let offset = note_offset(app, &rows, height);
+    rows.get(offset + (y - inner_top) as usize)
+        .and_then(|(id, _)| *id)
 }
 
 /// The task shown on screen row `y`, if any (for mouse clicks).
@@ -392,51 +444,37 @@ fn draw_notes(frame: &mut Frame, app: &App, area: Rect, full: bool) {
     );
     let inner = b.inner(area);
     frame.render_widget(b, area);
-    let order = app.note_order();
-    let mut lines: Vec<Line> = Vec::new();
-    for (note_type, notes) in app.state.notes_by_type() {
-        lines.push(Line::styled(
-            note_type.to_string(),
-            Style::default()
-                .fg(note_color(note_type))
-                .add_modifier(Modifier::BOLD),
-        ));
-        for n in notes {
-            let selected = app.focus == Focus::Notes && order.get(app.note_sel) == Some(&n.id);
-            let style = if selected {
-                Style::default().bg(Color::DarkGray)
-            } else {
+    if app.state.notes.is_empty() {
+        let empty = Line::styled("no notes yet", Style::default().fg(Color::DarkGray));
+        frame.render_widget(Paragraph::new(empty), inner);
+        return;
+    }
+    if full {
+        // The notes view: every note in full, wrapped.
+        let mut lines: Vec<Line> = Vec::new();
+        for (note_type, notes) in app.state.notes_by_type() {
+            lines.push(Line::styled(
+                note_type.to_string(),
                 Style::default()
-            };
-            let text = if full {
-                n.content.clone()
-            } else {
-                n.content.replace('\n', " ")
-            };
-            let text = format!("{} {text}", note_id(n.id));
-            if full {
-                lines.push(Line::styled(text, style));
-            } else {
-                lines.push(Line::styled(
-                    text.chars().take(inner.width as usize).collect::<String>(),
-                    style,
-                ));
+                    .fg(note_color(note_type))
+                    .add_modifier(Modifier::BOLD),
+            ));
+            for n in notes {
+                lines.push(Line::raw(format!("{} {}", note_id(n.id), n.content)));
             }
         }
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+        return;
     }
-    if lines.is_empty() {
-        lines.push(Line::styled(
-            "no notes yet",
-            Style::default().fg(Color::DarkGray),
-        ));
-    }
-    let p = Paragraph::new(lines);
-    let p = if full {
-        p.wrap(Wrap { trim: false })
-    } else {
-        p
-    };
-    frame.render_widget(p, inner);
+    let rows = note_rows(app, inner.width as usize);
+    let offset = note_offset(app, &rows, inner.height as usize);
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .skip(offset)
+        .take(inner.height as usize)
+        .map(|(_, l)| l)
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 fn note_color(t: NoteType) -> Color {

@@ -379,7 +379,7 @@ pub enum McpCommand {
 impl Cli {
     /// The command takes over the terminal (the full-screen interface).
     pub fn uses_terminal(&self) -> bool {
-        matches!(&self.command, Commands::Build(args) if !args.headless)
+        (matches!(&self.command, Commands::Build(args) if !args.headless) && stdout_is_terminal())
             || matches!(self.command, Commands::Watch { .. })
     }
 }
@@ -653,7 +653,12 @@ fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-async fn build_command(store: &StoreConfig, args: BuildArgs) -> anyhow::Result<ExitCode> {
+/// Whether stdout is a terminal the full-screen interface can take over.
+pub fn stdout_is_terminal() -> bool {
+    rustix::termios::isatty(std::io::stdout())
+}
+
+async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<ExitCode> {
     use crate::orchestrator::{BuildOptions, Orchestrator, exit};
     let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
         eprintln!("error: {e:#}");
@@ -661,6 +666,10 @@ async fn build_command(store: &StoreConfig, args: BuildArgs) -> anyhow::Result<E
     };
     if args.json && !args.headless {
         return usage(anyhow::anyhow!("--json goes with --headless"));
+    }
+    if !args.headless && !stdout_is_terminal() {
+        eprintln!("iteratr: stdout is not a terminal; printing progress lines (--headless)");
+        args.headless = true;
     }
     let spec_path = match find_spec(args.spec) {
         Ok(p) => p,
@@ -883,6 +892,11 @@ async fn run_tui(
 }
 
 async fn watch_command(store: &StoreConfig, session: Option<&str>) -> anyhow::Result<ExitCode> {
+    if !stdout_is_terminal() {
+        bail!(
+            "iteratr watch needs a terminal; to follow a session from a script use `iteratr status --json`"
+        );
+    }
     let data_dir = &store.data_dir;
     let Some(log) = open_for_reading(store).await? else {
         bail!(

@@ -721,3 +721,16 @@ async fn messages_sent_during_a_turn_are_delivered() {
         "{next}"
     );
 }
+
+#[test]
+fn without_a_terminal_build_prints_progress_lines() {
+    let p = Project::new(full_script());
+    let out = p.build(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("stdout is not a terminal; printing progress lines"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("── iteration 0 (planning) ──"));
+}

@@ -672,7 +672,7 @@ mod properties {
     fn task_ref(state: &SessionState, n: u8) -> String {
         // Mostly existing ids, sometimes unknown ones.
         let ids: Vec<u64> = state.tasks.keys().copied().collect();
-        if ids.is_empty() || n % 7 == 0 {
+        if ids.is_empty() || n.is_multiple_of(7) {
             format!("TAS-{}", n % 40)
         } else {
             format!("TAS-{}", ids[n as usize % ids.len()])

@@ -287,6 +287,7 @@ fn log_line(kind: &EventKind) -> String {
         EventKind::UserMessage { text } => format!("  message: {}\n", clip(first_line(text), 200)),
         EventKind::SessionCompleted { .. } => "  session completed\n".to_string(),
         EventKind::SessionReset { .. } => "  session reset\n".to_string(),
+        EventKind::AgentStarted { .. } => String::new(),
         EventKind::TaskContentEdited { .. }
         | EventKind::NoteContentEdited { .. }
         | EventKind::NoteDeleted { .. }

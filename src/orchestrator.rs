@@ -416,6 +416,12 @@ impl Orchestrator {
             version: agent.info.version.clone(),
             http_mcp: agent.info.http_mcp,
         });
+        self.exec(Command::AgentStarted {
+            name: agent.info.name.clone(),
+            version: agent.info.version.clone(),
+            http_mcp: agent.info.http_mcp,
+        })
+        .await?;
         self.agent = Some(agent);
         Ok(())
     }

@@ -48,6 +48,7 @@ struct StatusJson<'a> {
     session: &'a str,
     events: u64,
     completed: bool,
+    agent: Option<String>,
     completed_at: Option<String>,
     completion_summary: Option<&'a str>,
     counts: std::collections::BTreeMap<&'static str, usize>,
@@ -67,6 +68,10 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
         session: name,
         events: state.last_seq,
         completed: state.completed.is_some(),
+        agent: state
+            .agent
+            .as_ref()
+            .map(|(n, v)| format!("{n} {v}").trim().to_string()),
         completed_at: state.completed.as_ref().map(|c| format_time(c.at_ms)),
         completion_summary: state.completed.as_ref().and_then(|c| c.summary.as_deref()),
         counts,
@@ -128,6 +133,9 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         (None, None) => "in progress, no iteration running".to_string(),
     };
     let _ = writeln!(out, "Status: {progress}");
+    if let Some((name, version)) = &state.agent {
+        let _ = writeln!(out, "Agent: {name} {version}");
+    }
     if let Some(summary) = state.completed.as_ref().and_then(|c| c.summary.as_deref()) {
         let _ = writeln!(out, "Summary: {summary}");
     }

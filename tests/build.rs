@@ -180,6 +180,10 @@ fn a_three_task_spec_completes() {
     let s = p.status();
     assert_eq!(s["completed"], true);
     assert_eq!(s["completion_summary"], "all done");
+    assert_eq!(
+        s["agent"], "fake-agent 1.0",
+        "the agent's initialize answer is recorded"
+    );
     assert_eq!(s["counts"]["completed"], 3);
     let contents: Vec<&str> = s["tasks"]
         .as_array()

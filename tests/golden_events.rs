@@ -149,6 +149,14 @@ fn one_of_each() -> Vec<Event> {
         ),
         e(Author::Agent, EventKind::SessionCompleted { summary: None }),
         e(
+            Author::System,
+            EventKind::AgentStarted {
+                name: "OpenCode".into(),
+                version: "1.18.34".into(),
+                http_mcp: true,
+            },
+        ),
+        e(
             Author::User,
             EventKind::SessionReset {
                 reason: Some("start over".into()),
@@ -179,5 +187,5 @@ fn event_encoding_matches_the_golden_file() {
     // Every event type is covered.
     let types: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.kind.type_name()).collect();
-    assert_eq!(types.len(), 15);
+    assert_eq!(types.len(), 16);
 }

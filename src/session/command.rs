@@ -92,6 +92,12 @@ pub enum Command {
     Reset {
         reason: Option<String>,
     },
+    /// Records the agent the loop started.
+    AgentStarted {
+        name: String,
+        version: String,
+        http_mcp: bool,
+    },
 }
 
 /// Checks `cmd` against `state` and returns the events that carry it out. An empty list means the
@@ -269,6 +275,15 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             }
             vec![ev(EventKind::SessionCompleted { summary })]
         }
+        Command::AgentStarted {
+            name,
+            version,
+            http_mcp,
+        } => vec![ev(EventKind::AgentStarted {
+            name: truncate_chars(name.trim(), 200),
+            version: truncate_chars(version.trim(), 100),
+            http_mcp: *http_mcp,
+        })],
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason
                 .as_deref()

@@ -247,6 +247,13 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
+    /// The loop started an agent: what it said it is in `initialize`.
+    AgentStarted {
+        name: String,
+        version: String,
+        /// It takes MCP servers over HTTP.
+        http_mcp: bool,
+    },
     /// Starts the session over: the fold forgets everything before it. The history stays in the log.
     SessionReset {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -272,6 +279,7 @@ impl EventKind {
             EventKind::IterationFinished { .. } => "iteration_finished",
             EventKind::UserMessage { .. } => "user_message",
             EventKind::SessionCompleted { .. } => "session_completed",
+            EventKind::AgentStarted { .. } => "agent_started",
             EventKind::SessionReset { .. } => "session_reset",
         }
     }

@@ -90,6 +90,8 @@ pub struct SessionState {
     pub last_seq: u64,
     /// How many times the session was reset (the state holds only what came after the last reset).
     pub resets: u32,
+    /// The agent the loop last started: name, version.
+    pub agent: Option<(String, String)>,
     next_task: u64,
     next_note: u64,
 }
@@ -286,6 +288,9 @@ impl SessionState {
                     at_ms: at,
                     summary: summary.clone(),
                 });
+            }
+            EventKind::AgentStarted { name, version, .. } => {
+                self.agent = Some((name.clone(), version.clone()));
             }
             EventKind::SessionReset { .. } => {
                 *self = SessionState {

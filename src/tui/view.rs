@@ -381,32 +381,36 @@ fn note_rows(app: &App, width: usize) -> Vec<(Option<u64>, Line<'static>)> {
     rows
 }
 
-/// The note shown on screen row `y` of the notes pane, if any (for mouse clicks).
-pub fn note_at_row(app: &App, y: u16) -> Option<u64> {
-    let area = app.areas.notes;
+/// The item shown on screen row `y` of a list pane at `area` (inside its border), given the
+/// pane's rows and the selected item that decides its scroll offset.
+fn item_at_row(
+    area: Rect,
+    y: u16,
+    rows: &[(Option<u64>, Line)],
+    selected: Option<u64>,
+) -> Option<u64> {
     let inner_top = area.y + 1;
     let height = area.height.saturating_sub(2) as usize;
     if y < inner_top || y >= inner_top + height as u16 {
         return None;
     }
-    let rows = note_rows(app, area.width.saturating_sub(2) as usize);
-    let offset = note_offset(app, &rows, height);
+    let offset = offset_for(rows, selected, height);
     rows.get(offset + (y - inner_top) as usize)
         .and_then(|(id, _)| *id)
+}
+
+/// The note shown on screen row `y` of the notes pane, if any (for mouse clicks).
+pub fn note_at_row(app: &App, y: u16) -> Option<u64> {
+    let area = app.areas.notes;
+    let rows = note_rows(app, area.width.saturating_sub(2) as usize);
+    item_at_row(area, y, &rows, app.note_order().get(app.note_sel).copied())
 }
 
 /// The task shown on screen row `y`, if any (for mouse clicks).
 pub fn task_at_row(app: &App, y: u16) -> Option<u64> {
     let area = app.areas.tasks;
-    let inner_top = area.y + 1;
-    let height = area.height.saturating_sub(2) as usize;
-    if y < inner_top || y >= inner_top + height as u16 {
-        return None;
-    }
     let rows = task_rows(app, area.width.saturating_sub(2) as usize);
-    let offset = task_offset(app, &rows, height);
-    rows.get(offset + (y - inner_top) as usize)
-        .and_then(|(id, _)| *id)
+    item_at_row(area, y, &rows, app.task_order().get(app.task_sel).copied())
 }
 
 fn draw_tasks(frame: &mut Frame, app: &App, area: Rect) {

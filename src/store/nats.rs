@@ -380,18 +380,17 @@ impl Inner {
         ))
     }
 
-    /// The session's last message (decoded), or `None` when it has none. Retries while the server
+    /// The session's last message as stored, or `None` when it has none. Retries while the server
     /// is unreachable.
-    async fn last_batch(&self, session: &str) -> Result<Option<Batch>, StoreError> {
+    async fn last_message(
+        &self,
+        session: &str,
+    ) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
         let subject = subject(session);
         let deadline = Instant::now() + self.retry_for;
         loop {
             match self.stream.get_last_raw_message_by_subject(&subject).await {
-                Ok(msg) => {
-                    let batch = decode(session, msg.sequence, Some(&msg.headers), &msg.payload)?;
-                    self.remember(session, batch.last, batch.stream_seq);
-                    return Ok(Some(batch));
-                }
+                Ok(msg) => return Ok(Some(msg)),
                 Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
                 Err(e) if Instant::now() < deadline => {
                     tracing::debug!("NATS: reading the last message of {subject}: {e}; retrying");
@@ -402,29 +401,27 @@ impl Inner {
         }
     }
 
+    /// The session's last message (decoded), or `None` when it has none.
+    async fn last_batch(&self, session: &str) -> Result<Option<Batch>, StoreError> {
+        let Some(msg) = self.last_message(session).await? else {
+            return Ok(None);
+        };
+        let batch = decode(session, msg.sequence, Some(&msg.headers), &msg.payload)?;
+        self.remember(session, batch.last, batch.stream_seq);
+        Ok(Some(batch))
+    }
+
     /// The last message's `Nats-Msg-Id` and per-session sequence.
     async fn last_id(&self, session: &str) -> Result<(Option<String>, u64), StoreError> {
-        let subject = subject(session);
-        let deadline = Instant::now() + self.retry_for;
-        loop {
-            match self.stream.get_last_raw_message_by_subject(&subject).await {
-                Ok(msg) => {
-                    let id = msg
-                        .headers
-                        .get("Nats-Msg-Id")
-                        .map(|v| v.as_str().to_string());
-                    return Ok((id, header_u64(&msg.headers, H_SEQ).unwrap_or(0)));
-                }
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                    return Ok((None, 0));
-                }
-                Err(e) if Instant::now() < deadline => {
-                    tracing::debug!("NATS: reading the last message of {subject}: {e}; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(self.unreachable("reading the session's last event", e)),
-            }
-        }
+        Ok(match self.last_message(session).await? {
+            Some(msg) => (
+                msg.headers
+                    .get("Nats-Msg-Id")
+                    .map(|v| v.as_str().to_string()),
+                header_u64(&msg.headers, H_SEQ).unwrap_or(0),
+            ),
+            None => (None, 0),
+        })
     }
 
     /// An ordered consumer on the session's subject from `start` (a stream sequence).

@@ -18,7 +18,7 @@ use crate::events::BuildEvent;
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
 use crate::service::SessionHandle;
 use crate::session::{Author, Command, NewTask, SessionState, TaskStatus};
-use crate::status::task_counts;
+use crate::status::{iteration_counts, task_counts};
 use crate::store::EventLog;
 use crate::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
 
@@ -83,7 +83,7 @@ enum Turn {
     Interrupted,
 }
 
-const PLANNING: &str = "This is iteration 0, the planning iteration. Do not write code yet. Read the spec, \
+const PLANNING: &str = "This is the planning iteration. Do not write code yet. Read the spec, \
 review the task list (tasks from the spec's checklists were imported), add the missing tasks with \
 task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
 open questions with note-add, then call iteration-summary and stop.";
@@ -198,7 +198,7 @@ impl Orchestrator {
         self.session
             .execute(&cmd, Author::System)
             .await
-            .with_context(|| format!("cannot record {cmd:?}"))?;
+            .with_context(|| format!("cannot record {cmd} in the session log"))?;
         Ok(())
     }
 
@@ -295,7 +295,6 @@ impl Orchestrator {
         self.start_agent().await?;
         let mut failures = 0u32;
         let mut ran = 0u32;
-        let mut planned = !state.iterations.is_empty();
         loop {
             let state = self.session.refresh().await?;
             if state.completed.is_some() {
@@ -303,34 +302,34 @@ impl Orchestrator {
                     Outcome::Completed,
                     ran,
                     &format!(
-                        "session complete after {ran} iteration(s) · {}",
+                        "session complete after {} · {}",
+                        iteration_counts(&state),
                         task_counts(&state)
                     ),
                 ));
             }
-            if planned && self.opts.iterations.is_some_and(|max| ran >= max) {
+            let planning = !state.planning_done();
+            if !planning && let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
                 return Ok(self.finish(
                     Outcome::IterationLimit,
                     ran,
                     &format!(
-                        "iteration limit reached ({ran}) · {}; run again to continue",
+                        "iteration limit reached (-i {max}) · session: {} · {}; run again to continue",
+                        iteration_counts(&state),
                         task_counts(&state)
                     ),
                 ));
             }
-            let number = if planned {
-                state.latest_iteration().map_or(1, |l| l + 1)
-            } else {
-                0
-            };
-            let turn = self.iteration(number, !planned).await?;
-            match turn {
+            // Numbers are never reused: a failed planning iteration is planned again under the next one.
+            let number = state.latest_iteration().map_or(0, |l| l + 1);
+            let turn = self.iteration(number, planning).await?;
+            let reason = match turn {
                 Turn::Done(_) => {
                     failures = 0;
-                    if planned {
+                    if !planning {
                         ran += 1;
                     }
-                    planned = true;
+                    continue;
                 }
                 Turn::Interrupted => {
                     return Ok(self.finish(
@@ -342,50 +341,49 @@ impl Orchestrator {
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
                 }
-                Turn::Failed(reason) => {
-                    failures += 1;
-                    if failures >= self.opts.max_failures {
-                        let message = format!(
-                            "the agent failed {failures} times in a row; stopping. Last failure: {reason}"
-                        );
-                        return Ok(self.finish(Outcome::Failed(message.clone()), ran, &message));
-                    }
-                    let delay = self
-                        .opts
-                        .retry_delay
-                        .saturating_mul(1 << (failures - 1).min(5))
-                        .min(Duration::from_secs(30));
-                    self.emit(BuildEvent::Retrying {
-                        failures,
-                        max_failures: self.opts.max_failures,
-                        delay_ms: delay.as_millis() as u64,
-                        reason,
-                    });
-                    if let Some(agent) = self.agent.take() {
-                        agent.shutdown(Duration::from_secs(1)).await;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.interrupt.cancelled() => {
-                            return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
-                        }
-                    }
-                    if let Err(e) = self.start_agent().await {
-                        failures += 1;
-                        if failures >= self.opts.max_failures {
-                            let message = format!(
-                                "the agent failed {failures} times in a row; stopping. Last failure: {e:#}"
-                            );
-                            return Ok(self.finish(
-                                Outcome::Failed(message.clone()),
-                                ran,
-                                &message,
-                            ));
-                        }
-                    }
+                Turn::Failed(reason) => reason,
+            };
+            // The agent may have died right after completing the session: nothing left to retry.
+            if self.session.refresh().await?.completed.is_some() {
+                continue;
+            }
+            failures += 1;
+            if failures >= self.opts.max_failures {
+                return Ok(self.too_many_failures(failures, ran, &reason));
+            }
+            let delay = self
+                .opts
+                .retry_delay
+                .saturating_mul(1 << (failures - 1).min(5))
+                .min(Duration::from_secs(30));
+            self.emit(BuildEvent::Retrying {
+                failures,
+                max_failures: self.opts.max_failures,
+                delay_ms: delay.as_millis() as u64,
+                reason,
+            });
+            if let Some(agent) = self.agent.take() {
+                agent.shutdown(Duration::from_secs(1)).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.interrupt.cancelled() => {
+                    return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                }
+            }
+            if let Err(e) = self.start_agent().await {
+                failures += 1;
+                if failures >= self.opts.max_failures {
+                    return Ok(self.too_many_failures(failures, ran, &format!("{e:#}")));
                 }
             }
         }
+    }
+
+    fn too_many_failures(&mut self, failures: u32, ran: u32, last: &str) -> (Outcome, String) {
+        let message =
+            format!("the agent failed {failures} times in a row; stopping. Last failure: {last}");
+        self.finish(Outcome::Failed(message.clone()), ran, &message)
     }
 
     fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {
@@ -503,7 +501,8 @@ impl Orchestrator {
     /// One iteration: record its start, open a fresh ACP session, prompt, deliver messages that
     /// arrived meanwhile, record its end.
     async fn iteration(&mut self, number: u32, planning: bool) -> anyhow::Result<Turn> {
-        self.exec(Command::StartIteration { number }).await?;
+        self.exec(Command::StartIteration { number, planning })
+            .await?;
         self.emit(BuildEvent::IterationStarted {
             iteration: number,
             planning,

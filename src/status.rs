@@ -123,6 +123,27 @@ pub fn task_counts(state: &SessionState) -> String {
     }
 }
 
+/// The session's iterations, said the same way everywhere: "4 iterations + planning, 1 failed".
+/// Work iterations and planning attempts add up to the rows `status` lists; failed ones are among them.
+pub fn iteration_counts(state: &SessionState) -> String {
+    let its = state.iterations.values();
+    let planning = its.clone().filter(|it| it.planning).count();
+    let work = state.iterations.len() - planning;
+    let failed = its.filter(|it| it.failed()).count();
+    let mut out = format!("{work} iteration{}", if work == 1 { "" } else { "s" });
+    match planning {
+        0 => {}
+        1 => out.push_str(" + planning"),
+        n => {
+            let _ = write!(out, " + {n} planning");
+        }
+    }
+    if failed > 0 {
+        let _ = write!(out, ", {failed} failed");
+    }
+    out
+}
+
 pub fn render_session(name: &str, state: &SessionState) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Session {name} ({} events)", state.last_seq);
@@ -189,7 +210,7 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nIterations: {}", state.iterations.len());
+    let _ = writeln!(out, "\nIterations: {}", iteration_counts(state));
     for it in state.iterations.values() {
         let when = match (it.started_at_ms, it.finished_at_ms) {
             (Some(s), Some(f)) => format!(
@@ -206,7 +227,8 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         } else {
             format!(", {} task(s) changed", it.tasks_changed.len())
         };
-        let _ = writeln!(out, "  #{:<3} {when}{changed}", it.number);
+        let planning = if it.planning { ", planning" } else { "" };
+        let _ = writeln!(out, "  #{:<3} {when}{planning}{changed}", it.number);
         if let Some(summary) = &it.summary {
             let _ = writeln!(out, "        {}", first_line(summary));
         }

@@ -3,161 +3,13 @@
 
 mod common;
 
+use common::project::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-/// A project directory with a spec, a script for the fake agent, and its own data dir.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-const SPEC: &str = "# Demo\n\nMake three files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n- [ ] Write the README\n";
-
-impl Project {
-    fn new(script: Value) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
-        std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
-        let p = Project { dir };
-        p.script(script);
-        p
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Replaces the script and restarts it from its first turn.
-    fn script(&self, script: Value) {
-        std::fs::write(self.path().join("script.json"), script.to_string()).unwrap();
-        let _ = std::fs::remove_file(self.path().join("script.json.state"));
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(common::bin());
-        cmd.current_dir(self.path())
-            .arg("build")
-            .args(args)
-            .env("ITERATR_AGENT", common::fake_agent::path())
-            .env("ITERATR_FAKE_AGENT_SCRIPT", self.path().join("script.json"))
-            .env("ITERATR_FAKE_AGENT_LOG", self.path().join("agent.log"))
-            .env_remove("ITERATR_DATA_DIR")
-            .env_remove("ITERATR_LOG_FILE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    fn build(&self, args: &[&str]) -> Output {
-        let child = self.command(args).spawn().unwrap();
-        finish(child, Duration::from_secs(60))
-    }
-
-    fn agent_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.path().join("agent.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn agent_events(&self, kind: &str) -> Vec<Value> {
-        self.agent_log()
-            .into_iter()
-            .filter(|e| e["event"] == kind)
-            .collect()
-    }
-
-    fn status(&self) -> Value {
-        let out = Command::new(common::bin())
-            .current_dir(self.path())
-            .args(["status", "--session", "demo", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-/// Waits for the child (killing it after `limit`) and returns its output.
-fn finish(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "iteratr build did not finish within {limit:?}:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tool(name: &str, args: Value) -> Value {
-    json!({"tool": name, "args": args})
-}
-
-fn status_of(id: &str, status: &str) -> Value {
-    tool("task-status", json!({"id": id, "status": status}))
-}
-
-fn summary(text: &str) -> Value {
-    tool("iteration-summary", json!({"summary": text}))
-}
-
-fn planning_turn() -> Value {
-    json!({"actions": [
-        {"say": "Planning.\n"},
-        tool("task-list", json!({})),
-        tool("note-add", json!({"type": "decision", "content": "Plain text files"})),
-        summary("Planned three tasks"),
-    ]})
-}
-
-fn work_turn(id: &str, file: &str) -> Value {
-    json!({"actions": [
-        status_of(id, "in_progress"),
-        {"write": {"path": file, "content": "done\n"}},
-        status_of(id, "completed"),
-        summary(&format!("{id} done")),
-    ]})
-}
-
-fn finishing_turn() -> Value {
-    json!({"actions": [
-        // Declaring victory early is refused...
-        tool("session-complete", json!({})),
-        status_of("TAS-3", "completed"),
-        summary("README written"),
-        // ...and accepted once every task is done.
-        tool("session-complete", json!({"summary": "all done"})),
-    ]})
-}
-
-fn full_script() -> Value {
-    json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
-}
 
 #[test]
 fn a_three_task_spec_completes() {
@@ -273,7 +125,7 @@ fn a_three_task_spec_completes() {
         "  ✓ task-status: TAS-1 is now completed.",
         "  ✗ session-complete failed: the session cannot complete: 1 task(s) not done: TAS-3",
         "  file write ",
-        "iteratr: session complete after 3 iteration(s) · 3 tasks: 3 completed",
+        "iteratr: session complete after 3 iterations + planning · 3 tasks: 3 completed",
         "iteratr: model fake/large",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
@@ -311,7 +163,8 @@ fn iteration_limit_then_resume_then_reset() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("iteration limit reached (2)"),
+        stdout(&out)
+            .contains("iteration limit reached (-i 2) · session: 2 iterations + planning · "),
         "{}",
         stdout(&out)
     );

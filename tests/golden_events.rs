@@ -111,7 +111,21 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
         e(Author::User, EventKind::NoteDeleted { note: 2 }),
-        e(Author::System, EventKind::IterationStarted { iteration: 1 }),
+        e(
+            Author::System,
+            EventKind::IterationStarted {
+                iteration: 1,
+                planning: false,
+            },
+        ),
+        // A planning iteration retried under a new number after the first attempt failed.
+        e(
+            Author::System,
+            EventKind::IterationStarted {
+                iteration: 2,
+                planning: true,
+            },
+        ),
         e(
             Author::Agent,
             EventKind::IterationSummarized {

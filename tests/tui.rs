@@ -45,7 +45,13 @@ fn app() -> App {
     app.on_build_event(BuildEvent::Info {
         message: "model fake/large".into(),
     });
-    run(&mut app, Command::StartIteration { number: 1 });
+    run(
+        &mut app,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    );
     app.on_build_event(BuildEvent::IterationStarted {
         iteration: 1,
         planning: false,

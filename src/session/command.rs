@@ -73,6 +73,7 @@ pub enum Command {
     /// Starts iteration `number`; one still running is first recorded as interrupted.
     StartIteration {
         number: u32,
+        planning: bool,
     },
     /// Summary of the running iteration (or of the latest one, when none runs).
     SummarizeIteration {
@@ -98,6 +99,41 @@ pub enum Command {
         version: String,
         http_mcp: bool,
     },
+}
+
+impl std::fmt::Display for Command {
+    /// What the command does, in words for people (never the Rust debug form).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::AddTasks(tasks) if tasks.len() == 1 => write!(f, "add a task"),
+            Command::AddTasks(tasks) => write!(f, "add {} tasks", tasks.len()),
+            Command::SetStatus { task, status } => write!(f, "set {task} to {status}"),
+            Command::SetPriority { task, priority } => {
+                write!(f, "set the priority of {task} to {priority}")
+            }
+            Command::AddDependency { task, depends_on } => {
+                write!(f, "make {task} depend on {depends_on}")
+            }
+            Command::EditTask { task, .. } => write!(f, "edit {task}"),
+            Command::DeleteTask { task } => write!(f, "delete {task}"),
+            Command::AddNote { note_type, .. } => write!(f, "add a {note_type} note"),
+            Command::EditNote { note, .. } => write!(f, "edit {note}"),
+            Command::DeleteNote { note } => write!(f, "delete {note}"),
+            Command::StartIteration {
+                number,
+                planning: true,
+            } => write!(f, "the start of iteration {number} (planning)"),
+            Command::StartIteration { number, .. } => write!(f, "the start of iteration {number}"),
+            Command::SummarizeIteration { .. } => write!(f, "the iteration's summary"),
+            Command::FinishIteration {
+                number, outcome, ..
+            } => write!(f, "the end of iteration {number} ({outcome})"),
+            Command::UserMessage { .. } => write!(f, "a message from the user"),
+            Command::CompleteSession { .. } => write!(f, "the completion of the session"),
+            Command::Reset { .. } => write!(f, "the reset of the session"),
+            Command::AgentStarted { name, .. } => write!(f, "the start of the agent {name}"),
+        }
+    }
 }
 
 /// Checks `cmd` against `state` and returns the events that carry it out. An empty list means the
@@ -198,7 +234,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             let id = state.resolve_note(note)?;
             vec![ev(EventKind::NoteDeleted { note: id })]
         }
-        Command::StartIteration { number } => {
+        Command::StartIteration { number, planning } => {
             if let Some(latest) = state.latest_iteration()
                 && latest >= *number
             {
@@ -215,7 +251,10 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                     detail: Some("iteratr stopped before the iteration ended".to_string()),
                 }));
             }
-            out.push(ev(EventKind::IterationStarted { iteration: *number }));
+            out.push(ev(EventKind::IterationStarted {
+                iteration: *number,
+                planning: *planning,
+            }));
             out
         }
         Command::SummarizeIteration { summary } => {

@@ -227,6 +227,10 @@ pub enum EventKind {
     },
     IterationStarted {
         iteration: u32,
+        /// The planning iteration (review the task list, no code). Iteration 0 always is; a failed
+        /// planning iteration is retried as planning under the next number.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        planning: bool,
     },
     IterationSummarized {
         iteration: u32,

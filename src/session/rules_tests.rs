@@ -474,7 +474,14 @@ fn completing_with_unfinished_tasks_is_refused() {
 fn iterations_record_start_end_summary_and_changed_tasks() {
     let mut s = SessionState::default();
     add(&mut s, "before any iteration");
-    run(&mut s, Command::StartIteration { number: 1 }).unwrap();
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    )
+    .unwrap();
     assert_eq!(s.running_iteration(), Some(1));
     add(&mut s, "during one");
     status(&mut s, "TAS-1", TaskStatus::Completed).unwrap();
@@ -518,15 +525,36 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
         DomainError::IterationNotRunning(1)
     );
     assert!(matches!(
-        run(&mut s, Command::StartIteration { number: 1 }).unwrap_err(),
+        run(
+            &mut s,
+            Command::StartIteration {
+                number: 1,
+                planning: false
+            }
+        )
+        .unwrap_err(),
         DomainError::IterationOutOfOrder {
             given: 1,
             latest: 1
         }
     ));
     // Starting while one still runs (after a crash) records the old one as interrupted.
-    run(&mut s, Command::StartIteration { number: 2 }).unwrap();
-    let events = run(&mut s, Command::StartIteration { number: 3 }).unwrap();
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 2,
+            planning: false,
+        },
+    )
+    .unwrap();
+    let events = run(
+        &mut s,
+        Command::StartIteration {
+            number: 3,
+            planning: false,
+        },
+    )
+    .unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(s.iterations[&2].outcome.as_deref(), Some("interrupted"));
     assert!(s.iterations[&3].is_running());
@@ -595,7 +623,14 @@ fn edits_and_deletes() {
 fn reset_forgets_everything_before_it() {
     let mut s = SessionState::default();
     add(&mut s, "a");
-    run(&mut s, Command::StartIteration { number: 1 }).unwrap();
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    )
+    .unwrap();
     run(
         &mut s,
         Command::Reset {
@@ -617,7 +652,13 @@ fn events_round_trip_through_json() {
         &mut s,
         Command::AddTasks(vec![NewTask::new("a"), NewTask::new("b")]),
     );
-    push(&mut s, Command::StartIteration { number: 1 });
+    push(
+        &mut s,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    );
     push(
         &mut s,
         Command::AddNote {
@@ -718,6 +759,7 @@ mod properties {
             },
             Op::Start(n) => Command::StartIteration {
                 number: u32::from(*n),
+                planning: false,
             },
             Op::Summary => Command::SummarizeIteration {
                 summary: "s".into(),

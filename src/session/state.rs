@@ -55,6 +55,8 @@ pub struct Iteration {
     pub outcome: Option<String>,
     pub detail: Option<String>,
     pub summary: Option<String>,
+    /// A planning iteration (no code; the task list is reviewed).
+    pub planning: bool,
     /// Tasks added or changed while this iteration ran.
     pub tasks_changed: BTreeSet<u64>,
 }
@@ -62,6 +64,18 @@ pub struct Iteration {
 impl Iteration {
     pub fn is_running(&self) -> bool {
         self.started_at_ms.is_some() && self.finished_at_ms.is_none()
+    }
+
+    /// Ended because the agent failed (crashed, errored, timed out), not by its own stop or the user.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome.as_deref(), Some("error" | "timeout"))
+    }
+
+    /// Ended with the agent's own stop reason (`end_turn`, `max_tokens`, ...).
+    pub fn succeeded(&self) -> bool {
+        self.outcome
+            .as_deref()
+            .is_some_and(|o| !matches!(o, "error" | "timeout" | "interrupted"))
     }
 }
 
@@ -126,6 +140,14 @@ impl SessionState {
     /// The highest iteration number recorded (running or not).
     pub fn latest_iteration(&self) -> Option<u32> {
         self.iterations.keys().next_back().copied()
+    }
+
+    /// Whether the loop is past planning: a planning iteration ended by the agent's own stop, or
+    /// work iterations already ran. A planning iteration that failed or was interrupted is redone.
+    pub fn planning_done(&self) -> bool {
+        self.iterations
+            .values()
+            .any(|it| !it.planning || it.succeeded())
     }
 
     pub fn apply(&mut self, seq: u64, event: &Event) {
@@ -242,7 +264,10 @@ impl SessionState {
             EventKind::NoteDeleted { note } => {
                 self.notes.remove(note);
             }
-            EventKind::IterationStarted { iteration } => {
+            EventKind::IterationStarted {
+                iteration,
+                planning,
+            } => {
                 if self.latest_iteration().is_some_and(|l| l >= *iteration) {
                     return;
                 }
@@ -251,6 +276,8 @@ impl SessionState {
                     Iteration {
                         number: *iteration,
                         started_at_ms: Some(at),
+                        // Logs written before the flag existed planned only in iteration 0.
+                        planning: *planning || *iteration == 0,
                         ..Iteration::default()
                     },
                 );

@@ -236,7 +236,7 @@ impl App {
         if matches!(event.kind, EventKind::IterationStarted { .. }) {
             self.queued.clear();
         }
-        if let EventKind::IterationStarted { iteration } = &event.kind {
+        if let EventKind::IterationStarted { iteration, .. } = &event.kind {
             self.iteration = Some(*iteration);
         }
         if self.read_only {
@@ -256,9 +256,16 @@ impl App {
     fn narrate(&mut self, kind: &EventKind) {
         use crate::session::{note_id, task_id};
         match kind {
-            EventKind::IterationStarted { iteration } => {
+            EventKind::IterationStarted {
+                iteration,
+                planning,
+            } => {
                 self.working = true;
-                self.transcript.divider(format!("iteration {iteration}"));
+                self.transcript.divider(if *planning {
+                    format!("iteration {iteration} (planning)")
+                } else {
+                    format!("iteration {iteration}")
+                });
             }
             EventKind::IterationFinished {
                 iteration, outcome, ..

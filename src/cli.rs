@@ -298,7 +298,7 @@ pub struct BuildArgs {
     /// Extra instructions added to every prompt
     #[arg(short = 'e', long = "extra-instructions", value_name = "TEXT")]
     pub extra: Option<String>,
-    /// Iterations to run now, not counting the planning iteration (default: until the session completes)
+    /// Iterations to run now, not counting planning; 0 or no flag: no limit, run until the session completes
     #[arg(short = 'i', long, value_name = "N")]
     pub iterations: Option<u32>,
     /// Model for the agent to use, as the agent names it (e.g. anthropic/claude-sonnet-4)
@@ -711,7 +711,8 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
         data_dir: data_dir.to_path_buf(),
         agent,
         model: args.model,
-        iterations: args.iterations,
+        // 0 means no limit, as in the original iteratr.
+        iterations: args.iterations.filter(|n| *n > 0),
         extra: args.extra,
         deny_tools: args.deny_tools,
         iteration_timeout: args.iteration_timeout,
@@ -776,7 +777,10 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
         let session_name = session_name.clone();
         tokio::spawn(async move {
             let outcome = orchestrator.run().await;
-            if let crate::orchestrator::Outcome::Failed(message) = &outcome {
+            // Said once on stderr below; the log keeps it only when it is a file.
+            if let crate::orchestrator::Outcome::Failed(message) = &outcome
+                && crate::logging::to_file()
+            {
                 tracing::error!("{message}");
             }
             // Let the follower show the last events before the stream closes.

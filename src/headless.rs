@@ -155,6 +155,8 @@ impl Printer {
                 failure = failures,
                 reason = first_line(reason),
             ),
+            // A failure is said once, on stderr, by the command.
+            BuildEvent::Finished { outcome, .. } if outcome == "failed" => String::new(),
             BuildEvent::Finished { message, .. } => format!("\niteratr: {message}\n"),
         }
     }

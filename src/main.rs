@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     match runtime.block_on(iteratr::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            if std::env::var_os("ITERATR_LOG_FILE").is_some() {
+            if iteratr::logging::to_file() {
                 tracing::error!("{e:#}");
             }
             eprintln!("error: {e:#}");

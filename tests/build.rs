@@ -281,9 +281,11 @@ fn three_crashes_in_a_row_stop_with_a_clear_error() {
     let p = Project::new(json!({"turns": [planning_turn(), crash.clone(), crash.clone(), crash]}));
     let out = p.build(&["--headless", "--retry-delay", "20ms"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let text = stdout(&out);
+    // Said once, on stderr.
+    let text = stderr(&out);
     assert!(
-        text.contains("the agent failed 3 times in a row; stopping"),
+        text.starts_with("error: the agent failed 3 times in a row; stopping")
+            && text.lines().count() == 1,
         "{text}"
     );
     // The log is intact and readable; the planning work is there.
@@ -458,19 +460,19 @@ fn bad_setup_fails_before_anything_runs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("cannot start the agent `no-such-agent-binary acp`")
-            && stdout(&out).contains("not installed"),
+        stderr(&out).contains("cannot start the agent `no-such-agent-binary acp`")
+            && stderr(&out).contains("not installed"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
 
     let out = p.build(&["--headless", "-m", "fake/huge"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out)
+        stderr(&out)
             .contains("does not offer the model 'fake/huge'; it offers: fake/small, fake/large"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
 
     let out = p.build(&["--headless", "-s", "specs/missing.md"]);

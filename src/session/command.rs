@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::error::DomainError;
 use super::event::{Author, Event, EventKind, NoteType, TaskStatus};
 use super::limits;
-use super::state::{SessionState, task_id};
+use super::state::{SessionState, normalize_content, task_id};
 
 /// The context a command runs in: who asks, and the time (the domain has no clock).
 #[derive(Debug, Clone, Copy)]
@@ -439,15 +439,6 @@ fn duplicate_of(state: &SessionState, content: &str, except: Option<u64>) -> Opt
             existing: t.label(),
             status: t.status.to_string(),
         })
-}
-
-/// Case, spacing and trailing punctuation do not make two tasks different.
-fn normalize_content(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .trim_end_matches(['.', '!', ';', ':'])
-        .to_lowercase()
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {

@@ -10,7 +10,10 @@ mod state;
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{Author, EVENT_VERSION, Event, EventKind, NoteType, TaskStatus};
-pub use state::{Completion, Iteration, Note, SessionState, Task, UserMessage, note_id, task_id};
+pub use state::{
+    Completion, Iteration, Note, SessionState, Task, UserMessage, normalize_content, note_id,
+    task_id,
+};
 
 /// Checks a session name: it names a stream in every backend (a SQLite key, a NATS subject token),
 /// so it is kept to characters that are safe everywhere.

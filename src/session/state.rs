@@ -106,8 +106,20 @@ pub struct SessionState {
     pub resets: u32,
     /// The agent the loop last started: name, version.
     pub agent: Option<(String, String)>,
+    /// Contents (normalized) of deleted tasks, so that an import does not bring one back.
+    #[serde(skip)]
+    pub deleted_contents: BTreeSet<String>,
     next_task: u64,
     next_note: u64,
+}
+
+/// Case, spacing and trailing punctuation do not make two tasks different.
+pub fn normalize_content(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches(['.', '!', ';', ':'])
+        .to_lowercase()
 }
 
 impl SessionState {
@@ -140,6 +152,23 @@ impl SessionState {
     /// The highest iteration number recorded (running or not).
     pub fn latest_iteration(&self) -> Option<u32> {
         self.iterations.keys().next_back().copied()
+    }
+
+    /// The task with this content (same case, spacing and trailing punctuation rules as the
+    /// duplicate check), an open one first.
+    pub fn task_with_content(&self, content: &str) -> Option<&Task> {
+        let key = normalize_content(content);
+        let mut same = self
+            .tasks
+            .values()
+            .filter(|t| normalize_content(&t.content) == key);
+        let first = same.next()?;
+        Some(
+            std::iter::once(first)
+                .chain(same)
+                .find(|t| t.status.is_open())
+                .unwrap_or(first),
+        )
     }
 
     /// Whether the loop is past planning: a planning iteration ended by the agent's own stop, or
@@ -223,7 +252,9 @@ impl SessionState {
                 }
             }
             EventKind::TaskDeleted { task } => {
-                if self.tasks.remove(task).is_some() {
+                if let Some(gone) = self.tasks.remove(task) {
+                    self.deleted_contents
+                        .insert(normalize_content(&gone.content));
                     for t in self.tasks.values_mut() {
                         t.depends_on.remove(task);
                     }

@@ -1,6 +1,8 @@
-//! An agent that dies at any point of a turn never ends the build: planning, a normal iteration,
-//! the follow-up that delivers people's messages, right after `session-complete`, and during
-//! `session/new`. Each run ends with a completed session and a consistent log.
+//! `iteratr build` across runs and failures. An agent that dies at any point of a turn never ends
+//! the build (planning, a normal iteration, the follow-up that delivers people's messages, right
+//! after `session-complete`, during `session/new`): each run ends with a completed session and a
+//! consistent log. Runs pick up what the user changed in the spec; `-i 0` means no limit; a fatal
+//! error is said once.
 
 mod common;
 
@@ -220,4 +222,129 @@ async fn an_agent_dying_during_the_follow_up_delivery_is_restarted() {
         "{}",
         prompts[3]["text"]
     );
+}
+
+#[test]
+fn dash_i_0_means_no_limit_and_dash_i_1_stops_after_one_iteration() {
+    let p = Project::new(full_script());
+    let out = p.build(&["--headless", "-i", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(outcomes(&p.status()).len(), 2, "planning + 1");
+    let out = p.build(&["--headless", "-i", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(p.status()["completed"], true);
+    assert!(
+        stdout(&out).contains("session complete after 3 iterations + planning"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+fn task_states(s: &Value) -> Vec<(String, String, String)> {
+    s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["content"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_added_and_ticked_in_the_spec_between_runs_become_tasks_and_completions() {
+    let p = Project::new(json!({"turns": [planning_turn(), {"actions": [summary("first")]}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let spec = std::fs::read_to_string(p.path().join("specs/demo.md")).unwrap();
+    let edited = spec.replace("- [ ] Write hello.txt", "- [x] Write hello.txt")
+        + "- [ ] Second thing added later\n- [x] Done by hand already\n";
+    std::fs::write(p.path().join("specs/demo.md"), &edited).unwrap();
+    p.script(json!({"turns": [{"actions": [summary("second")]}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("iteratr: imported 2 new tasks from the spec, TAS-4, TAS-5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("iteratr: TAS-1 completed in the spec"),
+        "{text}"
+    );
+    let expected: Vec<(String, String, String)> = [
+        ("TAS-1", "Write hello.txt", "completed"),
+        ("TAS-2", "Write world.txt", "remaining"),
+        ("TAS-3", "Write the README", "remaining"),
+        ("TAS-4", "Second thing added later", "remaining"),
+        ("TAS-5", "Done by hand already", "completed"),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.into(), b.into(), c.into()))
+    .collect();
+    assert_eq!(task_states(&p.status()), expected);
+    // The tick is recorded as the user's doing.
+    let log = iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap();
+    let events = iteratr::store::read_all(&log, "demo", 0).await.unwrap();
+    let tick = events
+        .iter()
+        .find(|e| {
+            matches!(
+                e.event.kind,
+                iteratr::session::EventKind::TaskStatusSet { task: 1, .. }
+            )
+        })
+        .unwrap();
+    assert_eq!(tick.event.by, iteratr::session::Author::User);
+    let before = events.len();
+
+    // A third run with the same spec imports nothing; removing a line deletes nothing.
+    std::fs::write(
+        p.path().join("specs/demo.md"),
+        edited.replace("- [ ] Write world.txt\n", ""),
+    )
+    .unwrap();
+    p.script(json!({"turns": [{"actions": [summary("third")]}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(!text.contains("imported"), "{text}");
+    assert!(!text.contains("completed in the spec"), "{text}");
+    assert_eq!(task_states(&p.status()), expected);
+    // Only the third iteration's own events were added (agent, start, summary, finish).
+    let after = iteratr::store::read_all(&log, "demo", before as u64)
+        .await
+        .unwrap();
+    assert!(
+        after.iter().all(|e| !matches!(
+            e.event.kind,
+            iteratr::session::EventKind::TaskAdded { .. }
+                | iteratr::session::EventKind::TaskStatusSet { .. }
+        )),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_fatal_error_is_said_once_on_stderr_with_the_fix() {
+    let p = Project::new(full_script());
+    let out = p
+        .command(&["--headless", "--agent", "/nonexistent/agent-binary"])
+        .env_remove("ITERATR_AGENT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("error: cannot start the agent `/nonexistent/agent-binary`")
+            && lines[0].contains("--agent"),
+        "{err}"
+    );
+    assert!(!stdout(&out).contains("cannot start"), "{}", stdout(&out));
 }

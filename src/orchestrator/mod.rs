@@ -16,10 +16,14 @@ use crate::acp::policy::{Pattern, Policy};
 use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice, UpdateSink};
 use crate::events::BuildEvent;
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
-use crate::service::SessionHandle;
-use crate::session::{Author, Command, NewTask, SessionState, TaskStatus};
+use crate::service::{Executed, SessionHandle};
+use crate::session::{Author, Command, EventKind, SessionState, TaskStatus, task_id};
 use crate::status::{iteration_counts, task_counts};
 use crate::store::EventLog;
+mod spec;
+
+pub use spec::{SpecSync, checklist_tasks};
+
 use crate::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
 
 /// Exit codes of `iteratr build`.
@@ -88,49 +92,6 @@ review the task list (tasks from the spec's checklists were imported), add the m
 task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
 open questions with note-add, then call iteration-summary and stop.";
 
-/// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`).
-pub fn checklist_tasks(spec: &str) -> Vec<NewTask> {
-    let mut tasks: Vec<NewTask> = Vec::new();
-    for line in spec.lines() {
-        let l = line.trim_start();
-        let Some(rest) = l
-            .strip_prefix("- ")
-            .or_else(|| l.strip_prefix("* "))
-            .or_else(|| l.strip_prefix("+ "))
-        else {
-            continue;
-        };
-        let (done, content) = if let Some(c) = rest.strip_prefix("[ ]") {
-            (false, c)
-        } else if let Some(c) = rest
-            .strip_prefix("[x]")
-            .or_else(|| rest.strip_prefix("[X]"))
-        {
-            (true, c)
-        } else {
-            continue;
-        };
-        let content: String = content
-            .trim()
-            .chars()
-            .take(crate::session::limits::TASK_CONTENT_MAX)
-            .collect();
-        if content.is_empty()
-            || tasks
-                .iter()
-                .any(|t| t.content.eq_ignore_ascii_case(&content))
-        {
-            continue;
-        }
-        let mut task = NewTask::new(content);
-        if done {
-            task.status = Some(TaskStatus::Completed);
-        }
-        tasks.push(task);
-    }
-    tasks
-}
-
 pub struct Orchestrator {
     opts: BuildOptions,
     session: Arc<SessionHandle>,
@@ -195,11 +156,14 @@ impl Orchestrator {
     }
 
     async fn exec(&self, cmd: Command) -> anyhow::Result<()> {
+        self.exec_as(cmd, Author::System).await.map(drop)
+    }
+
+    async fn exec_as(&self, cmd: Command, by: Author) -> anyhow::Result<Executed> {
         self.session
-            .execute(&cmd, Author::System)
+            .execute(&cmd, by)
             .await
-            .with_context(|| format!("cannot record {cmd} in the session log"))?;
-        Ok(())
+            .with_context(|| format!("cannot record {cmd} in the session log"))
     }
 
     fn spec_text(&self) -> anyhow::Result<String> {
@@ -267,28 +231,20 @@ impl Orchestrator {
         self.http = Some(http);
 
         let state = self.session.refresh().await?;
+        if let Some(latest) = state.latest_iteration() {
+            self.info(format!(
+                "resuming session {} after iteration {latest}",
+                self.opts.session
+            ));
+        }
+        self.sync_spec(&spec, &state).await?;
+        let state = self.session.refresh().await?;
         self.messages_prompted = state.messages.len();
         if state.completed.is_some() {
             return Ok(self.finish(
                 Outcome::Completed,
                 0,
-                "the session is already complete; use --reset to start it over",
-            ));
-        }
-        let fresh = state.tasks.is_empty() && state.iterations.is_empty();
-        if fresh {
-            let tasks = checklist_tasks(&spec);
-            if !tasks.is_empty() {
-                let n = tasks.len();
-                for chunk in tasks.chunks(crate::session::limits::BATCH_MAX) {
-                    self.exec(Command::AddTasks(chunk.to_vec())).await?;
-                }
-                self.info(format!("imported {n} tasks from the spec's checklists"));
-            }
-        } else if let Some(latest) = state.latest_iteration() {
-            self.info(format!(
-                "resuming session {} after iteration {latest}",
-                self.opts.session
+                "the session is already complete; add checklist lines to the spec for more work, or use --reset to start it over",
             ));
         }
 
@@ -384,6 +340,48 @@ impl Orchestrator {
         let message =
             format!("the agent failed {failures} times in a row; stopping. Last failure: {last}");
         self.finish(Outcome::Failed(message.clone()), ran, &message)
+    }
+
+    /// Imports the spec's checklist lines that are not tasks yet and completes, as the user, open
+    /// tasks whose line was ticked since; says what it did.
+    async fn sync_spec(&self, spec: &str, state: &SessionState) -> anyhow::Result<()> {
+        let sync = SpecSync::plan(state, spec);
+        let fresh = state.tasks.is_empty() && state.deleted_contents.is_empty();
+        let mut added = Vec::new();
+        for chunk in sync.new.chunks(crate::session::limits::BATCH_MAX) {
+            let done = self
+                .exec_as(Command::AddTasks(chunk.to_vec()), Author::System)
+                .await?;
+            added.extend(done.events.iter().filter_map(|e| match e.event.kind {
+                EventKind::TaskAdded { task, .. } => Some(task_id(task)),
+                _ => None,
+            }));
+        }
+        match added.len() {
+            0 => {}
+            n if fresh => self.info(format!(
+                "imported {n} task{} from the spec's checklists",
+                if n == 1 { "" } else { "s" }
+            )),
+            1 => self.info(format!("imported 1 new task from the spec, {}", added[0])),
+            n => self.info(format!(
+                "imported {n} new tasks from the spec, {}",
+                added.join(", ")
+            )),
+        }
+        for task in sync.ticked {
+            let id = task_id(task);
+            self.exec_as(
+                Command::SetStatus {
+                    task: id.clone(),
+                    status: TaskStatus::Completed,
+                },
+                Author::User,
+            )
+            .await?;
+            self.info(format!("{id} completed in the spec"));
+        }
+        Ok(())
     }
 
     fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {
@@ -633,28 +631,5 @@ impl Orchestrator {
                 Turn::Interrupted
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checklists_become_tasks() {
-        let spec = "# Spec\n- [ ] First\n  * [x] Done already\n- [ ]   \n- [ ] first\n+ [X] Third\n- not a task\n- [y] nope\n";
-        let tasks = checklist_tasks(spec);
-        let got: Vec<(&str, Option<TaskStatus>)> = tasks
-            .iter()
-            .map(|t| (t.content.as_str(), t.status))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("First", None),
-                ("Done already", Some(TaskStatus::Completed)),
-                ("Third", Some(TaskStatus::Completed)),
-            ]
-        );
     }
 }

@@ -336,6 +336,20 @@ pub struct BuildArgs {
     /// How long the agent may take to answer `initialize`
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub init_timeout: Duration,
+    /// Take the session over from a build on this machine whose process is gone
+    #[arg(long)]
+    pub takeover: bool,
+    /// How long this build's hold on the session lasts without renewal (renewed every third)
+    #[arg(long, env = "ITERATR_LEASE_TTL", default_value = "90s", value_parser = parse_lease_ttl, value_name = "DURATION")]
+    pub lease_ttl: Duration,
+}
+
+fn parse_lease_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+        return Err(format!("{s} is outside 1s to 1h"));
+    }
+    Ok(d)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -704,6 +718,23 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
     let project_dir = std::env::current_dir().context("cannot read the current directory")?;
     let data_dir = &store.data_dir;
     let log = open_for_writing(store).await?;
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    // One builder per session: refused at once, before any agent or screen, when another holds it.
+    let lease_session = Arc::new(SessionHandle::open(log.clone(), &session).await?);
+    let lease = match crate::orchestrator::LeaseGuard::acquire(
+        lease_session,
+        args.lease_ttl,
+        args.takeover,
+        interrupt.clone(),
+    )
+    .await?
+    {
+        Ok(lease) => lease,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(exit::HELD));
+        }
+    };
     let opts = BuildOptions {
         session,
         spec_path,
@@ -723,7 +754,6 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
         store_args: store.child_args(),
         store_env: store.child_env(),
     };
-    let interrupt = tokio_util::sync::CancellationToken::new();
     let signal_token = interrupt.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -738,19 +768,19 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
         events_tx.clone(),
         interrupt.clone(),
     )
-    .await?;
+    .await?
+    .with_lease(lease);
     let session_name = orchestrator.session_name().to_string();
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.
-    let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let after = if args.headless {
         log.last_seq(&session_name).await.unwrap_or(0)
     } else {
         0
     };
-    delivered.store(after, std::sync::atomic::Ordering::SeqCst);
+    let (delivered_tx, mut delivered) = tokio::sync::watch::channel(after);
     let follower = {
-        let (log, events, delivered) = (log.clone(), events_tx.clone(), delivered.clone());
+        let (log, events) = (log.clone(), events_tx.clone());
         let session_name = session_name.clone();
         tokio::spawn(async move {
             let Ok(mut sub) = log.subscribe(&session_name, after).await else {
@@ -767,31 +797,32 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
                 {
                     return;
                 }
-                delivered.store(seq, std::sync::atomic::Ordering::SeqCst);
+                delivered_tx.send_replace(seq);
             }
         })
     };
-    drop(events_tx);
     let driver = {
         let log = log.clone();
         let session_name = session_name.clone();
         tokio::spawn(async move {
-            let outcome = orchestrator.run().await;
+            let (outcome, finished) = orchestrator.run().await;
             // Said once on stderr below; the log keeps it only when it is a file.
             if let crate::orchestrator::Outcome::Failed(message) = &outcome
                 && crate::logging::to_file()
             {
                 tracing::error!("{message}");
             }
-            // Let the follower show the last events before the stream closes.
+            // The front end gets every event of the run before the one that says it ended.
             let last = log.last_seq(&session_name).await.unwrap_or(0);
-            for _ in 0..100 {
-                if delivered.load(std::sync::atomic::Ordering::SeqCst) >= last {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            let caught_up = delivered.wait_for(|seq| *seq >= last);
+            if tokio::time::timeout(Duration::from_secs(10), caught_up)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the front end did not receive the log's last events in time");
             }
             follower.abort();
+            let _ = events_tx.send(finished);
             outcome
         })
     };

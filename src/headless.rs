@@ -290,6 +290,14 @@ fn log_line(kind: &EventKind) -> String {
         EventKind::SessionCompleted { .. } => "  session completed\n".to_string(),
         EventKind::SessionReset { .. } => "  session reset\n".to_string(),
         EventKind::AgentStarted { .. } => String::new(),
+        EventKind::LeaseAcquired {
+            holder,
+            took_over_from: Some(from),
+            ..
+        } => format!("  {holder} took the session over from {from}\n"),
+        EventKind::LeaseAcquired { holder, .. } => format!("  build started by {holder}\n"),
+        EventKind::LeaseReleased { .. } => "  build ended\n".to_string(),
+        EventKind::LeaseRenewed { .. } => String::new(),
         EventKind::TaskContentEdited { .. }
         | EventKind::NoteContentEdited { .. }
         | EventKind::NoteDeleted { .. }

@@ -57,6 +57,9 @@ struct StatusJson<'a> {
     notes: Vec<NoteView<'a>>,
     iterations: Vec<&'a crate::session::Iteration>,
     messages: &'a [crate::session::UserMessage],
+    /// The build holding the session now (null when none does).
+    builder: Option<&'a crate::session::LeaseHolder>,
+    builder_text: Option<String>,
 }
 
 pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
@@ -100,6 +103,12 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
             .collect(),
         iterations: state.iterations.values().collect(),
         messages: &state.messages,
+        builder: state
+            .lease
+            .as_ref()
+            .filter(|l| l.is_live(crate::service::now_ms()))
+            .map(|l| &l.holder),
+        builder_text: builder_line(state, crate::service::now_ms()),
     };
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
@@ -121,6 +130,37 @@ pub fn task_counts(state: &SessionState) -> String {
             parts.join(", ")
         )
     }
+}
+
+/// Who holds a lease and since when: "iteratr 0.1.0 (pid 42 on box), for 3m 2s".
+pub fn held_by(lease: &crate::session::Lease, now_ms: i64) -> String {
+    format!(
+        "{}, for {}",
+        lease.holder,
+        format_duration(now_ms - lease.acquired_at_ms)
+    )
+}
+
+/// The build that drives the session, for people.
+fn builder_line(state: &SessionState, now_ms: i64) -> Option<String> {
+    let lease = state.lease.as_ref()?;
+    Some(match lease.released_at_ms {
+        _ if lease.is_live(now_ms) => format!(
+            "{} (renewed {} ago)",
+            held_by(lease, now_ms),
+            format_duration(now_ms - lease.renewed_at_ms)
+        ),
+        Some(at) => format!(
+            "none; the last one, {}, ended at {}",
+            lease.holder,
+            format_time(at)
+        ),
+        None => format!(
+            "none; the last one, {}, stopped renewing its lease at {} (it lapsed)",
+            lease.holder,
+            format_time(lease.renewed_at_ms)
+        ),
+    })
 }
 
 /// The session's iterations, said the same way everywhere: "4 iterations + planning, 1 failed".
@@ -156,6 +196,9 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
     let _ = writeln!(out, "Status: {progress}");
     if let Some((name, version)) = &state.agent {
         let _ = writeln!(out, "Agent: {name} {version}");
+    }
+    if let Some(builder) = builder_line(state, crate::service::now_ms()) {
+        let _ = writeln!(out, "Builder: {builder}");
     }
     if let Some(summary) = state.completed.as_ref().and_then(|c| c.summary.as_deref()) {
         let _ = writeln!(out, "Summary: {summary}");

@@ -504,7 +504,10 @@ fn sigkill_of_iteratr_leaves_no_agent_behind() {
     p.script(
         json!({"turns": [work_turn("TAS-1", "a"), work_turn("TAS-2", "b"), finishing_turn()]}),
     );
+    // The killed build's lease still runs; its process is gone, so --takeover proceeds.
     let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = p.build(&["--headless", "--takeover"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let s = p.status();
     assert_eq!(s["iterations"][1]["outcome"], "interrupted");

@@ -4,7 +4,7 @@
 mod http;
 mod tools;
 
-pub use http::{HttpOptions, HttpServer, serve_http};
+pub use http::{HttpOptions, HttpServer, random_token, serve_http};
 pub use tools::{SessionTools, task_json, task_line};
 
 use std::sync::Arc;

@@ -20,8 +20,10 @@ use crate::service::{Executed, SessionHandle};
 use crate::session::{Author, Command, EventKind, SessionState, TaskStatus, task_id};
 use crate::status::{iteration_counts, task_counts};
 use crate::store::EventLog;
+pub mod lease;
 mod spec;
 
+pub use lease::LeaseGuard;
 pub use spec::{SpecSync, checklist_tasks};
 
 use crate::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
@@ -32,6 +34,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const ITERATION_LIMIT: u8 = 3;
+    /// Another build holds the session.
+    pub const HELD: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -107,6 +111,8 @@ pub struct Orchestrator {
     binary: String,
     /// Iterations run so far (not counting planning).
     ran: u32,
+    /// This build's hold on the session, released when the run ends.
+    lease: Option<LeaseGuard>,
 }
 
 impl Orchestrator {
@@ -138,7 +144,14 @@ impl Orchestrator {
             messages_prompted: 0,
             binary,
             ran: 0,
+            lease: None,
         })
+    }
+
+    /// The run holds `lease` and releases it when it ends; losing it stops the run.
+    pub fn with_lease(mut self, lease: LeaseGuard) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     pub fn session_name(&self) -> &str {
@@ -171,10 +184,11 @@ impl Orchestrator {
             .with_context(|| format!("cannot read the spec {}", self.opts.spec_path.display()))
     }
 
-    /// Runs the loop to its end, cleans up (agent stopped, MCP server closed), then reports how
-    /// it ended as the last event.
-    pub async fn run(mut self) -> Outcome {
-        let (outcome, message) = match self.run_loop().await {
+    /// Runs the loop to its end, cleans up (agent stopped, MCP server closed, lease released),
+    /// then returns how it ended with the last event (`Finished`) to send: the caller sends it
+    /// once everything the run appended to the log has reached the front end.
+    pub async fn run(mut self) -> (Outcome, BuildEvent) {
+        let (mut outcome, mut message) = match self.run_loop().await {
             Ok(done) => done,
             Err(e) => {
                 let message = format!("{e:#}");
@@ -187,18 +201,27 @@ impl Orchestrator {
         if let Some(http) = self.http.take() {
             http.shutdown().await;
         }
+        if let Some(lease) = self.lease.take() {
+            if let Some(why) = lease.lost() {
+                message = format!(
+                    "this build stopped because {why}; `iteratr status` shows who holds the session now"
+                );
+                outcome = Outcome::Failed(message.clone());
+            }
+            lease.release().await;
+        }
         let name = match &outcome {
             Outcome::Completed => "completed",
             Outcome::IterationLimit => "iteration_limit",
             Outcome::Failed(_) => "failed",
             Outcome::Interrupted => "interrupted",
         };
-        self.emit(BuildEvent::Finished {
+        let finished = BuildEvent::Finished {
             outcome: name.into(),
             iterations: self.ran,
             message,
-        });
-        outcome
+        };
+        (outcome, finished)
     }
 
     async fn run_loop(&mut self) -> anyhow::Result<(Outcome, String)> {

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::error::DomainError;
-use super::event::{Author, Event, EventKind, NoteType, TaskStatus};
+use super::event::{Author, Event, EventKind, LeaseHolder, NoteType, TaskStatus};
 use super::limits;
 use super::state::{SessionState, normalize_content, task_id};
 
@@ -99,6 +99,19 @@ pub enum Command {
         version: String,
         http_mcp: bool,
     },
+    /// A build takes charge of the session; refused while another holds a live lease, unless
+    /// `takeover` (the caller checked that holder is gone).
+    AcquireLease {
+        holder: LeaseHolder,
+        ttl_ms: u64,
+        takeover: bool,
+    },
+    RenewLease {
+        id: String,
+    },
+    ReleaseLease {
+        id: String,
+    },
 }
 
 impl std::fmt::Display for Command {
@@ -132,6 +145,9 @@ impl std::fmt::Display for Command {
             Command::CompleteSession { .. } => write!(f, "the completion of the session"),
             Command::Reset { .. } => write!(f, "the reset of the session"),
             Command::AgentStarted { name, .. } => write!(f, "the start of the agent {name}"),
+            Command::AcquireLease { .. } => write!(f, "this build taking charge of the session"),
+            Command::RenewLease { .. } => write!(f, "the renewal of this build's lease"),
+            Command::ReleaseLease { .. } => write!(f, "the end of this build's lease"),
         }
     }
 }
@@ -323,6 +339,53 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             version: truncate_chars(version.trim(), 100),
             http_mcp: *http_mcp,
         })],
+        Command::AcquireLease {
+            holder,
+            ttl_ms,
+            takeover,
+        } => {
+            if !(1_000..=3_600_000).contains(ttl_ms) {
+                return Err(DomainError::LeaseTtl(*ttl_ms));
+            }
+            let current = state
+                .lease
+                .as_ref()
+                .filter(|l| l.is_live(ctx.now_ms) && l.holder.id != holder.id);
+            if let Some(l) = current
+                && !takeover
+            {
+                return Err(DomainError::SessionHeld {
+                    holder: l.holder.to_string(),
+                    expires_in_s: (l.expires_at_ms() - ctx.now_ms + 999) / 1000,
+                });
+            }
+            vec![ev(EventKind::LeaseAcquired {
+                holder: holder.clone(),
+                ttl_ms: *ttl_ms,
+                took_over_from: current.map(|l| l.holder.to_string()),
+            })]
+        }
+        Command::RenewLease { id } => match &state.lease {
+            Some(l) if l.holder.id == *id && l.released_at_ms.is_none() => {
+                vec![ev(EventKind::LeaseRenewed { id: id.clone() })]
+            }
+            Some(l) if l.holder.id != *id => {
+                return Err(DomainError::LeaseLost {
+                    now: format!("{} took it over", l.holder),
+                });
+            }
+            _ => {
+                return Err(DomainError::LeaseLost {
+                    now: "its lease was released".into(),
+                });
+            }
+        },
+        Command::ReleaseLease { id } => match &state.lease {
+            Some(l) if l.holder.id == *id && l.released_at_ms.is_none() => {
+                vec![ev(EventKind::LeaseReleased { id: id.clone() })]
+            }
+            _ => Vec::new(),
+        },
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason
                 .as_deref()

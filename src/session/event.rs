@@ -263,6 +263,44 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A build took charge of the session: one builder at a time. The lease lapses `ttl_ms`
+    /// after its last renewal.
+    LeaseAcquired {
+        holder: LeaseHolder,
+        ttl_ms: u64,
+        /// The holder it replaced while that one's lease still ran (`--takeover`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        took_over_from: Option<String>,
+    },
+    /// The holder is still at work.
+    LeaseRenewed {
+        id: String,
+    },
+    /// The holder's build ended.
+    LeaseReleased {
+        id: String,
+    },
+}
+
+/// Who drives a session: one `iteratr build` process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    /// Random, per build process.
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub version: String,
+    pub started_at_ms: i64,
+}
+
+impl fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "iteratr {} (pid {} on {})",
+            self.version, self.pid, self.host
+        )
+    }
 }
 
 impl EventKind {
@@ -285,6 +323,9 @@ impl EventKind {
             EventKind::SessionCompleted { .. } => "session_completed",
             EventKind::AgentStarted { .. } => "agent_started",
             EventKind::SessionReset { .. } => "session_reset",
+            EventKind::LeaseAcquired { .. } => "lease_acquired",
+            EventKind::LeaseRenewed { .. } => "lease_renewed",
+            EventKind::LeaseReleased { .. } => "lease_released",
         }
     }
 }

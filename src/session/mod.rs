@@ -9,10 +9,10 @@ mod state;
 
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
-pub use event::{Author, EVENT_VERSION, Event, EventKind, NoteType, TaskStatus};
+pub use event::{Author, EVENT_VERSION, Event, EventKind, LeaseHolder, NoteType, TaskStatus};
 pub use state::{
-    Completion, Iteration, Note, SessionState, Task, UserMessage, normalize_content, note_id,
-    task_id,
+    Completion, Iteration, Lease, Note, SessionState, Task, UserMessage, normalize_content,
+    note_id, task_id,
 };
 
 /// Checks a session name: it names a stream in every backend (a SQLite key, a NATS subject token),

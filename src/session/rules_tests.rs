@@ -898,3 +898,86 @@ fn a_batch_may_depend_on_its_own_earlier_tasks() {
         vec![1, 2]
     );
 }
+
+fn at(state: &mut SessionState, now_ms: i64, cmd: Command) -> Result<Vec<Event>, DomainError> {
+    let ctx = Ctx {
+        now_ms,
+        by: Author::System,
+    };
+    let events = decide(state, &cmd, ctx)?;
+    for e in &events {
+        let seq = state.last_seq + 1;
+        state.apply(seq, e);
+    }
+    Ok(events)
+}
+
+fn holder(id: &str) -> LeaseHolder {
+    LeaseHolder {
+        id: id.into(),
+        host: "box".into(),
+        pid: 42,
+        version: "0.1.0".into(),
+        started_at_ms: 0,
+    }
+}
+
+fn acquire(id: &str, takeover: bool) -> Command {
+    Command::AcquireLease {
+        holder: holder(id),
+        ttl_ms: 10_000,
+        takeover,
+    }
+}
+
+#[test]
+fn one_build_holds_a_session_until_it_releases_or_its_lease_lapses() {
+    let mut s = SessionState::default();
+    at(&mut s, 0, acquire("a", false)).unwrap();
+    // Held: another build is refused, saying by whom and for how long.
+    let err = at(&mut s, 5_000, acquire("b", false)).unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::SessionHeld {
+            holder: "iteratr 0.1.0 (pid 42 on box)".into(),
+            expires_in_s: 5
+        }
+    );
+    // Renewing pushes the end of the lease.
+    at(&mut s, 9_000, Command::RenewLease { id: "a".into() }).unwrap();
+    assert!(at(&mut s, 15_000, acquire("b", false)).is_err());
+    // Lapsed (no renewal for its time to live): free.
+    at(&mut s, 19_000, acquire("b", false)).unwrap();
+    // The old holder's renewal now says it lost the session.
+    let err = at(&mut s, 19_500, Command::RenewLease { id: "a".into() }).unwrap_err();
+    assert!(matches!(err, DomainError::LeaseLost { .. }), "{err}");
+    // Only the holder releases; then the session is free at once.
+    assert!(
+        at(&mut s, 20_000, Command::ReleaseLease { id: "a".into() })
+            .unwrap()
+            .is_empty()
+    );
+    at(&mut s, 20_000, Command::ReleaseLease { id: "b".into() }).unwrap();
+    at(&mut s, 20_001, acquire("c", false)).unwrap();
+    // A takeover of a live lease says whom it replaced; a reset keeps the lease.
+    let events = at(&mut s, 20_002, acquire("d", true)).unwrap();
+    assert!(matches!(
+        &events[0].kind,
+        EventKind::LeaseAcquired { took_over_from: Some(from), .. } if from.contains("pid 42")
+    ));
+    at(&mut s, 20_003, Command::Reset { reason: None }).unwrap();
+    assert_eq!(s.lease.as_ref().unwrap().holder.id, "d");
+    assert_eq!(
+        at(
+            &mut s,
+            20_004,
+            Command::AcquireLease {
+                holder: holder("e"),
+                ttl_ms: 10,
+                takeover: false
+            }
+        )
+        .unwrap_err(),
+        DomainError::LeaseTtl(10)
+    );
+}

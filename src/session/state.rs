@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::error::DomainError;
-use super::event::{Event, EventKind, NoteType, TaskStatus};
+use super::event::{Event, EventKind, LeaseHolder, NoteType, TaskStatus};
 
 pub fn task_id(n: u64) -> String {
     format!("TAS-{n}")
@@ -86,6 +86,28 @@ pub struct UserMessage {
     pub iteration: Option<u32>,
 }
 
+/// The build that drives the session, as the log last said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lease {
+    pub holder: LeaseHolder,
+    pub acquired_at_ms: i64,
+    pub renewed_at_ms: i64,
+    pub ttl_ms: u64,
+    pub released_at_ms: Option<i64>,
+}
+
+impl Lease {
+    pub fn expires_at_ms(&self) -> i64 {
+        self.renewed_at_ms
+            .saturating_add(i64::try_from(self.ttl_ms).unwrap_or(i64::MAX))
+    }
+
+    /// Held at `now_ms`: not released, and renewed within its time to live.
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        self.released_at_ms.is_none() && now_ms < self.expires_at_ms()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Completion {
     pub at_ms: i64,
@@ -106,6 +128,8 @@ pub struct SessionState {
     pub resets: u32,
     /// The agent the loop last started: name, version.
     pub agent: Option<(String, String)>,
+    /// The build that holds (or last held) the session; a reset does not change it.
+    pub lease: Option<Lease>,
     /// Contents (normalized) of deleted tasks, so that an import does not bring one back.
     #[serde(skip)]
     pub deleted_contents: BTreeSet<String>,
@@ -354,8 +378,28 @@ impl SessionState {
                 *self = SessionState {
                     last_seq: seq,
                     resets: self.resets + 1,
+                    lease: self.lease.take(),
                     ..SessionState::default()
                 };
+            }
+            EventKind::LeaseAcquired { holder, ttl_ms, .. } => {
+                self.lease = Some(Lease {
+                    holder: holder.clone(),
+                    acquired_at_ms: at,
+                    renewed_at_ms: at,
+                    ttl_ms: *ttl_ms,
+                    released_at_ms: None,
+                });
+            }
+            EventKind::LeaseRenewed { id } => {
+                if let Some(l) = self.lease.as_mut().filter(|l| l.holder.id == *id) {
+                    l.renewed_at_ms = at;
+                }
+            }
+            EventKind::LeaseReleased { id } => {
+                if let Some(l) = self.lease.as_mut().filter(|l| l.holder.id == *id) {
+                    l.released_at_ms = Some(at);
+                }
             }
         }
         if let Some(id) = touched {

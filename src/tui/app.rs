@@ -243,6 +243,10 @@ impl App {
             self.narrate(&event.kind);
         }
         self.state.apply(seq, &event);
+        // A build renews its lease every half minute: not news for the logs view.
+        if matches!(event.kind, EventKind::LeaseRenewed { .. }) {
+            return;
+        }
         self.log.push_back((seq, event));
         while self.log.len() > LOG_KEEP {
             self.log.pop_front();
@@ -297,6 +301,10 @@ impl App {
             EventKind::SessionCompleted { .. } => {
                 self.transcript.info("session completed".into(), false)
             }
+            EventKind::LeaseAcquired { holder, .. } => self
+                .transcript
+                .info(format!("build started by {holder}"), false),
+            EventKind::LeaseReleased { .. } => self.transcript.info("build ended".into(), false),
             _ => {}
         }
     }

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 /// A project directory with a spec, a script for the fake agent, and its own data dir.
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// Environment for every iteratr command (the store choice, say).
+    pub env: Vec<(String, String)>,
 }
 
 pub const SPEC: &str = "# Demo\n\nMake three files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n- [ ] Write the README\n";
@@ -19,9 +21,18 @@ impl Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
         std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
-        let p = Project { dir };
+        let p = Project {
+            dir,
+            env: Vec::new(),
+        };
         p.script(script);
         p
+    }
+
+    /// Every iteratr command of this project gets `key=value` (e.g. `ITERATR_NATS_URL`).
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -44,6 +55,7 @@ impl Project {
             .env("ITERATR_FAKE_AGENT_LOG", self.path().join("agent.log"))
             .env_remove("ITERATR_DATA_DIR")
             .env_remove("ITERATR_LOG_FILE")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
@@ -72,6 +84,7 @@ impl Project {
     pub fn status(&self) -> Value {
         let out = Command::new(super::bin())
             .current_dir(self.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["status", "--session", "demo", "--json"])
             .output()
             .unwrap();

@@ -309,3 +309,61 @@ fn builds_started_together_on_a_fresh_data_dir_never_report_a_busy_database() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_loses_its_lease_stops_and_says_why() {
+    let p = Project::new(held_script());
+    let child = p
+        .command(&["--headless", "--lease-ttl", "3s"])
+        .spawn()
+        .unwrap();
+    let wait = {
+        let path = p.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !std::fs::read_to_string(path.join("agent.log"))
+                .unwrap_or_default()
+                .contains("\"event\":\"waiting\"")
+            {
+                assert!(Instant::now() < deadline, "the turn never started");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    wait.await.unwrap();
+    // Another builder takes the session over (as one on another machine would after a lapse).
+    let log: std::sync::Arc<dyn iteratr::store::EventLog> =
+        std::sync::Arc::new(iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap());
+    let session = iteratr::service::SessionHandle::open(log, "demo")
+        .await
+        .unwrap();
+    session
+        .execute(
+            &iteratr::session::Command::AcquireLease {
+                holder: iteratr::session::LeaseHolder {
+                    id: "other-builder".into(),
+                    host: "elsewhere".into(),
+                    pid: 1,
+                    version: "9.9.9".into(),
+                    started_at_ms: 0,
+                },
+                ttl_ms: 60_000,
+                takeover: true,
+            },
+            iteratr::session::Author::System,
+        )
+        .await
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || finish(child, Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: this build stopped because this build no longer holds the session: iteratr 9.9.9 (pid 1 on elsewhere) took it over"),
+        "{err}"
+    );
+    assert!(!p.agent_events("cancel").is_empty(), "the turn was stopped");
+    // The new holder keeps the session: the stopped build did not release it.
+    assert_eq!(p.status()["builder"]["id"], "other-builder");
+}

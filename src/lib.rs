@@ -8,6 +8,7 @@
 
 pub mod acp;
 pub mod cli;
+pub mod commands;
 pub mod doctor;
 pub mod events;
 pub mod headless;

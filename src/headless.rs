@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use crate::acp::AgentUpdate;
 use crate::events::BuildEvent;
+use crate::session::display::{clip, first_line, format_duration};
 use crate::session::{EventKind, note_id, task_id};
 
 /// Prints events until the channel closes.
@@ -41,20 +42,6 @@ pub struct Printer {
     text: String,
     thought: String,
     tools: HashMap<String, String>,
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-}
-
-fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 impl Printer {
@@ -142,7 +129,7 @@ impl Printer {
                 tasks,
             } => format!(
                 "── iteration {iteration} ended: {outcome} after {} · {tasks}\n",
-                crate::status::format_duration((seconds * 1000.0) as i64)
+                format_duration((seconds * 1000.0) as i64)
             ),
             BuildEvent::Retrying {
                 failures,

@@ -144,7 +144,7 @@ pub fn tasks_block(state: &SessionState) -> String {
         }
         out.push_str(&format!("{status} ({}):\n", tasks.len()));
         for t in tasks {
-            out.push_str(&format!("- {}\n", crate::mcp::task_line(t)));
+            out.push_str(&format!("- {}\n", crate::session::display::task_line(t)));
         }
     }
     if let Some(next) = state.next_task() {

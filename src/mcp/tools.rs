@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::service::{ExecError, Executed, SessionHandle};
+use crate::session::display::{all_counts, one_line, task_line};
 use crate::session::{
     Author, Command, EventKind, NewTask, NoteType, SessionState, Task, TaskStatus, note_id, task_id,
 };
@@ -273,10 +274,6 @@ fn done(r: Result<CallToolResult, CallToolResult>) -> ToolResult {
     Ok(r.unwrap_or_else(|e| e))
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 pub fn task_json(t: &Task) -> Value {
     json!({
         "id": t.label(),
@@ -287,22 +284,6 @@ pub fn task_json(t: &Task) -> Value {
     })
 }
 
-/// `TAS-4 [p2] Write the parser (after TAS-1, TAS-2)`
-pub fn task_line(t: &Task) -> String {
-    let deps = if t.depends_on.is_empty() {
-        String::new()
-    } else {
-        let ids: Vec<String> = t.depends_on.iter().map(|d| task_id(*d)).collect();
-        format!(" (after {})", ids.join(", "))
-    };
-    format!(
-        "{} [p{}] {}{deps}",
-        t.label(),
-        t.priority,
-        one_line(&t.content)
-    )
-}
-
 fn added_tasks(done: &Executed) -> Vec<&Task> {
     done.events
         .iter()
@@ -311,17 +292,6 @@ fn added_tasks(done: &Executed) -> Vec<&Task> {
             _ => None,
         })
         .collect()
-}
-
-fn counts_line(state: &SessionState) -> String {
-    format!(
-        "{} remaining, {} in progress, {} completed, {} blocked, {} cancelled",
-        state.count(TaskStatus::Remaining),
-        state.count(TaskStatus::InProgress),
-        state.count(TaskStatus::Completed),
-        state.count(TaskStatus::Blocked),
-        state.count(TaskStatus::Cancelled),
-    )
 }
 
 #[tool_router]
@@ -403,7 +373,7 @@ impl SessionTools {
                     format!(
                         "{} {verb} {status}. Tasks: {}",
                         t.label(),
-                        counts_line(&done.state)
+                        all_counts(&done.state)
                     ),
                     task_json(t),
                 ))
@@ -490,7 +460,7 @@ impl SessionTools {
                 }
                 if listed.is_empty() {
                     text = match filter {
-                        Some(f) => format!("No {f} tasks. Tasks: {}", counts_line(&state)),
+                        Some(f) => format!("No {f} tasks. Tasks: {}", all_counts(&state)),
                         None => "No tasks yet. Add them with task-add or task-batch-add.".into(),
                     };
                 }
@@ -661,7 +631,7 @@ impl SessionTools {
                 let text = if done.events.is_empty() {
                     "The session was already complete.".to_string()
                 } else {
-                    format!("Session complete. Tasks: {}", counts_line(&done.state))
+                    format!("Session complete. Tasks: {}", all_counts(&done.state))
                 };
                 Ok(success(text, json!({ "completed": true })))
             }

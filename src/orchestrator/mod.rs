@@ -17,8 +17,8 @@ use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoic
 use crate::events::BuildEvent;
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
 use crate::service::{Executed, SessionHandle};
+use crate::session::display::{iteration_counts, task_counts};
 use crate::session::{Author, Command, EventKind, SessionState, TaskStatus, task_id};
-use crate::status::{iteration_counts, task_counts};
 use crate::store::EventLog;
 pub mod lease;
 mod spec;

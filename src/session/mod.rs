@@ -2,6 +2,7 @@
 //! must pass before it becomes events. Pure code: no I/O, no clock (the caller passes the time).
 
 mod command;
+pub mod display;
 mod error;
 mod event;
 pub mod limits;

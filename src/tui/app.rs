@@ -199,7 +199,7 @@ impl App {
                 self.working = false;
                 self.transcript.divider(format!(
                     "iteration {iteration} ended: {outcome} after {} · {tasks}",
-                    crate::status::format_duration((seconds * 1000.0) as i64)
+                    crate::session::display::format_duration((seconds * 1000.0) as i64)
                 ));
             }
             BuildEvent::Retrying {

@@ -197,7 +197,7 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
                 "{}, {}, {}",
                 format_time(s),
                 format_duration(f - s),
-                it.outcome.as_deref().unwrap_or("finished")
+                it.outcome.as_ref().map_or("finished", |o| o.as_str())
             ),
             (Some(s), None) => format!("{}, running", format_time(s)),
             _ => "not started by the loop".to_string(),

@@ -184,7 +184,7 @@ pub fn history_block(state: &SessionState) -> String {
     done[start..]
         .iter()
         .map(|it| {
-            let outcome = it.outcome.as_deref().unwrap_or("running");
+            let outcome = it.outcome.as_ref().map_or("running", |o| o.as_str());
             let summary = it.summary.as_deref().unwrap_or("(no summary recorded)");
             format!("- #{} ({outcome}): {summary}", it.number)
         })

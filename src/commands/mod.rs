@@ -150,10 +150,10 @@ pub(crate) fn follow_log(
     log: Arc<dyn EventLog>,
     session: String,
     after: u64,
-    events: tokio::sync::mpsc::UnboundedSender<crate::events::BuildEvent>,
+    events: tokio::sync::mpsc::UnboundedSender<crate::protocol::BuildEvent>,
     delivered: Option<tokio::sync::watch::Sender<u64>>,
 ) -> tokio::task::JoinHandle<()> {
-    use crate::events::BuildEvent;
+    use crate::protocol::BuildEvent;
     tokio::spawn(async move {
         let mut sub = match log.subscribe(&session, after).await {
             Ok(sub) => sub,
@@ -214,7 +214,7 @@ pub fn stdout_is_terminal() -> bool {
 /// build (`interrupt`).
 pub(crate) async fn run_tui(
     app: crate::tui::App,
-    events: tokio::sync::mpsc::UnboundedReceiver<crate::events::BuildEvent>,
+    events: tokio::sync::mpsc::UnboundedReceiver<crate::protocol::BuildEvent>,
     session: Arc<SessionHandle>,
     interrupt: Option<tokio_util::sync::CancellationToken>,
 ) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::display::clip;
 use super::error::DomainError;
-use super::event::{Author, Event, EventKind, LeaseHolder, NoteType, TaskStatus};
+use super::event::{Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus};
 use super::limits;
 use super::state::{SessionState, normalize_content, task_id};
 
@@ -82,7 +82,7 @@ pub enum Command {
     },
     FinishIteration {
         number: u32,
-        outcome: String,
+        outcome: IterationOutcome,
         detail: Option<String>,
     },
     UserMessage {
@@ -264,7 +264,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             if let Some(running) = state.running_iteration() {
                 out.push(ev(EventKind::IterationFinished {
                     iteration: running,
-                    outcome: "interrupted".to_string(),
+                    outcome: IterationOutcome::Interrupted,
                     detail: Some("iteratr stopped before the iteration ended".to_string()),
                 }));
             }
@@ -290,7 +290,10 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             if state.running_iteration() != Some(*number) {
                 return Err(DomainError::IterationNotRunning(*number));
             }
-            let outcome = check_text("outcome", outcome, 64)?;
+            if let IterationOutcome::Other(other) = outcome {
+                check_text("outcome", other, 64)?;
+            }
+            let outcome = outcome.clone();
             let detail = detail
                 .as_deref()
                 .map(|d| clip(d.trim(), limits::DETAIL_MAX))

@@ -73,23 +73,57 @@ pub fn all_counts(state: &SessionState) -> String {
     .join(", ")
 }
 
+/// How many tasks are in each status; shown as one line: "5 tasks: 1 in progress, 2 remaining,
+/// 2 completed" (and serialised as that line, as `--json` output always had it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskCounts {
+    /// Counts in the order of [`TaskStatus::ALL`].
+    pub by_status: [usize; 5],
+}
+
+impl TaskCounts {
+    pub fn of(state: &SessionState) -> Self {
+        TaskCounts {
+            by_status: TaskStatus::ALL.map(|s| state.count(s)),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.by_status.iter().sum()
+    }
+}
+
+impl std::fmt::Display for TaskCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = TaskStatus::ALL
+            .into_iter()
+            .zip(self.by_status)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{n} {}", s.as_str().replace('_', " ")))
+            .collect();
+        let total = self.total();
+        if parts.is_empty() {
+            f.write_str("no tasks")
+        } else {
+            write!(
+                f,
+                "{total} task{}: {}",
+                if total == 1 { "" } else { "s" },
+                parts.join(", ")
+            )
+        }
+    }
+}
+
+impl serde::Serialize for TaskCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One line of counts: "5 tasks: 1 in progress, 2 remaining, 2 completed".
 pub fn task_counts(state: &SessionState) -> String {
-    let parts: Vec<String> = TaskStatus::ALL
-        .into_iter()
-        .filter(|s| state.count(*s) > 0)
-        .map(|s| format!("{} {}", state.count(s), s.as_str().replace('_', " ")))
-        .collect();
-    let total = state.tasks.len();
-    if parts.is_empty() {
-        "no tasks".to_string()
-    } else {
-        format!(
-            "{total} task{}: {}",
-            if total == 1 { "" } else { "s" },
-            parts.join(", ")
-        )
-    }
+    TaskCounts::of(state).to_string()
 }
 
 /// Who holds a lease and since when: "iteratr 0.1.0 (pid 42 on box), for 3m 2s".

@@ -324,6 +324,10 @@ pub struct BuildArgs {
     /// Refuse permission for tool calls whose title, name or kind matches (glob, repeatable)
     #[arg(long = "deny-tools", value_name = "PATTERN")]
     pub deny_tools: Vec<String>,
+    /// Permission requests no --deny-tools rule refuses: allow them (auto), or ask in the
+    /// full-screen interface (ask; with --headless they are denied)
+    #[arg(long, env = "ITERATR_APPROVE", value_enum, default_value_t = crate::acp::permission::ApproveMode::Auto, value_name = "MODE")]
+    pub approve: crate::acp::permission::ApproveMode,
     /// Cancel a turn that runs longer than this (e.g. 30m, 90s)
     #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
     pub iteration_timeout: Duration,
@@ -697,6 +701,9 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
         Ok(t) => t,
         Err(e) => return usage(e),
     };
+    if let Err(e) = crate::acp::policy::Policy::from_patterns(&args.deny_tools) {
+        return usage(anyhow::anyhow!("--deny-tools: {e}"));
+    }
     let agent = match crate::process::split_command_line(&args.agent) {
         Ok(a) => a,
         Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
@@ -714,6 +721,8 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
         iterations: args.iterations,
         extra: args.extra,
         deny_tools: args.deny_tools,
+        approve: args.approve,
+        interactive: !args.headless,
         iteration_timeout: args.iteration_timeout,
         max_failures: args.max_failures,
         retry_delay: args.retry_delay,
@@ -739,6 +748,7 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
     )
     .await?;
     let session_name = orchestrator.session_name().to_string();
+    let approvals = orchestrator.approvals();
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.
     let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -797,7 +807,14 @@ async fn build_command(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Resu
     } else {
         let handle = Arc::new(SessionHandle::open(log.clone(), &session_name).await?);
         let app = crate::tui::App::new(&session_name, false);
-        run_tui(app, events_rx, handle, Some(interrupt.clone())).await?;
+        run_tui(
+            app,
+            events_rx,
+            handle,
+            Some(interrupt.clone()),
+            Some(approvals),
+        )
+        .await?;
         // The user left: stop the build if it still runs, and wait for it to wind down.
         interrupt.cancel();
         driver.await.context("the build loop failed")?
@@ -819,7 +836,7 @@ async fn doctor(store: &StoreConfig, agent: &str, timeout: Duration) -> anyhow::
                 "checking the agent `{agent}` (up to {}s)...",
                 timeout.as_secs()
             );
-            checks.push(crate::doctor::check_agent(&argv, &project, timeout).await);
+            checks.extend(crate::doctor::check_agent(&argv, &project, timeout).await);
         }
         Err(e) => checks.push(Check {
             level: Level::Fail,
@@ -854,6 +871,7 @@ async fn run_tui(
     events: tokio::sync::mpsc::UnboundedReceiver<crate::events::BuildEvent>,
     session: Arc<SessionHandle>,
     interrupt: Option<tokio_util::sync::CancellationToken>,
+    approvals: Option<Arc<crate::acp::permission::Approvals>>,
 ) -> anyhow::Result<()> {
     use crate::tui::{Action, AppNotice};
     let (actions_tx, mut actions_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
@@ -865,6 +883,11 @@ async fn run_tui(
                 Action::Quit | Action::ForceQuit => {
                     if let Some(token) = &interrupt {
                         token.cancel();
+                    }
+                }
+                Action::Approve(id, answer) => {
+                    if let Some(a) = &approvals {
+                        a.answer(id, answer);
                     }
                 }
                 Action::Run(cmd) => {
@@ -944,7 +967,7 @@ async fn watch_command(store: &StoreConfig, session: Option<&str>) -> anyhow::Re
         })
     };
     let app = crate::tui::App::new(&name, true);
-    let result = run_tui(app, events_rx, handle, None).await;
+    let result = run_tui(app, events_rx, handle, None, None).await;
     follower.abort();
     result?;
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use tokio::sync::mpsc;
 
-use crate::acp::AgentUpdate;
+use crate::acp::{AgentUpdate, call_label};
 use crate::events::BuildEvent;
 use crate::session::{EventKind, note_id, task_id};
 
@@ -216,19 +216,20 @@ impl Printer {
                 .iter()
                 .map(|e| format!("  plan [{}] {}\n", e.status, e.content))
                 .collect(),
+            AgentUpdate::PermissionAsked { tool, title, .. } => {
+                format!("  permission asked: {}\n", call_label(tool, title))
+            }
             AgentUpdate::Permission {
+                tool,
                 title,
-                allowed,
-                denied_by,
-            } => match (allowed, denied_by) {
-                (true, _) => format!("  permission: {title} → allowed\n"),
-                (false, Some(p)) => {
-                    format!("  permission: {title} → denied (matches --deny-tools '{p}')\n")
-                }
-                (false, None) => {
-                    format!("  permission: {title} → cancelled (no option to choose)\n")
-                }
-            },
+                decision,
+                rule,
+                ..
+            } => format!(
+                "  permission: {} → {}\n",
+                call_label(tool, title),
+                decision.describe(rule.as_deref())
+            ),
             AgentUpdate::File {
                 op,
                 path,
@@ -287,7 +288,8 @@ fn log_line(kind: &EventKind) -> String {
         EventKind::UserMessage { text } => format!("  message: {}\n", clip(first_line(text), 200)),
         EventKind::SessionCompleted { .. } => "  session completed\n".to_string(),
         EventKind::SessionReset { .. } => "  session reset\n".to_string(),
-        EventKind::AgentStarted { .. } => String::new(),
+        // Printed as it happens, from the agent's updates.
+        EventKind::AgentStarted { .. } | EventKind::PermissionDecided { .. } => String::new(),
         EventKind::TaskContentEdited { .. }
         | EventKind::NoteContentEdited { .. }
         | EventKind::NoteDeleted { .. }

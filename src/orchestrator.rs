@@ -12,15 +12,22 @@ use anyhow::{Context, bail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::acp::policy::{Pattern, Policy};
-use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice, UpdateSink};
+mod checklist;
+mod permissions;
+mod prompt;
+
+pub use checklist::checklist_tasks;
+
+use crate::acp::permission::{Approvals, ApproveMode};
+use crate::acp::policy::Policy;
+use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, ModelChoice, UpdateSink};
 use crate::events::BuildEvent;
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
 use crate::service::SessionHandle;
-use crate::session::{Author, Command, NewTask, SessionState, TaskStatus};
+use crate::session::{Author, Command};
 use crate::status::task_counts;
 use crate::store::EventLog;
-use crate::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
+use crate::template::PromptTemplate;
 
 /// Exit codes of `iteratr build`.
 pub mod exit {
@@ -43,6 +50,10 @@ pub struct BuildOptions {
     pub iterations: Option<u32>,
     pub extra: Option<String>,
     pub deny_tools: Vec<String>,
+    /// What to do with a permission request no rule refuses.
+    pub approve: ApproveMode,
+    /// A person is at the full-screen interface to answer permission requests.
+    pub interactive: bool,
     pub iteration_timeout: Duration,
     pub max_failures: u32,
     /// First delay before restarting a failed agent; doubles each time, up to 30 s.
@@ -83,54 +94,6 @@ enum Turn {
     Interrupted,
 }
 
-const PLANNING: &str = "This is iteration 0, the planning iteration. Do not write code yet. Read the spec, \
-review the task list (tasks from the spec's checklists were imported), add the missing tasks with \
-task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
-open questions with note-add, then call iteration-summary and stop.";
-
-/// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`).
-pub fn checklist_tasks(spec: &str) -> Vec<NewTask> {
-    let mut tasks: Vec<NewTask> = Vec::new();
-    for line in spec.lines() {
-        let l = line.trim_start();
-        let Some(rest) = l
-            .strip_prefix("- ")
-            .or_else(|| l.strip_prefix("* "))
-            .or_else(|| l.strip_prefix("+ "))
-        else {
-            continue;
-        };
-        let (done, content) = if let Some(c) = rest.strip_prefix("[ ]") {
-            (false, c)
-        } else if let Some(c) = rest
-            .strip_prefix("[x]")
-            .or_else(|| rest.strip_prefix("[X]"))
-        {
-            (true, c)
-        } else {
-            continue;
-        };
-        let content: String = content
-            .trim()
-            .chars()
-            .take(crate::session::limits::TASK_CONTENT_MAX)
-            .collect();
-        if content.is_empty()
-            || tasks
-                .iter()
-                .any(|t| t.content.eq_ignore_ascii_case(&content))
-        {
-            continue;
-        }
-        let mut task = NewTask::new(content);
-        if done {
-            task.status = Some(TaskStatus::Completed);
-        }
-        tasks.push(task);
-    }
-    tasks
-}
-
 pub struct Orchestrator {
     opts: BuildOptions,
     session: Arc<SessionHandle>,
@@ -139,8 +102,17 @@ pub struct Orchestrator {
     http: Option<HttpServer>,
     agent: Option<Agent>,
     updates: UpdateSink,
+    approvals: Arc<Approvals>,
+    /// Where permission decisions go to be recorded, and the task recording them.
+    recorder: Option<(
+        mpsc::UnboundedSender<AgentUpdate>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    /// The environment that makes the agent ask (opencode), worked out at the first start.
+    agent_env: Option<Vec<(String, String)>>,
     interrupt: CancellationToken,
     model_reported: bool,
+    asking_reported: bool,
     /// Messages from people already put in a prompt (count of `state.messages`).
     messages_prompted: usize,
     binary: String,
@@ -158,9 +130,16 @@ impl Orchestrator {
     ) -> anyhow::Result<Self> {
         let session = Arc::new(SessionHandle::open(log, &opts.session).await?);
         let forward = events.clone();
+        let (record, recording) = permissions::spawn_recorder(Arc::clone(&session), events.clone());
+        let to_record = record.clone();
         let updates: UpdateSink = Arc::new(move |update: AgentUpdate| {
+            if matches!(update, AgentUpdate::Permission { .. }) {
+                let _ = to_record.send(update.clone());
+            }
             let _ = forward.send(BuildEvent::Agent { update });
         });
+        let policy = Policy::from_patterns(&opts.deny_tools).map_err(anyhow::Error::msg)?;
+        let approvals = Arc::new(Approvals::new(policy, opts.approve, opts.interactive));
         let binary = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "iteratr".into());
@@ -172,8 +151,12 @@ impl Orchestrator {
             http: None,
             agent: None,
             updates,
+            approvals,
+            recorder: Some((record, recording)),
+            agent_env: None,
             interrupt,
             model_reported: false,
+            asking_reported: false,
             messages_prompted: 0,
             binary,
             ran: 0,
@@ -182,6 +165,11 @@ impl Orchestrator {
 
     pub fn session_name(&self) -> &str {
         &self.opts.session
+    }
+
+    /// Where a front end answers the agent's permission requests.
+    pub fn approvals(&self) -> Arc<Approvals> {
+        Arc::clone(&self.approvals)
     }
 
     fn emit(&self, event: BuildEvent) {
@@ -222,6 +210,12 @@ impl Orchestrator {
         }
         if let Some(http) = self.http.take() {
             http.shutdown().await;
+        }
+        // Every decision is in the log before the run reports its end.
+        self.updates = Arc::new(|_| {});
+        if let Some((record, recording)) = self.recorder.take() {
+            drop(record);
+            let _ = tokio::time::timeout(Duration::from_secs(10), recording).await;
         }
         let name = match &outcome {
             Outcome::Completed => "completed",
@@ -265,6 +259,11 @@ impl Orchestrator {
             mcp_url: http.url(),
         });
         self.http = Some(http);
+        if self.opts.approve == ApproveMode::Ask && !self.opts.interactive {
+            self.emit(BuildEvent::Warning {
+                message: "--approve ask without the full-screen interface: nobody can answer, so every permission request that no rule decides is denied".into(),
+            });
+        }
 
         let state = self.session.refresh().await?;
         self.messages_prompted = state.messages.len();
@@ -394,17 +393,22 @@ impl Orchestrator {
     }
 
     async fn start_agent(&mut self) -> anyhow::Result<()> {
+        let env = match &self.agent_env {
+            Some(env) => env.clone(),
+            None => {
+                let (env, events) =
+                    permissions::agent_env(&self.opts.agent, &self.opts.project_dir).await?;
+                events.into_iter().for_each(|e| self.emit(e));
+                self.agent_env = Some(env.clone());
+                env
+            }
+        };
+        let configured_as_opencode = !env.is_empty();
         let spec = AgentSpec {
             argv: self.opts.agent.clone(),
             cwd: self.opts.project_dir.clone(),
-            policy: Policy {
-                deny: self
-                    .opts
-                    .deny_tools
-                    .iter()
-                    .map(|p| Pattern::new(p))
-                    .collect(),
-            },
+            env,
+            approvals: Arc::clone(&self.approvals),
             init_timeout: self.opts.init_timeout,
         };
         let agent = tokio::select! {
@@ -422,82 +426,18 @@ impl Orchestrator {
             http_mcp: agent.info.http_mcp,
         })
         .await?;
+        if !self.asking_reported {
+            self.asking_reported = true;
+            let report = permissions::asking_report(
+                &agent.info,
+                configured_as_opencode,
+                !self.opts.deny_tools.is_empty(),
+                self.opts.approve,
+            );
+            report.into_iter().for_each(|e| self.emit(e));
+        }
         self.agent = Some(agent);
         Ok(())
-    }
-
-    fn mcp_entries(&self, http_mcp: bool) -> Vec<McpEntry> {
-        match (&self.http, http_mcp) {
-            (Some(http), true) => vec![McpEntry::Http {
-                name: "iteratr".into(),
-                url: http.url(),
-                token: http.token.clone(),
-            }],
-            _ => vec![McpEntry::Stdio {
-                name: "iteratr".into(),
-                command: PathBuf::from(&self.binary),
-                args: self
-                    .opts
-                    .store_args
-                    .iter()
-                    .cloned()
-                    .chain([
-                        "mcp".into(),
-                        "serve".into(),
-                        "--session".into(),
-                        self.opts.session.clone(),
-                    ])
-                    .collect(),
-                env: self.opts.store_env.clone(),
-            }],
-        }
-    }
-
-    fn render(
-        &mut self,
-        number: u32,
-        planning: bool,
-        state: &SessionState,
-    ) -> anyhow::Result<String> {
-        let spec = self.spec_text()?;
-        let new_messages: Vec<String> = state.messages
-            [self.messages_prompted.min(state.messages.len())..]
-            .iter()
-            .map(|m| format!("- {}", m.text.replace('\n', "\n  ")))
-            .collect();
-        self.messages_prompted = state.messages.len();
-        let messages = if new_messages.is_empty() {
-            String::new()
-        } else {
-            format!("## Messages from the user\n{}", new_messages.join("\n"))
-        };
-        let mut extra = Vec::new();
-        if planning {
-            extra.push(format!("## This iteration\n{PLANNING}"));
-        }
-        if let Some(e) = self.opts.extra.as_deref().filter(|e| !e.trim().is_empty()) {
-            extra.push(format!("## Extra instructions\n{e}"));
-        }
-        if !messages.is_empty() {
-            extra.push(messages.clone());
-        }
-        let vars = PromptVars {
-            session: self.opts.session.clone(),
-            iteration: number.to_string(),
-            spec,
-            notes: notes_block(state),
-            tasks: tasks_block(state),
-            history: history_block(state),
-            extra: extra.join("\n\n"),
-            port: self
-                .http
-                .as_ref()
-                .map(|h| h.addr.port().to_string())
-                .unwrap_or_default(),
-            binary: self.binary.clone(),
-            messages,
-        };
-        Ok(self.template.render(&vars)?)
     }
 
     /// One iteration: record its start, open a fresh ACP session, prompt, deliver messages that
@@ -634,28 +574,5 @@ impl Orchestrator {
                 Turn::Interrupted
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checklists_become_tasks() {
-        let spec = "# Spec\n- [ ] First\n  * [x] Done already\n- [ ]   \n- [ ] first\n+ [X] Third\n- not a task\n- [y] nope\n";
-        let tasks = checklist_tasks(spec);
-        let got: Vec<(&str, Option<TaskStatus>)> = tasks
-            .iter()
-            .map(|t| (t.content.as_str(), t.status))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("First", None),
-                ("Done already", Some(TaskStatus::Completed)),
-                ("Third", Some(TaskStatus::Completed)),
-            ]
-        );
     }
 }

@@ -27,7 +27,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
-use super::policy::{Policy, Sandbox, slice_lines};
+use super::permission::{Approvals, ToolCalls};
+use super::policy::{Sandbox, slice_lines};
 use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::process;
 
@@ -40,7 +41,11 @@ pub struct AgentSpec {
     pub argv: Vec<String>,
     /// The project directory: the agent runs there, and file requests stay inside it.
     pub cwd: PathBuf,
-    pub policy: Policy,
+    /// Environment variables set for the agent on top of iteratr's own (values may be secret:
+    /// never logged).
+    pub env: Vec<(String, String)>,
+    /// Who answers its permission requests, and how.
+    pub approvals: Arc<Approvals>,
     /// How long `initialize` may take before the agent is deemed not to speak ACP.
     pub init_timeout: Duration,
 }
@@ -362,6 +367,61 @@ fn mcp_server(entry: McpEntry) -> McpServer {
     }
 }
 
+/// The answer to a permission request for `decided`, told to the front ends first. Allowing picks
+/// the agent's "once" option (iteratr remembers "always" itself, so it keeps seeing the tool).
+fn answer_permission(
+    id: u64,
+    info: &super::permission::CallInfo,
+    mut decided: super::permission::Decided,
+    options: &[(PermissionOptionKind, String)],
+    updates: &UpdateSink,
+) -> RequestPermissionResponse {
+    use crate::session::PermissionDecision;
+    let wanted: &[PermissionOptionKind] = if decided.decision.allowed() {
+        &[
+            PermissionOptionKind::AllowOnce,
+            PermissionOptionKind::AllowAlways,
+        ]
+    } else {
+        &[
+            PermissionOptionKind::RejectOnce,
+            PermissionOptionKind::RejectAlways,
+        ]
+    };
+    let option = if decided.decision == PermissionDecision::Cancelled {
+        None
+    } else {
+        wanted
+            .iter()
+            .find_map(|k| options.iter().find(|(kind, _)| kind == k))
+            .map(|(_, id)| id.clone())
+    };
+    if option.is_none() && decided.decision.allowed() {
+        // Nothing to choose that allows it: the request ends unanswered.
+        decided.decision = PermissionDecision::Cancelled;
+    }
+    tracing::info!(
+        tool = %info.tool,
+        title = %info.title,
+        decision = decided.decision.as_str(),
+        rule = decided.rule.as_deref().unwrap_or(""),
+        "permission request"
+    );
+    updates(AgentUpdate::Permission {
+        id,
+        tool: info.tool.clone(),
+        title: info.title.clone(),
+        decision: decided.decision,
+        rule: decided.rule,
+        by_user: decided.by_user,
+    });
+    let outcome = match option {
+        Some(id) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(id)),
+        None => RequestPermissionOutcome::Cancelled,
+    };
+    RequestPermissionResponse::new(outcome)
+}
+
 fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
     AgentError::Protocol(format!("{} ({})", e.message, i32::from(e.code)))
 }
@@ -392,7 +452,8 @@ async fn run(
     };
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -433,7 +494,10 @@ async fn run(
     });
 
     let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
-    let policy = Arc::new(spec.policy.clone());
+    let approvals = Arc::clone(&spec.approvals);
+    let cancel_approvals = Arc::clone(&spec.approvals);
+    let tool_calls = Arc::new(ToolCalls::default());
+    let asked_calls = Arc::clone(&tool_calls);
     let (grace_tx, grace_rx) = oneshot::channel::<Duration>();
     let on_update = Arc::clone(&updates);
     let on_permission = Arc::clone(&updates);
@@ -447,6 +511,7 @@ async fn run(
             async move |n: SessionNotification, _cx| {
                 if let Ok(v) = serde_json::to_value(&n.update) {
                     tracing::trace!(target: "iteratr::acp", update = %v);
+                    tool_calls.observe(&v);
                     for u in convert_updates(&v) {
                         on_update(u);
                     }
@@ -458,30 +523,31 @@ async fn run(
         .on_receive_request(
             async move |req: RequestPermissionRequest, responder, _cx| {
                 let call = serde_json::to_value(&req.tool_call).unwrap_or(Value::Null);
-                let field = |k: &str| call.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-                let (title, name, kind) = (field("title"), field("name"), field("kind"));
-                let denied = policy.denies(&[&title, &name, &kind]).map(|p| p.as_str().to_string());
-                let wanted: &[PermissionOptionKind] = if denied.is_none() {
-                    &[PermissionOptionKind::AllowOnce, PermissionOptionKind::AllowAlways]
-                } else {
-                    &[PermissionOptionKind::RejectOnce, PermissionOptionKind::RejectAlways]
-                };
-                let option = wanted.iter().find_map(|k| {
-                    req.options.iter().find(|o| o.kind == *k).map(|o| o.option_id.clone())
-                });
-                let allowed = denied.is_none() && option.is_some();
-                let shown = [&title, &name, &kind]
-                    .into_iter()
-                    .find(|s| !s.is_empty())
-                    .cloned()
-                    .unwrap_or_else(|| "a tool call".into());
-                tracing::info!(title = %shown, allowed, denied_by = ?denied, "permission request");
-                on_permission(AgentUpdate::Permission { title: shown, allowed, denied_by: denied });
-                let outcome = match option {
-                    Some(id) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(id)),
-                    None => RequestPermissionOutcome::Cancelled,
-                };
-                responder.respond(RequestPermissionResponse::new(outcome))
+                let info = asked_calls.describe(&call);
+                let id = approvals.next_id();
+                let options: Vec<(PermissionOptionKind, String)> = req
+                    .options
+                    .iter()
+                    .map(|o| (o.kind, o.option_id.0.to_string()))
+                    .collect();
+                match approvals.decide_now(&info) {
+                    Some(decided) => {
+                        let response = answer_permission(id, &info, decided, &options, &on_permission);
+                        responder.respond(response)
+                    }
+                    None => {
+                        // A person answers: wait for them off the dispatch loop.
+                        let (approvals, on_permission) = (Arc::clone(&approvals), Arc::clone(&on_permission));
+                        tokio::spawn(async move {
+                            let decided = approvals.ask(id, &info, on_permission.as_ref()).await;
+                            let response = answer_permission(id, &info, decided, &options, &on_permission);
+                            if let Err(e) = responder.respond(response) {
+                                tracing::debug!("cannot answer the permission request: {}", e.message);
+                            }
+                        });
+                        Ok(())
+                    }
+                }
             },
             on_receive_request!(),
         )
@@ -573,6 +639,8 @@ async fn run(
                     }
                     Op::Cancel { session } => {
                         tracing::info!(%session, "cancelling the turn");
+                        // Requests waiting for a person end with the turn.
+                        cancel_approvals.cancel_all();
                         let _ = cx.send_notification(CancelNotification::new(session_id(&session)));
                     }
                     Op::NewSession { cwd, servers, reply } => {
@@ -649,6 +717,7 @@ async fn run(
         }
     };
     process::terminate(&mut child, Duration::from_millis(500)).await;
+    spec.approvals.cancel_all();
     let stderr_tail = tail
         .lock()
         .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))

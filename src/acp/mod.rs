@@ -2,11 +2,17 @@
 //! with it on the agent's stdio. The connection lives on its own thread (a current-thread runtime),
 //! and the rest of iteratr talks to it through [`Agent`], by channels.
 
+pub mod agents;
 mod client;
+pub mod opencode;
+pub mod ordered_json;
+pub mod permission;
 pub mod policy;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::session::PermissionDecision;
 
 pub use client::{Agent, AgentError, AgentSpec, McpEntry, ModelChoice, UpdateSink};
 
@@ -19,6 +25,25 @@ pub struct AgentInfo {
     pub http_mcp: bool,
     pub load_session: bool,
     pub protocol_version: String,
+}
+
+/// A tool call's name and title as one short text for people: "bash: echo hi", or the title alone
+/// when it already names the tool ("Write /src/a.rs" for `mcp__acp__Write`).
+pub fn call_label(tool: &str, title: &str) -> String {
+    let short = tool
+        .rsplit(['_', '.'])
+        .next()
+        .unwrap_or(tool)
+        .to_lowercase();
+    if tool.is_empty() || title.is_empty() || title.to_lowercase().contains(&short) {
+        if title.is_empty() {
+            tool.to_string()
+        } else {
+            title.to_string()
+        }
+    } else {
+        format!("{tool}: {title}")
+    }
 }
 
 /// One thing the agent did during a turn, for the front ends.
@@ -56,12 +81,31 @@ pub enum AgentUpdate {
     Plan {
         entries: Vec<PlanEntry>,
     },
-    /// iteratr answered a permission request.
-    Permission {
+    /// The agent asks permission and a person must answer (`--approve ask`): request `id`.
+    PermissionAsked {
+        id: u64,
+        /// The tool's name, when the agent told it.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        tool: String,
         title: String,
-        allowed: bool,
+        kind: String,
         #[serde(skip_serializing_if = "Option::is_none")]
-        denied_by: Option<String>,
+        input: Option<Value>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        diffs: Vec<Diff>,
+    },
+    /// iteratr answered a permission request (`id` matches an earlier `PermissionAsked`).
+    Permission {
+        id: u64,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        tool: String,
+        title: String,
+        decision: PermissionDecision,
+        /// The `--deny-tools` pattern that refused it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// A person decided (now, or earlier with "always").
+        by_user: bool,
     },
     /// iteratr served (or refused) a file request.
     File {

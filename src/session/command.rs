@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::error::DomainError;
-use super::event::{Author, Event, EventKind, NoteType, TaskStatus};
+use super::event::{Author, Event, EventKind, NoteType, PermissionDecision, TaskStatus};
 use super::limits;
 use super::state::{SessionState, task_id};
 
@@ -97,6 +97,13 @@ pub enum Command {
         name: String,
         version: String,
         http_mcp: bool,
+    },
+    /// Records how iteratr answered a permission request of the agent.
+    RecordPermission {
+        tool: String,
+        title: String,
+        decision: PermissionDecision,
+        rule: Option<String>,
     },
 }
 
@@ -283,6 +290,20 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             name: truncate_chars(name.trim(), 200),
             version: truncate_chars(version.trim(), 100),
             http_mcp: *http_mcp,
+        })],
+        Command::RecordPermission {
+            tool,
+            title,
+            decision,
+            rule,
+        } => vec![ev(EventKind::PermissionDecided {
+            tool: truncate_chars(tool.trim(), 200),
+            title: truncate_chars(title.trim(), limits::DETAIL_MAX),
+            decision: *decision,
+            rule: rule
+                .as_deref()
+                .map(|r| truncate_chars(r.trim(), 200))
+                .filter(|r| !r.is_empty()),
         })],
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason

@@ -9,8 +9,13 @@ mod state;
 
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
-pub use event::{Author, EVENT_VERSION, Event, EventKind, NoteType, TaskStatus};
-pub use state::{Completion, Iteration, Note, SessionState, Task, UserMessage, note_id, task_id};
+pub use event::{
+    Author, EVENT_VERSION, Event, EventKind, NoteType, PermissionDecision, TaskStatus,
+};
+pub use state::{
+    Completion, Iteration, Note, PermissionRecord, Permissions, SessionState, Task, UserMessage,
+    note_id, task_id,
+};
 
 /// Checks a session name: it names a stream in every backend (a SQLite key, a NATS subject token),
 /// so it is kept to characters that are safe everywhere.

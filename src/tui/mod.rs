@@ -4,6 +4,8 @@
 //! 16 ms, and none while nothing changed. A panic or an error restores the terminal.
 
 pub mod app;
+pub mod approval;
+mod narrate;
 pub mod transcript;
 pub mod view;
 

@@ -263,19 +263,21 @@ impl Transcript {
                     .join("\n");
                 self.info(format!("plan:\n{text}"), false);
             }
+            // The request itself is shown in its own window until it is answered.
+            AgentUpdate::PermissionAsked { .. } => {}
             AgentUpdate::Permission {
+                tool,
                 title,
-                allowed,
-                denied_by,
+                decision,
+                rule,
+                ..
             } => self.info(
-                match (allowed, denied_by) {
-                    (true, _) => format!("permission: {title} → allowed"),
-                    (false, Some(p)) => {
-                        format!("permission: {title} → denied (--deny-tools '{p}')")
-                    }
-                    (false, None) => format!("permission: {title} → cancelled"),
-                },
-                !allowed,
+                format!(
+                    "permission: {} → {}",
+                    crate::acp::call_label(tool, title),
+                    decision.describe(rule.as_deref())
+                ),
+                !decision.allowed(),
             ),
             AgentUpdate::File {
                 op,
@@ -452,7 +454,7 @@ impl Transcript {
     }
 }
 
-fn render_diff(out: &mut Vec<Line<'static>>, d: &Diff, width: usize, limit: usize) {
+pub(super) fn render_diff(out: &mut Vec<Line<'static>>, d: &Diff, width: usize, limit: usize) {
     out.push(Line::styled(
         format!("  ~ {}", d.path),
         Style::default().fg(Color::Blue),

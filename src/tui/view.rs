@@ -60,6 +60,7 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         notes,
         footer,
         buttons,
+        approval: [Rect::default(); 3],
     }
 }
 
@@ -119,6 +120,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Overlay::Task(id) => draw_task_detail(frame, app, id),
         Overlay::Note(id) => draw_note_detail(frame, app, id),
     }
+    super::approval::draw(frame, app);
 }
 
 fn status_bar(app: &App) -> Paragraph<'static> {
@@ -517,7 +519,7 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
             Line::from(vec![
                 Span::styled(format!("#{seq:<5} "), Style::default().fg(Color::DarkGray)),
                 Span::styled(
-                    format!("{:<7}", format!("{:?}", e.by).to_lowercase()),
+                    format!("{:<7}", e.by.as_str()),
                     Style::default().fg(Color::Cyan),
                 ),
                 Span::styled(

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iteratr::acp::permission::{ApproveMode, Approvals};
+use iteratr::acp::permission::{Approvals, ApproveMode};
 use iteratr::acp::policy::Policy;
 use iteratr::acp::{Agent, AgentSpec, AgentUpdate, UpdateSink};
 use iteratr::events::BuildEvent;

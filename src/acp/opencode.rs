@@ -283,7 +283,7 @@ pub fn setup(
             .set("continue_loop_on_deny", Json::Bool(true));
     }
     let mut summary =
-        "iteratr set opencode's permission config so that it asks before every tool call"
+        "set opencode's permission config (OPENCODE_PERMISSION, OPENCODE_CONFIG_CONTENT) so that it asks before every tool call"
             .to_string();
     if counts.allow_to_ask > 0 || counts.denies > 0 {
         summary.push_str(&format!(

@@ -6,6 +6,7 @@ pub mod fake_agent;
 pub mod fake_llm;
 pub mod mcp;
 pub mod nats;
+pub mod real_agent;
 
 use iteratr::session::{Author, Event, EventKind};
 

@@ -218,6 +218,59 @@ mod tests {
         }
     }
 
+    fn screen(app: &mut App) -> String {
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(110, 36)).unwrap();
+        terminal.draw(|f| super::super::view::draw(f, app)).unwrap();
+        let buf = terminal.backend().buffer().clone();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+                    + "\n"
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_window_shows_the_tool_its_arguments_or_its_diff() {
+        let mut app = App::new("s", false);
+        app.on_build_event(crate::events::BuildEvent::Agent { update: asked(1) });
+        let s = screen(&mut app);
+        assert!(s.contains("The agent asks permission"), "{s}");
+        assert!(s.contains("tool   bash"), "{s}");
+        assert!(s.contains("call   rm -rf build"), "{s}");
+        assert!(s.contains(r#""command": "rm -rf build""#), "{s}");
+        assert!(s.contains("a Allow always (bash)"), "{s}");
+        app.on_build_event(crate::events::BuildEvent::Agent {
+            update: AgentUpdate::PermissionAsked {
+                id: 2,
+                tool: "edit".into(),
+                title: "src/lib.rs".into(),
+                kind: "edit".into(),
+                input: Some(json!({"filePath": "src/lib.rs"})),
+                diffs: vec![Diff {
+                    path: "src/lib.rs".into(),
+                    old: Some("fn a() {}\nfn b() {}\n".into()),
+                    new: "fn a() {}\nfn c() {}\n".into(),
+                }],
+            },
+        });
+        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(
+            app.on_key(key('A')),
+            Some(Action::Approve(1, Answer::AllowAlways))
+        );
+        let s = screen(&mut app);
+        assert!(
+            s.contains("~ src/lib.rs") && s.contains("- fn b() {}") && s.contains("+ fn c() {}"),
+            "{s}"
+        );
+        // The diff is shown instead of the arguments.
+        assert!(!s.contains("filePath"), "{s}");
+    }
+
     #[test]
     fn keys_and_clicks_answer_in_order() {
         let mut app = App::new("s", false);

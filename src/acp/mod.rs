@@ -4,6 +4,7 @@
 
 pub mod agents;
 mod client;
+mod connection;
 pub mod opencode;
 pub mod ordered_json;
 pub mod permission;

@@ -134,7 +134,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     lines.push(Line::raw(""));
     if !ask.diffs.is_empty() {
         for d in &ask.diffs {
-            super::transcript::render_diff(&mut lines, d, inner_width, INPUT_LINES);
+            super::diff::render_diff(&mut lines, d, inner_width, INPUT_LINES);
         }
     } else if let Some(input) = &ask.input {
         lines.extend(

@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod approval;
+mod diff;
 mod narrate;
+mod overlays;
 pub mod transcript;
 pub mod view;
 

@@ -181,7 +181,7 @@ fn opencode_is_reported_as_asking() {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }
     let agent = format!("'{}' acp", common::real_agent::opencode().display());
-    let run = |permission: &str| {
+    let run_agent = |agent: &str, permission: &str| {
         Command::new(common::bin())
             .current_dir(dir.path().join("project"))
             .env_clear()
@@ -194,10 +194,11 @@ fn opencode_is_reported_as_asking() {
             .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
             .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
             .env("OPENCODE_PERMISSION", permission)
-            .args(["doctor", "--agent", &agent, "--timeout", "60s"])
+            .args(["doctor", "--agent", agent, "--timeout", "60s"])
             .output()
             .unwrap()
     };
+    let run = |permission: &str| run_agent(&agent, permission);
     let out = run(r#"{"edit": "allow"}"#);
     let t = text(&out);
     assert!(
@@ -206,6 +207,16 @@ fn opencode_is_reported_as_asking() {
     );
     assert!(
         t.contains("ok    perms     OpenCode asks iteratr before every tool call"),
+        "{t}"
+    );
+    // Started through a command iteratr does not recognise as opencode: it says what that means.
+    let wrapped = format!(
+        "sh -c \"exec '{}' acp\"",
+        common::real_agent::opencode().display()
+    );
+    let t = text(&run_agent(&wrapped, ""));
+    assert!(
+        t.contains("warn  perms     this is OpenCode, but the command does not start `opencode` directly, so iteratr did not set its permission config"),
         "{t}"
     );
     let out = run("{edit: allow}");

@@ -327,7 +327,7 @@ pub enum EventKind {
     },
     /// iteratr answered an agent's permission request (`session/request_permission`).
     PermissionDecided {
-        /// The tool as the agent names it (`bash`, `mcp__acp__Write`); the title when it gives none.
+        /// The tool as the agent names it (`bash`, `mcp__acp__Write`); empty when it names none.
         tool: String,
         /// What the call does, as the agent describes it (a command, a file path).
         title: String,

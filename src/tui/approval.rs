@@ -277,6 +277,11 @@ mod tests {
         app.on_build_event(crate::events::BuildEvent::Agent { update: asked(1) });
         app.on_build_event(crate::events::BuildEvent::Agent { update: asked(2) });
         let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        // Typing a message: the keys are the message's, not answers.
+        app.focus = super::super::app::Focus::Input;
+        assert_eq!(app.on_key(key('n')), None);
+        assert_eq!(app.input, "n");
+        app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
         assert_eq!(app.on_key(key('x')), None);
         assert_eq!(
             app.on_key(key('y')),

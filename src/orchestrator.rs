@@ -396,8 +396,10 @@ impl Orchestrator {
         let env = match &self.agent_env {
             Some(env) => env.clone(),
             None => {
-                let (env, events) =
-                    permissions::agent_env(&self.opts.agent, &self.opts.project_dir).await?;
+                let (env, events) = tokio::select! {
+                    r = permissions::agent_env(&self.opts.agent, &self.opts.project_dir) => r?,
+                    _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
+                };
                 events.into_iter().for_each(|e| self.emit(e));
                 self.agent_env = Some(env.clone());
                 env

@@ -35,6 +35,10 @@ pub(super) fn draw_help(frame: &mut Frame) {
             "s + - e",
             "in a task's details: next status, priority up/down, edit",
         ),
+        (
+            "y a n",
+            "when the agent asks permission (--approve ask): allow once, always, deny",
+        ),
         ("Esc", "back to the dashboard"),
         (
             "mouse",

@@ -324,11 +324,18 @@ fn processes_with(needle: &str) -> Vec<(u32, String)> {
     found
 }
 
-/// Asserts that within a few seconds no process runs whose command line contains `needle`.
-fn assert_none_left(needle: &str) {
+/// Asserts that within a few seconds no process working in `dir` runs whose command line
+/// contains `needle` (other tests run the same agents at the same time, in other directories).
+fn assert_none_left(needle: &str, dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = processes_with(needle);
+        let left: Vec<(u32, String)> = processes_with(needle)
+            .into_iter()
+            .filter(|(pid, cmdline)| {
+                !cmdline.contains(common::bin())
+                    && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+            })
+            .collect();
         if left.is_empty() {
             return;
         }
@@ -542,7 +549,7 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
     assert!(wrong.contains(" 401"), "{wrong}");
 
     // And no opencode process is left.
-    assert_none_left(&opencode.display().to_string());
+    assert_none_left(&opencode.display().to_string(), &p.path());
 }
 
 /// opencode processes (`opencode acp`, not iteratr's own command line naming it) working in `dir`.
@@ -653,7 +660,7 @@ fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
         [("error", true), ("end_turn", true), ("end_turn", false)],
         "{s}"
     );
-    assert_none_left(&opencode.display().to_string());
+    assert_none_left(&opencode.display().to_string(), &p.path());
 }
 
 /// What Claude does: plan (adding a task), then write files with claude-code-acp's `Write`
@@ -822,7 +829,7 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
         .ancestors()
         .find(|a| a.file_name().is_some_and(|n| n == "node_modules"))
         .unwrap_or(acp.parent().unwrap());
-    assert_none_left(&modules.display().to_string());
+    assert_none_left(&modules.display().to_string(), &p.path());
 }
 
 /// The fake LLM itself, without an agent: the wire formats, the script, the records.

@@ -7,6 +7,7 @@ pub mod fake_llm;
 pub mod mcp;
 pub mod nats;
 pub mod project;
+pub mod real_agent;
 
 use iteratr::session::{Author, Event, EventKind};
 

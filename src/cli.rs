@@ -13,8 +13,9 @@ use clap::{Parser, Subcommand};
 use crate::mcp::{HttpOptions, SessionTools, serve_http, serve_stdio};
 use crate::service::SessionHandle;
 use crate::session::{session_name_from, validate_session_name};
+pub use crate::signal::shutdown_signal;
 use crate::status;
-use crate::store::{EventLog, SqliteLog, StoreError};
+use crate::store::{EventLog, NatsChoice, StoreConfig, open_store};
 
 pub const VERSION_LINE: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -144,138 +145,17 @@ pub enum Commands {
     },
 }
 
-/// Where sessions are kept: the embedded store, a NATS server or cluster, or a managed local one.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    pub data_dir: PathBuf,
-    pub nats: NatsChoice,
-}
-
-#[derive(Debug, Clone)]
-pub enum NatsChoice {
-    Embedded,
-    Url(crate::store::NatsOptions),
-    Managed { replicas: usize },
-}
-
-impl StoreConfig {
-    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
-        let nats = match (&cli.nats_url, cli.nats_server) {
-            (Some(url), _) => {
-                crate::store::nats::parse_urls(url)
-                    .map_err(|e| anyhow::anyhow!("--nats-url / ITERATR_NATS_URL: {e}"))?;
-                if let Some(creds) = &cli.nats_creds
-                    && !creds.is_file()
-                {
-                    bail!(
-                        "--nats-creds / ITERATR_NATS_CREDS: {} is not a file",
-                        creds.display()
-                    );
-                }
-                let mut opts = crate::store::NatsOptions::new(url.clone());
-                opts.creds = cli.nats_creds.clone();
-                opts.token = cli.nats_token.clone().filter(|t| !t.is_empty());
-                opts.replicas = usize::from(cli.nats_replicas);
-                NatsChoice::Url(opts)
-            }
-            (None, true) => NatsChoice::Managed {
-                replicas: usize::from(cli.nats_replicas),
-            },
-            (None, false) => {
-                if cli.nats_creds.is_some() || cli.nats_token.is_some() {
-                    bail!("--nats-creds and --nats-token go with --nats-url");
-                }
-                NatsChoice::Embedded
-            }
-        };
-        Ok(StoreConfig {
-            data_dir: cli.data_dir.clone(),
-            nats,
-        })
-    }
-
-    /// Arguments that make a child `iteratr` (the stdio MCP server an agent runs) use this store.
-    pub fn child_args(&self) -> Vec<String> {
-        let mut args = vec![
-            "--data-dir".to_string(),
-            std::path::absolute(&self.data_dir)
-                .unwrap_or_else(|_| self.data_dir.clone())
-                .display()
-                .to_string(),
-        ];
-        if let NatsChoice::Managed { .. } = self.nats {
-            args.push("--nats-server".into());
-        }
-        args
-    }
-
-    /// Environment for such a child: the NATS connection, secrets included, stays out of `ps`.
-    pub fn child_env(&self) -> Vec<(String, String)> {
-        let mut env = Vec::new();
-        match &self.nats {
-            NatsChoice::Url(o) => {
-                env.push(("ITERATR_NATS_URL".to_string(), o.url.clone()));
-                if let Some(creds) = &o.creds {
-                    let creds = std::path::absolute(creds).unwrap_or_else(|_| creds.clone());
-                    env.push((
-                        "ITERATR_NATS_CREDS".to_string(),
-                        creds.display().to_string(),
-                    ));
-                }
-                if let Some(token) = &o.token {
-                    env.push(("ITERATR_NATS_TOKEN".to_string(), token.clone()));
-                }
-                env.push(("ITERATR_NATS_REPLICAS".to_string(), o.replicas.to_string()));
-            }
-            NatsChoice::Managed { replicas } => {
-                env.push(("ITERATR_NATS_REPLICAS".to_string(), replicas.to_string()));
-            }
-            NatsChoice::Embedded => {}
-        }
-        env
-    }
-
-    /// For people: where the sessions are.
-    pub fn describe(&self) -> String {
-        match &self.nats {
-            NatsChoice::Embedded => self.data_dir.display().to_string(),
-            NatsChoice::Url(o) => format!("NATS {}", crate::store::nats::redact(&o.url)),
-            NatsChoice::Managed { .. } => {
-                format!("the local nats-server of {}", self.data_dir.display())
-            }
-        }
-    }
-}
-
-/// Opens the configured store. With `create` false (commands that only read) it creates
-/// nothing: `None` when there is no data yet.
-pub async fn open_store(
-    cfg: &StoreConfig,
-    create: bool,
-) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
-    match &cfg.nats {
-        NatsChoice::Embedded => {
-            let opened = if create {
-                SqliteLog::open(&cfg.data_dir)
-            } else {
-                SqliteLog::open_existing(&cfg.data_dir)
-            };
-            match opened {
-                Ok(log) => Ok(Some(Arc::new(log))),
-                Err(StoreError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        }
-        NatsChoice::Url(opts) => Ok(Some(Arc::new(crate::store::NatsLog::connect(opts).await?))),
-        NatsChoice::Managed { replicas } => {
-            let Some(server) = crate::store::managed::ensure(&cfg.data_dir, create).await? else {
-                return Ok(None);
-            };
-            let mut opts = crate::store::NatsOptions::new(server.url.clone());
-            opts.replicas = *replicas;
-            let log = crate::store::NatsLog::connect_keeping(&opts, Some(Box::new(server))).await?;
-            Ok(Some(Arc::new(log)))
-        }
+impl Cli {
+    /// The store the global options name.
+    pub fn store_config(&self) -> anyhow::Result<StoreConfig> {
+        Ok(StoreConfig::new(
+            self.data_dir.clone(),
+            self.nats_url.as_deref(),
+            self.nats_creds.clone(),
+            self.nats_token.clone(),
+            self.nats_replicas,
+            self.nats_server,
+        )?)
     }
 }
 
@@ -405,7 +285,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!(e))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let store = StoreConfig::from_cli(&cli)?;
+    let store = cli.store_config()?;
     let store = &store;
     match cli.command {
         Commands::NatsKeeper { .. } => Ok(ExitCode::SUCCESS),
@@ -437,7 +317,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Opens the store for a command that only reads: `None` when there is none yet.
 async fn open_for_reading(store: &StoreConfig) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
-    open_store(store, false).await
+    Ok(open_store(store, false).await?)
 }
 
 /// Opens (creating if needed) the store for a command that writes.
@@ -600,20 +480,6 @@ async fn mcp_serve(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on Ctrl+C or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }
 
 fn gen_template(output: &Path, force: bool) -> anyhow::Result<ExitCode> {
@@ -864,7 +730,10 @@ async fn doctor(store: &StoreConfig, agent: &str, timeout: Duration) -> anyhow::
     }
     checks.push(crate::doctor::check_data_dir(data_dir).await);
     match &store.nats {
-        NatsChoice::Url(opts) => checks.push(crate::doctor::check_nats(Some(&opts.url)).await),
+        NatsChoice::Url(opts) => {
+            let url = opts.url().ok().map(|u| u.as_str());
+            checks.push(crate::doctor::check_nats(url).await)
+        }
         NatsChoice::Managed { .. } => checks.push(crate::doctor::check_managed_nats()),
         NatsChoice::Embedded => checks.push(crate::doctor::check_nats(None).await),
     }

@@ -17,6 +17,7 @@ pub mod orchestrator;
 pub mod process;
 pub mod service;
 pub mod session;
+pub mod signal;
 pub mod status;
 pub mod store;
 pub mod template;

@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 use tokio::sync::{mpsc, watch};
 
-use super::{EventLog, SessionInfo, StoreError, StoredEvent, Subscription};
+use super::Cause;
+use super::{EventLog, SessionInfo, SqliteError, StoreError, StoredEvent, Subscription};
 use crate::session::{Event, validate_session_name};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -46,7 +47,7 @@ impl Inner {
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        db_error(&self.path, e)
+        db_error(&self.path, e).into()
     }
 
     fn notify(&self) {
@@ -63,18 +64,13 @@ impl SqliteLog {
 
     /// Opens the log in `data_dir`, creating the directory (owner-only) and the database if needed.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let open_err = |reason: String| StoreError::Open {
-            path: data_dir.to_path_buf(),
-            reason,
-        };
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(data_dir)
-            .map_err(|e| {
-                open_err(format!(
-                    "cannot create the data directory ({e}); choose a writable one with --data-dir or ITERATR_DATA_DIR"
-                ))
+            .map_err(|source| SqliteError::CreateDir {
+                dir: data_dir.to_path_buf(),
+                source,
             })?;
         let db = Self::db_path(data_dir);
         match OpenOptions::new()
@@ -85,11 +81,13 @@ impl SqliteLog {
         {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(open_err(format!(
-                    "cannot create {} ({e}); choose a writable data directory with --data-dir or ITERATR_DATA_DIR",
-                    db.display()
-                )));
+            Err(source) => {
+                return Err(SqliteError::CreateFile {
+                    dir: data_dir.to_path_buf(),
+                    file: db,
+                    source,
+                }
+                .into());
             }
         }
         Self::open_file(db)
@@ -99,12 +97,10 @@ impl SqliteLog {
     /// commands that only read, so they never leave a data dir behind.
     pub fn open_existing(data_dir: &Path) -> Result<Self, StoreError> {
         if data_dir.exists() && !data_dir.is_dir() {
-            return Err(StoreError::Open {
-                path: data_dir.to_path_buf(),
-                reason:
-                    "it is not a directory; point --data-dir or ITERATR_DATA_DIR at a directory"
-                        .into(),
-            });
+            return Err(SqliteError::NotADirectory {
+                dir: data_dir.to_path_buf(),
+            }
+            .into());
         }
         let db = Self::db_path(data_dir);
         if !db.exists() {
@@ -136,9 +132,7 @@ impl SqliteLog {
         f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|e| StoreError::Backend(format!("event log task failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&inner)).await?
     }
 
     /// Starts the thread that notices other processes' commits, unless it runs already.
@@ -183,7 +177,7 @@ fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
     }
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
+fn connect(path: &Path) -> Result<Connection, SqliteError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -192,15 +186,27 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| db_error(path, e))?;
     // Look before changing anything: a damaged or foreign file must be left exactly as it is.
-    retry_busy(|| check_schema(&conn)).map_err(|e| db_error(path, e))?;
+    match retry_busy(|| check_schema(&conn)).map_err(|e| db_error(path, e))? {
+        Schema::Ours => {}
+        Schema::Newer(found) => {
+            return Err(SqliteError::Newer {
+                path: path.to_path_buf(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Schema::Foreign => {
+            return Err(SqliteError::Foreign {
+                path: path.to_path_buf(),
+            });
+        }
+    }
     let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)))
         .map_err(|e| db_error(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Open {
+        return Err(SqliteError::NoWal {
             path: path.to_path_buf(),
-            reason: format!(
-                "the database cannot use write-ahead logging (journal mode stays '{mode}'); put the data dir on a local file system"
-            ),
+            mode,
         });
     }
     // FULL: a commit survives a power cut, not only a crash of iteratr. Appends are few and small.
@@ -209,8 +215,18 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Refuses a database that is not iteratr's, or is from a newer iteratr. Reads only.
-fn check_schema(conn: &Connection) -> rusqlite::Result<()> {
+/// What a database holds, as far as iteratr is concerned.
+enum Schema {
+    /// iteratr's, or empty (a new file).
+    Ours,
+    /// iteratr's, from a newer iteratr with this schema version.
+    Newer(i64),
+    /// Somebody else's tables.
+    Foreign,
+}
+
+/// Tells a database that is not iteratr's, or is from a newer iteratr. Reads only.
+fn check_schema(conn: &Connection) -> rusqlite::Result<Schema> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
         .query_map([], |r| r.get(0))?
@@ -222,19 +238,14 @@ fn check_schema(conn: &Connection) -> rusqlite::Result<()> {
             |r| r.get(0),
         )?;
         if version > SCHEMA_VERSION {
-            return Err(foreign(format!(
-                "it was written by a newer iteratr (schema {version}, this build knows {SCHEMA_VERSION}); upgrade iteratr"
-            )));
+            return Ok(Schema::Newer(version));
         }
-        return Ok(());
+        return Ok(Schema::Ours);
     }
     if !tables.is_empty() {
-        return Err(foreign(
-            "it is an SQLite database, but not iteratr's; point --data-dir at another directory"
-                .into(),
-        ));
+        return Ok(Schema::Foreign);
     }
-    Ok(())
+    Ok(Schema::Ours)
 }
 
 /// Creates the tables if they are missing (safe when several processes race to do it).
@@ -255,44 +266,26 @@ fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// An error carrying our own explanation, shown as the reason the database cannot be opened.
-fn foreign(reason: String) -> rusqlite::Error {
-    rusqlite::Error::InvalidParameterName(reason)
-}
-
-fn db_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    let reason = match &e {
-        rusqlite::Error::InvalidParameterName(reason) => reason.clone(),
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) =>
-        {
-            format!(
-                "it is damaged or not an iteratr database ({e}); nothing was changed. Move it aside to start afresh, or point --data-dir elsewhere"
-            )
-        }
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.code,
-                ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen
-            ) =>
-        {
-            format!(
-                "{e}; check that the data directory and its files are readable and writable by you"
-            )
-        }
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
-        {
-            format!(
-                "{e}: another process held the database for over {}s",
-                BUSY_TIMEOUT.as_secs()
-            )
-        }
-        _ => e.to_string(),
+fn db_error(path: &Path, e: rusqlite::Error) -> SqliteError {
+    let path = path.to_path_buf();
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
     };
-    StoreError::Open {
-        path: path.to_path_buf(),
-        reason,
+    let source = Cause(e);
+    match code {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            SqliteError::Damaged { path, source }
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+            SqliteError::Access { path, source }
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => SqliteError::Busy {
+            path,
+            waited: BUSY_TIMEOUT,
+            source,
+        },
+        _ => SqliteError::Database { path, source },
     }
 }
 
@@ -491,7 +484,7 @@ impl EventLog for SqliteLog {
                     Ok::<_, StoreError>((page, last))
                 })
                 .await
-                .map_err(|e| StoreError::Backend(format!("event log task failed: {e}")))
+                .map_err(StoreError::from)
                 .and_then(|r| r);
                 match page {
                     Err(e) => {

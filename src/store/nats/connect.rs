@@ -1,9 +1,11 @@
 //! Reaching the server and the stream: options, connection, stream creation.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::CreateStreamError};
+use tokio::sync::watch;
 
 use super::codec::ALL_SUBJECTS;
 use super::retry::retry;
@@ -62,6 +64,8 @@ pub(super) struct Connected {
     pub url: NatsUrl,
     pub js: jetstream::Context,
     pub stream: jetstream::stream::Stream,
+    /// Whether the client is connected to a server now.
+    pub link: watch::Receiver<bool>,
 }
 
 /// Connects, and creates the stream if it does not exist yet.
@@ -103,6 +107,24 @@ pub(super) async fn connect(opts: &NatsOptions) -> Result<Connected, NatsError> 
             }
         };
     }
+    // The client reconnects by itself and hides the outage from a live feed; the feed watches
+    // this to tell its reader when the server stays away too long.
+    let (link_tx, link) = watch::channel(true);
+    let link_tx = Arc::new(link_tx);
+    options = options.event_callback(move |event| {
+        let link_tx = Arc::clone(&link_tx);
+        async move {
+            match event {
+                async_nats::Event::Connected => {
+                    link_tx.send_replace(true);
+                }
+                async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                    link_tx.send_replace(false);
+                }
+                _ => {}
+            }
+        }
+    });
     if let Some(token) = &opts.token {
         options = options.token(token.clone());
     }
@@ -158,7 +180,12 @@ pub(super) async fn connect(opts: &NatsOptions) -> Result<Connected, NatsError> 
             subjects: subjects.clone(),
         });
     }
-    Ok(Connected { url, js, stream })
+    Ok(Connected {
+        url,
+        js,
+        stream,
+        link,
+    })
 }
 
 fn is_permanent_stream_error(e: &CreateStreamError) -> bool {

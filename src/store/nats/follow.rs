@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::Inner;
 use super::codec::decode;
-use super::retry::pause_before_resuming;
+use super::retry::{Outage, pause_before_resuming};
 use crate::store::Cause;
 use crate::store::{NatsError, StoreError, StoredEvent};
 
@@ -38,6 +38,7 @@ async fn feed(inner: &Inner, session: &str, after: u64, tx: &Feed) -> Result<(),
     }
     let mut cursor = after;
     let mut start = inner.start_for(session, after);
+    let mut outage = Outage::new(inner.link.clone());
     loop {
         // Opening the consumer retries while the server is unreachable, then gives up with
         // the error the reader gets.
@@ -49,6 +50,9 @@ async fn feed(inner: &Inner, session: &str, after: u64, tx: &Feed) -> Result<(),
             let next = tokio::select! {
                 n = messages.next() => n,
                 _ = tx.closed() => return Ok(()),
+                _ = outage.lasted(inner.retry_for) => {
+                    return Err(inner.unreachable("following the session", "disconnected from the server"));
+                }
             };
             let msg = match next {
                 Some(Ok(m)) => m,
@@ -79,6 +83,88 @@ async fn feed(inner: &Inner, session: &str, after: u64, tx: &Feed) -> Result<(),
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use crate::session::{Author, Event, EventKind};
+    use crate::store::{EventLog, NatsLog, NatsOptions, managed};
+
+    /// A JetStream server on a free loopback port, killed when dropped.
+    struct Server {
+        child: std::process::Child,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn start_server() -> (Server, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let binary = managed::server_binary().expect("the JetStream tests need nats-server");
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("nats://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (Server { child, _dir: dir }, url)
+    }
+
+    /// The reader learns that the server is gone for good (here: longer than the log's
+    /// patience) from an error on the subscription, not from a feed that just stops.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_server_is_an_error_on_the_subscription() {
+        let (server, url) = start_server();
+        let mut opts = NatsOptions::new(&url);
+        opts.retry_for = Duration::from_secs(2);
+        let log = NatsLog::connect(&opts).await.unwrap();
+        let event = Event::new(
+            1,
+            Author::User,
+            EventKind::UserMessage { text: "hi".into() },
+        );
+        log.append("s", 0, vec![event]).await.unwrap();
+        let mut sub = log.subscribe("s", 0).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(10), sub.next()).await;
+        assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+        drop(server);
+        let next = tokio::time::timeout(Duration::from_secs(60), sub.next())
+            .await
+            .expect("the subscription neither failed nor ended");
+        match next {
+            Some(Err(e)) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("NATS: following the session kept failing"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected an error on the subscription, got {other:?}"),
         }
     }
 }

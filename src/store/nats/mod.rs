@@ -40,7 +40,7 @@ use async_nats::jetstream::{
 };
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use self::codec::{ALL_SUBJECTS, Batch, Encoded, decode, session_of, subject};
 use self::retry::{never, pause_before_resuming, retry};
@@ -66,6 +66,8 @@ struct Inner {
     stream: jetstream::stream::Stream,
     describe: String,
     retry_for: Duration,
+    /// Whether the client is connected to a server now.
+    link: watch::Receiver<bool>,
     /// Per session: the last sequence number held by a message -> that message's stream sequence.
     /// Lets a read start near its place instead of at the session's first message. After a reset
     /// (here or elsewhere) an entry can only point too early, never too late: new messages always
@@ -91,6 +93,7 @@ impl NatsLog {
                 stream: connected.stream,
                 describe: format!("nats {} (stream {})", connected.url, opts.stream),
                 retry_for: opts.retry_for,
+                link: connected.link,
                 index: Mutex::new(HashMap::new()),
             }),
             _keep: keep,

@@ -5,6 +5,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// The first pause after a failed attempt; it doubles up to [`MAX_DELAY`].
@@ -49,6 +50,43 @@ where
         }
         tokio::time::sleep(delay.min(deadline - now)).await;
         delay = (delay * 2).min(MAX_DELAY);
+    }
+}
+
+/// The connection's ups and downs, for a live feed: the client reconnects by itself and the feed
+/// just waits meanwhile, so without this nobody would learn that the server is gone for good.
+pub(super) struct Outage {
+    link: watch::Receiver<bool>,
+    since: Option<Instant>,
+}
+
+impl Outage {
+    /// Watches `link` (true while connected).
+    pub fn new(link: watch::Receiver<bool>) -> Self {
+        Outage { link, since: None }
+    }
+
+    /// Resolves once the client has been disconnected for `patience` without a break; an
+    /// outage that ends before starts the count again. Cancel-safe: the start of the current
+    /// outage is kept across calls.
+    pub async fn lasted(&mut self, patience: Duration) {
+        loop {
+            if *self.link.borrow_and_update() {
+                self.since = None;
+                if self.link.changed().await.is_err() {
+                    // The client is gone with the log; nothing left to report.
+                    std::future::pending::<()>().await;
+                }
+                continue;
+            }
+            let since = *self.since.get_or_insert_with(Instant::now);
+            tokio::select! {
+                _ = tokio::time::sleep_until(since + patience) => return,
+                changed = self.link.changed() => if changed.is_err() {
+                    std::future::pending::<()>().await;
+                },
+            }
+        }
     }
 }
 

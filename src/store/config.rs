@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::nats::managed;
 use super::nats::{NatsOptions, NatsUrl, NatsUrlError};
-use super::{EventLog, NatsLog, SqliteLog, StoreError, managed};
+use super::{EventLog, NatsLog, SqliteLog, StoreError};
 
 /// Where sessions are kept: the embedded store, a NATS server or cluster, or a managed local one.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::managed::ManagedError;
+use super::nats::managed::ManagedError;
 use super::nats::{NatsUrl, NatsUrlError};
 
 #[derive(Debug, Error)]

@@ -4,7 +4,6 @@
 
 pub mod config;
 mod error;
-pub mod managed;
 pub mod nats;
 mod sqlite;
 
@@ -16,7 +15,7 @@ use crate::session::Event;
 
 pub use config::{ConfigError, NatsChoice, StoreConfig, open_store};
 pub use error::{AnyError, Cause, NatsError, SqliteError, StoreError};
-pub use nats::{NatsLog, NatsOptions, NatsUrl, NatsUrlError};
+pub use nats::{NatsLog, NatsOptions, NatsUrl, NatsUrlError, managed};
 pub use sqlite::SqliteLog;
 
 /// An event with its place in the session's stream.

@@ -22,11 +22,13 @@
 //! last message's id tells whether it was ours. Either way nothing is written twice.
 //!
 //! Files: [`connect`] (options, connection, stream), [`codec`] (messages), [`follow`] (live
-//! subscriptions), [`retry`] (waiting out an unreachable server), [`url`] (server addresses).
+//! subscriptions), [`retry`] (waiting out an unreachable server), [`url`] (server addresses),
+//! [`managed`] (the local nats-server of `--nats-server`).
 
 mod codec;
 mod connect;
 mod follow;
+pub mod managed;
 mod retry;
 mod url;
 

@@ -27,8 +27,8 @@ use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::StoreError;
-use super::nats::NatsUrl;
+use super::NatsUrl;
+use crate::store::StoreError;
 
 const STATE_FILE: &str = "server.json";
 const USERS_LOCK: &str = "users.lock";
@@ -97,7 +97,7 @@ pub enum ManagedError {
     BadAddress {
         dir: PathBuf,
         #[source]
-        source: super::nats::NatsUrlError,
+        source: super::NatsUrlError,
     },
     #[error("starting nats-server failed")]
     Task(#[source] tokio::task::JoinError),

@@ -1,28 +1,14 @@
 //! `iteratr status`: a session's tasks, notes and iterations as text for people or JSON for tools.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::session::display::{
+    first_line, format_duration, format_time, held_by, iteration_counts, task_counts,
+};
 use crate::session::{NoteType, SessionState, TaskStatus, note_id, task_id};
 use crate::store::SessionInfo;
-
-pub fn format_time(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-}
-
-pub fn format_duration(ms: i64) -> String {
-    let secs = (ms.max(0) as u64 + 500) / 1000;
-    humantime::format_duration(Duration::from_secs(secs)).to_string()
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
 
 #[derive(Serialize)]
 struct TaskView<'a> {
@@ -113,34 +99,6 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
 
-/// One line of counts: "5 tasks: 1 in progress, 2 remaining, 2 completed".
-pub fn task_counts(state: &SessionState) -> String {
-    let parts: Vec<String> = TaskStatus::ALL
-        .into_iter()
-        .filter(|s| state.count(*s) > 0)
-        .map(|s| format!("{} {}", state.count(s), s.as_str().replace('_', " ")))
-        .collect();
-    let total = state.tasks.len();
-    if parts.is_empty() {
-        "no tasks".to_string()
-    } else {
-        format!(
-            "{total} task{}: {}",
-            if total == 1 { "" } else { "s" },
-            parts.join(", ")
-        )
-    }
-}
-
-/// Who holds a lease and since when: "iteratr 0.1.0 (pid 42 on box), for 3m 2s".
-pub fn held_by(lease: &crate::session::Lease, now_ms: i64) -> String {
-    format!(
-        "{}, for {}",
-        lease.holder,
-        format_duration(now_ms - lease.acquired_at_ms)
-    )
-}
-
 /// The build that drives the session, for people.
 fn builder_line(state: &SessionState, now_ms: i64) -> Option<String> {
     let lease = state.lease.as_ref()?;
@@ -161,27 +119,6 @@ fn builder_line(state: &SessionState, now_ms: i64) -> Option<String> {
             format_time(lease.renewed_at_ms)
         ),
     })
-}
-
-/// The session's iterations, said the same way everywhere: "4 iterations + planning, 1 failed".
-/// Work iterations and planning attempts add up to the rows `status` lists; failed ones are among them.
-pub fn iteration_counts(state: &SessionState) -> String {
-    let its = state.iterations.values();
-    let planning = its.clone().filter(|it| it.planning).count();
-    let work = state.iterations.len() - planning;
-    let failed = its.filter(|it| it.failed()).count();
-    let mut out = format!("{work} iteration{}", if work == 1 { "" } else { "s" });
-    match planning {
-        0 => {}
-        1 => out.push_str(" + planning"),
-        n => {
-            let _ = write!(out, " + {n} planning");
-        }
-    }
-    if failed > 0 {
-        let _ = write!(out, ", {failed} failed");
-    }
-    out
 }
 
 pub fn render_session(name: &str, state: &SessionState) -> String {
@@ -260,7 +197,7 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
                 "{}, {}, {}",
                 format_time(s),
                 format_duration(f - s),
-                it.outcome.as_deref().unwrap_or("finished")
+                it.outcome.as_ref().map_or("finished", |o| o.as_str())
             ),
             (Some(s), None) => format!("{}, running", format_time(s)),
             _ => "not started by the loop".to_string(),

@@ -12,8 +12,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::{ExecError, SessionHandle, now_ms};
+use crate::session::display::{format_duration, held_by};
 use crate::session::{Author, Command, DomainError, Lease, LeaseHolder, SessionState};
-use crate::status::{format_duration, held_by};
 
 /// How long a lease lasts without renewal (`ITERATR_LEASE_TTL` changes it).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(90);

@@ -14,11 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::acp::policy::{Pattern, Policy};
 use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice, UpdateSink};
-use crate::events::BuildEvent;
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
+use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
-use crate::session::{Author, Command, EventKind, SessionState, TaskStatus, task_id};
-use crate::status::{iteration_counts, task_counts};
+use crate::session::display::{TaskCounts, iteration_counts, task_counts};
+use crate::session::{
+    Author, Command, EventKind, IterationOutcome, SessionState, TaskStatus, task_id,
+};
 use crate::store::EventLog;
 pub mod lease;
 mod spec;
@@ -84,8 +86,10 @@ impl Outcome {
 }
 
 enum Turn {
-    Done(String),
-    Failed(String),
+    /// The agent's stop reason.
+    Done(IterationOutcome),
+    /// The agent failed: `Error` or `Timeout`, and what happened.
+    Failed(IterationOutcome, String),
     /// A failure retrying cannot fix (the agent refuses the requested model, say).
     Fatal(String),
     Interrupted,
@@ -210,14 +214,14 @@ impl Orchestrator {
             }
             lease.release().await;
         }
-        let name = match &outcome {
-            Outcome::Completed => "completed",
-            Outcome::IterationLimit => "iteration_limit",
-            Outcome::Failed(_) => "failed",
-            Outcome::Interrupted => "interrupted",
+        let run_outcome = match &outcome {
+            Outcome::Completed => RunOutcome::Completed,
+            Outcome::IterationLimit => RunOutcome::IterationLimit,
+            Outcome::Failed(_) => RunOutcome::Failed,
+            Outcome::Interrupted => RunOutcome::Interrupted,
         };
         let finished = BuildEvent::Finished {
-            outcome: name.into(),
+            outcome: run_outcome,
             iterations: self.ran,
             message,
         };
@@ -320,7 +324,7 @@ impl Orchestrator {
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
                 }
-                Turn::Failed(reason) => reason,
+                Turn::Failed(_, reason) => reason,
             };
             // The agent may have died right after completing the session: nothing left to retry.
             if self.session.refresh().await?.completed.is_some() {
@@ -534,16 +538,10 @@ impl Orchestrator {
         let turn = self.turn(prompt).await;
         let (outcome, detail) = match &turn {
             Turn::Done(stop) => (stop.clone(), None),
-            Turn::Failed(reason) | Turn::Fatal(reason) => (
-                if reason.starts_with("timeout") {
-                    "timeout".to_string()
-                } else {
-                    "error".to_string()
-                },
-                Some(reason.clone()),
-            ),
+            Turn::Failed(outcome, reason) => (outcome.clone(), Some(reason.clone())),
+            Turn::Fatal(reason) => (IterationOutcome::Error, Some(reason.clone())),
             Turn::Interrupted => (
-                "interrupted".to_string(),
+                IterationOutcome::Interrupted,
                 Some("stopped by the user".to_string()),
             ),
         };
@@ -557,26 +555,28 @@ impl Orchestrator {
         self.emit(BuildEvent::IterationFinished {
             iteration: number,
             outcome,
-            seconds: started.elapsed().as_secs_f64(),
-            tasks: task_counts(&state),
+            took: started.elapsed(),
+            tasks: TaskCounts::of(&state),
         });
         Ok(turn)
     }
 
     async fn turn(&mut self, prompt: String) -> Turn {
         let Some(agent) = self.agent.as_ref() else {
-            return Turn::Failed("no agent is running".into());
+            return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
         };
         let servers = self.mcp_entries(agent.info.http_mcp);
         let acp_session = match agent.new_session(&self.opts.project_dir, servers).await {
             Ok(id) => id,
-            Err(e) => return Turn::Failed(format!("session/new failed: {e}")),
+            Err(e) => {
+                return Turn::Failed(IterationOutcome::Error, format!("session/new failed: {e}"));
+            }
         };
         if let Some(model) = self.opts.model.clone() {
             match agent.set_model(&acp_session, &model).await {
                 Ok(ModelChoice::Set(m)) if !self.model_reported => {
                     self.model_reported = true;
-                    self.info(format!("model {m}"));
+                    self.emit(BuildEvent::ModelSelected { model: m });
                 }
                 Ok(ModelChoice::Unsupported(why)) if !self.model_reported => {
                     self.model_reported = true;
@@ -584,7 +584,12 @@ impl Orchestrator {
                 }
                 Ok(_) => {}
                 Err(AgentError::Refused(why)) => return Turn::Fatal(why),
-                Err(e) => return Turn::Failed(format!("choosing the model failed: {e}")),
+                Err(e) => {
+                    return Turn::Failed(
+                        IterationOutcome::Error,
+                        format!("choosing the model failed: {e}"),
+                    );
+                }
             }
         }
         let mut stop = match self.prompt(&acp_session, prompt).await {
@@ -630,20 +635,20 @@ impl Orchestrator {
     /// Sends one prompt, with the iteration timeout and Ctrl+C handled by cancelling the turn.
     async fn prompt(&self, acp_session: &str, text: String) -> Turn {
         let Some(agent) = self.agent.as_ref() else {
-            return Turn::Failed("no agent is running".into());
+            return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
         };
         let grace = Duration::from_secs(5);
         let reply = agent.prompt(acp_session, text);
         tokio::pin!(reply);
         tokio::select! {
             result = &mut reply => match result {
-                Ok(stop) => Turn::Done(stop),
-                Err(e) => Turn::Failed(e.to_string()),
+                Ok(stop) => Turn::Done(IterationOutcome::from(stop.as_str())),
+                Err(e) => Turn::Failed(IterationOutcome::Error, e.to_string()),
             },
             _ = tokio::time::sleep(self.opts.iteration_timeout) => {
                 agent.cancel(acp_session);
                 let _ = tokio::time::timeout(grace, &mut reply).await;
-                Turn::Failed(format!(
+                Turn::Failed(IterationOutcome::Timeout, format!(
                     "timeout: the turn took longer than {}s (--iteration-timeout)",
                     self.opts.iteration_timeout.as_secs()
                 ))

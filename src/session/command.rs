@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use super::display::clip;
 use super::error::DomainError;
-use super::event::{Author, Event, EventKind, LeaseHolder, NoteType, TaskStatus};
+use super::event::{Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus};
 use super::limits;
 use super::state::{SessionState, normalize_content, task_id};
 
@@ -81,7 +82,7 @@ pub enum Command {
     },
     FinishIteration {
         number: u32,
-        outcome: String,
+        outcome: IterationOutcome,
         detail: Option<String>,
     },
     UserMessage {
@@ -263,7 +264,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             if let Some(running) = state.running_iteration() {
                 out.push(ev(EventKind::IterationFinished {
                     iteration: running,
-                    outcome: "interrupted".to_string(),
+                    outcome: IterationOutcome::Interrupted,
                     detail: Some("iteratr stopped before the iteration ended".to_string()),
                 }));
             }
@@ -289,10 +290,13 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             if state.running_iteration() != Some(*number) {
                 return Err(DomainError::IterationNotRunning(*number));
             }
-            let outcome = check_text("outcome", outcome, 64)?;
+            if let IterationOutcome::Other(other) = outcome {
+                check_text("outcome", other, 64)?;
+            }
+            let outcome = outcome.clone();
             let detail = detail
                 .as_deref()
-                .map(|d| truncate_chars(d.trim(), limits::DETAIL_MAX))
+                .map(|d| clip(d.trim(), limits::DETAIL_MAX))
                 .filter(|d| !d.is_empty());
             vec![ev(EventKind::IterationFinished {
                 iteration: *number,
@@ -310,14 +314,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 return Err(DomainError::UnfinishedTasks {
                     open: open
                         .iter()
-                        .map(|t| {
-                            format!(
-                                "{} [{}] {}",
-                                t.label(),
-                                t.status,
-                                truncate_chars(&t.content, 80)
-                            )
-                        })
+                        .map(|t| format!("{} [{}] {}", t.label(), t.status, clip(&t.content, 80)))
                         .collect(),
                 });
             }
@@ -335,8 +332,8 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             version,
             http_mcp,
         } => vec![ev(EventKind::AgentStarted {
-            name: truncate_chars(name.trim(), 200),
-            version: truncate_chars(version.trim(), 100),
+            name: clip(name.trim(), 200),
+            version: clip(version.trim(), 100),
             http_mcp: *http_mcp,
         })],
         Command::AcquireLease {
@@ -389,7 +386,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason
                 .as_deref()
-                .map(|r| truncate_chars(r.trim(), limits::DETAIL_MAX))
+                .map(|r| clip(r.trim(), limits::DETAIL_MAX))
                 .filter(|r| !r.is_empty()),
         })],
     })
@@ -502,11 +499,4 @@ fn duplicate_of(state: &SessionState, content: &str, except: Option<u64>) -> Opt
             existing: t.label(),
             status: t.status.to_string(),
         })
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }

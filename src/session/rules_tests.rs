@@ -503,7 +503,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
     .unwrap();
     let it = &s.iterations[&1];
     assert_eq!(it.summary.as_deref(), Some("did things"));
-    assert_eq!(it.outcome.as_deref(), Some("end_turn"));
+    assert_eq!(it.outcome.as_ref().map(|o| o.as_str()), Some("end_turn"));
     assert_eq!(
         it.tasks_changed.iter().copied().collect::<Vec<_>>(),
         vec![1, 2]
@@ -556,7 +556,10 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
     )
     .unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!(s.iterations[&2].outcome.as_deref(), Some("interrupted"));
+    assert_eq!(
+        s.iterations[&2].outcome.as_ref().map(|o| o.as_str()),
+        Some("interrupted")
+    );
     assert!(s.iterations[&3].is_running());
 }
 

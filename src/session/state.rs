@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::error::DomainError;
-use super::event::{Event, EventKind, LeaseHolder, NoteType, TaskStatus};
+use super::event::{Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus};
 
 pub fn task_id(n: u64) -> String {
     format!("TAS-{n}")
@@ -52,7 +52,7 @@ pub struct Iteration {
     pub number: u32,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<IterationOutcome>,
     pub detail: Option<String>,
     pub summary: Option<String>,
     /// A planning iteration (no code; the task list is reviewed).
@@ -68,14 +68,16 @@ impl Iteration {
 
     /// Ended because the agent failed (crashed, errored, timed out), not by its own stop or the user.
     pub fn failed(&self) -> bool {
-        matches!(self.outcome.as_deref(), Some("error" | "timeout"))
+        self.outcome
+            .as_ref()
+            .is_some_and(IterationOutcome::is_failure)
     }
 
     /// Ended with the agent's own stop reason (`end_turn`, `max_tokens`, ...).
     pub fn succeeded(&self) -> bool {
         self.outcome
-            .as_deref()
-            .is_some_and(|o| !matches!(o, "error" | "timeout" | "interrupted"))
+            .as_ref()
+            .is_some_and(IterationOutcome::is_agents_stop)
     }
 }
 

@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{
 use ratatui::layout::{Position, Rect};
 
 use super::transcript::Transcript;
-use crate::events::BuildEvent;
+use crate::protocol::{BuildEvent, iteration_ended};
 use crate::session::{Command, Event, EventKind, NoteType, SessionState, TaskStatus};
 
 /// Log events kept for the logs view.
@@ -165,11 +165,10 @@ impl App {
             BuildEvent::AgentReady { name, version, .. } => {
                 self.agent = format!("{name} {version}").trim().to_string();
             }
-            BuildEvent::Info { message } => {
-                if let Some(m) = message.strip_prefix("model ") {
-                    self.model = Some(m.to_string());
-                }
-                self.transcript.info(message, false);
+            BuildEvent::Info { message } => self.transcript.info(message, false),
+            BuildEvent::ModelSelected { model } => {
+                self.transcript.info(format!("model {model}"), false);
+                self.model = Some(model);
             }
             BuildEvent::Warning { message } => {
                 self.transcript.info(message.clone(), true);
@@ -193,14 +192,12 @@ impl App {
             BuildEvent::IterationFinished {
                 iteration,
                 outcome,
-                seconds,
+                took,
                 tasks,
             } => {
                 self.working = false;
-                self.transcript.divider(format!(
-                    "iteration {iteration} ended: {outcome} after {} · {tasks}",
-                    crate::status::format_duration((seconds * 1000.0) as i64)
-                ));
+                self.transcript
+                    .divider(iteration_ended(iteration, &outcome, took, &tasks));
             }
             BuildEvent::Retrying {
                 failures,

@@ -247,7 +247,7 @@ pub(super) async fn run(
         )
         .on_receive_request(
             async move |req: ReadTextFileRequest, responder, _cx| {
-                let result = read_box.readable(&req.path).and_then(|p| {
+                let result = read_box.readable(&req.path).map_err(|e| e.to_string()).and_then(|p| {
                     std::fs::read_to_string(&p)
                         .map_err(|e| format!("cannot read {}: {e}", req.path.display()))
                 });
@@ -266,7 +266,7 @@ pub(super) async fn run(
         )
         .on_receive_request(
             async move |req: WriteTextFileRequest, responder, _cx| {
-                let result = write_box.writable(&req.path).and_then(|p| {
+                let result = write_box.writable(&req.path).map_err(|e| e.to_string()).and_then(|p| {
                     if let Some(parent) = p.parent() {
                         std::fs::create_dir_all(parent)
                             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;

@@ -147,7 +147,7 @@ impl Orchestrator {
             }
             let _ = forward.send(BuildEvent::Agent { update });
         });
-        let policy = Policy::from_patterns(&opts.deny_tools).map_err(anyhow::Error::msg)?;
+        let policy = Policy::from_patterns(&opts.deny_tools)?;
         let approvals = Arc::new(Approvals::new(policy, opts.approve, opts.interactive));
         let binary = std::env::current_exe()
             .map(|p| p.display().to_string())

@@ -12,7 +12,7 @@ mod state;
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{
-    Author, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
+    Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
     PermissionDecision, TaskStatus,
 };
 pub use state::{

@@ -117,7 +117,10 @@ fn answer_permission(
 }
 
 fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
-    AgentError::Protocol(format!("{} ({})", e.message, i32::from(e.code)))
+    AgentError::Protocol {
+        message: e.message,
+        code: i32::from(e.code),
+    }
 }
 
 /// The agent thread: the child process, the connection, and the operations loop.
@@ -133,15 +136,15 @@ pub(super) async fn run(
     let sandbox = match Sandbox::new(&spec.cwd) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            let _ = init_tx.send(Err(AgentError::Start(format!(
-                "cannot use the project directory {}: {e}",
-                spec.cwd.display()
-            ))));
+            let _ = init_tx.send(Err(AgentError::ProjectDir {
+                dir: spec.cwd.clone(),
+                cause: Arc::new(e),
+            }));
             return;
         }
     };
     let Some(mut cmd) = process::command(&spec.argv, sandbox.root()) else {
-        let _ = init_tx.send(Err(AgentError::Start("the agent command is empty".into())));
+        let _ = init_tx.send(Err(AgentError::EmptyCommand));
         return;
     };
     cmd.stdin(Stdio::piped())
@@ -151,14 +154,10 @@ pub(super) async fn run(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                "it is not installed or not on PATH; install it, or choose another agent with --agent \"CMD ARGS\" (or ITERATR_AGENT)"
-            } else {
-                "check the command given with --agent or ITERATR_AGENT"
-            };
-            let _ = init_tx.send(Err(AgentError::Start(format!(
-                "cannot start the agent `{command_line}`: {e}; {hint}"
-            ))));
+            let _ = init_tx.send(Err(AgentError::Spawn {
+                command: command_line,
+                cause: Arc::new(e),
+            }));
             return;
         }
     };
@@ -167,9 +166,7 @@ pub(super) async fn run(
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
-        let _ = init_tx.send(Err(AgentError::Start(
-            "cannot open the agent's stdio".into(),
-        )));
+        let _ = init_tx.send(Err(AgentError::Stdio));
         return;
     };
     let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
@@ -300,10 +297,9 @@ pub(super) async fn run(
             let response = match cx.send_request(init).block_task().await {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = init_tx.send(Err(AgentError::Start(format!(
-                        "the agent refused `initialize` ({}); is it an ACP agent? (opencode needs `opencode acp`)",
-                        e.message
-                    ))));
+                    let _ = init_tx.send(Err(AgentError::InitRefused {
+                        message: e.message.clone(),
+                    }));
                     return Err(e);
                 }
             };
@@ -358,7 +354,7 @@ pub(super) async fn run(
                         tokio::spawn(async move {
                             let result = match request {
                                 Ok(request) => cx.send_request(request).block_task().await.map(|_| ()).map_err(rpc_error),
-                                Err(e) => Err(AgentError::Protocol(format!("cannot build the model request: {e}"))),
+                                Err(e) => Err(AgentError::ModelRequest(e.to_string())),
                             };
                             let _ = reply.send(result);
                         });

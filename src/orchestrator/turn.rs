@@ -124,7 +124,7 @@ impl Orchestrator {
                     self.emit(BuildEvent::Warning { message: why });
                 }
                 Ok(_) => {}
-                Err(AgentError::Refused(why)) => return Turn::Fatal(why),
+                Err(e @ AgentError::ModelRefused { .. }) => return Turn::Fatal(e.to_string()),
                 Err(e) => {
                     return Turn::Failed(
                         IterationOutcome::Error,

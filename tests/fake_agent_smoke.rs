@@ -322,6 +322,8 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
         }]}),
     );
     let (mut child, transport) = spawn_agent(&script, &log, &[]);
+    // Read now: once the child is waited on, `id()` is None.
+    let pid = child.id().expect("the agent is running");
     let seen = Shared::default();
     let url = serve.url.clone();
     let cwd = dir.path().to_path_buf();
@@ -452,7 +454,8 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
     assert_eq!(log[0]["event"], "start");
     assert_eq!(
         log[0]["pid"],
-        child.id().map_or(log[0]["pid"].clone(), |p| json!(p))
+        json!(pid),
+        "the log records the agent's own pid"
     );
     let init = events(&log, "initialize");
     assert_eq!(init[0]["client_capabilities"]["fs"]["readTextFile"], true);

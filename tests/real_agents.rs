@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{Api, FakeLlm, Step, prompt, result};
+use common::fake_llm::{Api, FakeLlm, Step, failed, prompt, result};
 use serde_json::{Value, json};
 
 const OPENCODE_VERSION: &str = "1.18.34";
@@ -300,6 +300,18 @@ fn mcp_post(url: &str, authorization: Option<&str>) -> String {
     line.trim_end().to_string()
 }
 
+/// The tool calls the agent reported as failed over ACP (headless `✗ NAME failed: …` lines) are
+/// exactly those the script expects to fail: the check of `isError` where the model's wire format
+/// does not carry it (chat completions), and a second one where it does.
+fn assert_failed_calls(text: &str, llm: &FakeLlm, context: impl Fn() -> String) {
+    let reported: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ✗ "))
+        .map(|l| l.split_once(" failed").map_or(l, |(name, _)| name))
+        .collect();
+    assert_eq!(reported, llm.failed_calls(), "{}", context());
+}
+
 /// Processes (other than zombies) whose command line contains `needle`.
 fn processes_with(needle: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
@@ -385,7 +397,7 @@ fn opencode_script(project: &Path) -> Vec<Step> {
             "write",
             json!({"filePath": file("hello.txt"), "content": "hello\n"}),
         ),
-        result("").call("iteratr_task-status", status("TAS-1", "completed")),
+        result("Wrote file successfully").call("iteratr_task-status", status("TAS-1", "completed")),
         result("TAS-1 is now completed").call(
             "iteratr_iteration-summary",
             json!({"summary": "Wrote hello.txt"}),
@@ -399,8 +411,8 @@ fn opencode_script(project: &Path) -> Vec<Step> {
             json!({"filePath": file("world.txt"), "content": "world\n"}),
         ),
         // Declaring victory too early is refused...
-        result("").call("iteratr_session-complete", json!({})),
-        result("not done: TAS-2").call("iteratr_task-status", status("TAS-2", "completed")),
+        result("Wrote file successfully").call("iteratr_session-complete", json!({})),
+        failed("not done: TAS-2").call("iteratr_task-status", status("TAS-2", "completed")),
         result("TAS-2 is now completed").call(
             "iteratr_iteration-summary",
             json!({"summary": "Wrote world.txt; nothing left"}),
@@ -455,6 +467,7 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
     let (done, steps) = llm.progress();
     assert_eq!(done, steps, "{}", context());
     assert_eq!(out.code, Some(0), "{}", context());
+    assert_failed_calls(text, &llm, context);
 
     // What the agent wrote with its own tool.
     assert_eq!(
@@ -564,38 +577,42 @@ fn claude_script(project: &Path) -> Vec<Step> {
             "mcp__iteratr__iteration-summary",
             json!({"summary": "Added TAS-3 to check the files"}),
         ),
-        result("").say("Planned."),
+        result("Recorded the summary of iteration 0").say("Planned."),
         // Iteration 1: TAS-1.
         prompt("session greetings, iteration 1\n").call("mcp__iteratr__task-next", json!({})),
         result("TAS-1").call("mcp__iteratr__task-status", status("TAS-1", "in_progress")),
-        result("in_progress").call(
+        result("TAS-1 is now in_progress").call(
             "mcp__acp__Write",
             json!({"file_path": file("hello.txt"), "content": "hello\n"}),
         ),
-        result("").call("mcp__iteratr__task-status", status("TAS-1", "completed")),
-        result("completed").call(
+        result("hello.txt has been updated successfully")
+            .call("mcp__iteratr__task-status", status("TAS-1", "completed")),
+        result("TAS-1 is now completed").call(
             "mcp__iteratr__iteration-summary",
             json!({"summary": "Wrote hello.txt"}),
         ),
-        result("").say("TAS-1 done."),
-        // Iteration 2: the rest, two status changes in one message, then completion.
+        result("Recorded the summary of iteration 1").say("TAS-1 done."),
+        // Iteration 2: the rest, completion refused while tasks are open, two status changes in
+        // one message, then completion.
         prompt("session greetings, iteration 2\n").call(
             "mcp__acp__Write",
             json!({"file_path": file("world.txt"), "content": "world\n"}),
         ),
-        result("").calls(vec![
+        result("world.txt has been updated successfully")
+            .call("mcp__iteratr__session-complete", json!({})),
+        failed("not done: TAS-2").calls(vec![
             ("mcp__iteratr__task-status", status("TAS-2", "completed")),
             ("mcp__iteratr__task-status", status("TAS-3", "completed")),
         ]),
-        result("TAS-3").call(
+        result("TAS-3 is now completed").call(
             "mcp__iteratr__iteration-summary",
             json!({"summary": "Wrote world.txt and checked both"}),
         ),
-        result("").call(
+        result("Recorded the summary of iteration 2").call(
             "mcp__iteratr__session-complete",
             json!({"summary": "Both files written"}),
         ),
-        result("").say("All done."),
+        result("Session complete").say("All done."),
     ]
 }
 
@@ -623,6 +640,7 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
     let (done, steps) = llm.progress();
     assert_eq!(done, steps, "{}", context());
     assert_eq!(out.code, Some(0), "{}", context());
+    assert_failed_calls(text, &llm, context);
 
     // The files, written through iteratr's fs/write_text_file.
     assert_eq!(
@@ -676,6 +694,7 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
         "  permission: mcp__iteratr__task-status → allowed",
         "  TAS-1 → completed",
         "  TAS-3 → completed",
+        "  ✗ mcp__iteratr__session-complete failed",
         &format!(
             "  permission: Write {} → allowed",
             p.path().join("hello.txt").display()
@@ -840,4 +859,35 @@ async fn the_fake_llm_follows_its_script() {
         "{:?}",
         llm.errors()
     );
+
+    // isError: a failed result does not move on a step that expects success, nor a successful
+    // one a step that expects a failure.
+    let llm = FakeLlm::start(
+        Api::Anthropic,
+        vec![
+            prompt("go").call("t", json!({})),
+            failed("refused").call("t", json!({})),
+            result("fine").say("Done."),
+        ],
+    );
+    let url = format!("{}/v1/messages", llm.url());
+    let ask = |content: Value| json!({"model": "c", "tools": tools, "messages": [{"role": "user", "content": content}]});
+    let outcome = |text: &str, is_error: bool| {
+        ask(
+            json!([{"type": "tool_result", "tool_use_id": "toolu_1", "content": text,
+                    "is_error": is_error}]),
+        )
+    };
+    post(url.clone(), ask(json!("go"))).await;
+    assert_eq!(llm.progress(), (1, 3), "{}", llm.report());
+    post(url.clone(), outcome("refused", false)).await;
+    assert_eq!(llm.progress(), (1, 3), "{}", llm.report());
+    post(url.clone(), outcome("refused", true)).await;
+    assert_eq!(llm.progress(), (2, 3), "{}", llm.report());
+    post(url.clone(), outcome("fine", true)).await;
+    assert_eq!(llm.progress(), (2, 3), "{}", llm.report());
+    post(url, outcome("fine", false)).await;
+    assert_eq!(llm.progress(), (3, 3), "{}", llm.report());
+    assert_eq!(llm.errors().len(), 2, "{}", llm.report());
+    assert_eq!(llm.failed_calls(), ["t"]);
 }

@@ -5,15 +5,23 @@
 //!
 //! A server follows a script: a list of [`Step`]s consumed in order, one per request that offers
 //! tools (the agent's main loop). Each step says what the last message of the conversation must be
-//! (the prompt iteratr rendered, or the results of the tool calls of the previous step) and what
-//! to answer (text, which ends the turn, or tool calls):
+//! (the prompt iteratr rendered, or the results of the tool calls of the previous step, which
+//! must have succeeded, or with [`failed`] must include a failure) and what to answer (text, which
+//! ends the turn, or tool calls):
 //!
 //! ```ignore
 //! let llm = FakeLlm::start(Api::OpenAi, vec![
-//!     prompt("planning iteration").call("iteratr_task-list", json!({})),
+//!     prompt("planning iteration").call("iteratr_session-complete", json!({})),
+//!     failed("not done: TAS-1").call("iteratr_task-list", json!({})),
 //!     result("TAS-1").say("Planned."),
 //! ]);
 //! ```
+//!
+//! Whether a tool call failed is on the wire only in the Anthropic format (`is_error` of a
+//! `tool_result`): a chat-completions `tool` message is plain text (opencode sends an MCP
+//! `isError` result as its bare text). There the flag is unknown and the step matches on its text;
+//! the test then checks the outcomes the agent reported over ACP against
+//! [`FakeLlm::failed_calls`].
 //!
 //! Requests without tools (opencode's title generation, Claude Code's side queries) get a short
 //! text and consume no step. A request that does not match its step, or that comes after the last
@@ -45,8 +53,9 @@ pub enum Api {
 pub enum Expect {
     /// A user message (the prompt) containing this text.
     Prompt(String),
-    /// Tool results (all those after the last assistant message, joined) containing this text.
-    ToolResult(String),
+    /// Tool results (all those after the last assistant message, joined) containing this text;
+    /// `is_error`: whether one of them failed (else all succeeded).
+    ToolResult { text: String, is_error: bool },
     /// Anything.
     Any,
 }
@@ -77,9 +86,27 @@ pub fn prompt(text: &str) -> When {
     When(Expect::Prompt(text.to_string()))
 }
 
-/// A step that applies when the last message holds tool results containing `text` ("" for any).
+/// A step that applies when the last message holds tool results containing `text`, all of
+/// them successful.
 pub fn result(text: &str) -> When {
-    When(Expect::ToolResult(text.to_string()))
+    tool_result(text, false)
+}
+
+/// A step that applies when the last message holds tool results containing `text`, one of them
+/// a failure (`isError`).
+pub fn failed(text: &str) -> When {
+    tool_result(text, true)
+}
+
+fn tool_result(text: &str, is_error: bool) -> When {
+    assert!(
+        !text.is_empty(),
+        "a script step must say what the tool result contains"
+    );
+    When(Expect::ToolResult {
+        text: text.to_string(),
+        is_error,
+    })
 }
 
 /// A step that applies whatever the last message is.
@@ -123,7 +150,11 @@ impl When {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Last {
     Prompt(String),
-    ToolResult { text: String, is_error: bool },
+    /// `is_error`: `None` when the wire format does not say (chat completions).
+    ToolResult {
+        text: String,
+        is_error: Option<bool>,
+    },
     Other(String),
 }
 
@@ -262,6 +293,22 @@ impl FakeLlm {
         self.shared.inner.lock().unwrap().errors.clone()
     }
 
+    /// The tool calls of the script whose results the next step expects to fail (with
+    /// [`failed`]), in order: what the agent must report as failed where the wire format does not
+    /// say (chat completions).
+    pub fn failed_calls(&self) -> Vec<String> {
+        let inner = self.shared.inner.lock().unwrap();
+        inner
+            .steps
+            .windows(2)
+            .filter(|w| matches!(w[1].expect, Expect::ToolResult { is_error: true, .. }))
+            .flat_map(|w| match &w[0].reply {
+                Reply::Tools { calls, .. } => calls.iter().map(|(n, _)| n.clone()).collect(),
+                Reply::Text(_) => Vec::new(),
+            })
+            .collect()
+    }
+
     /// How many steps have been answered, and how many there are.
     pub fn progress(&self) -> (usize, usize) {
         let inner = self.shared.inner.lock().unwrap();
@@ -335,7 +382,7 @@ fn last_openai(body: &Value) -> Last {
                 .collect();
             Last::ToolResult {
                 text: results.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                is_error: false,
+                is_error: None,
             }
         }
         other => Last::Other(format!("{other:?}: {}", openai_text(&last["content"]))),
@@ -385,7 +432,7 @@ fn last_anthropic(body: &Value) -> Last {
                 .map(|b| anthropic_text(&b["content"]))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            is_error: results.iter().any(|b| b["is_error"] == true),
+            is_error: Some(results.iter().any(|b| b["is_error"] == true)),
         }
     }
 }
@@ -394,7 +441,13 @@ fn matches(expect: &Expect, last: &Last) -> bool {
     match (expect, last) {
         (Expect::Any, _) => true,
         (Expect::Prompt(t), Last::Prompt(p)) => p.contains(t.as_str()),
-        (Expect::ToolResult(t), Last::ToolResult { text, .. }) => text.contains(t.as_str()),
+        (
+            Expect::ToolResult {
+                text: t,
+                is_error: want,
+            },
+            Last::ToolResult { text, is_error },
+        ) => text.contains(t.as_str()) && is_error.is_none_or(|e| e == *want),
         _ => false,
     }
 }

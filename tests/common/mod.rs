@@ -6,8 +6,29 @@ pub mod fake_agent;
 pub mod fake_llm;
 pub mod mcp;
 pub mod nats;
+pub mod procs;
+
+use std::time::{Duration, Instant};
 
 use iteratr::session::{Author, Event, EventKind};
+
+/// How long a test waits for something that normally takes a moment: generous, so that a slow or
+/// busy machine only makes a test slower, never red.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `done` every 20 ms until it holds; after `limit`, fails with `what()` (called then, so
+/// it can describe the state it found).
+pub fn wait_until<S: std::fmt::Display>(
+    limit: Duration,
+    what: impl Fn() -> S,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited {limit:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 pub fn message(text: impl Into<String>) -> Event {
     Event::new(

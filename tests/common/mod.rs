@@ -38,6 +38,20 @@ pub fn message(text: impl Into<String>) -> Event {
     )
 }
 
+/// The example binary `name` (a helper process of the tests, `examples/NAME.rs`): `cargo test`
+/// builds examples beside the test binaries.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --examples` (cargo test does this)",
+        path.display()
+    );
+    path
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_iteratr")
 }

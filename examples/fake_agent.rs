@@ -21,7 +21,8 @@
 //!   (`fake/small`, `fake/large`; the first is current).
 //! * Actions: `say`, `think`, `plan`, `tool` (+ `args`, optional `server` name, optional `kind`),
 //!   `permission` (`title`, `kind`), `read`, `write` (`path`, `content`), `diff` (`path`, `old`,
-//!   `new`), `sleep_ms`, `hang`, `exit`, `fail`. Turn-level `stop`: `end_turn` (default),
+//!   `new`), `sleep_ms`, `wait_file` (a path: go on once that file exists, so that a test decides
+//!   when a turn ends), `hang`, `exit`, `fail`. Turn-level `stop`: `end_turn` (default),
 //!   `max_tokens`, `max_turn_requests`, `refusal`.
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.
 //! * Env `ITERATR_FAKE_AGENT_LOG=FILE`: append one JSON object per line (every line also has
@@ -130,6 +131,7 @@ enum Action {
         new: String,
     },
     SleepMs(u64),
+    WaitFile(String),
     Hang,
     Exit(i32),
     Fail(String),
@@ -227,6 +229,9 @@ fn parse_action(v: &Value) -> Result<Action, String> {
             .as_u64()
             .map(Action::SleepMs)
             .ok_or_else(|| format!("sleep_ms needs a number: {v}"));
+    }
+    if obj.contains_key("wait_file") {
+        return str_field(v, "wait_file").map(Action::WaitFile);
     }
     if obj.contains_key("hang") {
         return Ok(Action::Hang);
@@ -588,6 +593,12 @@ impl Fake {
             Ok(Some((n, _))) => json!(n),
             _ => Value::Null,
         };
+        // Registered before the prompt is logged and before the work is spawned, so a cancel
+        // right behind the prompt finds it, and so does one sent by a test that saw the log line.
+        let token = CancellationToken::new();
+        if turn_index.is_u64() {
+            *session.running.lock().unwrap() = Some(token.clone());
+        }
         self.log(json!({
             "event": "prompt",
             "session_id": session.id,
@@ -626,9 +637,6 @@ impl Fake {
             }
             Ok(Some((n, turn))) => (n, turn),
         };
-        // Registered before the work is spawned, so a cancel right behind the prompt finds it.
-        let token = CancellationToken::new();
-        *session.running.lock().unwrap() = Some(token.clone());
         let fake = self.clone();
         let cx2 = cx.clone();
         cx.spawn(async move {
@@ -793,15 +801,28 @@ impl Fake {
                         () = token.cancelled() => return cancelled,
                     }
                 }
+                Action::WaitFile(path) => {
+                    let path = session.resolve(&path);
+                    while !path.exists() {
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                            () = token.cancelled() => return cancelled,
+                        }
+                    }
+                }
                 Action::Hang => {
                     token.cancelled().await;
                     return cancelled;
                 }
                 Action::Exit(code) => {
                     self.log(json!({"event": "exit", "session_id": session.id, "code": code}));
-                    // Let what was already sent reach the pipe (the SDK writes from its own
-                    // task), then die without answering.
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    // Make sure what was already sent reached the client (the SDK writes from
+                    // its own task, in order): once the client answers a request sent after it,
+                    // any answer, "method not found" included. Then die without answering.
+                    if let Ok(flush) = UntypedMessage::new("_fake/flush", json!({})) {
+                        let answered = cx.send_request(flush).block_task();
+                        let _ = tokio::time::timeout(Duration::from_secs(60), answered).await;
+                    }
                     std::process::exit(code);
                 }
                 Action::Fail(msg) => return Outcome::Fail(msg),

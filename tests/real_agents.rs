@@ -282,7 +282,7 @@ fn mcp_post(url: &str, authorization: Option<&str>) -> String {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(common::PATIENCE))
         .unwrap();
     let auth = authorization
         .map(|a| format!("Authorization: {a}\r\n"))
@@ -312,42 +312,18 @@ fn assert_failed_calls(text: &str, llm: &FakeLlm, context: impl Fn() -> String) 
     assert_eq!(reported, llm.failed_calls(), "{}", context());
 }
 
-/// Processes (other than zombies) whose command line contains `needle`.
-fn processes_with(needle: &str) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-        if cmdline.contains(needle) && !zombie {
-            found.push((pid, cmdline));
-        }
-    }
-    found
-}
-
-/// Asserts that within a few seconds no process runs whose command line contains `needle`.
+/// Asserts that no process is left (after a grace) whose command line contains `needle`.
 fn assert_none_left(needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = processes_with(needle);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "agent processes are still running after the build: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_until(
+        common::PATIENCE,
+        || {
+            format!(
+                "agent processes are still running after the build: {:?}",
+                common::procs::with_cmdline(needle)
+            )
+        },
+        || common::procs::with_cmdline(needle).is_empty(),
+    );
 }
 
 /// The opencode config: a custom OpenAI-compatible provider at the fake LLM with two models;

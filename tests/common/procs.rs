@@ -98,3 +98,25 @@ fn parse_proc_addr(s: &str) -> SocketAddr {
     };
     SocketAddr::new(ip, port)
 }
+
+/// The processes holding a `flock` on `path`, with the kind of lock (`READ`: shared, `WRITE`:
+/// exclusive), from `/proc/locks`.
+pub fn flock_holders(path: &std::path::Path) -> Vec<(u32, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .ino()
+        .to_string();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks
+        .lines()
+        .filter(|l| !l.contains("->")) // waiters, not holders
+        .filter_map(|l| {
+            // 1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (kind, mode, pid, file) = (f.get(1)?, f.get(3)?, f.get(4)?, f.get(5)?);
+            (*kind == "FLOCK" && file.rsplit(':').next() == Some(inode.as_str()))
+                .then(|| Some((pid.parse().ok()?, mode.to_string())))?
+        })
+        .collect()
+}

@@ -281,9 +281,7 @@ fn mcp_post(url: &str, authorization: Option<&str>) -> String {
         .to_string();
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-    stream
-        .set_read_timeout(Some(common::PATIENCE))
-        .unwrap();
+    stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
     let auth = authorization
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();

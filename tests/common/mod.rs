@@ -18,6 +18,7 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Polls `done` every 20 ms until it holds; after `limit`, fails with `what()` (called then, so
 /// it can describe the state it found).
+#[track_caller]
 pub fn wait_until<S: std::fmt::Display>(
     limit: Duration,
     what: impl Fn() -> S,

@@ -17,6 +17,7 @@ pub fn running(pid: u32) -> bool {
 }
 
 /// Waits until `pid` has ended; fails naming `what` after `limit`.
+#[track_caller]
 pub fn wait_gone(pid: u32, what: &str, limit: Duration) {
     super::wait_until(
         limit,

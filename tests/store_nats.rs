@@ -324,10 +324,11 @@ async fn two_processes_race_on_one_session_without_loss_or_duplicates() {
     let log = NatsLog::connect(&NatsOptions::new(server.url()))
         .await
         .unwrap();
-    // Two processes (`examples/nats_worker.rs`) add 200 tasks each to one session.
+    // Two processes (`examples/store_worker.rs`) add 200 tasks each to one session.
     let spawn = |id: usize| {
-        std::process::Command::new(common::example("nats_worker"))
-            .args([server.url(), id.to_string(), "200".to_string()])
+        std::process::Command::new(common::example("store_worker"))
+            .args(["nats".to_string(), server.url(), "tasks".to_string()])
+            .args([id.to_string(), "200".to_string()])
             .spawn()
             .unwrap()
     };

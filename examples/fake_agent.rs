@@ -21,9 +21,10 @@
 //!   (`fake/small`, `fake/large`; the first is current).
 //! * Actions: `say`, `think`, `plan`, `tool` (+ `args`, optional `server` name, optional `kind`),
 //!   `permission` (`title`, `kind`), `read`, `write` (`path`, `content`), `diff` (`path`, `old`,
-//!   `new`), `sleep_ms`, `wait_file` (a path: go on once that file exists, so that a test decides
-//!   when a turn ends), `hang`, `exit`, `fail`. Turn-level `stop`: `end_turn` (default),
-//!   `max_tokens`, `max_turn_requests`, `refusal`.
+//!   `new`), `sleep_ms`, `wait_file` (a path under the session's cwd: waits until it exists,
+//!   logging `{"event":"waiting","session_id","path"}` first), `hang`, `exit`, `fail`. Turn-level `stop`: `end_turn` (default),
+//!   `max_tokens`, `max_turn_requests`, `refusal`. A turn `{"exit_in_new_session": CODE}` is
+//!   the agent dying while it handles the next `session/new` (the turn is used up there).
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.
 //! * Env `ITERATR_FAKE_AGENT_LOG=FILE`: append one JSON object per line (every line also has
 //!   `pid`); tests assert on it. Secrets (header values, env values) are never logged:
@@ -97,6 +98,10 @@ struct TurnSpec {
     actions: Vec<Value>,
     #[serde(default)]
     stop: Option<String>,
+    /// Instead of a prompt, this turn is the agent dying with this code while it handles the
+    /// next `session/new` (the turn is used up, so a restarted agent goes on with the next one).
+    #[serde(default)]
+    exit_in_new_session: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -131,6 +136,7 @@ enum Action {
         new: String,
     },
     SleepMs(u64),
+    /// Waits until this file (relative to the session's cwd) exists: a test's signal.
     WaitFile(String),
     Hang,
     Exit(i32),
@@ -230,8 +236,11 @@ fn parse_action(v: &Value) -> Result<Action, String> {
             .map(Action::SleepMs)
             .ok_or_else(|| format!("sleep_ms needs a number: {v}"));
     }
-    if obj.contains_key("wait_file") {
-        return str_field(v, "wait_file").map(Action::WaitFile);
+    if let Some(path) = obj.get("wait_file") {
+        return path
+            .as_str()
+            .map(|p| Action::WaitFile(p.to_string()))
+            .ok_or_else(|| format!("wait_file needs a path: {v}"));
     }
     if obj.contains_key("hang") {
         return Ok(Action::Hang);
@@ -444,6 +453,18 @@ impl Fake {
         Ok(Some((n, Turn { actions, stop })))
     }
 
+    /// When the next turn is an `exit_in_new_session` one, uses it up and returns its exit code.
+    fn new_session_exit(&self) -> Option<i32> {
+        let script_path = self.script.as_deref()?;
+        let _guard = self.turn_lock.lock().unwrap();
+        let script = read_script(script_path).ok()?;
+        let state = state_path(script_path);
+        let n = read_next_turn(&state);
+        let code = script.turns.get(n)?.exit_in_new_session?;
+        write_next_turn(&state, n + 1).ok()?;
+        Some(code)
+    }
+
     // --- handlers ------------------------------------------------------------------------
 
     fn initialize(&self, req: InitializeRequest) -> InitializeResponse {
@@ -461,6 +482,12 @@ impl Fake {
     }
 
     fn new_session(&self, req: NewSessionRequest) -> NewSessionResponse {
+        if let Some(code) = self.new_session_exit() {
+            self.log(
+                json!({"event": "exit", "session_id": null, "code": code, "in": "new_session"}),
+            );
+            std::process::exit(code);
+        }
         let id = SessionId::new(format!("fake-{}-{}", std::process::id(), self.next_id()));
         let servers: Vec<Value> = req
             .mcp_servers
@@ -802,7 +829,8 @@ impl Fake {
                     }
                 }
                 Action::WaitFile(path) => {
-                    let path = session.resolve(&path);
+                    let path = session.cwd.join(path);
+                    self.log(json!({"event": "waiting", "session_id": session.id, "path": path}));
                     while !path.exists() {
                         tokio::select! {
                             () = tokio::time::sleep(Duration::from_millis(20)) => {}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use iteratr::acp::policy::Policy;
 use iteratr::acp::{Agent, AgentSpec, AgentUpdate, UpdateSink};
-use iteratr::events::BuildEvent;
+use iteratr::protocol::BuildEvent;
 use iteratr::tui::{App, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

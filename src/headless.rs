@@ -5,8 +5,8 @@ use std::io::Write;
 
 use tokio::sync::mpsc;
 
-use crate::acp::AgentUpdate;
-use crate::events::BuildEvent;
+use crate::protocol::{AgentUpdate, BuildEvent, RunOutcome, ToolStatus, iteration_ended};
+use crate::session::display::{clip, first_line};
 use crate::session::{EventKind, note_id, task_id};
 
 /// Prints events until the channel closes.
@@ -41,20 +41,6 @@ pub struct Printer {
     text: String,
     thought: String,
     tools: HashMap<String, String>,
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-}
-
-fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 impl Printer {
@@ -138,12 +124,13 @@ impl Printer {
             BuildEvent::IterationFinished {
                 iteration,
                 outcome,
-                seconds,
+                took,
                 tasks,
             } => format!(
-                "── iteration {iteration} ended: {outcome} after {} · {tasks}\n",
-                crate::status::format_duration((seconds * 1000.0) as i64)
+                "── {}\n",
+                iteration_ended(*iteration, outcome, *took, tasks)
             ),
+            BuildEvent::ModelSelected { model } => format!("iteratr: model {model}\n"),
             BuildEvent::Retrying {
                 failures,
                 max_failures,
@@ -155,6 +142,11 @@ impl Printer {
                 failure = failures,
                 reason = first_line(reason),
             ),
+            // A failure is said once, on stderr, by the command.
+            BuildEvent::Finished {
+                outcome: RunOutcome::Failed,
+                ..
+            } => String::new(),
             BuildEvent::Finished { message, .. } => format!("\niteratr: {message}\n"),
         }
     }
@@ -188,15 +180,15 @@ impl Printer {
                 }
                 let name = self.tools.get(id).cloned().unwrap_or_else(|| "tool".into());
                 let mut out = String::new();
-                match status.as_deref() {
-                    Some("completed") => {
+                match status {
+                    Some(ToolStatus::Completed) => {
                         out.push_str(&format!("  ✓ {name}"));
                         if !output.trim().is_empty() {
                             out.push_str(&format!(": {}", clip(first_line(output), 160)));
                         }
                         out.push('\n');
                     }
-                    Some("failed") => out.push_str(&format!(
+                    Some(ToolStatus::Failed) => out.push_str(&format!(
                         "  ✗ {name} failed: {}\n",
                         clip(first_line(output), 160)
                     )),
@@ -288,6 +280,14 @@ fn log_line(kind: &EventKind) -> String {
         EventKind::SessionCompleted { .. } => "  session completed\n".to_string(),
         EventKind::SessionReset { .. } => "  session reset\n".to_string(),
         EventKind::AgentStarted { .. } => String::new(),
+        EventKind::LeaseAcquired {
+            holder,
+            took_over_from: Some(from),
+            ..
+        } => format!("  {holder} took the session over from {from}\n"),
+        EventKind::LeaseAcquired { holder, .. } => format!("  build started by {holder}\n"),
+        EventKind::LeaseReleased { .. } => "  build ended\n".to_string(),
+        EventKind::LeaseRenewed { .. } => String::new(),
         EventKind::TaskContentEdited { .. }
         | EventKind::NoteContentEdited { .. }
         | EventKind::NoteDeleted { .. }
@@ -307,8 +307,8 @@ mod tests {
             update: AgentUpdate::ToolCall {
                 id: "t1".into(),
                 title: title.into(),
-                kind: "other".into(),
-                status: "pending".into(),
+                kind: crate::protocol::ToolKind::Other,
+                status: ToolStatus::Pending,
                 input: None,
             },
         };
@@ -318,7 +318,7 @@ mod tests {
             update: AgentUpdate::ToolUpdate {
                 id: "t1".into(),
                 title: None,
-                status: Some("completed".into()),
+                status: Some(ToolStatus::Completed),
                 output: "ok".into(),
                 diffs: vec![],
             },

@@ -8,13 +8,14 @@
 
 pub mod acp;
 pub mod cli;
+pub mod commands;
 pub mod doctor;
-pub mod events;
 pub mod headless;
 pub mod logging;
 pub mod mcp;
 pub mod orchestrator;
 pub mod process;
+pub mod protocol;
 pub mod service;
 pub mod session;
 pub mod status;

@@ -4,11 +4,19 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, anyhow};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+
+static TO_FILE: AtomicBool = AtomicBool::new(false);
+
+/// Whether logs go to a file (so an error worth keeping should be logged as well as shown).
+pub fn to_file() -> bool {
+    TO_FILE.load(Ordering::Relaxed)
+}
 
 /// Sets up logging. `default_file` is used when `ITERATR_LOG_FILE` is unset (the full-screen
 /// interface passes one so nothing is printed over it); its directory is created owner-only.
@@ -53,6 +61,7 @@ pub fn init(default_file: Option<&std::path::Path>) -> anyhow::Result<()> {
         .with_max_level(LevelFilter::TRACE)
         .with_target(false)
         .with_ansi(false);
+    TO_FILE.store(file.is_some(), Ordering::Relaxed);
     let result = match file {
         Some(path) => {
             let f = OpenOptions::new()

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let cli = iteratr::cli::Cli::parse();
     // The full-screen interface owns the terminal: its logs go to a file in the data dir.
     let default_log = cli
-        .uses_terminal()
+        .uses_terminal(iteratr::commands::stdout_is_terminal())
         .then(|| cli.data_dir.join("iteratr.log"));
     if let Err(e) = iteratr::logging::init(default_log.as_deref()) {
         eprintln!("error: {e:#}");
@@ -25,10 +25,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(iteratr::cli::run(cli)) {
+    match runtime.block_on(iteratr::commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            if std::env::var_os("ITERATR_LOG_FILE").is_some() {
+            if iteratr::logging::to_file() {
                 tracing::error!("{e:#}");
             }
             eprintln!("error: {e:#}");

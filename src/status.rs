@@ -1,28 +1,14 @@
 //! `iteratr status`: a session's tasks, notes and iterations as text for people or JSON for tools.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::session::display::{
+    first_line, format_duration, format_time, held_by, iteration_counts, task_counts,
+};
 use crate::session::{NoteType, SessionState, TaskStatus, note_id, task_id};
 use crate::store::SessionInfo;
-
-pub fn format_time(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-}
-
-pub fn format_duration(ms: i64) -> String {
-    let secs = (ms.max(0) as u64 + 500) / 1000;
-    humantime::format_duration(Duration::from_secs(secs)).to_string()
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
 
 #[derive(Serialize)]
 struct TaskView<'a> {
@@ -57,6 +43,9 @@ struct StatusJson<'a> {
     notes: Vec<NoteView<'a>>,
     iterations: Vec<&'a crate::session::Iteration>,
     messages: &'a [crate::session::UserMessage],
+    /// The build holding the session now (null when none does).
+    builder: Option<&'a crate::session::LeaseHolder>,
+    builder_text: Option<String>,
 }
 
 pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
@@ -100,27 +89,36 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
             .collect(),
         iterations: state.iterations.values().collect(),
         messages: &state.messages,
+        builder: state
+            .lease
+            .as_ref()
+            .filter(|l| l.is_live(crate::service::now_ms()))
+            .map(|l| &l.holder),
+        builder_text: builder_line(state, crate::service::now_ms()),
     };
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
 
-/// One line of counts: "5 tasks: 1 in progress, 2 remaining, 2 completed".
-pub fn task_counts(state: &SessionState) -> String {
-    let parts: Vec<String> = TaskStatus::ALL
-        .into_iter()
-        .filter(|s| state.count(*s) > 0)
-        .map(|s| format!("{} {}", state.count(s), s.as_str().replace('_', " ")))
-        .collect();
-    let total = state.tasks.len();
-    if parts.is_empty() {
-        "no tasks".to_string()
-    } else {
-        format!(
-            "{total} task{}: {}",
-            if total == 1 { "" } else { "s" },
-            parts.join(", ")
-        )
-    }
+/// The build that drives the session, for people.
+fn builder_line(state: &SessionState, now_ms: i64) -> Option<String> {
+    let lease = state.lease.as_ref()?;
+    Some(match lease.released_at_ms {
+        _ if lease.is_live(now_ms) => format!(
+            "{} (renewed {} ago)",
+            held_by(lease, now_ms),
+            format_duration(now_ms - lease.renewed_at_ms)
+        ),
+        Some(at) => format!(
+            "none; the last one, {}, ended at {}",
+            lease.holder,
+            format_time(at)
+        ),
+        None => format!(
+            "none; the last one, {}, stopped renewing its lease at {} (it lapsed)",
+            lease.holder,
+            format_time(lease.renewed_at_ms)
+        ),
+    })
 }
 
 pub fn render_session(name: &str, state: &SessionState) -> String {
@@ -135,6 +133,9 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
     let _ = writeln!(out, "Status: {progress}");
     if let Some((name, version)) = &state.agent {
         let _ = writeln!(out, "Agent: {name} {version}");
+    }
+    if let Some(builder) = builder_line(state, crate::service::now_ms()) {
+        let _ = writeln!(out, "Builder: {builder}");
     }
     if let Some(summary) = state.completed.as_ref().and_then(|c| c.summary.as_deref()) {
         let _ = writeln!(out, "Summary: {summary}");
@@ -189,14 +190,14 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nIterations: {}", state.iterations.len());
+    let _ = writeln!(out, "\nIterations: {}", iteration_counts(state));
     for it in state.iterations.values() {
         let when = match (it.started_at_ms, it.finished_at_ms) {
             (Some(s), Some(f)) => format!(
                 "{}, {}, {}",
                 format_time(s),
                 format_duration(f - s),
-                it.outcome.as_deref().unwrap_or("finished")
+                it.outcome.as_ref().map_or("finished", |o| o.as_str())
             ),
             (Some(s), None) => format!("{}, running", format_time(s)),
             _ => "not started by the loop".to_string(),
@@ -206,7 +207,8 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         } else {
             format!(", {} task(s) changed", it.tasks_changed.len())
         };
-        let _ = writeln!(out, "  #{:<3} {when}{changed}", it.number);
+        let planning = if it.planning { ", planning" } else { "" };
+        let _ = writeln!(out, "  #{:<3} {when}{planning}{changed}", it.number);
         if let Some(summary) = &it.summary {
             let _ = writeln!(out, "        {}", first_line(summary));
         }

@@ -144,7 +144,7 @@ pub fn tasks_block(state: &SessionState) -> String {
         }
         out.push_str(&format!("{status} ({}):\n", tasks.len()));
         for t in tasks {
-            out.push_str(&format!("- {}\n", crate::mcp::task_line(t)));
+            out.push_str(&format!("- {}\n", crate::session::display::task_line(t)));
         }
     }
     if let Some(next) = state.next_task() {
@@ -184,7 +184,7 @@ pub fn history_block(state: &SessionState) -> String {
     done[start..]
         .iter()
         .map(|it| {
-            let outcome = it.outcome.as_deref().unwrap_or("running");
+            let outcome = it.outcome.as_ref().map_or("running", |o| o.as_str());
             let summary = it.summary.as_deref().unwrap_or("(no summary recorded)");
             format!("- #{} ({outcome}): {summary}", it.number)
         })

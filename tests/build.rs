@@ -3,161 +3,13 @@
 
 mod common;
 
+use common::project::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-
-/// A project directory with a spec, a script for the fake agent, and its own data dir.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-const SPEC: &str = "# Demo\n\nMake three files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n- [ ] Write the README\n";
-
-impl Project {
-    fn new(script: Value) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
-        std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
-        let p = Project { dir };
-        p.script(script);
-        p
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Replaces the script and restarts it from its first turn.
-    fn script(&self, script: Value) {
-        std::fs::write(self.path().join("script.json"), script.to_string()).unwrap();
-        let _ = std::fs::remove_file(self.path().join("script.json.state"));
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(common::bin());
-        cmd.current_dir(self.path())
-            .arg("build")
-            .args(args)
-            .env("ITERATR_AGENT", common::fake_agent::path())
-            .env("ITERATR_FAKE_AGENT_SCRIPT", self.path().join("script.json"))
-            .env("ITERATR_FAKE_AGENT_LOG", self.path().join("agent.log"))
-            .env_remove("ITERATR_DATA_DIR")
-            .env_remove("ITERATR_LOG_FILE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    fn build(&self, args: &[&str]) -> Output {
-        let child = self.command(args).spawn().unwrap();
-        finish(child, Duration::from_secs(60))
-    }
-
-    fn agent_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.path().join("agent.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn agent_events(&self, kind: &str) -> Vec<Value> {
-        self.agent_log()
-            .into_iter()
-            .filter(|e| e["event"] == kind)
-            .collect()
-    }
-
-    fn status(&self) -> Value {
-        let out = Command::new(common::bin())
-            .current_dir(self.path())
-            .args(["status", "--session", "demo", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-/// Waits for the child (killing it after `limit`) and returns its output.
-fn finish(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "iteratr build did not finish within {limit:?}:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tool(name: &str, args: Value) -> Value {
-    json!({"tool": name, "args": args})
-}
-
-fn status_of(id: &str, status: &str) -> Value {
-    tool("task-status", json!({"id": id, "status": status}))
-}
-
-fn summary(text: &str) -> Value {
-    tool("iteration-summary", json!({"summary": text}))
-}
-
-fn planning_turn() -> Value {
-    json!({"actions": [
-        {"say": "Planning.\n"},
-        tool("task-list", json!({})),
-        tool("note-add", json!({"type": "decision", "content": "Plain text files"})),
-        summary("Planned three tasks"),
-    ]})
-}
-
-fn work_turn(id: &str, file: &str) -> Value {
-    json!({"actions": [
-        status_of(id, "in_progress"),
-        {"write": {"path": file, "content": "done\n"}},
-        status_of(id, "completed"),
-        summary(&format!("{id} done")),
-    ]})
-}
-
-fn finishing_turn() -> Value {
-    json!({"actions": [
-        // Declaring victory early is refused...
-        tool("session-complete", json!({})),
-        status_of("TAS-3", "completed"),
-        summary("README written"),
-        // ...and accepted once every task is done.
-        tool("session-complete", json!({"summary": "all done"})),
-    ]})
-}
-
-fn full_script() -> Value {
-    json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
-}
 
 #[test]
 fn a_three_task_spec_completes() {
@@ -273,7 +125,7 @@ fn a_three_task_spec_completes() {
         "  ✓ task-status: TAS-1 is now completed.",
         "  ✗ session-complete failed: the session cannot complete: 1 task(s) not done: TAS-3",
         "  file write ",
-        "iteratr: session complete after 3 iteration(s) · 3 tasks: 3 completed",
+        "iteratr: session complete after 3 iterations + planning · 3 tasks: 3 completed",
         "iteratr: model fake/large",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
@@ -300,7 +152,8 @@ fn iteration_limit_then_resume_then_reset() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("iteration limit reached (2)"),
+        stdout(&out)
+            .contains("iteration limit reached (-i 2) · session: 2 iterations + planning · "),
         "{}",
         stdout(&out)
     );
@@ -419,9 +272,11 @@ fn three_crashes_in_a_row_stop_with_a_clear_error() {
     let p = Project::new(json!({"turns": [planning_turn(), crash.clone(), crash.clone(), crash]}));
     let out = p.build(&["--headless", "--retry-delay", "20ms"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let text = stdout(&out);
+    // Said once, on stderr.
+    let text = stderr(&out);
     assert!(
-        text.contains("the agent failed 3 times in a row; stopping"),
+        text.starts_with("error: the agent failed 3 times in a row; stopping")
+            && text.lines().count() == 1,
         "{text}"
     );
     // The log is intact and readable; the planning work is there.
@@ -591,19 +446,19 @@ fn bad_setup_fails_before_anything_runs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("cannot start the agent `no-such-agent-binary acp`")
-            && stdout(&out).contains("not installed"),
+        stderr(&out).contains("cannot start the agent `no-such-agent-binary acp`")
+            && stderr(&out).contains("not installed"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
 
     let out = p.build(&["--headless", "-m", "fake/huge"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out)
+        stderr(&out)
             .contains("does not offer the model 'fake/huge'; it offers: fake/small, fake/large"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
 
     let out = p.build(&["--headless", "-s", "specs/missing.md"]);
@@ -643,7 +498,10 @@ fn sigkill_of_iteratr_leaves_no_agent_behind() {
     p.script(
         json!({"turns": [work_turn("TAS-1", "a"), work_turn("TAS-2", "b"), finishing_turn()]}),
     );
+    // The killed build's lease still runs; its process is gone, so --takeover proceeds.
     let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let out = p.build(&["--headless", "--takeover"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let s = p.status();
     assert_eq!(s["iterations"][1]["outcome"], "interrupted");

@@ -35,7 +35,11 @@ async fn populate(dir: &Path, session: &str) {
         let h = &h;
         async move { h.execute(&cmd, Author::Agent).await.unwrap() }
     };
-    run(Command::StartIteration { number: 1 }).await;
+    run(Command::StartIteration {
+        number: 1,
+        planning: false,
+    })
+    .await;
     let mut parser = NewTask::new("Write the parser");
     parser.priority = Some(4);
     run(Command::AddTasks(vec![
@@ -155,7 +159,7 @@ async fn status_shows_a_populated_session() {
         text.contains("  decision\n    NOT-1   Hand-written recursive descent"),
         "{text}"
     );
-    assert!(text.contains("Iterations: 1\n  #1 "), "{text}");
+    assert!(text.contains("Iterations: 1 iteration\n  #1 "), "{text}");
     assert!(text.contains("end_turn, 4 task(s) changed"), "{text}");
     assert!(text.contains("Parser written and committed"), "{text}");
 

@@ -2,7 +2,7 @@
 //! the format of data already on users' disks changed: make that deliberate (bump the event version,
 //! keep old events readable), then regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test golden_events`.
 
-use iteratr::session::{Author, Event, EventKind, NoteType, TaskStatus};
+use iteratr::session::{Author, Event, EventKind, LeaseHolder, NoteType, TaskStatus};
 
 fn one_of_each() -> Vec<Event> {
     let at = 1_764_000_000_000;
@@ -111,7 +111,21 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
         e(Author::User, EventKind::NoteDeleted { note: 2 }),
-        e(Author::System, EventKind::IterationStarted { iteration: 1 }),
+        e(
+            Author::System,
+            EventKind::IterationStarted {
+                iteration: 1,
+                planning: false,
+            },
+        ),
+        // A planning iteration retried under a new number after the first attempt failed.
+        e(
+            Author::System,
+            EventKind::IterationStarted {
+                iteration: 2,
+                planning: true,
+            },
+        ),
         e(
             Author::Agent,
             EventKind::IterationSummarized {
@@ -162,6 +176,32 @@ fn one_of_each() -> Vec<Event> {
                 reason: Some("start over".into()),
             },
         ),
+        e(
+            Author::System,
+            EventKind::LeaseAcquired {
+                holder: LeaseHolder {
+                    id: "5f2a9c0e1b7d4a36".into(),
+                    host: "devbox".into(),
+                    pid: 4242,
+                    version: "0.1.0".into(),
+                    started_at_ms: 1_763_999_999_000,
+                },
+                ttl_ms: 90_000,
+                took_over_from: Some("iteratr 0.1.0 (pid 4100 on devbox)".into()),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::LeaseRenewed {
+                id: "5f2a9c0e1b7d4a36".into(),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::LeaseReleased {
+                id: "5f2a9c0e1b7d4a36".into(),
+            },
+        ),
     ]
 }
 
@@ -187,5 +227,5 @@ fn event_encoding_matches_the_golden_file() {
     // Every event type is covered.
     let types: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.kind.type_name()).collect();
-    assert_eq!(types.len(), 16);
+    assert_eq!(types.len(), 19);
 }

@@ -16,7 +16,7 @@ fn repo(path: &str) -> PathBuf {
 #[test]
 fn tool_schemas_match_the_code() {
     let path = repo("mcp/tools.json");
-    let generated = iteratr::cli::mcp_tools_json().unwrap() + "\n";
+    let generated = iteratr::commands::mcp::tools_json().unwrap() + "\n";
     if std::env::var_os("ITERATR_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }

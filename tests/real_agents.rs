@@ -118,14 +118,16 @@ impl Project {
             .args(["--agent", agent, "--headless"])
             // Planning and two work iterations are enough; a hang or a failure stops the run at
             // once (with what happened in the output) rather than being retried.
-            .args([
-                "-i",
-                "3",
-                "--iteration-timeout",
-                "45s",
-                "--max-failures",
-                "1",
-            ])
+            .args(
+                [
+                    ("-i", "3"),
+                    ("--iteration-timeout", "45s"),
+                    ("--max-failures", "1"),
+                ]
+                .into_iter()
+                .filter(|(flag, _)| !args.contains(flag))
+                .flat_map(|(flag, value)| [flag, value]),
+            )
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -488,7 +490,7 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
         "  ✗ iteratr_session-complete failed: the session cannot complete: 1 task(s) not done: TAS-2",
         "  summary: Wrote world.txt; nothing left",
         "  session completed",
-        "iteratr: session complete after 2 iteration(s) · 2 tasks: 2 completed",
+        "iteratr: session complete after 2 iterations + planning · 2 tasks: 2 completed",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{}", context());
     }
@@ -527,6 +529,117 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
     assert!(wrong.contains(" 401"), "{wrong}");
 
     // And no opencode process is left.
+    assert_none_left(&opencode.display().to_string());
+}
+
+/// opencode processes (`opencode acp`, not iteratr's own command line naming it) working in `dir`.
+fn opencode_in(opencode: &Path, dir: &Path) -> Vec<u32> {
+    let program = opencode.display().to_string();
+    common::procs::with_cmdline(&program)
+        .into_iter()
+        .filter(|(pid, cmdline)| {
+            cmdline.starts_with(&program)
+                && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// The agent dies (SIGKILL) while the model is working on the planning iteration: iteratr
+/// records the failure, restarts opencode, plans again under the next number, and completes.
+#[test]
+fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
+    let opencode = opencode();
+    let p = Project::new();
+    let status = |id: &str, s: &str| json!({"id": id, "status": s});
+    let llm = FakeLlm::start(
+        Api::OpenAi,
+        vec![
+            // The first planning attempt: a long shell command, during which opencode is killed.
+            prompt("planning iteration").say_and_call(
+                "Checking the tree first.",
+                "bash",
+                json!({"command": "sleep 60", "description": "wait"}),
+            ),
+            // The second attempt (iteration 1), after the restart.
+            prompt("planning iteration").call(
+                "iteratr_iteration-summary",
+                json!({"summary": "Planned after a restart"}),
+            ),
+            result("Recorded the summary").say("Planned."),
+            prompt("session greetings, iteration 2\n").calls(vec![
+                ("iteratr_task-status", status("TAS-1", "completed")),
+                ("iteratr_task-status", status("TAS-2", "completed")),
+            ]),
+            result("TAS-2 is now completed").call(
+                "iteratr_session-complete",
+                json!({"summary": "done after a crash"}),
+            ),
+            result("Session complete").say("All done."),
+        ],
+    );
+    let agent = format!("{} acp", quote(&opencode));
+    // One failure is expected here; a second would stop the run.
+    let mut cmd = p.build(
+        &agent,
+        &[
+            "-m",
+            "fakellm/scripted",
+            "--max-failures",
+            "2",
+            "--retry-delay",
+            "100ms",
+        ],
+    );
+    cmd.env("OPENCODE_CONFIG_CONTENT", opencode_config(&llm).to_string())
+        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+        .env("OPENCODE_DISABLE_SHARE", "1");
+    let run = Run::start(cmd);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while llm.progress().0 < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the model was never asked to plan:\n{}\n{}",
+            run.stdout(),
+            llm.report()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let victims = opencode_in(&opencode, &p.path());
+    assert!(!victims.is_empty(), "no opencode process found");
+    for pid in victims {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let out = run.finish(Duration::from_secs(110), || {
+        format!("{}\n{}", llm.report(), p.log_tail())
+    });
+    let text = &out.stdout;
+    let context = || format!("{text}\n{}\n{}\n{}", out.stderr, llm.report(), p.log_tail());
+    assert_eq!(out.code, Some(0), "{}", context());
+    assert!(llm.errors().is_empty(), "{}", context());
+    assert!(text.contains("the agent failed (1/2)"), "{}", context());
+    assert!(!text.contains("StartIteration"), "{}", context());
+    let s = p.status();
+    assert_eq!(s["completed"], true, "{s}");
+    let iterations: Vec<(&str, bool)> = s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["outcome"].as_str().unwrap(),
+                i["planning"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        iterations,
+        [("error", true), ("end_turn", true), ("end_turn", false)],
+        "{s}"
+    );
     assert_none_left(&opencode.display().to_string());
 }
 
@@ -677,7 +790,7 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
         &format!("  file write {}", p.path().join("world.txt").display()),
         "  summary: Wrote world.txt and checked both",
         "  session completed",
-        "iteratr: session complete after 2 iteration(s) · 3 tasks: 3 completed",
+        "iteratr: session complete after 2 iterations + planning · 3 tasks: 3 completed",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{}", context());
     }

@@ -44,7 +44,13 @@ fn state() -> SessionState {
             s.apply(seq, &e);
         }
     };
-    run(&mut s, Command::StartIteration { number: 0 });
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 0,
+            planning: false,
+        },
+    );
     let mut lexer = NewTask::new("Write the lexer");
     lexer.priority = Some(4);
     let mut parser = NewTask::new("Write the parser");
@@ -74,7 +80,13 @@ fn state() -> SessionState {
             detail: None,
         },
     );
-    run(&mut s, Command::StartIteration { number: 1 });
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    );
     run(
         &mut s,
         Command::SetStatus {

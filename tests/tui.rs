@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use iteratr::acp::{AgentUpdate, Diff};
-use iteratr::events::BuildEvent;
+use iteratr::protocol::BuildEvent;
+use iteratr::protocol::{AgentUpdate, Diff, ToolKind, ToolStatus};
 use iteratr::session::{Author, Command, Ctx, NewTask, NoteType, SessionState, TaskStatus, decide};
 use iteratr::tui::app::{Focus, InputPurpose, Overlay, View};
 use iteratr::tui::{Action, App, view};
@@ -42,10 +42,16 @@ fn app() -> App {
         version: "1.18.34".into(),
         http_mcp: true,
     });
-    app.on_build_event(BuildEvent::Info {
-        message: "model fake/large".into(),
+    app.on_build_event(BuildEvent::ModelSelected {
+        model: "fake/large".into(),
     });
-    run(&mut app, Command::StartIteration { number: 1 });
+    run(
+        &mut app,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    );
     app.on_build_event(BuildEvent::IterationStarted {
         iteration: 1,
         planning: false,
@@ -109,8 +115,8 @@ fn app() -> App {
         update: AgentUpdate::ToolCall {
             id: "t1".into(),
             title: "iteratr_task-status".into(),
-            kind: "other".into(),
-            status: "pending".into(),
+            kind: ToolKind::Other,
+            status: ToolStatus::Pending,
             input: None,
         },
     });
@@ -118,7 +124,7 @@ fn app() -> App {
         update: AgentUpdate::ToolUpdate {
             id: "t1".into(),
             title: None,
-            status: Some("completed".into()),
+            status: Some(ToolStatus::Completed),
             output: "TAS-1 is now in_progress.".into(),
             diffs: vec![],
         },
@@ -127,8 +133,8 @@ fn app() -> App {
         update: AgentUpdate::ToolCall {
             id: "t2".into(),
             title: "Edit src/lexer.rs".into(),
-            kind: "edit".into(),
-            status: "in_progress".into(),
+            kind: ToolKind::Edit,
+            status: ToolStatus::InProgress,
             input: None,
         },
     });
@@ -136,7 +142,7 @@ fn app() -> App {
         update: AgentUpdate::ToolUpdate {
             id: "t2".into(),
             title: None,
-            status: Some("completed".into()),
+            status: Some(ToolStatus::Completed),
             output: String::new(),
             diffs: vec![Diff {
                 path: "src/lexer.rs".into(),

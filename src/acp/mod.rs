@@ -8,6 +8,9 @@ pub mod policy;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::protocol::{AgentUpdate, Diff, PlanEntry};
+use crate::protocol::{ToolKind, ToolStatus};
+
 pub use client::{Agent, AgentError, AgentSpec, McpEntry, ModelChoice, UpdateSink};
 
 /// What the agent said it is, from `initialize`.
@@ -19,77 +22,6 @@ pub struct AgentInfo {
     pub http_mcp: bool,
     pub load_session: bool,
     pub protocol_version: String,
-}
-
-/// One thing the agent did during a turn, for the front ends.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum AgentUpdate {
-    /// A chunk of the agent's answer (streamed; lines may be split across chunks).
-    Text {
-        text: String,
-    },
-    /// A chunk of the agent's reasoning.
-    Thought {
-        text: String,
-    },
-    ToolCall {
-        id: String,
-        title: String,
-        kind: String,
-        status: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        input: Option<Value>,
-    },
-    ToolUpdate {
-        id: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        title: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        status: Option<String>,
-        /// Text the tool produced.
-        #[serde(skip_serializing_if = "String::is_empty")]
-        output: String,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        diffs: Vec<Diff>,
-    },
-    Plan {
-        entries: Vec<PlanEntry>,
-    },
-    /// iteratr answered a permission request.
-    Permission {
-        title: String,
-        allowed: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        denied_by: Option<String>,
-    },
-    /// iteratr served (or refused) a file request.
-    File {
-        op: String,
-        path: String,
-        allowed: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-    },
-    /// The agent exited.
-    Exited {
-        status: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Diff {
-    pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub old: Option<String>,
-    pub new: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanEntry {
-    pub content: String,
-    pub status: String,
-    pub priority: String,
 }
 
 fn text_of(content: &Value) -> String {
@@ -148,8 +80,10 @@ fn convert_update(update: &Value) -> Option<AgentUpdate> {
         "tool_call" => AgentUpdate::ToolCall {
             id: str_of(update, "toolCallId"),
             title: str_of(update, "title"),
-            kind: opt_str(update, "kind").unwrap_or_else(|| "other".into()),
-            status: opt_str(update, "status").unwrap_or_else(|| "pending".into()),
+            kind: ToolKind::parse(&str_of(update, "kind")),
+            status: opt_str(update, "status")
+                .and_then(|s| ToolStatus::parse(&s))
+                .unwrap_or(ToolStatus::Pending),
             input: update.get("rawInput").filter(|v| !v.is_null()).cloned(),
         },
         "tool_call_update" => {
@@ -177,7 +111,7 @@ fn convert_update(update: &Value) -> Option<AgentUpdate> {
             AgentUpdate::ToolUpdate {
                 id: str_of(update, "toolCallId"),
                 title: opt_str(update, "title"),
-                status: opt_str(update, "status"),
+                status: opt_str(update, "status").and_then(|s| ToolStatus::parse(&s)),
                 output: output.join("\n"),
                 diffs,
             }
@@ -226,7 +160,7 @@ mod tests {
                 ..
             }) => {
                 assert_eq!(
-                    (id.as_str(), status.as_deref(), output.as_str()),
+                    (id.as_str(), status.map(|s| s.as_str()), output.as_str()),
                     ("t1", Some("completed"), "done")
                 );
                 assert_eq!(diffs[0].new, "b");

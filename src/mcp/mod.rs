@@ -4,8 +4,8 @@
 mod http;
 mod tools;
 
-pub use http::{HttpOptions, HttpServer, serve_http};
-pub use tools::{SessionTools, task_json, task_line};
+pub use http::{HttpOptions, HttpServer, random_token, serve_http};
+pub use tools::{SessionTools, task_json};
 
 use std::sync::Arc;
 

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
+use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::service::{ExecError, Executed, SessionHandle};
+use crate::session::display::{all_counts, one_line, task_line};
 use crate::session::{
     Author, Command, EventKind, NewTask, NoteType, SessionState, Task, TaskStatus, note_id, task_id,
 };
@@ -244,7 +245,8 @@ impl SessionTools {
     }
 }
 
-type ToolResult = Result<CallToolResult, ErrorData>;
+/// A tool's answer: an error is a result with `isError` for the model, never a protocol error.
+type ToolResult = Result<CallToolResult, CallToolResult>;
 
 /// A result: the text for the model, and the same facts as structured content. The structured
 /// object carries the text too, under `message`: some clients (Claude Code) hand the model the
@@ -268,15 +270,6 @@ fn failure(text: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
-/// Runs a tool body whose errors are already tool results.
-fn done(r: Result<CallToolResult, CallToolResult>) -> ToolResult {
-    Ok(r.unwrap_or_else(|e| e))
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 pub fn task_json(t: &Task) -> Value {
     json!({
         "id": t.label(),
@@ -285,22 +278,6 @@ pub fn task_json(t: &Task) -> Value {
         "priority": t.priority,
         "depends_on": t.depends_on.iter().map(|d| task_id(*d)).collect::<Vec<_>>(),
     })
-}
-
-/// `TAS-4 [p2] Write the parser (after TAS-1, TAS-2)`
-pub fn task_line(t: &Task) -> String {
-    let deps = if t.depends_on.is_empty() {
-        String::new()
-    } else {
-        let ids: Vec<String> = t.depends_on.iter().map(|d| task_id(*d)).collect();
-        format!(" (after {})", ids.join(", "))
-    };
-    format!(
-        "{} [p{}] {}{deps}",
-        t.label(),
-        t.priority,
-        one_line(&t.content)
-    )
 }
 
 fn added_tasks(done: &Executed) -> Vec<&Task> {
@@ -313,17 +290,6 @@ fn added_tasks(done: &Executed) -> Vec<&Task> {
         .collect()
 }
 
-fn counts_line(state: &SessionState) -> String {
-    format!(
-        "{} remaining, {} in progress, {} completed, {} blocked, {} cancelled",
-        state.count(TaskStatus::Remaining),
-        state.count(TaskStatus::InProgress),
-        state.count(TaskStatus::Completed),
-        state.count(TaskStatus::Blocked),
-        state.count(TaskStatus::Cancelled),
-    )
-}
-
 #[tool_router]
 impl SessionTools {
     #[tool(
@@ -331,25 +297,20 @@ impl SessionTools {
         description = "Add one task to the session's task list. Returns its id (TAS-n). Refused when an open task already says the same."
     )]
     async fn task_add(&self, Parameters(args): Parameters<TaskAddArgs>) -> ToolResult {
-        done(
-            async {
-                let done = self.exec(Command::AddTasks(vec![args.into()])).await?;
-                let t = added_tasks(&done)
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| failure("the task was not recorded; try again".into()))?;
-                Ok(success(
-                    format!(
-                        "Added {} ({}, priority {})",
-                        task_line(t),
-                        t.status,
-                        t.priority
-                    ),
-                    task_json(t),
-                ))
-            }
-            .await,
-        )
+        let done = self.exec(Command::AddTasks(vec![args.into()])).await?;
+        let t = added_tasks(&done)
+            .into_iter()
+            .next()
+            .ok_or_else(|| failure("the task was not recorded; try again".into()))?;
+        Ok(success(
+            format!(
+                "Added {} ({}, priority {})",
+                task_line(t),
+                t.status,
+                t.priority
+            ),
+            task_json(t),
+        ))
     }
 
     #[tool(
@@ -357,22 +318,17 @@ impl SessionTools {
         description = "Add several tasks at once (at most 100). All or nothing: if one is invalid, none is added and the error names it."
     )]
     async fn task_batch_add(&self, Parameters(args): Parameters<TaskBatchAddArgs>) -> ToolResult {
-        done(
-            async {
-                let tasks = args.tasks.into_iter().map(Into::into).collect();
-                let done = self.exec(Command::AddTasks(tasks)).await?;
-                let added = added_tasks(&done);
-                let lines: Vec<String> = added
-                    .iter()
-                    .map(|t| format!("  {}", task_line(t)))
-                    .collect();
-                Ok(success(
-                    format!("Added {} tasks:\n{}", added.len(), lines.join("\n")),
-                    json!({ "tasks": added.iter().map(|t| task_json(t)).collect::<Vec<_>>() }),
-                ))
-            }
-            .await,
-        )
+        let tasks = args.tasks.into_iter().map(Into::into).collect();
+        let done = self.exec(Command::AddTasks(tasks)).await?;
+        let added = added_tasks(&done);
+        let lines: Vec<String> = added
+            .iter()
+            .map(|t| format!("  {}", task_line(t)))
+            .collect();
+        Ok(success(
+            format!("Added {} tasks:\n{}", added.len(), lines.join("\n")),
+            json!({ "tasks": added.iter().map(|t| task_json(t)).collect::<Vec<_>>() }),
+        ))
     }
 
     #[tool(
@@ -380,36 +336,31 @@ impl SessionTools {
         description = "Set a task's status: remaining, in_progress (when you start it), completed (when it is done and tested), blocked (cannot go on; add a note saying why) or cancelled (no longer needed)."
     )]
     async fn task_status(&self, Parameters(args): Parameters<TaskStatusArgs>) -> ToolResult {
-        done(
-            async {
-                let status: TaskStatus = args.status.into();
-                let done = self
-                    .exec(Command::SetStatus {
-                        task: args.id.clone(),
-                        status,
-                    })
-                    .await?;
-                let id = done
-                    .state
-                    .resolve_task(&args.id)
-                    .map_err(|e| failure(e.to_string()))?;
-                let t = &done.state.tasks[&id];
-                let verb = if done.events.is_empty() {
-                    "was already"
-                } else {
-                    "is now"
-                };
-                Ok(success(
-                    format!(
-                        "{} {verb} {status}. Tasks: {}",
-                        t.label(),
-                        counts_line(&done.state)
-                    ),
-                    task_json(t),
-                ))
-            }
-            .await,
-        )
+        let status: TaskStatus = args.status.into();
+        let done = self
+            .exec(Command::SetStatus {
+                task: args.id.clone(),
+                status,
+            })
+            .await?;
+        let id = done
+            .state
+            .resolve_task(&args.id)
+            .map_err(|e| failure(e.to_string()))?;
+        let t = &done.state.tasks[&id];
+        let verb = if done.events.is_empty() {
+            "was already"
+        } else {
+            "is now"
+        };
+        Ok(success(
+            format!(
+                "{} {verb} {status}. Tasks: {}",
+                t.label(),
+                all_counts(&done.state)
+            ),
+            task_json(t),
+        ))
     }
 
     #[tool(
@@ -417,26 +368,21 @@ impl SessionTools {
         description = "Set a task's priority: 0 (lowest) to 4 (highest). task-next picks higher priorities first."
     )]
     async fn task_priority(&self, Parameters(args): Parameters<TaskPriorityArgs>) -> ToolResult {
-        done(
-            async {
-                let done = self
-                    .exec(Command::SetPriority {
-                        task: args.id.clone(),
-                        priority: args.priority,
-                    })
-                    .await?;
-                let id = done
-                    .state
-                    .resolve_task(&args.id)
-                    .map_err(|e| failure(e.to_string()))?;
-                let t = &done.state.tasks[&id];
-                Ok(success(
-                    format!("{} has priority {}", t.label(), t.priority),
-                    task_json(t),
-                ))
-            }
-            .await,
-        )
+        let done = self
+            .exec(Command::SetPriority {
+                task: args.id.clone(),
+                priority: args.priority,
+            })
+            .await?;
+        let id = done
+            .state
+            .resolve_task(&args.id)
+            .map_err(|e| failure(e.to_string()))?;
+        let t = &done.state.tasks[&id];
+        Ok(success(
+            format!("{} has priority {}", t.label(), t.priority),
+            task_json(t),
+        ))
     }
 
     #[tool(
@@ -444,23 +390,18 @@ impl SessionTools {
         description = "Record that a task cannot start before another one is completed (or cancelled). Refused if it would make a cycle."
     )]
     async fn task_depends(&self, Parameters(args): Parameters<TaskDependsArgs>) -> ToolResult {
-        done(
-            async {
-                let done = self
-                    .exec(Command::AddDependency {
-                        task: args.id.clone(),
-                        depends_on: args.depends_on.clone(),
-                    })
-                    .await?;
-                let id = done
-                    .state
-                    .resolve_task(&args.id)
-                    .map_err(|e| failure(e.to_string()))?;
-                let t = &done.state.tasks[&id];
-                Ok(success(format!("Now {}", task_line(t)), task_json(t)))
-            }
-            .await,
-        )
+        let done = self
+            .exec(Command::AddDependency {
+                task: args.id.clone(),
+                depends_on: args.depends_on.clone(),
+            })
+            .await?;
+        let id = done
+            .state
+            .resolve_task(&args.id)
+            .map_err(|e| failure(e.to_string()))?;
+        let t = &done.state.tasks[&id];
+        Ok(success(format!("Now {}", task_line(t)), task_json(t)))
     }
 
     #[tool(
@@ -468,39 +409,34 @@ impl SessionTools {
         description = "List the session's tasks grouped by status, with ids, priorities (p0-p4) and dependencies. Optionally only one status."
     )]
     async fn task_list(&self, Parameters(args): Parameters<TaskListArgs>) -> ToolResult {
-        done(
-            async {
-                let state = self.state().await?;
-                let filter: Option<TaskStatus> = args.status.map(Into::into);
-                let mut text = String::new();
-                let mut listed = Vec::new();
-                for status in TaskStatus::ALL {
-                    if filter.is_some_and(|f| f != status) {
-                        continue;
-                    }
-                    let tasks = state.tasks_with_status(status);
-                    if tasks.is_empty() {
-                        continue;
-                    }
-                    text.push_str(&format!("{status} ({}):\n", tasks.len()));
-                    for t in tasks {
-                        text.push_str(&format!("  {}\n", task_line(t)));
-                        listed.push(task_json(t));
-                    }
-                }
-                if listed.is_empty() {
-                    text = match filter {
-                        Some(f) => format!("No {f} tasks. Tasks: {}", counts_line(&state)),
-                        None => "No tasks yet. Add them with task-add or task-batch-add.".into(),
-                    };
-                }
-                Ok(success(
-                    text.trim_end().to_string(),
-                    json!({ "tasks": listed }),
-                ))
+        let state = self.state().await?;
+        let filter: Option<TaskStatus> = args.status.map(Into::into);
+        let mut text = String::new();
+        let mut listed = Vec::new();
+        for status in TaskStatus::ALL {
+            if filter.is_some_and(|f| f != status) {
+                continue;
             }
-            .await,
-        )
+            let tasks = state.tasks_with_status(status);
+            if tasks.is_empty() {
+                continue;
+            }
+            text.push_str(&format!("{status} ({}):\n", tasks.len()));
+            for t in tasks {
+                text.push_str(&format!("  {}\n", task_line(t)));
+                listed.push(task_json(t));
+            }
+        }
+        if listed.is_empty() {
+            text = match filter {
+                Some(f) => format!("No {f} tasks. Tasks: {}", all_counts(&state)),
+                None => "No tasks yet. Add them with task-add or task-batch-add.".into(),
+            };
+        }
+        Ok(success(
+            text.trim_end().to_string(),
+            json!({ "tasks": listed }),
+        ))
     }
 
     #[tool(
@@ -508,30 +444,37 @@ impl SessionTools {
         description = "The task to work on next: the highest-priority remaining task whose dependencies are all done (oldest first on ties). Mark it in_progress when you start."
     )]
     async fn task_next(&self) -> ToolResult {
-        done(async {
-            let state = self.state().await?;
-            if let Some(t) = state.next_task() {
-                return Ok(success(format!("Next: {}", task_line(t)), json!({ "task": task_json(t) })));
-            }
-            let in_progress = state.tasks_with_status(TaskStatus::InProgress);
-            let waiting: Vec<&Task> = state.tasks_with_status(TaskStatus::Remaining);
-            let text = if !waiting.is_empty() {
-                let lines: Vec<String> = waiting.iter().map(|t| format!("  {}", task_line(t))).collect();
-                format!(
-                    "Nothing is unblocked: every remaining task waits on a task that is not done yet:\n{}\nFinish (or cancel) what they wait for.",
-                    lines.join("\n")
-                )
-            } else if !in_progress.is_empty() {
-                let lines: Vec<String> = in_progress.iter().map(|t| format!("  {}", task_line(t))).collect();
-                format!("No remaining tasks; in progress:\n{}", lines.join("\n"))
-            } else if state.tasks.is_empty() {
-                "No tasks yet. Read the spec and add tasks with task-batch-add.".into()
-            } else {
-                "No remaining tasks. If the spec is fully built and tested, call session-complete.".into()
-            };
-            Ok(success(text, json!({ "task": null })))
+        let state = self.state().await?;
+        if let Some(t) = state.next_task() {
+            return Ok(success(
+                format!("Next: {}", task_line(t)),
+                json!({ "task": task_json(t) }),
+            ));
         }
-        .await)
+        let in_progress = state.tasks_with_status(TaskStatus::InProgress);
+        let waiting: Vec<&Task> = state.tasks_with_status(TaskStatus::Remaining);
+        let text = if !waiting.is_empty() {
+            let lines: Vec<String> = waiting
+                .iter()
+                .map(|t| format!("  {}", task_line(t)))
+                .collect();
+            format!(
+                "Nothing is unblocked: every remaining task waits on a task that is not done yet:\n{}\nFinish (or cancel) what they wait for.",
+                lines.join("\n")
+            )
+        } else if !in_progress.is_empty() {
+            let lines: Vec<String> = in_progress
+                .iter()
+                .map(|t| format!("  {}", task_line(t)))
+                .collect();
+            format!("No remaining tasks; in progress:\n{}", lines.join("\n"))
+        } else if state.tasks.is_empty() {
+            "No tasks yet. Read the spec and add tasks with task-batch-add.".into()
+        } else {
+            "No remaining tasks. If the spec is fully built and tested, call session-complete."
+                .into()
+        };
+        Ok(success(text, json!({ "task": null })))
     }
 
     #[tool(
@@ -539,30 +482,25 @@ impl SessionTools {
         description = "Record a note for later iterations: learning (what you found out), stuck (what blocks you and why), tip (advice for the next iteration) or decision (a choice and its reason)."
     )]
     async fn note_add(&self, Parameters(args): Parameters<NoteAddArgs>) -> ToolResult {
-        done(
-            async {
-                let note_type: NoteType = args.note_type.into();
-                let done = self
-                    .exec(Command::AddNote {
-                        note_type,
-                        content: args.content,
-                    })
-                    .await?;
-                let id = done
-                    .events
-                    .iter()
-                    .find_map(|e| match &e.event.kind {
-                        EventKind::NoteAdded { note, .. } => Some(*note),
-                        _ => None,
-                    })
-                    .ok_or_else(|| failure("the note was not recorded; try again".into()))?;
-                Ok(success(
-                    format!("Added {} ({note_type})", note_id(id)),
-                    json!({ "id": note_id(id), "type": note_type }),
-                ))
-            }
-            .await,
-        )
+        let note_type: NoteType = args.note_type.into();
+        let done = self
+            .exec(Command::AddNote {
+                note_type,
+                content: args.content,
+            })
+            .await?;
+        let id = done
+            .events
+            .iter()
+            .find_map(|e| match &e.event.kind {
+                EventKind::NoteAdded { note, .. } => Some(*note),
+                _ => None,
+            })
+            .ok_or_else(|| failure("the note was not recorded; try again".into()))?;
+        Ok(success(
+            format!("Added {} ({note_type})", note_id(id)),
+            json!({ "id": note_id(id), "type": note_type }),
+        ))
     }
 
     #[tool(
@@ -570,48 +508,43 @@ impl SessionTools {
         description = "List the session's notes grouped by type (learning, stuck, tip, decision). Optionally only one type."
     )]
     async fn note_list(&self, Parameters(args): Parameters<NoteListArgs>) -> ToolResult {
-        done(
-            async {
-                let state = self.state().await?;
-                let filter: Option<NoteType> = args.note_type.map(Into::into);
-                let mut text = String::new();
-                let mut listed = Vec::new();
-                for (note_type, notes) in state.notes_by_type() {
-                    if filter.is_some_and(|f| f != note_type) {
-                        continue;
-                    }
-                    text.push_str(&format!("{note_type} ({}):\n", notes.len()));
-                    for n in notes {
-                        let when = n
-                            .iteration
-                            .map(|i| format!(" (iteration {i})"))
-                            .unwrap_or_default();
-                        text.push_str(&format!(
-                            "  {} {}{when}\n",
-                            note_id(n.id),
-                            one_line(&n.content)
-                        ));
-                        listed.push(json!({
-                            "id": note_id(n.id),
-                            "type": n.note_type,
-                            "content": n.content,
-                            "iteration": n.iteration,
-                        }));
-                    }
-                }
-                if listed.is_empty() {
-                    text = match filter {
-                        Some(f) => format!("No {f} notes."),
-                        None => "No notes yet. Add them with note-add.".into(),
-                    };
-                }
-                Ok(success(
-                    text.trim_end().to_string(),
-                    json!({ "notes": listed }),
-                ))
+        let state = self.state().await?;
+        let filter: Option<NoteType> = args.note_type.map(Into::into);
+        let mut text = String::new();
+        let mut listed = Vec::new();
+        for (note_type, notes) in state.notes_by_type() {
+            if filter.is_some_and(|f| f != note_type) {
+                continue;
             }
-            .await,
-        )
+            text.push_str(&format!("{note_type} ({}):\n", notes.len()));
+            for n in notes {
+                let when = n
+                    .iteration
+                    .map(|i| format!(" (iteration {i})"))
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "  {} {}{when}\n",
+                    note_id(n.id),
+                    one_line(&n.content)
+                ));
+                listed.push(json!({
+                    "id": note_id(n.id),
+                    "type": n.note_type,
+                    "content": n.content,
+                    "iteration": n.iteration,
+                }));
+            }
+        }
+        if listed.is_empty() {
+            text = match filter {
+                Some(f) => format!("No {f} notes."),
+                None => "No notes yet. Add them with note-add.".into(),
+            };
+        }
+        Ok(success(
+            text.trim_end().to_string(),
+            json!({ "notes": listed }),
+        ))
     }
 
     #[tool(
@@ -622,25 +555,20 @@ impl SessionTools {
         &self,
         Parameters(args): Parameters<IterationSummaryArgs>,
     ) -> ToolResult {
-        done(
-            async {
-                let done = self
-                    .exec(Command::SummarizeIteration {
-                        summary: args.summary,
-                    })
-                    .await?;
-                let number = done.events.iter().find_map(|e| match &e.event.kind {
-                    EventKind::IterationSummarized { iteration, .. } => Some(*iteration),
-                    _ => None,
-                });
-                let number = number.unwrap_or_default();
-                Ok(success(
-                    format!("Recorded the summary of iteration {number}"),
-                    json!({ "iteration": number }),
-                ))
-            }
-            .await,
-        )
+        let done = self
+            .exec(Command::SummarizeIteration {
+                summary: args.summary,
+            })
+            .await?;
+        let number = done.events.iter().find_map(|e| match &e.event.kind {
+            EventKind::IterationSummarized { iteration, .. } => Some(*iteration),
+            _ => None,
+        });
+        let number = number.unwrap_or_default();
+        Ok(success(
+            format!("Recorded the summary of iteration {number}"),
+            json!({ "iteration": number }),
+        ))
     }
 
     #[tool(
@@ -651,22 +579,17 @@ impl SessionTools {
         &self,
         Parameters(args): Parameters<SessionCompleteArgs>,
     ) -> ToolResult {
-        done(
-            async {
-                let done = self
-                    .exec(Command::CompleteSession {
-                        summary: args.summary,
-                    })
-                    .await?;
-                let text = if done.events.is_empty() {
-                    "The session was already complete.".to_string()
-                } else {
-                    format!("Session complete. Tasks: {}", counts_line(&done.state))
-                };
-                Ok(success(text, json!({ "completed": true })))
-            }
-            .await,
-        )
+        let done = self
+            .exec(Command::CompleteSession {
+                summary: args.summary,
+            })
+            .await?;
+        let text = if done.events.is_empty() {
+            "The session was already complete.".to_string()
+        } else {
+            format!("Session complete. Tasks: {}", all_counts(&done.state))
+        };
+        Ok(success(text, json!({ "completed": true })))
     }
 }
 

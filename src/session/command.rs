@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
+use super::display::clip;
 use super::error::DomainError;
-use super::event::{Author, Event, EventKind, NoteType, TaskStatus};
+use super::event::{Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus};
 use super::limits;
-use super::state::{SessionState, task_id};
+use super::state::{SessionState, normalize_content, task_id};
 
 /// The context a command runs in: who asks, and the time (the domain has no clock).
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +74,7 @@ pub enum Command {
     /// Starts iteration `number`; one still running is first recorded as interrupted.
     StartIteration {
         number: u32,
+        planning: bool,
     },
     /// Summary of the running iteration (or of the latest one, when none runs).
     SummarizeIteration {
@@ -80,7 +82,7 @@ pub enum Command {
     },
     FinishIteration {
         number: u32,
-        outcome: String,
+        outcome: IterationOutcome,
         detail: Option<String>,
     },
     UserMessage {
@@ -98,6 +100,57 @@ pub enum Command {
         version: String,
         http_mcp: bool,
     },
+    /// A build takes charge of the session; refused while another holds a live lease, unless
+    /// `takeover` (the caller checked that holder is gone).
+    AcquireLease {
+        holder: LeaseHolder,
+        ttl_ms: u64,
+        takeover: bool,
+    },
+    RenewLease {
+        id: String,
+    },
+    ReleaseLease {
+        id: String,
+    },
+}
+
+impl std::fmt::Display for Command {
+    /// What the command does, in words for people (never the Rust debug form).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::AddTasks(tasks) if tasks.len() == 1 => write!(f, "add a task"),
+            Command::AddTasks(tasks) => write!(f, "add {} tasks", tasks.len()),
+            Command::SetStatus { task, status } => write!(f, "set {task} to {status}"),
+            Command::SetPriority { task, priority } => {
+                write!(f, "set the priority of {task} to {priority}")
+            }
+            Command::AddDependency { task, depends_on } => {
+                write!(f, "make {task} depend on {depends_on}")
+            }
+            Command::EditTask { task, .. } => write!(f, "edit {task}"),
+            Command::DeleteTask { task } => write!(f, "delete {task}"),
+            Command::AddNote { note_type, .. } => write!(f, "add a {note_type} note"),
+            Command::EditNote { note, .. } => write!(f, "edit {note}"),
+            Command::DeleteNote { note } => write!(f, "delete {note}"),
+            Command::StartIteration {
+                number,
+                planning: true,
+            } => write!(f, "the start of iteration {number} (planning)"),
+            Command::StartIteration { number, .. } => write!(f, "the start of iteration {number}"),
+            Command::SummarizeIteration { .. } => write!(f, "the iteration's summary"),
+            Command::FinishIteration {
+                number, outcome, ..
+            } => write!(f, "the end of iteration {number} ({outcome})"),
+            Command::UserMessage { .. } => write!(f, "a message from the user"),
+            Command::CompleteSession { .. } => write!(f, "the completion of the session"),
+            Command::Reset { .. } => write!(f, "the reset of the session"),
+            Command::AgentStarted { name, .. } => write!(f, "the start of the agent {name}"),
+            Command::AcquireLease { .. } => write!(f, "this build taking charge of the session"),
+            Command::RenewLease { .. } => write!(f, "the renewal of this build's lease"),
+            Command::ReleaseLease { .. } => write!(f, "the end of this build's lease"),
+        }
+    }
 }
 
 /// Checks `cmd` against `state` and returns the events that carry it out. An empty list means the
@@ -198,7 +251,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             let id = state.resolve_note(note)?;
             vec![ev(EventKind::NoteDeleted { note: id })]
         }
-        Command::StartIteration { number } => {
+        Command::StartIteration { number, planning } => {
             if let Some(latest) = state.latest_iteration()
                 && latest >= *number
             {
@@ -211,11 +264,14 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             if let Some(running) = state.running_iteration() {
                 out.push(ev(EventKind::IterationFinished {
                     iteration: running,
-                    outcome: "interrupted".to_string(),
+                    outcome: IterationOutcome::Interrupted,
                     detail: Some("iteratr stopped before the iteration ended".to_string()),
                 }));
             }
-            out.push(ev(EventKind::IterationStarted { iteration: *number }));
+            out.push(ev(EventKind::IterationStarted {
+                iteration: *number,
+                planning: *planning,
+            }));
             out
         }
         Command::SummarizeIteration { summary } => {
@@ -234,10 +290,13 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             if state.running_iteration() != Some(*number) {
                 return Err(DomainError::IterationNotRunning(*number));
             }
-            let outcome = check_text("outcome", outcome, 64)?;
+            if let IterationOutcome::Other(other) = outcome {
+                check_text("outcome", other, 64)?;
+            }
+            let outcome = outcome.clone();
             let detail = detail
                 .as_deref()
-                .map(|d| truncate_chars(d.trim(), limits::DETAIL_MAX))
+                .map(|d| clip(d.trim(), limits::DETAIL_MAX))
                 .filter(|d| !d.is_empty());
             vec![ev(EventKind::IterationFinished {
                 iteration: *number,
@@ -255,14 +314,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 return Err(DomainError::UnfinishedTasks {
                     open: open
                         .iter()
-                        .map(|t| {
-                            format!(
-                                "{} [{}] {}",
-                                t.label(),
-                                t.status,
-                                truncate_chars(&t.content, 80)
-                            )
-                        })
+                        .map(|t| format!("{} [{}] {}", t.label(), t.status, clip(&t.content, 80)))
                         .collect(),
                 });
             }
@@ -280,14 +332,61 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             version,
             http_mcp,
         } => vec![ev(EventKind::AgentStarted {
-            name: truncate_chars(name.trim(), 200),
-            version: truncate_chars(version.trim(), 100),
+            name: clip(name.trim(), 200),
+            version: clip(version.trim(), 100),
             http_mcp: *http_mcp,
         })],
+        Command::AcquireLease {
+            holder,
+            ttl_ms,
+            takeover,
+        } => {
+            if !(1_000..=3_600_000).contains(ttl_ms) {
+                return Err(DomainError::LeaseTtl(*ttl_ms));
+            }
+            let current = state
+                .lease
+                .as_ref()
+                .filter(|l| l.is_live(ctx.now_ms) && l.holder.id != holder.id);
+            if let Some(l) = current
+                && !takeover
+            {
+                return Err(DomainError::SessionHeld {
+                    holder: l.holder.to_string(),
+                    expires_in_s: (l.expires_at_ms() - ctx.now_ms + 999) / 1000,
+                });
+            }
+            vec![ev(EventKind::LeaseAcquired {
+                holder: holder.clone(),
+                ttl_ms: *ttl_ms,
+                took_over_from: current.map(|l| l.holder.to_string()),
+            })]
+        }
+        Command::RenewLease { id } => match &state.lease {
+            Some(l) if l.holder.id == *id && l.released_at_ms.is_none() => {
+                vec![ev(EventKind::LeaseRenewed { id: id.clone() })]
+            }
+            Some(l) if l.holder.id != *id => {
+                return Err(DomainError::LeaseLost {
+                    now: format!("{} took it over", l.holder),
+                });
+            }
+            _ => {
+                return Err(DomainError::LeaseLost {
+                    now: "its lease was released".into(),
+                });
+            }
+        },
+        Command::ReleaseLease { id } => match &state.lease {
+            Some(l) if l.holder.id == *id && l.released_at_ms.is_none() => {
+                vec![ev(EventKind::LeaseReleased { id: id.clone() })]
+            }
+            _ => Vec::new(),
+        },
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason
                 .as_deref()
-                .map(|r| truncate_chars(r.trim(), limits::DETAIL_MAX))
+                .map(|r| clip(r.trim(), limits::DETAIL_MAX))
                 .filter(|r| !r.is_empty()),
         })],
     })
@@ -400,20 +499,4 @@ fn duplicate_of(state: &SessionState, content: &str, except: Option<u64>) -> Opt
             existing: t.label(),
             status: t.status.to_string(),
         })
-}
-
-/// Case, spacing and trailing punctuation do not make two tasks different.
-fn normalize_content(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .trim_end_matches(['.', '!', ';', ':'])
-        .to_lowercase()
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }

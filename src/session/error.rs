@@ -84,4 +84,12 @@ pub enum DomainError {
         "invalid session name '{0}': use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit"
     )]
     InvalidSessionName(String),
+    #[error(
+        "the session is being built by {holder}; its lease runs {expires_in_s}s more unless renewed"
+    )]
+    SessionHeld { holder: String, expires_in_s: i64 },
+    #[error("this build no longer holds the session: {now}")]
+    LeaseLost { now: String },
+    #[error("a lease's time to live must be 1 s to 1 h, not {0} ms")]
+    LeaseTtl(u64),
 }

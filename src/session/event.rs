@@ -227,6 +227,10 @@ pub enum EventKind {
     },
     IterationStarted {
         iteration: u32,
+        /// The planning iteration (review the task list, no code). Iteration 0 always is; a failed
+        /// planning iteration is retried as planning under the next number.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        planning: bool,
     },
     IterationSummarized {
         iteration: u32,
@@ -236,7 +240,7 @@ pub enum EventKind {
         iteration: u32,
         /// Why the turn ended: the agent's stop reason (`end_turn`, `cancelled`, ...) or what went
         /// wrong (`error`, `timeout`, `interrupted`).
-        outcome: String,
+        outcome: IterationOutcome,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
@@ -259,6 +263,128 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A build took charge of the session: one builder at a time. The lease lapses `ttl_ms`
+    /// after its last renewal.
+    LeaseAcquired {
+        holder: LeaseHolder,
+        ttl_ms: u64,
+        /// The holder it replaced while that one's lease still ran (`--takeover`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        took_over_from: Option<String>,
+    },
+    /// The holder is still at work.
+    LeaseRenewed {
+        id: String,
+    },
+    /// The holder's build ended.
+    LeaseReleased {
+        id: String,
+    },
+}
+
+/// How an iteration ended, stored as the same strings logs have always held (`end_turn`,
+/// `error`, ...); a stop reason a newer agent invents is kept as it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IterationOutcome {
+    /// The agent's own stop reasons.
+    EndTurn,
+    MaxTokens,
+    MaxTurnRequests,
+    Refusal,
+    Cancelled,
+    /// The agent crashed or answered with an error.
+    Error,
+    /// The turn ran past `--iteration-timeout`.
+    Timeout,
+    /// Stopped by the user, or iteratr stopped before the iteration ended.
+    Interrupted,
+    Other(String),
+}
+
+impl IterationOutcome {
+    pub fn as_str(&self) -> &str {
+        match self {
+            IterationOutcome::EndTurn => "end_turn",
+            IterationOutcome::MaxTokens => "max_tokens",
+            IterationOutcome::MaxTurnRequests => "max_turn_requests",
+            IterationOutcome::Refusal => "refusal",
+            IterationOutcome::Cancelled => "cancelled",
+            IterationOutcome::Error => "error",
+            IterationOutcome::Timeout => "timeout",
+            IterationOutcome::Interrupted => "interrupted",
+            IterationOutcome::Other(s) => s,
+        }
+    }
+
+    /// The agent failed (crashed, errored, timed out), as opposed to stopping by itself or being
+    /// stopped by the user.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, IterationOutcome::Error | IterationOutcome::Timeout)
+    }
+
+    /// The agent ended the turn by itself.
+    pub fn is_agents_stop(&self) -> bool {
+        !matches!(
+            self,
+            IterationOutcome::Error | IterationOutcome::Timeout | IterationOutcome::Interrupted
+        )
+    }
+}
+
+impl From<&str> for IterationOutcome {
+    fn from(s: &str) -> Self {
+        match s {
+            "end_turn" => IterationOutcome::EndTurn,
+            "max_tokens" => IterationOutcome::MaxTokens,
+            "max_turn_requests" => IterationOutcome::MaxTurnRequests,
+            "refusal" => IterationOutcome::Refusal,
+            "cancelled" => IterationOutcome::Cancelled,
+            "error" => IterationOutcome::Error,
+            "timeout" => IterationOutcome::Timeout,
+            "interrupted" => IterationOutcome::Interrupted,
+            other => IterationOutcome::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for IterationOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for IterationOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for IterationOutcome {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(IterationOutcome::from(s.as_str()))
+    }
+}
+
+/// Who drives a session: one `iteratr build` process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    /// Random, per build process.
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub version: String,
+    pub started_at_ms: i64,
+}
+
+impl fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "iteratr {} (pid {} on {})",
+            self.version, self.pid, self.host
+        )
+    }
 }
 
 impl EventKind {
@@ -281,6 +407,9 @@ impl EventKind {
             EventKind::SessionCompleted { .. } => "session_completed",
             EventKind::AgentStarted { .. } => "agent_started",
             EventKind::SessionReset { .. } => "session_reset",
+            EventKind::LeaseAcquired { .. } => "lease_acquired",
+            EventKind::LeaseRenewed { .. } => "lease_renewed",
+            EventKind::LeaseReleased { .. } => "lease_released",
         }
     }
 }

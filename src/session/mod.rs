@@ -2,6 +2,7 @@
 //! must pass before it becomes events. Pure code: no I/O, no clock (the caller passes the time).
 
 mod command;
+pub mod display;
 mod error;
 mod event;
 pub mod limits;
@@ -9,8 +10,13 @@ mod state;
 
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
-pub use event::{Author, EVENT_VERSION, Event, EventKind, NoteType, TaskStatus};
-pub use state::{Completion, Iteration, Note, SessionState, Task, UserMessage, note_id, task_id};
+pub use event::{
+    Author, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus,
+};
+pub use state::{
+    Completion, Iteration, Lease, Note, SessionState, Task, UserMessage, normalize_content,
+    note_id, task_id,
+};
 
 /// Checks a session name: it names a stream in every backend (a SQLite key, a NATS subject token),
 /// so it is kept to characters that are safe everywhere.

@@ -474,7 +474,14 @@ fn completing_with_unfinished_tasks_is_refused() {
 fn iterations_record_start_end_summary_and_changed_tasks() {
     let mut s = SessionState::default();
     add(&mut s, "before any iteration");
-    run(&mut s, Command::StartIteration { number: 1 }).unwrap();
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    )
+    .unwrap();
     assert_eq!(s.running_iteration(), Some(1));
     add(&mut s, "during one");
     status(&mut s, "TAS-1", TaskStatus::Completed).unwrap();
@@ -496,7 +503,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
     .unwrap();
     let it = &s.iterations[&1];
     assert_eq!(it.summary.as_deref(), Some("did things"));
-    assert_eq!(it.outcome.as_deref(), Some("end_turn"));
+    assert_eq!(it.outcome.as_ref().map(|o| o.as_str()), Some("end_turn"));
     assert_eq!(
         it.tasks_changed.iter().copied().collect::<Vec<_>>(),
         vec![1, 2]
@@ -518,17 +525,41 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
         DomainError::IterationNotRunning(1)
     );
     assert!(matches!(
-        run(&mut s, Command::StartIteration { number: 1 }).unwrap_err(),
+        run(
+            &mut s,
+            Command::StartIteration {
+                number: 1,
+                planning: false
+            }
+        )
+        .unwrap_err(),
         DomainError::IterationOutOfOrder {
             given: 1,
             latest: 1
         }
     ));
     // Starting while one still runs (after a crash) records the old one as interrupted.
-    run(&mut s, Command::StartIteration { number: 2 }).unwrap();
-    let events = run(&mut s, Command::StartIteration { number: 3 }).unwrap();
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 2,
+            planning: false,
+        },
+    )
+    .unwrap();
+    let events = run(
+        &mut s,
+        Command::StartIteration {
+            number: 3,
+            planning: false,
+        },
+    )
+    .unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!(s.iterations[&2].outcome.as_deref(), Some("interrupted"));
+    assert_eq!(
+        s.iterations[&2].outcome.as_ref().map(|o| o.as_str()),
+        Some("interrupted")
+    );
     assert!(s.iterations[&3].is_running());
 }
 
@@ -595,7 +626,14 @@ fn edits_and_deletes() {
 fn reset_forgets_everything_before_it() {
     let mut s = SessionState::default();
     add(&mut s, "a");
-    run(&mut s, Command::StartIteration { number: 1 }).unwrap();
+    run(
+        &mut s,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    )
+    .unwrap();
     run(
         &mut s,
         Command::Reset {
@@ -617,7 +655,13 @@ fn events_round_trip_through_json() {
         &mut s,
         Command::AddTasks(vec![NewTask::new("a"), NewTask::new("b")]),
     );
-    push(&mut s, Command::StartIteration { number: 1 });
+    push(
+        &mut s,
+        Command::StartIteration {
+            number: 1,
+            planning: false,
+        },
+    );
     push(
         &mut s,
         Command::AddNote {
@@ -718,6 +762,7 @@ mod properties {
             },
             Op::Start(n) => Command::StartIteration {
                 number: u32::from(*n),
+                planning: false,
             },
             Op::Summary => Command::SummarizeIteration {
                 summary: "s".into(),
@@ -854,5 +899,88 @@ fn a_batch_may_depend_on_its_own_earlier_tasks() {
     assert_eq!(
         s.tasks[&3].depends_on.iter().copied().collect::<Vec<_>>(),
         vec![1, 2]
+    );
+}
+
+fn at(state: &mut SessionState, now_ms: i64, cmd: Command) -> Result<Vec<Event>, DomainError> {
+    let ctx = Ctx {
+        now_ms,
+        by: Author::System,
+    };
+    let events = decide(state, &cmd, ctx)?;
+    for e in &events {
+        let seq = state.last_seq + 1;
+        state.apply(seq, e);
+    }
+    Ok(events)
+}
+
+fn holder(id: &str) -> LeaseHolder {
+    LeaseHolder {
+        id: id.into(),
+        host: "box".into(),
+        pid: 42,
+        version: "0.1.0".into(),
+        started_at_ms: 0,
+    }
+}
+
+fn acquire(id: &str, takeover: bool) -> Command {
+    Command::AcquireLease {
+        holder: holder(id),
+        ttl_ms: 10_000,
+        takeover,
+    }
+}
+
+#[test]
+fn one_build_holds_a_session_until_it_releases_or_its_lease_lapses() {
+    let mut s = SessionState::default();
+    at(&mut s, 0, acquire("a", false)).unwrap();
+    // Held: another build is refused, saying by whom and for how long.
+    let err = at(&mut s, 5_000, acquire("b", false)).unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::SessionHeld {
+            holder: "iteratr 0.1.0 (pid 42 on box)".into(),
+            expires_in_s: 5
+        }
+    );
+    // Renewing pushes the end of the lease.
+    at(&mut s, 9_000, Command::RenewLease { id: "a".into() }).unwrap();
+    assert!(at(&mut s, 15_000, acquire("b", false)).is_err());
+    // Lapsed (no renewal for its time to live): free.
+    at(&mut s, 19_000, acquire("b", false)).unwrap();
+    // The old holder's renewal now says it lost the session.
+    let err = at(&mut s, 19_500, Command::RenewLease { id: "a".into() }).unwrap_err();
+    assert!(matches!(err, DomainError::LeaseLost { .. }), "{err}");
+    // Only the holder releases; then the session is free at once.
+    assert!(
+        at(&mut s, 20_000, Command::ReleaseLease { id: "a".into() })
+            .unwrap()
+            .is_empty()
+    );
+    at(&mut s, 20_000, Command::ReleaseLease { id: "b".into() }).unwrap();
+    at(&mut s, 20_001, acquire("c", false)).unwrap();
+    // A takeover of a live lease says whom it replaced; a reset keeps the lease.
+    let events = at(&mut s, 20_002, acquire("d", true)).unwrap();
+    assert!(matches!(
+        &events[0].kind,
+        EventKind::LeaseAcquired { took_over_from: Some(from), .. } if from.contains("pid 42")
+    ));
+    at(&mut s, 20_003, Command::Reset { reason: None }).unwrap();
+    assert_eq!(s.lease.as_ref().unwrap().holder.id, "d");
+    assert_eq!(
+        at(
+            &mut s,
+            20_004,
+            Command::AcquireLease {
+                holder: holder("e"),
+                ttl_ms: 10,
+                takeover: false
+            }
+        )
+        .unwrap_err(),
+        DomainError::LeaseTtl(10)
     );
 }

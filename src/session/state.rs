@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::error::DomainError;
-use super::event::{Event, EventKind, NoteType, TaskStatus};
+use super::event::{Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus};
 
 pub fn task_id(n: u64) -> String {
     format!("TAS-{n}")
@@ -52,9 +52,11 @@ pub struct Iteration {
     pub number: u32,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
-    pub outcome: Option<String>,
+    pub outcome: Option<IterationOutcome>,
     pub detail: Option<String>,
     pub summary: Option<String>,
+    /// A planning iteration (no code; the task list is reviewed).
+    pub planning: bool,
     /// Tasks added or changed while this iteration ran.
     pub tasks_changed: BTreeSet<u64>,
 }
@@ -63,6 +65,20 @@ impl Iteration {
     pub fn is_running(&self) -> bool {
         self.started_at_ms.is_some() && self.finished_at_ms.is_none()
     }
+
+    /// Ended because the agent failed (crashed, errored, timed out), not by its own stop or the user.
+    pub fn failed(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_some_and(IterationOutcome::is_failure)
+    }
+
+    /// Ended with the agent's own stop reason (`end_turn`, `max_tokens`, ...).
+    pub fn succeeded(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_some_and(IterationOutcome::is_agents_stop)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,6 +86,28 @@ pub struct UserMessage {
     pub at_ms: i64,
     pub text: String,
     pub iteration: Option<u32>,
+}
+
+/// The build that drives the session, as the log last said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lease {
+    pub holder: LeaseHolder,
+    pub acquired_at_ms: i64,
+    pub renewed_at_ms: i64,
+    pub ttl_ms: u64,
+    pub released_at_ms: Option<i64>,
+}
+
+impl Lease {
+    pub fn expires_at_ms(&self) -> i64 {
+        self.renewed_at_ms
+            .saturating_add(i64::try_from(self.ttl_ms).unwrap_or(i64::MAX))
+    }
+
+    /// Held at `now_ms`: not released, and renewed within its time to live.
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        self.released_at_ms.is_none() && now_ms < self.expires_at_ms()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,8 +130,22 @@ pub struct SessionState {
     pub resets: u32,
     /// The agent the loop last started: name, version.
     pub agent: Option<(String, String)>,
+    /// The build that holds (or last held) the session; a reset does not change it.
+    pub lease: Option<Lease>,
+    /// Contents (normalized) of deleted tasks, so that an import does not bring one back.
+    #[serde(skip)]
+    pub deleted_contents: BTreeSet<String>,
     next_task: u64,
     next_note: u64,
+}
+
+/// Case, spacing and trailing punctuation do not make two tasks different.
+pub fn normalize_content(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches(['.', '!', ';', ':'])
+        .to_lowercase()
 }
 
 impl SessionState {
@@ -126,6 +178,31 @@ impl SessionState {
     /// The highest iteration number recorded (running or not).
     pub fn latest_iteration(&self) -> Option<u32> {
         self.iterations.keys().next_back().copied()
+    }
+
+    /// The task with this content (same case, spacing and trailing punctuation rules as the
+    /// duplicate check), an open one first.
+    pub fn task_with_content(&self, content: &str) -> Option<&Task> {
+        let key = normalize_content(content);
+        let mut same = self
+            .tasks
+            .values()
+            .filter(|t| normalize_content(&t.content) == key);
+        let first = same.next()?;
+        Some(
+            std::iter::once(first)
+                .chain(same)
+                .find(|t| t.status.is_open())
+                .unwrap_or(first),
+        )
+    }
+
+    /// Whether the loop is past planning: a planning iteration ended by the agent's own stop, or
+    /// work iterations already ran. A planning iteration that failed or was interrupted is redone.
+    pub fn planning_done(&self) -> bool {
+        self.iterations
+            .values()
+            .any(|it| !it.planning || it.succeeded())
     }
 
     pub fn apply(&mut self, seq: u64, event: &Event) {
@@ -201,7 +278,9 @@ impl SessionState {
                 }
             }
             EventKind::TaskDeleted { task } => {
-                if self.tasks.remove(task).is_some() {
+                if let Some(gone) = self.tasks.remove(task) {
+                    self.deleted_contents
+                        .insert(normalize_content(&gone.content));
                     for t in self.tasks.values_mut() {
                         t.depends_on.remove(task);
                     }
@@ -242,7 +321,10 @@ impl SessionState {
             EventKind::NoteDeleted { note } => {
                 self.notes.remove(note);
             }
-            EventKind::IterationStarted { iteration } => {
+            EventKind::IterationStarted {
+                iteration,
+                planning,
+            } => {
                 if self.latest_iteration().is_some_and(|l| l >= *iteration) {
                     return;
                 }
@@ -251,6 +333,8 @@ impl SessionState {
                     Iteration {
                         number: *iteration,
                         started_at_ms: Some(at),
+                        // Logs written before the flag existed planned only in iteration 0.
+                        planning: *planning || *iteration == 0,
                         ..Iteration::default()
                     },
                 );
@@ -296,8 +380,28 @@ impl SessionState {
                 *self = SessionState {
                     last_seq: seq,
                     resets: self.resets + 1,
+                    lease: self.lease.take(),
                     ..SessionState::default()
                 };
+            }
+            EventKind::LeaseAcquired { holder, ttl_ms, .. } => {
+                self.lease = Some(Lease {
+                    holder: holder.clone(),
+                    acquired_at_ms: at,
+                    renewed_at_ms: at,
+                    ttl_ms: *ttl_ms,
+                    released_at_ms: None,
+                });
+            }
+            EventKind::LeaseRenewed { id } => {
+                if let Some(l) = self.lease.as_mut().filter(|l| l.holder.id == *id) {
+                    l.renewed_at_ms = at;
+                }
+            }
+            EventKind::LeaseReleased { id } => {
+                if let Some(l) = self.lease.as_mut().filter(|l| l.holder.id == *id) {
+                    l.released_at_ms = Some(at);
+                }
             }
         }
         if let Some(id) = touched {

@@ -285,7 +285,7 @@ pub async fn run_keeper(data_dir: &Path, binary: &Path) -> Result<(), String> {
         .and_then(|()| std::fs::rename(&tmp, dir.join(STATE_FILE)))
         .map_err(|e| format!("cannot write {STATE_FILE}: {e}"))?;
     let users = lock_file(&dir.join(USERS_LOCK)).map_err(|e| e.to_string())?;
-    let shutdown = crate::cli::shutdown_signal();
+    let shutdown = crate::commands::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

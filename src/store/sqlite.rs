@@ -115,7 +115,7 @@ impl SqliteLog {
 
     fn open_file(path: PathBuf) -> Result<Self, StoreError> {
         let conn = connect(&path)?;
-        init_schema(&conn).map_err(|e| db_error(&path, e))?;
+        retry_busy(|| init_schema(&conn)).map_err(|e| db_error(&path, e))?;
         let (changed, _) = watch::channel(0);
         Ok(SqliteLog {
             inner: Arc::new(Inner {
@@ -165,6 +165,24 @@ impl SqliteLog {
     }
 }
 
+/// Runs `f` again while SQLite answers "busy" at once, up to [`BUSY_TIMEOUT`]. Switching a new
+/// database to WAL, and reading it while another process does, can fail that way without waiting
+/// for the busy timeout (seen with two `build`s started together on a fresh data dir).
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -174,9 +192,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| db_error(path, e))?;
     // Look before changing anything: a damaged or foreign file must be left exactly as it is.
-    check_schema(&conn).map_err(|e| db_error(path, e))?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+    retry_busy(|| check_schema(&conn)).map_err(|e| db_error(path, e))?;
+    let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)))
         .map_err(|e| db_error(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Open {
@@ -187,7 +204,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         });
     }
     // FULL: a commit survives a power cut, not only a crash of iteratr. Appends are few and small.
-    conn.pragma_update(None, "synchronous", "FULL")
+    retry_busy(|| conn.pragma_update(None, "synchronous", "FULL"))
         .map_err(|e| db_error(path, e))?;
     Ok(conn)
 }

@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{
 use ratatui::layout::{Position, Rect};
 
 use super::transcript::Transcript;
-use crate::events::BuildEvent;
+use crate::protocol::{BuildEvent, iteration_ended};
 use crate::session::{Command, Event, EventKind, NoteType, SessionState, TaskStatus};
 
 /// Log events kept for the logs view.
@@ -165,11 +165,10 @@ impl App {
             BuildEvent::AgentReady { name, version, .. } => {
                 self.agent = format!("{name} {version}").trim().to_string();
             }
-            BuildEvent::Info { message } => {
-                if let Some(m) = message.strip_prefix("model ") {
-                    self.model = Some(m.to_string());
-                }
-                self.transcript.info(message, false);
+            BuildEvent::Info { message } => self.transcript.info(message, false),
+            BuildEvent::ModelSelected { model } => {
+                self.transcript.info(format!("model {model}"), false);
+                self.model = Some(model);
             }
             BuildEvent::Warning { message } => {
                 self.transcript.info(message.clone(), true);
@@ -193,14 +192,12 @@ impl App {
             BuildEvent::IterationFinished {
                 iteration,
                 outcome,
-                seconds,
+                took,
                 tasks,
             } => {
                 self.working = false;
-                self.transcript.divider(format!(
-                    "iteration {iteration} ended: {outcome} after {} · {tasks}",
-                    crate::status::format_duration((seconds * 1000.0) as i64)
-                ));
+                self.transcript
+                    .divider(iteration_ended(iteration, &outcome, took, &tasks));
             }
             BuildEvent::Retrying {
                 failures,
@@ -236,13 +233,17 @@ impl App {
         if matches!(event.kind, EventKind::IterationStarted { .. }) {
             self.queued.clear();
         }
-        if let EventKind::IterationStarted { iteration } = &event.kind {
+        if let EventKind::IterationStarted { iteration, .. } = &event.kind {
             self.iteration = Some(*iteration);
         }
         if self.read_only {
             self.narrate(&event.kind);
         }
         self.state.apply(seq, &event);
+        // A build renews its lease every half minute: not news for the logs view.
+        if matches!(event.kind, EventKind::LeaseRenewed { .. }) {
+            return;
+        }
         self.log.push_back((seq, event));
         while self.log.len() > LOG_KEEP {
             self.log.pop_front();
@@ -256,9 +257,16 @@ impl App {
     fn narrate(&mut self, kind: &EventKind) {
         use crate::session::{note_id, task_id};
         match kind {
-            EventKind::IterationStarted { iteration } => {
+            EventKind::IterationStarted {
+                iteration,
+                planning,
+            } => {
                 self.working = true;
-                self.transcript.divider(format!("iteration {iteration}"));
+                self.transcript.divider(if *planning {
+                    format!("iteration {iteration} (planning)")
+                } else {
+                    format!("iteration {iteration}")
+                });
             }
             EventKind::IterationFinished {
                 iteration, outcome, ..
@@ -290,6 +298,10 @@ impl App {
             EventKind::SessionCompleted { .. } => {
                 self.transcript.info("session completed".into(), false)
             }
+            EventKind::LeaseAcquired { holder, .. } => self
+                .transcript
+                .info(format!("build started by {holder}"), false),
+            EventKind::LeaseReleased { .. } => self.transcript.info("build ended".into(), false),
             _ => {}
         }
     }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 pub use app::{Action, App};
 
-use crate::events::BuildEvent;
+use crate::protocol::BuildEvent;
 
 const FRAME: Duration = Duration::from_millis(16);
 

@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
-use crate::acp::{AgentUpdate, Diff};
+use crate::protocol::{AgentUpdate, Diff, ToolStatus};
 
 /// Lines kept in memory across all cells.
 pub const MAX_LINES: usize = 10_000;
@@ -38,7 +38,7 @@ pub enum Cell {
     Tool {
         id: String,
         title: String,
-        status: String,
+        status: ToolStatus,
         output: String,
         diffs: Vec<Diff>,
     },
@@ -205,7 +205,7 @@ impl Transcript {
                 self.agent(&AgentUpdate::ToolUpdate {
                     id: id.clone(),
                     title: Some(title.clone()),
-                    status: Some(status.clone()),
+                    status: Some(*status),
                     output: String::new(),
                     diffs: Vec::new(),
                 })
@@ -219,7 +219,7 @@ impl Transcript {
                 } else {
                     title.clone()
                 },
-                status: status.clone(),
+                status: *status,
                 output: String::new(),
                 diffs: Vec::new(),
             }),
@@ -245,7 +245,7 @@ impl Transcript {
                         *title = t.clone();
                     }
                     if let Some(s) = new_status {
-                        *status = s.clone();
+                        *status = *s;
                     }
                     if !new_output.is_empty() {
                         *output = new_output.chars().take(MAX_LINE_CHARS * 4).collect();
@@ -417,11 +417,11 @@ impl Transcript {
                 diffs,
                 ..
             } => {
-                let (mark, color) = match status.as_str() {
-                    "completed" => ("✓", Color::Green),
-                    "failed" => ("✗", Color::Red),
-                    "in_progress" => ("▶", Color::Cyan),
-                    _ => ("▸", Color::Yellow),
+                let (mark, color) = match status {
+                    ToolStatus::Completed => ("✓", Color::Green),
+                    ToolStatus::Failed => ("✗", Color::Red),
+                    ToolStatus::InProgress => ("▶", Color::Cyan),
+                    ToolStatus::Pending => ("▸", Color::Yellow),
                 };
                 wrap_into(
                     &mut out,

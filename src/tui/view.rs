@@ -633,7 +633,7 @@ fn draw_task_detail(frame: &mut Frame, app: &App, id: u64) {
             label("created"),
             Span::raw(format!(
                 "{}{}",
-                crate::status::format_time(t.created_at_ms),
+                crate::session::display::format_time(t.created_at_ms),
                 t.created_iteration
                     .map(|i| format!(" (iteration {i})"))
                     .unwrap_or_default()
@@ -643,7 +643,7 @@ fn draw_task_detail(frame: &mut Frame, app: &App, id: u64) {
             label("changed"),
             Span::raw(format!(
                 "{}{}",
-                crate::status::format_time(t.updated_at_ms),
+                crate::session::display::format_time(t.updated_at_ms),
                 t.updated_iteration
                     .map(|i| format!(" (iteration {i})"))
                     .unwrap_or_default()

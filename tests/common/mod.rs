@@ -7,6 +7,7 @@ pub mod fake_llm;
 pub mod mcp;
 pub mod nats;
 pub mod procs;
+pub mod project;
 pub mod tmux;
 
 use std::time::{Duration, Instant};

@@ -14,12 +14,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::acp::policy::{Pattern, Policy};
 use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice, UpdateSink};
-use crate::events::BuildEvent;
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
-use crate::service::SessionHandle;
-use crate::session::{Author, Command, NewTask, SessionState, TaskStatus};
-use crate::status::task_counts;
+use crate::protocol::{BuildEvent, RunOutcome};
+use crate::service::{Executed, SessionHandle};
+use crate::session::display::{TaskCounts, iteration_counts, task_counts};
+use crate::session::{
+    Author, Command, EventKind, IterationOutcome, SessionState, TaskStatus, task_id,
+};
 use crate::store::EventLog;
+pub mod lease;
+mod spec;
+
+pub use lease::LeaseGuard;
+pub use spec::{SpecSync, checklist_tasks};
+
 use crate::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
 
 /// Exit codes of `iteratr build`.
@@ -28,6 +36,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const ITERATION_LIMIT: u8 = 3;
+    /// Another build holds the session.
+    pub const HELD: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -76,60 +86,19 @@ impl Outcome {
 }
 
 enum Turn {
-    Done(String),
-    Failed(String),
+    /// The agent's stop reason.
+    Done(IterationOutcome),
+    /// The agent failed: `Error` or `Timeout`, and what happened.
+    Failed(IterationOutcome, String),
     /// A failure retrying cannot fix (the agent refuses the requested model, say).
     Fatal(String),
     Interrupted,
 }
 
-const PLANNING: &str = "This is iteration 0, the planning iteration. Do not write code yet. Read the spec, \
+const PLANNING: &str = "This is the planning iteration. Do not write code yet. Read the spec, \
 review the task list (tasks from the spec's checklists were imported), add the missing tasks with \
 task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
 open questions with note-add, then call iteration-summary and stop.";
-
-/// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`).
-pub fn checklist_tasks(spec: &str) -> Vec<NewTask> {
-    let mut tasks: Vec<NewTask> = Vec::new();
-    for line in spec.lines() {
-        let l = line.trim_start();
-        let Some(rest) = l
-            .strip_prefix("- ")
-            .or_else(|| l.strip_prefix("* "))
-            .or_else(|| l.strip_prefix("+ "))
-        else {
-            continue;
-        };
-        let (done, content) = if let Some(c) = rest.strip_prefix("[ ]") {
-            (false, c)
-        } else if let Some(c) = rest
-            .strip_prefix("[x]")
-            .or_else(|| rest.strip_prefix("[X]"))
-        {
-            (true, c)
-        } else {
-            continue;
-        };
-        let content: String = content
-            .trim()
-            .chars()
-            .take(crate::session::limits::TASK_CONTENT_MAX)
-            .collect();
-        if content.is_empty()
-            || tasks
-                .iter()
-                .any(|t| t.content.eq_ignore_ascii_case(&content))
-        {
-            continue;
-        }
-        let mut task = NewTask::new(content);
-        if done {
-            task.status = Some(TaskStatus::Completed);
-        }
-        tasks.push(task);
-    }
-    tasks
-}
 
 pub struct Orchestrator {
     opts: BuildOptions,
@@ -146,6 +115,8 @@ pub struct Orchestrator {
     binary: String,
     /// Iterations run so far (not counting planning).
     ran: u32,
+    /// This build's hold on the session, released when the run ends.
+    lease: Option<LeaseGuard>,
 }
 
 impl Orchestrator {
@@ -177,7 +148,14 @@ impl Orchestrator {
             messages_prompted: 0,
             binary,
             ran: 0,
+            lease: None,
         })
+    }
+
+    /// The run holds `lease` and releases it when it ends; losing it stops the run.
+    pub fn with_lease(mut self, lease: LeaseGuard) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     pub fn session_name(&self) -> &str {
@@ -195,11 +173,14 @@ impl Orchestrator {
     }
 
     async fn exec(&self, cmd: Command) -> anyhow::Result<()> {
+        self.exec_as(cmd, Author::System).await.map(drop)
+    }
+
+    async fn exec_as(&self, cmd: Command, by: Author) -> anyhow::Result<Executed> {
         self.session
-            .execute(&cmd, Author::System)
+            .execute(&cmd, by)
             .await
-            .with_context(|| format!("cannot record {cmd:?}"))?;
-        Ok(())
+            .with_context(|| format!("cannot record {cmd} in the session log"))
     }
 
     fn spec_text(&self) -> anyhow::Result<String> {
@@ -207,10 +188,11 @@ impl Orchestrator {
             .with_context(|| format!("cannot read the spec {}", self.opts.spec_path.display()))
     }
 
-    /// Runs the loop to its end, cleans up (agent stopped, MCP server closed), then reports how
-    /// it ended as the last event.
-    pub async fn run(mut self) -> Outcome {
-        let (outcome, message) = match self.run_loop().await {
+    /// Runs the loop to its end, cleans up (agent stopped, MCP server closed, lease released),
+    /// then returns how it ended with the last event (`Finished`) to send: the caller sends it
+    /// once everything the run appended to the log has reached the front end.
+    pub async fn run(mut self) -> (Outcome, BuildEvent) {
+        let (mut outcome, mut message) = match self.run_loop().await {
             Ok(done) => done,
             Err(e) => {
                 let message = format!("{e:#}");
@@ -223,18 +205,27 @@ impl Orchestrator {
         if let Some(http) = self.http.take() {
             http.shutdown().await;
         }
-        let name = match &outcome {
-            Outcome::Completed => "completed",
-            Outcome::IterationLimit => "iteration_limit",
-            Outcome::Failed(_) => "failed",
-            Outcome::Interrupted => "interrupted",
+        if let Some(lease) = self.lease.take() {
+            if let Some(why) = lease.lost() {
+                message = format!(
+                    "this build stopped because {why}; `iteratr status` shows who holds the session now"
+                );
+                outcome = Outcome::Failed(message.clone());
+            }
+            lease.release().await;
+        }
+        let run_outcome = match &outcome {
+            Outcome::Completed => RunOutcome::Completed,
+            Outcome::IterationLimit => RunOutcome::IterationLimit,
+            Outcome::Failed(_) => RunOutcome::Failed,
+            Outcome::Interrupted => RunOutcome::Interrupted,
         };
-        self.emit(BuildEvent::Finished {
-            outcome: name.into(),
+        let finished = BuildEvent::Finished {
+            outcome: run_outcome,
             iterations: self.ran,
             message,
-        });
-        outcome
+        };
+        (outcome, finished)
     }
 
     async fn run_loop(&mut self) -> anyhow::Result<(Outcome, String)> {
@@ -267,35 +258,26 @@ impl Orchestrator {
         self.http = Some(http);
 
         let state = self.session.refresh().await?;
+        if let Some(latest) = state.latest_iteration() {
+            self.info(format!(
+                "resuming session {} after iteration {latest}",
+                self.opts.session
+            ));
+        }
+        self.sync_spec(&spec, &state).await?;
+        let state = self.session.refresh().await?;
         self.messages_prompted = state.messages.len();
         if state.completed.is_some() {
             return Ok(self.finish(
                 Outcome::Completed,
                 0,
-                "the session is already complete; use --reset to start it over",
-            ));
-        }
-        let fresh = state.tasks.is_empty() && state.iterations.is_empty();
-        if fresh {
-            let tasks = checklist_tasks(&spec);
-            if !tasks.is_empty() {
-                let n = tasks.len();
-                for chunk in tasks.chunks(crate::session::limits::BATCH_MAX) {
-                    self.exec(Command::AddTasks(chunk.to_vec())).await?;
-                }
-                self.info(format!("imported {n} tasks from the spec's checklists"));
-            }
-        } else if let Some(latest) = state.latest_iteration() {
-            self.info(format!(
-                "resuming session {} after iteration {latest}",
-                self.opts.session
+                "the session is already complete; add checklist lines to the spec for more work, or use --reset to start it over",
             ));
         }
 
         self.start_agent().await?;
         let mut failures = 0u32;
         let mut ran = 0u32;
-        let mut planned = !state.iterations.is_empty();
         loop {
             let state = self.session.refresh().await?;
             if state.completed.is_some() {
@@ -303,34 +285,34 @@ impl Orchestrator {
                     Outcome::Completed,
                     ran,
                     &format!(
-                        "session complete after {ran} iteration(s) · {}",
+                        "session complete after {} · {}",
+                        iteration_counts(&state),
                         task_counts(&state)
                     ),
                 ));
             }
-            if planned && self.opts.iterations.is_some_and(|max| ran >= max) {
+            let planning = !state.planning_done();
+            if !planning && let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
                 return Ok(self.finish(
                     Outcome::IterationLimit,
                     ran,
                     &format!(
-                        "iteration limit reached ({ran}) · {}; run again to continue",
+                        "iteration limit reached (-i {max}) · session: {} · {}; run again to continue",
+                        iteration_counts(&state),
                         task_counts(&state)
                     ),
                 ));
             }
-            let number = if planned {
-                state.latest_iteration().map_or(1, |l| l + 1)
-            } else {
-                0
-            };
-            let turn = self.iteration(number, !planned).await?;
-            match turn {
+            // Numbers are never reused: a failed planning iteration is planned again under the next one.
+            let number = state.latest_iteration().map_or(0, |l| l + 1);
+            let turn = self.iteration(number, planning).await?;
+            let reason = match turn {
                 Turn::Done(_) => {
                     failures = 0;
-                    if planned {
+                    if !planning {
                         ran += 1;
                     }
-                    planned = true;
+                    continue;
                 }
                 Turn::Interrupted => {
                     return Ok(self.finish(
@@ -342,50 +324,91 @@ impl Orchestrator {
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
                 }
-                Turn::Failed(reason) => {
-                    failures += 1;
-                    if failures >= self.opts.max_failures {
-                        let message = format!(
-                            "the agent failed {failures} times in a row; stopping. Last failure: {reason}"
-                        );
-                        return Ok(self.finish(Outcome::Failed(message.clone()), ran, &message));
-                    }
-                    let delay = self
-                        .opts
-                        .retry_delay
-                        .saturating_mul(1 << (failures - 1).min(5))
-                        .min(Duration::from_secs(30));
-                    self.emit(BuildEvent::Retrying {
-                        failures,
-                        max_failures: self.opts.max_failures,
-                        delay_ms: delay.as_millis() as u64,
-                        reason,
-                    });
-                    if let Some(agent) = self.agent.take() {
-                        agent.shutdown(Duration::from_secs(1)).await;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.interrupt.cancelled() => {
-                            return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
-                        }
-                    }
-                    if let Err(e) = self.start_agent().await {
-                        failures += 1;
-                        if failures >= self.opts.max_failures {
-                            let message = format!(
-                                "the agent failed {failures} times in a row; stopping. Last failure: {e:#}"
-                            );
-                            return Ok(self.finish(
-                                Outcome::Failed(message.clone()),
-                                ran,
-                                &message,
-                            ));
-                        }
-                    }
+                Turn::Failed(_, reason) => reason,
+            };
+            // The agent may have died right after completing the session: nothing left to retry.
+            if self.session.refresh().await?.completed.is_some() {
+                continue;
+            }
+            failures += 1;
+            if failures >= self.opts.max_failures {
+                return Ok(self.too_many_failures(failures, ran, &reason));
+            }
+            let delay = self
+                .opts
+                .retry_delay
+                .saturating_mul(1 << (failures - 1).min(5))
+                .min(Duration::from_secs(30));
+            self.emit(BuildEvent::Retrying {
+                failures,
+                max_failures: self.opts.max_failures,
+                delay_ms: delay.as_millis() as u64,
+                reason,
+            });
+            if let Some(agent) = self.agent.take() {
+                agent.shutdown(Duration::from_secs(1)).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.interrupt.cancelled() => {
+                    return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                }
+            }
+            if let Err(e) = self.start_agent().await {
+                failures += 1;
+                if failures >= self.opts.max_failures {
+                    return Ok(self.too_many_failures(failures, ran, &format!("{e:#}")));
                 }
             }
         }
+    }
+
+    fn too_many_failures(&mut self, failures: u32, ran: u32, last: &str) -> (Outcome, String) {
+        let message =
+            format!("the agent failed {failures} times in a row; stopping. Last failure: {last}");
+        self.finish(Outcome::Failed(message.clone()), ran, &message)
+    }
+
+    /// Imports the spec's checklist lines that are not tasks yet and completes, as the user, open
+    /// tasks whose line was ticked since; says what it did.
+    async fn sync_spec(&self, spec: &str, state: &SessionState) -> anyhow::Result<()> {
+        let sync = SpecSync::plan(state, spec);
+        let fresh = state.tasks.is_empty() && state.deleted_contents.is_empty();
+        let mut added = Vec::new();
+        for chunk in sync.new.chunks(crate::session::limits::BATCH_MAX) {
+            let done = self
+                .exec_as(Command::AddTasks(chunk.to_vec()), Author::System)
+                .await?;
+            added.extend(done.events.iter().filter_map(|e| match e.event.kind {
+                EventKind::TaskAdded { task, .. } => Some(task_id(task)),
+                _ => None,
+            }));
+        }
+        match added.len() {
+            0 => {}
+            n if fresh => self.info(format!(
+                "imported {n} task{} from the spec's checklists",
+                if n == 1 { "" } else { "s" }
+            )),
+            1 => self.info(format!("imported 1 new task from the spec, {}", added[0])),
+            n => self.info(format!(
+                "imported {n} new tasks from the spec, {}",
+                added.join(", ")
+            )),
+        }
+        for task in sync.ticked {
+            let id = task_id(task);
+            self.exec_as(
+                Command::SetStatus {
+                    task: id.clone(),
+                    status: TaskStatus::Completed,
+                },
+                Author::User,
+            )
+            .await?;
+            self.info(format!("{id} completed in the spec"));
+        }
+        Ok(())
     }
 
     fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {
@@ -503,7 +526,8 @@ impl Orchestrator {
     /// One iteration: record its start, open a fresh ACP session, prompt, deliver messages that
     /// arrived meanwhile, record its end.
     async fn iteration(&mut self, number: u32, planning: bool) -> anyhow::Result<Turn> {
-        self.exec(Command::StartIteration { number }).await?;
+        self.exec(Command::StartIteration { number, planning })
+            .await?;
         self.emit(BuildEvent::IterationStarted {
             iteration: number,
             planning,
@@ -514,16 +538,10 @@ impl Orchestrator {
         let turn = self.turn(prompt).await;
         let (outcome, detail) = match &turn {
             Turn::Done(stop) => (stop.clone(), None),
-            Turn::Failed(reason) | Turn::Fatal(reason) => (
-                if reason.starts_with("timeout") {
-                    "timeout".to_string()
-                } else {
-                    "error".to_string()
-                },
-                Some(reason.clone()),
-            ),
+            Turn::Failed(outcome, reason) => (outcome.clone(), Some(reason.clone())),
+            Turn::Fatal(reason) => (IterationOutcome::Error, Some(reason.clone())),
             Turn::Interrupted => (
-                "interrupted".to_string(),
+                IterationOutcome::Interrupted,
                 Some("stopped by the user".to_string()),
             ),
         };
@@ -537,26 +555,28 @@ impl Orchestrator {
         self.emit(BuildEvent::IterationFinished {
             iteration: number,
             outcome,
-            seconds: started.elapsed().as_secs_f64(),
-            tasks: task_counts(&state),
+            took: started.elapsed(),
+            tasks: TaskCounts::of(&state),
         });
         Ok(turn)
     }
 
     async fn turn(&mut self, prompt: String) -> Turn {
         let Some(agent) = self.agent.as_ref() else {
-            return Turn::Failed("no agent is running".into());
+            return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
         };
         let servers = self.mcp_entries(agent.info.http_mcp);
         let acp_session = match agent.new_session(&self.opts.project_dir, servers).await {
             Ok(id) => id,
-            Err(e) => return Turn::Failed(format!("session/new failed: {e}")),
+            Err(e) => {
+                return Turn::Failed(IterationOutcome::Error, format!("session/new failed: {e}"));
+            }
         };
         if let Some(model) = self.opts.model.clone() {
             match agent.set_model(&acp_session, &model).await {
                 Ok(ModelChoice::Set(m)) if !self.model_reported => {
                     self.model_reported = true;
-                    self.info(format!("model {m}"));
+                    self.emit(BuildEvent::ModelSelected { model: m });
                 }
                 Ok(ModelChoice::Unsupported(why)) if !self.model_reported => {
                     self.model_reported = true;
@@ -564,7 +584,12 @@ impl Orchestrator {
                 }
                 Ok(_) => {}
                 Err(AgentError::Refused(why)) => return Turn::Fatal(why),
-                Err(e) => return Turn::Failed(format!("choosing the model failed: {e}")),
+                Err(e) => {
+                    return Turn::Failed(
+                        IterationOutcome::Error,
+                        format!("choosing the model failed: {e}"),
+                    );
+                }
             }
         }
         let mut stop = match self.prompt(&acp_session, prompt).await {
@@ -610,20 +635,20 @@ impl Orchestrator {
     /// Sends one prompt, with the iteration timeout and Ctrl+C handled by cancelling the turn.
     async fn prompt(&self, acp_session: &str, text: String) -> Turn {
         let Some(agent) = self.agent.as_ref() else {
-            return Turn::Failed("no agent is running".into());
+            return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
         };
         let grace = Duration::from_secs(5);
         let reply = agent.prompt(acp_session, text);
         tokio::pin!(reply);
         tokio::select! {
             result = &mut reply => match result {
-                Ok(stop) => Turn::Done(stop),
-                Err(e) => Turn::Failed(e.to_string()),
+                Ok(stop) => Turn::Done(IterationOutcome::from(stop.as_str())),
+                Err(e) => Turn::Failed(IterationOutcome::Error, e.to_string()),
             },
             _ = tokio::time::sleep(self.opts.iteration_timeout) => {
                 agent.cancel(acp_session);
                 let _ = tokio::time::timeout(grace, &mut reply).await;
-                Turn::Failed(format!(
+                Turn::Failed(IterationOutcome::Timeout, format!(
                     "timeout: the turn took longer than {}s (--iteration-timeout)",
                     self.opts.iteration_timeout.as_secs()
                 ))
@@ -634,28 +659,5 @@ impl Orchestrator {
                 Turn::Interrupted
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checklists_become_tasks() {
-        let spec = "# Spec\n- [ ] First\n  * [x] Done already\n- [ ]   \n- [ ] first\n+ [X] Third\n- not a task\n- [y] nope\n";
-        let tasks = checklist_tasks(spec);
-        let got: Vec<(&str, Option<TaskStatus>)> = tasks
-            .iter()
-            .map(|t| (t.content.as_str(), t.status))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("First", None),
-                ("Done already", Some(TaskStatus::Completed)),
-                ("Third", Some(TaskStatus::Completed)),
-            ]
-        );
     }
 }

@@ -1,0 +1,259 @@
+//! The command line as clap parses it: flags, subcommands and their values, checked at the edge.
+//! No command logic lives here; `commands` runs what was parsed.
+
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub use store::{NatsChoice, StoreConfig, open_store};
+
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ITERATR_GIT_COMMIT"),
+    ", built ",
+    env!("ITERATR_BUILD_DATE"),
+    ")"
+);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "iteratr",
+    version = VERSION_LINE,
+    about = "Run an AI coding agent in a loop until a spec is built",
+    long_about = None,
+)]
+pub struct Cli {
+    /// Directory holding the session store (created owner-only on first write)
+    #[arg(
+        long,
+        global = true,
+        env = "ITERATR_DATA_DIR",
+        default_value = ".iteratr",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Keep sessions in NATS JetStream at this server or cluster (comma-separated URLs;
+    /// `nats://user:password@host:4222` for user and password) instead of the embedded store
+    #[arg(
+        long,
+        global = true,
+        env = "ITERATR_NATS_URL",
+        value_name = "URL",
+        conflicts_with = "nats_server"
+    )]
+    pub nats_url: Option<String>,
+
+    /// NATS credentials file (.creds: JWT and NKey seed) for --nats-url
+    #[arg(long, global = true, env = "ITERATR_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// NATS token for --nats-url (when it is not in the URL)
+    #[arg(
+        long,
+        global = true,
+        env = "ITERATR_NATS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub nats_token: Option<String>,
+
+    /// Copies of the JetStream stream when iteratr creates it (3 or 5 in a cluster)
+    #[arg(long, global = true, env = "ITERATR_NATS_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5), value_name = "N")]
+    pub nats_replicas: u8,
+
+    /// Run a local nats-server (loopback, random port, store in <data-dir>/jetstream), shared by
+    /// the iteratr processes on this data dir and stopped with the last of them
+    #[arg(long, global = true)]
+    pub nats_server: bool,
+
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Show a session's tasks, notes and iterations (or list the sessions)
+    Status {
+        /// Session to show; without it, the only session, or a list when there are several
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the coding agent in a loop until the spec is built
+    Build(BuildArgs),
+    /// Write the built-in prompt template to a file, to customise it
+    GenTemplate {
+        /// Where to write it ("-" for stdout)
+        #[arg(
+            short = 'o',
+            long,
+            default_value = ".iteratr.template",
+            value_name = "FILE"
+        )]
+        output: PathBuf,
+        /// Overwrite the file if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check that the agent, the store, NATS (when configured) and the terminal are ready
+    Doctor {
+        /// The ACP agent command to check
+        #[arg(
+            long,
+            env = "ITERATR_AGENT",
+            default_value = "opencode acp",
+            value_name = "CMD ARGS"
+        )]
+        agent: String,
+        /// How long the agent may take to answer `initialize`
+        #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+        timeout: Duration,
+    },
+    /// Follow a session that another process runs, in the full-screen interface (read-only, plus messages)
+    Watch {
+        /// Session to follow (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+    },
+    /// Session tools for MCP clients
+    Mcp {
+        #[command(subcommand)]
+        command: McpCommand,
+    },
+    /// Print the version, git commit and build date
+    Version,
+    /// Runs the nats-server of --nats-server for the iteratr processes of a data dir (internal)
+    #[command(hide = true)]
+    NatsKeeper {
+        #[arg(long, value_name = "PATH")]
+        server_bin: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The spec to build (default: the only .md file in specs/)
+    #[arg(short = 's', long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Session name (default: the spec's file name without extension)
+    #[arg(
+        short = 'n',
+        long = "name",
+        visible_alias = "session",
+        value_name = "NAME"
+    )]
+    pub name: Option<String>,
+    /// Prompt template (default: .iteratr.template if present, else the built-in one)
+    #[arg(short = 't', long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Extra instructions added to every prompt
+    #[arg(short = 'e', long = "extra-instructions", value_name = "TEXT")]
+    pub extra: Option<String>,
+    /// Iterations to run now, not counting planning; 0 or no flag: no limit, run until the session completes
+    #[arg(short = 'i', long, value_name = "N")]
+    pub iterations: Option<u32>,
+    /// Model for the agent to use, as the agent names it (e.g. anthropic/claude-sonnet-4)
+    #[arg(short = 'm', long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Print progress lines instead of the full-screen interface
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: print one JSON object per line
+    #[arg(long)]
+    pub json: bool,
+    /// Start the session over (its history stays in the log)
+    #[arg(long)]
+    pub reset: bool,
+    /// The ACP agent command
+    #[arg(
+        long,
+        env = "ITERATR_AGENT",
+        default_value = "opencode acp",
+        value_name = "CMD ARGS"
+    )]
+    pub agent: String,
+    /// Refuse permission for tool calls whose title, name or kind matches (glob, repeatable)
+    #[arg(long = "deny-tools", value_name = "PATTERN")]
+    pub deny_tools: Vec<String>,
+    /// Cancel a turn that runs longer than this (e.g. 30m, 90s)
+    #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
+    pub iteration_timeout: Duration,
+    /// Stop after this many failed iterations in a row
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_failures: u32,
+    /// First delay before restarting a failed agent (doubles each time, up to 30s)
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_delay: Duration,
+    /// How long the agent may take to answer `initialize`
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub init_timeout: Duration,
+    /// Take the session over from a build on this machine whose process is gone
+    #[arg(long)]
+    pub takeover: bool,
+    /// How long this build's hold on the session lasts without renewal (renewed every third)
+    #[arg(long, env = "ITERATR_LEASE_TTL", default_value = "90s", value_parser = parse_lease_ttl, value_name = "DURATION")]
+    pub lease_ttl: Duration,
+}
+
+pub fn parse_lease_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+        return Err(format!("{s} is outside 1s to 1h"));
+    }
+    Ok(d)
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 90s, 30m or 1h"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve the session tools to an MCP client: over stdio (default) or streamable HTTP
+    Serve {
+        /// Session the tools work on; without it, the only session in the data dir, or one named
+        /// after the current directory when there is none yet
+        #[arg(
+            long,
+            short = 'n',
+            visible_alias = "name",
+            env = "ITERATR_SESSION",
+            value_name = "NAME"
+        )]
+        session: Option<String>,
+        /// Serve streamable HTTP at http://ADDR/mcp instead of stdio (loopback only; port 0 picks one)
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// Bearer token HTTP clients must send (random when left out; at least 16 characters)
+        #[arg(
+            long,
+            env = "ITERATR_MCP_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN"
+        )]
+        token: Option<String>,
+    },
+    /// Print the tools' names, descriptions and JSON input schemas
+    Tools,
+}
+
+impl Cli {
+    /// The command takes over the terminal (the full-screen interface), given whether stdout is one.
+    pub fn uses_terminal(&self, stdout_is_terminal: bool) -> bool {
+        (matches!(&self.command, Commands::Build(args) if !args.headless) && stdout_is_terminal)
+            || matches!(self.command, Commands::Watch { .. })
+    }
+}

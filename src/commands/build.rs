@@ -1,0 +1,200 @@
+//! `iteratr build`: the agent loop with its front end (full screen or progress lines).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::{follow_log, open_for_writing, run_tui, shutdown_signal, stdout_is_terminal};
+use crate::cli::{BuildArgs, StoreConfig};
+use crate::service::SessionHandle;
+use crate::session::{session_name_from, validate_session_name};
+
+/// The spec given, or the only Markdown file in `specs/`.
+fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(spec) = given {
+        if !spec.is_file() {
+            bail!(
+                "the spec {} does not exist or is not a file",
+                spec.display()
+            );
+        }
+        return Ok(spec);
+    }
+    let found: Vec<PathBuf> = std::fs::read_dir("specs")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "md"))
+                .collect()
+        })
+        .unwrap_or_default();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no spec given and no specs/*.md found; pass one with -s/--spec FILE"),
+        many => {
+            let names: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
+            bail!(
+                "several specs in specs/ ({}); choose one with -s/--spec",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<ExitCode> {
+    use crate::orchestrator::{BuildOptions, Orchestrator, exit};
+    let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
+        eprintln!("error: {e:#}");
+        Ok(ExitCode::from(exit::USAGE))
+    };
+    if args.json && !args.headless {
+        return usage(anyhow::anyhow!("--json goes with --headless"));
+    }
+    if !args.headless && !stdout_is_terminal() {
+        eprintln!("iteratr: stdout is not a terminal; printing progress lines (--headless)");
+        args.headless = true;
+    }
+    let spec_path = match find_spec(args.spec) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let session = match args.name {
+        Some(n) => n,
+        None => session_name_from(
+            &spec_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    };
+    if let Err(e) = validate_session_name(&session) {
+        return usage(e.into());
+    }
+    let local_template = PathBuf::from(".iteratr.template");
+    let template = match &args.template {
+        Some(path) => crate::template::PromptTemplate::load(path),
+        None if local_template.is_file() => crate::template::PromptTemplate::load(&local_template),
+        None => Ok(crate::template::PromptTemplate::builtin()),
+    };
+    let template = match template {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let agent = match crate::process::split_command_line(&args.agent) {
+        Ok(a) => a,
+        Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
+    };
+    let project_dir = std::env::current_dir().context("cannot read the current directory")?;
+    let data_dir = &store.data_dir;
+    let log = open_for_writing(store).await?;
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    // One builder per session: refused at once, before any agent or screen, when another holds it.
+    let lease_session = Arc::new(SessionHandle::open(log.clone(), &session).await?);
+    let lease = match crate::orchestrator::LeaseGuard::acquire(
+        lease_session,
+        args.lease_ttl,
+        args.takeover,
+        interrupt.clone(),
+    )
+    .await?
+    {
+        Ok(lease) => lease,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(exit::HELD));
+        }
+    };
+    let opts = BuildOptions {
+        session,
+        spec_path,
+        project_dir,
+        data_dir: data_dir.to_path_buf(),
+        agent,
+        model: args.model,
+        // 0 means no limit, as in the original iteratr.
+        iterations: args.iterations.filter(|n| *n > 0),
+        extra: args.extra,
+        deny_tools: args.deny_tools,
+        iteration_timeout: args.iteration_timeout,
+        max_failures: args.max_failures,
+        retry_delay: args.retry_delay,
+        reset: args.reset,
+        init_timeout: args.init_timeout,
+        store_args: store.child_args(),
+        store_env: store.child_env(),
+    };
+    let signal_token = interrupt.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("interrupt received; stopping the turn");
+        signal_token.cancel();
+    });
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let orchestrator = Orchestrator::new(
+        opts,
+        log.clone(),
+        template,
+        events_tx.clone(),
+        interrupt.clone(),
+    )
+    .await?
+    .with_lease(lease);
+    let session_name = orchestrator.session_name().to_string();
+    // The front end follows the session log itself, as a TUI on another machine would. The
+    // full-screen interface folds the whole history; the progress lines start from now.
+    let after = if args.headless {
+        log.last_seq(&session_name).await.unwrap_or(0)
+    } else {
+        0
+    };
+    let (delivered_tx, mut delivered) = tokio::sync::watch::channel(after);
+    let follower = follow_log(
+        log.clone(),
+        session_name.clone(),
+        after,
+        events_tx.clone(),
+        Some(delivered_tx),
+    );
+    let driver = {
+        let log = log.clone();
+        let session_name = session_name.clone();
+        tokio::spawn(async move {
+            let (outcome, finished) = orchestrator.run().await;
+            // Said once on stderr below; the log keeps it only when it is a file.
+            if let crate::orchestrator::Outcome::Failed(message) = &outcome
+                && crate::logging::to_file()
+            {
+                tracing::error!("{message}");
+            }
+            // The front end gets every event of the run before the one that says it ended.
+            let last = log.last_seq(&session_name).await.unwrap_or(0);
+            let caught_up = delivered.wait_for(|seq| *seq >= last);
+            if tokio::time::timeout(Duration::from_secs(10), caught_up)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the front end did not receive the log's last events in time");
+            }
+            follower.abort();
+            let _ = events_tx.send(finished);
+            outcome
+        })
+    };
+    let outcome = if args.headless {
+        crate::headless::print(events_rx, args.json).await;
+        driver.await.context("the build loop failed")?
+    } else {
+        let handle = Arc::new(SessionHandle::open(log.clone(), &session_name).await?);
+        let app = crate::tui::App::new(&session_name, false);
+        run_tui(app, events_rx, handle, Some(interrupt.clone())).await?;
+        // The user left: stop the build if it still runs, and wait for it to wind down.
+        interrupt.cancel();
+        driver.await.context("the build loop failed")?
+    };
+    if let crate::orchestrator::Outcome::Failed(message) = &outcome {
+        eprintln!("error: {message}");
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
+}

@@ -1,0 +1,255 @@
+//! The commands: each a function from parsed arguments to an exit code, wiring the parts together.
+//! This is the only layer that does (besides `main`, which parses and dispatches here).
+
+pub mod build;
+pub mod doctor;
+pub mod gen_template;
+pub mod mcp;
+pub mod status;
+pub mod watch;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{Cli, Commands, McpCommand, StoreConfig, VERSION_LINE, open_store};
+use crate::service::SessionHandle;
+use crate::session::{session_name_from, validate_session_name};
+use crate::store::EventLog;
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Commands::NatsKeeper { server_bin } = &cli.command {
+        crate::store::managed::run_keeper(&cli.data_dir, server_bin)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = StoreConfig::from_cli(&cli)?;
+    let store = &store;
+    match cli.command {
+        Commands::NatsKeeper { .. } => Ok(ExitCode::SUCCESS),
+        Commands::Status { session, json } => status::run(store, session.as_deref(), json).await,
+        Commands::Build(args) => build::run(store, args).await,
+        Commands::GenTemplate { output, force } => gen_template::run(&output, force),
+        Commands::Doctor { agent, timeout } => doctor::run(store, &agent, timeout).await,
+        Commands::Watch { session } => watch::run(store, session.as_deref()).await,
+        Commands::Mcp {
+            command:
+                McpCommand::Serve {
+                    session,
+                    http,
+                    token,
+                },
+        } => mcp::serve(store, session.as_deref(), http, token).await,
+        Commands::Mcp {
+            command: McpCommand::Tools,
+        } => {
+            println!("{}", mcp::tools_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Version => {
+            println!("iteratr {VERSION_LINE}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens the store for a command that only reads: `None` when there is none yet.
+pub(crate) async fn open_for_reading(
+    store: &StoreConfig,
+) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
+    open_store(store, false).await
+}
+
+/// Opens (creating if needed) the store for a command that writes.
+pub(crate) async fn open_for_writing(store: &StoreConfig) -> anyhow::Result<Arc<dyn EventLog>> {
+    open_store(store, true)
+        .await?
+        .with_context(|| format!("cannot open the session store at {}", store.describe()))
+}
+
+/// Which session a command means, when the user named none or one.
+pub(crate) enum Picked {
+    One(String),
+    /// The store holds no session yet.
+    None,
+    Several(Vec<crate::store::SessionInfo>),
+}
+
+/// The one way every command picks its session. A name given is checked; with `must_exist` it
+/// must be in the store (commands that read). Without a name: the only session, or none, or
+/// several for the command to handle (a list, an error, a default).
+pub(crate) async fn pick_session(
+    log: &dyn EventLog,
+    given: Option<&str>,
+    store: &StoreConfig,
+    must_exist: bool,
+) -> anyhow::Result<Picked> {
+    if let Some(name) = given {
+        validate_session_name(name)?;
+        if !must_exist {
+            return Ok(Picked::One(name.to_string()));
+        }
+    }
+    let sessions = log.sessions().await.context("cannot list the sessions")?;
+    let dir = store.describe();
+    match given {
+        Some(name) if sessions.iter().any(|s| s.name == name) => Ok(Picked::One(name.into())),
+        Some(name) if sessions.is_empty() => {
+            bail!("there is no session '{name}' in {dir}: it holds no sessions yet")
+        }
+        Some(name) => bail!(
+            "there is no session '{name}' in {dir}; sessions there: {}",
+            names(&sessions)
+        ),
+        None => Ok(match sessions.len() {
+            0 => Picked::None,
+            1 => Picked::One(sessions[0].name.clone()),
+            _ => Picked::Several(sessions),
+        }),
+    }
+}
+
+fn names(sessions: &[crate::store::SessionInfo]) -> String {
+    sessions
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a command that needs one session says when there are several.
+pub(crate) fn several(
+    store: &StoreConfig,
+    sessions: &[crate::store::SessionInfo],
+) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} holds several sessions ({}); choose one with --session NAME",
+        store.describe(),
+        names(sessions)
+    )
+}
+
+/// The session a writing command works on when none is named and the store has none: one named
+/// after the current directory.
+pub(crate) fn session_for_this_directory() -> anyhow::Result<String> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let stem = cwd
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(session_name_from(&stem))
+}
+
+/// Follows the session's log from after `after`, sending each event to the front end as
+/// `BuildEvent::Log` and reporting how far it got on `delivered`; a store error is said on the
+/// stream (the interface shows it) rather than ending silently.
+pub(crate) fn follow_log(
+    log: Arc<dyn EventLog>,
+    session: String,
+    after: u64,
+    events: tokio::sync::mpsc::UnboundedSender<crate::protocol::BuildEvent>,
+    delivered: Option<tokio::sync::watch::Sender<u64>>,
+) -> tokio::task::JoinHandle<()> {
+    use crate::protocol::BuildEvent;
+    tokio::spawn(async move {
+        let mut sub = match log.subscribe(&session, after).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                let _ = events.send(BuildEvent::Warning {
+                    message: format!("cannot follow the session log: {e}"),
+                });
+                return;
+            }
+        };
+        while let Some(next) = sub.next().await {
+            let e = match next {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = events.send(BuildEvent::Warning {
+                        message: format!("stopped following the session log: {e}"),
+                    });
+                    return;
+                }
+            };
+            let seq = e.seq;
+            if events
+                .send(BuildEvent::Log {
+                    seq,
+                    event: e.event,
+                })
+                .is_err()
+            {
+                return;
+            }
+            if let Some(d) = &delivered {
+                d.send_replace(seq);
+            }
+        }
+    })
+}
+
+/// Resolves on Ctrl+C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// Whether stdout is a terminal the full-screen interface can take over.
+pub fn stdout_is_terminal() -> bool {
+    rustix::termios::isatty(std::io::stdout())
+}
+
+/// Runs the full-screen interface; user actions become session commands (as the user) or stop the
+/// build (`interrupt`).
+pub(crate) async fn run_tui(
+    app: crate::tui::App,
+    events: tokio::sync::mpsc::UnboundedReceiver<crate::protocol::BuildEvent>,
+    session: Arc<SessionHandle>,
+    interrupt: Option<tokio_util::sync::CancellationToken>,
+) -> anyhow::Result<()> {
+    use crate::tui::{Action, AppNotice};
+    let (actions_tx, mut actions_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    let (notice_tx, notice_rx) = tokio::sync::mpsc::unbounded_channel::<AppNotice>();
+    let notices = notice_tx.clone();
+    let actions = tokio::spawn(async move {
+        while let Some(action) = actions_rx.recv().await {
+            match action {
+                Action::Quit | Action::ForceQuit => {
+                    if let Some(token) = &interrupt {
+                        token.cancel();
+                    }
+                }
+                Action::Run(cmd) => {
+                    if let Err(e) = session.execute(&cmd, crate::session::Author::User).await {
+                        let _ = notices.send(AppNotice::Message(e.to_string(), true));
+                    }
+                }
+            }
+        }
+    });
+    let git = tokio::spawn(async move {
+        let dir = std::env::current_dir().unwrap_or_default();
+        loop {
+            let status = crate::tui::git_status(&dir).await;
+            if notice_tx.send(AppNotice::Git(status)).is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let result = crate::tui::run(app, events, actions_tx, notice_rx).await;
+    git.abort();
+    actions.abort();
+    result.context("the terminal interface failed")
+}

@@ -1,0 +1,244 @@
+//! Everything a front end (the full-screen interface, the progress lines, `--json`, `watch`) is
+//! told while a build runs, in one place: the loop's milestones, what the agent does, and every
+//! event the session log records. Front ends depend on this module and `session` only; the build
+//! loop merges the agent's updates and the session log into one ordered stream of these, ending
+//! with `Finished`.
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::session::display::TaskCounts;
+use crate::session::{Event, IterationOutcome};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BuildEvent {
+    Started {
+        session: String,
+        spec: String,
+        data_dir: String,
+        agent: String,
+        mcp_url: String,
+    },
+    Info {
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
+    AgentReady {
+        name: String,
+        version: String,
+        http_mcp: bool,
+    },
+    /// The model the agent uses, once it confirmed the choice of `-m`.
+    ModelSelected {
+        model: String,
+    },
+    IterationStarted {
+        iteration: u32,
+        planning: bool,
+    },
+    Agent {
+        update: AgentUpdate,
+    },
+    /// An event appended to the session log (by the agent's tool calls, the loop, or anyone else).
+    Log {
+        seq: u64,
+        event: Event,
+    },
+    IterationFinished {
+        iteration: u32,
+        outcome: IterationOutcome,
+        #[serde(rename = "seconds", serialize_with = "seconds")]
+        took: Duration,
+        tasks: TaskCounts,
+    },
+    Retrying {
+        failures: u32,
+        max_failures: u32,
+        delay_ms: u64,
+        reason: String,
+    },
+    /// The last event of a build.
+    Finished {
+        outcome: RunOutcome,
+        iterations: u32,
+        message: String,
+    },
+}
+
+fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// How a whole build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    Completed,
+    IterationLimit,
+    Failed,
+    Interrupted,
+}
+
+/// "iteration 3 ended: end_turn after 12s · 3 tasks: 1 remaining, 2 completed", as every front
+/// end says it.
+pub fn iteration_ended(
+    iteration: u32,
+    outcome: &IterationOutcome,
+    took: Duration,
+    tasks: &TaskCounts,
+) -> String {
+    format!(
+        "iteration {iteration} ended: {outcome} after {} · {tasks}",
+        crate::session::display::format_duration(
+            i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
+        )
+    )
+}
+
+/// What kind of tool the agent calls (ACP's `ToolKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolKind {
+    Read,
+    Edit,
+    Delete,
+    Move,
+    Search,
+    Execute,
+    Think,
+    Fetch,
+    SwitchMode,
+    Other,
+}
+
+impl ToolKind {
+    /// From the wire; anything unknown is `Other`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "read" => ToolKind::Read,
+            "edit" => ToolKind::Edit,
+            "delete" => ToolKind::Delete,
+            "move" => ToolKind::Move,
+            "search" => ToolKind::Search,
+            "execute" => ToolKind::Execute,
+            "think" => ToolKind::Think,
+            "fetch" => ToolKind::Fetch,
+            "switch_mode" => ToolKind::SwitchMode,
+            _ => ToolKind::Other,
+        }
+    }
+}
+
+/// Where a tool call is (ACP's `ToolCallStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    Pending,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl ToolStatus {
+    /// From the wire; `None` for a status this version does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => ToolStatus::Pending,
+            "in_progress" => ToolStatus::InProgress,
+            "completed" => ToolStatus::Completed,
+            "failed" => ToolStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolStatus::Pending => "pending",
+            ToolStatus::InProgress => "in_progress",
+            ToolStatus::Completed => "completed",
+            ToolStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ToolStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing the agent did during a turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentUpdate {
+    /// A chunk of the agent's answer (streamed; lines may be split across chunks).
+    Text {
+        text: String,
+    },
+    /// A chunk of the agent's reasoning.
+    Thought {
+        text: String,
+    },
+    ToolCall {
+        id: String,
+        title: String,
+        kind: ToolKind,
+        status: ToolStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input: Option<Value>,
+    },
+    ToolUpdate {
+        id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<ToolStatus>,
+        /// Text the tool produced.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        output: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        diffs: Vec<Diff>,
+    },
+    Plan {
+        entries: Vec<PlanEntry>,
+    },
+    /// iteratr answered a permission request.
+    Permission {
+        title: String,
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        denied_by: Option<String>,
+    },
+    /// iteratr served (or refused) a file request.
+    File {
+        op: String,
+        path: String,
+        allowed: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The agent exited.
+    Exited {
+        status: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diff {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    pub new: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanEntry {
+    pub content: String,
+    pub status: String,
+    pub priority: String,
+}

@@ -1,0 +1,350 @@
+//! `iteratr build` across runs and failures. An agent that dies at any point of a turn never ends
+//! the build (planning, a normal iteration, the follow-up that delivers people's messages, right
+//! after `session-complete`, during `session/new`): each run ends with a completed session and a
+//! consistent log. Runs pick up what the user changed in the spec; `-i 0` means no limit; a fatal
+//! error is said once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::project::*;
+use serde_json::{Value, json};
+
+fn crash() -> Value {
+    json!({"actions": [{"say": "about to die\n"}, {"exit": 9}]})
+}
+
+fn work_turns() -> Vec<Value> {
+    vec![
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ]
+}
+
+fn outcomes(s: &Value) -> Vec<(String, bool)> {
+    s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["outcome"].as_str().unwrap_or("running").to_string(),
+                i["planning"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, bool)]) -> Vec<(String, bool)> {
+    v.iter().map(|(o, p)| (o.to_string(), *p)).collect()
+}
+
+/// Runs the build and checks what every recovery test expects: exit 0, a completed session, no
+/// Rust debug text anywhere in what people see.
+fn build_completes(p: &Project) -> (String, Value) {
+    let out = p.build(&["--headless", "--retry-delay", "50ms"]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+    for shown in [&text, &err] {
+        assert!(
+            !shown.contains(" { ") && !shown.contains("StartIteration"),
+            "debug output reached people:\n{shown}"
+        );
+    }
+    let s = p.status();
+    assert_eq!(s["completed"], true, "{s}");
+    (text, s)
+}
+
+#[test]
+fn an_agent_dying_during_planning_is_planned_again() {
+    let mut turns = vec![
+        json!({"actions": [{"say": "Planning.\n"}, tool("note-add", json!({"type": "decision", "content": "kept"})), {"exit": 9}]}),
+        planning_turn(),
+    ];
+    turns.extend(work_turns());
+    let p = Project::new(json!({ "turns": turns }));
+    let (text, s) = build_completes(&p);
+    assert!(text.contains("the agent failed (1/3)"), "{text}");
+    // Planning is redone under the next number; numbers are never reused.
+    assert_eq!(
+        outcomes(&s),
+        pairs(&[
+            ("error", true),
+            ("end_turn", true),
+            ("end_turn", false),
+            ("end_turn", false),
+            ("end_turn", false),
+        ])
+    );
+    let prompts = p.agent_events("prompt");
+    assert!(
+        prompts[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("This is the planning iteration")
+    );
+    assert!(
+        !prompts[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("This is the planning iteration")
+    );
+    // What the dead planning turn recorded is kept.
+    assert_eq!(s["notes"][0]["content"], "kept");
+    assert!(
+        text.contains("session complete after 3 iterations + 2 planning, 1 failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_planning_iteration_that_failed_in_an_earlier_run_is_planned_again() {
+    let p = Project::new(json!({"turns": [crash(), crash()]}));
+    let out = p.build(&["--headless", "--retry-delay", "20ms", "--max-failures", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let mut turns = vec![planning_turn()];
+    turns.extend(work_turns());
+    p.script(json!({ "turns": turns }));
+    let (_, s) = build_completes(&p);
+    assert_eq!(
+        outcomes(&s)[..3],
+        pairs(&[("error", true), ("error", true), ("end_turn", true)])
+    );
+    assert_eq!(outcomes(&s).len(), 6);
+}
+
+#[test]
+fn an_agent_dying_in_a_normal_iteration_is_restarted() {
+    let mut turns = vec![planning_turn(), crash()];
+    turns.extend(work_turns());
+    let p = Project::new(json!({ "turns": turns }));
+    let (text, s) = build_completes(&p);
+    assert!(text.contains("the agent failed (1/3)"), "{text}");
+    assert_eq!(outcomes(&s)[1], ("error".to_string(), false));
+    assert_eq!(p.agent_events("start").len(), 2);
+}
+
+#[test]
+fn an_agent_dying_during_session_new_is_restarted() {
+    let mut turns = vec![planning_turn(), json!({"exit_in_new_session": 7})];
+    turns.extend(work_turns());
+    let p = Project::new(json!({ "turns": turns }));
+    let (text, s) = build_completes(&p);
+    assert!(text.contains("session/new failed"), "{text}");
+    assert_eq!(outcomes(&s)[1], ("error".to_string(), false));
+    assert_eq!(p.agent_events("start").len(), 2);
+}
+
+#[test]
+fn an_agent_dying_right_after_session_complete_ends_complete_without_a_restart() {
+    let mut done = finishing_turn();
+    done["actions"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"exit": 9}));
+    let p = Project::new(json!({"turns": [
+        planning_turn(),
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        done,
+    ]}));
+    let (text, s) = build_completes(&p);
+    assert!(!text.contains("restarting"), "{text}");
+    assert_eq!(p.agent_events("start").len(), 1, "no agent restarted");
+    assert_eq!(outcomes(&s)[3], ("error".to_string(), false));
+    assert!(
+        text.contains("session complete after 3 iterations + planning, 1 failed"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_dying_during_the_follow_up_delivery_is_restarted() {
+    let mut turns = vec![
+        planning_turn(),
+        json!({"actions": [{"say": "working\n"}, {"wait_file": "go"}, summary("first pass")]}),
+        // The follow-up prompt that delivers the message.
+        crash(),
+    ];
+    turns.extend(work_turns());
+    let p = Project::new(json!({ "turns": turns }));
+    let child = p
+        .command(&["--headless", "--retry-delay", "50ms"])
+        .spawn()
+        .unwrap();
+    let path = p.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(path.join("agent.log"))
+            .unwrap_or_default()
+            .contains("\"event\":\"waiting\"")
+        {
+            assert!(Instant::now() < deadline, "the turn never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    let log: std::sync::Arc<dyn iteratr::store::EventLog> =
+        std::sync::Arc::new(iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap());
+    iteratr::service::SessionHandle::open(log, "demo")
+        .await
+        .unwrap()
+        .execute(
+            &iteratr::session::Command::UserMessage {
+                text: "Please use British spelling".into(),
+            },
+            iteratr::session::Author::User,
+        )
+        .await
+        .unwrap();
+    std::fs::write(p.path().join("go"), "").unwrap();
+    let out = tokio::task::spawn_blocking(move || finish(child, Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("delivering 1 message(s)"), "{text}");
+    assert!(text.contains("the agent failed (1/3)"), "{text}");
+    let s = p.status();
+    assert_eq!(s["completed"], true);
+    assert_eq!(outcomes(&s)[1], ("error".to_string(), false));
+    // The message the dead agent may not have read is in the next iteration's prompt.
+    let prompts = p.agent_events("prompt");
+    assert!(
+        prompts[3]["text"]
+            .as_str()
+            .unwrap()
+            .contains("- Please use British spelling"),
+        "{}",
+        prompts[3]["text"]
+    );
+}
+
+#[test]
+fn dash_i_0_means_no_limit_and_dash_i_1_stops_after_one_iteration() {
+    let p = Project::new(full_script());
+    let out = p.build(&["--headless", "-i", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert_eq!(outcomes(&p.status()).len(), 2, "planning + 1");
+    let out = p.build(&["--headless", "-i", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(p.status()["completed"], true);
+    assert!(
+        stdout(&out).contains("session complete after 3 iterations + planning"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+fn task_states(s: &Value) -> Vec<(String, String, String)> {
+    s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["content"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_added_and_ticked_in_the_spec_between_runs_become_tasks_and_completions() {
+    let p = Project::new(json!({"turns": [planning_turn(), {"actions": [summary("first")]}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let spec = std::fs::read_to_string(p.path().join("specs/demo.md")).unwrap();
+    let edited = spec.replace("- [ ] Write hello.txt", "- [x] Write hello.txt")
+        + "- [ ] Second thing added later\n- [x] Done by hand already\n";
+    std::fs::write(p.path().join("specs/demo.md"), &edited).unwrap();
+    p.script(json!({"turns": [{"actions": [summary("second")]}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("iteratr: imported 2 new tasks from the spec, TAS-4, TAS-5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("iteratr: TAS-1 completed in the spec"),
+        "{text}"
+    );
+    let expected: Vec<(String, String, String)> = [
+        ("TAS-1", "Write hello.txt", "completed"),
+        ("TAS-2", "Write world.txt", "remaining"),
+        ("TAS-3", "Write the README", "remaining"),
+        ("TAS-4", "Second thing added later", "remaining"),
+        ("TAS-5", "Done by hand already", "completed"),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.into(), b.into(), c.into()))
+    .collect();
+    assert_eq!(task_states(&p.status()), expected);
+    // The tick is recorded as the user's doing.
+    let log = iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap();
+    let events = iteratr::store::read_all(&log, "demo", 0).await.unwrap();
+    let tick = events
+        .iter()
+        .find(|e| {
+            matches!(
+                e.event.kind,
+                iteratr::session::EventKind::TaskStatusSet { task: 1, .. }
+            )
+        })
+        .unwrap();
+    assert_eq!(tick.event.by, iteratr::session::Author::User);
+    let before = events.len();
+
+    // A third run with the same spec imports nothing; removing a line deletes nothing.
+    std::fs::write(
+        p.path().join("specs/demo.md"),
+        edited.replace("- [ ] Write world.txt\n", ""),
+    )
+    .unwrap();
+    p.script(json!({"turns": [{"actions": [summary("third")]}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(!text.contains("imported"), "{text}");
+    assert!(!text.contains("completed in the spec"), "{text}");
+    assert_eq!(task_states(&p.status()), expected);
+    // Only the third iteration's own events were added (agent, start, summary, finish).
+    let after = iteratr::store::read_all(&log, "demo", before as u64)
+        .await
+        .unwrap();
+    assert!(
+        after.iter().all(|e| !matches!(
+            e.event.kind,
+            iteratr::session::EventKind::TaskAdded { .. }
+                | iteratr::session::EventKind::TaskStatusSet { .. }
+        )),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_fatal_error_is_said_once_on_stderr_with_the_fix() {
+    let p = Project::new(full_script());
+    let out = p
+        .command(&["--headless", "--agent", "/nonexistent/agent-binary"])
+        .env_remove("ITERATR_AGENT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("error: cannot start the agent `/nonexistent/agent-binary`")
+            && lines[0].contains("--agent"),
+        "{err}"
+    );
+    assert!(!stdout(&out).contains("cannot start"), "{}", stdout(&out));
+}

@@ -1,0 +1,171 @@
+//! A project for `iteratr build` end-to-end tests: a directory with a spec, a script for the
+//! scripted fake agent, and its own data dir; plus the script steps the tests share.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A project directory with a spec, a script for the fake agent, and its own data dir.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    /// Environment for every iteratr command (the store choice, say).
+    pub env: Vec<(String, String)>,
+}
+
+pub const SPEC: &str = "# Demo\n\nMake three files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n- [ ] Write the README\n";
+
+impl Project {
+    pub fn new(script: Value) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+        std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
+        let p = Project {
+            dir,
+            env: Vec::new(),
+        };
+        p.script(script);
+        p
+    }
+
+    /// Every iteratr command of this project gets `key=value` (e.g. `ITERATR_NATS_URL`).
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Replaces the script and restarts it from its first turn.
+    pub fn script(&self, script: Value) {
+        std::fs::write(self.path().join("script.json"), script.to_string()).unwrap();
+        let _ = std::fs::remove_file(self.path().join("script.json.state"));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(super::bin());
+        cmd.current_dir(self.path())
+            .arg("build")
+            .args(args)
+            .env("ITERATR_AGENT", super::fake_agent::path())
+            .env("ITERATR_FAKE_AGENT_SCRIPT", self.path().join("script.json"))
+            .env("ITERATR_FAKE_AGENT_LOG", self.path().join("agent.log"))
+            .env_remove("ITERATR_DATA_DIR")
+            .env_remove("ITERATR_LOG_FILE")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    pub fn build(&self, args: &[&str]) -> Output {
+        let child = self.command(args).spawn().unwrap();
+        finish(child, Duration::from_secs(60))
+    }
+
+    pub fn agent_log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path().join("agent.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn agent_events(&self, kind: &str) -> Vec<Value> {
+        self.agent_log()
+            .into_iter()
+            .filter(|e| e["event"] == kind)
+            .collect()
+    }
+
+    pub fn status(&self) -> Value {
+        let out = Command::new(super::bin())
+            .current_dir(self.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(["status", "--session", "demo", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Waits for the child (killing it after `limit`) and returns its output.
+pub fn finish(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "iteratr build did not finish within {limit:?}:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn tool(name: &str, args: Value) -> Value {
+    json!({"tool": name, "args": args})
+}
+
+pub fn status_of(id: &str, status: &str) -> Value {
+    tool("task-status", json!({"id": id, "status": status}))
+}
+
+pub fn summary(text: &str) -> Value {
+    tool("iteration-summary", json!({"summary": text}))
+}
+
+pub fn planning_turn() -> Value {
+    json!({"actions": [
+        {"say": "Planning.\n"},
+        tool("task-list", json!({})),
+        tool("note-add", json!({"type": "decision", "content": "Plain text files"})),
+        summary("Planned three tasks"),
+    ]})
+}
+
+pub fn work_turn(id: &str, file: &str) -> Value {
+    json!({"actions": [
+        status_of(id, "in_progress"),
+        {"write": {"path": file, "content": "done\n"}},
+        status_of(id, "completed"),
+        summary(&format!("{id} done")),
+    ]})
+}
+
+pub fn finishing_turn() -> Value {
+    json!({"actions": [
+        // Declaring victory early is refused...
+        tool("session-complete", json!({})),
+        status_of("TAS-3", "completed"),
+        summary("README written"),
+        // ...and accepted once every task is done.
+        tool("session-complete", json!({"summary": "all done"})),
+    ]})
+}
+
+pub fn full_script() -> Value {
+    json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
+}

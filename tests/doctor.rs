@@ -136,20 +136,10 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
     assert!(t.contains("2 check(s) failed"), "{t}");
 }
 
-/// The real opencode (installed by `.ci/run`; see tests/real_agents.rs for where it lives).
+/// The real opencode (installed by `.ci/run`; `tests/common/real_agents.rs` finds it).
 #[test]
 fn the_real_opencode_passes() {
-    let opencode = std::env::var_os("ITERATR_TEST_OPENCODE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/real-agents/opencode/node_modules/opencode-linux-x64/bin/opencode")
-        });
-    assert!(
-        opencode.is_file(),
-        "{} is missing: install it with `npm install --prefix target/real-agents/opencode --no-save opencode-linux-x64@1.18.34` (bash .ci/run does)",
-        opencode.display()
-    );
+    let opencode = common::real_agents::opencode();
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
     let h = home.path().display().to_string();

@@ -33,11 +33,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
+
+mod wire;
+
+use wire::{
+    anthropic_message, anthropic_stream, json_response, last_anthropic, last_openai, openai_stream,
+    plain, sse,
+};
 
 /// Which wire format the server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -353,90 +360,6 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-/// The text of an OpenAI message's `content` (a string or a list of parts).
-fn openai_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
-fn last_openai(body: &Value) -> Last {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let Some(last) = messages.last() else {
-        return Last::Other("no messages".into());
-    };
-    match last["role"].as_str() {
-        Some("user") => Last::Prompt(openai_text(&last["content"])),
-        Some("tool") => {
-            let results: Vec<String> = messages
-                .iter()
-                .rev()
-                .take_while(|m| m["role"] == "tool")
-                .map(|m| openai_text(&m["content"]))
-                .collect();
-            Last::ToolResult {
-                text: results.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                is_error: None,
-            }
-        }
-        other => Last::Other(format!("{other:?}: {}", openai_text(&last["content"]))),
-    }
-}
-
-/// The text of an Anthropic `content` (a string or a list of blocks; tool results included).
-fn anthropic_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .map(|b| match b["type"].as_str() {
-                Some("text") => b["text"].as_str().unwrap_or("").to_string(),
-                Some("tool_result") => anthropic_text(&b["content"]),
-                _ => String::new(),
-            })
-            .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
-fn last_anthropic(body: &Value) -> Last {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let Some(last) = messages.last() else {
-        return Last::Other("no messages".into());
-    };
-    if last["role"] != "user" {
-        return Last::Other(format!(
-            "{}: {}",
-            last["role"],
-            anthropic_text(&last["content"])
-        ));
-    }
-    let results: Vec<&Value> = last["content"]
-        .as_array()
-        .map(|b| b.iter().filter(|b| b["type"] == "tool_result").collect())
-        .unwrap_or_default();
-    if results.is_empty() {
-        Last::Prompt(anthropic_text(&last["content"]))
-    } else {
-        Last::ToolResult {
-            text: results
-                .iter()
-                .map(|b| anthropic_text(&b["content"]))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            is_error: Some(results.iter().any(|b| b["is_error"] == true)),
-        }
-    }
-}
-
 fn matches(expect: &Expect, last: &Last) -> bool {
     match (expect, last) {
         (Expect::Any, _) => true,
@@ -541,193 +464,4 @@ async fn handle(
         Api::Anthropic if stream => sse(anthropic_stream(id, &model, &reply)),
         Api::Anthropic => json_response(anthropic_message(id, &model, &reply)),
     }
-}
-
-fn plain(status: StatusCode, text: &str) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain")
-        .body(Body::from(text.to_string()))
-        .unwrap()
-}
-
-fn json_response(v: Value) -> Response {
-    Response::builder()
-        .header("content-type", "application/json")
-        .body(Body::from(v.to_string()))
-        .unwrap()
-}
-
-fn sse(body: String) -> Response {
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from(body))
-        .unwrap()
-}
-
-/// Splits text into a few pieces, so that clients see it streamed.
-fn pieces(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for (i, word) in text.split_inclusive(' ').enumerate() {
-        cur.push_str(word);
-        if i % 4 == 3 {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// Splits a string in two at a character boundary near its middle.
-fn halves(s: &str) -> (&str, &str) {
-    let mut mid = s.len() / 2;
-    while !s.is_char_boundary(mid) {
-        mid += 1;
-    }
-    s.split_at(mid)
-}
-
-fn openai_stream(id: u64, model: &str, reply: &Reply) -> String {
-    let chunk = |delta: Value, finish: Value| {
-        let v = json!({
-            "id": format!("chatcmpl-{id}"),
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        format!("data: {v}\n\n")
-    };
-    let mut out = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
-    let (text, calls) = match reply {
-        Reply::Text(t) => (t.as_str(), &[][..]),
-        Reply::Tools { text, calls } => (text.as_str(), &calls[..]),
-    };
-    for piece in pieces(text) {
-        out.push_str(&chunk(json!({ "content": piece }), Value::Null));
-    }
-    for (i, (name, args)) in calls.iter().enumerate() {
-        let args = args.to_string();
-        let (a, b) = halves(&args);
-        out.push_str(&chunk(
-            json!({"tool_calls": [{"index": i, "id": format!("call_{id}_{i}"), "type": "function",
-                "function": {"name": name, "arguments": a}}]}),
-            Value::Null,
-        ));
-        out.push_str(&chunk(
-            json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
-            Value::Null,
-        ));
-    }
-    let finish = if calls.is_empty() {
-        "stop"
-    } else {
-        "tool_calls"
-    };
-    let last = json!({
-        "id": format!("chatcmpl-{id}"),
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": model,
-        "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
-    });
-    out.push_str(&format!("data: {last}\n\n"));
-    out.push_str("data: [DONE]\n\n");
-    out
-}
-
-fn anthropic_blocks(id: u64, reply: &Reply) -> (Vec<Value>, &'static str) {
-    let mut blocks = Vec::new();
-    let (text, calls) = match reply {
-        Reply::Text(t) => (t.as_str(), &[][..]),
-        Reply::Tools { text, calls } => (text.as_str(), &calls[..]),
-    };
-    if !text.is_empty() || calls.is_empty() {
-        blocks.push(json!({"type": "text", "text": text}));
-    }
-    for (i, (name, args)) in calls.iter().enumerate() {
-        blocks.push(json!({"type": "tool_use", "id": format!("toolu_{id:08}_{i}"), "name": name, "input": args}));
-    }
-    let stop = if calls.is_empty() {
-        "end_turn"
-    } else {
-        "tool_use"
-    };
-    (blocks, stop)
-}
-
-fn anthropic_message(id: u64, model: &str, reply: &Reply) -> Value {
-    let (blocks, stop) = anthropic_blocks(id, reply);
-    json!({
-        "id": format!("msg_{id:08}"),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": blocks,
-        "stop_reason": stop,
-        "stop_sequence": null,
-        "usage": {"input_tokens": 100, "output_tokens": 10,
-                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
-    })
-}
-
-fn anthropic_stream(id: u64, model: &str, reply: &Reply) -> String {
-    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
-    let (blocks, stop) = anthropic_blocks(id, reply);
-    let mut out = event(
-        "message_start",
-        json!({"type": "message_start", "message": {
-            "id": format!("msg_{id:08}"), "type": "message", "role": "assistant", "model": model,
-            "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 100, "output_tokens": 1,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
-    );
-    for (index, block) in blocks.iter().enumerate() {
-        if block["type"] == "text" {
-            out.push_str(&event(
-                "content_block_start",
-                json!({"type": "content_block_start", "index": index,
-                       "content_block": {"type": "text", "text": ""}}),
-            ));
-            for piece in pieces(block["text"].as_str().unwrap_or("")) {
-                out.push_str(&event(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "text_delta", "text": piece}}),
-                ));
-            }
-        } else {
-            out.push_str(&event(
-                "content_block_start",
-                json!({"type": "content_block_start", "index": index,
-                       "content_block": {"type": "tool_use", "id": block["id"],
-                                         "name": block["name"], "input": {}}}),
-            ));
-            let args = block["input"].to_string();
-            let (a, b) = halves(&args);
-            for part in [a, b] {
-                out.push_str(&event(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "input_json_delta", "partial_json": part}}),
-                ));
-            }
-        }
-        out.push_str(&event(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": index}),
-        ));
-    }
-    out.push_str(&event(
-        "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
-               "usage": {"output_tokens": 10}}),
-    ));
-    out.push_str(&event("message_stop", json!({"type": "message_stop"})));
-    out
 }

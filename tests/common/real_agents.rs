@@ -1,0 +1,319 @@
+//! The harness of the real-agent tests (`tests/real_agents.rs`): where the agents are installed,
+//! a temporary project and home for them, `iteratr build` run with its output collected, and the
+//! checks shared by the agents' tests.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::fake_llm::FakeLlm;
+
+pub const OPENCODE_VERSION: &str = "1.18.34";
+pub const CLAUDE_CODE_ACP_VERSION: &str = "0.16.2";
+
+pub const SPEC: &str =
+    "# Greetings\n\nTwo small files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n";
+
+/// Where `.ci/run` installs the agents when no variable says otherwise.
+pub fn install_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-agents")
+}
+
+/// The agent's `what` (its executable or script): from `var`, or the default install path; a
+/// clear failure otherwise.
+pub fn locate(var: &str, what: &str, default: PathBuf, install: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
+    assert!(
+        path.is_file(),
+        "{} is missing. These tests run the real agent; install it with\n  {install}\n\
+         (`bash .ci/run` does this) or point {var} at {what}.",
+        path.display()
+    );
+    path
+}
+
+pub fn opencode() -> PathBuf {
+    let dir = install_dir().join("opencode");
+    locate(
+        "ITERATR_TEST_OPENCODE",
+        "the opencode executable",
+        dir.join("node_modules/opencode-linux-x64/bin/opencode"),
+        &format!(
+            "npm install --prefix {} --no-save opencode-linux-x64@{OPENCODE_VERSION}",
+            dir.display()
+        ),
+    )
+}
+
+pub fn claude_code_acp() -> PathBuf {
+    let dir = install_dir().join("claude-code-acp");
+    locate(
+        "ITERATR_TEST_CLAUDE_CODE_ACP",
+        "its dist/index.js",
+        dir.join("node_modules/@zed-industries/claude-code-acp/dist/index.js"),
+        &format!(
+            "npm install --prefix {} --no-save @zed-industries/claude-code-acp@{CLAUDE_CODE_ACP_VERSION}",
+            dir.display()
+        ),
+    )
+}
+
+/// A temporary project (with the spec) beside a temporary home for the agent.
+pub struct Project {
+    pub root: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("project/specs")).unwrap();
+        let p = Project { root };
+        std::fs::write(p.path().join("specs/greetings.md"), SPEC).unwrap();
+        for d in ["home", "xdg/config", "xdg/data", "xdg/cache", "xdg/state"] {
+            std::fs::create_dir_all(p.root.path().join(d)).unwrap();
+        }
+        p
+    }
+
+    /// The project directory (canonical: agents report resolved paths).
+    pub fn path(&self) -> PathBuf {
+        self.root.path().join("project").canonicalize().unwrap()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    /// `iteratr build` in the project with a clean environment: PATH, a temporary HOME and XDG
+    /// dirs, and the log of iteratr (with the agent's stderr and the ACP traffic) in the root.
+    pub fn build(&self, agent: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(super::bin());
+        cmd.current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("XDG_CONFIG_HOME", self.root.path().join("xdg/config"))
+            .env("XDG_DATA_HOME", self.root.path().join("xdg/data"))
+            .env("XDG_CACHE_HOME", self.root.path().join("xdg/cache"))
+            .env("XDG_STATE_HOME", self.root.path().join("xdg/state"))
+            .env("LANG", "C.UTF-8")
+            .env("ITERATR_LOG_FILE", self.log_file())
+            .env(
+                "ITERATR_LOG_LEVEL",
+                std::env::var("ITERATR_TEST_LOG_LEVEL").unwrap_or("debug".into()),
+            )
+            .arg("build")
+            .args(["--agent", agent, "--headless"])
+            // Planning and two work iterations are enough; a hang or a failure stops the run at
+            // once (with what happened in the output) rather than being retried.
+            .args(
+                [
+                    ("-i", "3"),
+                    ("--iteration-timeout", "45s"),
+                    ("--max-failures", "1"),
+                ]
+                .into_iter()
+                .filter(|(flag, _)| !args.contains(flag))
+                .flat_map(|(flag, value)| [flag, value]),
+            )
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.root.path().join("iteratr.log")
+    }
+
+    /// The end of iteratr's debug log (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let from = lines.len().saturating_sub(80);
+        lines[from..]
+            .iter()
+            .map(|l| clip(l, 600))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn status(&self) -> Value {
+        let out = Command::new(super::bin())
+            .current_dir(self.path())
+            .env_remove("ITERATR_DATA_DIR")
+            .args(["status", "--session", "greetings", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Single-quotes a path for `--agent` (iteratr splits it the way a shell would).
+pub fn quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    assert!(!s.contains('\''), "{s}");
+    format!("'{s}'")
+}
+
+/// A running `iteratr build` whose output is collected as it comes.
+pub struct Run {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn collect(
+    pipe: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            into.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    })
+}
+
+impl Run {
+    pub fn start(mut cmd: Command) -> Run {
+        let mut child = cmd.spawn().unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            collect(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
+        Run {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits until the output has a line starting with `prefix`, and returns it.
+    pub fn wait_for_line(&self, prefix: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(l) = self.stdout().lines().find(|l| l.starts_with(prefix)) {
+                return Some(l.to_string());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits for the end (killing iteratr after `limit`, with `context` in the panic message).
+    pub fn finish(mut self, limit: Duration, context: impl Fn() -> String) -> Finished {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                panic!(
+                    "iteratr build did not finish within {limit:?}:\n{}\n{}\n{}",
+                    self.stdout(),
+                    self.stderr.lock().unwrap(),
+                    context()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            code: status.code(),
+            stdout: self.stdout(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+}
+
+/// A bare HTTP POST to iteratr's MCP endpoint with the given Authorization header (or none):
+/// the status line of the answer.
+pub fn mcp_post(url: &str, authorization: Option<&str>) -> String {
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(super::PATIENCE)).unwrap();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\n{auth}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.trim_end().to_string()
+}
+
+/// The tool calls the agent reported as failed over ACP (headless `✗ NAME failed: …` lines) are
+/// exactly those the script expects to fail: the check of `isError` where the model's wire format
+/// does not carry it (chat completions), and a second one where it does.
+pub fn assert_failed_calls(text: &str, llm: &FakeLlm, context: impl Fn() -> String) {
+    let reported: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ✗ "))
+        .map(|l| l.split_once(" failed").map_or(l, |(name, _)| name))
+        .collect();
+    assert_eq!(reported, llm.failed_calls(), "{}", context());
+}
+
+/// Asserts that no process is left (after a grace) whose command line contains `needle`.
+pub fn assert_none_left(needle: &str) {
+    super::wait_until(
+        super::PATIENCE,
+        || {
+            format!(
+                "agent processes are still running after the build: {:?}",
+                super::procs::with_cmdline(needle)
+            )
+        },
+        || super::procs::with_cmdline(needle).is_empty(),
+    );
+}

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod acp_driver;
 pub mod conformance;
 pub mod fake_agent;
 pub mod fake_llm;

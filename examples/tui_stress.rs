@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iteratr::acp::permission::{Approvals, ApproveMode};
 use iteratr::acp::policy::Policy;
 use iteratr::acp::{Agent, AgentSpec, AgentUpdate, UpdateSink};
 use iteratr::protocol::BuildEvent;
@@ -70,7 +71,8 @@ async fn main() -> anyhow::Result<()> {
                 script.display().to_string(),
             ],
             cwd: dir.path().to_path_buf(),
-            policy: Policy::default(),
+            env: Vec::new(),
+            approvals: Arc::new(Approvals::new(Policy::default(), ApproveMode::Auto, false)),
             init_timeout: Duration::from_secs(30),
         },
         sink,

@@ -5,6 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::acp::agents::Asking;
+use crate::acp::opencode;
+use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
 use crate::acp::{Agent, AgentSpec, AgentUpdate};
 use crate::store::{EventLog, SqliteLog, StoreError};
@@ -42,36 +45,83 @@ impl Check {
     }
 }
 
-/// Starts the agent, completes `initialize`, and stops it again.
-pub async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> Check {
+/// Starts the agent (as a build would: opencode with iteratr's permission config), completes
+/// `initialize`, and stops it again. Two checks: the agent, and whether its tool calls reach
+/// iteratr's permission rules.
+pub async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> Vec<Check> {
     let command = argv.join(" ");
+    let mut perms = Vec::new();
+    let mut env = Vec::new();
+    if opencode::is_opencode_command(argv) {
+        let resolved = match opencode::resolved_config(argv, project, timeout).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                perms.push(Check::new(
+                    Level::Warn,
+                    "perms",
+                    format!("cannot read opencode's configuration with `debug config`: {e}"),
+                ));
+                None
+            }
+        };
+        let content = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
+        let permission = std::env::var("OPENCODE_PERMISSION").ok();
+        match opencode::setup(content.as_deref(), permission.as_deref(), resolved.as_ref()) {
+            Ok(setup) => {
+                perms.extend(
+                    setup
+                        .warnings
+                        .into_iter()
+                        .map(|w| Check::new(Level::Warn, "perms", w)),
+                );
+                perms.push(Check::new(Level::Ok, "perms", setup.summary));
+                env = setup.env;
+            }
+            Err(e) => {
+                return vec![Check::new(Level::Fail, "perms", e)];
+            }
+        }
+    }
+    let configured = !env.is_empty();
     let spec = AgentSpec {
         argv: argv.to_vec(),
         cwd: project.to_path_buf(),
-        policy: Policy::default(),
+        env,
+        approvals: Arc::new(Approvals::new(Policy::default(), ApproveMode::Auto, false)),
         init_timeout: timeout,
     };
     let sink: crate::acp::UpdateSink = Arc::new(|_: AgentUpdate| {});
-    match Agent::start(spec, sink).await {
-        Ok(agent) => {
-            let info = agent.info.clone();
-            agent.shutdown(Duration::from_secs(2)).await;
-            let mcp = if info.http_mcp {
-                "takes MCP over HTTP (iteratr's tools are offered on 127.0.0.1 with a token)"
-            } else {
-                "takes MCP over stdio only (iteratr offers `iteratr mcp serve`)"
-            };
-            Check::new(
-                Level::Ok,
-                "agent",
-                format!(
-                    "`{command}` is {} {} speaking ACP; it {mcp}",
-                    info.name, info.version
-                ),
-            )
+    let agent = match Agent::start(spec, sink).await {
+        Ok(agent) => agent,
+        Err(e) => return vec![Check::new(Level::Fail, "agent", e.to_string())],
+    };
+    let info = agent.info.clone();
+    agent.shutdown(Duration::from_secs(2)).await;
+    let mcp = if info.http_mcp {
+        "takes MCP over HTTP (iteratr's tools are offered on 127.0.0.1 with a token)"
+    } else {
+        "takes MCP over stdio only (iteratr offers `iteratr mcp serve`)"
+    };
+    let mut checks = vec![Check::new(
+        Level::Ok,
+        "agent",
+        format!(
+            "`{command}` is {} {} speaking ACP; it {mcp}",
+            info.name, info.version
+        ),
+    )];
+    let asking = Asking::of(&info, configured);
+    if asking.asks() {
+        perms.push(Check::new(Level::Ok, "perms", asking.describe()));
+    } else {
+        let mut message = asking.describe();
+        if let Some(w) = asking.rules_warning(true, true) {
+            message = format!("{message}; {w}");
         }
-        Err(e) => Check::new(Level::Fail, "agent", e.to_string()),
+        perms.push(Check::new(Level::Warn, "perms", message));
     }
+    checks.extend(perms);
+    checks
 }
 
 /// The data dir: the store opens (and is ours), or the directory can be created.

@@ -5,7 +5,9 @@ use std::io::Write;
 
 use tokio::sync::mpsc;
 
-use crate::protocol::{AgentUpdate, BuildEvent, RunOutcome, ToolStatus, iteration_ended};
+use crate::protocol::{
+    AgentUpdate, BuildEvent, RunOutcome, ToolStatus, call_label, iteration_ended,
+};
 use crate::session::display::{clip, first_line};
 use crate::session::{EventKind, note_id, task_id};
 
@@ -208,19 +210,20 @@ impl Printer {
                 .iter()
                 .map(|e| format!("  plan [{}] {}\n", e.status, e.content))
                 .collect(),
+            AgentUpdate::PermissionAsked { tool, title, .. } => {
+                format!("  permission asked: {}\n", call_label(tool, title))
+            }
             AgentUpdate::Permission {
+                tool,
                 title,
-                allowed,
-                denied_by,
-            } => match (allowed, denied_by) {
-                (true, _) => format!("  permission: {title} → allowed\n"),
-                (false, Some(p)) => {
-                    format!("  permission: {title} → denied (matches --deny-tools '{p}')\n")
-                }
-                (false, None) => {
-                    format!("  permission: {title} → cancelled (no option to choose)\n")
-                }
-            },
+                decision,
+                rule,
+                ..
+            } => format!(
+                "  permission: {} → {}\n",
+                call_label(tool, title),
+                decision.describe(rule.as_deref())
+            ),
             AgentUpdate::File {
                 op,
                 path,
@@ -288,6 +291,8 @@ fn log_line(kind: &EventKind) -> String {
         EventKind::LeaseAcquired { holder, .. } => format!("  build started by {holder}\n"),
         EventKind::LeaseReleased { .. } => "  build ended\n".to_string(),
         EventKind::LeaseRenewed { .. } => String::new(),
+        // Printed as it happens, from the agent's updates.
+        EventKind::PermissionDecided { .. } => String::new(),
         EventKind::TaskContentEdited { .. }
         | EventKind::NoteContentEdited { .. }
         | EventKind::NoteDeleted { .. }

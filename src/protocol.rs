@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::session::display::TaskCounts;
-use crate::session::{Event, IterationOutcome};
+use crate::session::{Event, IterationOutcome, PermissionDecision};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -100,6 +100,36 @@ pub fn iteration_ended(
     )
 }
 
+/// A tool call's name and title as one short text for people: "bash: echo hi", or the title alone
+/// when it already names the tool ("Write /src/a.rs" for `mcp__acp__Write`).
+pub fn call_label(tool: &str, title: &str) -> String {
+    let short = tool
+        .rsplit(['_', '.'])
+        .next()
+        .unwrap_or(tool)
+        .to_lowercase();
+    if tool.is_empty() || title.is_empty() || title.to_lowercase().contains(&short) {
+        if title.is_empty() {
+            tool.to_string()
+        } else {
+            title.to_string()
+        }
+    } else {
+        format!("{tool}: {title}")
+    }
+}
+
+/// A person's answer to a permission request (`--approve ask`), or its end without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    AllowOnce,
+    /// Allow, and allow this tool without asking for the rest of the build.
+    AllowAlways,
+    Deny,
+    /// The turn was stopped (or the agent went away) before anyone answered.
+    Cancel,
+}
+
 /// What kind of tool the agent calls (ACP's `ToolKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,6 +147,21 @@ pub enum ToolKind {
 }
 
 impl ToolKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolKind::Read => "read",
+            ToolKind::Edit => "edit",
+            ToolKind::Delete => "delete",
+            ToolKind::Move => "move",
+            ToolKind::Search => "search",
+            ToolKind::Execute => "execute",
+            ToolKind::Think => "think",
+            ToolKind::Fetch => "fetch",
+            ToolKind::SwitchMode => "switch_mode",
+            ToolKind::Other => "other",
+        }
+    }
+
     /// From the wire; anything unknown is `Other`.
     pub fn parse(s: &str) -> Self {
         match s {
@@ -207,12 +252,31 @@ pub enum AgentUpdate {
     Plan {
         entries: Vec<PlanEntry>,
     },
-    /// iteratr answered a permission request.
-    Permission {
+    /// The agent asks permission and a person must answer (`--approve ask`): request `id`.
+    PermissionAsked {
+        id: u64,
+        /// The tool's name, when the agent told it.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        tool: String,
         title: String,
-        allowed: bool,
+        kind: ToolKind,
         #[serde(skip_serializing_if = "Option::is_none")]
-        denied_by: Option<String>,
+        input: Option<Value>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        diffs: Vec<Diff>,
+    },
+    /// iteratr answered a permission request (`id` matches an earlier `PermissionAsked`).
+    Permission {
+        id: u64,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        tool: String,
+        title: String,
+        decision: PermissionDecision,
+        /// The `--deny-tools` pattern that refused it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// A person decided (now, or earlier with "always").
+        by_user: bool,
     },
     /// iteratr served (or refused) a file request.
     File {

@@ -46,6 +46,7 @@ struct StatusJson<'a> {
     /// The build holding the session now (null when none does).
     builder: Option<&'a crate::session::LeaseHolder>,
     builder_text: Option<String>,
+    permissions: &'a crate::session::Permissions,
 }
 
 pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
@@ -95,6 +96,7 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
             .filter(|l| l.is_live(crate::service::now_ms()))
             .map(|l| &l.holder),
         builder_text: builder_line(state, crate::service::now_ms()),
+        permissions: &state.permissions,
     };
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
@@ -216,7 +218,40 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
     if !state.messages.is_empty() {
         let _ = writeln!(out, "\nMessages from people: {}", state.messages.len());
     }
+    render_permissions(&mut out, &state.permissions);
     out
+}
+
+/// Decisions listed in the text view, at most.
+const PERMISSIONS_SHOWN: usize = 5;
+
+fn render_permissions(out: &mut String, p: &crate::session::Permissions) {
+    if p.recent.is_empty() {
+        return;
+    }
+    let cancelled = if p.cancelled > 0 {
+        format!(", {} not answered", p.cancelled)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "\nPermission requests: {} allowed, {} denied{cancelled}",
+        p.allowed, p.denied
+    );
+    let from = p.recent.len().saturating_sub(PERMISSIONS_SHOWN);
+    for r in p.recent.iter().skip(from) {
+        let when = r
+            .iteration
+            .map(|i| format!("#{i:<3} "))
+            .unwrap_or_else(|| "     ".into());
+        let _ = writeln!(
+            out,
+            "  {when}{} → {}",
+            first_line(&crate::acp::call_label(&r.tool, &r.title)),
+            r.decision.describe(r.rule.as_deref())
+        );
+    }
 }
 
 pub fn render_sessions(data_dir: &str, sessions: &[SessionInfo]) -> String {

@@ -358,8 +358,41 @@ fn permissions_and_files_follow_the_policy() {
         "{text}"
     );
     assert!(
-        text.contains("permission: Run rm -rf target → denied (matches --deny-tools 'run rm*')"),
+        text.contains("permission: Run rm -rf target → denied by --deny-tools 'run rm*'"),
         "{text}"
+    );
+    // The fake agent is not known to ask before every tool: the build says the rules may not
+    // reach all of them.
+    assert!(
+        text.contains("iteratr: warning: --deny-tools applies only to the tool calls fake-agent asks permission for"),
+        "{text}"
+    );
+    // Both decisions are in the session log, and status shows them.
+    let s = p.status();
+    let perms = &s["permissions"];
+    assert_eq!(
+        (perms["allowed"].as_u64(), perms["denied"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    assert_eq!(perms["recent"][0]["decision"], "allowed", "{s}");
+    assert_eq!(perms["recent"][1]["decision"], "denied_by_rule", "{s}");
+    assert_eq!(perms["recent"][1]["rule"], "run rm*", "{s}");
+    assert_eq!(perms["recent"][1]["title"], "Run rm -rf target", "{s}");
+    assert_eq!(perms["recent"][1]["iteration"], 1, "{s}");
+    let out = Command::new(common::bin())
+        .current_dir(p.path())
+        .args(["status", "--session", "demo"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains("Permission requests: 1 allowed, 1 denied"),
+        "{status}"
+    );
+    assert!(
+        status.contains("#1   Run rm -rf target → denied by --deny-tools 'run rm*'"),
+        "{status}"
     );
     let reads = p.agent_events("read");
     assert_eq!(reads[0]["ok"], false);
@@ -581,4 +614,53 @@ fn without_a_terminal_build_prints_progress_lines() {
         stderr(&out)
     );
     assert!(stdout(&out).contains("── iteration 0 (planning) ──"));
+}
+
+#[test]
+fn approve_ask_without_a_terminal_denies_and_says_so() {
+    let turn = json!({"actions": [
+        {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
+        status_of("TAS-1", "cancelled"), status_of("TAS-2", "cancelled"), status_of("TAS-3", "cancelled"),
+        tool("session-complete", json!({})),
+    ]});
+    let p = Project::new(json!({"turns": [planning_turn(), turn.clone()]}));
+    let out = p.build(&["--headless", "--approve", "ask"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "iteratr: warning: --approve ask without the full-screen interface: nobody can answer"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("permission: Edit src/lib.rs → denied: --approve ask, and nobody can answer (--headless)"),
+        "{text}"
+    );
+    assert_eq!(p.agent_events("permission")[0]["outcome"], "reject_once");
+    assert_eq!(
+        p.status()["permissions"]["recent"][0]["decision"],
+        "denied_unattended"
+    );
+
+    // With --json the decision is there twice: as it happened, and as the log recorded it.
+    let p = Project::new(json!({"turns": [planning_turn(), turn]}));
+    let out = p.build(&["--headless", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let live = lines
+        .iter()
+        .find(|v| v["type"] == "agent" && v["update"]["type"] == "permission")
+        .unwrap_or_else(|| panic!("no permission update in {lines:?}"));
+    assert_eq!(live["update"]["title"], "Edit src/lib.rs");
+    assert_eq!(live["update"]["decision"], "allowed");
+    let logged = lines
+        .iter()
+        .find(|v| v["type"] == "log" && v["event"]["event"]["type"] == "permission_decided")
+        .unwrap_or_else(|| panic!("no permission_decided event in {lines:?}"));
+    assert_eq!(logged["event"]["event"]["decision"], "allowed");
+    assert_eq!(logged["event"]["by"], "system");
 }

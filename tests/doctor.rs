@@ -54,6 +54,11 @@ fn a_working_agent_passes() {
     );
     assert!(t.contains("ok    nats      not configured"), "{t}");
     assert!(t.contains("terminal"), "{t}");
+    // An agent iteratr knows nothing about: rules may not reach all its tools.
+    assert!(
+        t.contains("warn  perms     iteratr does not know whether fake-agent asks permission before running its tools; --deny-tools and --approve ask apply only to the tool calls fake-agent asks permission for"),
+        "{t}"
+    );
     assert!(
         !dir.path().join(".iteratr").exists(),
         "doctor creates nothing"
@@ -136,10 +141,10 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
     assert!(t.contains("2 check(s) failed"), "{t}");
 }
 
-/// The real opencode (installed by `.ci/run`; `tests/common/real_agents.rs` finds it).
+/// The real opencode (installed by `.ci/run`; `tests/common/real_agent.rs` finds it).
 #[test]
 fn the_real_opencode_passes() {
-    let opencode = common::real_agents::opencode();
+    let opencode = common::real_agent::opencode();
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
     let h = home.path().display().to_string();
@@ -167,6 +172,62 @@ fn the_real_opencode_passes() {
     );
     assert!(
         t.contains("is OpenCode 1.18.34 speaking ACP; it takes MCP over HTTP"),
+        "{t}"
+    );
+}
+
+/// `iteratr doctor` with the real opencode in a scratch home: it reports the permission config
+/// iteratr sets, and refuses the user's own settings when they cannot be read.
+#[test]
+fn opencode_is_reported_as_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["home", "xdg", "project"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    let agent = format!("'{}' acp", common::real_agent::opencode().display());
+    let run_agent = |agent: &str, permission: &str| {
+        Command::new(common::bin())
+            .current_dir(dir.path().join("project"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env("XDG_DATA_HOME", dir.path().join("xdg"))
+            .env("XDG_CACHE_HOME", dir.path().join("xdg"))
+            .env("XDG_STATE_HOME", dir.path().join("xdg"))
+            .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+            .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+            .env("OPENCODE_PERMISSION", permission)
+            .args(["doctor", "--agent", agent, "--timeout", "60s"])
+            .output()
+            .unwrap()
+    };
+    let run = |permission: &str| run_agent(&agent, permission);
+    let out = run(r#"{"edit": "allow"}"#);
+    let t = text(&out);
+    assert!(
+        t.contains("ok    perms     set opencode's permission config (OPENCODE_PERMISSION, OPENCODE_CONFIG_CONTENT) so that it asks before every tool call (1 \"allow\" rule(s) of yours now \"ask\"; 0 \"deny\" rule(s) of yours kept)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("ok    perms     OpenCode asks iteratr before every tool call"),
+        "{t}"
+    );
+    // Started through a command iteratr does not recognise as opencode: it says what that means.
+    let wrapped = format!(
+        "sh -c \"exec '{}' acp\"",
+        common::real_agent::opencode().display()
+    );
+    let t = text(&run_agent(&wrapped, ""));
+    assert!(
+        t.contains("warn  perms     this is OpenCode, but the command does not start `opencode` directly, so iteratr did not set its permission config"),
+        "{t}"
+    );
+    let out = run("{edit: allow}");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("FAIL  perms     OPENCODE_PERMISSION is not valid JSON"),
         "{t}"
     );
 }

@@ -2,12 +2,14 @@
 //! the format of data already on users' disks changed: make that deliberate (bump the event version,
 //! keep old events readable), then regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test golden_events`.
 
-use iteratr::session::{Author, Event, EventKind, LeaseHolder, NoteType, TaskStatus};
+use iteratr::session::{
+    Author, Event, EventKind, LeaseHolder, NoteType, PermissionDecision, TaskStatus,
+};
 
 fn one_of_each() -> Vec<Event> {
     let at = 1_764_000_000_000;
     let e = |by, kind| Event::new(at, by, kind);
-    vec![
+    let mut events = vec![
         e(
             Author::Agent,
             EventKind::TaskAdded {
@@ -171,6 +173,15 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
         e(
+            Author::System,
+            EventKind::PermissionDecided {
+                tool: "bash".into(),
+                title: "rm -rf target".into(),
+                decision: PermissionDecision::DeniedByRule,
+                rule: Some("bash*".into()),
+            },
+        ),
+        e(
             Author::User,
             EventKind::SessionReset {
                 reason: Some("start over".into()),
@@ -202,7 +213,28 @@ fn one_of_each() -> Vec<Event> {
                 id: "5f2a9c0e1b7d4a36".into(),
             },
         ),
-    ]
+    ];
+    // Every decision a permission event can record.
+    let decisions = [
+        (Author::System, PermissionDecision::Allowed),
+        (Author::User, PermissionDecision::AllowedByUser),
+        (Author::System, PermissionDecision::AllowedAlways),
+        (Author::User, PermissionDecision::DeniedByUser),
+        (Author::System, PermissionDecision::DeniedUnattended),
+        (Author::System, PermissionDecision::Cancelled),
+    ];
+    events.extend(decisions.into_iter().map(|(by, decision)| {
+        e(
+            by,
+            EventKind::PermissionDecided {
+                tool: "write".into(),
+                title: "src/main.rs".into(),
+                decision,
+                rule: None,
+            },
+        )
+    }));
+    events
 }
 
 #[test]
@@ -227,5 +259,5 @@ fn event_encoding_matches_the_golden_file() {
     // Every event type is covered.
     let types: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.kind.type_name()).collect();
-    assert_eq!(types.len(), 19);
+    assert_eq!(types.len(), 20);
 }

@@ -16,28 +16,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::fake_llm::{Api, FakeLlm, Step, failed, prompt, result};
-use common::real_agents::{
-    Project, Run, assert_failed_calls, assert_none_left, claude_code_acp, mcp_post, opencode, quote,
+use common::real_agent::{
+    Project, Run, assert_failed_calls, assert_none_left, claude_code_acp, mcp_post, opencode,
+    opencode_config, quote,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// The opencode config: a custom OpenAI-compatible provider at the fake LLM with two models;
-/// the default is `other`, so that requests for `scripted` show that `-m` took effect.
-fn opencode_config(llm: &FakeLlm) -> Value {
-    let model = json!({"tool_call": true, "limit": {"context": 100000, "output": 8000}});
-    json!({
-        "$schema": "https://opencode.ai/config.json",
-        "provider": {"fakellm": {
-            "npm": "@ai-sdk/openai-compatible",
-            "name": "Fake LLM",
-            "options": {"baseURL": format!("{}/v1", llm.url()), "apiKey": "test-key"},
-            "models": {"scripted": model, "other": model},
-        }},
-        "model": "fakellm/other",
-        "small_model": "fakellm/other",
-        "autoupdate": false,
-        "share": "disabled",
-    })
+const SPEC: &str =
+    "# Greetings\n\nTwo small files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n";
+
+/// The project of these tests: the greetings spec.
+fn project() -> Project {
+    Project::new("greetings", SPEC)
 }
 
 /// What the model does: plan (iteration 0), then one task per iteration with opencode's own
@@ -100,14 +90,18 @@ fn opencode_script(project: &Path) -> Vec<Step> {
 #[test]
 fn opencode_builds_a_spec_through_iteratrs_tools() {
     let opencode = opencode();
-    let p = Project::new();
+    let p = project();
     let llm = FakeLlm::start(Api::OpenAi, opencode_script(&p.path()));
     let agent = format!("{} acp", quote(&opencode));
-    let mut cmd = p.build(&agent, &["-m", "fakellm/scripted"]);
-    cmd.env("OPENCODE_CONFIG_CONTENT", opencode_config(&llm).to_string())
-        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
-        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
-        .env("OPENCODE_DISABLE_SHARE", "1");
+    // Planning and two work iterations.
+    let mut cmd = p.build(&agent, &["-i", "3", "-m", "fakellm/scripted"]);
+    cmd.env(
+        "OPENCODE_CONFIG_CONTENT",
+        opencode_config(&llm, "other").to_string(),
+    )
+    .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+    .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+    .env("OPENCODE_DISABLE_SHARE", "1");
     let run = Run::start(cmd);
 
     // The session tools' HTTP endpoint refuses requests without the session's bearer token, so
@@ -224,7 +218,7 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
     assert!(wrong.contains(" 401"), "{wrong}");
 
     // And no opencode process is left.
-    assert_none_left(&opencode.display().to_string());
+    assert_none_left(&opencode.display().to_string(), &p.path());
 }
 
 /// opencode processes (`opencode acp`, not iteratr's own command line naming it) working in `dir`.
@@ -245,7 +239,7 @@ fn opencode_in(opencode: &Path, dir: &Path) -> Vec<u32> {
 #[test]
 fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
     let opencode = opencode();
-    let p = Project::new();
+    let p = project();
     let status = |id: &str, s: &str| json!({"id": id, "status": s});
     let llm = FakeLlm::start(
         Api::OpenAi,
@@ -278,6 +272,8 @@ fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
     let mut cmd = p.build(
         &agent,
         &[
+            "-i",
+            "3",
             "-m",
             "fakellm/scripted",
             "--max-failures",
@@ -286,10 +282,13 @@ fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
             "100ms",
         ],
     );
-    cmd.env("OPENCODE_CONFIG_CONTENT", opencode_config(&llm).to_string())
-        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
-        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
-        .env("OPENCODE_DISABLE_SHARE", "1");
+    cmd.env(
+        "OPENCODE_CONFIG_CONTENT",
+        opencode_config(&llm, "other").to_string(),
+    )
+    .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+    .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+    .env("OPENCODE_DISABLE_SHARE", "1");
     let run = Run::start(cmd);
     let deadline = Instant::now() + Duration::from_secs(60);
     while llm.progress().0 < 1 {
@@ -335,7 +334,7 @@ fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
         [("error", true), ("end_turn", true), ("end_turn", false)],
         "{s}"
     );
-    assert_none_left(&opencode.display().to_string());
+    assert_none_left(&opencode.display().to_string(), &p.path());
 }
 
 /// What Claude does: plan (adding a task), then write files with claude-code-acp's `Write`
@@ -401,11 +400,11 @@ fn claude_script(project: &Path) -> Vec<Step> {
 #[test]
 fn claude_code_builds_a_spec_through_iteratrs_tools() {
     let acp = claude_code_acp();
-    let p = Project::new();
+    let p = project();
     let llm = FakeLlm::start(Api::Anthropic, claude_script(&p.path()));
     // No -m: claude-code-acp offers `models`, not a `model` session option.
     let agent = format!("node {}", quote(&acp));
-    let mut cmd = p.build(&agent, &[]);
+    let mut cmd = p.build(&agent, &["-i", "3"]);
     cmd.env("ANTHROPIC_BASE_URL", llm.url())
         .env("ANTHROPIC_API_KEY", "test-key")
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
@@ -510,5 +509,5 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
         .ancestors()
         .find(|a| a.file_name().is_some_and(|n| n == "node_modules"))
         .unwrap_or(acp.parent().unwrap());
-    assert_none_left(&modules.display().to_string());
+    assert_none_left(&modules.display().to_string(), &p.path());
 }

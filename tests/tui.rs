@@ -191,6 +191,21 @@ fn dashboard_compact() {
 #[test]
 fn logs_view() {
     let mut app = app();
+    // A permission decision is an event of the log like any other.
+    let seq = app.state.last_seq + 1;
+    app.on_build_event(BuildEvent::Log {
+        seq,
+        event: iteratr::session::Event::new(
+            1_764_000_000_000,
+            Author::System,
+            iteratr::session::EventKind::PermissionDecided {
+                tool: "bash".into(),
+                title: "rm -rf target".into(),
+                decision: iteratr::session::PermissionDecision::DeniedByRule,
+                rule: Some("bash*".into()),
+            },
+        ),
+    });
     app.on_key(ctrl('l'));
     assert_eq!(app.view, View::Logs);
     insta::assert_snapshot!(render(&mut app, 120, 30));

@@ -48,16 +48,7 @@ fn the_tui_in_a_real_terminal() {
     std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
     let agent_log = dir.join("agent.log");
 
-    let command = format!("{} build; echo EXITED $?; sleep 600", common::bin());
-    let env = [
-        format!("ITERATR_AGENT={}", common::fake_agent::path().display()),
-        format!(
-            "ITERATR_FAKE_AGENT_SCRIPT={}",
-            dir.join("script.json").display()
-        ),
-        format!("ITERATR_FAKE_AGENT_LOG={}", agent_log.display()),
-    ];
-    let tmux = Tmux::start("build", dir, &env, &command);
+    let tmux = start_build(dir, "build", "");
 
     // The tasks appear in the sidebar as the agent works.
     let screen = tmux.wait_for("Working on the first task", PATIENCE);
@@ -124,4 +115,99 @@ fn assert_no_iteratr_in(tmux: &Tmux) {
             "iteratr ({child}) is still running"
         );
     }
+}
+
+/// Starts `iteratr build ARGS` in a tmux session in `dir` with the fake agent and its script.
+fn start_build(dir: &Path, name: &str, args: &str) -> Tmux {
+    let command = format!("{} build {args}; echo EXITED $?; sleep 600", common::bin());
+    let env = [
+        format!("ITERATR_AGENT={}", common::fake_agent::path().display()),
+        format!(
+            "ITERATR_FAKE_AGENT_SCRIPT={}",
+            dir.join("script.json").display()
+        ),
+        format!("ITERATR_FAKE_AGENT_LOG={}", dir.join("agent.log").display()),
+    ];
+    Tmux::start(name, dir, &env, &command)
+}
+
+#[test]
+fn with_approve_ask_the_person_at_the_terminal_answers() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    std::fs::create_dir(dir.join("specs")).unwrap();
+    std::fs::write(dir.join("specs/demo.md"), "# Demo\n- [ ] First task\n").unwrap();
+    let script = json!({"turns": [
+        {"actions": [{"say": "Planning.\n"}, {"tool": "iteration-summary", "args": {"summary": "planned"}}]},
+        {"actions": [
+            {"permission": {"title": "Run rm -rf build", "kind": "execute"}},
+            {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
+            {"tool": "task-status", "args": {"id": "TAS-1", "status": "completed"}},
+            {"tool": "session-complete", "args": {"summary": "done"}},
+        ]},
+    ]});
+    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+    let tmux = start_build(dir, "ask", "--approve ask");
+
+    // The first request waits on screen with what the agent wants to do and the choices.
+    let screen = tmux.wait_for("The agent asks permission", PATIENCE);
+    assert!(screen.contains("call   Run rm -rf build"), "{screen}");
+    assert!(screen.contains("kind   execute"), "{screen}");
+    assert!(
+        screen.contains("y Allow once")
+            && screen.contains("a Allow always")
+            && screen.contains("n Deny"),
+        "{screen}"
+    );
+    // Nothing was answered yet: the agent still waits.
+    let agent_log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
+    assert!(!agent_log().contains(r#""event":"permission""#));
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("call   Edit src/lib.rs", PATIENCE);
+    assert!(
+        screen.contains("permission: Run rm -rf build → allowed once by you"),
+        "{screen}"
+    );
+    tmux.keys(&["n"]);
+    tmux.wait_for("session complete after", PATIENCE);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("permission: Edit src/lib.rs → denied by you"),
+        "{screen}"
+    );
+    assert!(!screen.contains("The agent asks permission"), "{screen}");
+
+    // The agent got the answers, and the log has them as the person's decisions.
+    let outcomes: Vec<String> = agent_log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "permission")
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["title"].as_str().unwrap(),
+                v["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["Run rm -rf build allow_once", "Edit src/lib.rs reject_once"]
+    );
+    let out = Command::new(common::bin())
+        .current_dir(dir)
+        .args(["status", "--session", "demo", "--json"])
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recent = &s["permissions"]["recent"];
+    assert_eq!(recent[0]["decision"], "allowed_by_user", "{s}");
+    assert_eq!(recent[1]["decision"], "denied_by_user", "{s}");
+    assert_eq!(
+        (recent[0]["by"].as_str(), recent[1]["by"].as_str()),
+        (Some("user"), Some("user"))
+    );
+
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("EXITED 0", PATIENCE);
 }

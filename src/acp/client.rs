@@ -2,37 +2,17 @@
 //! orchestrator sends it operations (new session, model, prompt, cancel, shut down) and receives
 //! the agent's updates on a channel.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agent_client_protocol::schema::ProtocolVersion;
-use agent_client_protocol::v1::ConnectionTo;
-use agent_client_protocol::v1::schema::{
-    CancelNotification, ClientCapabilities, ContentBlock, EnvVariable, FileSystemCapabilities,
-    HttpHeader, Implementation, InitializeRequest, McpServer, McpServerHttp, McpServerStdio,
-    NewSessionRequest, PermissionOptionKind, PromptRequest, ReadTextFileRequest,
-    ReadTextFileResponse, RequestPermissionOutcome, RequestPermissionRequest,
-    RequestPermissionResponse, SelectedPermissionOutcome, SessionId, SessionNotification,
-    SetSessionConfigOptionRequest, TextContent, WriteTextFileRequest, WriteTextFileResponse,
-};
-use agent_client_protocol::{
-    Agent as AgentRole, ByteStreams, Client, ErrorCode, on_receive_notification, on_receive_request,
-};
-use serde_json::{Value, json};
+use serde_json::Value;
 use thiserror::Error;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
-use super::policy::{Policy, Sandbox, slice_lines};
-use super::{AgentInfo, AgentUpdate, convert_updates};
-use crate::process;
-
-/// Lines of the agent's stderr kept for error messages.
-const STDERR_TAIL: usize = 20;
+use super::connection::run;
+use super::permission::Approvals;
+use super::{AgentInfo, AgentUpdate};
 
 #[derive(Debug, Clone)]
 pub struct AgentSpec {
@@ -40,7 +20,11 @@ pub struct AgentSpec {
     pub argv: Vec<String>,
     /// The project directory: the agent runs there, and file requests stay inside it.
     pub cwd: PathBuf,
-    pub policy: Policy,
+    /// Environment variables set for the agent on top of iteratr's own (values may be secret:
+    /// never logged).
+    pub env: Vec<(String, String)>,
+    /// Who answers its permission requests, and how.
+    pub approvals: Arc<Approvals>,
     /// How long `initialize` may take before the agent is deemed not to speak ACP.
     pub init_timeout: Duration,
 }
@@ -81,12 +65,12 @@ pub enum AgentError {
     Refused(String),
 }
 
-type Reply<T> = oneshot::Sender<Result<T, AgentError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, AgentError>>;
 
 /// Where the agent's updates go (called on the agent's thread, in the order they arrive).
 pub type UpdateSink = Arc<dyn Fn(AgentUpdate) + Send + Sync>;
 
-enum Op {
+pub(super) enum Op {
     NewSession {
         cwd: PathBuf,
         servers: Vec<McpEntry>,
@@ -343,338 +327,4 @@ fn collect_values(v: &Value, out: &mut Vec<String>) {
         }
         _ => {}
     }
-}
-
-fn session_id(s: &str) -> SessionId {
-    SessionId::new(s.to_string())
-}
-
-fn mcp_server(entry: McpEntry) -> McpServer {
-    match entry {
-        McpEntry::Http { name, url, token } => {
-            McpServer::Http(McpServerHttp::new(name, url).headers(vec![HttpHeader::new(
-                "Authorization",
-                format!("Bearer {token}"),
-            )]))
-        }
-        McpEntry::Stdio {
-            name,
-            command,
-            args,
-            env,
-        } => McpServer::Stdio(
-            McpServerStdio::new(name, command).args(args).env(
-                env.into_iter()
-                    .map(|(k, v)| EnvVariable::new(k, v))
-                    .collect(),
-            ),
-        ),
-    }
-}
-
-fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
-    if agent_client_protocol::is_incoming_transport_closed(&e)
-        || agent_client_protocol::is_connection_terminated(&e)
-    {
-        // The agent closed its end: it is exiting. `Agent::call` says how it ended.
-        return AgentError::Exited(String::new());
-    }
-    AgentError::Protocol(format!("{} ({})", e.message, i32::from(e.code)))
-}
-
-/// The agent thread: the child process, the connection, and the operations loop.
-async fn run(
-    spec: AgentSpec,
-    mut ops: mpsc::UnboundedReceiver<Op>,
-    mut stop: watch::Receiver<Option<Duration>>,
-    updates: UpdateSink,
-    init_tx: oneshot::Sender<Result<(AgentInfo, Option<u32>), AgentError>>,
-    exit_tx: watch::Sender<Option<String>>,
-) {
-    let command_line = spec.argv.join(" ");
-    let sandbox = match Sandbox::new(&spec.cwd) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            let _ = init_tx.send(Err(AgentError::Start(format!(
-                "cannot use the project directory {}: {e}",
-                spec.cwd.display()
-            ))));
-            return;
-        }
-    };
-    let Some(mut cmd) = process::command(&spec.argv, sandbox.root()) else {
-        let _ = init_tx.send(Err(AgentError::Start("the agent command is empty".into())));
-        return;
-    };
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                "it is not installed or not on PATH; install it, or choose another agent with --agent \"CMD ARGS\" (or ITERATR_AGENT)"
-            } else {
-                "check the command given with --agent or ITERATR_AGENT"
-            };
-            let _ = init_tx.send(Err(AgentError::Start(format!(
-                "cannot start the agent `{command_line}`: {e}; {hint}"
-            ))));
-            return;
-        }
-    };
-    let pid = child.id();
-    tracing::info!(agent = %command_line, pid = ?pid, "agent started");
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        let _ = init_tx.send(Err(AgentError::Start(
-            "cannot open the agent's stdio".into(),
-        )));
-        return;
-    };
-    let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
-    let tail_writer = Arc::clone(&tail);
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::debug!(target: "iteratr::agent_stderr", "{line}");
-            if let Ok(mut t) = tail_writer.lock() {
-                if t.len() == STDERR_TAIL {
-                    t.pop_front();
-                }
-                t.push_back(line);
-            }
-        }
-    });
-
-    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
-    let policy = Arc::new(spec.policy.clone());
-    let (grace_tx, grace_rx) = oneshot::channel::<Duration>();
-    let on_update = Arc::clone(&updates);
-    let on_permission = Arc::clone(&updates);
-    let (on_read, on_write) = (Arc::clone(&updates), Arc::clone(&updates));
-    let (read_box, write_box) = (Arc::clone(&sandbox), Arc::clone(&sandbox));
-
-    let connection = Client
-        .v1()
-        .name("iteratr")
-        .on_receive_notification(
-            async move |n: SessionNotification, _cx| {
-                if let Ok(v) = serde_json::to_value(&n.update) {
-                    tracing::trace!(target: "iteratr::acp", update = %v);
-                    for u in convert_updates(&v) {
-                        on_update(u);
-                    }
-                }
-                Ok(())
-            },
-            on_receive_notification!(),
-        )
-        .on_receive_request(
-            async move |req: RequestPermissionRequest, responder, _cx| {
-                let call = serde_json::to_value(&req.tool_call).unwrap_or(Value::Null);
-                let field = |k: &str| call.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-                let (title, name, kind) = (field("title"), field("name"), field("kind"));
-                let denied = policy.denies(&[&title, &name, &kind]).map(|p| p.as_str().to_string());
-                let wanted: &[PermissionOptionKind] = if denied.is_none() {
-                    &[PermissionOptionKind::AllowOnce, PermissionOptionKind::AllowAlways]
-                } else {
-                    &[PermissionOptionKind::RejectOnce, PermissionOptionKind::RejectAlways]
-                };
-                let option = wanted.iter().find_map(|k| {
-                    req.options.iter().find(|o| o.kind == *k).map(|o| o.option_id.clone())
-                });
-                let allowed = denied.is_none() && option.is_some();
-                let shown = [&title, &name, &kind]
-                    .into_iter()
-                    .find(|s| !s.is_empty())
-                    .cloned()
-                    .unwrap_or_else(|| "a tool call".into());
-                tracing::info!(title = %shown, allowed, denied_by = ?denied, "permission request");
-                on_permission(AgentUpdate::Permission { title: shown, allowed, denied_by: denied });
-                let outcome = match option {
-                    Some(id) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(id)),
-                    None => RequestPermissionOutcome::Cancelled,
-                };
-                responder.respond(RequestPermissionResponse::new(outcome))
-            },
-            on_receive_request!(),
-        )
-        .on_receive_request(
-            async move |req: ReadTextFileRequest, responder, _cx| {
-                let result = read_box.readable(&req.path).and_then(|p| {
-                    std::fs::read_to_string(&p)
-                        .map_err(|e| format!("cannot read {}: {e}", req.path.display()))
-                });
-                on_read(AgentUpdate::File {
-                    op: "read".into(),
-                    path: req.path.display().to_string(),
-                    allowed: result.is_ok(),
-                    error: result.as_ref().err().cloned(),
-                });
-                match result {
-                    Ok(text) => responder.respond(ReadTextFileResponse::new(slice_lines(&text, req.line, req.limit))),
-                    Err(msg) => responder.respond_with_error(agent_client_protocol::Error::new(ErrorCode::INVALID_PARAMS, msg)),
-                }
-            },
-            on_receive_request!(),
-        )
-        .on_receive_request(
-            async move |req: WriteTextFileRequest, responder, _cx| {
-                let result = write_box.writable(&req.path).and_then(|p| {
-                    if let Some(parent) = p.parent() {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-                    }
-                    std::fs::write(&p, &req.content)
-                        .map_err(|e| format!("cannot write {}: {e}", req.path.display()))
-                });
-                on_write(AgentUpdate::File {
-                    op: "write".into(),
-                    path: req.path.display().to_string(),
-                    allowed: result.is_ok(),
-                    error: result.as_ref().err().cloned(),
-                });
-                match result {
-                    Ok(()) => responder.respond(WriteTextFileResponse::new()),
-                    Err(msg) => responder.respond_with_error(agent_client_protocol::Error::new(ErrorCode::INVALID_PARAMS, msg)),
-                }
-            },
-            on_receive_request!(),
-        )
-        .connect_with(transport, async move |cx: ConnectionTo<AgentRole>| {
-            let init = InitializeRequest::new(ProtocolVersion::V1)
-                .client_capabilities(
-                    ClientCapabilities::new().fs(
-                        FileSystemCapabilities::new()
-                            .read_text_file(true)
-                            .write_text_file(true),
-                    ),
-                )
-                .client_info(Implementation::new("iteratr", env!("CARGO_PKG_VERSION")));
-            let response = match cx.send_request(init).block_task().await {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = init_tx.send(Err(AgentError::Start(format!(
-                        "the agent refused `initialize` ({}); is it an ACP agent? (opencode needs `opencode acp`)",
-                        e.message
-                    ))));
-                    return Err(e);
-                }
-            };
-            let version = serde_json::to_value(response.protocol_version)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            let (name, agent_version) = response
-                .agent_info
-                .as_ref()
-                .map(|i| (i.name.clone(), i.version.clone()))
-                .unwrap_or_else(|| ("unknown agent".into(), String::new()));
-            let info = AgentInfo {
-                name,
-                version: agent_version,
-                http_mcp: response.agent_capabilities.mcp_capabilities.http,
-                load_session: response.agent_capabilities.load_session,
-                protocol_version: version,
-            };
-            tracing::info!(?info, "agent initialized");
-            let _ = init_tx.send(Ok((info, pid)));
-
-            while let Some(op) = ops.recv().await {
-                match op {
-                    Op::Shutdown { grace } => {
-                        let _ = grace_tx.send(grace);
-                        break;
-                    }
-                    Op::Cancel { session } => {
-                        tracing::info!(%session, "cancelling the turn");
-                        let _ = cx.send_notification(CancelNotification::new(session_id(&session)));
-                    }
-                    Op::NewSession { cwd, servers, reply } => {
-                        let request = NewSessionRequest::new(cwd)
-                            .mcp_servers(servers.into_iter().map(mcp_server).collect());
-                        let cx = cx.clone();
-                        tokio::spawn(async move {
-                            let result = cx.send_request(request).block_task().await;
-                            let _ = reply.send(result.map_err(rpc_error).map(|r| {
-                                let id = r.session_id.0.to_string();
-                                let config = serde_json::to_value(&r.config_options).unwrap_or(Value::Null);
-                                (id, config)
-                            }));
-                        });
-                    }
-                    Op::SetConfig { session, config_id, value, reply } => {
-                        let request: Result<SetSessionConfigOptionRequest, _> = serde_json::from_value(
-                            json!({"sessionId": session, "configId": config_id, "value": value}),
-                        );
-                        let cx = cx.clone();
-                        tokio::spawn(async move {
-                            let result = match request {
-                                Ok(request) => cx.send_request(request).block_task().await.map(|_| ()).map_err(rpc_error),
-                                Err(e) => Err(AgentError::Protocol(format!("cannot build the model request: {e}"))),
-                            };
-                            let _ = reply.send(result);
-                        });
-                    }
-                    Op::Prompt { session, text, reply } => {
-                        let request = PromptRequest::new(
-                            session_id(&session),
-                            vec![ContentBlock::Text(TextContent::new(text))],
-                        );
-                        let cx = cx.clone();
-                        tokio::spawn(async move {
-                            let result = cx.send_request(request).block_task().await;
-                            let _ = reply.send(result.map_err(rpc_error).map(|r| {
-                                serde_json::to_value(r.stop_reason)
-                                    .ok()
-                                    .and_then(|v| v.as_str().map(str::to_string))
-                                    .unwrap_or_else(|| "unknown".into())
-                            }));
-                        });
-                    }
-                }
-            }
-            Ok(())
-        });
-
-    let status = tokio::select! {
-        result = connection => {
-            if let Err(e) = result {
-                tracing::debug!("the ACP connection ended with an error: {}", e.message);
-            }
-            // Our side closed (shutdown) or the agent closed stdout: give it the grace to exit.
-            let grace = grace_rx.await.unwrap_or(Duration::from_secs(2));
-            match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) => status.to_string(),
-                _ => "stopped by iteratr".to_string(),
-            }
-        }
-        status = child.wait() => match status {
-            Ok(status) => status.to_string(),
-            Err(e) => format!("lost track of it: {e}"),
-        },
-        // Asked to stop before the connection got going (initialize hangs, say): dropping the
-        // connection closes the agent's stdin.
-        grace = stop.wait_for(|g| g.is_some()) => {
-            let grace = grace.ok().and_then(|g| *g).unwrap_or(Duration::from_millis(200));
-            match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) => status.to_string(),
-                _ => "stopped by iteratr".to_string(),
-            }
-        }
-    };
-    process::terminate(&mut child, Duration::from_millis(500)).await;
-    let stderr_tail = tail
-        .lock()
-        .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default();
-    let description = if stderr_tail.is_empty() {
-        status.clone()
-    } else {
-        format!("{status}; its last output:\n{stderr_tail}")
-    };
-    tracing::info!(agent = %command_line, %status, "agent ended");
-    updates(AgentUpdate::Exited { status });
-    let _ = exit_tx.send(Some(description));
 }

@@ -2,13 +2,18 @@
 //! with it on the agent's stdio. The connection lives on its own thread (a current-thread runtime),
 //! and the rest of iteratr talks to it through [`Agent`], by channels.
 
+pub mod agents;
 mod client;
+mod connection;
+pub mod opencode;
+pub mod ordered_json;
+pub mod permission;
 pub mod policy;
 
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::protocol::{AgentUpdate, Diff, PlanEntry};
+pub use crate::protocol::{AgentUpdate, Diff, PlanEntry, call_label};
 use crate::protocol::{ToolKind, ToolStatus};
 
 pub use client::{Agent, AgentError, AgentSpec, McpEntry, ModelChoice, UpdateSink};

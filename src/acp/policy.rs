@@ -52,6 +52,19 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Deny rules from `--deny-tools` patterns; an empty pattern is refused (it would match nothing
+    /// and look like a rule).
+    pub fn from_patterns(patterns: &[String]) -> Result<Policy, String> {
+        let mut deny = Vec::new();
+        for p in patterns {
+            if p.trim().is_empty() {
+                return Err("a pattern is empty; give a glob such as 'bash*' or '*rm -rf*'".into());
+            }
+            deny.push(Pattern::new(p));
+        }
+        Ok(Policy { deny })
+    }
+
     /// The pattern that refuses a tool call described by these texts (title, tool name, kind).
     pub fn denies<'a>(&'a self, texts: &[&str]) -> Option<&'a Pattern> {
         self.deny

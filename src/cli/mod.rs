@@ -184,6 +184,10 @@ pub struct BuildArgs {
     /// Refuse permission for tool calls whose title, name or kind matches (glob, repeatable)
     #[arg(long = "deny-tools", value_name = "PATTERN")]
     pub deny_tools: Vec<String>,
+    /// Permission requests no --deny-tools rule refuses: allow them (auto), or ask in the
+    /// full-screen interface (ask; with --headless they are denied)
+    #[arg(long, env = "ITERATR_APPROVE", value_enum, default_value_t = crate::acp::permission::ApproveMode::Auto, value_name = "MODE")]
+    pub approve: crate::acp::permission::ApproveMode,
     /// Cancel a turn that runs longer than this (e.g. 30m, 90s)
     #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
     pub iteration_timeout: Duration,

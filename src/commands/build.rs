@@ -82,6 +82,9 @@ pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<Exi
         Ok(t) => t,
         Err(e) => return usage(e),
     };
+    if let Err(e) = crate::acp::policy::Policy::from_patterns(&args.deny_tools) {
+        return usage(anyhow::anyhow!("--deny-tools: {e}"));
+    }
     let agent = match crate::process::split_command_line(&args.agent) {
         Ok(a) => a,
         Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
@@ -117,6 +120,8 @@ pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<Exi
         iterations: args.iterations.filter(|n| *n > 0),
         extra: args.extra,
         deny_tools: args.deny_tools,
+        approve: args.approve,
+        interactive: !args.headless,
         iteration_timeout: args.iteration_timeout,
         max_failures: args.max_failures,
         retry_delay: args.retry_delay,
@@ -142,6 +147,7 @@ pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<Exi
     .await?
     .with_lease(lease);
     let session_name = orchestrator.session_name().to_string();
+    let approvals = orchestrator.approvals();
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.
     let after = if args.headless {
@@ -188,7 +194,14 @@ pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<Exi
     } else {
         let handle = Arc::new(SessionHandle::open(log.clone(), &session_name).await?);
         let app = crate::tui::App::new(&session_name, false);
-        run_tui(app, events_rx, handle, Some(interrupt.clone())).await?;
+        run_tui(
+            app,
+            events_rx,
+            handle,
+            Some(interrupt.clone()),
+            Some(approvals),
+        )
+        .await?;
         // The user left: stop the build if it still runs, and wait for it to wind down.
         interrupt.cancel();
         driver.await.context("the build loop failed")?

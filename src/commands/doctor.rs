@@ -18,7 +18,7 @@ pub async fn run(store: &StoreConfig, agent: &str, timeout: Duration) -> anyhow:
                 "checking the agent `{agent}` (up to {}s)...",
                 timeout.as_secs()
             );
-            checks.push(crate::doctor::check_agent(&argv, &project, timeout).await);
+            checks.extend(crate::doctor::check_agent(&argv, &project, timeout).await);
         }
         Err(e) => checks.push(Check {
             level: Level::Fail,

@@ -217,6 +217,7 @@ pub(crate) async fn run_tui(
     events: tokio::sync::mpsc::UnboundedReceiver<crate::protocol::BuildEvent>,
     session: Arc<SessionHandle>,
     interrupt: Option<tokio_util::sync::CancellationToken>,
+    approvals: Option<Arc<crate::acp::permission::Approvals>>,
 ) -> anyhow::Result<()> {
     use crate::tui::{Action, AppNotice};
     let (actions_tx, mut actions_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
@@ -228,6 +229,11 @@ pub(crate) async fn run_tui(
                 Action::Quit | Action::ForceQuit => {
                     if let Some(token) = &interrupt {
                         token.cancel();
+                    }
+                }
+                Action::Approve(id, answer) => {
+                    if let Some(a) = &approvals {
+                        a.answer(id, answer);
                     }
                 }
                 Action::Run(cmd) => {

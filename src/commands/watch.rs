@@ -35,7 +35,7 @@ pub async fn run(store: &StoreConfig, session: Option<&str>) -> anyhow::Result<E
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let follower = follow_log(log, name.clone(), 0, events_tx, None);
     let app = crate::tui::App::new(&name, true);
-    let result = run_tui(app, events_rx, handle, None).await;
+    let result = run_tui(app, events_rx, handle, None, None).await;
     follower.abort();
     result?;
     Ok(ExitCode::SUCCESS)

@@ -12,8 +12,17 @@ use anyhow::{Context, bail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::acp::policy::{Pattern, Policy};
-use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, McpEntry, ModelChoice, UpdateSink};
+pub mod lease;
+mod permissions;
+mod prompt;
+mod spec;
+
+pub use lease::LeaseGuard;
+pub use spec::{SpecSync, checklist_tasks};
+
+use crate::acp::permission::{Approvals, ApproveMode};
+use crate::acp::policy::Policy;
+use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, ModelChoice, UpdateSink};
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
@@ -22,13 +31,7 @@ use crate::session::{
     Author, Command, EventKind, IterationOutcome, SessionState, TaskStatus, task_id,
 };
 use crate::store::EventLog;
-pub mod lease;
-mod spec;
-
-pub use lease::LeaseGuard;
-pub use spec::{SpecSync, checklist_tasks};
-
-use crate::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
+use crate::template::PromptTemplate;
 
 /// Exit codes of `iteratr build`.
 pub mod exit {
@@ -53,6 +56,10 @@ pub struct BuildOptions {
     pub iterations: Option<u32>,
     pub extra: Option<String>,
     pub deny_tools: Vec<String>,
+    /// What to do with a permission request no rule refuses.
+    pub approve: ApproveMode,
+    /// A person is at the full-screen interface to answer permission requests.
+    pub interactive: bool,
     pub iteration_timeout: Duration,
     pub max_failures: u32,
     /// First delay before restarting a failed agent; doubles each time, up to 30 s.
@@ -95,11 +102,6 @@ enum Turn {
     Interrupted,
 }
 
-const PLANNING: &str = "This is the planning iteration. Do not write code yet. Read the spec, \
-review the task list (tasks from the spec's checklists were imported), add the missing tasks with \
-task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
-open questions with note-add, then call iteration-summary and stop.";
-
 pub struct Orchestrator {
     opts: BuildOptions,
     session: Arc<SessionHandle>,
@@ -108,8 +110,17 @@ pub struct Orchestrator {
     http: Option<HttpServer>,
     agent: Option<Agent>,
     updates: UpdateSink,
+    approvals: Arc<Approvals>,
+    /// Where permission decisions go to be recorded, and the task recording them.
+    recorder: Option<(
+        mpsc::UnboundedSender<AgentUpdate>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    /// The environment that makes the agent ask (opencode), worked out at the first start.
+    agent_env: Option<Vec<(String, String)>>,
     interrupt: CancellationToken,
     model_reported: bool,
+    asking_reported: bool,
     /// Messages from people already put in a prompt (count of `state.messages`).
     messages_prompted: usize,
     binary: String,
@@ -129,9 +140,16 @@ impl Orchestrator {
     ) -> anyhow::Result<Self> {
         let session = Arc::new(SessionHandle::open(log, &opts.session).await?);
         let forward = events.clone();
+        let (record, recording) = permissions::spawn_recorder(Arc::clone(&session), events.clone());
+        let to_record = record.clone();
         let updates: UpdateSink = Arc::new(move |update: AgentUpdate| {
+            if matches!(update, AgentUpdate::Permission { .. }) {
+                let _ = to_record.send(update.clone());
+            }
             let _ = forward.send(BuildEvent::Agent { update });
         });
+        let policy = Policy::from_patterns(&opts.deny_tools).map_err(anyhow::Error::msg)?;
+        let approvals = Arc::new(Approvals::new(policy, opts.approve, opts.interactive));
         let binary = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "iteratr".into());
@@ -143,8 +161,12 @@ impl Orchestrator {
             http: None,
             agent: None,
             updates,
+            approvals,
+            recorder: Some((record, recording)),
+            agent_env: None,
             interrupt,
             model_reported: false,
+            asking_reported: false,
             messages_prompted: 0,
             binary,
             ran: 0,
@@ -160,6 +182,11 @@ impl Orchestrator {
 
     pub fn session_name(&self) -> &str {
         &self.opts.session
+    }
+
+    /// Where a front end answers the agent's permission requests.
+    pub fn approvals(&self) -> Arc<Approvals> {
+        Arc::clone(&self.approvals)
     }
 
     fn emit(&self, event: BuildEvent) {
@@ -204,6 +231,12 @@ impl Orchestrator {
         }
         if let Some(http) = self.http.take() {
             http.shutdown().await;
+        }
+        // Every decision is in the log before the run reports its end.
+        self.updates = Arc::new(|_| {});
+        if let Some((record, recording)) = self.recorder.take() {
+            drop(record);
+            let _ = tokio::time::timeout(Duration::from_secs(10), recording).await;
         }
         if let Some(lease) = self.lease.take() {
             if let Some(why) = lease.lost() {
@@ -256,6 +289,11 @@ impl Orchestrator {
             mcp_url: http.url(),
         });
         self.http = Some(http);
+        if self.opts.approve == ApproveMode::Ask && !self.opts.interactive {
+            self.emit(BuildEvent::Warning {
+                message: "--approve ask without the full-screen interface: nobody can answer, so every permission request that no rule decides is denied".into(),
+            });
+        }
 
         let state = self.session.refresh().await?;
         if let Some(latest) = state.latest_iteration() {
@@ -417,17 +455,24 @@ impl Orchestrator {
     }
 
     async fn start_agent(&mut self) -> anyhow::Result<()> {
+        let env = match &self.agent_env {
+            Some(env) => env.clone(),
+            None => {
+                let (env, events) = tokio::select! {
+                    r = permissions::agent_env(&self.opts.agent, &self.opts.project_dir) => r?,
+                    _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
+                };
+                events.into_iter().for_each(|e| self.emit(e));
+                self.agent_env = Some(env.clone());
+                env
+            }
+        };
+        let configured_as_opencode = !env.is_empty();
         let spec = AgentSpec {
             argv: self.opts.agent.clone(),
             cwd: self.opts.project_dir.clone(),
-            policy: Policy {
-                deny: self
-                    .opts
-                    .deny_tools
-                    .iter()
-                    .map(|p| Pattern::new(p))
-                    .collect(),
-            },
+            env,
+            approvals: Arc::clone(&self.approvals),
             init_timeout: self.opts.init_timeout,
         };
         let agent = tokio::select! {
@@ -445,82 +490,18 @@ impl Orchestrator {
             http_mcp: agent.info.http_mcp,
         })
         .await?;
+        if !self.asking_reported {
+            self.asking_reported = true;
+            let report = permissions::asking_report(
+                &agent.info,
+                configured_as_opencode,
+                !self.opts.deny_tools.is_empty(),
+                self.opts.approve,
+            );
+            report.into_iter().for_each(|e| self.emit(e));
+        }
         self.agent = Some(agent);
         Ok(())
-    }
-
-    fn mcp_entries(&self, http_mcp: bool) -> Vec<McpEntry> {
-        match (&self.http, http_mcp) {
-            (Some(http), true) => vec![McpEntry::Http {
-                name: "iteratr".into(),
-                url: http.url(),
-                token: http.token.clone(),
-            }],
-            _ => vec![McpEntry::Stdio {
-                name: "iteratr".into(),
-                command: PathBuf::from(&self.binary),
-                args: self
-                    .opts
-                    .store_args
-                    .iter()
-                    .cloned()
-                    .chain([
-                        "mcp".into(),
-                        "serve".into(),
-                        "--session".into(),
-                        self.opts.session.clone(),
-                    ])
-                    .collect(),
-                env: self.opts.store_env.clone(),
-            }],
-        }
-    }
-
-    fn render(
-        &mut self,
-        number: u32,
-        planning: bool,
-        state: &SessionState,
-    ) -> anyhow::Result<String> {
-        let spec = self.spec_text()?;
-        let new_messages: Vec<String> = state.messages
-            [self.messages_prompted.min(state.messages.len())..]
-            .iter()
-            .map(|m| format!("- {}", m.text.replace('\n', "\n  ")))
-            .collect();
-        self.messages_prompted = state.messages.len();
-        let messages = if new_messages.is_empty() {
-            String::new()
-        } else {
-            format!("## Messages from the user\n{}", new_messages.join("\n"))
-        };
-        let mut extra = Vec::new();
-        if planning {
-            extra.push(format!("## This iteration\n{PLANNING}"));
-        }
-        if let Some(e) = self.opts.extra.as_deref().filter(|e| !e.trim().is_empty()) {
-            extra.push(format!("## Extra instructions\n{e}"));
-        }
-        if !messages.is_empty() {
-            extra.push(messages.clone());
-        }
-        let vars = PromptVars {
-            session: self.opts.session.clone(),
-            iteration: number.to_string(),
-            spec,
-            notes: notes_block(state),
-            tasks: tasks_block(state),
-            history: history_block(state),
-            extra: extra.join("\n\n"),
-            port: self
-                .http
-                .as_ref()
-                .map(|h| h.addr.port().to_string())
-                .unwrap_or_default(),
-            binary: self.binary.clone(),
-            messages,
-        };
-        Ok(self.template.render(&vars)?)
     }
 
     /// One iteration: record its start, open a fresh ACP session, prompt, deliver messages that

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 
 use super::display::clip;
 use super::error::DomainError;
-use super::event::{Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus};
+use super::event::{
+    Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
+    TaskStatus,
+};
 use super::limits;
 use super::state::{SessionState, normalize_content, task_id};
 
@@ -113,6 +116,13 @@ pub enum Command {
     ReleaseLease {
         id: String,
     },
+    /// Records how iteratr answered a permission request of the agent.
+    RecordPermission {
+        tool: String,
+        title: String,
+        decision: PermissionDecision,
+        rule: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Command {
@@ -149,6 +159,9 @@ impl std::fmt::Display for Command {
             Command::AcquireLease { .. } => write!(f, "this build taking charge of the session"),
             Command::RenewLease { .. } => write!(f, "the renewal of this build's lease"),
             Command::ReleaseLease { .. } => write!(f, "the end of this build's lease"),
+            Command::RecordPermission { tool, .. } => {
+                write!(f, "the answer to a permission request for {tool}")
+            }
         }
     }
 }
@@ -383,6 +396,20 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             }
             _ => Vec::new(),
         },
+        Command::RecordPermission {
+            tool,
+            title,
+            decision,
+            rule,
+        } => vec![ev(EventKind::PermissionDecided {
+            tool: clip(tool.trim(), 200),
+            title: clip(title.trim(), limits::DETAIL_MAX),
+            decision: *decision,
+            rule: rule
+                .as_deref()
+                .map(|r| clip(r.trim(), 200))
+                .filter(|r| !r.is_empty()),
+        })],
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason
                 .as_deref()

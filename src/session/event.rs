@@ -143,6 +143,77 @@ pub enum Author {
     System,
 }
 
+impl Author {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Author::Agent => "agent",
+            Author::User => "user",
+            Author::System => "system",
+        }
+    }
+}
+
+/// How iteratr answered an agent that asked permission to run a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionDecision {
+    /// Allowed by the policy (`--approve auto`: no deny rule matched).
+    Allowed,
+    /// Allowed once by a person who was asked (`--approve ask`).
+    AllowedByUser,
+    /// Allowed because a person chose "always" for this tool earlier in the build.
+    AllowedAlways,
+    /// Refused: a `--deny-tools` pattern matched.
+    DeniedByRule,
+    /// Refused by a person who was asked.
+    DeniedByUser,
+    /// Refused because `--approve ask` was given and nobody could answer (`--headless`).
+    DeniedUnattended,
+    /// Not answered: the turn was stopped meanwhile, or the agent offered no option that fits.
+    Cancelled,
+}
+
+impl PermissionDecision {
+    pub fn allowed(self) -> bool {
+        matches!(
+            self,
+            PermissionDecision::Allowed
+                | PermissionDecision::AllowedByUser
+                | PermissionDecision::AllowedAlways
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionDecision::Allowed => "allowed",
+            PermissionDecision::AllowedByUser => "allowed_by_user",
+            PermissionDecision::AllowedAlways => "allowed_always",
+            PermissionDecision::DeniedByRule => "denied_by_rule",
+            PermissionDecision::DeniedByUser => "denied_by_user",
+            PermissionDecision::DeniedUnattended => "denied_unattended",
+            PermissionDecision::Cancelled => "cancelled",
+        }
+    }
+
+    /// For people: what happened, e.g. "denied by --deny-tools 'bash*'".
+    pub fn describe(self, rule: Option<&str>) -> String {
+        match self {
+            PermissionDecision::Allowed => "allowed".into(),
+            PermissionDecision::AllowedByUser => "allowed once by you".into(),
+            PermissionDecision::AllowedAlways => "allowed (you allowed this tool always)".into(),
+            PermissionDecision::DeniedByRule => match rule {
+                Some(r) => format!("denied by --deny-tools '{r}'"),
+                None => "denied by a --deny-tools rule".into(),
+            },
+            PermissionDecision::DeniedByUser => "denied by you".into(),
+            PermissionDecision::DeniedUnattended => {
+                "denied: --approve ask, and nobody can answer (--headless)".into()
+            }
+            PermissionDecision::Cancelled => "not answered (the turn was stopped)".into(),
+        }
+    }
+}
+
 /// One record of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -257,6 +328,17 @@ pub enum EventKind {
         version: String,
         /// It takes MCP servers over HTTP.
         http_mcp: bool,
+    },
+    /// iteratr answered an agent's permission request (`session/request_permission`).
+    PermissionDecided {
+        /// The tool as the agent names it (`bash`, `mcp__acp__Write`); empty when it names none.
+        tool: String,
+        /// What the call does, as the agent describes it (a command, a file path).
+        title: String,
+        decision: PermissionDecision,
+        /// The `--deny-tools` pattern that refused it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
     },
     /// Starts the session over: the fold forgets everything before it. The history stays in the log.
     SessionReset {
@@ -406,6 +488,7 @@ impl EventKind {
             EventKind::UserMessage { .. } => "user_message",
             EventKind::SessionCompleted { .. } => "session_completed",
             EventKind::AgentStarted { .. } => "agent_started",
+            EventKind::PermissionDecided { .. } => "permission_decided",
             EventKind::SessionReset { .. } => "session_reset",
             EventKind::LeaseAcquired { .. } => "lease_acquired",
             EventKind::LeaseRenewed { .. } => "lease_renewed",

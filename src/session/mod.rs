@@ -11,11 +11,12 @@ mod state;
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{
-    Author, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus,
+    Author, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
+    PermissionDecision, TaskStatus,
 };
 pub use state::{
-    Completion, Iteration, Lease, Note, SessionState, Task, UserMessage, normalize_content,
-    note_id, task_id,
+    Completion, Iteration, Lease, Note, PermissionRecord, Permissions, SessionState, Task,
+    UserMessage, normalize_content, note_id, task_id,
 };
 
 /// Checks a session name: it names a stream in every backend (a SQLite key, a NATS subject token),

@@ -3,12 +3,18 @@
 //! The fold is total: an event that does not fit the state (it names a task that is gone, say) is
 //! skipped, never a panic, so a log written by another process or version can always be read.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
 use super::error::DomainError;
-use super::event::{Event, EventKind, IterationOutcome, LeaseHolder, NoteType, TaskStatus};
+use super::event::{
+    Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
+    TaskStatus,
+};
+
+/// Permission decisions kept in the state for `status` (the log keeps them all).
+pub const PERMISSIONS_KEPT: usize = 20;
 
 pub fn task_id(n: u64) -> String {
     format!("TAS-{n}")
@@ -116,6 +122,28 @@ pub struct Completion {
     pub summary: Option<String>,
 }
 
+/// One permission decision, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PermissionRecord {
+    pub at_ms: i64,
+    pub by: Author,
+    pub tool: String,
+    pub title: String,
+    pub decision: PermissionDecision,
+    pub rule: Option<String>,
+    pub iteration: Option<u32>,
+}
+
+/// How iteratr answered the agent's permission requests: counts, and the latest decisions.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Permissions {
+    pub allowed: u64,
+    pub denied: u64,
+    pub cancelled: u64,
+    /// The last [`PERMISSIONS_KEPT`] decisions, oldest first.
+    pub recent: VecDeque<PermissionRecord>,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct SessionState {
     pub tasks: BTreeMap<u64, Task>,
@@ -135,6 +163,7 @@ pub struct SessionState {
     /// Contents (normalized) of deleted tasks, so that an import does not bring one back.
     #[serde(skip)]
     pub deleted_contents: BTreeSet<String>,
+    pub permissions: Permissions,
     next_task: u64,
     next_note: u64,
 }
@@ -375,6 +404,31 @@ impl SessionState {
             }
             EventKind::AgentStarted { name, version, .. } => {
                 self.agent = Some((name.clone(), version.clone()));
+            }
+            EventKind::PermissionDecided {
+                tool,
+                title,
+                decision,
+                rule,
+            } => {
+                let p = &mut self.permissions;
+                match decision {
+                    d if d.allowed() => p.allowed += 1,
+                    PermissionDecision::Cancelled => p.cancelled += 1,
+                    _ => p.denied += 1,
+                }
+                if p.recent.len() == PERMISSIONS_KEPT {
+                    p.recent.pop_front();
+                }
+                p.recent.push_back(PermissionRecord {
+                    at_ms: at,
+                    by: event.by,
+                    tool: tool.clone(),
+                    title: title.clone(),
+                    decision: *decision,
+                    rule: rule.clone(),
+                    iteration: running,
+                });
             }
             EventKind::SessionReset { .. } => {
                 *self = SessionState {

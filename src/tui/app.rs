@@ -56,6 +56,8 @@ pub enum Action {
     ForceQuit,
     /// Record a command in the session as the user.
     Run(Command),
+    /// Answer the agent's permission request with this id.
+    Approve(u64, crate::protocol::Answer),
 }
 
 /// Where things are on screen, computed from the terminal size (shared by drawing and the mouse).
@@ -68,6 +70,8 @@ pub struct Areas {
     pub notes: Rect,
     pub footer: Rect,
     pub buttons: [Rect; 3],
+    /// The buttons of a waiting permission request: allow once, allow always, deny.
+    pub approval: [Rect; 3],
 }
 
 pub struct App {
@@ -76,6 +80,8 @@ pub struct App {
     pub state: SessionState,
     pub log: VecDeque<(u64, Event)>,
     pub transcript: Transcript,
+    /// Permission requests waiting for an answer, oldest first.
+    pub asks: VecDeque<super::approval::PendingAsk>,
     pub focus: Focus,
     pub view: View,
     pub overlay: Overlay,
@@ -112,6 +118,7 @@ impl App {
             state: SessionState::default(),
             log: VecDeque::new(),
             transcript: Transcript::default(),
+            asks: VecDeque::new(),
             focus: Focus::Agent,
             view: View::Dashboard,
             overlay: Overlay::None,
@@ -187,7 +194,10 @@ impl App {
                 };
                 self.transcript.divider(label);
             }
-            BuildEvent::Agent { update } => self.transcript.agent(&update),
+            BuildEvent::Agent { update } => {
+                self.on_permission_update(&update);
+                self.transcript.agent(&update);
+            }
             BuildEvent::Log { seq, event } => self.on_log(seq, event),
             BuildEvent::IterationFinished {
                 iteration,
@@ -252,60 +262,6 @@ impl App {
         self.note_sel = self.note_sel.min(self.state.notes.len().saturating_sub(1));
     }
 
-    /// Watching another process's build: the agent's output is not in the log, so the transcript
-    /// tells what the log records instead.
-    fn narrate(&mut self, kind: &EventKind) {
-        use crate::session::{note_id, task_id};
-        match kind {
-            EventKind::IterationStarted {
-                iteration,
-                planning,
-            } => {
-                self.working = true;
-                self.transcript.divider(if *planning {
-                    format!("iteration {iteration} (planning)")
-                } else {
-                    format!("iteration {iteration}")
-                });
-            }
-            EventKind::IterationFinished {
-                iteration, outcome, ..
-            } => {
-                self.working = false;
-                self.transcript
-                    .divider(format!("iteration {iteration} ended: {outcome}"));
-            }
-            EventKind::TaskAdded { task, content, .. } => self
-                .transcript
-                .info(format!("+ {} {content}", task_id(*task)), false),
-            EventKind::TaskStatusSet { task, status } => self
-                .transcript
-                .info(format!("{} → {status}", task_id(*task)), false),
-            EventKind::NoteAdded {
-                note,
-                note_type,
-                content,
-            } => self.transcript.info(
-                format!("note {} ({note_type}): {content}", note_id(*note)),
-                false,
-            ),
-            EventKind::IterationSummarized { summary, .. } => {
-                self.transcript.text(&format!("{summary}\n"))
-            }
-            EventKind::UserMessage { text } => {
-                self.transcript.info(format!("message: {text}"), false)
-            }
-            EventKind::SessionCompleted { .. } => {
-                self.transcript.info("session completed".into(), false)
-            }
-            EventKind::LeaseAcquired { holder, .. } => self
-                .transcript
-                .info(format!("build started by {holder}"), false),
-            EventKind::LeaseReleased { .. } => self.transcript.info("build ended".into(), false),
-            _ => {}
-        }
-    }
-
     pub fn tick(&mut self) {
         self.spinner = self.spinner.wrapping_add(1);
     }
@@ -346,6 +302,9 @@ impl App {
             let shown = self.sidebar.unwrap_or(!self.compact());
             self.sidebar = Some(!shown);
             return None;
+        }
+        if !self.asks.is_empty() && self.focus != Focus::Input {
+            return self.approval_key(key);
         }
         if self.focus == Focus::Input {
             return self.input_key(key);
@@ -610,6 +569,9 @@ impl App {
                         self.scroll.saturating_sub(3)
                     };
                 }
+            }
+            MouseEventKind::Down(MouseButton::Left) if !self.asks.is_empty() => {
+                return self.approval_click(at);
             }
             MouseEventKind::Down(MouseButton::Left) => {
                 if let Some(i) = a.buttons.iter().position(|b| b.contains(at)) {

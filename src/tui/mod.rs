@@ -4,6 +4,10 @@
 //! 16 ms, and none while nothing changed. A panic or an error restores the terminal.
 
 pub mod app;
+pub mod approval;
+mod diff;
+mod narrate;
+mod overlays;
 pub mod transcript;
 pub mod view;
 

@@ -8,6 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
+use super::diff::render_diff;
 use crate::protocol::{AgentUpdate, Diff, ToolStatus};
 
 /// Lines kept in memory across all cells.
@@ -263,19 +264,21 @@ impl Transcript {
                     .join("\n");
                 self.info(format!("plan:\n{text}"), false);
             }
+            // The request itself is shown in its own window until it is answered.
+            AgentUpdate::PermissionAsked { .. } => {}
             AgentUpdate::Permission {
+                tool,
                 title,
-                allowed,
-                denied_by,
+                decision,
+                rule,
+                ..
             } => self.info(
-                match (allowed, denied_by) {
-                    (true, _) => format!("permission: {title} → allowed"),
-                    (false, Some(p)) => {
-                        format!("permission: {title} → denied (--deny-tools '{p}')")
-                    }
-                    (false, None) => format!("permission: {title} → cancelled"),
-                },
-                !allowed,
+                format!(
+                    "permission: {} → {}",
+                    crate::protocol::call_label(tool, title),
+                    decision.describe(rule.as_deref())
+                ),
+                !decision.allowed(),
             ),
             AgentUpdate::File {
                 op,
@@ -452,51 +455,6 @@ impl Transcript {
     }
 }
 
-fn render_diff(out: &mut Vec<Line<'static>>, d: &Diff, width: usize, limit: usize) {
-    out.push(Line::styled(
-        format!("  ~ {}", d.path),
-        Style::default().fg(Color::Blue),
-    ));
-    let old: Vec<&str> = d.old.as_deref().unwrap_or("").lines().collect();
-    let new: Vec<&str> = d.new.lines().collect();
-    let mut rows: Vec<(char, &str)> = Vec::new();
-    // Lines common to the start and end stay as context; what differs in between is the change.
-    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let suffix = old[prefix..]
-        .iter()
-        .rev()
-        .zip(new[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    if prefix > 0 {
-        rows.push((' ', old[prefix - 1]));
-    }
-    rows.extend(old[prefix..old.len() - suffix].iter().map(|l| ('-', *l)));
-    rows.extend(new[prefix..new.len() - suffix].iter().map(|l| ('+', *l)));
-    if suffix > 0 {
-        rows.push((' ', old[old.len() - suffix]));
-    }
-    let total = rows.len();
-    for (sign, text) in rows.into_iter().take(limit) {
-        let style = match sign {
-            '-' => Style::default().fg(Color::Red),
-            '+' => Style::default().fg(Color::Green),
-            _ => Style::default().fg(Color::DarkGray),
-        };
-        wrap_into(
-            out,
-            vec![Span::styled(format!("  {sign} {text}"), style)],
-            width,
-        );
-    }
-    if total > limit {
-        out.push(Line::styled(
-            format!("  … {} more diff line(s)", total - limit),
-            Style::default().fg(Color::DarkGray),
-        ));
-    }
-}
-
 /// Inline markdown: `code` and **bold**.
 fn styled(kind: LineKind, text: &str) -> Vec<Span<'static>> {
     match kind {
@@ -565,7 +523,7 @@ fn styled(kind: LineKind, text: &str) -> Vec<Span<'static>> {
 }
 
 /// Wraps spans to `width` columns (by character width), keeping their styles.
-fn wrap_into(out: &mut Vec<Line<'static>>, spans: Vec<Span<'static>>, width: usize) {
+pub(super) fn wrap_into(out: &mut Vec<Line<'static>>, spans: Vec<Span<'static>>, width: usize) {
     let mut line: Vec<Span<'static>> = Vec::new();
     let mut used = 0;
     for span in spans {

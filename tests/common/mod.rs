@@ -9,7 +9,7 @@ pub mod mcp;
 pub mod nats;
 pub mod procs;
 pub mod project;
-pub mod real_agents;
+pub mod real_agent;
 pub mod tmux;
 
 use std::time::{Duration, Instant};

@@ -1,31 +1,26 @@
-//! The harness of the real-agent tests (`tests/real_agents.rs`): where the agents are installed,
-//! a temporary project and home for them, `iteratr build` run with its output collected, and the
-//! checks shared by the agents' tests.
+//! Running `iteratr build` with a real agent (opencode, claude-code-acp) in a scratch project with
+//! a scratch home, for the tests that need the agents users run. Where the agents are: the
+//! variables `ITERATR_TEST_OPENCODE` (the `opencode` executable) and `ITERATR_TEST_CLAUDE_CODE_ACP`
+//! (its `dist/index.js`), or `target/real-agents/` where `.ci/run` installs them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::fake_llm::FakeLlm;
 
 pub const OPENCODE_VERSION: &str = "1.18.34";
 pub const CLAUDE_CODE_ACP_VERSION: &str = "0.16.2";
 
-pub const SPEC: &str =
-    "# Greetings\n\nTwo small files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n";
-
-/// Where `.ci/run` installs the agents when no variable says otherwise.
-pub fn install_dir() -> PathBuf {
+fn install_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-agents")
 }
 
-/// The agent's `what` (its executable or script): from `var`, or the default install path; a
-/// clear failure otherwise.
-pub fn locate(var: &str, what: &str, default: PathBuf, install: &str) -> PathBuf {
+fn locate(var: &str, what: &str, default: PathBuf, install: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
     assert!(
         path.is_file(),
@@ -62,20 +57,50 @@ pub fn claude_code_acp() -> PathBuf {
     )
 }
 
-/// A temporary project (with the spec) beside a temporary home for the agent.
+/// Single-quotes a path for `--agent` (iteratr splits it the way a shell would).
+pub fn quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    assert!(!s.contains('\''), "{s}");
+    format!("'{s}'")
+}
+
+/// An opencode configuration with a custom OpenAI-compatible provider at the fake LLM, whose
+/// model `model` is the default.
+pub fn opencode_config(llm: &FakeLlm, model: &str) -> Value {
+    let m = json!({"tool_call": true, "limit": {"context": 100000, "output": 8000}});
+    json!({
+        "$schema": "https://opencode.ai/config.json",
+        "provider": {"fakellm": {
+            "npm": "@ai-sdk/openai-compatible",
+            "name": "Fake LLM",
+            "options": {"baseURL": format!("{}/v1", llm.url()), "apiKey": "test-key"},
+            "models": {"scripted": m, "other": m},
+        }},
+        "model": format!("fakellm/{model}"),
+        "small_model": format!("fakellm/{model}"),
+        "autoupdate": false,
+        "share": "disabled",
+    })
+}
+
+/// A scratch project (`specs/<session>.md`) beside a scratch home and XDG dirs.
 pub struct Project {
-    pub root: tempfile::TempDir,
+    root: tempfile::TempDir,
+    pub session: String,
 }
 
 impl Project {
-    pub fn new() -> Project {
+    pub fn new(session: &str, spec: &str) -> Project {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("project/specs")).unwrap();
-        let p = Project { root };
-        std::fs::write(p.path().join("specs/greetings.md"), SPEC).unwrap();
         for d in ["home", "xdg/config", "xdg/data", "xdg/cache", "xdg/state"] {
-            std::fs::create_dir_all(p.root.path().join(d)).unwrap();
+            std::fs::create_dir_all(root.path().join(d)).unwrap();
         }
+        let p = Project {
+            root,
+            session: session.to_string(),
+        };
+        std::fs::write(p.path().join(format!("specs/{session}.md")), spec).unwrap();
         p
     }
 
@@ -84,19 +109,20 @@ impl Project {
         self.root.path().join("project").canonicalize().unwrap()
     }
 
-    pub fn home(&self) -> PathBuf {
-        self.root.path().join("home")
+    /// `$XDG_CONFIG_HOME` of the agent (opencode's global config is `opencode/opencode.json`).
+    pub fn config_home(&self) -> PathBuf {
+        self.root.path().join("xdg/config")
     }
 
-    /// `iteratr build` in the project with a clean environment: PATH, a temporary HOME and XDG
-    /// dirs, and the log of iteratr (with the agent's stderr and the ACP traffic) in the root.
+    /// `iteratr build --headless` with a clean environment (PATH, the scratch HOME and XDG dirs,
+    /// iteratr's debug log in the root) and `args`.
     pub fn build(&self, agent: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(super::bin());
         cmd.current_dir(self.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home())
-            .env("XDG_CONFIG_HOME", self.root.path().join("xdg/config"))
+            .env("HOME", self.root.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.config_home())
             .env("XDG_DATA_HOME", self.root.path().join("xdg/data"))
             .env("XDG_CACHE_HOME", self.root.path().join("xdg/cache"))
             .env("XDG_STATE_HOME", self.root.path().join("xdg/state"))
@@ -106,19 +132,14 @@ impl Project {
                 "ITERATR_LOG_LEVEL",
                 std::env::var("ITERATR_TEST_LOG_LEVEL").unwrap_or("debug".into()),
             )
-            .arg("build")
-            .args(["--agent", agent, "--headless"])
-            // Planning and two work iterations are enough; a hang or a failure stops the run at
-            // once (with what happened in the output) rather than being retried.
+            .args(["build", "--agent", agent, "--headless"])
+            // A hang or a failure stops the run at once (with what happened in the output)
+            // rather than being retried, unless `args` say otherwise.
             .args(
-                [
-                    ("-i", "3"),
-                    ("--iteration-timeout", "45s"),
-                    ("--max-failures", "1"),
-                ]
-                .into_iter()
-                .filter(|(flag, _)| !args.contains(flag))
-                .flat_map(|(flag, value)| [flag, value]),
+                [("--iteration-timeout", "45s"), ("--max-failures", "1")]
+                    .into_iter()
+                    .filter(|(flag, _)| !args.contains(flag))
+                    .flat_map(|(flag, value)| [flag, value]),
             )
             .args(args)
             .stdout(Stdio::piped())
@@ -134,10 +155,10 @@ impl Project {
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
-        let from = lines.len().saturating_sub(80);
+        let from = lines.len().saturating_sub(60);
         lines[from..]
             .iter()
-            .map(|l| clip(l, 600))
+            .map(|l| l.chars().take(600).collect::<String>())
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -146,7 +167,7 @@ impl Project {
         let out = Command::new(super::bin())
             .current_dir(self.path())
             .env_remove("ITERATR_DATA_DIR")
-            .args(["status", "--session", "greetings", "--json"])
+            .args(["status", "--session", &self.session, "--json"])
             .output()
             .unwrap();
         assert!(
@@ -158,18 +179,50 @@ impl Project {
     }
 }
 
-pub fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+/// Runs `cmd` to its end, killing it after `limit` (then the panic says what it printed).
+pub fn run(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd.spawn().unwrap();
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        let mut r = r.unwrap();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = pipe(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = pipe(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "iteratr build did not finish within {limit:?}:\n{}\n{}",
+                String::from_utf8_lossy(&stdout.join().unwrap()),
+                String::from_utf8_lossy(&stderr.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
-}
-
-/// Single-quotes a path for `--agent` (iteratr splits it the way a shell would).
-pub fn quote(p: &Path) -> String {
-    let s = p.display().to_string();
-    assert!(!s.contains('\''), "{s}");
-    format!("'{s}'")
 }
 
 /// A running `iteratr build` whose output is collected as it comes.
@@ -304,16 +357,26 @@ pub fn assert_failed_calls(text: &str, llm: &FakeLlm, context: impl Fn() -> Stri
     assert_eq!(reported, llm.failed_calls(), "{}", context());
 }
 
-/// Asserts that no process is left (after a grace) whose command line contains `needle`.
-pub fn assert_none_left(needle: &str) {
+/// Asserts that no process is left (after a grace) working in `dir` whose command line contains
+/// `needle` (other tests run the same agents at the same time, in other directories).
+pub fn assert_none_left(needle: &str, dir: &Path) {
+    let left = || -> Vec<(u32, String)> {
+        super::procs::with_cmdline(needle)
+            .into_iter()
+            .filter(|(pid, cmdline)| {
+                !cmdline.contains(super::bin())
+                    && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+            })
+            .collect()
+    };
     super::wait_until(
         super::PATIENCE,
         || {
             format!(
                 "agent processes are still running after the build: {:?}",
-                super::procs::with_cmdline(needle)
+                left()
             )
         },
-        || super::procs::with_cmdline(needle).is_empty(),
+        || left().is_empty(),
     );
 }

@@ -1,0 +1,434 @@
+//! Permission requests (`session/request_permission`): who decides, and how. A `--deny-tools`
+//! rule refuses first; then a tool a person allowed "always" earlier in the build passes; then
+//! `--approve auto` allows, and `--approve ask` asks a person in the full-screen interface (or,
+//! with nobody to ask, refuses). The agent always gets "once" answers, so every later call of the
+//! tool still reaches iteratr, its rules and its log.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::policy::Policy;
+use super::{AgentUpdate, Diff};
+use crate::session::PermissionDecision;
+
+/// `--approve`: what iteratr does with a permission request no rule refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ApproveMode {
+    /// Allow it (the default, as the original tool did).
+    #[default]
+    Auto,
+    /// Ask the person at the full-screen interface; refuse when there is none (--headless).
+    Ask,
+}
+
+impl ApproveMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApproveMode::Auto => "auto",
+            ApproveMode::Ask => "ask",
+        }
+    }
+}
+
+pub use crate::protocol::Answer;
+
+/// A tool call the agent asks about, as iteratr understands it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallInfo {
+    /// The tool's name (`bash`, `Bash`, `mcp__acp__Write`), when the agent told it.
+    pub tool: String,
+    pub title: String,
+    pub kind: String,
+    pub input: Option<Value>,
+    pub diffs: Vec<Diff>,
+}
+
+impl CallInfo {
+    /// The tool's name, or the title for agents that name no tool.
+    pub fn tool_or_title(&self) -> &str {
+        if self.tool.is_empty() {
+            &self.title
+        } else {
+            &self.tool
+        }
+    }
+}
+
+/// What the agent said about its tool calls before asking (names and kinds arrive with
+/// `tool_call`; the permission request itself often carries only a title).
+#[derive(Debug, Default)]
+pub struct ToolCalls {
+    calls: Mutex<HashMap<String, (String, String)>>,
+}
+
+/// Tool calls remembered at most; a misbehaving agent cannot grow the map without bound.
+const CALLS_KEPT: usize = 1_000;
+
+impl ToolCalls {
+    /// Takes note of a `session/update` (as JSON).
+    pub fn observe(&self, update: &Value) {
+        let Ok(mut calls) = self.calls.lock() else {
+            return;
+        };
+        let id = update
+            .get("toolCallId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match update.get("sessionUpdate").and_then(Value::as_str) {
+            Some("tool_call") if !id.is_empty() => {
+                // claude-code-acp names the tool in _meta; opencode's first title is the tool name.
+                let name = update
+                    .pointer("/_meta/claudeCode/toolName")
+                    .and_then(Value::as_str)
+                    .or_else(|| update.get("title").and_then(Value::as_str))
+                    .unwrap_or_default();
+                let kind = update
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if calls.len() >= CALLS_KEPT {
+                    calls.clear();
+                }
+                calls
+                    .entry(id.to_string())
+                    .or_insert_with(|| (name.to_string(), kind.to_string()));
+            }
+            Some("tool_call_update") => {
+                let status = update.get("status").and_then(Value::as_str);
+                if matches!(status, Some("completed" | "failed")) {
+                    calls.remove(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What a permission request's `toolCall` (as JSON) is about.
+    pub fn describe(&self, call: &Value) -> CallInfo {
+        let text = |k: &str| {
+            call.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let id = text("toolCallId");
+        let (known_name, known_kind) = self
+            .calls
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&id).cloned())
+            .unwrap_or_default();
+        let mut tool = call
+            .pointer("/_meta/claudeCode/toolName")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or(known_name);
+        let title = text("title");
+        if tool == title {
+            tool.clear();
+        }
+        let kind = Some(text("kind"))
+            .filter(|k| !k.is_empty())
+            .unwrap_or(known_kind);
+        let diffs = call
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.get("type").and_then(Value::as_str) == Some("diff"))
+            .map(|d| Diff {
+                path: d["path"].as_str().unwrap_or_default().to_string(),
+                old: d["oldText"].as_str().map(str::to_string),
+                new: d["newText"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect();
+        CallInfo {
+            tool,
+            title,
+            kind,
+            input: call.get("rawInput").filter(|v| !v.is_null()).cloned(),
+            diffs,
+        }
+    }
+}
+
+/// A decision and what it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub decision: PermissionDecision,
+    /// The `--deny-tools` pattern that refused.
+    pub rule: Option<String>,
+    /// A person made it (now, or earlier with "always").
+    pub by_user: bool,
+}
+
+/// The permission side of a build: rules, mode, the tools a person allowed always, and the
+/// requests waiting for a person. Shared by the agent connection (which asks) and the front end
+/// (which answers), and kept across agent restarts.
+#[derive(Debug)]
+pub struct Approvals {
+    policy: Policy,
+    mode: ApproveMode,
+    /// Someone is at a full-screen interface to answer.
+    interactive: bool,
+    always: Mutex<HashSet<String>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    next: AtomicU64,
+}
+
+impl Approvals {
+    pub fn new(policy: Policy, mode: ApproveMode, interactive: bool) -> Self {
+        Approvals {
+            policy,
+            mode,
+            interactive,
+            always: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn mode(&self) -> ApproveMode {
+        self.mode
+    }
+
+    /// A number for a new request.
+    pub fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn always_key(call: &CallInfo) -> String {
+        call.tool_or_title().to_lowercase()
+    }
+
+    /// The decision when no person needs to be asked; None when one must be.
+    pub fn decide_now(&self, call: &CallInfo) -> Option<Decided> {
+        let decided = |decision, rule, by_user| {
+            Some(Decided {
+                decision,
+                rule,
+                by_user,
+            })
+        };
+        if let Some(p) = self.policy.denies(&[&call.title, &call.tool, &call.kind]) {
+            return decided(
+                PermissionDecision::DeniedByRule,
+                Some(p.as_str().to_string()),
+                false,
+            );
+        }
+        if self
+            .always
+            .lock()
+            .is_ok_and(|a| a.contains(&Self::always_key(call)))
+        {
+            return decided(PermissionDecision::AllowedAlways, None, false);
+        }
+        match (self.mode, self.interactive) {
+            (ApproveMode::Auto, _) => decided(PermissionDecision::Allowed, None, false),
+            (ApproveMode::Ask, false) => decided(PermissionDecision::DeniedUnattended, None, false),
+            (ApproveMode::Ask, true) => None,
+        }
+    }
+
+    /// Asks a person: tells the front end (`PermissionAsked` with `id`) and waits for the answer.
+    pub async fn ask(
+        &self,
+        id: u64,
+        call: &CallInfo,
+        sink: &(dyn Fn(AgentUpdate) + Send + Sync),
+    ) -> Decided {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(id, tx);
+        }
+        sink(AgentUpdate::PermissionAsked {
+            id,
+            tool: call.tool.clone(),
+            title: call.title.clone(),
+            kind: crate::protocol::ToolKind::parse(&call.kind),
+            input: call.input.clone(),
+            diffs: call.diffs.clone(),
+        });
+        let answer = rx.await.unwrap_or(Answer::Cancel);
+        let decision = match answer {
+            Answer::AllowOnce => PermissionDecision::AllowedByUser,
+            Answer::AllowAlways => {
+                if let Ok(mut always) = self.always.lock() {
+                    always.insert(Self::always_key(call));
+                }
+                PermissionDecision::AllowedAlways
+            }
+            Answer::Deny => PermissionDecision::DeniedByUser,
+            Answer::Cancel => PermissionDecision::Cancelled,
+        };
+        Decided {
+            decision,
+            rule: None,
+            by_user: answer != Answer::Cancel,
+        }
+    }
+
+    /// A person's answer to request `id`; false when it no longer waits.
+    pub fn answer(&self, id: u64, answer: Answer) -> bool {
+        let waiting = self.pending.lock().ok().and_then(|mut p| p.remove(&id));
+        waiting.is_some_and(|tx| tx.send(answer).is_ok())
+    }
+
+    /// Ends every waiting request without an answer (the turn stopped, or the agent went away).
+    pub fn cancel_all(&self) {
+        let waiting: Vec<_> = self
+            .pending
+            .lock()
+            .map(|mut p| p.drain().map(|(_, tx)| tx).collect())
+            .unwrap_or_default();
+        for tx in waiting {
+            let _ = tx.send(Answer::Cancel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::policy::Pattern;
+    use super::*;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn bash() -> CallInfo {
+        CallInfo {
+            tool: "bash".into(),
+            title: "echo hi".into(),
+            kind: "execute".into(),
+            ..CallInfo::default()
+        }
+    }
+
+    #[test]
+    fn tool_names_come_from_the_tool_call_announcement() {
+        let calls = ToolCalls::default();
+        // opencode: the first title is the tool's name; the request's title is the command.
+        calls.observe(&json!({"sessionUpdate": "tool_call", "toolCallId": "c1", "title": "bash", "kind": "execute"}));
+        let info = calls.describe(&json!({"toolCallId": "c1", "title": "echo hi > x", "rawInput": {"command": "echo hi > x"}}));
+        assert_eq!(
+            (info.tool.as_str(), info.title.as_str(), info.kind.as_str()),
+            ("bash", "echo hi > x", "execute")
+        );
+        assert_eq!(info.input, Some(json!({"command": "echo hi > x"})));
+        // claude-code-acp: the name is in _meta.
+        calls.observe(&json!({"sessionUpdate": "tool_call", "toolCallId": "c2", "title": "`ls`", "_meta": {"claudeCode": {"toolName": "Bash"}}}));
+        assert_eq!(
+            calls
+                .describe(&json!({"toolCallId": "c2", "title": "`ls`"}))
+                .tool,
+            "Bash"
+        );
+        // Finished calls are forgotten; unknown ones have only their title.
+        calls.observe(
+            &json!({"sessionUpdate": "tool_call_update", "toolCallId": "c1", "status": "completed"}),
+        );
+        let info = calls.describe(&json!({"toolCallId": "c1", "title": "x", "content": [
+            {"type": "diff", "path": "/p/a", "oldText": "a", "newText": "b"}]}));
+        assert_eq!(info.tool, "");
+        assert_eq!(info.tool_or_title(), "x");
+        assert_eq!(info.diffs[0].new, "b");
+    }
+
+    #[test]
+    fn rules_then_always_then_the_mode_decide() {
+        let policy = Policy {
+            deny: vec![Pattern::new("bash*")],
+        };
+        let auto = Approvals::new(policy.clone(), ApproveMode::Auto, false);
+        let d = auto.decide_now(&bash()).unwrap();
+        assert_eq!(d.decision, PermissionDecision::DeniedByRule);
+        assert_eq!(d.rule.as_deref(), Some("bash*"));
+        let write = CallInfo {
+            tool: "write".into(),
+            title: "a.txt".into(),
+            ..CallInfo::default()
+        };
+        assert_eq!(
+            auto.decide_now(&write).unwrap().decision,
+            PermissionDecision::Allowed
+        );
+        let headless = Approvals::new(policy.clone(), ApproveMode::Ask, false);
+        assert_eq!(
+            headless.decide_now(&write).unwrap().decision,
+            PermissionDecision::DeniedUnattended
+        );
+        let ask = Approvals::new(policy, ApproveMode::Ask, true);
+        assert!(ask.decide_now(&write).is_none());
+        assert_eq!(
+            ask.decide_now(&bash()).unwrap().decision,
+            PermissionDecision::DeniedByRule
+        );
+    }
+
+    #[tokio::test]
+    async fn a_person_answers_and_always_sticks() {
+        let ask = Arc::new(Approvals::new(Policy::default(), ApproveMode::Ask, true));
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&asked);
+        let sink = move |u: AgentUpdate| {
+            if let AgentUpdate::PermissionAsked { id, .. } = u {
+                seen.lock().unwrap().push(id);
+            }
+        };
+        let answer_when_asked = |answer: Answer| {
+            let (ask, asked) = (Arc::clone(&ask), Arc::clone(&asked));
+            tokio::spawn(async move {
+                loop {
+                    let id = asked.lock().unwrap().pop();
+                    if let Some(id) = id {
+                        assert!(ask.answer(id, answer));
+                        return;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        answer_when_asked(Answer::Deny);
+        let d = ask.ask(ask.next_id(), &bash(), &sink).await;
+        assert_eq!(
+            (d.decision, d.by_user),
+            (PermissionDecision::DeniedByUser, true)
+        );
+        answer_when_asked(Answer::AllowAlways);
+        let d = ask.ask(ask.next_id(), &bash(), &sink).await;
+        assert_eq!(d.decision, PermissionDecision::AllowedAlways);
+        // Next time the tool passes without asking.
+        assert_eq!(
+            ask.decide_now(&bash()).unwrap().decision,
+            PermissionDecision::AllowedAlways
+        );
+        // A stopped turn ends a waiting request.
+        let write = CallInfo {
+            tool: "write".into(),
+            ..CallInfo::default()
+        };
+        let id = ask.next_id();
+        let waiting = {
+            let ask = Arc::clone(&ask);
+            tokio::spawn(async move { ask.ask(id, &write, &|_| {}).await })
+        };
+        while ask.pending.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        ask.cancel_all();
+        let d = waiting.await.unwrap();
+        assert_eq!(
+            (d.decision, d.by_user),
+            (PermissionDecision::Cancelled, false)
+        );
+        assert!(!ask.answer(id, Answer::AllowOnce));
+    }
+}

@@ -1,0 +1,122 @@
+//! The build's side of permissions: configuring opencode so that it asks, telling people whether
+//! the agent asks at all, and recording every decision in the session log.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::acp::agents::Asking;
+use crate::acp::opencode;
+use crate::acp::permission::ApproveMode;
+use crate::acp::{AgentInfo, AgentUpdate};
+use crate::protocol::BuildEvent;
+use crate::service::SessionHandle;
+use crate::session::{Author, Command};
+
+/// How long `opencode debug config` may take.
+const DEBUG_CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The environment that makes opencode ask (empty for other agents), and what to tell people.
+/// Fails when the user's own opencode settings in the environment cannot be read.
+pub async fn agent_env(
+    argv: &[String],
+    cwd: &Path,
+) -> anyhow::Result<(Vec<(String, String)>, Vec<BuildEvent>)> {
+    if !opencode::is_opencode_command(argv) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut events = Vec::new();
+    let resolved = match opencode::resolved_config(argv, cwd, DEBUG_CONFIG_TIMEOUT).await {
+        Ok(config) => Some(config),
+        Err(e) => {
+            tracing::warn!("opencode debug config: {e}");
+            events.push(BuildEvent::Warning {
+                message: format!("cannot read opencode's configuration with `debug config`: {e}"),
+            });
+            None
+        }
+    };
+    let content = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
+    let permission = std::env::var("OPENCODE_PERMISSION").ok();
+    let setup = opencode::setup(content.as_deref(), permission.as_deref(), resolved.as_ref())
+        .map_err(anyhow::Error::msg)?;
+    events.push(BuildEvent::Info {
+        message: setup.summary,
+    });
+    events.extend(
+        setup
+            .warnings
+            .into_iter()
+            .map(|message| BuildEvent::Warning { message }),
+    );
+    Ok((setup.env, events))
+}
+
+/// What to say once the agent answered `initialize`: whether it asks before its tools, and a
+/// warning when rules or `--approve ask` may not reach them.
+pub fn asking_report(
+    info: &AgentInfo,
+    configured_as_opencode: bool,
+    has_rules: bool,
+    approve: ApproveMode,
+) -> Vec<BuildEvent> {
+    let asking = Asking::of(info, configured_as_opencode);
+    let mut out = Vec::new();
+    if asking == Asking::OpencodeUnconfigured {
+        out.push(BuildEvent::Warning {
+            message: asking.describe(),
+        });
+    } else {
+        out.push(BuildEvent::Info {
+            message: asking.describe(),
+        });
+    }
+    if let Some(message) = asking.rules_warning(has_rules, approve == ApproveMode::Ask) {
+        out.push(BuildEvent::Warning { message });
+    }
+    out
+}
+
+/// Appends a `permission_decided` event for every decision sent to it, in order. The task ends
+/// when every sender is gone.
+pub fn spawn_recorder(
+    session: Arc<SessionHandle>,
+    events: mpsc::UnboundedSender<BuildEvent>,
+) -> (mpsc::UnboundedSender<AgentUpdate>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AgentUpdate>();
+    let task = tokio::spawn(async move {
+        while let Some(update) = rx.recv().await {
+            let AgentUpdate::Permission {
+                tool,
+                title,
+                decision,
+                rule,
+                by_user,
+                ..
+            } = update
+            else {
+                continue;
+            };
+            let by = if by_user {
+                Author::User
+            } else {
+                Author::System
+            };
+            let cmd = Command::RecordPermission {
+                tool,
+                title,
+                decision,
+                rule,
+            };
+            if let Err(e) = session.execute(&cmd, by).await {
+                let _ = events.send(BuildEvent::Warning {
+                    message: format!("cannot record a permission decision in the session: {e}"),
+                });
+            }
+        }
+    });
+    (tx, task)
+}

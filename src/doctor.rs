@@ -232,7 +232,7 @@ pub fn check_managed_nats() -> Check {
                 path.display()
             ),
         ),
-        Err(e) => Check::new(Level::Fail, "nats", e),
+        Err(e) => Check::new(Level::Fail, "nats", e.to_string()),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod process;
 pub mod protocol;
 pub mod service;
 pub mod session;
+pub mod signal;
 pub mod status;
 pub mod store;
 pub mod template;

@@ -1,15 +1,14 @@
 //! The command line as clap parses it: flags, subcommands and their values, checked at the edge.
 //! No command logic lives here; `commands` runs what was parsed.
 
-mod store;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-pub use store::{NatsChoice, StoreConfig, open_store};
+// Store selection lives in `store`; these names stay reachable here for the commands.
+pub use crate::store::{NatsChoice, StoreConfig, open_store};
 
 pub const VERSION_LINE: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -259,5 +258,17 @@ impl Cli {
     pub fn uses_terminal(&self, stdout_is_terminal: bool) -> bool {
         (matches!(&self.command, Commands::Build(args) if !args.headless) && stdout_is_terminal)
             || matches!(self.command, Commands::Watch { .. })
+    }
+
+    /// The store the global options name.
+    pub fn store_config(&self) -> Result<StoreConfig, crate::store::ConfigError> {
+        StoreConfig::new(
+            self.data_dir.clone(),
+            self.nats_url.as_deref(),
+            self.nats_creds.clone(),
+            self.nats_token.clone(),
+            self.nats_replicas,
+            self.nats_server,
+        )
     }
 }

@@ -28,7 +28,10 @@ pub async fn run(store: &StoreConfig, agent: &str, timeout: Duration) -> anyhow:
     }
     checks.push(crate::doctor::check_data_dir(data_dir).await);
     match &store.nats {
-        NatsChoice::Url(opts) => checks.push(crate::doctor::check_nats(Some(&opts.url)).await),
+        NatsChoice::Url(opts) => {
+            let url = opts.url().ok().map(|u| u.as_str());
+            checks.push(crate::doctor::check_nats(url).await)
+        }
         NatsChoice::Managed { .. } => checks.push(crate::doctor::check_managed_nats()),
         NatsChoice::Embedded => checks.push(crate::doctor::check_nats(None).await),
     }

@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use crate::cli::{Cli, Commands, McpCommand, StoreConfig, VERSION_LINE, open_store};
 use crate::service::SessionHandle;
 use crate::session::{session_name_from, validate_session_name};
+pub use crate::signal::shutdown_signal;
 use crate::store::EventLog;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -26,7 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!(e))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let store = StoreConfig::from_cli(&cli)?;
+    let store = cli.store_config()?;
     let store = &store;
     match cli.command {
         Commands::NatsKeeper { .. } => Ok(ExitCode::SUCCESS),
@@ -60,7 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub(crate) async fn open_for_reading(
     store: &StoreConfig,
 ) -> anyhow::Result<Option<Arc<dyn EventLog>>> {
-    open_store(store, false).await
+    Ok(open_store(store, false).await?)
 }
 
 /// Opens (creating if needed) the store for a command that writes.
@@ -189,20 +190,6 @@ pub(crate) fn follow_log(
             }
         }
     })
-}
-
-/// Resolves on Ctrl+C or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }
 
 /// Whether stdout is a terminal the full-screen interface can take over.

@@ -6,6 +6,7 @@ pub mod display;
 mod error;
 mod event;
 pub mod limits;
+mod queries;
 mod state;
 
 pub use command::{Command, Ctx, NewTask, decide};

@@ -2,20 +2,20 @@
 //! share one log; optimistic concurrency (append with the expected last sequence number) makes a
 //! race an error the writer retries, never a lost or duplicated event.
 
-pub mod managed;
+pub mod config;
+mod error;
 pub mod nats;
 mod sqlite;
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use serde::Serialize;
-use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::session::Event;
 
-pub use nats::{NatsLog, NatsOptions};
+pub use config::{ConfigError, NatsChoice, StoreConfig, open_store};
+pub use error::{AnyError, Cause, NatsError, SqliteError, StoreError};
+pub use nats::{NatsLog, NatsOptions, NatsUrl, NatsUrlError, managed};
 pub use sqlite::SqliteLog;
 
 /// An event with its place in the session's stream.
@@ -35,42 +35,6 @@ pub struct SessionInfo {
     pub last_at_ms: i64,
 }
 
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error(
-        "another writer appended to session '{session}' first (expected event #{expected} to be the last, found #{actual}); read the new events and retry"
-    )]
-    Conflict {
-        session: String,
-        expected: u64,
-        actual: u64,
-    },
-    #[error(transparent)]
-    InvalidSession(#[from] crate::session::DomainError),
-    #[error(
-        "session '{0}' was reset while it was being followed; open it again to see the new history"
-    )]
-    SessionReset(String),
-    #[error("event #{seq} of session '{session}' cannot be read: {reason}")]
-    Corrupt {
-        session: String,
-        seq: u64,
-        reason: String,
-    },
-    #[error("no iteratr data at {0} yet")]
-    NotFound(PathBuf),
-    #[error("cannot open the event log at {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error("event log error: {0}")]
-    Backend(String),
-}
-
-impl StoreError {
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, StoreError::Conflict { .. })
-    }
-}
-
 /// A live view of a session's stream: first the stored events after the starting point, then new
 /// ones as they are appended, by this process or any other. Dropping it stops the feed.
 pub struct Subscription {
@@ -85,7 +49,8 @@ impl Subscription {
     }
 
     /// The next event, or an error after which the subscription ends, or `None` when the log
-    /// is closed.
+    /// is closed. Both backends send the error that stops a feed before ending it: a reader
+    /// that sees `None` knows the log went away, not that something failed unsaid.
     pub async fn next(&mut self) -> Option<Result<StoredEvent, StoreError>> {
         self.rx.recv().await
     }

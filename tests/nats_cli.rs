@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::procs::running;
+
 use serde_json::{Value, json};
 
 const SPEC: &str = "# Demo\n\nOne file.\n\n- [ ] Write hello.txt\n";
@@ -69,33 +71,62 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.split_whitespace().nth(2) != Some("Z"),
-        Err(_) => false,
-    }
-}
-
 fn wait_gone(pid: u32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while running(pid) {
-        assert!(Instant::now() < deadline, "{what} ({pid}) is still running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::procs::wait_gone(pid, what, common::PATIENCE);
 }
 
 fn server_state(dir: &Path) -> Value {
     let file = dir.join(".iteratr/jetstream/server.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(t) = std::fs::read_to_string(&file)
-            && let Ok(v) = serde_json::from_str::<Value>(&t)
-        {
-            return v;
+    let mut state = None;
+    common::wait_until(
+        common::PATIENCE,
+        || format!("no {} appeared", file.display()),
+        || {
+            state = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            state.is_some()
+        },
+    );
+    state.unwrap()
+}
+
+/// Starts `iteratr mcp serve --http` on the managed server and waits for the line saying it
+/// serves: it has opened the store, so it holds its share of the server.
+fn serving(dir: &Path) -> Killed {
+    let mut child = iteratr(
+        dir,
+        &[
+            "--nats-server",
+            "mcp",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--session",
+            "demo",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads on to the end: a closed pipe would make the server's next line fail.
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let _ = tx.send(line.unwrap_or_default());
         }
-        assert!(Instant::now() < deadline, "no {} appeared", file.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
+    let line = rx.recv_timeout(common::PATIENCE).unwrap_or_default();
+    assert!(line.contains("http://127.0.0.1:"), "not serving: {line:?}");
+    Killed(child)
+}
+
+/// The pids holding the managed server's users lock.
+fn users(dir: &Path) -> Vec<u32> {
+    common::procs::flock_holders(&dir.join(".iteratr/jetstream/users.lock"))
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 struct Killed(Child);
@@ -126,11 +157,11 @@ fn build_on_a_managed_server_then_status_reuses_the_data() {
     );
     // The server stops with the build (its keeper notices within a moment); the data stays in
     // the data dir, not in SQLite.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while p.join(".iteratr/jetstream/server.json").exists() {
-        assert!(Instant::now() < deadline, "the server outlived the build");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(
+        common::PATIENCE,
+        || "the server outlived the build",
+        || !p.join(".iteratr/jetstream/server.json").exists(),
+    );
     assert!(!p.join(".iteratr/iteratr.db").exists());
     // A new server on the same data dir finds the session.
     let s = status_json(p, &["--nats-server"]);
@@ -144,22 +175,7 @@ fn build_on_a_managed_server_then_status_reuses_the_data() {
 fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
     let dir = project();
     let p = dir.path();
-    let first = Killed(
-        iteratr(
-            p,
-            &[
-                "--nats-server",
-                "mcp",
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--session",
-                "demo",
-            ],
-        )
-        .spawn()
-        .unwrap(),
-    );
+    let first = serving(p);
     let state = server_state(p);
     let (keeper, server) = (
         state["keeper_pid"].as_u64().unwrap() as u32,
@@ -167,32 +183,23 @@ fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
     );
     assert!(running(server));
     // A second process on the same data dir uses the same server.
-    let second = Killed(
-        iteratr(
-            p,
-            &[
-                "--nats-server",
-                "mcp",
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--session",
-                "demo",
-            ],
-        )
-        .spawn()
-        .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let out = run(p, &["--nats-server", "status"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let second = serving(p);
+    let (first_pid, second_pid) = (first.0.id(), second.0.id());
+    let mut holders = users(p);
+    holders.sort();
+    assert_eq!(holders, [first_pid, second_pid], "both hold the server");
     assert_eq!(server_state(p)["server_pid"], state["server_pid"], "reused");
-    // Kill the first without warning: the second still uses the server.
-    drop(first);
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(running(server), "the server stopped while still in use");
     let out = run(p, &["--nats-server", "status"]);
     assert!(out.status.success(), "{}", text(&out));
+    // Kill the first without warning (and reap it): its share goes, the second's stays, so the
+    // keeper keeps the server for the second.
+    drop(first);
+    assert_eq!(users(p), [second_pid], "the second still holds the server");
+    let out = run(p, &["--nats-server", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(running(server), "the server stopped while still in use");
+    assert!(running(keeper));
+    assert_eq!(server_state(p)["server_pid"], state["server_pid"]);
     // Kill the last one: the server and its keeper go.
     drop(second);
     wait_gone(server, "nats-server");

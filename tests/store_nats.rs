@@ -3,8 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::conformance::{self, Harness, next_event};
@@ -77,6 +78,52 @@ async fn an_unreachable_server_is_a_clear_error() {
     assert!(err.contains("not a NATS URL"), "{err}");
 }
 
+/// The store's log messages about retries ("NATS: … iteratr.SESSION: …; retrying"), seen
+/// by a global tracing subscriber: how a test knows an operation failed once and is retrying.
+static RETRIES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct RecordRetries;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RecordRetries {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        if m.0.contains("retrying") {
+            RETRIES.lock().unwrap().push(m.0);
+        }
+    }
+}
+
+fn record_retries() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(RecordRetries);
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+}
+
+/// Waits until the store has said it retries an operation whose message contains `what`.
+async fn retrying(what: &str) {
+    let deadline = Instant::now() + common::PATIENCE;
+    while !RETRIES.lock().unwrap().iter().any(|m| m.contains(what)) {
+        assert!(
+            Instant::now() < deadline,
+            "no retry of {what:?}: {:?}",
+            RETRIES.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn texts(events: &[iteratr::store::StoredEvent]) -> Vec<String> {
     events
         .iter()
@@ -87,7 +134,7 @@ fn texts(events: &[iteratr::store::StoredEvent]) -> Vec<String> {
         .collect()
 }
 
-/// Appends `count` numbered messages one at a time, as a build would, and returns their texts.
+/// Appends numbered messages `m{from}`.. one at a time, as a build would.
 async fn append_numbered(log: &dyn EventLog, session: &str, from: usize, count: usize) {
     for i in from..from + count {
         let last = log.last_seq(session).await.unwrap();
@@ -95,6 +142,93 @@ async fn append_numbered(log: &dyn EventLog, session: &str, from: usize, count: 
         log.append(session, last, vec![message(format!("m{i}"))])
             .await
             .unwrap();
+    }
+}
+
+/// A writer that appends `count` numbered messages from `from` (as [`append_numbered`]), and
+/// holds still after `pause` of them are acknowledged, just before appending the next, until the
+/// test lets it go on: the test breaks the server at that known point of the stream, so that
+/// append is under way while the server is down, and then sees how many appends were begun and
+/// acknowledged.
+struct Writer {
+    started: Arc<AtomicUsize>,
+    acked: Arc<AtomicUsize>,
+    paused: Option<tokio::sync::oneshot::Receiver<()>>,
+    go: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn spawn(
+        log: &Arc<dyn EventLog>,
+        session: &str,
+        from: usize,
+        count: usize,
+        pause: usize,
+    ) -> Writer {
+        let (started, acked) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (paused_tx, paused) = tokio::sync::oneshot::channel();
+        let (go, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = {
+            let (log, session) = (Arc::clone(log), session.to_string());
+            let (started, acked) = (Arc::clone(&started), Arc::clone(&acked));
+            tokio::spawn(async move {
+                let (mut paused_tx, mut go_rx) = (Some(paused_tx), Some(go_rx));
+                for n in 0..count {
+                    let i = from + n;
+                    let last = log.last_seq(&session).await.unwrap();
+                    assert_eq!(last, i as u64, "appends resume where the log ends");
+                    if n == pause {
+                        // Hold still between reading the last sequence and appending.
+                        paused_tx.take().unwrap().send(()).unwrap();
+                        go_rx.take().unwrap().await.unwrap();
+                    }
+                    started.fetch_add(1, Ordering::SeqCst);
+                    log.append(&session, last, vec![message(format!("m{i}"))])
+                        .await
+                        .unwrap();
+                    acked.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        Writer {
+            started,
+            acked,
+            paused: Some(paused),
+            go: Some(go),
+            task,
+        }
+    }
+
+    /// Waits until the writer holds still after its first `pause` acknowledged appends.
+    async fn paused(&mut self) {
+        tokio::time::timeout(common::PATIENCE, self.paused.take().unwrap())
+            .await
+            .expect("the writer never reached its pause")
+            .unwrap();
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.load(Ordering::SeqCst)
+    }
+
+    /// Lets the writer go on, and waits until its next append is under way.
+    async fn resume(&mut self) {
+        let before = self.started.load(Ordering::SeqCst);
+        self.go.take().unwrap().send(()).unwrap();
+        let deadline = Instant::now() + common::PATIENCE;
+        while self.started.load(Ordering::SeqCst) == before {
+            assert!(Instant::now() < deadline, "the writer did not go on");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn finish(self, limit: Duration, what: &str) -> usize {
+        tokio::time::timeout(limit, self.task)
+            .await
+            .unwrap_or_else(|_| panic!("{what}"))
+            .unwrap();
+        self.acked.load(Ordering::SeqCst)
     }
 }
 
@@ -111,6 +245,7 @@ fn check_whole(events: &[iteratr::store::StoredEvent], n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_resume_after_the_server_is_killed_and_restarted() {
+    record_retries();
     let mut server = NatsServer::start();
     let log = NatsLog::connect(&NatsOptions::new(server.url()))
         .await
@@ -122,19 +257,23 @@ async fn appends_resume_after_the_server_is_killed_and_restarted() {
         next_event(&mut sub).await;
     }
 
-    // Kill the server while a writer keeps appending; bring it back a moment later.
-    let writer = {
-        let log = Arc::clone(&log);
-        tokio::spawn(async move { append_numbered(log.as_ref(), "crash", 50, 50).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A writer appends 50 more; the server dies (SIGKILL) after 20 of them are acknowledged, and
+    // comes back once the 21st append has failed on the dead server and is being retried: the
+    // other 30 are acknowledged only after the restart.
+    let mut writer = Writer::spawn(&log, "crash", 50, 50, 20);
+    writer.paused().await;
     server.kill();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    writer.resume().await;
+    retrying("iteratr.crash").await;
+    assert_eq!(writer.acked(), 20);
     server.restart();
-    tokio::time::timeout(Duration::from_secs(90), writer)
-        .await
-        .expect("appends did not resume after the restart")
-        .unwrap();
+    let acked = writer
+        .finish(
+            Duration::from_secs(90),
+            "appends did not resume after the restart",
+        )
+        .await;
+    assert_eq!(acked, 50, "30 appends acknowledged after the restart");
 
     let events = read_all(log.as_ref(), "crash", 0).await.unwrap();
     check_whole(&events, 100);
@@ -155,17 +294,19 @@ async fn a_three_node_cluster_loses_a_node_and_nothing_else() {
     opts.replicas = 3;
     let log: Arc<dyn EventLog> = Arc::new(NatsLog::connect(&opts).await.unwrap());
     append_numbered(log.as_ref(), "clustered", 0, 30).await;
-    let writer = {
-        let log = Arc::clone(&log);
-        tokio::spawn(async move { append_numbered(log.as_ref(), "clustered", 30, 70).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // Stop a node (the first: the one a client most likely talks to) without warning.
+    // A writer appends 70 more; after 20 of them are acknowledged a node (the first: the one a
+    // client most likely talks to) stops without warning, and the other 50 go on without it.
+    let mut writer = Writer::spawn(&log, "clustered", 30, 70, 20);
+    writer.paused().await;
     cluster.nodes[0].kill();
-    tokio::time::timeout(Duration::from_secs(120), writer)
-        .await
-        .expect("appends stalled after a node stopped")
-        .unwrap();
+    writer.resume().await;
+    let acked = writer
+        .finish(
+            Duration::from_secs(120),
+            "appends stalled after a node stopped",
+        )
+        .await;
+    assert_eq!(acked, 70, "50 appends acknowledged after the node stopped");
     let events = read_all(log.as_ref(), "clustered", 0).await.unwrap();
     check_whole(&events, 100);
     // A new client through the surviving nodes sees every event.
@@ -176,37 +317,6 @@ async fn a_three_node_cluster_loses_a_node_and_nothing_else() {
     check_whole(&read_all(&other, "clustered", 0).await.unwrap(), 100);
 }
 
-/// The worker process of the race below: the test binary re-runs itself with
-/// `ITERATR_TEST_NATS_WORKER` set. Run normally it only checks its arguments' defaults.
-#[test]
-fn nats_worker() {
-    let Ok(url) = std::env::var("ITERATR_TEST_NATS_WORKER") else {
-        return;
-    };
-    let id: usize = std::env::var("ITERATR_TEST_ID").unwrap().parse().unwrap();
-    let count: usize = std::env::var("ITERATR_TEST_COUNT")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let log: Arc<dyn EventLog> =
-            Arc::new(NatsLog::connect(&NatsOptions::new(url)).await.unwrap());
-        let handle = iteratr::service::SessionHandle::open(log, "shared")
-            .await
-            .unwrap();
-        for i in 0..count {
-            let cmd = iteratr::session::Command::AddTasks(vec![iteratr::session::NewTask::new(
-                format!("process {id} task {i}"),
-            )]);
-            handle
-                .execute(&cmd, iteratr::session::Author::Agent)
-                .await
-                .unwrap();
-        }
-    });
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_race_on_one_session_without_loss_or_duplicates() {
     let server = NatsServer::start();
@@ -214,13 +324,11 @@ async fn two_processes_race_on_one_session_without_loss_or_duplicates() {
     let log = NatsLog::connect(&NatsOptions::new(server.url()))
         .await
         .unwrap();
+    // Two processes (`examples/store_worker.rs`) add 200 tasks each to one session.
     let spawn = |id: usize| {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["nats_worker", "--exact", "--nocapture", "--test-threads=1"])
-            .env("ITERATR_TEST_NATS_WORKER", server.url())
-            .env("ITERATR_TEST_ID", id.to_string())
-            .env("ITERATR_TEST_COUNT", "200")
-            .stdout(std::process::Stdio::null())
+        std::process::Command::new(common::example("store_worker"))
+            .args(["nats".to_string(), server.url(), "tasks".to_string()])
+            .args([id.to_string(), "200".to_string()])
             .spawn()
             .unwrap()
     };

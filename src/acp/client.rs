@@ -248,14 +248,24 @@ impl Agent {
             ));
         }
         let mut exited = self.exited.clone();
-        tokio::select! {
-            reply = rx => match reply {
-                Ok(r) => r,
-                Err(_) => Err(AgentError::Exited(self.exited().unwrap_or_else(|| "the connection closed".into()))),
-            },
-            _ = exited.wait_for(|v| v.is_some()) => {
-                Err(AgentError::Exited(self.exited().unwrap_or_default()))
+        let reply = tokio::select! {
+            reply = rx => Some(reply),
+            _ = exited.wait_for(|v| v.is_some()) => None,
+        };
+        match reply {
+            // The connection closed before the answer (the agent is going away): say how the
+            // process ended, which is known a moment later, rather than that the pipe closed.
+            Some(Ok(Err(AgentError::Exited(_))) | Err(_)) => {
+                let mut rx = self.exited.clone();
+                let ended = async { rx.wait_for(|v| v.is_some()).await.map(|_| ()) };
+                let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+                Err(AgentError::Exited(
+                    self.exited()
+                        .unwrap_or_else(|| "the connection closed".into()),
+                ))
             }
+            Some(Ok(r)) => r,
+            None => Err(AgentError::Exited(self.exited().unwrap_or_default())),
         }
     }
 

@@ -117,6 +117,12 @@ fn answer_permission(
 }
 
 fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
+    if agent_client_protocol::is_incoming_transport_closed(&e)
+        || agent_client_protocol::is_connection_terminated(&e)
+    {
+        // The agent closed its end: it is exiting. `Agent::call` says how it ended.
+        return AgentError::Exited(String::new());
+    }
     AgentError::Protocol {
         message: e.message,
         code: i32::from(e.code),

@@ -1,4 +1,4 @@
-//! Scripted fake LLM servers for the tests that drive real agents (`tests/real_agents.rs`): an
+//! Scripted fake LLM servers for the tests that drive real agents (`tests/it/real_agents.rs`): an
 //! OpenAI-compatible chat-completions endpoint (what opencode's `@ai-sdk/openai-compatible`
 //! provider calls) and an Anthropic Messages endpoint (what Claude Code calls), both streaming
 //! (SSE), bound to `127.0.0.1` on a random port.

@@ -3,13 +3,12 @@
 //! starts, what is appended while it runs, a message typed in it reaching the log, and a clean
 //! exit on Ctrl+C.
 
-mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use common::PATIENCE;
-use common::tmux::Tmux;
+use crate::common::PATIENCE;
+use crate::common::tmux::Tmux;
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, NewTask, NoteType, TaskStatus};
 use iteratr::store::{EventLog, NatsLog, NatsOptions, SqliteLog};
@@ -86,7 +85,7 @@ fn follow(name: &str, writer: &Writer, dir: &Path, watch: &str) {
     tmux.wait_for("Message to the agent", PATIENCE);
     tmux.keys(&["-l", "Please keep the grammar in one file"]);
     tmux.keys(&["Enter"]);
-    common::wait_until(
+    crate::common::wait_until(
         PATIENCE,
         || format!("the message never reached the log:\n{}", tmux.screen()),
         || {
@@ -126,13 +125,13 @@ fn watch_follows_a_sqlite_session_written_by_another_process() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(&dir.join(".iteratr")).unwrap());
     let writer = Writer::open(rt, log);
-    let watch = format!("{} watch --session demo", common::bin());
+    let watch = format!("{} watch --session demo", crate::common::bin());
     follow("watch-sqlite", &writer, dir, &watch);
 }
 
 #[test]
 fn watch_follows_a_jetstream_session_written_by_another_process() {
-    let server = common::nats::NatsServer::start();
+    let server = crate::common::nats::NatsServer::start();
     let project = tempfile::tempdir().unwrap();
     let dir = project.path();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -142,7 +141,7 @@ fn watch_follows_a_jetstream_session_written_by_another_process() {
     let writer = Writer::open(rt, Arc::new(log));
     let watch = format!(
         "{} --nats-url {} watch --session demo",
-        common::bin(),
+        crate::common::bin(),
         server.url()
     );
     follow("watch-jetstream", &writer, dir, &watch);

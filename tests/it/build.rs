@@ -1,9 +1,8 @@
 //! `iteratr build` end to end: the real binary, a real ACP agent process (the scripted fake agent,
 //! standing in for the model), iteratr's real MCP server, the real event log.
 
-mod common;
 
-use common::project::*;
+use crate::common::project::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -137,7 +136,7 @@ fn a_three_task_spec_completes() {
 }
 
 fn assert_gone(pid: u32) {
-    common::procs::wait_gone(pid, "agent process", common::PATIENCE);
+    crate::common::procs::wait_gone(pid, "agent process", crate::common::PATIENCE);
 }
 
 #[test]
@@ -380,7 +379,7 @@ fn permissions_and_files_follow_the_policy() {
     assert_eq!(perms["recent"][1]["rule"], "run rm*", "{s}");
     assert_eq!(perms["recent"][1]["title"], "Run rm -rf target", "{s}");
     assert_eq!(perms["recent"][1]["iteration"], 1, "{s}");
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(p.path())
         .args(["status", "--session", "demo"])
         .output()
@@ -450,7 +449,7 @@ fn agents_without_http_mcp_get_the_stdio_server() {
     assert!(stdout(&out).contains("(session tools over stdio)"));
     let server = &p.agent_events("new_session")[0]["mcp_servers"][0];
     assert_eq!(server["kind"], "stdio");
-    assert_eq!(server["command"].as_str(), Some(common::bin()));
+    assert_eq!(server["command"].as_str(), Some(crate::common::bin()));
     assert_eq!(p.status()["completed"], true);
 }
 
@@ -500,8 +499,8 @@ fn bad_setup_fails_before_anything_runs() {
 }
 
 fn wait_for_prompts(p: &Project, n: usize) {
-    common::wait_until(
-        common::PATIENCE,
+    crate::common::wait_until(
+        crate::common::PATIENCE,
         || format!("the agent never got prompt {n}"),
         || prompts(p.path()) >= n,
     );
@@ -553,8 +552,8 @@ async fn messages_sent_during_a_turn_are_delivered() {
     let child = p.command(&["--headless"]).spawn().unwrap();
     let path = p.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        common::wait_until(
-            common::PATIENCE,
+        crate::common::wait_until(
+            crate::common::PATIENCE,
             || "no second prompt",
             || prompts(&path) >= 2,
         )

@@ -4,7 +4,6 @@
 //! updates, ask permission, use the client's file system, honour cancel, crash on request and
 //! continue its script after a restart.
 
-mod common;
 
 use std::time::Instant;
 
@@ -14,8 +13,8 @@ use agent_client_protocol::v1::schema::{
     PermissionOptionKind, PromptRequest, SessionUpdate, SetSessionConfigOptionRequest, StopReason,
     ToolCallContent, ToolCallStatus, ToolKind,
 };
-use common::PATIENCE;
-use common::acp_driver::{
+use crate::common::PATIENCE;
+use crate::common::acp_driver::{
     Shared, block_text, events, exit_code, initialize, iteratr_status, log_events, message_chunks,
     model_option, new_session, prompt, prompts_logged, spawn_agent, tool_result, with_client,
     within, write_script,
@@ -26,7 +25,7 @@ use serde_json::{Value, json};
 async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let serve = common::mcp::serve_http(&data, "smoke", &[]);
+    let serve = crate::common::mcp::serve_http(&data, "smoke", &[]);
     let log = dir.path().join("agent.log");
     let said = "I will add a task and then list the tasks.";
     let args = json!({"content": "Write the smoke test", "priority": 2});
@@ -53,7 +52,7 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
     let cwd = dir.path().to_path_buf();
     let (init, session, set, done) = with_client(transport, seen.clone(), async |cx| {
         let init = initialize(&cx).await;
-        let header = HttpHeader::new("Authorization", format!("Bearer {}", common::mcp::TOKEN));
+        let header = HttpHeader::new("Authorization", format!("Bearer {}", crate::common::mcp::TOKEN));
         let server = McpServer::Http(McpServerHttp::new("iteratr", url).headers(vec![header]));
         let session = new_session(&cx, &cwd, vec![server]).await;
         let set = within(
@@ -171,7 +170,7 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
     // The record.
     let raw_log = std::fs::read_to_string(&log).unwrap();
     assert!(
-        !raw_log.contains(common::mcp::TOKEN),
+        !raw_log.contains(crate::common::mcp::TOKEN),
         "the token leaked into the log"
     );
     let log = log_events(&log);
@@ -237,7 +236,7 @@ async fn stdio_mcp_file_system_failures_and_stop_reasons() {
     let seen = Shared::default();
     let cwd = dir.path().to_path_buf();
     let server = McpServer::Stdio(
-        McpServerStdio::new("iteratr", common::bin())
+        McpServerStdio::new("iteratr", crate::common::bin())
             .args(vec![
                 "--data-dir".into(),
                 data.display().to_string(),
@@ -313,7 +312,7 @@ async fn stdio_mcp_file_system_failures_and_stop_reasons() {
     let log = log_events(&log);
     let server = &events(&log, "new_session")[0]["mcp_servers"][0];
     assert_eq!(server["kind"], "stdio");
-    assert_eq!(server["command"], json!(common::bin()));
+    assert_eq!(server["command"], json!(crate::common::bin()));
     assert_eq!(server["env"], json!(["FAKE_SECRET"]));
     let tools = events(&log, "tool");
     assert_eq!(tools[0]["is_error"], false);

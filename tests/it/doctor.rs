@@ -1,7 +1,6 @@
 //! `iteratr doctor` against a real ACP agent process, a missing command, a command that is not an
 //! ACP agent, a damaged store and an unreachable NATS server.
 
-mod common;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -21,7 +20,7 @@ fn doctor_within(
     extra_env: &[(&str, &str)],
     timeout: &str,
 ) -> Output {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = Command::new(crate::common::bin());
     cmd.current_dir(dir)
         .args(["doctor", "--agent", agent, "--timeout", timeout])
         .env_remove("ITERATR_NATS_URL")
@@ -39,7 +38,7 @@ fn text(o: &Output) -> String {
 #[test]
 fn a_working_agent_passes() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = common::fake_agent::path().display().to_string();
+    let agent = crate::common::fake_agent::path().display().to_string();
     let out = doctor(dir.path(), &agent, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
@@ -99,10 +98,10 @@ fn a_command_that_is_not_an_acp_agent_times_out() {
     );
     // It gave up promptly and left nothing running (a guard, not a speed check).
     assert!(started.elapsed() < Duration::from_secs(60));
-    common::wait_until(
-        common::PATIENCE,
+    crate::common::wait_until(
+        crate::common::PATIENCE,
         || "the non-agent is still running",
-        || common::procs::with_cmdline("sleep 3071").is_empty(),
+        || crate::common::procs::with_cmdline("sleep 3071").is_empty(),
     );
     // One that answers something else is told apart too.
     let out = doctor_within(dir.path(), "cat", &[], NOT_AN_AGENT_TIMEOUT);
@@ -122,7 +121,7 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
         "not sqlite at all, just text.........",
     )
     .unwrap();
-    let agent = common::fake_agent::path().display().to_string();
+    let agent = crate::common::fake_agent::path().display().to_string();
     let out = doctor(
         dir.path(),
         &agent,
@@ -144,11 +143,11 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
 /// The real opencode (installed by `.ci/run`; `tests/common/real_agent.rs` finds it).
 #[test]
 fn the_real_opencode_passes() {
-    let opencode = common::real_agent::opencode();
+    let opencode = crate::common::real_agent::opencode();
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
     let h = home.path().display().to_string();
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(project.path())
         .args(["doctor", "--timeout", AGENT_TIMEOUT, "--agent"])
         .arg(format!("{} acp", opencode.display()))
@@ -184,9 +183,9 @@ fn opencode_is_reported_as_asking() {
     for d in ["home", "xdg", "project"] {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }
-    let agent = format!("'{}' acp", common::real_agent::opencode().display());
+    let agent = format!("'{}' acp", crate::common::real_agent::opencode().display());
     let run_agent = |agent: &str, permission: &str| {
-        Command::new(common::bin())
+        Command::new(crate::common::bin())
             .current_dir(dir.path().join("project"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -216,7 +215,7 @@ fn opencode_is_reported_as_asking() {
     // Started through a command iteratr does not recognise as opencode: it says what that means.
     let wrapped = format!(
         "sh -c \"exec '{}' acp\"",
-        common::real_agent::opencode().display()
+        crate::common::real_agent::opencode().display()
     );
     let t = text(&run_agent(&wrapped, ""));
     assert!(

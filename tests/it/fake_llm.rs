@@ -1,9 +1,8 @@
 //! The scripted fake LLM of the real-agent tests (`tests/common/fake_llm/`) on its own, without
 //! an agent: the wire formats, the script and its matching (text and `isError`), the records.
 
-mod common;
 
-use common::fake_llm::{Api, FakeLlm, failed, prompt, result};
+use crate::common::fake_llm::{Api, FakeLlm, failed, prompt, result};
 use serde_json::{Value, json};
 
 /// The fake LLM itself, without an agent: the wire formats, the script, the records.

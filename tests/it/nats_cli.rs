@@ -1,13 +1,12 @@
 //! iteratr on JetStream from the command line: `--nats-server` (a local server iteratr runs and
 //! stops itself) and `--nats-url`, with the real binary and the scripted fake agent.
 
-mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::procs::running;
+use crate::common::procs::running;
 
 use serde_json::{Value, json};
 
@@ -15,7 +14,7 @@ const SPEC: &str = "# Demo\n\nOne file.\n\n- [ ] Write hello.txt\n";
 
 fn project() -> tempfile::TempDir {
     // The tests find nats-server the way iteratr does; fail (not skip) when it is missing.
-    common::nats::server_binary();
+    crate::common::nats::server_binary();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("specs")).unwrap();
     std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
@@ -35,10 +34,10 @@ fn project() -> tempfile::TempDir {
 }
 
 fn iteratr(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = Command::new(crate::common::bin());
     cmd.current_dir(dir)
         .args(args)
-        .env("ITERATR_AGENT", common::fake_agent::path())
+        .env("ITERATR_AGENT", crate::common::fake_agent::path())
         .env("ITERATR_FAKE_AGENT_SCRIPT", dir.join("script.json"))
         .env("ITERATR_FAKE_AGENT_LOG", dir.join("agent.log"))
         .env_remove("ITERATR_DATA_DIR")
@@ -72,14 +71,14 @@ fn text(o: &Output) -> String {
 }
 
 fn wait_gone(pid: u32, what: &str) {
-    common::procs::wait_gone(pid, what, common::PATIENCE);
+    crate::common::procs::wait_gone(pid, what, crate::common::PATIENCE);
 }
 
 fn server_state(dir: &Path) -> Value {
     let file = dir.join(".iteratr/jetstream/server.json");
     let mut state = None;
-    common::wait_until(
-        common::PATIENCE,
+    crate::common::wait_until(
+        crate::common::PATIENCE,
         || format!("no {} appeared", file.display()),
         || {
             state = std::fs::read_to_string(&file)
@@ -116,14 +115,14 @@ fn serving(dir: &Path) -> Killed {
             let _ = tx.send(line.unwrap_or_default());
         }
     });
-    let line = rx.recv_timeout(common::PATIENCE).unwrap_or_default();
+    let line = rx.recv_timeout(crate::common::PATIENCE).unwrap_or_default();
     assert!(line.contains("http://127.0.0.1:"), "not serving: {line:?}");
     Killed(child)
 }
 
 /// The pids holding the managed server's users lock.
 fn users(dir: &Path) -> Vec<u32> {
-    common::procs::flock_holders(&dir.join(".iteratr/jetstream/users.lock"))
+    crate::common::procs::flock_holders(&dir.join(".iteratr/jetstream/users.lock"))
         .into_iter()
         .map(|(pid, _)| pid)
         .collect()
@@ -157,8 +156,8 @@ fn build_on_a_managed_server_then_status_reuses_the_data() {
     );
     // The server stops with the build (its keeper notices within a moment); the data stays in
     // the data dir, not in SQLite.
-    common::wait_until(
-        common::PATIENCE,
+    crate::common::wait_until(
+        crate::common::PATIENCE,
         || "the server outlived the build",
         || !p.join(".iteratr/jetstream/server.json").exists(),
     );
@@ -208,7 +207,7 @@ fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
 
 #[test]
 fn nats_url_selects_an_existing_server() {
-    let server = common::nats::NatsServer::start();
+    let server = crate::common::nats::NatsServer::start();
     let dir = project();
     let p = dir.path();
     let url = server.url();
@@ -218,7 +217,7 @@ fn nats_url_selects_an_existing_server() {
     assert_eq!(s["completed"], true, "{s}");
     assert!(!p.join(".iteratr").exists(), "nothing written locally");
     // An unreachable server is a clear error with the fix.
-    let port = common::nats::free_port();
+    let port = crate::common::nats::free_port();
     let out = run(
         p,
         &["--nats-url", &format!("nats://127.0.0.1:{port}"), "status"],

@@ -1,6 +1,5 @@
 //! The embedded log shared by real OS processes: the other process is `examples/store_worker.rs`.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,7 +7,7 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::conformance::next_event;
+use crate::common::conformance::next_event;
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, EventKind};
 use iteratr::store::{EventLog, SqliteLog, read_all};
@@ -27,7 +26,7 @@ impl Drop for Worker {
 
 /// `store_worker sqlite DIR ARGS..`: a second process writing to the log in `dir`.
 fn spawn_worker(dir: &Path, args: &[&str]) -> Worker {
-    let child = Process::new(common::example("store_worker"))
+    let child = Process::new(crate::common::example("store_worker"))
         .arg("sqlite")
         .arg(dir)
         .args(args)

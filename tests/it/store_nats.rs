@@ -1,16 +1,15 @@
 //! The event log conformance suite against a real nats-server, and what only a server can do
 //! wrong: restarts, a cluster losing a node.
 
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::conformance::{self, Harness, next_event};
-use common::message;
-use common::nats::{Cluster, NatsServer};
+use crate::common::conformance::{self, Harness, next_event};
+use crate::common::message;
+use crate::common::nats::{Cluster, NatsServer};
 use iteratr::session::EventKind;
 use iteratr::store::{EventLog, NatsLog, NatsOptions, StoreError, read_all};
 
@@ -62,7 +61,7 @@ async fn subscriber_learns_of_a_reset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_a_clear_error() {
-    let port = common::nats::free_port();
+    let port = crate::common::nats::free_port();
     let err = NatsLog::connect(&NatsOptions::new(format!("nats://127.0.0.1:{port}")))
         .await
         .err()
@@ -113,7 +112,7 @@ fn record_retries() {
 
 /// Waits until the store has said it retries an operation whose message contains `what`.
 async fn retrying(what: &str) {
-    let deadline = Instant::now() + common::PATIENCE;
+    let deadline = Instant::now() + crate::common::PATIENCE;
     while !RETRIES.lock().unwrap().iter().any(|m| m.contains(what)) {
         assert!(
             Instant::now() < deadline,
@@ -202,7 +201,7 @@ impl Writer {
 
     /// Waits until the writer holds still after its first `pause` acknowledged appends.
     async fn paused(&mut self) {
-        tokio::time::timeout(common::PATIENCE, self.paused.take().unwrap())
+        tokio::time::timeout(crate::common::PATIENCE, self.paused.take().unwrap())
             .await
             .expect("the writer never reached its pause")
             .unwrap();
@@ -216,7 +215,7 @@ impl Writer {
     async fn resume(&mut self) {
         let before = self.started.load(Ordering::SeqCst);
         self.go.take().unwrap().send(()).unwrap();
-        let deadline = Instant::now() + common::PATIENCE;
+        let deadline = Instant::now() + crate::common::PATIENCE;
         while self.started.load(Ordering::SeqCst) == before {
             assert!(Instant::now() < deadline, "the writer did not go on");
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -326,7 +325,7 @@ async fn two_processes_race_on_one_session_without_loss_or_duplicates() {
         .unwrap();
     // Two processes (`examples/store_worker.rs`) add 200 tasks each to one session.
     let spawn = |id: usize| {
-        std::process::Command::new(common::example("store_worker"))
+        std::process::Command::new(crate::common::example("store_worker"))
             .args(["nats".to_string(), server.url(), "tasks".to_string()])
             .args([id.to_string(), "200".to_string()])
             .spawn()

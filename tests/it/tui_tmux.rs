@@ -2,17 +2,16 @@
 //! the session completing; `i`, a message and Enter put the message in the log; Ctrl+C leaves the
 //! terminal clean and no process behind. tmux is required (`.ci/run` installs it).
 
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::PATIENCE;
-use common::tmux::Tmux;
+use crate::common::PATIENCE;
+use crate::common::tmux::Tmux;
 use serde_json::json;
 
 fn messages(dir: &Path) -> Vec<String> {
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(dir)
         .args(["status", "--session", "demo", "--json"])
         .output()
@@ -63,7 +62,7 @@ fn the_tui_in_a_real_terminal() {
     tmux.wait_for("Message to the agent", PATIENCE);
     tmux.keys(&["-l", "hello from the terminal"]);
     tmux.keys(&["Enter"]);
-    common::wait_until(
+    crate::common::wait_until(
         PATIENCE,
         || "the message never reached the log",
         || messages(dir).contains(&"hello from the terminal".to_string()),
@@ -96,7 +95,7 @@ fn the_tui_in_a_real_terminal() {
         .collect();
     assert!(!pids.is_empty());
     for pid in pids {
-        common::procs::wait_gone(pid, "agent", PATIENCE);
+        crate::common::procs::wait_gone(pid, "agent", PATIENCE);
     }
     // No iteratr process of this test is left: only the shell (echo, sleep) remains in the pane.
     assert_no_iteratr_in(&tmux);
@@ -111,7 +110,7 @@ fn assert_no_iteratr_in(tmux: &Tmux) {
         let exe = std::fs::read_link(format!("/proc/{child}/exe")).unwrap_or_default();
         assert_ne!(
             exe,
-            Path::new(common::bin()),
+            Path::new(crate::common::bin()),
             "iteratr ({child}) is still running"
         );
     }
@@ -119,9 +118,9 @@ fn assert_no_iteratr_in(tmux: &Tmux) {
 
 /// Starts `iteratr build ARGS` in a tmux session in `dir` with the fake agent and its script.
 fn start_build(dir: &Path, name: &str, args: &str) -> Tmux {
-    let command = format!("{} build {args}; echo EXITED $?; sleep 600", common::bin());
+    let command = format!("{} build {args}; echo EXITED $?; sleep 600", crate::common::bin());
     let env = [
-        format!("ITERATR_AGENT={}", common::fake_agent::path().display()),
+        format!("ITERATR_AGENT={}", crate::common::fake_agent::path().display()),
         format!(
             "ITERATR_FAKE_AGENT_SCRIPT={}",
             dir.join("script.json").display()
@@ -194,7 +193,7 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
         outcomes,
         ["Run rm -rf build allow_once", "Edit src/lib.rs reject_once"]
     );
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(dir)
         .args(["status", "--session", "demo", "--json"])
         .output()

@@ -1,7 +1,6 @@
 //! Prompt rendering against golden files: the built-in template and one written in the original
-//! iteratr's Go-template style. Regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test templates`.
+//! iteratr's Go-template style. Regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test it templates`.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -206,7 +205,7 @@ fn a_template_in_the_original_style_renders_unchanged() {
 fn gen_template_writes_the_built_in_template() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        Process::new(common::bin())
+        Process::new(crate::common::bin())
             .current_dir(dir.path())
             .args(args)
             .output()

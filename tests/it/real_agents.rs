@@ -9,14 +9,13 @@
 //! fail saying how to install the agent when it is not there. iteratr runs with a debug log
 //! (`ITERATR_TEST_LOG_LEVEL=trace` shows the ACP traffic), whose end is printed when a test fails.
 
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{Api, FakeLlm, Step, failed, prompt, result};
-use common::real_agent::{
+use crate::common::fake_llm::{Api, FakeLlm, Step, failed, prompt, result};
+use crate::common::real_agent::{
     Project, Run, assert_failed_calls, assert_none_left, claude_code_acp, mcp_post, opencode,
     opencode_config, quote,
 };
@@ -224,7 +223,7 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
 /// opencode processes (`opencode acp`, not iteratr's own command line naming it) working in `dir`.
 fn opencode_in(opencode: &Path, dir: &Path) -> Vec<u32> {
     let program = opencode.display().to_string();
-    common::procs::with_cmdline(&program)
+    crate::common::procs::with_cmdline(&program)
         .into_iter()
         .filter(|(pid, cmdline)| {
             cmdline.starts_with(&program)

@@ -2,14 +2,13 @@
 //! errors for malformed input on both transports, many concurrent clients, and `mcp serve` sharing
 //! a data dir with other writers.
 
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use common::mcp::{self, TOKEN, connect_http, connect_stdio, ok};
+use crate::common::mcp::{self, TOKEN, connect_http, connect_stdio, ok};
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, NewTask};
 use iteratr::store::{EventLog, SqliteLog};
@@ -110,7 +109,7 @@ async fn http_requires_the_token_and_a_loopback_origin_and_host() {
 /// answer (the request says `Connection: close`): its status and body.
 fn raw_exchange(port: u16, head: &str, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    stream.set_read_timeout(Some(crate::common::PATIENCE)).unwrap();
     write!(
         stream,
         "{head}Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
@@ -231,7 +230,7 @@ async fn http_answers_bad_bodies_with_json_rpc_errors() {
 #[test]
 fn stdio_answers_malformed_lines_with_json_rpc_errors_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(common::bin())
+    let mut child = Command::new(crate::common::bin())
         .arg("--data-dir")
         .arg(dir.path())
         .args(["mcp", "serve", "--session", "raw"])
@@ -291,7 +290,7 @@ fn stdio_answers_malformed_lines_with_json_rpc_errors_and_goes_on() {
 fn http_listens_on_loopback_only() {
     let dir = tempfile::tempdir().unwrap();
     for addr in ["0.0.0.0:0", "[::]:0"] {
-        let out = Command::new(common::bin())
+        let out = Command::new(crate::common::bin())
             .arg("--data-dir")
             .arg(dir.path())
             .args([
@@ -315,7 +314,7 @@ fn http_listens_on_loopback_only() {
     assert!(TcpStream::connect(("127.0.0.1", server.port)).is_ok());
     // What the server process really listens on (the kernel's view, not what it printed): the
     // port, on loopback and nothing else.
-    let bound = common::procs::listening(server.child.id());
+    let bound = crate::common::procs::listening(server.child.id());
     assert!(
         bound.iter().any(|a| a.port() == server.port),
         "not listening on {}: {bound:?}",
@@ -325,7 +324,7 @@ fn http_listens_on_loopback_only() {
         bound.iter().all(|a| a.ip().is_loopback()),
         "listening beyond loopback: {bound:?}"
     );
-    let short = Command::new(common::bin())
+    let short = Command::new(crate::common::bin())
         .arg("--data-dir")
         .arg(dir.path())
         .args([

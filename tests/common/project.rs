@@ -97,6 +97,46 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Waits until the fake agent has logged an event of this kind (read as text: a line may be
+    /// half written).
+    pub fn wait_for_agent(&self, event: &str) {
+        let needle = format!("\"event\":\"{event}\"");
+        let log = self.path().join("agent.log");
+        super::wait_until(
+            super::PATIENCE,
+            || format!("the agent never logged {event}"),
+            || {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains(&needle)
+            },
+        );
+    }
+
+    /// The project's session (`demo`) in its SQLite data dir, as another process would open it.
+    pub async fn session(&self) -> iteratr::service::SessionHandle {
+        let log: std::sync::Arc<dyn iteratr::store::EventLog> = std::sync::Arc::new(
+            iteratr::store::SqliteLog::open(&self.path().join(".iteratr")).unwrap(),
+        );
+        iteratr::service::SessionHandle::open(log, "demo")
+            .await
+            .unwrap()
+    }
+
+    /// A person sends the agent a message (as the TUI or `watch` would).
+    pub async fn send_message(&self, text: &str) {
+        self.session()
+            .await
+            .execute(
+                &iteratr::session::Command::UserMessage { text: text.into() },
+                iteratr::session::Author::User,
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// Waits for the child (killing it after `limit`) and returns its output.
 pub fn finish(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();

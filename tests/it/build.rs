@@ -1,7 +1,6 @@
 //! `iteratr build` end to end: the real binary, a real ACP agent process (the scripted fake agent,
 //! standing in for the model), iteratr's real MCP server, the real event log.
 
-
 use crate::common::project::*;
 
 use std::path::{Path, PathBuf};
@@ -561,20 +560,7 @@ async fn messages_sent_during_a_turn_are_delivered() {
     .await
     .unwrap();
     // A person (here: another process's writer) sends a message while the agent works.
-    let log: std::sync::Arc<dyn iteratr::store::EventLog> =
-        std::sync::Arc::new(iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap());
-    let session = iteratr::service::SessionHandle::open(log, "demo")
-        .await
-        .unwrap();
-    session
-        .execute(
-            &iteratr::session::Command::UserMessage {
-                text: "Please use British spelling".into(),
-            },
-            iteratr::session::Author::User,
-        )
-        .await
-        .unwrap();
+    p.send_message("Please use British spelling").await;
     std::fs::write(p.path().join("message-sent"), "").unwrap();
     let out = tokio::task::spawn_blocking(move || finish(child, Duration::from_secs(60)))
         .await

@@ -2,7 +2,6 @@
 //! holder killed with SIGKILL (`--takeover` while its lease runs, a plain build once it lapsed),
 //! and what `status` says about the holder. Real binary, real fake agent, real stores.
 
-
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -19,14 +18,6 @@ fn held_script() -> Value {
         .unwrap()
         .insert(0, json!({"wait_file": "go"}));
     json!({"turns": [planning, work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
-}
-
-fn wait_for_agent_event(p: &Project, event: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !p.agent_events(event).iter().any(|_| true) {
-        assert!(Instant::now() < deadline, "the agent never logged {event}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn iterations(s: &Value) -> Vec<(u64, String)> {
@@ -123,7 +114,7 @@ fn killed_holder(p: &Project, ttl: &str) {
         .command(&["--headless", "--lease-ttl", ttl])
         .spawn()
         .unwrap();
-    wait_for_agent_event(p, "waiting");
+    p.wait_for_agent("waiting");
     let s = p.status();
     assert_eq!(s["builder"]["pid"], holder.id(), "{s}");
     holder.kill().unwrap();
@@ -212,7 +203,7 @@ fn a_killed_holders_lease_lapses_and_a_new_build_proceeds() {
 fn takeover_does_not_take_a_session_from_a_build_that_still_runs() {
     let p = Project::new(held_script());
     let mut holder = p.command(&["--headless"]).spawn().unwrap();
-    wait_for_agent_event(&p, "waiting");
+    p.wait_for_agent("waiting");
     let out = p.build(&["--headless", "--takeover"]);
     assert_eq!(out.status.code(), Some(HELD), "{}", stdout(&out));
     assert!(
@@ -316,26 +307,9 @@ async fn a_build_that_loses_its_lease_stops_and_says_why() {
         .command(&["--headless", "--lease-ttl", "3s"])
         .spawn()
         .unwrap();
-    let wait = {
-        let path = p.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !std::fs::read_to_string(path.join("agent.log"))
-                .unwrap_or_default()
-                .contains("\"event\":\"waiting\"")
-            {
-                assert!(Instant::now() < deadline, "the turn never started");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    wait.await.unwrap();
+    tokio::task::block_in_place(|| p.wait_for_agent("waiting"));
     // Another builder takes the session over (as one on another machine would after a lapse).
-    let log: std::sync::Arc<dyn iteratr::store::EventLog> =
-        std::sync::Arc::new(iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap());
-    let session = iteratr::service::SessionHandle::open(log, "demo")
-        .await
-        .unwrap();
+    let session = p.session().await;
     session
         .execute(
             &iteratr::session::Command::AcquireLease {

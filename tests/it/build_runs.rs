@@ -4,8 +4,7 @@
 //! consistent log. Runs pick up what the user changed in the spec; `-i 0` means no limit; a fatal
 //! error is said once.
 
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::project::*;
 use serde_json::{Value, json};
@@ -174,32 +173,8 @@ async fn an_agent_dying_during_the_follow_up_delivery_is_restarted() {
         .command(&["--headless", "--retry-delay", "50ms"])
         .spawn()
         .unwrap();
-    let path = p.path().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_to_string(path.join("agent.log"))
-            .unwrap_or_default()
-            .contains("\"event\":\"waiting\"")
-        {
-            assert!(Instant::now() < deadline, "the turn never started");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-    .await
-    .unwrap();
-    let log: std::sync::Arc<dyn iteratr::store::EventLog> =
-        std::sync::Arc::new(iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap());
-    iteratr::service::SessionHandle::open(log, "demo")
-        .await
-        .unwrap()
-        .execute(
-            &iteratr::session::Command::UserMessage {
-                text: "Please use British spelling".into(),
-            },
-            iteratr::session::Author::User,
-        )
-        .await
-        .unwrap();
+    tokio::task::block_in_place(|| p.wait_for_agent("waiting"));
+    p.send_message("Please use British spelling").await;
     std::fs::write(p.path().join("go"), "").unwrap();
     let out = tokio::task::spawn_blocking(move || finish(child, Duration::from_secs(60)))
         .await

@@ -3,7 +3,6 @@
 //! starts, what is appended while it runs, a message typed in it reaching the log, and a clean
 //! exit on Ctrl+C.
 
-
 use std::path::Path;
 use std::sync::Arc;
 

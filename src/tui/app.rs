@@ -392,21 +392,14 @@ impl App {
             Focus::Notes => self.notes.on_key(code, &self.state),
             _ => ListKey::Ignored,
         };
-        match outcome {
-            ListKey::Ignored => {
+        match (self.focus, outcome) {
+            (_, ListKey::Ignored) => {
                 self.agent.on_key(code, page, self.focus == Focus::Agent);
             }
-            ListKey::Used => {}
-            ListKey::Open(id) => self.open(id),
+            (_, ListKey::Used) => {}
+            (Focus::Notes, ListKey::Open(id)) => self.overlay = Overlay::Note(id),
+            (_, ListKey::Open(id)) => self.overlay = Overlay::Task(id),
         }
-    }
-
-    /// Opens the details of item `id` of the focused list.
-    fn open(&mut self, id: u64) {
-        self.overlay = match self.focus {
-            Focus::Notes => Overlay::Note(id),
-            _ => Overlay::Task(id),
-        };
     }
 
     fn input_key(&mut self, key: KeyEvent) -> Option<Action> {

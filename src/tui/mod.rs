@@ -3,10 +3,10 @@
 //! tick that only runs while the agent works. Redraws are coalesced: at most one frame per 16 ms,
 //! and none while nothing changed. A panic or an error restores the terminal.
 //!
-//! The app ([`app`]) dispatches to components that own their state and draw themselves: the panes
-//! ([`panes`]: agent output, tasks, notes, logs, input), the windows over them ([`overlays`]: keys,
-//! task, note, permission request), the status bar and the footer. A frame is laid out first
-//! ([`layout`], kept for the mouse), then drawn without changing anything.
+//! The app (`app.rs`) dispatches to components that own their state and draw themselves: the
+//! panes (`panes/`: agent output, tasks, notes, logs, input), the windows over them (`overlays/`:
+//! keys, task, note, permission request), the status bar and the footer. A frame is laid out
+//! first (`layout.rs`, kept for the mouse), then drawn without changing anything.
 
 mod app;
 mod footer;

@@ -52,7 +52,13 @@ impl NotesPane {
     }
 
     pub fn lay_out(&mut self, state: &SessionState, area: Rect) {
-        self.list.lay_out(row_ids(state), area);
+        // Hidden (no sidebar): nothing to lay out, nothing to click.
+        let rows = if area.is_empty() {
+            Vec::new()
+        } else {
+            row_ids(state)
+        };
+        self.list.lay_out(rows, area);
     }
 
     pub fn on_key(&mut self, code: KeyCode, state: &SessionState) -> ListKey {

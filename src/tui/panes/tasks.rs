@@ -55,7 +55,13 @@ impl TasksPane {
     }
 
     pub fn lay_out(&mut self, state: &SessionState, area: Rect) {
-        self.list.lay_out(row_ids(state), area);
+        // Hidden (no sidebar): nothing to lay out, nothing to click.
+        let rows = if area.is_empty() {
+            Vec::new()
+        } else {
+            row_ids(state)
+        };
+        self.list.lay_out(rows, area);
     }
 
     pub fn on_key(&mut self, code: KeyCode, state: &SessionState) -> ListKey {

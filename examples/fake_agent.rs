@@ -620,6 +620,12 @@ impl Fake {
             Ok(Some((n, _))) => json!(n),
             _ => Value::Null,
         };
+        // Registered before the prompt is logged and before the work is spawned, so a cancel
+        // right behind the prompt finds it, and so does one sent by a test that saw the log line.
+        let token = CancellationToken::new();
+        if turn_index.is_u64() {
+            *session.running.lock().unwrap() = Some(token.clone());
+        }
         self.log(json!({
             "event": "prompt",
             "session_id": session.id,
@@ -658,9 +664,6 @@ impl Fake {
             }
             Ok(Some((n, turn))) => (n, turn),
         };
-        // Registered before the work is spawned, so a cancel right behind the prompt finds it.
-        let token = CancellationToken::new();
-        *session.running.lock().unwrap() = Some(token.clone());
         let fake = self.clone();
         let cx2 = cx.clone();
         cx.spawn(async move {
@@ -841,9 +844,13 @@ impl Fake {
                 }
                 Action::Exit(code) => {
                     self.log(json!({"event": "exit", "session_id": session.id, "code": code}));
-                    // Let what was already sent reach the pipe (the SDK writes from its own
-                    // task), then die without answering.
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    // Make sure what was already sent reached the client (the SDK writes from
+                    // its own task, in order): once the client answers a request sent after it,
+                    // any answer, "method not found" included. Then die without answering.
+                    if let Ok(flush) = UntypedMessage::new("_fake/flush", json!({})) {
+                        let answered = cx.send_request(flush).block_task();
+                        let _ = tokio::time::timeout(Duration::from_secs(60), answered).await;
+                    }
                     std::process::exit(code);
                 }
                 Action::Fail(msg) => return Outcome::Fail(msg),

@@ -137,7 +137,11 @@ pub async fn check_data_dir(data_dir: &Path) -> Check {
                     sessions.len()
                 ),
             ),
-            Err(e) => Check::new(Level::Fail, "store", e.to_string()),
+            Err(e) => Check::new(
+                Level::Fail,
+                "store",
+                crate::session::display::error_chain(&e),
+            ),
         },
         Err(StoreError::NotFound(_)) => {
             // Nothing yet: make sure it could be created, without leaving anything behind.
@@ -174,7 +178,11 @@ pub async fn check_data_dir(data_dir: &Path) -> Check {
                 ),
             }
         }
-        Err(e) => Check::new(Level::Fail, "store", e.to_string()),
+        Err(e) => Check::new(
+            Level::Fail,
+            "store",
+            crate::session::display::error_chain(&e),
+        ),
     }
 }
 
@@ -232,7 +240,11 @@ pub fn check_managed_nats() -> Check {
                 path.display()
             ),
         ),
-        Err(e) => Check::new(Level::Fail, "nats", e.to_string()),
+        Err(e) => Check::new(
+            Level::Fail,
+            "nats",
+            crate::session::display::error_chain(&e),
+        ),
     }
 }
 

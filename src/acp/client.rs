@@ -53,16 +53,59 @@ pub enum ModelChoice {
     Unsupported(String),
 }
 
+/// What went wrong with the agent, said so that people know what to do. I/O causes are kept
+/// (shared, so the error stays cloneable for every waiter) and written into the message.
 #[derive(Debug, Clone, Error)]
 pub enum AgentError {
-    #[error("{0}")]
-    Start(String),
+    #[error("cannot start the ACP {what}: {cause}")]
+    Runtime {
+        what: &'static str,
+        cause: Arc<std::io::Error>,
+    },
+    #[error("cannot use the project directory {}: {cause}", .dir.display())]
+    ProjectDir {
+        dir: PathBuf,
+        cause: Arc<std::io::Error>,
+    },
+    #[error("the agent command is empty")]
+    EmptyCommand,
+    #[error("cannot start the agent `{command}`: {cause}; {}", spawn_hint(cause))]
+    Spawn {
+        command: String,
+        cause: Arc<std::io::Error>,
+    },
+    #[error("cannot open the agent's stdio")]
+    Stdio,
+    #[error("the agent `{command}` ended before answering `initialize`: {why}")]
+    EndedBeforeInit { command: String, why: String },
+    #[error(
+        "the agent `{command}` did not answer `initialize` within {secs}s; is it an ACP agent? (opencode needs `opencode acp`)"
+    )]
+    InitTimeout { command: String, secs: u64 },
+    #[error(
+        "the agent refused `initialize` ({message}); is it an ACP agent? (opencode needs `opencode acp`)"
+    )]
+    InitRefused { message: String },
     #[error("the agent exited: {0}")]
     Exited(String),
-    #[error("the agent answered with an error: {0}")]
-    Protocol(String),
-    #[error("{0}")]
-    Refused(String),
+    #[error("the agent answered with an error: {message} ({code})")]
+    Protocol { message: String, code: i32 },
+    #[error("the agent answered with an error: cannot build the model request: {0}")]
+    ModelRequest(String),
+    #[error("{agent} does not offer the model '{model}'; it offers: {}", .offered.join(", "))]
+    ModelRefused {
+        agent: String,
+        model: String,
+        offered: Vec<String>,
+    },
+}
+
+fn spawn_hint(cause: &std::io::Error) -> &'static str {
+    if cause.kind() == std::io::ErrorKind::NotFound {
+        "it is not installed or not on PATH; install it, or choose another agent with --agent \"CMD ARGS\" (or ITERATR_AGENT)"
+    } else {
+        "check the command given with --agent or ITERATR_AGENT"
+    }
 }
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, AgentError>>;
@@ -126,13 +169,17 @@ impl Agent {
                 {
                     Ok(rt) => rt.block_on(run(spec, ops_rx, stop_rx, updates, init_tx, exit_tx)),
                     Err(e) => {
-                        let _ = init_tx.send(Err(AgentError::Start(format!(
-                            "cannot start the ACP runtime: {e}"
-                        ))));
+                        let _ = init_tx.send(Err(AgentError::Runtime {
+                            what: "runtime",
+                            cause: Arc::new(e),
+                        }));
                     }
                 }
             })
-            .map_err(|e| AgentError::Start(format!("cannot start the ACP thread: {e}")))?;
+            .map_err(|e| AgentError::Runtime {
+                what: "thread",
+                cause: Arc::new(e),
+            })?;
         let mut agent = Agent {
             ops: ops_tx,
             stop: stop_tx,
@@ -162,16 +209,17 @@ impl Agent {
             Ok(Err(_)) => {
                 let why = agent.exit_reason().await;
                 agent.shutdown(Duration::from_millis(500)).await;
-                Err(AgentError::Start(format!(
-                    "the agent `{command_line}` ended before answering `initialize`: {why}"
-                )))
+                Err(AgentError::EndedBeforeInit {
+                    command: command_line,
+                    why,
+                })
             }
             Err(_) => {
                 agent.shutdown(Duration::from_millis(500)).await;
-                Err(AgentError::Start(format!(
-                    "the agent `{command_line}` did not answer `initialize` within {}s; is it an ACP agent? (opencode needs `opencode acp`)",
-                    init_timeout.as_secs()
-                )))
+                Err(AgentError::InitTimeout {
+                    command: command_line,
+                    secs: init_timeout.as_secs(),
+                })
             }
         }
     }
@@ -200,14 +248,24 @@ impl Agent {
             ));
         }
         let mut exited = self.exited.clone();
-        tokio::select! {
-            reply = rx => match reply {
-                Ok(r) => r,
-                Err(_) => Err(AgentError::Exited(self.exited().unwrap_or_else(|| "the connection closed".into()))),
-            },
-            _ = exited.wait_for(|v| v.is_some()) => {
-                Err(AgentError::Exited(self.exited().unwrap_or_default()))
+        let reply = tokio::select! {
+            reply = rx => Some(reply),
+            _ = exited.wait_for(|v| v.is_some()) => None,
+        };
+        match reply {
+            // The connection closed before the answer (the agent is going away): say how the
+            // process ended, which is known a moment later, rather than that the pipe closed.
+            Some(Ok(Err(AgentError::Exited(_))) | Err(_)) => {
+                let mut rx = self.exited.clone();
+                let ended = async { rx.wait_for(|v| v.is_some()).await.map(|_| ()) };
+                let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+                Err(AgentError::Exited(
+                    self.exited()
+                        .unwrap_or_else(|| "the connection closed".into()),
+                ))
             }
+            Some(Ok(r)) => r,
+            None => Err(AgentError::Exited(self.exited().unwrap_or_default())),
         }
     }
 
@@ -250,11 +308,11 @@ impl Agent {
         let mut values = Vec::new();
         collect_values(&option["options"], &mut values);
         if !values.is_empty() && !values.iter().any(|v| v == model) {
-            return Err(AgentError::Refused(format!(
-                "{} does not offer the model '{model}'; it offers: {}",
-                self.info.name,
-                values.join(", ")
-            )));
+            return Err(AgentError::ModelRefused {
+                agent: self.info.name.clone(),
+                model: model.to_string(),
+                offered: values,
+            });
         }
         let config_id = option["id"].as_str().unwrap_or("model").to_string();
         self.call(|reply| Op::SetConfig {

@@ -117,7 +117,16 @@ fn answer_permission(
 }
 
 fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
-    AgentError::Protocol(format!("{} ({})", e.message, i32::from(e.code)))
+    if agent_client_protocol::is_incoming_transport_closed(&e)
+        || agent_client_protocol::is_connection_terminated(&e)
+    {
+        // The agent closed its end: it is exiting. `Agent::call` says how it ended.
+        return AgentError::Exited(String::new());
+    }
+    AgentError::Protocol {
+        message: e.message,
+        code: i32::from(e.code),
+    }
 }
 
 /// The agent thread: the child process, the connection, and the operations loop.
@@ -133,15 +142,15 @@ pub(super) async fn run(
     let sandbox = match Sandbox::new(&spec.cwd) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            let _ = init_tx.send(Err(AgentError::Start(format!(
-                "cannot use the project directory {}: {e}",
-                spec.cwd.display()
-            ))));
+            let _ = init_tx.send(Err(AgentError::ProjectDir {
+                dir: spec.cwd.clone(),
+                cause: Arc::new(e),
+            }));
             return;
         }
     };
     let Some(mut cmd) = process::command(&spec.argv, sandbox.root()) else {
-        let _ = init_tx.send(Err(AgentError::Start("the agent command is empty".into())));
+        let _ = init_tx.send(Err(AgentError::EmptyCommand));
         return;
     };
     cmd.stdin(Stdio::piped())
@@ -151,14 +160,10 @@ pub(super) async fn run(
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                "it is not installed or not on PATH; install it, or choose another agent with --agent \"CMD ARGS\" (or ITERATR_AGENT)"
-            } else {
-                "check the command given with --agent or ITERATR_AGENT"
-            };
-            let _ = init_tx.send(Err(AgentError::Start(format!(
-                "cannot start the agent `{command_line}`: {e}; {hint}"
-            ))));
+            let _ = init_tx.send(Err(AgentError::Spawn {
+                command: command_line,
+                cause: Arc::new(e),
+            }));
             return;
         }
     };
@@ -167,9 +172,7 @@ pub(super) async fn run(
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
-        let _ = init_tx.send(Err(AgentError::Start(
-            "cannot open the agent's stdio".into(),
-        )));
+        let _ = init_tx.send(Err(AgentError::Stdio));
         return;
     };
     let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
@@ -247,7 +250,7 @@ pub(super) async fn run(
         )
         .on_receive_request(
             async move |req: ReadTextFileRequest, responder, _cx| {
-                let result = read_box.readable(&req.path).and_then(|p| {
+                let result = read_box.readable(&req.path).map_err(|e| e.to_string()).and_then(|p| {
                     std::fs::read_to_string(&p)
                         .map_err(|e| format!("cannot read {}: {e}", req.path.display()))
                 });
@@ -266,7 +269,7 @@ pub(super) async fn run(
         )
         .on_receive_request(
             async move |req: WriteTextFileRequest, responder, _cx| {
-                let result = write_box.writable(&req.path).and_then(|p| {
+                let result = write_box.writable(&req.path).map_err(|e| e.to_string()).and_then(|p| {
                     if let Some(parent) = p.parent() {
                         std::fs::create_dir_all(parent)
                             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -300,10 +303,9 @@ pub(super) async fn run(
             let response = match cx.send_request(init).block_task().await {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = init_tx.send(Err(AgentError::Start(format!(
-                        "the agent refused `initialize` ({}); is it an ACP agent? (opencode needs `opencode acp`)",
-                        e.message
-                    ))));
+                    let _ = init_tx.send(Err(AgentError::InitRefused {
+                        message: e.message.clone(),
+                    }));
                     return Err(e);
                 }
             };
@@ -358,7 +360,7 @@ pub(super) async fn run(
                         tokio::spawn(async move {
                             let result = match request {
                                 Ok(request) => cx.send_request(request).block_task().await.map(|_| ()).map_err(rpc_error),
-                                Err(e) => Err(AgentError::Protocol(format!("cannot build the model request: {e}"))),
+                                Err(e) => Err(AgentError::ModelRequest(e.to_string())),
                             };
                             let _ = reply.send(result);
                         });

@@ -54,11 +54,11 @@ pub struct Policy {
 impl Policy {
     /// Deny rules from `--deny-tools` patterns; an empty pattern is refused (it would match nothing
     /// and look like a rule).
-    pub fn from_patterns(patterns: &[String]) -> Result<Policy, String> {
+    pub fn from_patterns(patterns: &[String]) -> Result<Policy, EmptyPattern> {
         let mut deny = Vec::new();
         for p in patterns {
             if p.trim().is_empty() {
-                return Err("a pattern is empty; give a glob such as 'bash*' or '*rm -rf*'".into());
+                return Err(EmptyPattern);
             }
             deny.push(Pattern::new(p));
         }
@@ -71,6 +71,30 @@ impl Policy {
             .iter()
             .find(|p| texts.iter().any(|t| !t.is_empty() && p.matches(t)))
     }
+}
+
+/// A `--deny-tools` pattern that is empty (it would match nothing and look like a rule).
+#[derive(Debug, thiserror::Error)]
+#[error("a pattern is empty; give a glob such as 'bash*' or '*rm -rf*'")]
+pub struct EmptyPattern;
+
+/// Why a file request of the agent is refused (said to the agent, so each says what to do).
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{} is not an absolute path; give the full path inside the project", .0.display())]
+    NotAbsolute(PathBuf),
+    #[error(
+        "{} is outside the project directory {}; iteratr serves files only inside it",
+        .path.display(),
+        .root.display()
+    )]
+    Outside { path: PathBuf, root: PathBuf },
+    #[error("cannot {what} {}: {source}", .path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The project directory, resolved once, that file requests must stay inside.
@@ -90,22 +114,23 @@ impl Sandbox {
         &self.root
     }
 
-    fn outside(&self, path: &Path) -> String {
-        format!(
-            "{} is outside the project directory {}; iteratr serves files only inside it",
-            path.display(),
-            self.root.display()
-        )
+    fn outside(&self, path: &Path) -> FsError {
+        FsError::Outside {
+            path: path.to_path_buf(),
+            root: self.root.clone(),
+        }
     }
 
     /// Resolves an existing file for reading (symlinks followed), refusing anything outside.
-    pub fn readable(&self, path: &Path) -> Result<PathBuf, String> {
+    pub fn readable(&self, path: &Path) -> Result<PathBuf, FsError> {
         if !path.is_absolute() {
-            return Err(format!("{} is not an absolute path", path.display()));
+            return Err(FsError::NotAbsolute(path.to_path_buf()));
         }
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let real = path.canonicalize().map_err(|source| FsError::Io {
+            what: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
         if real.starts_with(&self.root) {
             Ok(real)
         } else {
@@ -114,9 +139,9 @@ impl Sandbox {
     }
 
     /// Resolves a file to write (it and its parents may not exist yet), refusing anything outside.
-    pub fn writable(&self, path: &Path) -> Result<PathBuf, String> {
+    pub fn writable(&self, path: &Path) -> Result<PathBuf, FsError> {
         if !path.is_absolute() {
-            return Err(format!("{} is not an absolute path", path.display()));
+            return Err(FsError::NotAbsolute(path.to_path_buf()));
         }
         if path
             .components()
@@ -136,9 +161,11 @@ impl Sandbox {
             }
             existing = parent;
         }
-        let mut real = existing
-            .canonicalize()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let mut real = existing.canonicalize().map_err(|source| FsError::Io {
+            what: "write",
+            path: path.to_path_buf(),
+            source,
+        })?;
         for name in rest.iter().rev() {
             real.push(name);
         }
@@ -194,11 +221,13 @@ mod tests {
         assert!(
             s.readable(&outside.path().join("secret"))
                 .unwrap_err()
+                .to_string()
                 .contains("outside the project")
         );
         assert!(
             s.readable(&root.path().join("link"))
                 .unwrap_err()
+                .to_string()
                 .contains("outside the project")
         );
         assert!(s.readable(Path::new("relative.txt")).is_err());

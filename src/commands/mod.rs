@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::{Cli, Commands, McpCommand, StoreConfig, VERSION_LINE, open_store};
 use crate::service::SessionHandle;
+use crate::session::display::error_chain;
 use crate::session::{session_name_from, validate_session_name};
 pub use crate::signal::shutdown_signal;
 use crate::store::EventLog;
@@ -160,7 +161,7 @@ pub(crate) fn follow_log(
             Ok(sub) => sub,
             Err(e) => {
                 let _ = events.send(BuildEvent::Warning {
-                    message: format!("cannot follow the session log: {e}"),
+                    message: format!("cannot follow the session log: {}", error_chain(&e)),
                 });
                 return;
             }
@@ -170,7 +171,7 @@ pub(crate) fn follow_log(
                 Ok(e) => e,
                 Err(e) => {
                     let _ = events.send(BuildEvent::Warning {
-                        message: format!("stopped following the session log: {e}"),
+                        message: format!("stopped following the session log: {}", error_chain(&e)),
                     });
                     return;
                 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::service::{ExecError, Executed, SessionHandle};
-use crate::session::display::{all_counts, one_line, task_line};
+use crate::session::display::{all_counts, error_chain, one_line, task_line};
 use crate::session::{
     Author, Command, EventKind, NewTask, NoteType, SessionState, Task, TaskStatus, note_id, task_id,
 };
@@ -227,6 +227,7 @@ impl SessionTools {
             .map_err(|e| match e {
                 ExecError::Rejected(e) => failure(e.to_string()),
                 ExecError::Store(e) => {
+                    let e = error_chain(&e);
                     tracing::error!("session tool could not use the event log: {e}");
                     failure(format!(
                         "iteratr could not record this ({e}); nothing was changed, try again"

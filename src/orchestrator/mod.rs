@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -16,20 +16,19 @@ pub mod lease;
 mod permissions;
 mod prompt;
 mod spec;
+mod turn;
 
 pub use lease::LeaseGuard;
 pub use spec::{SpecSync, checklist_tasks};
 
 use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
-use crate::acp::{Agent, AgentError, AgentSpec, AgentUpdate, ModelChoice, UpdateSink};
+use crate::acp::{Agent, AgentUpdate, UpdateSink};
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
-use crate::session::display::{TaskCounts, iteration_counts, task_counts};
-use crate::session::{
-    Author, Command, EventKind, IterationOutcome, SessionState, TaskStatus, task_id,
-};
+use crate::session::display::{iteration_counts, task_counts};
+use crate::session::{Author, Command, IterationOutcome};
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
 
@@ -148,7 +147,7 @@ impl Orchestrator {
             }
             let _ = forward.send(BuildEvent::Agent { update });
         });
-        let policy = Policy::from_patterns(&opts.deny_tools).map_err(anyhow::Error::msg)?;
+        let policy = Policy::from_patterns(&opts.deny_tools)?;
         let approvals = Arc::new(Approvals::new(policy, opts.approve, opts.interactive));
         let binary = std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -407,238 +406,8 @@ impl Orchestrator {
         self.finish(Outcome::Failed(message.clone()), ran, &message)
     }
 
-    /// Imports the spec's checklist lines that are not tasks yet and completes, as the user, open
-    /// tasks whose line was ticked since; says what it did.
-    async fn sync_spec(&self, spec: &str, state: &SessionState) -> anyhow::Result<()> {
-        let sync = SpecSync::plan(state, spec);
-        let fresh = state.tasks.is_empty() && state.deleted_contents.is_empty();
-        let mut added = Vec::new();
-        for chunk in sync.new.chunks(crate::session::limits::BATCH_MAX) {
-            let done = self
-                .exec_as(Command::AddTasks(chunk.to_vec()), Author::System)
-                .await?;
-            added.extend(done.events.iter().filter_map(|e| match e.event.kind {
-                EventKind::TaskAdded { task, .. } => Some(task_id(task)),
-                _ => None,
-            }));
-        }
-        match added.len() {
-            0 => {}
-            n if fresh => self.info(format!(
-                "imported {n} task{} from the spec's checklists",
-                if n == 1 { "" } else { "s" }
-            )),
-            1 => self.info(format!("imported 1 new task from the spec, {}", added[0])),
-            n => self.info(format!(
-                "imported {n} new tasks from the spec, {}",
-                added.join(", ")
-            )),
-        }
-        for task in sync.ticked {
-            let id = task_id(task);
-            self.exec_as(
-                Command::SetStatus {
-                    task: id.clone(),
-                    status: TaskStatus::Completed,
-                },
-                Author::User,
-            )
-            .await?;
-            self.info(format!("{id} completed in the spec"));
-        }
-        Ok(())
-    }
-
     fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {
         self.ran = iterations;
         (outcome, message.to_string())
-    }
-
-    async fn start_agent(&mut self) -> anyhow::Result<()> {
-        let env = match &self.agent_env {
-            Some(env) => env.clone(),
-            None => {
-                let (env, events) = tokio::select! {
-                    r = permissions::agent_env(&self.opts.agent, &self.opts.project_dir) => r?,
-                    _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
-                };
-                events.into_iter().for_each(|e| self.emit(e));
-                self.agent_env = Some(env.clone());
-                env
-            }
-        };
-        let configured_as_opencode = !env.is_empty();
-        let spec = AgentSpec {
-            argv: self.opts.agent.clone(),
-            cwd: self.opts.project_dir.clone(),
-            env,
-            approvals: Arc::clone(&self.approvals),
-            init_timeout: self.opts.init_timeout,
-        };
-        let agent = tokio::select! {
-            agent = Agent::start(spec, Arc::clone(&self.updates)) => agent?,
-            _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
-        };
-        self.emit(BuildEvent::AgentReady {
-            name: agent.info.name.clone(),
-            version: agent.info.version.clone(),
-            http_mcp: agent.info.http_mcp,
-        });
-        self.exec(Command::AgentStarted {
-            name: agent.info.name.clone(),
-            version: agent.info.version.clone(),
-            http_mcp: agent.info.http_mcp,
-        })
-        .await?;
-        if !self.asking_reported {
-            self.asking_reported = true;
-            let report = permissions::asking_report(
-                &agent.info,
-                configured_as_opencode,
-                !self.opts.deny_tools.is_empty(),
-                self.opts.approve,
-            );
-            report.into_iter().for_each(|e| self.emit(e));
-        }
-        self.agent = Some(agent);
-        Ok(())
-    }
-
-    /// One iteration: record its start, open a fresh ACP session, prompt, deliver messages that
-    /// arrived meanwhile, record its end.
-    async fn iteration(&mut self, number: u32, planning: bool) -> anyhow::Result<Turn> {
-        self.exec(Command::StartIteration { number, planning })
-            .await?;
-        self.emit(BuildEvent::IterationStarted {
-            iteration: number,
-            planning,
-        });
-        let started = Instant::now();
-        let state = self.session.refresh().await?;
-        let prompt = self.render(number, planning, &state)?;
-        let turn = self.turn(prompt).await;
-        let (outcome, detail) = match &turn {
-            Turn::Done(stop) => (stop.clone(), None),
-            Turn::Failed(outcome, reason) => (outcome.clone(), Some(reason.clone())),
-            Turn::Fatal(reason) => (IterationOutcome::Error, Some(reason.clone())),
-            Turn::Interrupted => (
-                IterationOutcome::Interrupted,
-                Some("stopped by the user".to_string()),
-            ),
-        };
-        self.exec(Command::FinishIteration {
-            number,
-            outcome: outcome.clone(),
-            detail,
-        })
-        .await?;
-        let state = self.session.refresh().await?;
-        self.emit(BuildEvent::IterationFinished {
-            iteration: number,
-            outcome,
-            took: started.elapsed(),
-            tasks: TaskCounts::of(&state),
-        });
-        Ok(turn)
-    }
-
-    async fn turn(&mut self, prompt: String) -> Turn {
-        let Some(agent) = self.agent.as_ref() else {
-            return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
-        };
-        let servers = self.mcp_entries(agent.info.http_mcp);
-        let acp_session = match agent.new_session(&self.opts.project_dir, servers).await {
-            Ok(id) => id,
-            Err(e) => {
-                return Turn::Failed(IterationOutcome::Error, format!("session/new failed: {e}"));
-            }
-        };
-        if let Some(model) = self.opts.model.clone() {
-            match agent.set_model(&acp_session, &model).await {
-                Ok(ModelChoice::Set(m)) if !self.model_reported => {
-                    self.model_reported = true;
-                    self.emit(BuildEvent::ModelSelected { model: m });
-                }
-                Ok(ModelChoice::Unsupported(why)) if !self.model_reported => {
-                    self.model_reported = true;
-                    self.emit(BuildEvent::Warning { message: why });
-                }
-                Ok(_) => {}
-                Err(AgentError::Refused(why)) => return Turn::Fatal(why),
-                Err(e) => {
-                    return Turn::Failed(
-                        IterationOutcome::Error,
-                        format!("choosing the model failed: {e}"),
-                    );
-                }
-            }
-        }
-        let mut stop = match self.prompt(&acp_session, prompt).await {
-            Turn::Done(stop) => stop,
-            other => return other,
-        };
-        // Messages people sent while the agent worked go to it now, in the same session.
-        for _ in 0..3 {
-            let Ok(state) = self.session.refresh().await else {
-                break;
-            };
-            if state.messages.len() <= self.messages_prompted {
-                break;
-            }
-            let texts: Vec<String> = state.messages[self.messages_prompted..]
-                .iter()
-                .map(|m| format!("- {}", m.text))
-                .collect();
-            // They are also repeated in the next iteration's prompt.
-            let follow_up = format!(
-                "Messages from the user arrived while you worked:\n{}\nTake them into account now; record what matters with note-add or task-add.",
-                texts.join("\n")
-            );
-            self.info(format!(
-                "delivering {} message(s) from the user",
-                texts.len()
-            ));
-            stop = match self.prompt(&acp_session, follow_up).await {
-                Turn::Done(stop) => stop,
-                other => return other,
-            };
-            // Only new ones next time round; the next prompt still shows them all.
-            let shown = state.messages.len();
-            if let Ok(now) = self.session.refresh().await
-                && now.messages.len() == shown
-            {
-                break;
-            }
-        }
-        Turn::Done(stop)
-    }
-
-    /// Sends one prompt, with the iteration timeout and Ctrl+C handled by cancelling the turn.
-    async fn prompt(&self, acp_session: &str, text: String) -> Turn {
-        let Some(agent) = self.agent.as_ref() else {
-            return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
-        };
-        let grace = Duration::from_secs(5);
-        let reply = agent.prompt(acp_session, text);
-        tokio::pin!(reply);
-        tokio::select! {
-            result = &mut reply => match result {
-                Ok(stop) => Turn::Done(IterationOutcome::from(stop.as_str())),
-                Err(e) => Turn::Failed(IterationOutcome::Error, e.to_string()),
-            },
-            _ = tokio::time::sleep(self.opts.iteration_timeout) => {
-                agent.cancel(acp_session);
-                let _ = tokio::time::timeout(grace, &mut reply).await;
-                Turn::Failed(IterationOutcome::Timeout, format!(
-                    "timeout: the turn took longer than {}s (--iteration-timeout)",
-                    self.opts.iteration_timeout.as_secs()
-                ))
-            }
-            _ = self.interrupt.cancelled() => {
-                agent.cancel(acp_session);
-                let _ = tokio::time::timeout(grace, &mut reply).await;
-                Turn::Interrupted
-            }
-        }
     }
 }

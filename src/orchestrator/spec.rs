@@ -2,7 +2,10 @@
 //! lines) and completes (lines the user ticked). A line that disappeared never deletes or reopens
 //! anything, and a task someone deleted is not brought back.
 
-use crate::session::{NewTask, SessionState, TaskStatus, normalize_content};
+use super::Orchestrator;
+use crate::session::{
+    Author, Command, EventKind, NewTask, SessionState, TaskStatus, normalize_content, task_id,
+};
 
 /// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`).
 pub fn checklist_tasks(spec: &str) -> Vec<NewTask> {
@@ -71,6 +74,50 @@ impl SpecSync {
             }
         }
         sync
+    }
+}
+
+impl Orchestrator {
+    /// Imports the spec's checklist lines that are not tasks yet and completes, as the user, open
+    /// tasks whose line was ticked since; says what it did.
+    pub(super) async fn sync_spec(&self, spec: &str, state: &SessionState) -> anyhow::Result<()> {
+        let sync = SpecSync::plan(state, spec);
+        let fresh = state.tasks.is_empty() && state.deleted_contents.is_empty();
+        let mut added = Vec::new();
+        for chunk in sync.new.chunks(crate::session::limits::BATCH_MAX) {
+            let done = self
+                .exec_as(Command::AddTasks(chunk.to_vec()), Author::System)
+                .await?;
+            added.extend(done.events.iter().filter_map(|e| match e.event.kind {
+                EventKind::TaskAdded { task, .. } => Some(task_id(task)),
+                _ => None,
+            }));
+        }
+        match added.len() {
+            0 => {}
+            n if fresh => self.info(format!(
+                "imported {n} task{} from the spec's checklists",
+                if n == 1 { "" } else { "s" }
+            )),
+            1 => self.info(format!("imported 1 new task from the spec, {}", added[0])),
+            n => self.info(format!(
+                "imported {n} new tasks from the spec, {}",
+                added.join(", ")
+            )),
+        }
+        for task in sync.ticked {
+            let id = task_id(task);
+            self.exec_as(
+                Command::SetStatus {
+                    task: id.clone(),
+                    status: TaskStatus::Completed,
+                },
+                Author::User,
+            )
+            .await?;
+            self.info(format!("{id} completed in the spec"));
+        }
+        Ok(())
     }
 }
 

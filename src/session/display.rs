@@ -155,3 +155,19 @@ pub fn iteration_counts(state: &SessionState) -> String {
     }
     out
 }
+
+/// An error with its causes, as one line: "cannot open X: permission denied". For places that
+/// show an error to people or to the model without anyhow's `{:#}`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}

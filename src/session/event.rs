@@ -242,16 +242,24 @@ impl Event {
     }
 
     /// Decodes a stored event, refusing one written by a newer iteratr.
-    pub fn from_json(json: &str) -> Result<Self, String> {
-        let event: Event = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    pub fn from_json(json: &str) -> Result<Self, DecodeError> {
+        let event: Event = serde_json::from_str(json).map_err(DecodeError::Json)?;
         if event.v > EVENT_VERSION {
-            return Err(format!(
-                "written by a newer iteratr (event version {}, this build reads up to {EVENT_VERSION}); upgrade iteratr",
-                event.v
-            ));
+            return Err(DecodeError::Newer(event.v));
         }
         Ok(event)
     }
+}
+
+/// Why a stored event cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("it is not an event this iteratr knows ({0})")]
+    Json(#[source] serde_json::Error),
+    #[error(
+        "written by a newer iteratr (event version {0}, this build reads up to {EVENT_VERSION}); upgrade iteratr"
+    )]
+    Newer(u32),
 }
 
 /// What happened. Task and note ids are the numbers behind `TAS-n` and `NOT-n`.
@@ -539,7 +547,7 @@ mod tests {
     #[test]
     fn newer_event_version_is_refused() {
         let json = r#"{"v":99,"at_ms":1,"by":"agent","event":{"type":"user_message","text":"x"}}"#;
-        let err = Event::from_json(json).unwrap_err();
+        let err = Event::from_json(json).unwrap_err().to_string();
         assert!(err.contains("newer iteratr"), "{err}");
     }
 

@@ -6,12 +6,13 @@ pub mod display;
 mod error;
 mod event;
 pub mod limits;
+mod queries;
 mod state;
 
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{
-    Author, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
+    Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
     PermissionDecision, TaskStatus,
 };
 pub use state::{

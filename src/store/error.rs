@@ -11,6 +11,21 @@ use thiserror::Error;
 use super::nats::managed::ManagedError;
 use super::nats::{NatsUrl, NatsUrlError};
 
+/// What is wrong with a stored event or batch.
+#[derive(Debug, Error)]
+pub enum CorruptReason {
+    #[error("{0}")]
+    Event(#[source] crate::session::DecodeError),
+    #[error(
+        "message {0} of the stream has no Iteratr-Seq/Iteratr-Count headers; something other than iteratr wrote to iteratr's subjects"
+    )]
+    NoHeaders(u64),
+    #[error("the batch is not a JSON array ({0})")]
+    NotAnArray(#[source] serde_json::Error),
+    #[error("the batch holds {held} events, its headers say {count} ending at #{last}")]
+    CountMismatch { held: usize, count: u64, last: u64 },
+}
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error(
@@ -27,11 +42,12 @@ pub enum StoreError {
         "session '{0}' was reset while it was being followed; open it again to see the new history"
     )]
     SessionReset(String),
-    #[error("event #{seq} of session '{session}' cannot be read: {reason}")]
+    #[error("event #{seq} of session '{session}' cannot be read")]
     Corrupt {
         session: String,
         seq: u64,
-        reason: String,
+        #[source]
+        reason: CorruptReason,
     },
     #[error("no iteratr data at {} yet", .0.display())]
     NotFound(PathBuf),

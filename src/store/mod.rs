@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::session::Event;
 
 pub use config::{ConfigError, NatsChoice, StoreConfig, open_store};
-pub use error::{AnyError, Cause, NatsError, SqliteError, StoreError};
+pub use error::{AnyError, Cause, CorruptReason, NatsError, SqliteError, StoreError};
 pub use nats::{NatsLog, NatsOptions, NatsUrl, NatsUrlError, managed};
 pub use sqlite::SqliteLog;
 

@@ -300,7 +300,8 @@ impl App {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
-            if self.quitting || self.info.finished.is_some() {
+            // A watcher (read-only) runs no agent: nothing to stop first.
+            if self.quitting || self.info.finished.is_some() || self.read_only {
                 return Some(Action::ForceQuit);
             }
             self.quitting = true;

@@ -1,15 +1,39 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod acp_driver;
 pub mod conformance;
 pub mod fake_agent;
 pub mod fake_llm;
 pub mod mcp;
 pub mod nats;
+pub mod procs;
 pub mod project;
 pub mod real_agent;
+pub mod tmux;
+
+use std::time::{Duration, Instant};
 
 use iteratr::session::{Author, Event, EventKind};
+
+/// How long a test waits for something that normally takes a moment: generous, so that a slow or
+/// busy machine only makes a test slower, never red.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `done` every 20 ms until it holds; after `limit`, fails with `what()` (called then, so
+/// it can describe the state it found).
+#[track_caller]
+pub fn wait_until<S: std::fmt::Display>(
+    limit: Duration,
+    what: impl Fn() -> S,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited {limit:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 pub fn message(text: impl Into<String>) -> Event {
     Event::new(
@@ -17,6 +41,20 @@ pub fn message(text: impl Into<String>) -> Event {
         Author::User,
         EventKind::UserMessage { text: text.into() },
     )
+}
+
+/// The example binary `name` (a helper process of the tests, `examples/NAME.rs`): `cargo test`
+/// builds examples beside the test binaries.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --examples` (cargo test does this)",
+        path.display()
+    );
+    path
 }
 
 pub fn bin() -> &'static str {

@@ -3,9 +3,10 @@
 //! variables `ITERATR_TEST_OPENCODE` (the `opencode` executable) and `ITERATR_TEST_CLAUDE_CODE_ACP`
 //! (its `dist/index.js`), or `target/real-agents/` where `.ci/run` installs them.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -127,9 +128,19 @@ impl Project {
             .env("XDG_STATE_HOME", self.root.path().join("xdg/state"))
             .env("LANG", "C.UTF-8")
             .env("ITERATR_LOG_FILE", self.log_file())
-            .env("ITERATR_LOG_LEVEL", "debug")
+            .env(
+                "ITERATR_LOG_LEVEL",
+                std::env::var("ITERATR_TEST_LOG_LEVEL").unwrap_or("debug".into()),
+            )
             .args(["build", "--agent", agent, "--headless"])
-            .args(["--iteration-timeout", "45s", "--max-failures", "1"])
+            // A hang or a failure stops the run at once (with what happened in the output)
+            // rather than being retried, unless `args` say otherwise.
+            .args(
+                [("--iteration-timeout", "45s"), ("--max-failures", "1")]
+                    .into_iter()
+                    .filter(|(flag, _)| !args.contains(flag))
+                    .flat_map(|(flag, value)| [flag, value]),
+            )
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -155,6 +166,7 @@ impl Project {
     pub fn status(&self) -> Value {
         let out = Command::new(super::bin())
             .current_dir(self.path())
+            .env_remove("ITERATR_DATA_DIR")
             .args(["status", "--session", &self.session, "--json"])
             .output()
             .unwrap();
@@ -211,4 +223,160 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
     }
+}
+
+/// A running `iteratr build` whose output is collected as it comes.
+pub struct Run {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn collect(
+    pipe: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            into.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    })
+}
+
+impl Run {
+    pub fn start(mut cmd: Command) -> Run {
+        let mut child = cmd.spawn().unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            collect(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
+        Run {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits until the output has a line starting with `prefix`, and returns it.
+    pub fn wait_for_line(&self, prefix: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(l) = self.stdout().lines().find(|l| l.starts_with(prefix)) {
+                return Some(l.to_string());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits for the end (killing iteratr after `limit`, with `context` in the panic message).
+    pub fn finish(mut self, limit: Duration, context: impl Fn() -> String) -> Finished {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                panic!(
+                    "iteratr build did not finish within {limit:?}:\n{}\n{}\n{}",
+                    self.stdout(),
+                    self.stderr.lock().unwrap(),
+                    context()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            code: status.code(),
+            stdout: self.stdout(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+}
+
+/// A bare HTTP POST to iteratr's MCP endpoint with the given Authorization header (or none):
+/// the status line of the answer.
+pub fn mcp_post(url: &str, authorization: Option<&str>) -> String {
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(super::PATIENCE)).unwrap();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\n{auth}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.trim_end().to_string()
+}
+
+/// The tool calls the agent reported as failed over ACP (headless `✗ NAME failed: …` lines) are
+/// exactly those the script expects to fail: the check of `isError` where the model's wire format
+/// does not carry it (chat completions), and a second one where it does.
+pub fn assert_failed_calls(text: &str, llm: &FakeLlm, context: impl Fn() -> String) {
+    let reported: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ✗ "))
+        .map(|l| l.split_once(" failed").map_or(l, |(name, _)| name))
+        .collect();
+    assert_eq!(reported, llm.failed_calls(), "{}", context());
+}
+
+/// Asserts that no process is left (after a grace) working in `dir` whose command line contains
+/// `needle` (other tests run the same agents at the same time, in other directories).
+pub fn assert_none_left(needle: &str, dir: &Path) {
+    let left = || -> Vec<(u32, String)> {
+        super::procs::with_cmdline(needle)
+            .into_iter()
+            .filter(|(pid, cmdline)| {
+                !cmdline.contains(super::bin())
+                    && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+            })
+            .collect()
+    };
+    super::wait_until(
+        super::PATIENCE,
+        || {
+            format!(
+                "agent processes are still running after the build: {:?}",
+                left()
+            )
+        },
+        || left().is_empty(),
+    );
 }

@@ -10,7 +10,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
 
 use crate::session::Event;
-use crate::store::StoreError;
+use crate::store::{CorruptReason, StoreError};
 
 pub(super) const SUBJECT_PREFIX: &str = "iteratr";
 /// The subjects of every session, as the stream holds them.
@@ -128,7 +128,7 @@ pub(super) fn decode(
     headers: Option<&HeaderMap>,
     payload: &[u8],
 ) -> Result<Batch, StoreError> {
-    let corrupt = |seq: u64, reason: String| StoreError::Corrupt {
+    let corrupt = |seq: u64, reason: CorruptReason| StoreError::Corrupt {
         session: session.to_string(),
         seq,
         reason,
@@ -138,29 +138,25 @@ pub(super) fn decode(
         None => (None, None),
     };
     let (Some(last), Some(count)) = (last, count) else {
-        return Err(corrupt(
-            0,
-            format!(
-                "message {stream_seq} of the stream has no {H_SEQ}/{H_COUNT} headers; something other than iteratr wrote to iteratr's subjects"
-            ),
-        ));
+        return Err(corrupt(0, CorruptReason::NoHeaders(stream_seq)));
     };
-    let values: Vec<serde_json::Value> = serde_json::from_slice(payload)
-        .map_err(|e| corrupt(last, format!("the batch is not a JSON array ({e})")))?;
+    let values: Vec<serde_json::Value> =
+        serde_json::from_slice(payload).map_err(|e| corrupt(last, CorruptReason::NotAnArray(e)))?;
     if values.len() as u64 != count || count == 0 || count > last {
         return Err(corrupt(
             last,
-            format!(
-                "the batch holds {} events, its headers say {count} ending at #{last}",
-                values.len()
-            ),
+            CorruptReason::CountMismatch {
+                held: values.len(),
+                count,
+                last,
+            },
         ));
     }
     let first = last + 1 - count;
     let mut events = Vec::with_capacity(values.len());
     for (i, v) in values.iter().enumerate() {
-        let event =
-            Event::from_json(&v.to_string()).map_err(|reason| corrupt(first + i as u64, reason))?;
+        let event = Event::from_json(&v.to_string())
+            .map_err(|e| corrupt(first + i as u64, CorruptReason::Event(e)))?;
         events.push(event);
     }
     Ok(Batch {

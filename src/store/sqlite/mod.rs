@@ -18,7 +18,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, watch};
 
 use self::db::{connect, db_error, init_schema, retry_busy};
-use super::{EventLog, SessionInfo, SqliteError, StoreError, StoredEvent, Subscription};
+use super::{
+    CorruptReason, EventLog, SessionInfo, SqliteError, StoreError, StoredEvent, Subscription,
+};
 use crate::session::{Event, validate_session_name};
 
 mod db;
@@ -226,10 +228,10 @@ fn read_page(
     for row in rows {
         let (seq, payload) = row.map_err(|e| inner.err(e))?;
         let seq = seq.max(0) as u64;
-        let event = Event::from_json(&payload).map_err(|reason| StoreError::Corrupt {
+        let event = Event::from_json(&payload).map_err(|e| StoreError::Corrupt {
             session: session.to_string(),
             seq,
-            reason,
+            reason: CorruptReason::Event(e),
         })?;
         out.push(StoredEvent { seq, event });
     }

@@ -1,13 +1,11 @@
 //! The event log conformance suite and SQLite-specific checks on the embedded backend.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
+use crate::common::conformance::{self, Harness, next_event};
+use crate::common::message;
 use async_trait::async_trait;
-use common::conformance::{self, Harness, next_event};
-use common::message;
 use iteratr::store::{EventLog, SqliteLog, StoreError};
 
 struct Sqlite {

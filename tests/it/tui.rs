@@ -394,6 +394,8 @@ fn a_watcher_cannot_change_tasks_but_can_send_messages() {
     );
     // What the log records is narrated in the output.
     assert!(render(&mut app, 120, 40).contains("+ TAS-1 t"));
+    // It runs no agent: Ctrl+C leaves at once.
+    assert_eq!(app.on_key(ctrl('c')), Some(Action::ForceQuit));
 }
 
 #[test]

@@ -1,7 +1,5 @@
 //! The real binary, as a person runs it: `status` and `version`, good and bad input.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command as Process, Output};
 use std::sync::Arc;
@@ -11,7 +9,7 @@ use iteratr::session::{Author, Command, NewTask, NoteType, TaskStatus};
 use iteratr::store::{EventLog, SqliteLog};
 
 fn iteratr(dir: &Path, args: &[&str]) -> Output {
-    Process::new(common::bin())
+    Process::new(crate::common::bin())
         .args(args)
         .env("ITERATR_DATA_DIR", dir)
         .env_remove("ITERATR_LOG_FILE")
@@ -289,7 +287,7 @@ fn an_unwritable_data_dir_is_a_clear_error() {
 fn logging_goes_to_the_log_file_and_a_bad_level_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("iteratr.log");
-    let out = Process::new(common::bin())
+    let out = Process::new(crate::common::bin())
         .args(["status"])
         .env("ITERATR_DATA_DIR", dir.path().join("d"))
         .env("ITERATR_LOG_FILE", &log)
@@ -303,7 +301,7 @@ fn logging_goes_to_the_log_file_and_a_bad_level_is_refused() {
         "logs went to stderr: {}",
         stderr(&out)
     );
-    let out = Process::new(common::bin())
+    let out = Process::new(crate::common::bin())
         .args(["status"])
         .env("ITERATR_DATA_DIR", dir.path().join("d"))
         .env("ITERATR_LOG_LEVEL", "loud")

@@ -4,11 +4,9 @@
 //! consistent log. Runs pick up what the user changed in the spec; `-i 0` means no limit; a fatal
 //! error is said once.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::project::*;
+use crate::common::project::*;
 use serde_json::{Value, json};
 
 fn crash() -> Value {

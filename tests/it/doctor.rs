@@ -1,15 +1,27 @@
 //! `iteratr doctor` against a real ACP agent process, a missing command, a command that is not an
 //! ACP agent, a damaged store and an unreachable NATS server.
 
-mod common;
-
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// How long doctor waits for an agent's `initialize`: generous for agents (a debug build on a
+/// busy machine), short only where the test wants the timeout.
+const AGENT_TIMEOUT: &str = "60s";
+const NOT_AN_AGENT_TIMEOUT: &str = "2s";
+
 fn doctor(dir: &std::path::Path, agent: &str, extra_env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(common::bin());
+    doctor_within(dir, agent, extra_env, AGENT_TIMEOUT)
+}
+
+fn doctor_within(
+    dir: &std::path::Path,
+    agent: &str,
+    extra_env: &[(&str, &str)],
+    timeout: &str,
+) -> Output {
+    let mut cmd = Command::new(crate::common::bin());
     cmd.current_dir(dir)
-        .args(["doctor", "--agent", agent, "--timeout", "2s"])
+        .args(["doctor", "--agent", agent, "--timeout", timeout])
         .env_remove("ITERATR_NATS_URL")
         .env_remove("ITERATR_DATA_DIR");
     for (k, v) in extra_env {
@@ -25,7 +37,7 @@ fn text(o: &Output) -> String {
 #[test]
 fn a_working_agent_passes() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = common::fake_agent::path().display().to_string();
+    let agent = crate::common::fake_agent::path().display().to_string();
     let out = doctor(dir.path(), &agent, &[]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
@@ -76,7 +88,7 @@ fn a_missing_agent_fails_with_the_fix() {
 fn a_command_that_is_not_an_acp_agent_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = doctor(dir.path(), "sleep 3071", &[]);
+    let out = doctor_within(dir.path(), "sleep 3071", &[], NOT_AN_AGENT_TIMEOUT);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -85,13 +97,13 @@ fn a_command_that_is_not_an_acp_agent_times_out() {
     );
     // It gave up promptly and left nothing running (a guard, not a speed check).
     assert!(started.elapsed() < Duration::from_secs(60));
-    let ps = Command::new("pgrep")
-        .args(["-f", "^sleep 3071$"])
-        .output()
-        .unwrap();
-    assert!(ps.stdout.is_empty(), "the non-agent is still running");
+    crate::common::wait_until(
+        crate::common::PATIENCE,
+        || "the non-agent is still running",
+        || crate::common::procs::with_cmdline("sleep 3071").is_empty(),
+    );
     // One that answers something else is told apart too.
-    let out = doctor(dir.path(), "cat", &[]);
+    let out = doctor_within(dir.path(), "cat", &[], NOT_AN_AGENT_TIMEOUT);
     assert!(
         text(&out).contains("refused `initialize`") || text(&out).contains("did not answer"),
         "{}",
@@ -108,7 +120,7 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
         "not sqlite at all, just text.........",
     )
     .unwrap();
-    let agent = common::fake_agent::path().display().to_string();
+    let agent = crate::common::fake_agent::path().display().to_string();
     let out = doctor(
         dir.path(),
         &agent,
@@ -127,26 +139,16 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
     assert!(t.contains("2 check(s) failed"), "{t}");
 }
 
-/// The real opencode (installed by `.ci/run`; see tests/real_agents.rs for where it lives).
+/// The real opencode (installed by `.ci/run`; `tests/common/real_agent.rs` finds it).
 #[test]
 fn the_real_opencode_passes() {
-    let opencode = std::env::var_os("ITERATR_TEST_OPENCODE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/real-agents/opencode/node_modules/opencode-linux-x64/bin/opencode")
-        });
-    assert!(
-        opencode.is_file(),
-        "{} is missing: install it with `npm install --prefix target/real-agents/opencode --no-save opencode-linux-x64@1.18.34` (bash .ci/run does)",
-        opencode.display()
-    );
+    let opencode = crate::common::real_agent::opencode();
     let home = tempfile::tempdir().unwrap();
     let project = tempfile::tempdir().unwrap();
     let h = home.path().display().to_string();
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(project.path())
-        .args(["doctor", "--timeout", "60s", "--agent"])
+        .args(["doctor", "--timeout", AGENT_TIMEOUT, "--agent"])
         .arg(format!("{} acp", opencode.display()))
         .env_remove("ITERATR_NATS_URL")
         .env("HOME", &h)
@@ -180,9 +182,9 @@ fn opencode_is_reported_as_asking() {
     for d in ["home", "xdg", "project"] {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
     }
-    let agent = format!("'{}' acp", common::real_agent::opencode().display());
+    let agent = format!("'{}' acp", crate::common::real_agent::opencode().display());
     let run_agent = |agent: &str, permission: &str| {
-        Command::new(common::bin())
+        Command::new(crate::common::bin())
             .current_dir(dir.path().join("project"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -212,7 +214,7 @@ fn opencode_is_reported_as_asking() {
     // Started through a command iteratr does not recognise as opencode: it says what that means.
     let wrapped = format!(
         "sh -c \"exec '{}' acp\"",
-        common::real_agent::opencode().display()
+        crate::common::real_agent::opencode().display()
     );
     let t = text(&run_agent(&wrapped, ""));
     assert!(

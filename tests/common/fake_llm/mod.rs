@@ -1,19 +1,27 @@
-//! Scripted fake LLM servers for the tests that drive real agents (`tests/real_agents.rs`): an
+//! Scripted fake LLM servers for the tests that drive real agents (`tests/it/real_agents.rs`): an
 //! OpenAI-compatible chat-completions endpoint (what opencode's `@ai-sdk/openai-compatible`
 //! provider calls) and an Anthropic Messages endpoint (what Claude Code calls), both streaming
 //! (SSE), bound to `127.0.0.1` on a random port.
 //!
 //! A server follows a script: a list of [`Step`]s consumed in order, one per request that offers
 //! tools (the agent's main loop). Each step says what the last message of the conversation must be
-//! (the prompt iteratr rendered, or the results of the tool calls of the previous step) and what
-//! to answer (text, which ends the turn, or tool calls):
+//! (the prompt iteratr rendered, or the results of the tool calls of the previous step, which
+//! must have succeeded, or with [`failed`] must include a failure) and what to answer (text, which
+//! ends the turn, or tool calls):
 //!
 //! ```ignore
 //! let llm = FakeLlm::start(Api::OpenAi, vec![
-//!     prompt("planning iteration").call("iteratr_task-list", json!({})),
+//!     prompt("planning iteration").call("iteratr_session-complete", json!({})),
+//!     failed("not done: TAS-1").call("iteratr_task-list", json!({})),
 //!     result("TAS-1").say("Planned."),
 //! ]);
 //! ```
+//!
+//! Whether a tool call failed is on the wire only in the Anthropic format (`is_error` of a
+//! `tool_result`): a chat-completions `tool` message is plain text (opencode sends an MCP
+//! `isError` result as its bare text). There the flag is unknown and the step matches on its text;
+//! the test then checks the outcomes the agent reported over ACP against
+//! [`FakeLlm::failed_calls`].
 //!
 //! Requests without tools (opencode's title generation, Claude Code's side queries) get a short
 //! text and consume no step. A request that does not match its step, or that comes after the last
@@ -25,11 +33,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
+
+mod wire;
+
+use wire::{
+    anthropic_message, anthropic_stream, json_response, last_anthropic, last_openai, openai_stream,
+    plain, sse,
+};
 
 /// Which wire format the server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +60,9 @@ pub enum Api {
 pub enum Expect {
     /// A user message (the prompt) containing this text.
     Prompt(String),
-    /// Tool results (all those after the last assistant message, joined) containing this text.
-    ToolResult(String),
+    /// Tool results (all those after the last assistant message, joined) containing this text;
+    /// `is_error`: whether one of them failed (else all succeeded).
+    ToolResult { text: String, is_error: bool },
     /// Anything.
     Any,
 }
@@ -77,9 +93,27 @@ pub fn prompt(text: &str) -> When {
     When(Expect::Prompt(text.to_string()))
 }
 
-/// A step that applies when the last message holds tool results containing `text` ("" for any).
+/// A step that applies when the last message holds tool results containing `text`, all of
+/// them successful.
 pub fn result(text: &str) -> When {
-    When(Expect::ToolResult(text.to_string()))
+    tool_result(text, false)
+}
+
+/// A step that applies when the last message holds tool results containing `text`, one of them
+/// a failure (`isError`).
+pub fn failed(text: &str) -> When {
+    tool_result(text, true)
+}
+
+fn tool_result(text: &str, is_error: bool) -> When {
+    assert!(
+        !text.is_empty(),
+        "a script step must say what the tool result contains"
+    );
+    When(Expect::ToolResult {
+        text: text.to_string(),
+        is_error,
+    })
 }
 
 /// A step that applies whatever the last message is.
@@ -123,7 +157,11 @@ impl When {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Last {
     Prompt(String),
-    ToolResult { text: String, is_error: bool },
+    /// `is_error`: `None` when the wire format does not say (chat completions).
+    ToolResult {
+        text: String,
+        is_error: Option<bool>,
+    },
     Other(String),
 }
 
@@ -262,6 +300,22 @@ impl FakeLlm {
         self.shared.inner.lock().unwrap().errors.clone()
     }
 
+    /// The tool calls of the script whose results the next step expects to fail (with
+    /// [`failed`]), in order: what the agent must report as failed where the wire format does not
+    /// say (chat completions).
+    pub fn failed_calls(&self) -> Vec<String> {
+        let inner = self.shared.inner.lock().unwrap();
+        inner
+            .steps
+            .windows(2)
+            .filter(|w| matches!(w[1].expect, Expect::ToolResult { is_error: true, .. }))
+            .flat_map(|w| match &w[0].reply {
+                Reply::Tools { calls, .. } => calls.iter().map(|(n, _)| n.clone()).collect(),
+                Reply::Text(_) => Vec::new(),
+            })
+            .collect()
+    }
+
     /// How many steps have been answered, and how many there are.
     pub fn progress(&self) -> (usize, usize) {
         let inner = self.shared.inner.lock().unwrap();
@@ -306,95 +360,17 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-/// The text of an OpenAI message's `content` (a string or a list of parts).
-fn openai_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
-fn last_openai(body: &Value) -> Last {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let Some(last) = messages.last() else {
-        return Last::Other("no messages".into());
-    };
-    match last["role"].as_str() {
-        Some("user") => Last::Prompt(openai_text(&last["content"])),
-        Some("tool") => {
-            let results: Vec<String> = messages
-                .iter()
-                .rev()
-                .take_while(|m| m["role"] == "tool")
-                .map(|m| openai_text(&m["content"]))
-                .collect();
-            Last::ToolResult {
-                text: results.into_iter().rev().collect::<Vec<_>>().join("\n"),
-                is_error: false,
-            }
-        }
-        other => Last::Other(format!("{other:?}: {}", openai_text(&last["content"]))),
-    }
-}
-
-/// The text of an Anthropic `content` (a string or a list of blocks; tool results included).
-fn anthropic_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .map(|b| match b["type"].as_str() {
-                Some("text") => b["text"].as_str().unwrap_or("").to_string(),
-                Some("tool_result") => anthropic_text(&b["content"]),
-                _ => String::new(),
-            })
-            .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
-fn last_anthropic(body: &Value) -> Last {
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let Some(last) = messages.last() else {
-        return Last::Other("no messages".into());
-    };
-    if last["role"] != "user" {
-        return Last::Other(format!(
-            "{}: {}",
-            last["role"],
-            anthropic_text(&last["content"])
-        ));
-    }
-    let results: Vec<&Value> = last["content"]
-        .as_array()
-        .map(|b| b.iter().filter(|b| b["type"] == "tool_result").collect())
-        .unwrap_or_default();
-    if results.is_empty() {
-        Last::Prompt(anthropic_text(&last["content"]))
-    } else {
-        Last::ToolResult {
-            text: results
-                .iter()
-                .map(|b| anthropic_text(&b["content"]))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            is_error: results.iter().any(|b| b["is_error"] == true),
-        }
-    }
-}
-
 fn matches(expect: &Expect, last: &Last) -> bool {
     match (expect, last) {
         (Expect::Any, _) => true,
         (Expect::Prompt(t), Last::Prompt(p)) => p.contains(t.as_str()),
-        (Expect::ToolResult(t), Last::ToolResult { text, .. }) => text.contains(t.as_str()),
+        (
+            Expect::ToolResult {
+                text: t,
+                is_error: want,
+            },
+            Last::ToolResult { text, is_error },
+        ) => text.contains(t.as_str()) && is_error.is_none_or(|e| e == *want),
         _ => false,
     }
 }
@@ -488,193 +464,4 @@ async fn handle(
         Api::Anthropic if stream => sse(anthropic_stream(id, &model, &reply)),
         Api::Anthropic => json_response(anthropic_message(id, &model, &reply)),
     }
-}
-
-fn plain(status: StatusCode, text: &str) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain")
-        .body(Body::from(text.to_string()))
-        .unwrap()
-}
-
-fn json_response(v: Value) -> Response {
-    Response::builder()
-        .header("content-type", "application/json")
-        .body(Body::from(v.to_string()))
-        .unwrap()
-}
-
-fn sse(body: String) -> Response {
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from(body))
-        .unwrap()
-}
-
-/// Splits text into a few pieces, so that clients see it streamed.
-fn pieces(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for (i, word) in text.split_inclusive(' ').enumerate() {
-        cur.push_str(word);
-        if i % 4 == 3 {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// Splits a string in two at a character boundary near its middle.
-fn halves(s: &str) -> (&str, &str) {
-    let mut mid = s.len() / 2;
-    while !s.is_char_boundary(mid) {
-        mid += 1;
-    }
-    s.split_at(mid)
-}
-
-fn openai_stream(id: u64, model: &str, reply: &Reply) -> String {
-    let chunk = |delta: Value, finish: Value| {
-        let v = json!({
-            "id": format!("chatcmpl-{id}"),
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        format!("data: {v}\n\n")
-    };
-    let mut out = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
-    let (text, calls) = match reply {
-        Reply::Text(t) => (t.as_str(), &[][..]),
-        Reply::Tools { text, calls } => (text.as_str(), &calls[..]),
-    };
-    for piece in pieces(text) {
-        out.push_str(&chunk(json!({ "content": piece }), Value::Null));
-    }
-    for (i, (name, args)) in calls.iter().enumerate() {
-        let args = args.to_string();
-        let (a, b) = halves(&args);
-        out.push_str(&chunk(
-            json!({"tool_calls": [{"index": i, "id": format!("call_{id}_{i}"), "type": "function",
-                "function": {"name": name, "arguments": a}}]}),
-            Value::Null,
-        ));
-        out.push_str(&chunk(
-            json!({"tool_calls": [{"index": i, "function": {"arguments": b}}]}),
-            Value::Null,
-        ));
-    }
-    let finish = if calls.is_empty() {
-        "stop"
-    } else {
-        "tool_calls"
-    };
-    let last = json!({
-        "id": format!("chatcmpl-{id}"),
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": model,
-        "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
-    });
-    out.push_str(&format!("data: {last}\n\n"));
-    out.push_str("data: [DONE]\n\n");
-    out
-}
-
-fn anthropic_blocks(id: u64, reply: &Reply) -> (Vec<Value>, &'static str) {
-    let mut blocks = Vec::new();
-    let (text, calls) = match reply {
-        Reply::Text(t) => (t.as_str(), &[][..]),
-        Reply::Tools { text, calls } => (text.as_str(), &calls[..]),
-    };
-    if !text.is_empty() || calls.is_empty() {
-        blocks.push(json!({"type": "text", "text": text}));
-    }
-    for (i, (name, args)) in calls.iter().enumerate() {
-        blocks.push(json!({"type": "tool_use", "id": format!("toolu_{id:08}_{i}"), "name": name, "input": args}));
-    }
-    let stop = if calls.is_empty() {
-        "end_turn"
-    } else {
-        "tool_use"
-    };
-    (blocks, stop)
-}
-
-fn anthropic_message(id: u64, model: &str, reply: &Reply) -> Value {
-    let (blocks, stop) = anthropic_blocks(id, reply);
-    json!({
-        "id": format!("msg_{id:08}"),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": blocks,
-        "stop_reason": stop,
-        "stop_sequence": null,
-        "usage": {"input_tokens": 100, "output_tokens": 10,
-                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
-    })
-}
-
-fn anthropic_stream(id: u64, model: &str, reply: &Reply) -> String {
-    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
-    let (blocks, stop) = anthropic_blocks(id, reply);
-    let mut out = event(
-        "message_start",
-        json!({"type": "message_start", "message": {
-            "id": format!("msg_{id:08}"), "type": "message", "role": "assistant", "model": model,
-            "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 100, "output_tokens": 1,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
-    );
-    for (index, block) in blocks.iter().enumerate() {
-        if block["type"] == "text" {
-            out.push_str(&event(
-                "content_block_start",
-                json!({"type": "content_block_start", "index": index,
-                       "content_block": {"type": "text", "text": ""}}),
-            ));
-            for piece in pieces(block["text"].as_str().unwrap_or("")) {
-                out.push_str(&event(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "text_delta", "text": piece}}),
-                ));
-            }
-        } else {
-            out.push_str(&event(
-                "content_block_start",
-                json!({"type": "content_block_start", "index": index,
-                       "content_block": {"type": "tool_use", "id": block["id"],
-                                         "name": block["name"], "input": {}}}),
-            ));
-            let args = block["input"].to_string();
-            let (a, b) = halves(&args);
-            for part in [a, b] {
-                out.push_str(&event(
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index,
-                           "delta": {"type": "input_json_delta", "partial_json": part}}),
-                ));
-            }
-        }
-        out.push_str(&event(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": index}),
-        ));
-    }
-    out.push_str(&event(
-        "message_delta",
-        json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
-               "usage": {"output_tokens": 10}}),
-    ));
-    out.push_str(&event("message_stop", json!({"type": "message_stop"})));
-    out
 }

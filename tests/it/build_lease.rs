@@ -2,12 +2,10 @@
 //! holder killed with SIGKILL (`--takeover` while its lease runs, a plain build once it lapsed),
 //! and what `status` says about the holder. Real binary, real fake agent, real stores.
 
-mod common;
-
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::project::*;
+use crate::common::project::*;
 use serde_json::{Value, json};
 
 const HELD: i32 = 4;
@@ -113,7 +111,7 @@ fn two_builds_on_one_sqlite_session_exactly_one_runs() {
 
 #[test]
 fn two_builds_on_one_jetstream_session_exactly_one_runs() {
-    let server = common::nats::NatsServer::start();
+    let server = crate::common::nats::NatsServer::start();
     let p = Project::new(held_script()).with_env("ITERATR_NATS_URL", &server.url());
     two_builds_race(&p);
 }

@@ -1,7 +1,5 @@
 //! Prompt rendering against golden files: the built-in template and one written in the original
-//! iteratr's Go-template style. Regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test templates`.
-
-mod common;
+//! iteratr's Go-template style. Regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test it templates`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -134,10 +132,50 @@ fn vars() -> PromptVars {
     }
 }
 
+/// How the prompt reads to the model: a blank line before every section heading, and one
+/// newline at the end.
+#[track_caller]
+fn assert_reads_well(rendered: &str) {
+    let lines: Vec<&str> = rendered.lines().collect();
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        if line.starts_with("## ") {
+            assert_eq!(
+                lines[i - 1],
+                "",
+                "no blank line before {line:?}:\n{rendered}"
+            );
+        }
+    }
+    assert!(
+        rendered.ends_with('\n') && !rendered.ends_with("\n\n"),
+        "the prompt should end with one newline: {:?}",
+        &rendered[rendered.len().saturating_sub(40)..]
+    );
+}
+
 #[test]
 fn the_default_template_renders_as_pinned() {
     let t = PromptTemplate::new(DEFAULT_TEMPLATE, "built-in").unwrap();
     let rendered = t.render(&vars()).unwrap();
+    assert_reads_well(&rendered);
+    // Without extra blocks, and with several (as the build joins them).
+    let plain = t
+        .render(&PromptVars {
+            extra: String::new(),
+            ..vars()
+        })
+        .unwrap();
+    assert_reads_well(&plain);
+    assert!(plain.ends_with("If nothing is left, session-complete.\n"));
+    let several = t
+        .render(&PromptVars {
+            extra: "## This iteration\nPlan.\n\n## Extra instructions\nKeep commits small.\n\n\
+                    ## Messages from the user\n- Use British spelling"
+                .into(),
+            ..vars()
+        })
+        .unwrap();
+    assert_reads_well(&several);
     for part in [
         "# iteratr session parser, iteration 2",
         "- #0 (end_turn): Planned the work\n- #1 (end_turn): Lexer done and tested",
@@ -166,7 +204,7 @@ fn a_template_in_the_original_style_renders_unchanged() {
 fn gen_template_writes_the_built_in_template() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        Process::new(common::bin())
+        Process::new(crate::common::bin())
             .current_dir(dir.path())
             .args(args)
             .output()

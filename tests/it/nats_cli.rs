@@ -1,11 +1,11 @@
 //! iteratr on JetStream from the command line: `--nats-server` (a local server iteratr runs and
 //! stops itself) and `--nats-url`, with the real binary and the scripted fake agent.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::common::procs::running;
 
 use serde_json::{Value, json};
 
@@ -13,7 +13,7 @@ const SPEC: &str = "# Demo\n\nOne file.\n\n- [ ] Write hello.txt\n";
 
 fn project() -> tempfile::TempDir {
     // The tests find nats-server the way iteratr does; fail (not skip) when it is missing.
-    common::nats::server_binary();
+    crate::common::nats::server_binary();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("specs")).unwrap();
     std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
@@ -33,10 +33,10 @@ fn project() -> tempfile::TempDir {
 }
 
 fn iteratr(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = Command::new(crate::common::bin());
     cmd.current_dir(dir)
         .args(args)
-        .env("ITERATR_AGENT", common::fake_agent::path())
+        .env("ITERATR_AGENT", crate::common::fake_agent::path())
         .env("ITERATR_FAKE_AGENT_SCRIPT", dir.join("script.json"))
         .env("ITERATR_FAKE_AGENT_LOG", dir.join("agent.log"))
         .env_remove("ITERATR_DATA_DIR")
@@ -69,33 +69,62 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.split_whitespace().nth(2) != Some("Z"),
-        Err(_) => false,
-    }
-}
-
 fn wait_gone(pid: u32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while running(pid) {
-        assert!(Instant::now() < deadline, "{what} ({pid}) is still running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::common::procs::wait_gone(pid, what, crate::common::PATIENCE);
 }
 
 fn server_state(dir: &Path) -> Value {
     let file = dir.join(".iteratr/jetstream/server.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(t) = std::fs::read_to_string(&file)
-            && let Ok(v) = serde_json::from_str::<Value>(&t)
-        {
-            return v;
+    let mut state = None;
+    crate::common::wait_until(
+        crate::common::PATIENCE,
+        || format!("no {} appeared", file.display()),
+        || {
+            state = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            state.is_some()
+        },
+    );
+    state.unwrap()
+}
+
+/// Starts `iteratr mcp serve --http` on the managed server and waits for the line saying it
+/// serves: it has opened the store, so it holds its share of the server.
+fn serving(dir: &Path) -> Killed {
+    let mut child = iteratr(
+        dir,
+        &[
+            "--nats-server",
+            "mcp",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--session",
+            "demo",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads on to the end: a closed pipe would make the server's next line fail.
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let _ = tx.send(line.unwrap_or_default());
         }
-        assert!(Instant::now() < deadline, "no {} appeared", file.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
+    let line = rx.recv_timeout(crate::common::PATIENCE).unwrap_or_default();
+    assert!(line.contains("http://127.0.0.1:"), "not serving: {line:?}");
+    Killed(child)
+}
+
+/// The pids holding the managed server's users lock.
+fn users(dir: &Path) -> Vec<u32> {
+    crate::common::procs::flock_holders(&dir.join(".iteratr/jetstream/users.lock"))
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 struct Killed(Child);
@@ -126,11 +155,11 @@ fn build_on_a_managed_server_then_status_reuses_the_data() {
     );
     // The server stops with the build (its keeper notices within a moment); the data stays in
     // the data dir, not in SQLite.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while p.join(".iteratr/jetstream/server.json").exists() {
-        assert!(Instant::now() < deadline, "the server outlived the build");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::common::wait_until(
+        crate::common::PATIENCE,
+        || "the server outlived the build",
+        || !p.join(".iteratr/jetstream/server.json").exists(),
+    );
     assert!(!p.join(".iteratr/iteratr.db").exists());
     // A new server on the same data dir finds the session.
     let s = status_json(p, &["--nats-server"]);
@@ -144,22 +173,7 @@ fn build_on_a_managed_server_then_status_reuses_the_data() {
 fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
     let dir = project();
     let p = dir.path();
-    let first = Killed(
-        iteratr(
-            p,
-            &[
-                "--nats-server",
-                "mcp",
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--session",
-                "demo",
-            ],
-        )
-        .spawn()
-        .unwrap(),
-    );
+    let first = serving(p);
     let state = server_state(p);
     let (keeper, server) = (
         state["keeper_pid"].as_u64().unwrap() as u32,
@@ -167,32 +181,23 @@ fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
     );
     assert!(running(server));
     // A second process on the same data dir uses the same server.
-    let second = Killed(
-        iteratr(
-            p,
-            &[
-                "--nats-server",
-                "mcp",
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--session",
-                "demo",
-            ],
-        )
-        .spawn()
-        .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let out = run(p, &["--nats-server", "status"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let second = serving(p);
+    let (first_pid, second_pid) = (first.0.id(), second.0.id());
+    let mut holders = users(p);
+    holders.sort();
+    assert_eq!(holders, [first_pid, second_pid], "both hold the server");
     assert_eq!(server_state(p)["server_pid"], state["server_pid"], "reused");
-    // Kill the first without warning: the second still uses the server.
-    drop(first);
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(running(server), "the server stopped while still in use");
     let out = run(p, &["--nats-server", "status"]);
     assert!(out.status.success(), "{}", text(&out));
+    // Kill the first without warning (and reap it): its share goes, the second's stays, so the
+    // keeper keeps the server for the second.
+    drop(first);
+    assert_eq!(users(p), [second_pid], "the second still holds the server");
+    let out = run(p, &["--nats-server", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(running(server), "the server stopped while still in use");
+    assert!(running(keeper));
+    assert_eq!(server_state(p)["server_pid"], state["server_pid"]);
     // Kill the last one: the server and its keeper go.
     drop(second);
     wait_gone(server, "nats-server");
@@ -201,7 +206,7 @@ fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
 
 #[test]
 fn nats_url_selects_an_existing_server() {
-    let server = common::nats::NatsServer::start();
+    let server = crate::common::nats::NatsServer::start();
     let dir = project();
     let p = dir.path();
     let url = server.url();
@@ -211,7 +216,7 @@ fn nats_url_selects_an_existing_server() {
     assert_eq!(s["completed"], true, "{s}");
     assert!(!p.join(".iteratr").exists(), "nothing written locally");
     // An unreachable server is a clear error with the fix.
-    let port = common::nats::free_port();
+    let port = crate::common::nats::free_port();
     let out = run(
         p,
         &["--nats-url", &format!("nats://127.0.0.1:{port}"), "status"],

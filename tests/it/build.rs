@@ -1,13 +1,11 @@
 //! `iteratr build` end to end: the real binary, a real ACP agent process (the scripted fake agent,
 //! standing in for the model), iteratr's real MCP server, the real event log.
 
-mod common;
-
-use common::project::*;
+use crate::common::project::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -137,18 +135,7 @@ fn a_three_task_spec_completes() {
 }
 
 fn assert_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.split_whitespace().nth(2) == Some("Z") {
-            return; // a zombie awaiting its (test) parent is not running
-        }
-        assert!(
-            Instant::now() < deadline,
-            "agent process {pid} is still running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::common::procs::wait_gone(pid, "agent process", crate::common::PATIENCE);
 }
 
 #[test]
@@ -251,10 +238,12 @@ fn a_hanging_turn_times_out_and_is_retried() {
         finishing_turn(),
     ]);
     let p = Project::new(json!({ "turns": turns }));
+    // The timeout applies to every turn: generous enough that only the turn that hangs reaches it
+    // however slow the machine (a debug build, MCP connected lazily).
     let out = p.build(&[
         "--headless",
         "--iteration-timeout",
-        "1s",
+        "20s",
         "--retry-delay",
         "50ms",
     ]);
@@ -306,13 +295,8 @@ fn sigint_cancels_the_turn_and_the_next_run_resumes() {
         json!({"turns": [planning_turn(), {"actions": [{"say": "long job\n"}, {"hang": true}]}]}),
     );
     let mut child = p.command(&["--headless"]).spawn().unwrap();
-    // Wait until the agent is in the hanging turn.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while p.agent_events("prompt").len() < 2 {
-        assert!(Instant::now() < deadline, "the agent never reached turn 2");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    // The agent is in the hanging turn (it logs the prompt once a cancel would find the turn).
+    wait_for_prompts(&p, 2);
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -394,7 +378,7 @@ fn permissions_and_files_follow_the_policy() {
     assert_eq!(perms["recent"][1]["rule"], "run rm*", "{s}");
     assert_eq!(perms["recent"][1]["title"], "Run rm -rf target", "{s}");
     assert_eq!(perms["recent"][1]["iteration"], 1, "{s}");
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(p.path())
         .args(["status", "--session", "demo"])
         .output()
@@ -464,7 +448,7 @@ fn agents_without_http_mcp_get_the_stdio_server() {
     assert!(stdout(&out).contains("(session tools over stdio)"));
     let server = &p.agent_events("new_session")[0]["mcp_servers"][0];
     assert_eq!(server["kind"], "stdio");
-    assert_eq!(server["command"].as_str(), Some(common::bin()));
+    assert_eq!(server["command"].as_str(), Some(crate::common::bin()));
     assert_eq!(p.status()["completed"], true);
 }
 
@@ -514,11 +498,19 @@ fn bad_setup_fails_before_anything_runs() {
 }
 
 fn wait_for_prompts(p: &Project, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while p.agent_events("prompt").len() < n {
-        assert!(Instant::now() < deadline, "the agent never got prompt {n}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::common::wait_until(
+        crate::common::PATIENCE,
+        || format!("the agent never got prompt {n}"),
+        || prompts(p.path()) >= n,
+    );
+}
+
+/// How many prompts the agent has logged (read as text: a line may be half written).
+fn prompts(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("agent.log"))
+        .unwrap_or_default()
+        .matches(r#""event":"prompt""#)
+        .count()
 }
 
 #[test]
@@ -551,31 +543,22 @@ fn sigkill_of_iteratr_leaves_no_agent_behind() {
 async fn messages_sent_during_a_turn_are_delivered() {
     let p = Project::new(json!({"turns": [
         planning_turn(),
-        {"actions": [{"say": "working\n"}, {"sleep_ms": 1500}, summary("first pass")]},
+        // The turn goes on until the test has sent its message.
+        {"actions": [{"say": "working\n"}, {"wait_file": "message-sent"}, summary("first pass")]},
         {"actions": [{"say": "noted\n"}, tool("note-add", json!({"type": "tip", "content": "British spelling"}))]},
         {"actions": [status_of("TAS-1", "cancelled"), status_of("TAS-2", "cancelled"), status_of("TAS-3", "cancelled"), tool("session-complete", json!({}))]},
     ]}));
     let child = p.command(&["--headless"]).spawn().unwrap();
-    let waiter = {
-        let path = p.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let log = std::fs::read_to_string(path.join("agent.log")).unwrap_or_default();
-                if log
-                    .lines()
-                    .filter(|l| l.contains("\"event\":\"prompt\""))
-                    .count()
-                    >= 2
-                {
-                    return;
-                }
-                assert!(Instant::now() < deadline);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    waiter.await.unwrap();
+    let path = p.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        crate::common::wait_until(
+            crate::common::PATIENCE,
+            || "no second prompt",
+            || prompts(&path) >= 2,
+        )
+    })
+    .await
+    .unwrap();
     // A person (here: another process's writer) sends a message while the agent works.
     let log: std::sync::Arc<dyn iteratr::store::EventLog> =
         std::sync::Arc::new(iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap());
@@ -591,6 +574,7 @@ async fn messages_sent_during_a_turn_are_delivered() {
         )
         .await
         .unwrap();
+    std::fs::write(p.path().join("message-sent"), "").unwrap();
     let out = tokio::task::spawn_blocking(move || finish(child, Duration::from_secs(60)))
         .await
         .unwrap();

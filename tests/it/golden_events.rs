@@ -1,6 +1,6 @@
 //! The stored encoding of every event type, pinned in `tests/golden/events.jsonl`. A failure means
 //! the format of data already on users' disks changed: make that deliberate (bump the event version,
-//! keep old events readable), then regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test golden_events`.
+//! keep old events readable), then regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test it golden_events`.
 
 use iteratr::session::{
     Author, Event, EventKind, LeaseHolder, NoteType, PermissionDecision, TaskStatus,

@@ -1,8 +1,6 @@
 //! The files in `mcp/`: the tool schemas match the code, and each ready client config starts a
 //! server that answers.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use rmcp::ServiceExt;
@@ -23,10 +21,10 @@ fn tool_schemas_match_the_code() {
     let stored = std::fs::read_to_string(&path).unwrap();
     assert!(
         stored == generated,
-        "mcp/tools.json is out of date: regenerate with ITERATR_UPDATE_GOLDEN=1 cargo test --test mcp_files"
+        "mcp/tools.json is out of date: regenerate with ITERATR_UPDATE_GOLDEN=1 cargo test --test it mcp_files"
     );
     // The binary prints the same.
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(crate::common::bin())
         .args(["mcp", "tools"])
         .output()
         .unwrap();
@@ -75,18 +73,23 @@ async fn client_configs_start_a_working_server() {
         let project = tempfile::tempdir().unwrap();
         let (program, args) = command_of(&config, project.path());
         assert_eq!(program, "iteratr", "{file}");
-        let mut cmd = tokio::process::Command::new(common::bin());
+        let mut cmd = tokio::process::Command::new(crate::common::bin());
         cmd.args(&args).current_dir(project.path());
         let client = ().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
         let tools = client.list_all_tools().await.unwrap();
         assert_eq!(tools.len(), 11, "{file}");
-        let r = common::mcp::call(
+        let r = crate::common::mcp::call(
             &client,
             "task-add",
             serde_json::json!({"content": "configured"}),
         )
         .await;
-        assert_eq!(r.is_error, Some(false), "{file}: {}", common::mcp::text(&r));
+        assert_eq!(
+            r.is_error,
+            Some(false),
+            "{file}: {}",
+            crate::common::mcp::text(&r)
+        );
         client.cancel().await.unwrap();
         assert!(
             project.path().join(".iteratr/iteratr.db").exists(),

@@ -2,18 +2,19 @@
 //! errors for malformed input on both transports, many concurrent clients, and `mcp serve` sharing
 //! a data dir with other writers.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use common::mcp::{self, TOKEN, connect_http, connect_stdio, ok};
+use crate::common::mcp::{self, TOKEN, connect_http, connect_stdio, ok};
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, NewTask};
 use iteratr::store::{EventLog, SqliteLog};
 use serde_json::{Value, json};
+
+/// The largest request body the HTTP transport takes (1 MiB).
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
@@ -103,6 +104,37 @@ async fn http_requires_the_token_and_a_loopback_origin_and_host() {
     assert!(good.text().await.unwrap().contains("\"serverInfo\""));
 }
 
+/// Sends `head` (a request without its final blank line) and then `body`, then reads the whole
+/// answer (the request says `Connection: close`): its status and body.
+fn raw_exchange(port: u16, head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(crate::common::PATIENCE))
+        .unwrap();
+    write!(
+        stream,
+        "{head}Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .unwrap_or_else(|e| panic!("no complete answer: {e}; got {answer:?}"));
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_answers_bad_bodies_with_json_rpc_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,23 +160,41 @@ async fn http_answers_bad_bodies_with_json_rpc_errors() {
     assert_eq!(code, -32600);
     assert!(message.contains("\"jsonrpc\": \"2.0\""), "{message}");
 
-    let big = format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"p":"{}"}}}}"#,
-        "a".repeat(2 << 20)
-    );
-    // Refused from its Content-Length: the answer is 413, unless the server closed the connection
-    // before the client finished sending the body (then the client sees a broken pipe).
-    let sent = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(big)
-        .send()
-        .await;
-    match sent {
-        Ok(r) => assert_eq!(r.status(), 413),
-        Err(e) => assert!(e.is_request() || e.is_body(), "unexpected error: {e:?}"),
-    }
+    // Too big, refused from its Content-Length alone: the head is all the client sends, and the
+    // answer (a 413 with a JSON-RPC error) comes before any of the body.
+    let port = server.port;
+    let declared = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            port,
+            &format!(
+                "POST /mcp HTTP/1.1\r\nContent-Length: {}\r\n",
+                2 * MAX_REQUEST_BYTES
+            ),
+            b"",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(declared.0, 413, "{}", declared.1);
+    let (code, message) = error_of(&declared.1);
+    assert_eq!(code, -32600);
+    assert!(message.contains("over the limit"), "{message}");
+    // Too big with no length declared (chunked): refused once the limit is crossed. The client
+    // sends one byte over the limit and no more, so the server has read everything it was sent
+    // when it answers.
+    let streamed = tokio::task::spawn_blocking(move || {
+        let mut body = format!("{:x}\r\n", MAX_REQUEST_BYTES + 1).into_bytes();
+        body.extend(std::iter::repeat_n(b' ', MAX_REQUEST_BYTES + 1));
+        raw_exchange(
+            port,
+            "POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n",
+            &body,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(streamed.0, 413, "{}", streamed.1);
+    assert_eq!(error_of(&streamed.1).0, -32600);
     // The server is still there for proper requests.
     let r = post(url, Some(TOKEN), &[], "{not json").await;
     assert_eq!(r.status(), 400);
@@ -181,7 +231,7 @@ async fn http_answers_bad_bodies_with_json_rpc_errors() {
 #[test]
 fn stdio_answers_malformed_lines_with_json_rpc_errors_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(common::bin())
+    let mut child = Command::new(crate::common::bin())
         .arg("--data-dir")
         .arg(dir.path())
         .args(["mcp", "serve", "--session", "raw"])
@@ -241,7 +291,7 @@ fn stdio_answers_malformed_lines_with_json_rpc_errors_and_goes_on() {
 fn http_listens_on_loopback_only() {
     let dir = tempfile::tempdir().unwrap();
     for addr in ["0.0.0.0:0", "[::]:0"] {
-        let out = Command::new(common::bin())
+        let out = Command::new(crate::common::bin())
             .arg("--data-dir")
             .arg(dir.path())
             .args([
@@ -263,20 +313,19 @@ fn http_listens_on_loopback_only() {
     let server = mcp::serve_http(dir.path(), "s", &[]);
     assert!(server.url.starts_with("http://127.0.0.1:"));
     assert!(TcpStream::connect(("127.0.0.1", server.port)).is_ok());
-    // The machine's outward address (if it has one) does not reach the server.
-    let outward = UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("10.255.255.255:9").map(|_| s))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.ip())
-        .ok()
-        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
-    if let Some(ip) = outward {
-        assert!(
-            TcpStream::connect((ip, server.port)).is_err(),
-            "reachable on {ip}"
-        );
-    }
-    let short = Command::new(common::bin())
+    // What the server process really listens on (the kernel's view, not what it printed): the
+    // port, on loopback and nothing else.
+    let bound = crate::common::procs::listening(server.child.id());
+    assert!(
+        bound.iter().any(|a| a.port() == server.port),
+        "not listening on {}: {bound:?}",
+        server.port
+    );
+    assert!(
+        bound.iter().all(|a| a.ip().is_loopback()),
+        "listening beyond loopback: {bound:?}"
+    );
+    let short = Command::new(crate::common::bin())
         .arg("--data-dir")
         .arg(dir.path())
         .args([

@@ -1,11 +1,9 @@
 //! An independent MCP client, the official Python SDK (`pip install mcp`), against the real binary
 //! over both transports. A missing SDK fails the test: CI installs it (see `.ci/run`).
 
-mod common;
-
 use std::process::Command;
 
-use common::mcp::{self, TOKEN};
+use crate::common::mcp::{self, TOKEN};
 
 fn script() -> String {
     format!(
@@ -56,14 +54,14 @@ fn python_sdk_over_stdio() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new("python3")
         .arg(script())
-        .args(["stdio", common::bin()])
+        .args(["stdio", crate::common::bin()])
         .arg(dir.path())
         .arg("py-stdio")
         .output()
         .unwrap();
     check(out);
     // The SDK's writes landed in the session the binary serves.
-    let status = Command::new(common::bin())
+    let status = Command::new(crate::common::bin())
         .arg("--data-dir")
         .arg(dir.path())
         .args(["status", "--session", "py-stdio"])

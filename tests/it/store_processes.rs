@@ -1,7 +1,4 @@
-//! The embedded log shared by real OS processes. The test binary re-runs itself as the worker
-//! process (the `worker` test below does the work when `ITERATR_TEST_WORKER` is set).
-
-mod common;
+//! The embedded log shared by real OS processes: the other process is `examples/store_worker.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,9 +6,9 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::conformance::next_event;
+use crate::common::conformance::next_event;
 use iteratr::service::SessionHandle;
-use iteratr::session::{Author, Command, EventKind, NewTask};
+use iteratr::session::{Author, Command, EventKind};
 use iteratr::store::{EventLog, SqliteLog, read_all};
 
 const SESSION: &str = "shared";
@@ -26,64 +23,16 @@ impl Drop for Worker {
     }
 }
 
-fn spawn_worker(mode: &str, dir: &Path, id: usize, count: usize) -> Worker {
-    let child = Process::new(std::env::current_exe().unwrap())
-        .args(["worker", "--exact", "--nocapture", "--test-threads=1"])
-        .env("ITERATR_TEST_WORKER", mode)
-        .env("ITERATR_TEST_DIR", dir)
-        .env("ITERATR_TEST_ID", id.to_string())
-        .env("ITERATR_TEST_COUNT", count.to_string())
+/// `store_worker sqlite DIR ARGS..`: a second process writing to the log in `dir`.
+fn spawn_worker(dir: &Path, args: &[&str]) -> Worker {
+    let child = Process::new(crate::common::example("store_worker"))
+        .arg("sqlite")
+        .arg(dir)
+        .args(args)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     Worker(child)
-}
-
-/// The worker process's body. Run normally (without the variable) it only checks that the worker
-/// can open a store, so it still tests something.
-#[test]
-fn worker() {
-    let mode = std::env::var("ITERATR_TEST_WORKER").unwrap_or_default();
-    let dir = std::env::var("ITERATR_TEST_DIR").unwrap_or_default();
-    let id: usize = std::env::var("ITERATR_TEST_ID")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let count: usize = std::env::var("ITERATR_TEST_COUNT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        match mode.as_str() {
-            "tasks" => {
-                let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(Path::new(&dir)).unwrap());
-                let handle = SessionHandle::open(log, SESSION).await.unwrap();
-                for i in 0..count {
-                    let cmd =
-                        Command::AddTasks(vec![NewTask::new(format!("process {id} task {i}"))]);
-                    handle.execute(&cmd, Author::Agent).await.unwrap();
-                }
-            }
-            "batches-forever" => {
-                let log = SqliteLog::open(Path::new(&dir)).unwrap();
-                let mut last = log.last_seq(SESSION).await.unwrap();
-                for batch in 0u64.. {
-                    let n = (batch % 5 + 1) as usize;
-                    let events = (0..n)
-                        .map(|j| common::message(format!("batch {batch} item {j} of {n}")))
-                        .collect();
-                    last = log.append(SESSION, last, events).await.unwrap();
-                }
-            }
-            "" => {
-                let tmp = tempfile::tempdir().unwrap();
-                let log = SqliteLog::open(tmp.path()).unwrap();
-                assert_eq!(log.last_seq(SESSION).await.unwrap(), 0);
-            }
-            other => panic!("unknown worker mode {other}"),
-        }
-    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,8 +40,8 @@ async fn two_processes_append_500_each_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     // Create the store first so both workers race on appends, not on creating the schema.
     SqliteLog::open(dir.path()).unwrap();
-    let mut a = spawn_worker("tasks", dir.path(), 1, 500);
-    let mut b = spawn_worker("tasks", dir.path(), 2, 500);
+    let mut a = spawn_worker(dir.path(), &["tasks", "1", "500"]);
+    let mut b = spawn_worker(dir.path(), &["tasks", "2", "500"]);
     assert!(a.0.wait().unwrap().success(), "worker 1 failed");
     assert!(b.0.wait().unwrap().success(), "worker 2 failed");
 
@@ -135,7 +84,7 @@ async fn two_processes_append_500_each_without_loss_or_duplicates() {
 async fn a_process_killed_mid_append_leaves_a_whole_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = SqliteLog::open(dir.path()).unwrap();
-    let mut child = spawn_worker("batches-forever", dir.path(), 0, 0);
+    let mut child = spawn_worker(dir.path(), &["batches-forever"]);
     // Let it write a good while, then kill it without warning.
     let mut waited = 0;
     while log.last_seq(SESSION).await.unwrap() < 300 {
@@ -197,7 +146,7 @@ async fn a_subscriber_sees_another_process_append() {
     let dir = tempfile::tempdir().unwrap();
     let log = SqliteLog::open(dir.path()).unwrap();
     let mut sub = log.subscribe(SESSION, 0).await.unwrap();
-    let mut child = spawn_worker("tasks", dir.path(), 7, 40);
+    let mut child = spawn_worker(dir.path(), &["tasks", "7", "40"]);
     for i in 1..=40u64 {
         let e = next_event(&mut sub).await;
         assert_eq!(e.seq, i);

@@ -2,62 +2,15 @@
 //! the session completing; `i`, a message and Enter put the message in the log; Ctrl+C leaves the
 //! terminal clean and no process behind. tmux is required (`.ci/run` installs it).
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
+use crate::common::PATIENCE;
+use crate::common::tmux::Tmux;
 use serde_json::json;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap_or_else(|e| {
-            panic!("tmux is needed for this test ({e}); install it (apt-get install tmux; .ci/run does)")
-        });
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "the screen never showed {what:?}; it shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
 fn messages(dir: &Path) -> Vec<String> {
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(dir)
         .args(["status", "--session", "demo", "--json"])
         .output()
@@ -85,48 +38,18 @@ fn the_tui_in_a_real_terminal() {
         |id: &str, s: &str| json!({"tool": "task-status", "args": {"id": id, "status": s}});
     let script = json!({"turns": [
         {"actions": [{"say": "Planning the work.\n"}, {"tool": "iteration-summary", "args": {"summary": "planned"}}]},
-        {"actions": [{"say": "Working on the first task.\n"}, status("TAS-1", "in_progress"), {"sleep_ms": 6000}, status("TAS-1", "completed")]},
+        // The turn goes on until the test has typed its message and seen it in the log.
+        {"actions": [{"say": "Working on the first task.\n"}, status("TAS-1", "in_progress"), {"wait_file": "typed"}, status("TAS-1", "completed")]},
         {"actions": [{"say": "Thanks for the message.\n"}]},
         {"actions": [status("TAS-2", "completed"), status("TAS-3", "completed"), {"tool": "session-complete", "args": {"summary": "done"}}]},
     ]});
     std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
     let agent_log = dir.join("agent.log");
 
-    let tmux = Tmux {
-        socket: format!("iteratr-test-{}", std::process::id()),
-    };
-    let command = format!("{} build; echo EXITED $?; sleep 60", common::bin());
-    let env = [
-        format!("ITERATR_AGENT={}", common::fake_agent::path().display()),
-        format!(
-            "ITERATR_FAKE_AGENT_SCRIPT={}",
-            dir.join("script.json").display()
-        ),
-        format!("ITERATR_FAKE_AGENT_LOG={}", agent_log.display()),
-        "TERM=xterm-256color".to_string(),
-    ];
-    let mut args = vec![
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-c",
-    ];
-    let dir_str = dir.display().to_string();
-    args.push(&dir_str);
-    for e in &env {
-        args.push("-e");
-        args.push(e);
-    }
-    args.push(&command);
-    tmux.run(&args);
+    let tmux = start_build(dir, "build", "");
 
     // The tasks appear in the sidebar as the agent works.
-    let screen = tmux.wait_for("Working on the first task", Duration::from_secs(30));
+    let screen = tmux.wait_for("Working on the first task", PATIENCE);
     assert!(
         screen.contains("Tasks (3)") && screen.contains("TAS-1 p2 First task"),
         "{screen}"
@@ -135,21 +58,19 @@ fn the_tui_in_a_real_terminal() {
 
     // Type to the agent while it works: the message lands in the log.
     tmux.keys(&["i"]);
-    tmux.wait_for("Message to the agent", Duration::from_secs(10));
+    tmux.wait_for("Message to the agent", PATIENCE);
     tmux.keys(&["-l", "hello from the terminal"]);
     tmux.keys(&["Enter"]);
-    let start = Instant::now();
-    while !messages(dir).contains(&"hello from the terminal".to_string()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the message never reached the log"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::common::wait_until(
+        PATIENCE,
+        || "the message never reached the log",
+        || messages(dir).contains(&"hello from the terminal".to_string()),
+    );
+    std::fs::write(dir.join("typed"), "").unwrap();
 
     // The session completes, on screen.
-    tmux.wait_for("✓3", Duration::from_secs(60));
-    let screen = tmux.wait_for("session complete after", Duration::from_secs(10));
+    tmux.wait_for("✓3", PATIENCE);
+    let screen = tmux.wait_for("session complete after", PATIENCE);
     assert!(screen.contains("│ complete"), "{screen}");
     let prompts = std::fs::read_to_string(&agent_log).unwrap();
     assert!(
@@ -159,7 +80,7 @@ fn the_tui_in_a_real_terminal() {
 
     // Ctrl+C leaves a clean terminal and no process behind.
     tmux.keys(&["C-c"]);
-    let screen = tmux.wait_for("EXITED 0", Duration::from_secs(20));
+    let screen = tmux.wait_for("EXITED 0", PATIENCE);
     assert!(
         !screen.contains("Dashboard") && !screen.contains("┌ Agent"),
         "the interface is still on screen:\n{screen}"
@@ -173,65 +94,45 @@ fn the_tui_in_a_real_terminal() {
         .collect();
     assert!(!pids.is_empty());
     for pid in pids {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        assert!(
-            stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"),
-            "agent {pid} is still running"
-        );
+        crate::common::procs::wait_gone(pid, "agent", PATIENCE);
     }
     // No iteratr process of this test is left: only the shell (echo, sleep) remains in the pane.
-    let pane_pid: u32 = tmux
-        .run(&["display-message", "-p", "-t", "t", "#{pane_pid}"])
-        .trim()
-        .parse()
-        .unwrap();
+    assert_no_iteratr_in(&tmux);
+}
+
+/// No iteratr process runs in the pane any more: only the shell (echo, sleep) is left.
+fn assert_no_iteratr_in(tmux: &Tmux) {
+    let pane_pid = tmux.pane_pid();
     let children = std::fs::read_to_string(format!("/proc/{pane_pid}/task/{pane_pid}/children"))
         .unwrap_or_default();
     for child in children.split_whitespace() {
         let exe = std::fs::read_link(format!("/proc/{child}/exe")).unwrap_or_default();
         assert_ne!(
             exe,
-            Path::new(common::bin()),
+            Path::new(crate::common::bin()),
             "iteratr ({child}) is still running"
         );
     }
 }
 
 /// Starts `iteratr build ARGS` in a tmux session in `dir` with the fake agent and its script.
-fn start_build(dir: &Path, socket: &str, args: &str) -> Tmux {
-    let tmux = Tmux {
-        socket: socket.to_string(),
-    };
-    let command = format!("{} build {args}; echo EXITED $?; sleep 60", common::bin());
+fn start_build(dir: &Path, name: &str, args: &str) -> Tmux {
+    let command = format!(
+        "{} build {args}; echo EXITED $?; sleep 600",
+        crate::common::bin()
+    );
     let env = [
-        format!("ITERATR_AGENT={}", common::fake_agent::path().display()),
+        format!(
+            "ITERATR_AGENT={}",
+            crate::common::fake_agent::path().display()
+        ),
         format!(
             "ITERATR_FAKE_AGENT_SCRIPT={}",
             dir.join("script.json").display()
         ),
         format!("ITERATR_FAKE_AGENT_LOG={}", dir.join("agent.log").display()),
-        "TERM=xterm-256color".to_string(),
     ];
-    let dir_str = dir.display().to_string();
-    let mut args = vec![
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        "-c",
-        &dir_str,
-    ];
-    for e in &env {
-        args.push("-e");
-        args.push(e);
-    }
-    args.push(&command);
-    tmux.run(&args);
-    tmux
+    Tmux::start(name, dir, &env, &command)
 }
 
 #[test]
@@ -250,14 +151,10 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
         ]},
     ]});
     std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
-    let tmux = start_build(
-        dir,
-        &format!("iteratr-ask-{}", std::process::id()),
-        "--approve ask",
-    );
+    let tmux = start_build(dir, "ask", "--approve ask");
 
     // The first request waits on screen with what the agent wants to do and the choices.
-    let screen = tmux.wait_for("The agent asks permission", Duration::from_secs(30));
+    let screen = tmux.wait_for("The agent asks permission", PATIENCE);
     assert!(screen.contains("call   Run rm -rf build"), "{screen}");
     assert!(screen.contains("kind   execute"), "{screen}");
     assert!(
@@ -270,13 +167,13 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
     let agent_log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
     assert!(!agent_log().contains(r#""event":"permission""#));
     tmux.keys(&["y"]);
-    let screen = tmux.wait_for("call   Edit src/lib.rs", Duration::from_secs(10));
+    let screen = tmux.wait_for("call   Edit src/lib.rs", PATIENCE);
     assert!(
         screen.contains("permission: Run rm -rf build → allowed once by you"),
         "{screen}"
     );
     tmux.keys(&["n"]);
-    tmux.wait_for("session complete after", Duration::from_secs(30));
+    tmux.wait_for("session complete after", PATIENCE);
     let screen = tmux.screen();
     assert!(
         screen.contains("permission: Edit src/lib.rs → denied by you"),
@@ -301,7 +198,7 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
         outcomes,
         ["Run rm -rf build allow_once", "Edit src/lib.rs reject_once"]
     );
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .current_dir(dir)
         .args(["status", "--session", "demo", "--json"])
         .output()
@@ -316,5 +213,5 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
     );
 
     tmux.keys(&["C-c"]);
-    tmux.wait_for("EXITED 0", Duration::from_secs(20));
+    tmux.wait_for("EXITED 0", PATIENCE);
 }

@@ -3,12 +3,10 @@
 //! with the user's own settings); Claude Code asks by itself. Each agent is driven by a scripted
 //! fake LLM on 127.0.0.1 (`tests/common/fake_llm.rs`); the tools are the agents' own.
 
-mod common;
-
 use std::time::Duration;
 
-use common::fake_llm::{Api, FakeLlm, prompt, result};
-use common::real_agent::{Project, claude_code_acp, opencode, opencode_config, quote, run};
+use crate::common::fake_llm::{Api, FakeLlm, prompt, result};
+use crate::common::real_agent::{Project, claude_code_acp, opencode, opencode_config, quote, run};
 use serde_json::json;
 
 const SPEC: &str = "# Tools\n\nNothing to build: the agent tries a few of its tools.\n";

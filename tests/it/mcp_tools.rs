@@ -1,9 +1,7 @@
 //! Every session tool, through the real binary, over both transports, with the rmcp client:
 //! each success and each refusal the domain rules name.
 
-mod common;
-
-use common::mcp::{self, McpClient, call, connect_http, connect_stdio, ok, refused, text};
+use crate::common::mcp::{self, McpClient, call, connect_http, connect_stdio, ok, refused, text};
 use serde_json::json;
 
 /// The whole tour of the tools on an empty session. Runs the same over HTTP and stdio.
@@ -322,7 +320,7 @@ async fn every_tool_over_stdio() {
     exercise_every_tool(&client).await;
     client.cancel().await.unwrap();
     // What the tools wrote is in the log, readable by `status`.
-    let out = std::process::Command::new(common::bin())
+    let out = std::process::Command::new(crate::common::bin())
         .arg("--data-dir")
         .arg(dir.path())
         .args(["status", "--session", "stdio-tour", "--json"])

@@ -1,0 +1,123 @@
+//! Processes and their sockets as Linux shows them in `/proc`: whether a process still runs,
+//! waiting (with a deadline) for one to end, and the addresses a process listens on.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// Whether `pid` is a live process (a zombie awaiting its parent is not running).
+pub fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `pid` has ended; fails naming `what` after `limit`.
+#[track_caller]
+pub fn wait_gone(pid: u32, what: &str, limit: Duration) {
+    super::wait_until(
+        limit,
+        || format!("{what} ({pid}) is still running"),
+        || !running(pid),
+    );
+}
+
+/// Live processes whose command line contains `needle`, with that command line.
+pub fn with_cmdline(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) && running(pid) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// The addresses of the TCP sockets `pid` listens on (IPv4 and IPv6).
+pub fn listening(pid: u32) -> Vec<SocketAddr> {
+    let inodes: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("cannot list the descriptors of {pid}: {e}"))
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy();
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            if *state == "0A" && inodes.contains(*inode) {
+                found.push(parse_proc_addr(local));
+            }
+        }
+    }
+    found
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6): the address words are in the
+/// kernel's byte order (little-endian here), the port is big-endian hex.
+fn parse_proc_addr(s: &str) -> SocketAddr {
+    let (ip, port) = s.split_once(':').unwrap();
+    let port = u16::from_str_radix(port, 16).unwrap();
+    let words: Vec<u32> = (0..ip.len() / 8)
+        .map(|i| {
+            u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16)
+                .unwrap()
+                .swap_bytes()
+        })
+        .collect();
+    let ip = match words[..] {
+        [a] => IpAddr::V4(Ipv4Addr::from(a)),
+        [a, b, c, d] => {
+            let mut bytes = [0u8; 16];
+            for (i, w) in [a, b, c, d].iter().enumerate() {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => panic!("unexpected address {s}"),
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// The processes holding a `flock` on `path`, with the kind of lock (`READ`: shared, `WRITE`:
+/// exclusive), from `/proc/locks`.
+pub fn flock_holders(path: &std::path::Path) -> Vec<(u32, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .ino()
+        .to_string();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks
+        .lines()
+        .filter(|l| !l.contains("->")) // waiters, not holders
+        .filter_map(|l| {
+            // 1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (kind, mode, pid, file) = (f.get(1)?, f.get(3)?, f.get(4)?, f.get(5)?);
+            (*kind == "FLOCK" && file.rsplit(':').next() == Some(inode.as_str()))
+                .then(|| Some((pid.parse().ok()?, mode.to_string())))?
+        })
+        .collect()
+}

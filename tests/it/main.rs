@@ -1,0 +1,29 @@
+//! The integration tests, as one binary (one link of the crate instead of one per file): each
+//! module is one area, run against the real binary and real parts. `tests/common` holds what they
+//! share.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod build;
+mod build_lease;
+mod build_runs;
+mod cli;
+mod doctor;
+mod fake_agent_smoke;
+mod fake_llm;
+mod golden_events;
+mod mcp_files;
+mod mcp_python;
+mod mcp_tools;
+mod mcp_transport;
+mod nats_cli;
+mod real_agent_permissions;
+mod real_agents;
+mod store_nats;
+mod store_processes;
+mod store_sqlite;
+mod templates;
+mod tui;
+mod tui_tmux;
+mod watch_tmux;

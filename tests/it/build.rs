@@ -1,6 +1,7 @@
 //! `iteratr build` end to end: the real binary, a real ACP agent process (the scripted fake agent,
 //! standing in for the model), iteratr's real MCP server, the real event log.
 
+
 use crate::common::project::*;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! holder killed with SIGKILL (`--takeover` while its lease runs, a plain build once it lapsed),
 //! and what `status` says about the holder. Real binary, real fake agent, real stores.
 
+
 use std::process::Output;
 use std::time::{Duration, Instant};
 

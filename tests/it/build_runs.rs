@@ -4,6 +4,7 @@
 //! consistent log. Runs pick up what the user changed in the spec; `-i 0` means no limit; a fatal
 //! error is said once.
 
+
 use std::time::{Duration, Instant};
 
 use crate::common::project::*;

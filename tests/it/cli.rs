@@ -1,5 +1,6 @@
 //! The real binary, as a person runs it: `status` and `version`, good and bad input.
 
+
 use std::path::Path;
 use std::process::{Command as Process, Output};
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! `iteratr doctor` against a real ACP agent process, a missing command, a command that is not an
 //! ACP agent, a damaged store and an unreachable NATS server.
 
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 

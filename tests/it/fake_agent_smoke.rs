@@ -4,19 +4,20 @@
 //! updates, ask permission, use the client's file system, honour cancel, crash on request and
 //! continue its script after a restart.
 
+
 use std::time::Instant;
 
-use crate::common::PATIENCE;
-use crate::common::acp_driver::{
-    Shared, block_text, events, exit_code, initialize, iteratr_status, log_events, message_chunks,
-    model_option, new_session, prompt, prompts_logged, spawn_agent, tool_result, with_client,
-    within, write_script,
-};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     CancelNotification, EnvVariable, HttpHeader, McpServer, McpServerHttp, McpServerStdio,
     PermissionOptionKind, PromptRequest, SessionUpdate, SetSessionConfigOptionRequest, StopReason,
     ToolCallContent, ToolCallStatus, ToolKind,
+};
+use crate::common::PATIENCE;
+use crate::common::acp_driver::{
+    Shared, block_text, events, exit_code, initialize, iteratr_status, log_events, message_chunks,
+    model_option, new_session, prompt, prompts_logged, spawn_agent, tool_result, with_client,
+    within, write_script,
 };
 use serde_json::{Value, json};
 
@@ -51,10 +52,7 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
     let cwd = dir.path().to_path_buf();
     let (init, session, set, done) = with_client(transport, seen.clone(), async |cx| {
         let init = initialize(&cx).await;
-        let header = HttpHeader::new(
-            "Authorization",
-            format!("Bearer {}", crate::common::mcp::TOKEN),
-        );
+        let header = HttpHeader::new("Authorization", format!("Bearer {}", crate::common::mcp::TOKEN));
         let server = McpServer::Http(McpServerHttp::new("iteratr", url).headers(vec![header]));
         let session = new_session(&cx, &cwd, vec![server]).await;
         let set = within(

@@ -1,6 +1,7 @@
 //! The scripted fake LLM of the real-agent tests (`tests/common/fake_llm/`) on its own, without
 //! an agent: the wire formats, the script and its matching (text and `isError`), the records.
 
+
 use crate::common::fake_llm::{Api, FakeLlm, failed, prompt, result};
 use serde_json::{Value, json};
 

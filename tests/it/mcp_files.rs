@@ -1,6 +1,7 @@
 //! The files in `mcp/`: the tool schemas match the code, and each ready client config starts a
 //! server that answers.
 
+
 use std::path::{Path, PathBuf};
 
 use rmcp::ServiceExt;
@@ -84,12 +85,7 @@ async fn client_configs_start_a_working_server() {
             serde_json::json!({"content": "configured"}),
         )
         .await;
-        assert_eq!(
-            r.is_error,
-            Some(false),
-            "{file}: {}",
-            crate::common::mcp::text(&r)
-        );
+        assert_eq!(r.is_error, Some(false), "{file}: {}", crate::common::mcp::text(&r));
         client.cancel().await.unwrap();
         assert!(
             project.path().join(".iteratr/iteratr.db").exists(),

@@ -1,6 +1,7 @@
 //! An independent MCP client, the official Python SDK (`pip install mcp`), against the real binary
 //! over both transports. A missing SDK fails the test: CI installs it (see `.ci/run`).
 
+
 use std::process::Command;
 
 use crate::common::mcp::{self, TOKEN};

@@ -1,6 +1,7 @@
 //! Every session tool, through the real binary, over both transports, with the rmcp client:
 //! each success and each refusal the domain rules name.
 
+
 use crate::common::mcp::{self, McpClient, call, connect_http, connect_stdio, ok, refused, text};
 use serde_json::json;
 

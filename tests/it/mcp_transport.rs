@@ -2,6 +2,7 @@
 //! errors for malformed input on both transports, many concurrent clients, and `mcp serve` sharing
 //! a data dir with other writers.
 
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -108,9 +109,7 @@ async fn http_requires_the_token_and_a_loopback_origin_and_host() {
 /// answer (the request says `Connection: close`): its status and body.
 fn raw_exchange(port: u16, head: &str, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(crate::common::PATIENCE))
-        .unwrap();
+    stream.set_read_timeout(Some(crate::common::PATIENCE)).unwrap();
     write!(
         stream,
         "{head}Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\

@@ -1,6 +1,7 @@
 //! iteratr on JetStream from the command line: `--nats-server` (a local server iteratr runs and
 //! stops itself) and `--nats-url`, with the real binary and the scripted fake agent.
 
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -3,6 +3,7 @@
 //! with the user's own settings); Claude Code asks by itself. Each agent is driven by a scripted
 //! fake LLM on 127.0.0.1 (`tests/common/fake_llm.rs`); the tools are the agents' own.
 
+
 use std::time::Duration;
 
 use crate::common::fake_llm::{Api, FakeLlm, prompt, result};

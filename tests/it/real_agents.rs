@@ -9,6 +9,7 @@
 //! fail saying how to install the agent when it is not there. iteratr runs with a debug log
 //! (`ITERATR_TEST_LOG_LEVEL=trace` shows the ACP traffic), whose end is printed when a test fails.
 
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

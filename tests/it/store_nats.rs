@@ -1,14 +1,15 @@
 //! The event log conformance suite against a real nats-server, and what only a server can do
 //! wrong: restarts, a cluster losing a node.
 
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use crate::common::conformance::{self, Harness, next_event};
 use crate::common::message;
 use crate::common::nats::{Cluster, NatsServer};
-use async_trait::async_trait;
 use iteratr::session::EventKind;
 use iteratr::store::{EventLog, NatsLog, NatsOptions, StoreError, read_all};
 

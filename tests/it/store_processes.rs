@@ -1,5 +1,6 @@
 //! The embedded log shared by real OS processes: the other process is `examples/store_worker.rs`.
 
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};

@@ -1,11 +1,12 @@
 //! The event log conformance suite and SQLite-specific checks on the embedded backend.
 
+
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use crate::common::conformance::{self, Harness, next_event};
 use crate::common::message;
-use async_trait::async_trait;
 use iteratr::store::{EventLog, SqliteLog, StoreError};
 
 struct Sqlite {

@@ -1,6 +1,7 @@
 //! Prompt rendering against golden files: the built-in template and one written in the original
 //! iteratr's Go-template style. Regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test it templates`.
 
+
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 

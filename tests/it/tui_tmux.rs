@@ -2,6 +2,7 @@
 //! the session completing; `i`, a message and Enter put the message in the log; Ctrl+C leaves the
 //! terminal clean and no process behind. tmux is required (`.ci/run` installs it).
 
+
 use std::path::Path;
 use std::process::Command;
 
@@ -117,15 +118,9 @@ fn assert_no_iteratr_in(tmux: &Tmux) {
 
 /// Starts `iteratr build ARGS` in a tmux session in `dir` with the fake agent and its script.
 fn start_build(dir: &Path, name: &str, args: &str) -> Tmux {
-    let command = format!(
-        "{} build {args}; echo EXITED $?; sleep 600",
-        crate::common::bin()
-    );
+    let command = format!("{} build {args}; echo EXITED $?; sleep 600", crate::common::bin());
     let env = [
-        format!(
-            "ITERATR_AGENT={}",
-            crate::common::fake_agent::path().display()
-        ),
+        format!("ITERATR_AGENT={}", crate::common::fake_agent::path().display()),
         format!(
             "ITERATR_FAKE_AGENT_SCRIPT={}",
             dir.join("script.json").display()

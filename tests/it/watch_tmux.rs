@@ -3,6 +3,7 @@
 //! starts, what is appended while it runs, a message typed in it reaching the log, and a clean
 //! exit on Ctrl+C.
 
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -13,7 +13,7 @@ use iteratr::acp::permission::{Approvals, ApproveMode};
 use iteratr::acp::policy::Policy;
 use iteratr::acp::{Agent, AgentSpec, AgentUpdate, UpdateSink};
 use iteratr::protocol::BuildEvent;
-use iteratr::tui::{App, view};
+use iteratr::tui::{App, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
             if dirty && last_draw.elapsed() >= Duration::from_millis(16) {
-                terminal.draw(|f| view::draw(f, &mut app))?;
+                terminal.draw(|f| draw(f, &mut app))?;
                 frames += 1;
                 last_draw = Instant::now();
                 dirty = false;
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Some(sent) = key_rx.recv() => {
                     app.on_key(KeyEvent::new(KeyCode::Char(if frames % 2 == 0 { 'k' } else { 'j' }), KeyModifiers::NONE));
-                    terminal.draw(|f| view::draw(f, &mut app))?;
+                    terminal.draw(|f| draw(f, &mut app))?;
                     frames += 1;
                     last_draw = Instant::now();
                     key_waits.push(sent.elapsed());
@@ -144,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    terminal.draw(|f| view::draw(f, &mut app))?;
+    terminal.draw(|f| draw(f, &mut app))?;
     let elapsed = last_update.duration_since(started);
     keys.abort();
     agent.shutdown(Duration::from_secs(2)).await;
@@ -172,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "lines kept in memory: at most {} (older output dropped; the log keeps it)",
-        iteratr::tui::transcript::MAX_LINES
+        iteratr::tui::TRANSCRIPT_MAX_LINES
     );
     Ok(())
 }

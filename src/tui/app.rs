@@ -1,20 +1,33 @@
-//! The TUI's state and what keys and mouse clicks do to it. Pure: no terminal, no I/O. It takes
-//! build events in and hands [`Action`]s out; the event loop in `mod.rs` does the rest.
+//! The TUI's state and the dispatch of what happens to it. Pure: no terminal, no I/O. Build events,
+//! keys and mouse events come in; the app hands each to the component it is for (the panes, the
+//! overlays, the status bar), acts on what they ask for (focus, open a window, start typing) and
+//! hands [`Action`]s out; the event loop in `mod.rs` does the rest.
+//!
+//! A frame is two steps: [`App::lay_out`] computes where everything goes and keeps it (the mouse
+//! is tested against it), then [`App::render`] draws from `&self`.
 
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use ratatui::Frame;
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::{Position, Rect};
 
-use super::transcript::Transcript;
-use crate::protocol::{BuildEvent, iteration_ended};
-use crate::session::{Command, Event, EventKind, NoteType, SessionState, TaskStatus};
-
-/// Log events kept for the logs view.
-pub const LOG_KEEP: usize = 2_000;
+use super::footer;
+use super::layout::Layout;
+use super::overlays::approval::{Approval, AskChange};
+use super::overlays::task::TaskKey;
+use super::overlays::{Overlay, help, note, task};
+use super::panes::ListKey;
+use super::panes::agent::AgentPane;
+use super::panes::input::{InputKey, InputPane, InputPurpose};
+use super::panes::logs::LogsPane;
+use super::panes::notes::NotesPane;
+use super::panes::tasks::TasksPane;
+use super::status_bar::BuildInfo;
+use crate::protocol::{Answer, BuildEvent, iteration_ended};
+use crate::session::{Command, Event, EventKind, NoteType, SessionState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -31,21 +44,8 @@ pub enum View {
     Notes,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overlay {
-    None,
-    Help,
-    Task(u64),
-    Note(u64),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputPurpose {
-    Message,
-    NewTask,
-    EditTask(u64),
-    NewNote(NoteType),
-}
+/// The views in the order of the footer's buttons.
+const VIEWS: [View; 3] = [View::Dashboard, View::Logs, View::Notes];
 
 /// What the app asks the outside world to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,146 +57,169 @@ pub enum Action {
     /// Record a command in the session as the user.
     Run(Command),
     /// Answer the agent's permission request with this id.
-    Approve(u64, crate::protocol::Answer),
-}
-
-/// Where things are on screen, computed from the terminal size (shared by drawing and the mouse).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Areas {
-    pub status: Rect,
-    pub agent: Rect,
-    pub input: Rect,
-    pub tasks: Rect,
-    pub notes: Rect,
-    pub footer: Rect,
-    pub buttons: [Rect; 3],
-    /// The buttons of a waiting permission request: allow once, allow always, deny.
-    pub approval: [Rect; 3],
+    Approve(u64, Answer),
 }
 
 pub struct App {
-    pub session: String,
-    pub read_only: bool,
-    pub state: SessionState,
-    pub log: VecDeque<(u64, Event)>,
-    pub transcript: Transcript,
-    /// Permission requests waiting for an answer, oldest first.
-    pub asks: VecDeque<super::approval::PendingAsk>,
-    pub focus: Focus,
-    pub view: View,
-    pub overlay: Overlay,
-    pub input: String,
-    pub purpose: InputPurpose,
+    read_only: bool,
+    /// The session as its log tells it.
+    state: SessionState,
+    /// The status bar's view of the build.
+    info: BuildInfo,
+    agent: AgentPane,
+    tasks: TasksPane,
+    notes: NotesPane,
+    logs: LogsPane,
+    input: InputPane,
+    /// Permission requests waiting for an answer (the window over everything).
+    approval: Approval,
+    focus: Focus,
+    view: View,
+    overlay: Overlay,
     /// None: automatic (hidden in compact mode); Some(shown) after Ctrl+S.
-    pub sidebar: Option<bool>,
-    pub task_sel: usize,
-    pub note_sel: usize,
-    /// Lines scrolled up from the bottom of the agent output; 0 = following.
-    pub scroll: usize,
-    pub log_scroll: usize,
-    pub working: bool,
-    pub iteration: Option<u32>,
-    pub started: Instant,
-    pub agent: String,
-    pub model: Option<String>,
-    pub git: Option<(String, bool)>,
-    pub status_message: Option<(String, bool)>,
-    pub finished: Option<String>,
-    pub quitting: bool,
-    pub queued: Vec<String>,
-    pub spinner: usize,
-    pub areas: Areas,
-    /// A fixed elapsed time (for snapshots); None = the real clock.
-    pub clock: Option<Duration>,
+    sidebar: Option<bool>,
+    /// The user asked to stop (first Ctrl+C).
+    quitting: bool,
+    /// Where things were in the last frame.
+    layout: Layout,
 }
 
 impl App {
     pub fn new(session: &str, read_only: bool) -> Self {
         App {
-            session: session.to_string(),
             read_only,
             state: SessionState::default(),
-            log: VecDeque::new(),
-            transcript: Transcript::default(),
-            asks: VecDeque::new(),
+            info: BuildInfo::new(session),
+            agent: AgentPane::default(),
+            tasks: TasksPane::default(),
+            notes: NotesPane::default(),
+            logs: LogsPane::default(),
+            input: InputPane::default(),
+            approval: Approval::default(),
             focus: Focus::Agent,
             view: View::Dashboard,
             overlay: Overlay::None,
-            input: String::new(),
-            purpose: InputPurpose::Message,
             sidebar: None,
-            task_sel: 0,
-            note_sel: 0,
-            scroll: 0,
-            log_scroll: 0,
-            working: false,
-            iteration: None,
-            started: Instant::now(),
-            agent: String::new(),
-            model: None,
-            git: None,
-            status_message: None,
-            finished: None,
             quitting: false,
-            queued: Vec::new(),
-            spinner: 0,
-            areas: Areas::default(),
-            clock: None,
+            layout: Layout::default(),
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.clock.unwrap_or_else(|| self.started.elapsed())
+    pub fn state(&self) -> &SessionState {
+        &self.state
     }
 
-    /// Tasks in the order the sidebar lists them.
-    pub fn task_order(&self) -> Vec<u64> {
-        TaskStatus::ALL
-            .iter()
-            .flat_map(|s| self.state.tasks_with_status(*s))
-            .map(|t| t.id)
-            .collect()
+    pub fn focus(&self) -> Focus {
+        self.focus
     }
 
-    pub fn note_order(&self) -> Vec<u64> {
-        self.state
-            .notes_by_type()
-            .into_iter()
-            .flat_map(|(_, notes)| notes.into_iter().map(|n| n.id))
-            .collect()
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    pub fn overlay(&self) -> Overlay {
+        self.overlay
+    }
+
+    /// The text in the input box.
+    pub fn input(&self) -> &str {
+        self.input.text()
+    }
+
+    pub fn purpose(&self) -> InputPurpose {
+        self.input.purpose()
+    }
+
+    /// Lines the agent output is scrolled up from the bottom; 0 = following.
+    pub fn scroll(&self) -> usize {
+        self.agent.scroll()
+    }
+
+    /// Whether tool output and thinking show in full.
+    pub fn expanded(&self) -> bool {
+        self.agent.expanded()
+    }
+
+    /// The index of the selected task, in the order the tasks pane lists them.
+    pub fn task_selected(&self) -> usize {
+        self.tasks.selected()
+    }
+
+    pub fn select_task(&mut self, index: usize) {
+        self.tasks.select(index);
+    }
+
+    /// Where things were in the last frame.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The agent is in a turn (the spinner needs ticks).
+    pub fn working(&self) -> bool {
+        self.info.working
+    }
+
+    /// The user asked to stop.
+    pub fn quitting(&self) -> bool {
+        self.quitting
+    }
+
+    /// Shows this elapsed time instead of the real one (for snapshots).
+    pub fn set_clock(&mut self, elapsed: Duration) {
+        self.info.clock = Some(elapsed);
+    }
+
+    pub fn set_git(&mut self, git: Option<(String, bool)>) {
+        self.info.git = git;
+    }
+
+    /// Says something in the input box (a warning in yellow).
+    pub fn set_status_message(&mut self, text: String, warn: bool) {
+        self.input.set_status(Some((text, warn)));
+    }
+
+    pub fn tick(&mut self) {
+        self.info.spinner = self.info.spinner.wrapping_add(1);
     }
 
     pub fn on_build_event(&mut self, event: BuildEvent) {
         match event {
-            BuildEvent::Started { agent, .. } => self.agent = agent,
+            BuildEvent::Started { agent, .. } => self.info.agent = agent,
             BuildEvent::AgentReady { name, version, .. } => {
-                self.agent = format!("{name} {version}").trim().to_string();
+                self.info.agent = format!("{name} {version}").trim().to_string();
             }
-            BuildEvent::Info { message } => self.transcript.info(message, false),
+            BuildEvent::Info { message } => self.agent.info(message, false),
             BuildEvent::ModelSelected { model } => {
-                self.transcript.info(format!("model {model}"), false);
-                self.model = Some(model);
+                self.agent.info(format!("model {model}"), false);
+                self.info.model = Some(model);
             }
             BuildEvent::Warning { message } => {
-                self.transcript.info(message.clone(), true);
-                self.status_message = Some((message, true));
+                self.agent.info(message.clone(), true);
+                self.set_status_message(message, true);
             }
             BuildEvent::IterationStarted {
                 iteration,
                 planning,
             } => {
-                self.iteration = Some(iteration);
-                self.working = true;
+                self.info.iteration = Some(iteration);
+                self.info.working = true;
                 let label = if planning {
                     format!("iteration {iteration} (planning)")
                 } else {
                     format!("iteration {iteration}")
                 };
-                self.transcript.divider(label);
+                self.agent.divider(label);
             }
             BuildEvent::Agent { update } => {
-                self.on_permission_update(&update);
-                self.transcript.agent(&update);
+                if self.approval.on_update(&update) == AskChange::Asked {
+                    let hint = if self.focus == Focus::Input {
+                        "the agent asks permission: Esc leaves the message box, then y allow · a always · n deny"
+                    } else {
+                        "the agent asks permission: y allow once · a allow always · n deny"
+                    };
+                    self.set_status_message(hint.into(), true);
+                }
+                self.agent.update(&update);
             }
             BuildEvent::Log { seq, event } => self.on_log(seq, event),
             BuildEvent::IterationFinished {
@@ -205,8 +228,8 @@ impl App {
                 took,
                 tasks,
             } => {
-                self.working = false;
-                self.transcript
+                self.info.working = false;
+                self.agent
                     .divider(iteration_ended(iteration, &outcome, took, &tasks));
             }
             BuildEvent::Retrying {
@@ -215,7 +238,7 @@ impl App {
                 reason,
                 ..
             } => {
-                self.transcript.info(
+                self.agent.info(
                     format!(
                         "the agent failed ({failures}/{max_failures}): {reason}; restarting it"
                     ),
@@ -223,9 +246,9 @@ impl App {
                 );
             }
             BuildEvent::Finished { message, .. } => {
-                self.working = false;
-                self.transcript.info(message.clone(), false);
-                self.finished = Some(message);
+                self.info.working = false;
+                self.agent.info(message.clone(), false);
+                self.info.finished = Some(message);
             }
         }
     }
@@ -234,42 +257,40 @@ impl App {
         if seq <= self.state.last_seq {
             return;
         }
-        if let EventKind::UserMessage { text } = &event.kind {
-            self.queued.retain(|q| q != text);
-            if self.working {
-                self.queued.push(text.clone());
+        match &event.kind {
+            EventKind::UserMessage { text } => self.input.message_logged(text, self.info.working),
+            EventKind::IterationStarted { iteration, .. } => {
+                self.input.messages_delivered();
+                self.info.iteration = Some(*iteration);
             }
-        }
-        if matches!(event.kind, EventKind::IterationStarted { .. }) {
-            self.queued.clear();
-        }
-        if let EventKind::IterationStarted { iteration, .. } = &event.kind {
-            self.iteration = Some(*iteration);
+            _ => {}
         }
         if self.read_only {
-            self.narrate(&event.kind);
+            // Watching: the agent's turns are known from the log only.
+            match &event.kind {
+                EventKind::IterationStarted { .. } => self.info.working = true,
+                EventKind::IterationFinished { .. } => self.info.working = false,
+                _ => {}
+            }
+            self.agent.narrate(&event.kind);
         }
         self.state.apply(seq, &event);
         // A build renews its lease every half minute: not news for the logs view.
         if matches!(event.kind, EventKind::LeaseRenewed { .. }) {
             return;
         }
-        self.log.push_back((seq, event));
-        while self.log.len() > LOG_KEEP {
-            self.log.pop_front();
-        }
-        self.task_sel = self.task_sel.min(self.state.tasks.len().saturating_sub(1));
-        self.note_sel = self.note_sel.min(self.state.notes.len().saturating_sub(1));
-    }
-
-    pub fn tick(&mut self) {
-        self.spinner = self.spinner.wrapping_add(1);
+        self.logs.push(seq, event);
+        self.tasks.clamp(&self.state);
+        self.notes.clamp(&self.state);
     }
 
     fn start_input(&mut self, purpose: InputPurpose, initial: &str) {
-        self.purpose = purpose;
-        self.input = initial.to_string();
+        self.input.start(purpose, initial);
         self.focus = Focus::Input;
+    }
+
+    fn sidebar_shown(&self) -> bool {
+        self.sidebar.unwrap_or(!self.layout.compact())
     }
 
     /// Handles a key press; returns what the outside world must do.
@@ -280,14 +301,14 @@ impl App {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
             // A watcher (read-only) runs no agent: nothing to stop first.
-            if self.quitting || self.finished.is_some() || self.read_only {
+            if self.quitting || self.info.finished.is_some() || self.read_only {
                 return Some(Action::ForceQuit);
             }
             self.quitting = true;
-            self.status_message = Some((
+            self.set_status_message(
                 "stopping the agent… (Ctrl+C again to leave at once)".into(),
                 true,
-            ));
+            );
             return Some(Action::Quit);
         }
         if ctrl && key.code == KeyCode::Char('l') {
@@ -299,12 +320,12 @@ impl App {
             return None;
         }
         if ctrl && key.code == KeyCode::Char('s') {
-            let shown = self.sidebar.unwrap_or(!self.compact());
-            self.sidebar = Some(!shown);
+            self.sidebar = Some(!self.sidebar_shown());
             return None;
         }
-        if !self.asks.is_empty() && self.focus != Focus::Input {
-            return self.approval_key(key);
+        if self.approval.waiting() && self.focus != Focus::Input {
+            let answer = self.approval.on_key(key)?;
+            return self.answer(answer);
         }
         if self.focus == Focus::Input {
             return self.input_key(key);
@@ -314,9 +335,9 @@ impl App {
                 self.overlay = Overlay::None;
                 return None;
             }
-            Overlay::Task(id) => return self.task_detail_key(id, key),
+            Overlay::Task(id) => return self.task_key(id, key),
             Overlay::Note(_) => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                if note::closes(key) {
                     self.overlay = Overlay::None;
                 }
                 return None;
@@ -347,256 +368,134 @@ impl App {
                 self.view = View::Dashboard;
                 self.focus = Focus::Agent;
             }
-            KeyCode::Char('q') if self.finished.is_some() => return Some(Action::ForceQuit),
+            KeyCode::Char('q') if self.info.finished.is_some() => return Some(Action::ForceQuit),
             KeyCode::Char('a') if self.focus == Focus::Tasks && !self.read_only => {
                 self.start_input(InputPurpose::NewTask, "")
             }
             KeyCode::Char('a') if self.focus == Focus::Notes && !self.read_only => {
                 self.start_input(InputPurpose::NewNote(NoteType::Learning), "")
             }
-            code => self.move_key(code),
+            code => self.navigate(code),
         }
         None
     }
 
-    fn move_key(&mut self, code: KeyCode) {
-        let page = self.areas.agent.height.saturating_sub(2).max(1) as usize;
+    /// Moving keys: in the logs view they scroll the log; on a list they move its selection;
+    /// otherwise (and for the keys a list does not take) they scroll the agent output.
+    fn navigate(&mut self, code: KeyCode) {
+        let page = self.layout.page();
         if self.view == View::Logs {
-            match code {
-                KeyCode::Char('k') | KeyCode::Up => self.log_scroll += 1,
-                KeyCode::Char('j') | KeyCode::Down => {
-                    self.log_scroll = self.log_scroll.saturating_sub(1)
-                }
-                KeyCode::PageUp => self.log_scroll += page,
-                KeyCode::PageDown => self.log_scroll = self.log_scroll.saturating_sub(page),
-                KeyCode::End => self.log_scroll = 0,
-                _ => {}
-            }
+            self.logs.on_key(code, page);
             return;
         }
-        match (self.focus, code) {
-            (Focus::Tasks, KeyCode::Char('j') | KeyCode::Down) => {
-                self.task_sel = (self.task_sel + 1).min(self.state.tasks.len().saturating_sub(1))
+        let outcome = match self.focus {
+            Focus::Tasks => self.tasks.on_key(code, &self.state),
+            Focus::Notes => self.notes.on_key(code, &self.state),
+            _ => ListKey::Ignored,
+        };
+        match (self.focus, outcome) {
+            (_, ListKey::Ignored) => {
+                self.agent.on_key(code, page, self.focus == Focus::Agent);
             }
-            (Focus::Tasks, KeyCode::Char('k') | KeyCode::Up) => {
-                self.task_sel = self.task_sel.saturating_sub(1)
-            }
-            (Focus::Tasks, KeyCode::Enter | KeyCode::Char(' ')) => {
-                if let Some(id) = self.task_order().get(self.task_sel) {
-                    self.overlay = Overlay::Task(*id);
-                }
-            }
-            (Focus::Notes, KeyCode::Char('j') | KeyCode::Down) => {
-                self.note_sel = (self.note_sel + 1).min(self.state.notes.len().saturating_sub(1))
-            }
-            (Focus::Notes, KeyCode::Char('k') | KeyCode::Up) => {
-                self.note_sel = self.note_sel.saturating_sub(1)
-            }
-            (Focus::Notes, KeyCode::Enter | KeyCode::Char(' ')) => {
-                if let Some(id) = self.note_order().get(self.note_sel) {
-                    self.overlay = Overlay::Note(*id);
-                }
-            }
-            (_, KeyCode::Char('k') | KeyCode::Up) => self.scroll += 1,
-            (_, KeyCode::Char('j') | KeyCode::Down) => self.scroll = self.scroll.saturating_sub(1),
-            (_, KeyCode::PageUp) => self.scroll += page,
-            (_, KeyCode::PageDown) => self.scroll = self.scroll.saturating_sub(page),
-            (_, KeyCode::End) => self.scroll = 0,
-            (_, KeyCode::Home) => self.scroll = usize::MAX / 2,
-            (Focus::Agent, KeyCode::Enter | KeyCode::Char(' ')) => {
-                self.transcript.expanded = !self.transcript.expanded
-            }
-            _ => {}
+            (_, ListKey::Used) => {}
+            (Focus::Notes, ListKey::Open(id)) => self.overlay = Overlay::Note(id),
+            (_, ListKey::Open(id)) => self.overlay = Overlay::Task(id),
         }
     }
 
     fn input_key(&mut self, key: KeyEvent) -> Option<Action> {
-        match key.code {
-            KeyCode::Esc => {
-                self.input.clear();
+        match self.input.on_key(key) {
+            InputKey::Typed => None,
+            InputKey::Cancelled => {
                 self.focus = Focus::Agent;
                 None
             }
-            KeyCode::Enter => {
-                let text = std::mem::take(&mut self.input).trim().to_string();
-                self.focus = match self.purpose {
+            InputKey::Done { purpose, command } => {
+                self.focus = match purpose {
                     InputPurpose::NewTask | InputPurpose::EditTask(_) => Focus::Tasks,
                     InputPurpose::NewNote(_) => Focus::Notes,
                     InputPurpose::Message => Focus::Agent,
                 };
-                if text.is_empty() {
-                    return None;
+                let command = command?;
+                if matches!(command, Command::UserMessage { .. }) && self.info.working {
+                    self.set_status_message(
+                        "message queued: the agent gets it when its turn ends".into(),
+                        false,
+                    );
                 }
-                Some(Action::Run(match self.purpose {
-                    InputPurpose::Message => {
-                        if self.working {
-                            self.status_message = Some((
-                                "message queued: the agent gets it when its turn ends".into(),
-                                false,
-                            ));
-                        }
-                        Command::UserMessage { text }
-                    }
-                    InputPurpose::NewTask => {
-                        Command::AddTasks(vec![crate::session::NewTask::new(text)])
-                    }
-                    InputPurpose::EditTask(id) => Command::EditTask {
-                        task: crate::session::task_id(id),
-                        content: text,
-                    },
-                    InputPurpose::NewNote(note_type) => Command::AddNote {
-                        note_type,
-                        content: text,
-                    },
-                }))
+                Some(Action::Run(command))
             }
-            KeyCode::Tab => {
-                if let InputPurpose::NewNote(t) = self.purpose {
-                    let i = NoteType::ALL.iter().position(|x| *x == t).unwrap_or(0);
-                    self.purpose =
-                        InputPurpose::NewNote(NoteType::ALL[(i + 1) % NoteType::ALL.len()]);
-                }
-                None
-            }
-            KeyCode::Backspace => {
-                self.input.pop();
-                None
-            }
-            KeyCode::Char(c) => {
-                if self.input.chars().count() < crate::session::limits::MESSAGE_MAX {
-                    self.input.push(c);
-                }
-                None
-            }
-            _ => None,
         }
     }
 
-    fn task_detail_key(&mut self, id: u64, key: KeyEvent) -> Option<Action> {
-        let Some(task) = self.state.tasks.get(&id) else {
+    fn task_key(&mut self, id: u64, key: KeyEvent) -> Option<Action> {
+        let Some(t) = self.state.tasks.get(&id) else {
             self.overlay = Overlay::None;
             return None;
         };
-        let label = task.label();
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => {
+        match task::on_key(key, t, self.read_only) {
+            TaskKey::Nothing => None,
+            TaskKey::Close => {
                 self.overlay = Overlay::None;
                 None
             }
-            _ if self.read_only => None,
-            KeyCode::Char('s') => {
-                let order = [
-                    TaskStatus::Remaining,
-                    TaskStatus::InProgress,
-                    TaskStatus::Completed,
-                    TaskStatus::Blocked,
-                    TaskStatus::Cancelled,
-                ];
-                let i = order.iter().position(|s| *s == task.status).unwrap_or(0);
-                Some(Action::Run(Command::SetStatus {
-                    task: label,
-                    status: order[(i + 1) % order.len()],
-                }))
-            }
-            KeyCode::Char('+') | KeyCode::Char('=') if task.priority < 4 => {
-                Some(Action::Run(Command::SetPriority {
-                    task: label,
-                    priority: i64::from(task.priority) + 1,
-                }))
-            }
-            KeyCode::Char('-') if task.priority > 0 => Some(Action::Run(Command::SetPriority {
-                task: label,
-                priority: i64::from(task.priority) - 1,
-            })),
-            KeyCode::Char('e') => {
-                let content = task.content.clone();
+            TaskKey::Run(command) => Some(Action::Run(command)),
+            TaskKey::Edit => {
+                let content = t.content.clone();
                 self.overlay = Overlay::None;
                 self.start_input(InputPurpose::EditTask(id), &content);
                 None
             }
-            _ => None,
         }
     }
 
-    pub fn compact(&self) -> bool {
-        let full = self.areas_full();
-        full.width < 100 || full.height < 25
+    /// Answers the oldest waiting permission request.
+    fn answer(&mut self, answer: Answer) -> Option<Action> {
+        let id = self.approval.answer()?;
+        if !self.approval.waiting() {
+            self.input.set_status(None);
+        }
+        Some(Action::Approve(id, answer))
     }
 
-    fn areas_full(&self) -> Rect {
-        let a = self.areas;
-        Rect::new(
-            0,
-            0,
-            a.footer.width.max(a.status.width),
-            a.footer.y + a.footer.height,
-        )
-    }
-
-    pub fn sidebar_shown(&self) -> bool {
-        self.sidebar.unwrap_or(!self.compact())
-    }
-
-    /// Handles a mouse event: focus, open, scroll, footer buttons.
+    /// Handles a mouse event against the last frame's layout: focus, open, scroll, buttons.
     pub fn on_mouse(&mut self, m: MouseEvent) -> Option<Action> {
         let at = Position::new(m.column, m.row);
-        let a = self.areas;
+        let l = self.layout;
         match m.kind {
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                 let up = m.kind == MouseEventKind::ScrollUp;
                 if self.view == View::Logs {
-                    self.log_scroll = if up {
-                        self.log_scroll + 3
-                    } else {
-                        self.log_scroll.saturating_sub(3)
-                    };
-                } else if a.tasks.contains(at) {
-                    self.task_sel = if up {
-                        self.task_sel.saturating_sub(1)
-                    } else {
-                        (self.task_sel + 1).min(self.state.tasks.len().saturating_sub(1))
-                    };
-                } else if a.notes.contains(at) {
-                    self.note_sel = if up {
-                        self.note_sel.saturating_sub(1)
-                    } else {
-                        (self.note_sel + 1).min(self.state.notes.len().saturating_sub(1))
-                    };
+                    self.logs.on_wheel(up);
+                } else if l.tasks.contains(at) {
+                    self.tasks.on_wheel(up, &self.state);
+                } else if l.notes.contains(at) {
+                    self.notes.on_wheel(up, &self.state);
                 } else {
-                    self.scroll = if up {
-                        self.scroll + 3
-                    } else {
-                        self.scroll.saturating_sub(3)
-                    };
+                    self.agent.on_wheel(up);
                 }
             }
-            MouseEventKind::Down(MouseButton::Left) if !self.asks.is_empty() => {
-                return self.approval_click(at);
+            MouseEventKind::Down(MouseButton::Left) if self.approval.waiting() => {
+                let answer = self.approval.on_click(&l.approval, at)?;
+                return self.answer(answer);
             }
             MouseEventKind::Down(MouseButton::Left) => {
-                if let Some(i) = a.buttons.iter().position(|b| b.contains(at)) {
-                    self.view = [View::Dashboard, View::Logs, View::Notes][i];
+                if let Some(i) = l.buttons.iter().position(|b| b.contains(at)) {
+                    self.view = VIEWS[i];
                     self.overlay = Overlay::None;
-                } else if a.input.contains(at) {
+                } else if l.input.contains(at) {
                     self.start_input(InputPurpose::Message, "");
-                } else if a.tasks.contains(at) {
+                } else if l.tasks.contains(at) {
                     self.focus = Focus::Tasks;
-                    // Rows after the title: find which task the row shows.
-                    if let Some(id) = super::view::task_at_row(self, at.y) {
-                        if let Some(i) = self.task_order().iter().position(|t| *t == id) {
-                            self.task_sel = i;
-                        }
+                    if let Some(id) = self.tasks.on_click(at.y) {
                         self.overlay = Overlay::Task(id);
                     }
-                } else if a.notes.contains(at) {
+                } else if l.notes.contains(at) {
                     self.focus = Focus::Notes;
-                    if let Some(id) = super::view::note_at_row(self, at.y) {
-                        if let Some(i) = self.note_order().iter().position(|n| *n == id) {
-                            self.note_sel = i;
-                        }
+                    if let Some(id) = self.notes.on_click(at.y) {
                         self.overlay = Overlay::Note(id);
                     }
-                } else if a.agent.contains(at) {
+                } else if l.agent.contains(at) {
                     self.focus = Focus::Agent;
                 }
             }
@@ -604,4 +503,55 @@ impl App {
         }
         None
     }
+
+    /// The first step of a frame: where everything goes on a screen of `area`, kept for the
+    /// mouse (and the lists' scroll offsets, so the selection stays visible).
+    pub fn lay_out(&mut self, area: Rect) {
+        let mut layout = Layout::new(area, self.sidebar, self.view == View::Dashboard);
+        layout.approval = self.approval.lay_out(area);
+        self.tasks.lay_out(&self.state, layout.tasks);
+        self.notes.lay_out(&self.state, layout.notes);
+        self.layout = layout;
+    }
+
+    /// The second step: draws everything where the last [`App::lay_out`] put it.
+    pub fn render(&self, frame: &mut Frame) {
+        let l = &self.layout;
+        self.info.draw(frame, l.status, &self.state);
+        match self.view {
+            View::Dashboard => {
+                self.agent.draw(frame, l.agent, self.focus == Focus::Agent);
+                let focused = self.focus == Focus::Input;
+                self.input.draw(frame, l.input, focused, self.read_only);
+                if l.tasks.width > 0 {
+                    let focused = self.focus == Focus::Tasks;
+                    self.tasks.draw(frame, l.tasks, &self.state, focused);
+                    let focused = self.focus == Focus::Notes;
+                    self.notes.draw(frame, l.notes, &self.state, focused);
+                }
+            }
+            View::Logs => self.logs.draw(frame, l.main, self.state.last_seq),
+            View::Notes => self.notes.draw_all(frame, l.main, &self.state),
+        }
+        let current = VIEWS.iter().position(|v| *v == self.view).unwrap_or(0);
+        footer::draw(frame, l.footer, current, self.info.finished.is_some());
+        match self.overlay {
+            Overlay::None => {}
+            Overlay::Help => help::draw(frame),
+            Overlay::Task(id) => {
+                if let Some(t) = self.state.tasks.get(&id) {
+                    task::draw(frame, t, self.read_only);
+                }
+            }
+            Overlay::Note(id) => {
+                if let Some(n) = self.state.notes.get(&id) {
+                    note::draw(frame, n);
+                }
+            }
+        }
+        self.approval.draw(frame);
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,15 +1,21 @@
-//! The full-screen interface (ratatui + crossterm). One app state, one action enum, one event
-//! loop selecting over terminal input, build events (agent updates and the session log) and a
-//! spinner tick that only runs while the agent works. Redraws are coalesced: at most one frame per
-//! 16 ms, and none while nothing changed. A panic or an error restores the terminal.
+//! The full-screen interface (ratatui + crossterm). One app, one action enum, one event loop
+//! selecting over terminal input, build events (agent updates and the session log) and a spinner
+//! tick that only runs while the agent works. Redraws are coalesced: at most one frame per 16 ms,
+//! and none while nothing changed. A panic or an error restores the terminal.
+//!
+//! The app (`app.rs`) dispatches to components that own their state and draw themselves: the
+//! panes (`panes/`: agent output, tasks, notes, logs, input), the windows over them (`overlays/`:
+//! keys, task, note, permission request), the status bar and the footer. A frame is laid out
+//! first (`layout.rs`, kept for the mouse), then drawn without changing anything.
 
-pub mod app;
-pub mod approval;
-mod diff;
-mod narrate;
+mod app;
+mod footer;
+mod layout;
 mod overlays;
-pub mod transcript;
-pub mod view;
+mod panes;
+mod status_bar;
+mod style;
+mod text;
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -18,11 +24,22 @@ use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, E
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
-pub use app::{Action, App};
+pub use app::{Action, App, Focus, View};
+pub use layout::Layout;
+pub use overlays::Overlay;
+pub use panes::agent::transcript::MAX_LINES as TRANSCRIPT_MAX_LINES;
+pub use panes::input::InputPurpose;
+pub use panes::logs::LOG_KEEP;
 
 use crate::protocol::BuildEvent;
 
 const FRAME: Duration = Duration::from_millis(16);
+
+/// Draws one frame: lays it out (kept by the app for the mouse), then renders it.
+pub fn draw(frame: &mut ratatui::Frame, app: &mut App) {
+    app.lay_out(frame.area());
+    app.render(frame);
+}
 
 /// Restores the terminal when dropped, whatever happens.
 struct TerminalGuard;
@@ -80,7 +97,7 @@ pub async fn run(
     let mut events_open = true;
     let result = loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            if let Err(e) = terminal.draw(|f| view::draw(f, &mut app)) {
+            if let Err(e) = terminal.draw(|f| draw(f, &mut app)) {
                 break Err(e);
             }
             dirty = false;
@@ -102,7 +119,7 @@ pub async fn run(
                 }
                 None => {
                     events_open = false;
-                    if app.quitting {
+                    if app.quitting() {
                         break Ok(());
                     }
                 }
@@ -128,11 +145,11 @@ pub async fn run(
                 None => break Ok(()),
             },
             notice = extra.recv() => match notice {
-                Some(AppNotice::Git(branch)) => { app.git = branch; dirty = true; }
-                Some(AppNotice::Message(text, warn)) => { app.status_message = Some((text, warn)); dirty = true; }
+                Some(AppNotice::Git(branch)) => { app.set_git(branch); dirty = true; }
+                Some(AppNotice::Message(text, warn)) => { app.set_status_message(text, warn); dirty = true; }
                 None => {}
             },
-            _ = tick.tick(), if app.working => { app.tick(); dirty = true; }
+            _ = tick.tick(), if app.working() => { app.tick(); dirty = true; }
             _ = tokio::time::sleep(wait), if dirty => {}
         }
     };

@@ -6,8 +6,7 @@ use std::time::Duration;
 use iteratr::protocol::BuildEvent;
 use iteratr::protocol::{AgentUpdate, Diff, ToolKind, ToolStatus};
 use iteratr::session::{Author, Command, Ctx, NewTask, NoteType, SessionState, TaskStatus, decide};
-use iteratr::tui::app::{Focus, InputPurpose, Overlay, View};
-use iteratr::tui::{Action, App, view};
+use iteratr::tui::{Action, App, Focus, InputPurpose, Overlay, View, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{
@@ -17,8 +16,8 @@ use ratatui::crossterm::event::{
 /// Feeds the app the log events a short session produces, and some agent output.
 fn app() -> App {
     let mut app = App::new("parser", false);
-    app.clock = Some(Duration::from_secs(754));
-    app.git = Some(("main".into(), true));
+    app.set_clock(Duration::from_secs(754));
+    app.set_git(Some(("main".into(), true)));
     let mut state = SessionState::default();
     let mut seq = 0;
     let mut run = |app: &mut App, cmd: Command| {
@@ -156,7 +155,7 @@ fn app() -> App {
 
 fn render(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| view::draw(f, app)).unwrap();
+    terminal.draw(|f| draw(f, app)).unwrap();
     terminal.backend().to_string()
 }
 
@@ -192,7 +191,7 @@ fn dashboard_compact() {
 fn logs_view() {
     let mut app = app();
     // A permission decision is an event of the log like any other.
-    let seq = app.state.last_seq + 1;
+    let seq = app.state().last_seq + 1;
     app.on_build_event(BuildEvent::Log {
         seq,
         event: iteratr::session::Event::new(
@@ -207,10 +206,10 @@ fn logs_view() {
         ),
     });
     app.on_key(ctrl('l'));
-    assert_eq!(app.view, View::Logs);
+    assert_eq!(app.view(), View::Logs);
     insta::assert_snapshot!(render(&mut app, 120, 30));
     app.on_key(ctrl('l'));
-    assert_eq!(app.view, View::Dashboard);
+    assert_eq!(app.view(), View::Dashboard);
 }
 
 #[test]
@@ -218,10 +217,10 @@ fn task_detail() {
     let mut app = app();
     render(&mut app, 120, 40);
     app.on_key(key(KeyCode::Tab));
-    assert_eq!(app.focus, Focus::Tasks);
+    assert_eq!(app.focus(), Focus::Tasks);
     app.on_key(key(KeyCode::Enter));
     assert_eq!(
-        app.overlay,
+        app.overlay(),
         Overlay::Task(1),
         "the first listed task is the one in progress"
     );
@@ -235,7 +234,7 @@ fn keys_do_what_the_help_says() {
 
     // Typing a message produces the user-message command.
     assert_eq!(app.on_key(key(KeyCode::Char('i'))), None);
-    assert_eq!(app.focus, Focus::Input);
+    assert_eq!(app.focus(), Focus::Input);
     for c in "use tabs".chars() {
         app.on_key(key(KeyCode::Char(c)));
     }
@@ -246,47 +245,47 @@ fn keys_do_what_the_help_says() {
             text: "use tab".into()
         }))
     );
-    assert_eq!(app.focus, Focus::Agent);
+    assert_eq!(app.focus(), Focus::Agent);
     // Esc leaves the input without sending.
     app.on_key(key(KeyCode::Char('i')));
     app.on_key(key(KeyCode::Char('x')));
     assert_eq!(app.on_key(key(KeyCode::Esc)), None);
-    assert_eq!((app.focus, app.input.as_str()), (Focus::Agent, ""));
+    assert_eq!((app.focus(), app.input()), (Focus::Agent, ""));
 
     // Scrolling pauses following; End resumes it.
     app.on_key(key(KeyCode::Char('k')));
     app.on_key(key(KeyCode::Up));
-    assert_eq!(app.scroll, 2);
+    assert_eq!(app.scroll(), 2);
     app.on_key(key(KeyCode::Char('j')));
-    assert_eq!(app.scroll, 1);
+    assert_eq!(app.scroll(), 1);
     app.on_key(key(KeyCode::PageUp));
-    assert!(app.scroll > 10);
+    assert!(app.scroll() > 10);
     app.on_key(key(KeyCode::PageDown));
     app.on_key(key(KeyCode::End));
-    assert_eq!(app.scroll, 0);
+    assert_eq!(app.scroll(), 0);
     // Enter on the agent output expands tool output and thinking.
     app.on_key(key(KeyCode::Enter));
-    assert!(app.transcript.expanded);
+    assert!(app.expanded());
 
     // Tab cycles Agent → Tasks → Notes → Agent.
     app.on_key(key(KeyCode::Tab));
-    assert_eq!(app.focus, Focus::Tasks);
+    assert_eq!(app.focus(), Focus::Tasks);
     app.on_key(key(KeyCode::Char('j')));
-    assert_eq!(app.task_sel, 1);
+    assert_eq!(app.task_selected(), 1);
     app.on_key(key(KeyCode::Down));
     app.on_key(key(KeyCode::Char('k')));
-    assert_eq!(app.task_sel, 1);
+    assert_eq!(app.task_selected(), 1);
     app.on_key(key(KeyCode::Tab));
-    assert_eq!(app.focus, Focus::Notes);
+    assert_eq!(app.focus(), Focus::Notes);
     app.on_key(key(KeyCode::Enter));
-    assert!(matches!(app.overlay, Overlay::Note(_)));
+    assert!(matches!(app.overlay(), Overlay::Note(_)));
     app.on_key(key(KeyCode::Esc));
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.overlay(), Overlay::None);
     // `a` on Notes adds a note; Tab changes its type.
     app.on_key(key(KeyCode::Char('a')));
-    assert_eq!(app.purpose, InputPurpose::NewNote(NoteType::Learning));
+    assert_eq!(app.purpose(), InputPurpose::NewNote(NoteType::Learning));
     app.on_key(key(KeyCode::Tab));
-    assert_eq!(app.purpose, InputPurpose::NewNote(NoteType::Stuck));
+    assert_eq!(app.purpose(), InputPurpose::NewNote(NoteType::Stuck));
     app.on_key(key(KeyCode::Char('x')));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
@@ -296,11 +295,11 @@ fn keys_do_what_the_help_says() {
         }))
     );
     app.on_key(key(KeyCode::Tab));
-    assert_eq!(app.focus, Focus::Agent);
+    assert_eq!(app.focus(), Focus::Agent);
 
     // A task's details: next status, priority up and down, edit; `a` adds a task.
     app.on_key(key(KeyCode::Tab));
-    app.task_sel = 0;
+    app.select_task(0);
     app.on_key(key(KeyCode::Enter));
     assert_eq!(
         app.on_key(key(KeyCode::Char('s'))),
@@ -323,7 +322,7 @@ fn keys_do_what_the_help_says() {
     );
     app.on_key(key(KeyCode::Char('e')));
     assert_eq!(
-        (app.focus, app.input.as_str()),
+        (app.focus(), app.input()),
         (Focus::Input, "Write the lexer")
     );
     app.on_key(key(KeyCode::Char('!')));
@@ -343,10 +342,10 @@ fn keys_do_what_the_help_says() {
 
     // ? shows the keys; any key closes them.
     app.on_key(key(KeyCode::Char('?')));
-    assert_eq!(app.overlay, Overlay::Help);
+    assert_eq!(app.overlay(), Overlay::Help);
     assert!(render(&mut app, 120, 40).contains("Keys (any key closes)"));
     app.on_key(key(KeyCode::Char('x')));
-    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.overlay(), Overlay::None);
 
     // Ctrl+S hides the sidebar at full size; Ctrl+L switches to the logs.
     app.on_key(ctrl('s'));
@@ -386,7 +385,7 @@ fn a_watcher_cannot_change_tasks_but_can_send_messages() {
     assert_eq!(app.on_key(key(KeyCode::Char('s'))), None);
     app.on_key(key(KeyCode::Esc));
     assert_eq!(app.on_key(key(KeyCode::Char('a'))), None);
-    assert_ne!(app.focus, Focus::Input);
+    assert_ne!(app.focus(), Focus::Input);
     app.on_key(key(KeyCode::Char('i')));
     app.on_key(key(KeyCode::Char('h')));
     assert_eq!(
@@ -412,39 +411,45 @@ fn the_mouse_focuses_opens_scrolls_and_switches_views() {
         })
     };
     // Footer buttons.
-    let logs = app.areas.buttons[1];
+    let logs = app.layout().buttons[1];
     click(&mut app, logs.x + 1, logs.y);
-    assert_eq!(app.view, View::Logs);
-    let notes = app.areas.buttons[2];
+    assert_eq!(app.view(), View::Logs);
+    let notes = app.layout().buttons[2];
     click(&mut app, notes.x + 1, notes.y);
-    assert_eq!(app.view, View::Notes);
-    let dash = app.areas.buttons[0];
+    assert_eq!(app.view(), View::Notes);
+    let dash = app.layout().buttons[0];
     click(&mut app, dash.x + 1, dash.y);
-    assert_eq!(app.view, View::Dashboard);
+    assert_eq!(app.view(), View::Dashboard);
     render(&mut app, 120, 40);
     // A click on a task row opens it (row 0 is the "in progress" header, row 1 the task).
-    let tasks = app.areas.tasks;
+    let tasks = app.layout().tasks;
     click(&mut app, tasks.x + 2, tasks.y + 2);
-    assert_eq!((app.focus, app.overlay), (Focus::Tasks, Overlay::Task(1)));
+    assert_eq!(
+        (app.focus(), app.overlay()),
+        (Focus::Tasks, Overlay::Task(1))
+    );
     app.on_key(key(KeyCode::Esc));
     // A click on a note opens it (row 0 is the "tip" header, row 1 NOT-2).
-    let notes = app.areas.notes;
+    let notes = app.layout().notes;
     click(&mut app, notes.x + 2, notes.y + 2);
-    assert_eq!((app.focus, app.overlay), (Focus::Notes, Overlay::Note(2)));
+    assert_eq!(
+        (app.focus(), app.overlay()),
+        (Focus::Notes, Overlay::Note(2))
+    );
     app.on_key(key(KeyCode::Esc));
     // The wheel scrolls what is under the pointer.
-    let agent = app.areas.agent;
+    let agent = app.layout().agent;
     app.on_mouse(MouseEvent {
         kind: MouseEventKind::ScrollUp,
         column: agent.x + 2,
         row: agent.y + 2,
         modifiers: KeyModifiers::NONE,
     });
-    assert_eq!(app.scroll, 3);
+    assert_eq!(app.scroll(), 3);
     // A click on the input starts typing.
-    let input = app.areas.input;
+    let input = app.layout().input;
     click(&mut app, input.x + 2, input.y + 1);
-    assert_eq!(app.focus, Focus::Input);
+    assert_eq!(app.focus(), Focus::Input);
 }
 
 #[test]
@@ -475,7 +480,7 @@ fn the_selected_note_stays_visible_in_a_long_list() {
     render(&mut app, 120, 40);
     app.on_key(key(KeyCode::Tab));
     app.on_key(key(KeyCode::Tab));
-    assert_eq!(app.focus, Focus::Notes);
+    assert_eq!(app.focus(), Focus::Notes);
     for _ in 0..39 {
         app.on_key(key(KeyCode::Char('j')));
     }

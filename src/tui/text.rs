@@ -1,11 +1,13 @@
-//! A file change as lines: what differs between the common start and end, `-` old and `+` new.
+//! Lines of text shared by the agent output and the permission window: wrapping styled spans to a
+//! width, and a file change as `-` old and `+` new lines.
 
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthChar;
 
-use super::transcript::wrap_into;
 use crate::protocol::Diff;
 
+/// A file change as lines: what differs between the common start and end, `-` old and `+` new.
 pub fn render_diff(out: &mut Vec<Line<'static>>, d: &Diff, width: usize, limit: usize) {
     out.push(Line::styled(
         format!("  ~ {}", d.path),
@@ -49,4 +51,29 @@ pub fn render_diff(out: &mut Vec<Line<'static>>, d: &Diff, width: usize, limit: 
             Style::default().fg(Color::DarkGray),
         ));
     }
+}
+
+/// Wraps spans to `width` columns (by character width), keeping their styles.
+pub fn wrap_into(out: &mut Vec<Line<'static>>, spans: Vec<Span<'static>>, width: usize) {
+    let mut line: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in spans {
+        let mut piece = String::new();
+        for ch in span.content.chars() {
+            let w = ch.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                if !piece.is_empty() {
+                    line.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                out.push(Line::from(std::mem::take(&mut line)));
+                used = 0;
+            }
+            piece.push(ch);
+            used += w;
+        }
+        if !piece.is_empty() {
+            line.push(Span::styled(piece, span.style));
+        }
+    }
+    out.push(Line::from(line));
 }

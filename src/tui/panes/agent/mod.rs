@@ -1,0 +1,91 @@
+//! The agent's output: the transcript of what the agent says, thinks and does, followed at the
+//! bottom or scrolled up by lines. Enter (with the focus) expands tool output and thinking.
+
+mod cell;
+mod narrate;
+pub mod transcript;
+
+use ratatui::Frame;
+use ratatui::crossterm::event::KeyCode;
+use ratatui::layout::Rect;
+use ratatui::widgets::Paragraph;
+
+use self::transcript::Transcript;
+use crate::protocol::AgentUpdate;
+use crate::session::EventKind;
+use crate::tui::style::block;
+
+/// Lines one turn of the mouse wheel scrolls.
+const WHEEL_LINES: usize = 3;
+
+#[derive(Debug, Default)]
+pub struct AgentPane {
+    transcript: Transcript,
+    /// Lines scrolled up from the bottom; 0 = following the output.
+    scroll: usize,
+}
+
+impl AgentPane {
+    pub fn update(&mut self, update: &AgentUpdate) {
+        self.transcript.agent(update);
+    }
+
+    pub fn divider(&mut self, text: String) {
+        self.transcript.divider(text);
+    }
+
+    pub fn info(&mut self, text: String, warn: bool) {
+        self.transcript.info(text, warn);
+    }
+
+    /// Watching another process's build: tells what its log records.
+    pub fn narrate(&mut self, kind: &EventKind) {
+        narrate::narrate(&mut self.transcript, kind);
+    }
+
+    pub fn scroll(&self) -> usize {
+        self.scroll
+    }
+
+    pub fn expanded(&self) -> bool {
+        self.transcript.expanded()
+    }
+
+    /// Scrolling and expanding; `page` is a screenful of lines. Returns whether the key was used.
+    pub fn on_key(&mut self, code: KeyCode, page: usize, focused: bool) -> bool {
+        match code {
+            KeyCode::Char('k') | KeyCode::Up => self.scroll += 1,
+            KeyCode::Char('j') | KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::PageUp => self.scroll += page,
+            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(page),
+            KeyCode::End => self.scroll = 0,
+            KeyCode::Home => self.scroll = usize::MAX / 2,
+            KeyCode::Enter | KeyCode::Char(' ') if focused => self.transcript.toggle_expanded(),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn on_wheel(&mut self, up: bool) {
+        self.scroll = if up {
+            self.scroll + WHEEL_LINES
+        } else {
+            self.scroll.saturating_sub(WHEEL_LINES)
+        };
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, focused: bool) {
+        let title = if self.scroll == 0 {
+            " Agent ".to_string()
+        } else {
+            format!(" Agent (scrolled up {}; End follows) ", self.scroll)
+        };
+        let b = block(title, focused);
+        let inner = b.inner(area);
+        frame.render_widget(b, area);
+        let lines = self
+            .transcript
+            .bottom_lines(inner.width, inner.height as usize, self.scroll);
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+}

@@ -1,0 +1,179 @@
+//! The input box: a message to the agent, a new task, a task's new text or a new note while it has
+//! the focus; otherwise the last status message (or a hint), and the messages queued for the agent.
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::session::{Command, NewTask, NoteType, limits, task_id};
+use crate::tui::style::block;
+
+/// What the text typed becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputPurpose {
+    Message,
+    NewTask,
+    EditTask(u64),
+    NewNote(NoteType),
+}
+
+/// What a key did to the input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputKey {
+    /// Still typing.
+    Typed,
+    /// Esc: the text is dropped.
+    Cancelled,
+    /// Enter: typing is over; `command` is what to run (None when nothing was typed).
+    Done {
+        purpose: InputPurpose,
+        command: Option<Command>,
+    },
+}
+
+#[derive(Debug)]
+pub struct InputPane {
+    text: String,
+    purpose: InputPurpose,
+    /// The last thing worth telling the user, and whether it is a warning.
+    status: Option<(String, bool)>,
+    /// Messages the user sent that the agent gets when its turn ends.
+    queued: Vec<String>,
+}
+
+impl Default for InputPane {
+    fn default() -> Self {
+        InputPane {
+            text: String::new(),
+            purpose: InputPurpose::Message,
+            status: None,
+            queued: Vec::new(),
+        }
+    }
+}
+
+impl InputPane {
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn purpose(&self) -> InputPurpose {
+        self.purpose
+    }
+
+    /// Starts typing for `purpose`, with `initial` text.
+    pub fn start(&mut self, purpose: InputPurpose, initial: &str) {
+        self.purpose = purpose;
+        self.text = initial.to_string();
+    }
+
+    pub fn set_status(&mut self, status: Option<(String, bool)>) {
+        self.status = status;
+    }
+
+    /// A user message reached the log: it is queued while the agent works, delivered otherwise.
+    pub fn message_logged(&mut self, text: &str, working: bool) {
+        self.queued.retain(|q| q != text);
+        if working {
+            self.queued.push(text.to_string());
+        }
+    }
+
+    /// A new iteration started: the agent got every queued message.
+    pub fn messages_delivered(&mut self) {
+        self.queued.clear();
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> InputKey {
+        match key.code {
+            KeyCode::Esc => {
+                self.text.clear();
+                return InputKey::Cancelled;
+            }
+            KeyCode::Enter => {
+                let text = std::mem::take(&mut self.text).trim().to_string();
+                let command = (!text.is_empty()).then(|| match self.purpose {
+                    InputPurpose::Message => Command::UserMessage { text },
+                    InputPurpose::NewTask => Command::AddTasks(vec![NewTask::new(text)]),
+                    InputPurpose::EditTask(id) => Command::EditTask {
+                        task: task_id(id),
+                        content: text,
+                    },
+                    InputPurpose::NewNote(note_type) => Command::AddNote {
+                        note_type,
+                        content: text,
+                    },
+                });
+                return InputKey::Done {
+                    purpose: self.purpose,
+                    command,
+                };
+            }
+            KeyCode::Tab => {
+                if let InputPurpose::NewNote(t) = self.purpose {
+                    let i = NoteType::ALL.iter().position(|x| *x == t).unwrap_or(0);
+                    self.purpose =
+                        InputPurpose::NewNote(NoteType::ALL[(i + 1) % NoteType::ALL.len()]);
+                }
+            }
+            KeyCode::Backspace => {
+                self.text.pop();
+            }
+            KeyCode::Char(c) if self.text.chars().count() < limits::MESSAGE_MAX => {
+                self.text.push(c);
+            }
+            _ => {}
+        }
+        InputKey::Typed
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, focused: bool, read_only: bool) {
+        let title = match self.purpose {
+            _ if !focused => " Message ".to_string(),
+            InputPurpose::Message => " Message to the agent (Enter sends, Esc leaves) ".to_string(),
+            InputPurpose::NewTask => " New task (Enter adds, Esc cancels) ".to_string(),
+            InputPurpose::EditTask(id) => {
+                format!(" Edit {} (Enter saves, Esc cancels) ", task_id(id))
+            }
+            InputPurpose::NewNote(t) => {
+                format!(" New {t} note (Tab changes the type, Enter adds) ")
+            }
+        };
+        let b = block(title, focused);
+        let inner = b.inner(area);
+        frame.render_widget(b, area);
+        let hint = |text: &'static str| Line::styled(text, Style::default().fg(Color::DarkGray));
+        let line = if !self.queued.is_empty() {
+            Line::styled(
+                format!("queued for the agent: {}", self.queued.join(" · ")),
+                Style::default().fg(Color::Yellow),
+            )
+        } else if focused {
+            let width = inner.width.saturating_sub(3) as usize;
+            let chars: Vec<char> = self.text.chars().collect();
+            let shown: String = chars[chars.len().saturating_sub(width)..].iter().collect();
+            Line::from(vec![
+                Span::styled("> ", Style::default().fg(Color::Cyan)),
+                Span::raw(shown),
+                Span::styled("▏", Style::default().fg(Color::Cyan)),
+            ])
+        } else if let Some((msg, warn)) = &self.status {
+            Line::styled(
+                msg.clone(),
+                Style::default().fg(if *warn {
+                    Color::Yellow
+                } else {
+                    Color::DarkGray
+                }),
+            )
+        } else if read_only {
+            hint("watching; press i to send the agent a message")
+        } else {
+            hint("press i to type to the agent, ? for keys")
+        };
+        frame.render_widget(Paragraph::new(vec![line]), inner);
+    }
+}

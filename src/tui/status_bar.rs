@@ -1,0 +1,142 @@
+//! The top line and what it tells of the build: session, iteration, elapsed time, task counts, git
+//! branch, agent and model, and whether the agent works or the session is complete.
+
+use std::time::{Duration, Instant};
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::session::{SessionState, TaskStatus};
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// What the app knows of the build beyond the session's log.
+#[derive(Debug)]
+pub struct BuildInfo {
+    pub session: String,
+    pub iteration: Option<u32>,
+    /// The agent is in a turn (the spinner turns).
+    pub working: bool,
+    /// The agent's name and version.
+    pub agent: String,
+    pub model: Option<String>,
+    /// The git branch and whether the tree has changes.
+    pub git: Option<(String, bool)>,
+    /// The build's last word, once it ended.
+    pub finished: Option<String>,
+    pub started: Instant,
+    /// A fixed elapsed time (for snapshots); None = the real clock.
+    pub clock: Option<Duration>,
+    pub spinner: usize,
+}
+
+impl BuildInfo {
+    pub fn new(session: &str) -> Self {
+        BuildInfo {
+            session: session.to_string(),
+            iteration: None,
+            working: false,
+            agent: String::new(),
+            model: None,
+            git: None,
+            finished: None,
+            started: Instant::now(),
+            clock: None,
+            spinner: 0,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.clock.unwrap_or_else(|| self.started.elapsed())
+    }
+
+    pub fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState) {
+        let secs = self.elapsed().as_secs();
+        let sep = Span::styled(" │ ", Style::default().fg(Color::DarkGray));
+        let mut spans = vec![
+            Span::styled(
+                " iteratr",
+                Style::default()
+                    .fg(Color::Cyan)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            sep.clone(),
+            Span::styled(
+                self.session.clone(),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            sep.clone(),
+            Span::raw(match self.iteration {
+                Some(n) => format!("iteration {n}"),
+                None => "not started".into(),
+            }),
+            sep.clone(),
+            Span::raw(format!(
+                "{:02}:{:02}:{:02}",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            )),
+            sep.clone(),
+            Span::styled(
+                format!("✓{}", state.count(TaskStatus::Completed)),
+                Style::default().fg(Color::Green),
+            ),
+            Span::raw(" "),
+            Span::styled(
+                format!("▶{}", state.count(TaskStatus::InProgress)),
+                Style::default().fg(Color::Cyan),
+            ),
+            Span::raw(" "),
+            Span::raw(format!("○{}", state.count(TaskStatus::Remaining))),
+            Span::raw(" "),
+            Span::styled(
+                format!("■{}", state.count(TaskStatus::Blocked)),
+                Style::default().fg(Color::Yellow),
+            ),
+            Span::raw(" "),
+            Span::styled(
+                format!("✗{}", state.count(TaskStatus::Cancelled)),
+                Style::default().fg(Color::DarkGray),
+            ),
+        ];
+        if let Some((branch, dirty)) = &self.git {
+            spans.push(sep.clone());
+            spans.push(Span::styled(
+                format!("{branch}{}", if *dirty { "*" } else { "" }),
+                Style::default().fg(Color::Magenta),
+            ));
+        }
+        if !self.agent.is_empty() {
+            spans.push(sep.clone());
+            let model = self
+                .model
+                .as_deref()
+                .map(|m| format!(" · {m}"))
+                .unwrap_or_default();
+            spans.push(Span::raw(format!("{}{model}", self.agent)));
+        }
+        if state.completed.is_some() {
+            spans.push(sep);
+            spans.push(Span::styled(
+                "complete",
+                Style::default()
+                    .fg(Color::Green)
+                    .add_modifier(Modifier::BOLD),
+            ));
+        } else if self.working {
+            spans.push(sep);
+            spans.push(Span::styled(
+                format!("{} working", SPINNER[self.spinner % SPINNER.len()]),
+                Style::default().fg(Color::Cyan),
+            ));
+        }
+        frame.render_widget(
+            Paragraph::new(Line::from(spans)).style(Style::default().bg(Color::Black)),
+            area,
+        );
+    }
+}

@@ -78,7 +78,7 @@ pub async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> 
                 env = setup.env;
             }
             Err(e) => {
-                return vec![Check::new(Level::Fail, "perms", e)];
+                return vec![Check::new(Level::Fail, "perms", e.to_string())];
             }
         }
     }

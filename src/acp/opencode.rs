@@ -63,32 +63,59 @@ pub fn debug_config_argv(argv: &[String]) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// Why opencode's configuration cannot be read (`debug config`), or the user's own settings
+/// cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OpencodeError {
+    #[error("the command has no `acp` word to replace with `debug config`")]
+    NoAcpWord,
+    #[error("the agent command is empty")]
+    EmptyCommand,
+    #[error("cannot run it: {0}")]
+    Run(std::io::Error),
+    #[error("it did not answer within {0}s")]
+    Timeout(u64),
+    #[error("it ended with {status}: {last}")]
+    Failed { status: String, last: String },
+    #[error("its output is not JSON ({0})")]
+    NotJson(serde_json::Error),
+    #[error(
+        "OPENCODE_CONFIG_CONTENT is not a JSON object; fix or unset it (iteratr adds its permission settings to it)"
+    )]
+    ContentNotObject,
+    #[error(
+        "OPENCODE_CONFIG_CONTENT is not valid JSON ({0}); fix or unset it (iteratr adds its permission settings to it)"
+    )]
+    ContentInvalid(serde_json::Error),
+    #[error(
+        "OPENCODE_PERMISSION is not valid JSON ({0}); opencode would ignore it; fix or unset it"
+    )]
+    PermissionInvalid(serde_json::Error),
+}
+
 /// Runs `opencode debug config` in `cwd` with the environment the agent will get (without
 /// iteratr's additions), and returns the configuration opencode would use.
 pub async fn resolved_config(
     argv: &[String],
     cwd: &Path,
     timeout: Duration,
-) -> Result<Json, String> {
+) -> Result<Json, OpencodeError> {
     let Some(debug) = debug_config_argv(argv) else {
-        return Err("the command has no `acp` word to replace with `debug config`".into());
+        return Err(OpencodeError::NoAcpWord);
     };
     let Some(mut cmd) = crate::process::command(&debug, cwd) else {
-        return Err("the agent command is empty".into());
+        return Err(OpencodeError::EmptyCommand);
     };
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let run = async {
-        let child = cmd.spawn().map_err(|e| format!("cannot run it: {e}"))?;
-        child
-            .wait_with_output()
-            .await
-            .map_err(|e| format!("it failed: {e}"))
+        let child = cmd.spawn().map_err(OpencodeError::Run)?;
+        child.wait_with_output().await.map_err(OpencodeError::Run)
     };
     let out = tokio::time::timeout(timeout, run)
         .await
-        .map_err(|_| format!("it did not answer within {}s", timeout.as_secs()))??;
+        .map_err(|_| OpencodeError::Timeout(timeout.as_secs()))??;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err
@@ -96,12 +123,15 @@ pub async fn resolved_config(
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        return Err(format!("it ended with {}: {}", out.status, last.trim()));
+        return Err(OpencodeError::Failed {
+            status: out.status.to_string(),
+            last: last.trim().to_string(),
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout);
     // Anything printed before the JSON (a notice) is skipped.
     let start = text.find('{').unwrap_or(0);
-    parse_jsonc(&text[start..]).map_err(|e| format!("its output is not JSON ({e})"))
+    parse_jsonc(&text[start..]).map_err(OpencodeError::NotJson)
 }
 
 /// What iteratr sets for opencode, and what it tells people about it.
@@ -221,19 +251,19 @@ pub fn setup(
     user_content: Option<&str>,
     user_permission: Option<&str>,
     resolved: Option<&Json>,
-) -> Result<Setup, String> {
+) -> Result<Setup, OpencodeError> {
     let mut content = match user_content.filter(|c| !c.trim().is_empty()) {
         Some(text) => match parse_jsonc(text) {
             Ok(v @ Json::Object(_)) => v,
-            Ok(_) => return Err("OPENCODE_CONFIG_CONTENT is not a JSON object; fix or unset it (iteratr adds its permission settings to it)".into()),
-            Err(e) => return Err(format!("OPENCODE_CONFIG_CONTENT is not valid JSON ({e}); fix or unset it (iteratr adds its permission settings to it)")),
+            Ok(_) => return Err(OpencodeError::ContentNotObject),
+            Err(e) => return Err(OpencodeError::ContentInvalid(e)),
         },
         None => Json::Object(Vec::new()),
     };
     let user_rules = match user_permission.filter(|p| !p.trim().is_empty()) {
-        Some(text) => Some(serde_json::from_str::<Json>(text).map_err(|e| {
-            format!("OPENCODE_PERMISSION is not valid JSON ({e}); opencode would ignore it; fix or unset it")
-        })?),
+        Some(text) => {
+            Some(serde_json::from_str::<Json>(text).map_err(OpencodeError::PermissionInvalid)?)
+        }
         None => None,
     };
     let mut warnings = Vec::new();
@@ -426,14 +456,16 @@ mod tests {
 
     #[test]
     fn invalid_user_settings_are_refused_clearly() {
-        let e = setup(Some("{nope"), None, None).unwrap_err();
+        let e = setup(Some("{nope"), None, None).unwrap_err().to_string();
         assert!(
             e.starts_with("OPENCODE_CONFIG_CONTENT is not valid JSON"),
             "{e}"
         );
-        let e = setup(Some("[1]"), None, None).unwrap_err();
+        let e = setup(Some("[1]"), None, None).unwrap_err().to_string();
         assert!(e.contains("not a JSON object"), "{e}");
-        let e = setup(None, Some("{'bash': 1}"), None).unwrap_err();
+        let e = setup(None, Some("{'bash': 1}"), None)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("OPENCODE_PERMISSION is not valid JSON"),
             "{e}"

@@ -270,8 +270,8 @@ pub fn strip_jsonc(text: &str) -> String {
 }
 
 /// Parses JSON or JSONC into ordered JSON.
-pub fn parse_jsonc(text: &str) -> Result<Json, String> {
-    serde_json::from_str(&strip_jsonc(text)).map_err(|e| e.to_string())
+pub fn parse_jsonc(text: &str) -> Result<Json, serde_json::Error> {
+    serde_json::from_str(&strip_jsonc(text))
 }
 
 #[cfg(test)]

@@ -18,6 +18,11 @@ use crate::session::{Author, Command, DomainError, Lease, LeaseHolder, SessionSt
 /// How long a lease lasts without renewal (`ITERATR_LEASE_TTL` changes it).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(90);
 
+/// Another build holds the session: who, and what to do, in words for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Held(pub String);
+
 /// The lease a running build holds; renewed in the background until released.
 pub struct LeaseGuard {
     session: Arc<SessionHandle>,
@@ -90,7 +95,7 @@ impl LeaseGuard {
         ttl: Duration,
         takeover: bool,
         lost_token: CancellationToken,
-    ) -> anyhow::Result<Result<LeaseGuard, String>> {
+    ) -> anyhow::Result<Result<LeaseGuard, Held>> {
         let id = crate::mcp::random_token()?[..16].to_string();
         let holder = LeaseHolder {
             id: id.clone(),
@@ -108,7 +113,7 @@ impl LeaseGuard {
             if let Some(lease) = live_other(&state, &id) {
                 let gone_here = lease.holder.host == holder.host && !iteratr_runs(lease.holder.pid);
                 if !(takeover && gone_here) {
-                    return Ok(Err(refusal(session.name(), lease, takeover)));
+                    return Ok(Err(Held(refusal(session.name(), lease, takeover))));
                 }
                 take_over = true;
             }
@@ -126,10 +131,10 @@ impl LeaseGuard {
                 }
             }
         }
-        Ok(Err(format!(
+        Ok(Err(Held(format!(
             "session {} keeps changing hands between other builds; try again",
             session.name()
-        )))
+        ))))
     }
 
     fn start(

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use super::{follow_log, open_for_writing, run_tui, shutdown_signal, stdout_is_terminal};
 use crate::cli::{BuildArgs, StoreConfig};
 use crate::service::SessionHandle;
-use crate::session::{session_name_from, validate_session_name};
+use crate::session::{SessionName, session_name_from};
 
 /// The spec given, or the only Markdown file in `specs/`.
 fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -60,8 +60,9 @@ pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<Exi
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    let session = match args.name {
-        Some(n) => n,
+    let session = match args.name.as_deref().map(SessionName::parse) {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => return usage(e.into()),
         None => session_name_from(
             &spec_path
                 .file_stem()
@@ -69,9 +70,6 @@ pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<Exi
                 .unwrap_or_default(),
         ),
     };
-    if let Err(e) = validate_session_name(&session) {
-        return usage(e.into());
-    }
     let local_template = PathBuf::from(".iteratr.template");
     let template = match &args.template {
         Some(path) => crate::template::PromptTemplate::load(path),
@@ -146,7 +144,7 @@ pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<Exi
     )
     .await?
     .with_lease(lease);
-    let session_name = orchestrator.session_name().to_string();
+    let session_name = orchestrator.session_name().clone();
     let approvals = orchestrator.approvals();
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use crate::cli::{Cli, Commands, McpCommand, StoreConfig, VERSION_LINE, open_store};
 use crate::service::SessionHandle;
 use crate::session::display::error_chain;
-use crate::session::{session_name_from, validate_session_name};
+use crate::session::{SessionName, session_name_from};
 pub use crate::signal::shutdown_signal;
 use crate::store::EventLog;
 
@@ -74,7 +74,7 @@ pub(crate) async fn open_for_writing(store: &StoreConfig) -> anyhow::Result<Arc<
 
 /// Which session a command means, when the user named none or one.
 pub(crate) enum Picked {
-    One(String),
+    One(SessionName),
     /// The store holds no session yet.
     None,
     Several(Vec<crate::store::SessionInfo>),
@@ -89,16 +89,16 @@ pub(crate) async fn pick_session(
     store: &StoreConfig,
     must_exist: bool,
 ) -> anyhow::Result<Picked> {
-    if let Some(name) = given {
-        validate_session_name(name)?;
-        if !must_exist {
-            return Ok(Picked::One(name.to_string()));
-        }
+    let given = given.map(SessionName::parse).transpose()?;
+    if let Some(name) = &given
+        && !must_exist
+    {
+        return Ok(Picked::One(name.clone()));
     }
     let sessions = log.sessions().await.context("cannot list the sessions")?;
     let dir = store.describe();
     match given {
-        Some(name) if sessions.iter().any(|s| s.name == name) => Ok(Picked::One(name.into())),
+        Some(name) if sessions.iter().any(|s| s.name == name.as_str()) => Ok(Picked::One(name)),
         Some(name) if sessions.is_empty() => {
             bail!("there is no session '{name}' in {dir}: it holds no sessions yet")
         }
@@ -108,7 +108,8 @@ pub(crate) async fn pick_session(
         ),
         None => Ok(match sessions.len() {
             0 => Picked::None,
-            1 => Picked::One(sessions[0].name.clone()),
+            // Names in the store were checked when they were written.
+            1 => Picked::One(SessionName::parse(&sessions[0].name)?),
             _ => Picked::Several(sessions),
         }),
     }
@@ -136,7 +137,7 @@ pub(crate) fn several(
 
 /// The session a writing command works on when none is named and the store has none: one named
 /// after the current directory.
-pub(crate) fn session_for_this_directory() -> anyhow::Result<String> {
+pub(crate) fn session_for_this_directory() -> anyhow::Result<SessionName> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let stem = cwd
         .file_name()
@@ -150,7 +151,7 @@ pub(crate) fn session_for_this_directory() -> anyhow::Result<String> {
 /// stream (the interface shows it) rather than ending silently.
 pub(crate) fn follow_log(
     log: Arc<dyn EventLog>,
-    session: String,
+    session: SessionName,
     after: u64,
     events: tokio::sync::mpsc::UnboundedSender<crate::protocol::BuildEvent>,
     delivered: Option<tokio::sync::watch::Sender<u64>>,

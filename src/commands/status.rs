@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use super::{Picked, open_for_reading, pick_session};
 use crate::cli::StoreConfig;
 use crate::service::SessionHandle;
-use crate::session::validate_session_name;
+use crate::session::SessionName;
 use crate::status;
 
 pub async fn run(
@@ -17,8 +17,9 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let dir = store.describe();
     tracing::info!(data_dir = %dir, session = ?session, "status");
+    // A bad name is refused before anything is opened.
     if let Some(name) = session {
-        validate_session_name(name)?;
+        SessionName::parse(name)?;
     }
     let Some(log) = open_for_reading(store).await? else {
         if let Some(name) = session {

@@ -27,6 +27,7 @@ use crate::acp::{Agent, AgentUpdate, UpdateSink};
 use crate::mcp::{HttpOptions, HttpServer, serve_http};
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
+use crate::session::SessionName;
 use crate::session::display::{iteration_counts, task_counts};
 use crate::session::{Author, Command, IterationOutcome};
 use crate::store::EventLog;
@@ -45,7 +46,7 @@ pub mod exit {
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    pub session: String,
+    pub session: SessionName,
     pub spec_path: PathBuf,
     pub project_dir: PathBuf,
     pub data_dir: PathBuf,
@@ -179,7 +180,7 @@ impl Orchestrator {
         self
     }
 
-    pub fn session_name(&self) -> &str {
+    pub fn session_name(&self) -> &SessionName {
         &self.opts.session
     }
 
@@ -281,7 +282,7 @@ impl Orchestrator {
         )
         .await?;
         self.emit(BuildEvent::Started {
-            session: self.opts.session.clone(),
+            session: self.opts.session.to_string(),
             spec: self.opts.spec_path.display().to_string(),
             data_dir: self.opts.data_dir.display().to_string(),
             agent: self.opts.agent.join(" "),

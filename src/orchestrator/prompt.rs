@@ -33,7 +33,7 @@ impl Orchestrator {
                         "mcp".into(),
                         "serve".into(),
                         "--session".into(),
-                        self.opts.session.clone(),
+                        self.opts.session.to_string(),
                     ])
                     .collect(),
                 env: self.opts.store_env.clone(),
@@ -70,7 +70,7 @@ impl Orchestrator {
             extra.push(messages.clone());
         }
         let vars = PromptVars {
-            session: self.opts.session.clone(),
+            session: self.opts.session.to_string(),
             iteration: number.to_string(),
             spec,
             notes: notes_block(state),

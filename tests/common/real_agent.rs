@@ -380,3 +380,26 @@ pub fn assert_none_left(needle: &str, dir: &Path) {
         || left().is_empty(),
     );
 }
+
+/// The environment that points opencode at the fake LLM (`model` the config's default) and keeps
+/// it offline and quiet.
+pub fn opencode_env(cmd: &mut Command, llm: &FakeLlm, model: &str) {
+    cmd.env(
+        "OPENCODE_CONFIG_CONTENT",
+        opencode_config(llm, model).to_string(),
+    )
+    .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+    .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+    .env("OPENCODE_DISABLE_SHARE", "1");
+}
+
+/// The environment that points claude-code-acp at the fake LLM and keeps it offline (as root it
+/// needs IS_SANDBOX).
+pub fn claude_env(cmd: &mut Command, llm: &FakeLlm) {
+    cmd.env("ANTHROPIC_BASE_URL", llm.url())
+        .env("ANTHROPIC_API_KEY", "test-key")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("IS_SANDBOX", "1");
+}

@@ -6,23 +6,15 @@
 use std::time::Duration;
 
 use crate::common::fake_llm::{Api, FakeLlm, prompt, result};
-use crate::common::real_agent::{Project, claude_code_acp, opencode, opencode_config, quote, run};
+use crate::common::real_agent::{
+    Project, claude_code_acp, claude_env, opencode, opencode_env, quote, run,
+};
 use serde_json::json;
 
 const SPEC: &str = "# Tools\n\nNothing to build: the agent tries a few of its tools.\n";
 
 fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn opencode_env(cmd: &mut std::process::Command, llm: &FakeLlm, model: &str) {
-    cmd.env(
-        "OPENCODE_CONFIG_CONTENT",
-        opencode_config(llm, model).to_string(),
-    )
-    .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
-    .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
-    .env("OPENCODE_DISABLE_SHARE", "1");
 }
 
 #[test]
@@ -225,12 +217,7 @@ fn claude_code_follows_the_same_deny_rule() {
     );
     let agent = format!("node {}", quote(&claude_code_acp()));
     let mut cmd = p.build(&agent, &["-i", "1", "--deny-tools", "bash*"]);
-    cmd.env("ANTHROPIC_BASE_URL", llm.url())
-        .env("ANTHROPIC_API_KEY", "test-key")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("IS_SANDBOX", "1");
+    claude_env(&mut cmd, &llm);
     let out = run(cmd, Duration::from_secs(110));
     let text = text(&out);
     let context = || {

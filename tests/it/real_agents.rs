@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::fake_llm::{Api, FakeLlm, Step, failed, prompt, result};
 use crate::common::real_agent::{
-    Project, Run, assert_failed_calls, assert_none_left, claude_code_acp, mcp_post, opencode,
-    opencode_config, quote,
+    Project, Run, assert_failed_calls, assert_none_left, claude_code_acp, claude_env, mcp_post,
+    opencode, opencode_env, quote,
 };
 use serde_json::json;
 
@@ -93,13 +93,7 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
     let agent = format!("{} acp", quote(&opencode));
     // Planning and two work iterations.
     let mut cmd = p.build(&agent, &["-i", "3", "-m", "fakellm/scripted"]);
-    cmd.env(
-        "OPENCODE_CONFIG_CONTENT",
-        opencode_config(&llm, "other").to_string(),
-    )
-    .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
-    .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
-    .env("OPENCODE_DISABLE_SHARE", "1");
+    opencode_env(&mut cmd, &llm, "other");
     let run = Run::start(cmd);
 
     // The session tools' HTTP endpoint refuses requests without the session's bearer token, so
@@ -280,13 +274,7 @@ fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
             "100ms",
         ],
     );
-    cmd.env(
-        "OPENCODE_CONFIG_CONTENT",
-        opencode_config(&llm, "other").to_string(),
-    )
-    .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
-    .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
-    .env("OPENCODE_DISABLE_SHARE", "1");
+    opencode_env(&mut cmd, &llm, "other");
     let run = Run::start(cmd);
     let deadline = Instant::now() + Duration::from_secs(60);
     while llm.progress().0 < 1 {
@@ -403,12 +391,7 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
     // No -m: claude-code-acp offers `models`, not a `model` session option.
     let agent = format!("node {}", quote(&acp));
     let mut cmd = p.build(&agent, &["-i", "3"]);
-    cmd.env("ANTHROPIC_BASE_URL", llm.url())
-        .env("ANTHROPIC_API_KEY", "test-key")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("IS_SANDBOX", "1");
+    claude_env(&mut cmd, &llm);
     let out = Run::start(cmd).finish(Duration::from_secs(110), || {
         format!("{}\n{}", llm.report(), p.log_tail())
     });

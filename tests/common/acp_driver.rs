@@ -294,16 +294,7 @@ pub fn model_option(options: &[SessionConfigOption]) -> (String, Vec<String>) {
 }
 
 pub fn iteratr_status(data_dir: &Path, session: &str) -> Value {
-    let out = std::process::Command::new(super::bin())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["status", "--session", session, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut cmd = std::process::Command::new(super::bin());
+    cmd.arg("--data-dir").arg(data_dir);
+    super::status_json(cmd, session)
 }

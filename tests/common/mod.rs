@@ -57,6 +57,22 @@ pub fn example(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// Runs `iteratr [base args] status --session SESSION --json` and returns what it printed,
+/// failing the test (with its stderr) when it fails. `cmd` brings the directory, environment and
+/// store flags.
+pub fn status_json(mut cmd: std::process::Command, session: &str) -> serde_json::Value {
+    let out = cmd
+        .args(["status", "--session", session, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_iteratr")
 }

@@ -82,18 +82,10 @@ impl Project {
     }
 
     pub fn status(&self) -> Value {
-        let out = Command::new(super::bin())
-            .current_dir(self.path())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .args(["status", "--session", "demo", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let mut cmd = Command::new(super::bin());
+        cmd.current_dir(self.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        super::status_json(cmd, "demo")
     }
 }
 

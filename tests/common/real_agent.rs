@@ -164,18 +164,9 @@ impl Project {
     }
 
     pub fn status(&self) -> Value {
-        let out = Command::new(super::bin())
-            .current_dir(self.path())
-            .env_remove("ITERATR_DATA_DIR")
-            .args(["status", "--session", &self.session, "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let mut cmd = Command::new(super::bin());
+        cmd.current_dir(self.path()).env_remove("ITERATR_DATA_DIR");
+        super::status_json(cmd, &self.session)
     }
 }
 

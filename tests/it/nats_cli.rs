@@ -136,11 +136,7 @@ impl Drop for Killed {
 }
 
 fn status_json(dir: &Path, store: &[&str]) -> Value {
-    let mut args = store.to_vec();
-    args.extend(["status", "--session", "demo", "--json"]);
-    let out = run(dir, &args);
-    assert!(out.status.success(), "{}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::common::status_json(iteratr(dir, store), "demo")
 }
 
 #[test]

@@ -20,6 +20,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::ordered_json::{Json, parse_jsonc};
+use super::policy::wildcard;
 
 /// opencode's tools, named when a catch-all rule cannot be used.
 const TOOLS: [&str; 15] = [
@@ -176,29 +177,6 @@ fn ask_rules(value: &Json, counts: &mut Counts) -> Json {
         ),
         other => ask_instead_of_allow(other, counts),
     }
-}
-
-/// opencode's wildcard match (`*` any run, `?` one character), on permission names.
-fn wildcard(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// The rules for `OPENCODE_PERMISSION`, from the user's resolved `permission` value.

@@ -13,7 +13,7 @@ impl Pattern {
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        glob(self.0.as_bytes(), text.to_lowercase().as_bytes())
+        wildcard(&self.0, &text.to_lowercase())
     }
 
     pub fn as_str(&self) -> &str {
@@ -21,14 +21,16 @@ impl Pattern {
     }
 }
 
-fn glob(p: &[u8], t: &[u8]) -> bool {
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
+/// Glob match, case as given: `*` any run of characters, `?` one character. Also how opencode
+/// matches its permission names.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
+        } else if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -40,10 +42,7 @@ fn glob(p: &[u8], t: &[u8]) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[derive(Debug, Clone, Default)]

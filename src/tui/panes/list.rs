@@ -3,6 +3,7 @@
 //! `offset`: the first row shown). The offset and the rows are set when a frame is laid out, so
 //! drawing only reads them and a click finds the item that frame drew under the pointer.
 
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::widgets::ListState;
 
@@ -56,6 +57,30 @@ impl ItemList {
     }
 
     /// Keeps the selection among `len` items (after some went away).
+    /// j/k, arrows and Enter/space over items shown in `order` (their ids, top to bottom).
+    pub fn on_key(&mut self, code: KeyCode, order: &[u64]) -> ListKey {
+        match code {
+            KeyCode::Char('j') | KeyCode::Down => self.next(order.len()),
+            KeyCode::Char('k') | KeyCode::Up => self.previous(),
+            KeyCode::Enter | KeyCode::Char(' ') => {
+                if let Some(id) = order.get(self.selected()) {
+                    return ListKey::Open(*id);
+                }
+            }
+            _ => return ListKey::Ignored,
+        }
+        ListKey::Used
+    }
+
+    /// The wheel moves the selection among `len` items.
+    pub fn on_wheel(&mut self, up: bool, len: usize) {
+        if up {
+            self.previous();
+        } else {
+            self.next(len);
+        }
+    }
+
     pub fn clamp(&mut self, len: usize) {
         self.select(self.selected().min(len.saturating_sub(1)));
     }

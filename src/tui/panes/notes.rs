@@ -62,26 +62,12 @@ impl NotesPane {
     }
 
     pub fn on_key(&mut self, code: KeyCode, state: &SessionState) -> ListKey {
-        match code {
-            KeyCode::Char('j') | KeyCode::Down => self.list.next(state.notes.len()),
-            KeyCode::Char('k') | KeyCode::Up => self.list.previous(),
-            KeyCode::Enter | KeyCode::Char(' ') => {
-                if let Some(id) = order(state).get(self.list.selected()) {
-                    return ListKey::Open(*id);
-                }
-            }
-            _ => return ListKey::Ignored,
-        }
-        ListKey::Used
+        self.list.on_key(code, &order(state))
     }
 
     /// The wheel moves the selection.
     pub fn on_wheel(&mut self, up: bool, state: &SessionState) {
-        if up {
-            self.list.previous();
-        } else {
-            self.list.next(state.notes.len());
-        }
+        self.list.on_wheel(up, state.notes.len());
     }
 
     /// A click on screen row `y`: the note drawn there, now selected.

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::service::{ExecError, Executed, SessionHandle};
 use crate::session::display::{all_counts, error_chain, one_line, task_line};
 use crate::session::{
-    Author, Command, EventKind, NewTask, NoteType, SessionState, Task, TaskStatus, note_id, task_id,
+    Author, Command, DomainError, EventKind, NewTask, NoteType, SessionState, Task, TaskStatus,
+    note_id, task_id,
 };
 
 /// Status of a task.
@@ -281,6 +282,15 @@ pub fn task_json(t: &Task) -> Value {
     })
 }
 
+/// The task a command changed, as it is now.
+fn changed_task<'a>(done: &'a Executed, given: &str) -> Result<&'a Task, DomainError> {
+    let id = done.state.resolve_task(given)?;
+    done.state
+        .tasks
+        .get(&id)
+        .ok_or_else(|| DomainError::UnknownTask(given.to_string()))
+}
+
 fn added_tasks(done: &Executed) -> Vec<&Task> {
     done.events
         .iter()
@@ -344,11 +354,7 @@ impl SessionTools {
                 status,
             })
             .await?;
-        let id = done
-            .state
-            .resolve_task(&args.id)
-            .map_err(|e| failure(e.to_string()))?;
-        let t = &done.state.tasks[&id];
+        let t = changed_task(&done, &args.id).map_err(|e| failure(e.to_string()))?;
         let verb = if done.events.is_empty() {
             "was already"
         } else {
@@ -375,11 +381,7 @@ impl SessionTools {
                 priority: args.priority,
             })
             .await?;
-        let id = done
-            .state
-            .resolve_task(&args.id)
-            .map_err(|e| failure(e.to_string()))?;
-        let t = &done.state.tasks[&id];
+        let t = changed_task(&done, &args.id).map_err(|e| failure(e.to_string()))?;
         Ok(success(
             format!("{} has priority {}", t.label(), t.priority),
             task_json(t),
@@ -397,11 +399,7 @@ impl SessionTools {
                 depends_on: args.depends_on.clone(),
             })
             .await?;
-        let id = done
-            .state
-            .resolve_task(&args.id)
-            .map_err(|e| failure(e.to_string()))?;
-        let t = &done.state.tasks[&id];
+        let t = changed_task(&done, &args.id).map_err(|e| failure(e.to_string()))?;
         Ok(success(format!("Now {}", task_line(t)), task_json(t)))
     }
 

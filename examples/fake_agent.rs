@@ -27,7 +27,8 @@
 //!   the agent dying while it handles the next `session/new` (the turn is used up there).
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.
 //! * Env `ITERATR_FAKE_AGENT_LOG=FILE`: append one JSON object per line (every line also has
-//!   `pid`); tests assert on it. Secrets (header values, env values) are never logged:
+//!   `pid` and `at_us`, microseconds since the Unix epoch); tests and the benchmark read it.
+//!   Secrets (header values, env values) are never logged:
 //!   - `{"event":"start","script"}`, `{"event":"eof"}` (stdin closed)
 //!   - `{"event":"initialize","protocol_version","client_capabilities","client_info"}`
 //!   - `{"event":"new_session","session_id","cwd","mcp_servers":[{"kind":"http","name","url",
@@ -392,6 +393,10 @@ impl Fake {
         let Some(path) = &self.log_path else { return };
         if let Value::Object(m) = &mut entry {
             m.insert("pid".into(), json!(std::process::id()));
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            m.insert("at_us".into(), json!(at));
         }
         let _guard = self.log_lock.lock().unwrap();
         let line = format!("{entry}\n");

@@ -30,13 +30,15 @@ pub enum ExecError {
 #[derive(Debug, Clone)]
 pub struct Executed {
     pub events: Vec<StoredEvent>,
-    pub state: SessionState,
+    pub state: Arc<SessionState>,
 }
 
+/// A session kept folded in memory. Readers get the state as a shared snapshot (an `Arc`, no
+/// copy); the next change copies it only while a reader still holds the old one.
 pub struct SessionHandle {
     log: Arc<dyn EventLog>,
     name: String,
-    state: Mutex<SessionState>,
+    state: Mutex<Arc<SessionState>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -53,7 +55,7 @@ impl SessionHandle {
         let handle = SessionHandle {
             log,
             name: name.to_string(),
-            state: Mutex::new(SessionState::default()),
+            state: Mutex::new(Arc::default()),
         };
         handle.refresh().await?;
         Ok(handle)
@@ -68,21 +70,24 @@ impl SessionHandle {
     }
 
     /// Folds in whatever other writers appended, and returns the up-to-date state.
-    pub async fn refresh(&self) -> Result<SessionState, ExecError> {
+    pub async fn refresh(&self) -> Result<Arc<SessionState>, ExecError> {
         let mut state = self.state.lock().await;
         self.catch_up(&mut state).await?;
-        Ok(state.clone())
+        Ok(Arc::clone(&state))
     }
 
-    async fn catch_up(&self, state: &mut SessionState) -> Result<(), StoreError> {
+    async fn catch_up(&self, state: &mut Arc<SessionState>) -> Result<(), StoreError> {
         let new = read_all(self.log.as_ref(), &self.name, state.last_seq).await?;
         if new.is_empty() && self.log.last_seq(&self.name).await? < state.last_seq {
             // The session was reset under us (its numbering started over): fold it afresh.
-            *state = SessionState::default();
+            *state = Arc::default();
             return Box::pin(self.catch_up(state)).await;
         }
-        for e in &new {
-            state.apply(e.seq, &e.event);
+        if !new.is_empty() {
+            let state = Arc::make_mut(state);
+            for e in &new {
+                state.apply(e.seq, &e.event);
+            }
         }
         Ok(())
     }
@@ -101,7 +106,7 @@ impl SessionHandle {
             if events.is_empty() {
                 return Ok(Executed {
                     events: Vec::new(),
-                    state: state.clone(),
+                    state: Arc::clone(&state),
                 });
             }
             let first = state.last_seq + 1;
@@ -116,12 +121,13 @@ impl SessionHandle {
                         .zip(first..)
                         .map(|(event, seq)| StoredEvent { seq, event })
                         .collect();
+                    let folded = Arc::make_mut(&mut state);
                     for e in &stored {
-                        state.apply(e.seq, &e.event);
+                        folded.apply(e.seq, &e.event);
                     }
                     return Ok(Executed {
                         events: stored,
-                        state: state.clone(),
+                        state: Arc::clone(&state),
                     });
                 }
                 Err(e) if e.is_conflict() && attempt < MAX_ATTEMPTS => {

@@ -237,7 +237,7 @@ impl SessionTools {
             })
     }
 
-    async fn state(&self) -> Result<SessionState, CallToolResult> {
+    async fn state(&self) -> Result<Arc<SessionState>, CallToolResult> {
         self.session.refresh().await.map_err(|e| {
             tracing::error!("session tool could not read the event log: {e}");
             failure(format!(

@@ -516,12 +516,9 @@ fn check_text(what: &'static str, text: &str, max: usize) -> Result<String, Doma
 
 /// The open task (other than `except`) whose content says the same as `content`, as an error.
 fn duplicate_of(state: &SessionState, content: &str, except: Option<u64>) -> Option<DomainError> {
-    let key = normalize_content(content);
     state
-        .tasks
-        .values()
-        .filter(|t| t.status.is_open() && Some(t.id) != except)
-        .find(|t| normalize_content(&t.content) == key)
+        .tasks_with_content(content)
+        .find(|t| t.status.is_open() && Some(t.id) != except)
         .map(|t| DomainError::DuplicateTask {
             existing: t.label(),
             status: t.status.to_string(),

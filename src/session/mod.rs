@@ -5,6 +5,7 @@ mod command;
 pub mod display;
 mod error;
 mod event;
+mod index;
 pub mod limits;
 mod name;
 mod queries;

@@ -84,33 +84,15 @@ impl SessionState {
     /// The task to work on next: the highest priority, then the oldest, among remaining tasks
     /// whose dependencies are all completed or cancelled.
     pub fn next_task(&self) -> Option<&Task> {
-        self.ready_tasks().into_iter().next()
-    }
-
-    /// Every remaining task whose dependencies are done, in the order `next_task` picks them.
-    pub fn ready_tasks(&self) -> Vec<&Task> {
-        let mut ready: Vec<&Task> = self
-            .tasks
-            .values()
-            .filter(|t| t.status == TaskStatus::Remaining)
-            .filter(|t| {
-                t.depends_on.iter().all(|d| {
-                    self.tasks
-                        .get(d)
-                        .is_none_or(|dep| dep.status.releases_dependents())
-                })
-            })
-            .collect();
-        ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-        ready
+        self.ready_tasks().next()
     }
 
     /// Tasks that still have to be done before the session may complete.
     pub fn unfinished_tasks(&self) -> Vec<&Task> {
-        self.tasks
-            .values()
-            .filter(|t| t.status.is_unfinished())
-            .collect()
+        let mut open = self.tasks_with_status(TaskStatus::Remaining);
+        open.extend(self.tasks_with_status(TaskStatus::InProgress));
+        open.sort_by_key(|t| t.id);
+        open
     }
 
     /// Notes grouped by type (in `NoteType::ALL` order), leaving out empty groups.
@@ -128,14 +110,6 @@ impl SessionState {
             })
             .filter(|(_, notes)| !notes.is_empty())
             .collect()
-    }
-
-    pub fn tasks_with_status(&self, status: TaskStatus) -> Vec<&Task> {
-        self.tasks.values().filter(|t| t.status == status).collect()
-    }
-
-    pub fn count(&self, status: TaskStatus) -> usize {
-        self.tasks.values().filter(|t| t.status == status).count()
     }
 }
 

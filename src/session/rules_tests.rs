@@ -809,6 +809,45 @@ mod properties {
             .collect();
         let unique: std::collections::BTreeSet<_> = open.iter().collect();
         assert_eq!(unique.len(), open.len(), "duplicate open tasks");
+        // The indexes answer what a scan of every task answers.
+        for status in TaskStatus::ALL {
+            let scanned: Vec<u64> = s
+                .tasks
+                .values()
+                .filter(|t| t.status == status)
+                .map(|t| t.id)
+                .collect();
+            let indexed: Vec<u64> = s.tasks_with_status(status).iter().map(|t| t.id).collect();
+            assert_eq!(indexed, scanned, "{status} tasks");
+            assert_eq!(s.count(status), scanned.len());
+        }
+        let mut ready: Vec<&Task> = s
+            .tasks
+            .values()
+            .filter(|t| t.status == TaskStatus::Remaining)
+            .filter(|t| {
+                t.depends_on
+                    .iter()
+                    .all(|d| s.tasks[d].status.releases_dependents())
+            })
+            .collect();
+        ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+        let indexed: Vec<u64> = s.ready_tasks().map(|t| t.id).collect();
+        assert_eq!(
+            indexed,
+            ready.iter().map(|t| t.id).collect::<Vec<_>>(),
+            "ready queue"
+        );
+        for t in s.tasks.values() {
+            let same: Vec<u64> = s
+                .tasks
+                .values()
+                .filter(|o| normalize_content(&o.content) == normalize_content(&t.content))
+                .map(|o| o.id)
+                .collect();
+            let indexed: Vec<u64> = s.tasks_with_content(&t.content).map(|o| o.id).collect();
+            assert_eq!(indexed, same, "tasks with the content of TAS-{}", t.id);
+        }
         // Completed means nothing is unfinished.
         if s.completed.is_some() {
             assert!(s.unfinished_tasks().is_empty());

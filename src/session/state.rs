@@ -11,6 +11,7 @@ use super::event::{
     Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
     TaskStatus,
 };
+use super::index::TaskIndex;
 
 /// Permission decisions kept in the state for `status` (the log keeps them all).
 pub const PERMISSIONS_KEPT: usize = 20;
@@ -163,6 +164,8 @@ pub struct SessionState {
     #[serde(skip)]
     pub deleted_contents: BTreeSet<String>,
     pub permissions: Permissions,
+    #[serde(skip)]
+    pub(super) index: TaskIndex,
     next_task: u64,
     next_note: u64,
 }
@@ -211,11 +214,7 @@ impl SessionState {
     /// The task with this content (same case, spacing and trailing punctuation rules as the
     /// duplicate check), an open one first.
     pub fn task_with_content(&self, content: &str) -> Option<&Task> {
-        let key = normalize_content(content);
-        let mut same = self
-            .tasks
-            .values()
-            .filter(|t| normalize_content(&t.content) == key);
+        let mut same = self.tasks_with_content(content);
         let first = same.next()?;
         Some(
             std::iter::once(first)
@@ -272,9 +271,14 @@ impl SessionState {
                 if status.is_unfinished() {
                     self.completed = None;
                 }
+                for d in self.tasks[task].depends_on.clone() {
+                    self.index_dependency(*task, d);
+                }
+                self.reindex(*task);
                 touched = Some(*task);
             }
             EventKind::TaskStatusSet { task, status } => {
+                self.unindex(*task);
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.status = *status;
                     touched = Some(*task);
@@ -282,35 +286,51 @@ impl SessionState {
                         self.completed = None;
                     }
                 }
+                self.reindex(*task);
+                self.reindex_dependents(*task);
             }
             EventKind::TaskPrioritySet { task, priority } => {
+                self.unindex(*task);
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.priority = (*priority).min(4);
                     touched = Some(*task);
                 }
+                self.reindex(*task);
             }
             EventKind::TaskDependencyAdded { task, depends_on } => {
                 if task != depends_on
                     && self.tasks.contains_key(depends_on)
+                    && self.tasks.contains_key(task)
                     && !self.depends_transitively(*depends_on, *task)
-                    && let Some(t) = self.tasks.get_mut(task)
                 {
-                    t.depends_on.insert(*depends_on);
+                    self.unindex(*task);
+                    if let Some(t) = self.tasks.get_mut(task) {
+                        t.depends_on.insert(*depends_on);
+                    }
+                    self.index_dependency(*task, *depends_on);
+                    self.reindex(*task);
                     touched = Some(*task);
                 }
             }
             EventKind::TaskContentEdited { task, content } => {
+                self.unindex(*task);
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.content = content.clone();
                     touched = Some(*task);
                 }
+                self.reindex(*task);
             }
             EventKind::TaskDeleted { task } => {
+                self.unindex(*task);
                 if let Some(gone) = self.tasks.remove(task) {
                     self.deleted_contents
                         .insert(normalize_content(&gone.content));
-                    for t in self.tasks.values_mut() {
-                        t.depends_on.remove(task);
+                    for d in self.unindex_dependencies(&gone) {
+                        if let Some(t) = self.tasks.get_mut(&d) {
+                            t.depends_on.remove(task);
+                        }
+                        self.unindex(d);
+                        self.reindex(d);
                     }
                     if let Some(n) = running
                         && let Some(it) = self.iterations.get_mut(&n)

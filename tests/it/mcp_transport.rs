@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use crate::common::keep_alive::KeepAlive;
 use crate::common::mcp::{self, TOKEN, connect_http, connect_stdio, ok};
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, NewTask};
@@ -453,83 +454,6 @@ async fn mcp_serve_and_other_writers_see_each_other() {
     http.cancel().await.unwrap();
 }
 
-/// One HTTP/1.1 connection that stays open, as keep-alive clients (the TypeScript SDK that
-/// opencode uses) keep it: it sends JSON-RPC requests and reads each answer whole.
-struct KeepAlive {
-    reader: BufReader<TcpStream>,
-    port: u16,
-    session: Option<String>,
-}
-
-impl KeepAlive {
-    fn connect(port: u16) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(crate::common::PATIENCE))
-            .unwrap();
-        KeepAlive {
-            reader: BufReader::new(stream),
-            port,
-            session: None,
-        }
-    }
-
-    /// Posts `body` and returns the answer's body (an SSE stream or JSON, chunked or not).
-    fn post(&mut self, body: &str) -> String {
-        let session = self
-            .session
-            .as_ref()
-            .map(|s| format!("Mcp-Session-Id: {s}\r\n"))
-            .unwrap_or_default();
-        // One write, as HTTP clients send a request (write! would send each piece on its own).
-        let request = format!(
-            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {TOKEN}\r\n\
-             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-             {session}Content-Length: {}\r\n\r\n{body}",
-            self.port,
-            body.len()
-        );
-        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
-        let (mut length, mut chunked) = (None, false);
-        loop {
-            let line = self.line();
-            if line.is_empty() {
-                break;
-            }
-            let (name, value) = line.split_once(':').unwrap_or((&line, ""));
-            let (name, value) = (name.to_ascii_lowercase(), value.trim());
-            match name.as_str() {
-                "content-length" => length = value.parse::<usize>().ok(),
-                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-                "mcp-session-id" => self.session = Some(value.to_string()),
-                _ => {}
-            }
-        }
-        let mut answer = Vec::new();
-        if chunked {
-            loop {
-                let size = usize::from_str_radix(self.line().trim(), 16).unwrap();
-                let mut chunk = vec![0; size + 2];
-                self.reader.read_exact(&mut chunk).unwrap();
-                if size == 0 {
-                    break;
-                }
-                answer.extend_from_slice(&chunk[..size]);
-            }
-        } else {
-            answer.resize(length.unwrap_or(0), 0);
-            self.reader.read_exact(&mut answer).unwrap();
-        }
-        String::from_utf8(answer).unwrap()
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        line.trim_end_matches(['\r', '\n']).to_string()
-    }
-}
-
 /// A keep-alive client reuses one connection for every call. Without `TCP_NODELAY` on the
 /// server's sockets each answer, written in several small pieces, waited for the client's delayed
 /// ACK: about 40 ms a call, so 50 calls took over 2 s. This is the one timing in the suite; its
@@ -540,20 +464,14 @@ async fn keep_alive_calls_do_not_wait_for_delayed_acks() {
     let server = mcp::serve_http(dir.path(), "keep-alive", &[]);
     let port = server.port;
     tokio::task::spawn_blocking(move || {
-        let mut conn = KeepAlive::connect(port);
-        assert!(conn.post(INIT).contains("serverInfo"));
+        let mut conn = KeepAlive::connect(port, TOKEN);
+        assert!(conn.initialize().contains("serverInfo"));
         assert!(conn.session.is_some(), "no Mcp-Session-Id in the answer");
-        conn.post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        let call = |id: u32, tool: &str| {
-            format!(
-                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
-            )
-        };
-        assert!(conn.post(&call(2, "task-list")).contains("No tasks yet"));
+        assert!(conn.call(1, "task-list", "{}").contains("No tasks yet"));
         let calls = 50;
         let started = std::time::Instant::now();
         for id in 0..calls {
-            let answer = conn.post(&call(id + 10, "task-next"));
+            let answer = conn.call(u64::from(id) + 10, "task-next", "{}");
             assert!(answer.contains(&format!("\"id\":{}", id + 10)), "{answer}");
         }
         let took = started.elapsed();

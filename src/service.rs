@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use crate::session::{
     Author, Command, Ctx, DomainError, SessionState, decide, validate_session_name,
 };
-use crate::store::{EventLog, StoreError, StoredEvent, read_all};
+use crate::store::{EventLog, READ_PAGE, StoreError, StoredEvent};
 
 /// Conflicting appends by other writers before a command gives up. Each retry re-reads only the
 /// new events, so this bounds a pathological storm, not normal contention.
@@ -76,18 +76,29 @@ impl SessionHandle {
         Ok(Arc::clone(&state))
     }
 
+    /// Folds in the events appended since the state was last folded, a page at a time (so a
+    /// long log is never held in memory whole).
     async fn catch_up(&self, state: &mut Arc<SessionState>) -> Result<(), StoreError> {
-        let new = read_all(self.log.as_ref(), &self.name, state.last_seq).await?;
-        if new.is_empty() && self.log.last_seq(&self.name).await? < state.last_seq {
+        let mut folded_any = false;
+        loop {
+            let page = self.log.read(&self.name, state.last_seq, READ_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            folded_any = true;
+            let full = page.len() == READ_PAGE;
+            let folded = Arc::make_mut(state);
+            for e in &page {
+                folded.apply(e.seq, &e.event);
+            }
+            if !full {
+                break;
+            }
+        }
+        if !folded_any && self.log.last_seq(&self.name).await? < state.last_seq {
             // The session was reset under us (its numbering started over): fold it afresh.
             *state = Arc::default();
             return Box::pin(self.catch_up(state)).await;
-        }
-        if !new.is_empty() {
-            let state = Arc::make_mut(state);
-            for e in &new {
-                state.apply(e.seq, &e.event);
-            }
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::event::TaskStatus;
 use super::state::{SessionState, Task, normalize_content};
@@ -15,12 +16,19 @@ use super::state::{SessionState, Task, normalize_content};
 pub(super) struct TaskIndex {
     /// Task ids by status, in the order of [`slot`].
     by_status: [BTreeSet<u64>; 5],
-    /// Task ids by normalized content.
-    by_content: HashMap<String, BTreeSet<u64>>,
+    /// Task ids (sorted) by a hash of their normalized content: 8 bytes a task instead of a
+    /// copy of its text. A lookup compares the few candidates' contents.
+    by_content: HashMap<u64, Vec<u64>>,
     /// Remaining tasks whose dependencies are all done, in the order `task-next` offers them.
     ready: BTreeSet<(Reverse<u8>, u64)>,
     /// For each task, the tasks that depend on it.
     dependents: HashMap<u64, BTreeSet<u64>>,
+}
+
+fn content_hash(normalized: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    normalized.hash(&mut h);
+    h.finish()
 }
 
 fn slot(status: TaskStatus) -> usize {
@@ -41,9 +49,11 @@ impl SessionState {
         };
         let ix = &mut self.index;
         ix.by_status[slot(t.status)].remove(&id);
-        let key = normalize_content(&t.content);
+        let key = content_hash(&normalize_content(&t.content));
         if let Some(ids) = ix.by_content.get_mut(&key) {
-            ids.remove(&id);
+            if let Ok(at) = ids.binary_search(&id) {
+                ids.remove(at);
+            }
             if ids.is_empty() {
                 ix.by_content.remove(&key);
             }
@@ -57,10 +67,14 @@ impl SessionState {
             return;
         };
         let ready = self.is_ready(t);
-        let (status, priority, key) = (t.status, t.priority, normalize_content(&t.content));
+        let key = content_hash(&normalize_content(&t.content));
+        let (status, priority) = (t.status, t.priority);
         let ix = &mut self.index;
         ix.by_status[slot(status)].insert(id);
-        ix.by_content.entry(key).or_default().insert(id);
+        let ids = ix.by_content.entry(key).or_default();
+        if let Err(at) = ids.binary_search(&id) {
+            ids.insert(at, id);
+        }
         if ready {
             ix.ready.insert((Reverse(priority), id));
         }
@@ -132,11 +146,13 @@ impl SessionState {
     /// The tasks whose content says the same as `content` (case, spacing and trailing
     /// punctuation aside), oldest first.
     pub fn tasks_with_content(&self, content: &str) -> impl Iterator<Item = &Task> {
+        let normalized = normalize_content(content);
         self.index
             .by_content
-            .get(&normalize_content(content))
+            .get(&content_hash(&normalized))
             .into_iter()
             .flatten()
             .filter_map(|id| self.tasks.get(id))
+            .filter(move |t| normalize_content(&t.content) == normalized)
     }
 }

@@ -93,13 +93,17 @@ pub trait EventLog: Send + Sync + 'static {
     async fn reset(&self, session: &str) -> Result<(), StoreError>;
 }
 
+/// Events a reader asks for at once: large enough that a JetStream replay (one consumer a page)
+/// is not paid for too often, small enough to bound what a page holds in memory.
+pub const READ_PAGE: usize = 10_000;
+
 /// Reads a whole session (in pages, so a long log does not need one huge query).
 pub async fn read_all(
     log: &dyn EventLog,
     session: &str,
     after: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    const PAGE: usize = 2_000;
+    const PAGE: usize = READ_PAGE;
     let mut out = Vec::new();
     let mut cursor = after;
     loop {

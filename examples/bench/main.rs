@@ -114,6 +114,7 @@ async fn measure_store(
     println!("| session, client | {} |", TOOLS.join(" | "));
     println!("|---|{}", "---|".repeat(TOOLS.len()));
     let args = store.args(data_dir);
+    let mut batch_rows = Vec::new();
     for &events in sizes {
         let session = format!("s{events}");
         let server = Server::start(&bins.iteratr, &args, &session)?;
@@ -155,6 +156,13 @@ async fn measure_store(
                 )
             );
         }
+        let batches = mcp::batch_add(server.port, if opts.quick { 5 } else { 20 })?;
+        batch_rows.push(format!(
+            "| {events} | {} / {} | {:.0} |",
+            ms(batches.p50()),
+            ms(batches.p99()),
+            100.0 / batches.p50().as_secs_f64()
+        ));
         out.push(Measured {
             store: store.name(),
             events,
@@ -162,6 +170,13 @@ async fn measure_store(
             ts1,
             rss_mib: server.rss_mib(),
         });
+    }
+    println!(
+        "\n`task-batch-add` of 100 tasks over HTTP, raw client, after the calls above:\n\n\
+         | session size | p50 / p99 | events/s at p50 |\n|---:|---:|---:|"
+    );
+    for row in batch_rows {
+        println!("{row}");
     }
     Ok(())
 }

@@ -117,6 +117,34 @@ pub fn raw(port: u16, clients: usize, calls: usize) -> anyhow::Result<Latencies>
         .collect())
 }
 
+/// `calls` calls of `task-batch-add` with 100 (completed) tasks each, from one raw client.
+pub fn batch_add(port: u16, calls: usize) -> anyhow::Result<Stats> {
+    let mut conn = KeepAlive::connect(port, TOKEN);
+    conn.initialize();
+    let run = std::process::id();
+    let mut samples = Vec::new();
+    for c in 0..calls {
+        let tasks: Vec<String> = (0..100)
+            .map(|i| {
+                let n = arguments("task-add", c * 100 + i);
+                let content = n
+                    .trim_start_matches(r#"{"content":""#)
+                    .trim_end_matches(r#""}"#);
+                format!(r#"{{"content":"{content} {run}","status":"completed"}}"#)
+            })
+            .collect();
+        let args = format!(r#"{{"tasks":[{}]}}"#, tasks.join(","));
+        let started = Instant::now();
+        let answer = conn.call(c as u64 + 1, "task-batch-add", &args);
+        samples.push(started.elapsed());
+        anyhow::ensure!(
+            !answer.contains("\"isError\":true"),
+            "task-batch-add: {answer}"
+        );
+    }
+    Ok(Stats::new(samples))
+}
+
 /// The TypeScript SDK client (`ts_client.mjs`, installed with its SDK under `target/bench-node`).
 pub struct TsClient {
     dir: PathBuf,

@@ -9,8 +9,10 @@
 pub mod acp;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod doctor;
 pub mod headless;
+pub mod hooks;
 pub mod logging;
 pub mod mcp;
 pub mod orchestrator;

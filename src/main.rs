@@ -3,10 +3,25 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = iteratr::cli::Cli::parse();
+    // Settings files give the flags their defaults: flags and environment variables still win.
+    let settings = match std::env::current_dir()
+        .map_err(|e| e.to_string())
+        .and_then(|dir| iteratr::config::Settings::load(&dir).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let matches = settings.apply(iteratr::cli::Cli::command()).get_matches();
+    let cli = match iteratr::cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // The full-screen interface owns the terminal: its logs go to a file in the data dir.
     let default_log = cli
         .uses_terminal(iteratr::commands::stdout_is_terminal())
@@ -25,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(iteratr::commands::run(cli)) {
+    match runtime.block_on(iteratr::commands::run(cli, &settings)) {
         Ok(code) => code,
         Err(e) => {
             if iteratr::logging::to_file() {

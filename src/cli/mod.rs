@@ -128,6 +128,9 @@ pub enum Commands {
         #[command(subcommand)]
         command: McpCommand,
     },
+    /// Print the settings a build here would use and where each comes from (flag, environment,
+    /// iteratr.toml, ~/.config/iteratr/config.toml, default), and the hooks
+    Config,
     /// Print the version, git commit and build date
     Version,
     /// Runs the nats-server of --nats-server for the iteratr processes of a data dir (internal)

@@ -43,7 +43,11 @@ fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-pub async fn run(store: &StoreConfig, mut args: BuildArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    store: &StoreConfig,
+    mut args: BuildArgs,
+    _settings: &crate::config::Settings,
+) -> anyhow::Result<ExitCode> {
     use crate::orchestrator::{BuildOptions, Orchestrator, exit};
     let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
         eprintln!("error: {e:#}");

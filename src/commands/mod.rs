@@ -2,6 +2,7 @@
 //! This is the only layer that does (besides `main`, which parses and dispatches here).
 
 pub mod build;
+pub mod config;
 pub mod doctor;
 pub mod gen_template;
 pub mod mcp;
@@ -21,7 +22,7 @@ use crate::session::{SessionName, session_name_from};
 pub use crate::signal::shutdown_signal;
 use crate::store::EventLog;
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     if let Commands::NatsKeeper { server_bin } = &cli.command {
         crate::store::managed::run_keeper(&cli.data_dir, server_bin)
             .await
@@ -33,7 +34,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Commands::NatsKeeper { .. } => Ok(ExitCode::SUCCESS),
         Commands::Status { session, json } => status::run(store, session.as_deref(), json).await,
-        Commands::Build(args) => build::run(store, args).await,
+        Commands::Build(args) => build::run(store, args, settings).await,
+        Commands::Config => config::run(settings),
         Commands::GenTemplate { output, force } => gen_template::run(&output, force),
         Commands::Doctor { agent, timeout } => doctor::run(store, &agent, timeout).await,
         Commands::Watch { session } => watch::run(store, session.as_deref()).await,

@@ -20,6 +20,7 @@ mod mcp_transport;
 mod nats_cli;
 mod real_agent_permissions;
 mod real_agents;
+mod settings;
 mod store_nats;
 mod store_processes;
 mod store_sqlite;

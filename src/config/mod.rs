@@ -1,0 +1,214 @@
+//! Settings files. Precedence: flags > environment > the project's `iteratr.toml` > the user's
+//! `~/.config/iteratr/config.toml` (`$XDG_CONFIG_HOME/iteratr/config.toml`) > built-in defaults.
+//!
+//! Files become clap's defaults (so flags and environment variables still win, and every value
+//! is parsed by the same parser as its flag); hooks exist only in files.
+
+mod file;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use file::{CommandDecl, FileError, FileSettings, HookDecl};
+
+use crate::hooks::{DEFAULT_FIX_ROUNDS, DEFAULT_TIMEOUT, Hook, HookCommand, HookPoint};
+
+pub const PROJECT_FILE: &str = "iteratr.toml";
+
+/// Whether a key sets a global flag (before the subcommand) or one of `build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Build,
+}
+
+/// A settings key and the clap argument (its id) it gives a value to.
+pub struct Key {
+    pub name: &'static str,
+    pub arg: &'static str,
+    pub scope: Scope,
+}
+
+const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
+    Key { name, arg, scope }
+}
+
+/// Every key a settings file may hold besides `[hooks.*]`.
+pub const KEYS: [Key; 17] = [
+    key("data_dir", "data_dir", Scope::Global),
+    key("nats_url", "nats_url", Scope::Global),
+    key("nats_creds", "nats_creds", Scope::Global),
+    key("nats_replicas", "nats_replicas", Scope::Global),
+    key("nats_server", "nats_server", Scope::Global),
+    key("agent", "agent", Scope::Build),
+    key("model", "model", Scope::Build),
+    key("iterations", "iterations", Scope::Build),
+    key("template", "template", Scope::Build),
+    key("extra_instructions", "extra", Scope::Build),
+    key("deny_tools", "deny_tools", Scope::Build),
+    key("approve", "approve", Scope::Build),
+    key("iteration_timeout", "iteration_timeout", Scope::Build),
+    key("max_failures", "max_failures", Scope::Build),
+    key("retry_delay", "retry_delay", Scope::Build),
+    key("init_timeout", "init_timeout", Scope::Build),
+    key("lease_ttl", "lease_ttl", Scope::Build),
+];
+
+/// Where a value was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.path.display(), self.line)
+    }
+}
+
+/// The settings files found, the user's first, the project's last (it wins).
+#[derive(Default)]
+pub struct Settings {
+    files: Vec<file::Loaded>,
+}
+
+/// The user's settings file: `$XDG_CONFIG_HOME/iteratr/config.toml`, else under `~/.config`.
+pub fn user_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("iteratr").join("config.toml"))
+}
+
+fn text_of(v: &toml::Spanned<String>) -> Vec<String> {
+    vec![v.get_ref().clone()]
+}
+
+impl FileSettings {
+    /// The value of `name` as clap arguments, and where it was written.
+    fn get(&self, name: &str) -> Option<(Vec<String>, std::ops::Range<usize>)> {
+        let s = |v: &file::At<String>| v.as_ref().map(|v| (text_of(v), v.span()));
+        match name {
+            "data_dir" => s(&self.data_dir),
+            "nats_url" => s(&self.nats_url),
+            "nats_creds" => s(&self.nats_creds),
+            "nats_replicas" => s(&self.nats_replicas),
+            "nats_server" => self
+                .nats_server
+                .as_ref()
+                .map(|v| (vec![v.get_ref().to_string()], v.span())),
+            "agent" => s(&self.agent),
+            "model" => s(&self.model),
+            "iterations" => self
+                .iterations
+                .as_ref()
+                .map(|v| (vec![v.get_ref().to_string()], v.span())),
+            "template" => s(&self.template),
+            "extra_instructions" => s(&self.extra_instructions),
+            "deny_tools" => self
+                .deny_tools
+                .as_ref()
+                .map(|v| (v.get_ref().clone(), v.span())),
+            "approve" => s(&self.approve),
+            "iteration_timeout" => s(&self.iteration_timeout),
+            "max_failures" => s(&self.max_failures),
+            "retry_delay" => s(&self.retry_delay),
+            "init_timeout" => s(&self.init_timeout),
+            "lease_ttl" => s(&self.lease_ttl),
+            _ => None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the user's file and `iteratr.toml` in `project_dir` (either may be missing).
+    pub fn load(project_dir: &Path) -> Result<Self, FileError> {
+        let mut files = Vec::new();
+        for path in user_file()
+            .into_iter()
+            .chain([project_dir.join(PROJECT_FILE)])
+        {
+            if let Some(loaded) = file::load(&path)? {
+                files.push(loaded);
+            }
+        }
+        Ok(Settings { files })
+    }
+
+    /// The files read, in order of precedence (lowest first).
+    pub fn files(&self) -> Vec<&Path> {
+        self.files.iter().map(|f| f.path.as_path()).collect()
+    }
+
+    /// The winning value of a key and where it was written.
+    pub fn value(&self, name: &str) -> Option<(Vec<String>, Origin)> {
+        self.files.iter().rev().find_map(|f| {
+            f.settings.get(name).map(|(values, span)| {
+                let origin = Origin {
+                    path: f.path.clone(),
+                    line: f.line(&span),
+                };
+                (values, origin)
+            })
+        })
+    }
+
+    /// Makes the files' values clap's defaults, so flags and environment variables win.
+    pub fn apply(&self, mut cmd: clap::Command) -> clap::Command {
+        for k in &KEYS {
+            let Some((values, _)) = self.value(k.name) else {
+                continue;
+            };
+            let set = |a: clap::Arg| a.default_values(values.clone());
+            cmd = match k.scope {
+                Scope::Global => cmd.mut_arg(k.arg, set),
+                Scope::Build => cmd.mut_subcommand("build", |b| b.mut_arg(k.arg, set)),
+            };
+        }
+        cmd
+    }
+
+    /// The hooks declared, one a point (the project's declaration of a point wins).
+    pub fn hooks(&self) -> Vec<(Hook, Origin)> {
+        HookPoint::ALL
+            .into_iter()
+            .filter_map(|point| {
+                self.files.iter().rev().find_map(|f| {
+                    let decl = f.settings.hooks.get(&point)?;
+                    let origin = Origin {
+                        path: f.path.clone(),
+                        line: f.line(&decl.span()),
+                    };
+                    Some((hook(point, decl.get_ref()), origin))
+                })
+            })
+            .collect()
+    }
+}
+
+fn hook(point: HookPoint, decl: &HookDecl) -> Hook {
+    let timeout = decl
+        .timeout
+        .as_ref()
+        .and_then(|t| crate::cli::parse_duration(t.get_ref()).ok())
+        .unwrap_or(DEFAULT_TIMEOUT);
+    Hook {
+        point,
+        command: match &decl.command {
+            CommandDecl::Args(argv) => HookCommand::Args(argv.clone()),
+            CommandDecl::Shell(line) => HookCommand::Shell(line.clone()),
+        },
+        timeout: timeout.max(Duration::from_millis(1)),
+        // The output of the checks around an iteration is for the agent unless said otherwise.
+        to_agent: decl.to_agent.unwrap_or(matches!(
+            point,
+            HookPoint::PreIteration | HookPoint::PostIteration
+        )),
+        fix_rounds: decl.fix_rounds.unwrap_or(DEFAULT_FIX_ROUNDS),
+    }
+}
+
+#[cfg(test)]
+mod tests;

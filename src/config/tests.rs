@@ -1,0 +1,171 @@
+use clap::{CommandFactory, FromArgMatches};
+
+use super::*;
+use crate::cli::{Cli, Commands};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn error(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "iteratr.toml", text);
+    match file::load(&path) {
+        Err(e) => e
+            .to_string()
+            .replace(&dir.path().display().to_string(), "DIR"),
+        Ok(_) => panic!("{text:?} was accepted"),
+    }
+}
+
+#[test]
+fn mistakes_name_the_file_line_and_key() {
+    let e = error("agent = \"opencode acp\"\nitertions = 5\n");
+    assert!(
+        e.starts_with("DIR/iteratr.toml:2:1: itertions: unknown field"),
+        "{e}"
+    );
+    let e = error("model = \"m\"\niterations = \"five\"\n");
+    assert!(e.starts_with("DIR/iteratr.toml:2:14: iterations:"), "{e}");
+    assert!(e.contains("invalid type"), "{e}");
+    let e = error("iteration_timeout = \"soon\"\n");
+    assert!(e.starts_with("DIR/iteratr.toml:1:"), "{e}");
+    assert!(
+        e.contains("iteration_timeout:") && e.contains("not a duration"),
+        "{e}"
+    );
+    let e = error("max_failures = 0\n");
+    assert!(
+        e.contains("max_failures: 0 is not a whole number of at least 1"),
+        "{e}"
+    );
+    let e = error("approve = \"sometimes\"\n");
+    assert!(
+        e.contains("approve: \"sometimes\" is not auto or ask"),
+        "{e}"
+    );
+    let e = error(
+        "[hooks.post_iteration]\ncommand = [\"cargo\", \"test\"]\ntimeout = \"1 fortnight\"\n",
+    );
+    assert!(e.starts_with("DIR/iteratr.toml:3:"), "{e}");
+    assert!(e.contains("hooks.post_iteration.timeout:"), "{e}");
+    let e = error("[hooks.post_iter]\ncommand = \"make\"\n");
+    assert!(e.contains("unknown variant `post_iter`"), "{e}");
+    let e = error("[hooks.pre_iteration]\ncommand = []\n");
+    assert!(
+        e.contains("hooks.pre_iteration.command: the command is empty"),
+        "{e}"
+    );
+    let e = error("[hooks.session_end]\ncommand = \"x\"\nretries = 2\n");
+    assert!(
+        e.contains("hooks.session_end.retries: unknown field"),
+        "{e}"
+    );
+    let e = error("agent = [\n");
+    assert!(e.starts_with("DIR/iteratr.toml:"), "{e}");
+}
+
+#[test]
+fn a_missing_file_is_no_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        file::load(&dir.path().join("iteratr.toml"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn settings(user: Option<&str>, project: Option<&str>) -> (tempfile::TempDir, Settings) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, text) in [("user.toml", user), ("iteratr.toml", project)] {
+        if let Some(text) = text {
+            let path = write(dir.path(), name, text);
+            files.push(file::load(&path).unwrap().unwrap());
+        }
+    }
+    (dir, Settings { files })
+}
+
+/// Parses `iteratr build ARGS` with the settings' defaults: the data dir and the build's flags.
+fn build_args(s: &Settings, args: &[&str]) -> (PathBuf, crate::cli::BuildArgs) {
+    let argv = ["iteratr", "build"].iter().chain(args);
+    let matches = s.apply(Cli::command()).try_get_matches_from(argv).unwrap();
+    let cli = Cli::from_arg_matches(&matches).unwrap();
+    let Commands::Build(b) = cli.command else {
+        unreachable!()
+    };
+    (cli.data_dir, b)
+}
+
+#[test]
+fn flags_beat_the_project_file_which_beats_the_user_file_which_beats_defaults() {
+    let user = "agent = \"user-agent\"\nmodel = \"user/model\"\niterations = 7\ndata_dir = \"user-data\"\n";
+    let project =
+        "model = \"project/model\"\nretry_delay = \"5s\"\ndeny_tools = [\"bash*\", \"rm\"]\n";
+    // Nothing: the built-in defaults (ITERATR_AGENT may be set by whoever runs the tests).
+    let (_d, none) = settings(None, None);
+    let (data_dir, b) = build_args(&none, &[]);
+    assert_eq!(b.model, None);
+    assert_eq!(b.retry_delay, Duration::from_secs(2));
+    assert_eq!(data_dir, PathBuf::from(".iteratr"));
+    // The user's file over the defaults.
+    let (_d, u) = settings(Some(user), None);
+    let (data_dir, b) = build_args(&u, &[]);
+    assert_eq!(b.model.as_deref(), Some("user/model"));
+    assert_eq!(b.iterations, Some(7));
+    assert_eq!(data_dir, PathBuf::from("user-data"));
+    // The project's file over the user's, key by key.
+    let (_d, both) = settings(Some(user), Some(project));
+    let (_, b) = build_args(&both, &[]);
+    assert_eq!(b.model.as_deref(), Some("project/model"));
+    assert_eq!(b.iterations, Some(7));
+    assert_eq!(b.retry_delay, Duration::from_secs(5));
+    assert_eq!(b.deny_tools, ["bash*", "rm"]);
+    // Flags over both.
+    let (data_dir, b) = build_args(
+        &both,
+        &["-m", "flag/model", "-i", "2", "--deny-tools", "curl"],
+    );
+    assert_eq!(b.model.as_deref(), Some("flag/model"));
+    assert_eq!(b.iterations, Some(2));
+    assert_eq!(b.deny_tools, ["curl"]);
+    assert_eq!(data_dir, PathBuf::from("user-data"));
+    // Where each value came from.
+    let (values, origin) = both.value("model").unwrap();
+    assert_eq!(values, ["project/model"]);
+    assert!(
+        origin.path.ends_with("iteratr.toml") && origin.line == 1,
+        "{origin}"
+    );
+    let (_, origin) = both.value("iterations").unwrap();
+    assert!(
+        origin.path.ends_with("user.toml") && origin.line == 3,
+        "{origin}"
+    );
+}
+
+#[test]
+fn hooks_take_the_projects_declaration_of_a_point() {
+    let user = "[hooks.post_iteration]\ncommand = \"make check\"\n\n[hooks.session_end]\ncommand = [\"notify-send\", \"done\"]\nto_agent = true\n";
+    let project = "[hooks.post_iteration]\ncommand = [\"cargo\", \"test\"]\ntimeout = \"90s\"\nfix_rounds = 1\n";
+    let (_d, s) = settings(Some(user), Some(project));
+    let hooks = s.hooks();
+    assert_eq!(hooks.len(), 2);
+    let (post, origin) = &hooks[0];
+    assert_eq!(post.point, HookPoint::PostIteration);
+    assert_eq!(
+        post.command,
+        HookCommand::Args(vec!["cargo".into(), "test".into()])
+    );
+    assert_eq!(post.timeout, Duration::from_secs(90));
+    assert!(post.to_agent);
+    assert_eq!(post.fix_rounds, 1);
+    assert!(origin.path.ends_with("iteratr.toml") && origin.line == 1);
+    let (end, _) = &hooks[1];
+    assert_eq!(end.point, HookPoint::SessionEnd);
+    assert_eq!(end.timeout, DEFAULT_TIMEOUT);
+    assert!(end.to_agent);
+}

@@ -24,12 +24,13 @@ pub enum RowKind {
     Added,
 }
 
-/// One line of a hunk: its number in the old or new file, and its text in parts, `true` for the
-/// parts that changed within the line.
+/// One line of a hunk: its numbers in the old and new file (from 1), and its text in parts,
+/// `true` for the parts that changed within the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub kind: RowKind,
-    pub number: usize,
+    pub old: Option<usize>,
+    pub new: Option<usize>,
     pub parts: Vec<(bool, String)>,
 }
 
@@ -77,15 +78,15 @@ impl FileDiff {
             };
             for op in &group {
                 for change in diff.iter_inline_changes(op) {
-                    let (kind, number) = match change.tag() {
-                        ChangeTag::Equal => (RowKind::Context, change.new_index()),
+                    let kind = match change.tag() {
+                        ChangeTag::Equal => RowKind::Context,
                         ChangeTag::Delete => {
                             removed += 1;
-                            (RowKind::Removed, change.old_index())
+                            RowKind::Removed
                         }
                         ChangeTag::Insert => {
                             added += 1;
-                            (RowKind::Added, change.new_index())
+                            RowKind::Added
                         }
                     };
                     let parts = change
@@ -95,7 +96,8 @@ impl FileDiff {
                         .collect();
                     hunk.rows.push(Row {
                         kind,
-                        number: number.map_or(0, |n| n + 1),
+                        old: change.old_index().map(|n| n + 1),
+                        new: change.new_index().map(|n| n + 1),
                         parts,
                     });
                 }
@@ -225,7 +227,7 @@ pub fn styled(
     let digits = diff
         .hunks
         .iter()
-        .flat_map(|h| h.rows.iter().map(|r| r.number))
+        .flat_map(|h| h.rows.iter().flat_map(|r| r.old.max(r.new)))
         .max()
         .unwrap_or(0)
         .to_string()
@@ -251,11 +253,16 @@ pub fn styled(
                 RowKind::Added => ('+', Some(Color::Green)),
             };
             let base = color.map_or(dim, |c| Style::default().fg(c));
+            let number = |n: Option<usize>| n.map_or_else(String::new, |n| n.to_string());
             let gutter = vec![Span::styled(
-                format!("  {:>digits$} {sign} ", row.number),
+                format!(
+                    "  {:>digits$} {:>digits$} {sign} ",
+                    number(row.old),
+                    number(row.new)
+                ),
                 base,
             )];
-            let rest = vec![Span::raw(" ".repeat(digits + 5))];
+            let rest = vec![Span::raw(" ".repeat(2 * digits + 6))];
             let body = row
                 .parts
                 .iter()
@@ -300,7 +307,10 @@ mod tests {
         assert_eq!(d.hunks[0].header(), "@@ -2,7 +2,7 @@");
         assert_eq!(d.hunks[1].header(), "@@ -28,6 +28,7 @@");
         let removed = &d.hunks[0].rows[3];
-        assert_eq!((removed.kind, removed.number), (RowKind::Removed, 5));
+        assert_eq!(
+            (removed.kind, removed.old, removed.new),
+            (RowKind::Removed, Some(5), None)
+        );
         // Only the word that changed is emphasised.
         assert_eq!(
             removed.parts,

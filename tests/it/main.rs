@@ -25,5 +25,6 @@ mod store_processes;
 mod store_sqlite;
 mod templates;
 mod tui;
+mod tui_markdown;
 mod tui_tmux;
 mod watch_tmux;

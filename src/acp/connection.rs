@@ -10,12 +10,13 @@ use std::time::Duration;
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    CancelNotification, ClientCapabilities, ContentBlock, EnvVariable, FileSystemCapabilities,
-    HttpHeader, Implementation, InitializeRequest, McpServer, McpServerHttp, McpServerStdio,
-    NewSessionRequest, PermissionOptionKind, PromptRequest, ReadTextFileRequest,
-    ReadTextFileResponse, RequestPermissionOutcome, RequestPermissionRequest,
+    CancelNotification, ClientCapabilities, ContentBlock, ContentChunk, EnvVariable,
+    FileSystemCapabilities, HttpHeader, Implementation, InitializeRequest, McpServer,
+    McpServerHttp, McpServerStdio, NewSessionRequest, PermissionOptionKind, PromptRequest,
+    ReadTextFileRequest, ReadTextFileResponse, RequestPermissionOutcome, RequestPermissionRequest,
     RequestPermissionResponse, SelectedPermissionOutcome, SessionId, SessionNotification,
-    SetSessionConfigOptionRequest, TextContent, WriteTextFileRequest, WriteTextFileResponse,
+    SessionUpdate, SetSessionConfigOptionRequest, TextContent, WriteTextFileRequest,
+    WriteTextFileResponse,
 };
 use agent_client_protocol::{
     Agent as AgentRole, ByteStreams, Client, ErrorCode, on_receive_notification, on_receive_request,
@@ -206,6 +207,27 @@ pub(super) async fn run(
         .name("iteratr")
         .on_receive_notification(
             async move |n: SessionNotification, _cx| {
+                // Streamed text is nearly every update: straight from the typed message, without
+                // the detour through JSON the other kinds take.
+                match n.update {
+                    SessionUpdate::AgentMessageChunk(ContentChunk {
+                        content: ContentBlock::Text(t),
+                        ..
+                    }) => {
+                        tracing::trace!(target: "iteratr::acp", text = %t.text, "message chunk");
+                        on_update(AgentUpdate::Text { text: t.text });
+                        return Ok(());
+                    }
+                    SessionUpdate::AgentThoughtChunk(ContentChunk {
+                        content: ContentBlock::Text(t),
+                        ..
+                    }) => {
+                        tracing::trace!(target: "iteratr::acp", text = %t.text, "thought chunk");
+                        on_update(AgentUpdate::Thought { text: t.text });
+                        return Ok(());
+                    }
+                    _ => {}
+                }
                 if let Ok(v) = serde_json::to_value(&n.update) {
                     tracing::trace!(target: "iteratr::acp", update = %v);
                     tool_calls.observe(&v);

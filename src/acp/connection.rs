@@ -10,13 +10,12 @@ use std::time::Duration;
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    CancelNotification, ClientCapabilities, ContentBlock, ContentChunk, EnvVariable,
-    FileSystemCapabilities, HttpHeader, Implementation, InitializeRequest, McpServer,
-    McpServerHttp, McpServerStdio, NewSessionRequest, PermissionOptionKind, PromptRequest,
-    ReadTextFileRequest, ReadTextFileResponse, RequestPermissionOutcome, RequestPermissionRequest,
+    CancelNotification, ClientCapabilities, ContentBlock, EnvVariable, FileSystemCapabilities,
+    HttpHeader, Implementation, InitializeRequest, McpServer, McpServerHttp, McpServerStdio,
+    NewSessionRequest, PermissionOptionKind, PromptRequest, ReadTextFileRequest,
+    ReadTextFileResponse, RequestPermissionOutcome, RequestPermissionRequest,
     RequestPermissionResponse, SelectedPermissionOutcome, SessionId, SessionNotification,
-    SessionUpdate, SetSessionConfigOptionRequest, TextContent, WriteTextFileRequest,
-    WriteTextFileResponse,
+    SetSessionConfigOptionRequest, TextContent, WriteTextFileRequest, WriteTextFileResponse,
 };
 use agent_client_protocol::{
     Agent as AgentRole, ByteStreams, Client, ErrorCode, on_receive_notification, on_receive_request,
@@ -29,6 +28,7 @@ use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use super::client::{AgentError, AgentSpec, McpEntry, Op, UpdateSink};
 use super::permission::{CallInfo, Decided, ToolCalls};
 use super::policy::{Sandbox, slice_lines};
+use super::updates::take_updates;
 use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::process;
 
@@ -191,11 +191,20 @@ pub(super) async fn run(
         }
     });
 
-    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let approvals = Arc::clone(&spec.approvals);
     let cancel_approvals = Arc::clone(&spec.approvals);
     let tool_calls = Arc::new(ToolCalls::default());
     let asked_calls = Arc::clone(&tool_calls);
+    let (taken_calls, on_taken) = (Arc::clone(&tool_calls), Arc::clone(&updates));
+    let handle_update = move |calls: &ToolCalls, on_update: &UpdateSink, v: &Value| {
+        tracing::trace!(target: "iteratr::acp", update = %v);
+        calls.observe(v);
+        for u in convert_updates(v) {
+            on_update(u);
+        }
+    };
+    let stdout = take_updates(stdout, move |v| handle_update(&taken_calls, &on_taken, &v));
+    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let (grace_tx, grace_rx) = oneshot::channel::<Duration>();
     let on_update = Arc::clone(&updates);
     let on_permission = Arc::clone(&updates);
@@ -207,33 +216,9 @@ pub(super) async fn run(
         .name("iteratr")
         .on_receive_notification(
             async move |n: SessionNotification, _cx| {
-                // Streamed text is nearly every update: straight from the typed message, without
-                // the detour through JSON the other kinds take.
-                match n.update {
-                    SessionUpdate::AgentMessageChunk(ContentChunk {
-                        content: ContentBlock::Text(t),
-                        ..
-                    }) => {
-                        tracing::trace!(target: "iteratr::acp", text = %t.text, "message chunk");
-                        on_update(AgentUpdate::Text { text: t.text });
-                        return Ok(());
-                    }
-                    SessionUpdate::AgentThoughtChunk(ContentChunk {
-                        content: ContentBlock::Text(t),
-                        ..
-                    }) => {
-                        tracing::trace!(target: "iteratr::acp", text = %t.text, "thought chunk");
-                        on_update(AgentUpdate::Thought { text: t.text });
-                        return Ok(());
-                    }
-                    _ => {}
-                }
+                // Only what `take_updates` did not understand arrives here.
                 if let Ok(v) = serde_json::to_value(&n.update) {
-                    tracing::trace!(target: "iteratr::acp", update = %v);
-                    tool_calls.observe(&v);
-                    for u in convert_updates(&v) {
-                        on_update(u);
-                    }
+                    handle_update(&tool_calls, &on_update, &v);
                 }
                 Ok(())
             },

@@ -28,7 +28,7 @@ use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use super::client::{AgentError, AgentSpec, McpEntry, Op, UpdateSink};
 use super::permission::{CallInfo, Decided, ToolCalls};
 use super::policy::{Sandbox, slice_lines};
-use super::updates::take_updates;
+use super::updates::{Taken, take_updates};
 use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::process;
 
@@ -203,7 +203,11 @@ pub(super) async fn run(
             on_update(u);
         }
     };
-    let stdout = take_updates(stdout, move |v| handle_update(&taken_calls, &on_taken, &v));
+    let stdout = take_updates(stdout, move |taken| match taken {
+        Taken::Text(text) => on_taken(AgentUpdate::Text { text }),
+        Taken::Thought(text) => on_taken(AgentUpdate::Thought { text }),
+        Taken::Other(v) => handle_update(&taken_calls, &on_taken, &v),
+    });
     let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let (grace_tx, grace_rx) = oneshot::channel::<Duration>();
     let on_update = Arc::clone(&updates);

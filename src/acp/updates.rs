@@ -2,8 +2,9 @@
 //! They are nearly every message of a turn (each chunk of streamed text is one), and the SDK's
 //! generic dispatch (a JSON value, a copy, the typed message through serde's buffering, handler
 //! lookup) cost several times one parse: profiled, it was the largest part of the TUI stress
-//! benchmark. Here a notification is parsed once and handed on in the order it arrived;
-//! everything else (responses, requests, anything not understood) goes on to the SDK unchanged.
+//! benchmark. Here a notification is parsed once (a text chunk straight into its text, anything
+//! else into JSON) and handed on in the order it arrived; everything else (responses, requests,
+//! anything not understood) goes on to the SDK unchanged.
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -13,30 +14,62 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStre
 /// Buffer between this reader and the SDK (only the lines it does not take pass through it).
 const PIPE: usize = 64 * 1024;
 
+/// A `session/update` taken: streamed text or thinking, or any other update as JSON.
+#[derive(Debug, PartialEq)]
+pub(super) enum Taken {
+    Text(String),
+    Thought(String),
+    Other(Value),
+}
+
 #[derive(Deserialize)]
-struct Notification {
+struct Notification<U> {
     method: String,
     /// A request (it has an id) is never taken.
     id: Option<IgnoredAny>,
-    params: Option<Params>,
+    params: Params<U>,
 }
 
 #[derive(Deserialize)]
-struct Params {
-    update: Value,
+struct Params<U> {
+    update: U,
 }
 
-/// The `update` of a `session/update` notification, or `None` for any other line.
-fn update_of(line: &str) -> Option<Value> {
+/// The shape of a chunk of streamed text or thinking.
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(rename = "sessionUpdate")]
+    kind: String,
+    content: ChunkContent,
+}
+
+#[derive(Deserialize)]
+struct ChunkContent {
+    #[serde(rename = "type")]
+    kind: String,
+    text: String,
+}
+
+fn parse<U: serde::de::DeserializeOwned>(line: &str) -> Option<U> {
+    let n: Notification<U> = serde_json::from_str(line).ok()?;
+    (n.method == "session/update" && n.id.is_none()).then_some(n.params.update)
+}
+
+/// The update of a `session/update` notification, or `None` for any other line.
+fn update_of(line: &str) -> Option<Taken> {
     // Most other lines are answered without a parse.
     if !line.contains("\"session/update\"") {
         return None;
     }
-    let n: Notification = serde_json::from_str(line).ok()?;
-    if n.method != "session/update" || n.id.is_some() {
-        return None;
+    match parse::<Chunk>(line) {
+        Some(c) if c.content.kind == "text" && c.kind == "agent_message_chunk" => {
+            Some(Taken::Text(c.content.text))
+        }
+        Some(c) if c.content.kind == "text" && c.kind == "agent_thought_chunk" => {
+            Some(Taken::Thought(c.content.text))
+        }
+        _ => parse::<Value>(line).map(Taken::Other),
     }
-    n.params.map(|p| p.update)
 }
 
 /// Reads the agent's output line by line on the current runtime: every `session/update` goes to
@@ -44,7 +77,7 @@ fn update_of(line: &str) -> Option<Value> {
 /// ends when the agent's output does.
 pub(super) fn take_updates(
     agent_out: impl AsyncRead + Unpin + Send + 'static,
-    on_update: impl Fn(Value) + Send + 'static,
+    on_update: impl Fn(Taken) + Send + 'static,
 ) -> DuplexStream {
     let (mut to_sdk, sdk_reads) = tokio::io::duplex(PIPE);
     tokio::spawn(async move {
@@ -86,17 +119,23 @@ mod tests {
             "not json mentioning \"session/update\"\n",
             r#"{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s","update":{"sessionUpdate":"plan","entries":[]}}}"#,
             "\n",
+            r#"{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"image","data":"","mimeType":"image/png"}}}}"#,
+            "\n",
         );
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = Arc::clone(&seen);
-        let mut rest = take_updates(input.as_bytes(), move |u| {
-            record.lock().unwrap().push(u["sessionUpdate"].clone())
-        });
+        let mut rest = take_updates(input.as_bytes(), move |u| record.lock().unwrap().push(u));
         let mut passed = String::new();
         rest.read_to_string(&mut passed).await.unwrap();
         assert_eq!(
             *seen.lock().unwrap(),
-            [Value::from("agent_message_chunk"), Value::from("plan")]
+            [
+                Taken::Text("hi".into()),
+                Taken::Other(serde_json::json!({"sessionUpdate": "plan", "entries": []})),
+                Taken::Other(
+                    serde_json::json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "image", "data": "", "mimeType": "image/png"}})
+                ),
+            ]
         );
         assert_eq!(
             passed.lines().collect::<Vec<_>>(),

@@ -371,7 +371,9 @@ impl Writer<'_> {
             TagEnd::Link => {
                 self.styles.pop();
                 let url = self.links.pop().unwrap_or_default();
-                let text: String = self.inline.iter().map(|s| s.content.as_ref()).collect();
+                // An autolink's text is its URL already.
+                let spans = self.table.as_ref().map_or(&self.inline, |t| t.cell());
+                let text: String = spans.iter().map(|s| s.content.as_ref()).collect();
                 if !url.is_empty() && !text.ends_with(&url) {
                     self.push(Span::styled(format!(" ({url})"), dim()));
                 }
@@ -454,6 +456,10 @@ mod tests {
         assert_eq!(spans[2].content, " (https://docs.rs)");
         assert_eq!(spans[2].style.fg, Some(Color::DarkGray));
         assert_eq!(plain("<https://x.org>", 60), ["https://x.org"]);
+        assert_eq!(
+            plain("| a |\n|---|\n| <https://x.org> |\n", 60)[3],
+            "│ https://x.org │"
+        );
     }
 
     #[test]

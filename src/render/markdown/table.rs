@@ -31,6 +31,11 @@ impl Table {
         self.cell.push(span);
     }
 
+    /// The cell being written.
+    pub(super) fn cell(&self) -> &Vec<Span<'static>> {
+        &self.cell
+    }
+
     pub(super) fn end_cell(&mut self) {
         let cell = std::mem::take(&mut self.cell);
         self.row.push(cell);

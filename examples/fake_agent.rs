@@ -1138,6 +1138,27 @@ fn script_from_args() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The agent's stdio. When both are pipes (as an ACP client starts it) they are read and written
+/// by tokio's reactor, without blocking: the SDK's `Stdio` hands every message to a blocking
+/// thread and back, which cost more CPU than anything else when a turn streams many updates.
+/// Anything else (a terminal, a file) goes through `Stdio`.
+fn stdio() -> agent_client_protocol::DynConnectTo<Agent> {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+    let pipes = || -> std::io::Result<(pipe::Sender, pipe::Receiver)> {
+        let out = pipe::Sender::from_owned_fd(std::io::stdout().as_fd().try_clone_to_owned()?)?;
+        let inp = pipe::Receiver::from_owned_fd(std::io::stdin().as_fd().try_clone_to_owned()?)?;
+        Ok((out, inp))
+    };
+    match pipes() {
+        Ok((out, inp)) => agent_client_protocol::DynConnectTo::new(
+            agent_client_protocol::ByteStreams::new(out.compat_write(), inp.compat()),
+        ),
+        Err(_) => agent_client_protocol::DynConnectTo::new(Stdio::new()),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let fake = Arc::new(Fake {
@@ -1219,7 +1240,7 @@ async fn main() {
             },
             agent_client_protocol::on_receive_request!(),
         )
-        .connect_to(Stdio::new())
+        .connect_to(stdio())
         .await;
     f7.log(json!({"event": "eof"}));
     match result {

@@ -1,19 +1,23 @@
 //! `--headless`: the build's progress as readable lines, or with `--json` one JSON object a line.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use tokio::sync::mpsc;
 
 use crate::protocol::{
     AgentUpdate, BuildEvent, RunOutcome, ToolStatus, call_label, iteration_ended,
 };
+use crate::render::diff::FileDiff;
 use crate::session::display::{clip, first_line};
 use crate::session::{EventKind, note_id, task_id};
 
 /// Prints events until the channel closes.
 pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
-    let mut printer = Printer::default();
+    let mut printer = Printer {
+        colour: std::io::stdout().is_terminal(),
+        ..Printer::default()
+    };
     while let Some(event) = rx.recv().await {
         let text = if json {
             serde_json::to_string(&event)
@@ -37,9 +41,14 @@ pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
     }
 }
 
+/// Diff lines printed at most per file.
+const DIFF_LINES: usize = 200;
+
 /// Turns events into lines. Streamed text is held until a line is complete.
 #[derive(Default)]
 pub struct Printer {
+    /// Diffs in red and green (stdout is a terminal).
+    pub colour: bool,
     text: String,
     thought: String,
     tools: HashMap<String, String>,
@@ -197,12 +206,9 @@ impl Printer {
                     _ => {}
                 }
                 for d in diffs {
-                    let old = d.old.as_deref().map_or(0, |o| o.lines().count());
-                    out.push_str(&format!(
-                        "    diff {} (-{old} +{} lines)\n",
-                        d.path,
-                        d.new.lines().count()
-                    ));
+                    let diff = FileDiff::new(&d.path, d.old.as_deref(), &d.new);
+                    out.push_str(&format!("    ~ {} {}\n", diff.path, diff.summary()));
+                    out.push_str(&diff.unified("    ", DIFF_LINES, self.colour));
                 }
                 out
             }
@@ -329,6 +335,40 @@ mod tests {
             },
         };
         assert_eq!(p.render(&done), "  ✓ mcp__iteratr__task-list: ok\n");
+    }
+
+    #[test]
+    fn a_file_change_is_printed_as_hunks() {
+        let old: String = (1..=20).map(|i| format!("line {i}\n")).collect();
+        let new = old
+            .replace("line 2\n", "line two\n")
+            .replace("line 19\n", "");
+        let update = |colour| {
+            let mut p = Printer {
+                colour,
+                ..Printer::default()
+            };
+            p.render(&BuildEvent::Agent {
+                update: AgentUpdate::ToolUpdate {
+                    id: "t1".into(),
+                    title: Some("Edit a.txt".into()),
+                    status: None,
+                    output: String::new(),
+                    diffs: vec![crate::protocol::Diff {
+                        path: "a.txt".into(),
+                        old: Some(old.clone()),
+                        new: new.clone(),
+                    }],
+                },
+            })
+        };
+        assert_eq!(
+            update(false),
+            "    ~ a.txt +1 -2\n    @@ -1,5 +1,5 @@\n     line 1\n    -line 2\n    +line two\n     line 3\n     line 4\n     line 5\n\
+             \x20   @@ -16,5 +16,4 @@\n     line 16\n     line 17\n     line 18\n    -line 19\n     line 20\n"
+        );
+        assert!(!update(false).contains('\x1b'));
+        assert!(update(true).contains("\x1b[32m+line \x1b[1;7mtwo\x1b[22;27m\x1b[0m"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod mcp;
 pub mod orchestrator;
 pub mod process;
 pub mod protocol;
+pub mod render;
 pub mod service;
 pub mod session;
 pub mod signal;

@@ -28,6 +28,7 @@ use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use super::client::{AgentError, AgentSpec, McpEntry, Op, UpdateSink};
 use super::permission::{CallInfo, Decided, ToolCalls};
 use super::policy::{Sandbox, slice_lines};
+use super::updates::{Taken, take_updates};
 use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::process;
 
@@ -190,11 +191,24 @@ pub(super) async fn run(
         }
     });
 
-    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let approvals = Arc::clone(&spec.approvals);
     let cancel_approvals = Arc::clone(&spec.approvals);
     let tool_calls = Arc::new(ToolCalls::default());
     let asked_calls = Arc::clone(&tool_calls);
+    let (taken_calls, on_taken) = (Arc::clone(&tool_calls), Arc::clone(&updates));
+    let handle_update = move |calls: &ToolCalls, on_update: &UpdateSink, v: &Value| {
+        tracing::trace!(target: "iteratr::acp", update = %v);
+        calls.observe(v);
+        for u in convert_updates(v) {
+            on_update(u);
+        }
+    };
+    let stdout = take_updates(stdout, move |taken| match taken {
+        Taken::Text(text) => on_taken(AgentUpdate::Text { text }),
+        Taken::Thought(text) => on_taken(AgentUpdate::Thought { text }),
+        Taken::Other(v) => handle_update(&taken_calls, &on_taken, &v),
+    });
+    let transport = ByteStreams::new(stdin.compat_write(), stdout.compat());
     let (grace_tx, grace_rx) = oneshot::channel::<Duration>();
     let on_update = Arc::clone(&updates);
     let on_permission = Arc::clone(&updates);
@@ -206,12 +220,9 @@ pub(super) async fn run(
         .name("iteratr")
         .on_receive_notification(
             async move |n: SessionNotification, _cx| {
+                // Only what `take_updates` did not understand arrives here.
                 if let Ok(v) = serde_json::to_value(&n.update) {
-                    tracing::trace!(target: "iteratr::acp", update = %v);
-                    tool_calls.observe(&v);
-                    for u in convert_updates(&v) {
-                        on_update(u);
-                    }
+                    handle_update(&tool_calls, &on_update, &v);
                 }
                 Ok(())
             },

@@ -9,6 +9,7 @@ pub mod opencode;
 pub mod ordered_json;
 pub mod permission;
 pub mod policy;
+mod updates;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -511,6 +511,9 @@ impl App {
         layout.approval = self.approval.lay_out(area);
         self.tasks.lay_out(&self.state, layout.tasks);
         self.notes.lay_out(&self.state, layout.notes);
+        if self.view == View::Dashboard {
+            self.agent.lay_out(layout.agent);
+        }
         self.layout = layout;
     }
 

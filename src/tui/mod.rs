@@ -15,7 +15,6 @@ mod overlays;
 mod panes;
 mod status_bar;
 mod style;
-mod text;
 
 use std::io;
 use std::time::{Duration, Instant};

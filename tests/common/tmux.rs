@@ -57,6 +57,11 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-t", "t"])
     }
 
+    /// The screen with its colours and attributes as escape sequences (`capture-pane -e`).
+    pub fn screen_with_colours(&self) -> String {
+        self.run(&["capture-pane", "-p", "-e", "-t", "t"])
+    }
+
     /// Waits until the screen shows `what`, and returns the screen.
     #[track_caller]
     pub fn wait_for(&self, what: &str, limit: Duration) -> String {

@@ -26,5 +26,6 @@ mod store_processes;
 mod store_sqlite;
 mod templates;
 mod tui;
+mod tui_markdown;
 mod tui_tmux;
 mod watch_tmux;

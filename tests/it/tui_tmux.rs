@@ -215,3 +215,55 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
     tmux.keys(&["C-c"]);
     tmux.wait_for("EXITED 0", PATIENCE);
 }
+
+#[test]
+fn the_agent_s_markdown_is_rendered_in_a_real_terminal() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    std::fs::create_dir(dir.join("specs")).unwrap();
+    std::fs::write(dir.join("specs/demo.md"), "# Demo\n- [ ] First task\n").unwrap();
+    let doc = "## Findings\n\n| file | lines |\n|---|---:|\n| lexer.rs | 120 |\n| parser.rs | 2048 |\n\n\
+               1. Read the spec\n2. Write the lexer\n3. Run the tests\n\n\
+               See [the ratatui docs](https://docs.rs/ratatui) for more.\n\n\
+               ```rust\nfn main() {\n    let answer = 42;\n}\n```\nDone.\n";
+    let script = json!({"turns": [
+        // The turn waits until the test has read the screen.
+        {"actions": [{"say": doc}, {"wait_file": "seen"}]},
+    ]});
+    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+    let tmux = start_build(dir, "markdown", "");
+
+    let screen = tmux.wait_for("Done.", PATIENCE);
+    assert!(
+        !screen.contains("|---|") && !screen.contains("---:"),
+        "{screen}"
+    );
+    assert!(!screen.contains("```"), "{screen}");
+    assert!(
+        !screen.contains("## Findings") && screen.contains("Findings"),
+        "{screen}"
+    );
+    for item in ["1. Read the spec", "2. Write the lexer", "3. Run the tests"] {
+        assert!(screen.contains(item), "{item:?} missing:\n{screen}");
+    }
+    assert!(screen.contains("│ lexer.rs  │   120 │"), "{screen}");
+    assert!(
+        screen.contains("the ratatui docs (https://docs.rs/ratatui)"),
+        "{screen}"
+    );
+    // The code's keywords in colour (magenta: palette colour 5, as tmux writes it).
+    let coloured = tmux.screen_with_colours();
+    for keyword in ["fn", "let"] {
+        let magenta = [
+            format!("\x1b[38;5;5m{keyword}\x1b["),
+            format!("\x1b[35m{keyword}\x1b["),
+        ];
+        assert!(
+            magenta.iter().any(|m| coloured.contains(m.as_str())),
+            "{keyword} is not in colour:\n{coloured:?}"
+        );
+    }
+    std::fs::write(dir.join("seen"), "").unwrap();
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("EXITED", PATIENCE);
+}

@@ -12,8 +12,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use serde_json::Value;
 
-use crate::protocol::{AgentUpdate, Answer, Diff, ToolKind};
-use crate::tui::text::render_diff;
+use crate::protocol::{AgentUpdate, Answer, ToolKind};
+use crate::render::diff::{self, FileDiff};
 
 /// Argument lines shown at most.
 const INPUT_LINES: usize = 14;
@@ -26,7 +26,8 @@ pub struct PendingAsk {
     pub title: String,
     pub kind: ToolKind,
     pub input: Option<Value>,
-    pub diffs: Vec<Diff>,
+    /// The file changes it would make, diffed once when it arrives.
+    pub diffs: Vec<FileDiff>,
 }
 
 const BUTTONS: [(char, &str, Answer); 3] = [
@@ -79,7 +80,10 @@ impl Approval {
                     title: title.clone(),
                     kind: *kind,
                     input: input.clone(),
-                    diffs: diffs.clone(),
+                    diffs: diffs
+                        .iter()
+                        .map(|d| FileDiff::new(&d.path, d.old.as_deref(), &d.new))
+                        .collect(),
                 });
                 return AskChange::Asked;
             }
@@ -172,7 +176,7 @@ impl Approval {
         lines.push(Line::raw(""));
         if !ask.diffs.is_empty() {
             for d in &ask.diffs {
-                render_diff(&mut lines, d, inner_width, INPUT_LINES);
+                diff::styled(&mut lines, d, inner_width, INPUT_LINES, false);
             }
         } else if let Some(input) = &ask.input {
             lines.extend(

@@ -8,7 +8,7 @@ pub mod transcript;
 use ratatui::Frame;
 use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
-use ratatui::widgets::Paragraph;
+use ratatui::text::Line;
 
 use self::transcript::Transcript;
 use crate::protocol::AgentUpdate;
@@ -23,6 +23,8 @@ pub struct AgentPane {
     transcript: Transcript,
     /// Lines scrolled up from the bottom; 0 = following the output.
     scroll: usize,
+    /// The lines in view, rendered by [`AgentPane::lay_out`] for [`AgentPane::draw`].
+    visible: Vec<Line<'static>>,
 }
 
 impl AgentPane {
@@ -74,6 +76,18 @@ impl AgentPane {
         };
     }
 
+    /// Renders the lines in view of a pane at `area` (complete Markdown blocks come from the
+    /// cache; only the open block is parsed again).
+    pub fn lay_out(&mut self, area: Rect) {
+        let inner = block(String::new(), false).inner(area);
+        self.visible = if inner.height == 0 {
+            Vec::new()
+        } else {
+            self.transcript
+                .bottom_lines(inner.width, inner.height as usize, self.scroll)
+        };
+    }
+
     pub fn draw(&self, frame: &mut Frame, area: Rect, focused: bool) {
         let title = if self.scroll == 0 {
             " Agent ".to_string()
@@ -83,9 +97,8 @@ impl AgentPane {
         let b = block(title, focused);
         let inner = b.inner(area);
         frame.render_widget(b, area);
-        let lines = self
-            .transcript
-            .bottom_lines(inner.width, inner.height as usize, self.scroll);
-        frame.render_widget(Paragraph::new(lines), inner);
+        for (row, line) in (inner.y..inner.bottom()).zip(&self.visible) {
+            frame.render_widget(line, Rect::new(inner.x, row, inner.width, 1));
+        }
     }
 }

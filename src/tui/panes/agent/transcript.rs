@@ -7,13 +7,15 @@ use std::collections::VecDeque;
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 
-use super::cell::{Cell, classify, text_tail};
+use super::cell::Cell;
 use crate::protocol::AgentUpdate;
+use crate::render::diff::FileDiff;
+use crate::render::markdown::MarkdownStream;
 
 /// Lines kept in memory across all cells.
 pub const MAX_LINES: usize = 10_000;
-/// Characters kept of one line (a stream without newlines must not grow without bound).
-const MAX_LINE_CHARS: usize = 4_000;
+/// Characters kept of thinking and of a tool's output.
+const MAX_CHARS: usize = 16_000;
 
 #[derive(Debug, Default)]
 pub struct Transcript {
@@ -23,15 +25,6 @@ pub struct Transcript {
     dropped: usize,
     /// Show tool output and thinking in full.
     expanded: bool,
-}
-
-fn cap(s: &mut String) {
-    if s.len() > MAX_LINE_CHARS
-        && let Some((i, _)) = s.char_indices().nth(MAX_LINE_CHARS)
-    {
-        s.truncate(i);
-        s.push('…');
-    }
 }
 
 impl Transcript {
@@ -57,17 +50,17 @@ impl Transcript {
                 self.dropped += 1;
             }
         }
-        // One enormous text cell: drop its oldest lines.
+        // One enormous text cell: drop its oldest blocks, a tenth of the limit at least at a
+        // time, so a long stream does not shift the lines on every append.
         if self.stored > MAX_LINES
-            && let Some(Cell::Text { lines, .. }) = self.cells.front_mut()
+            && let Some(Cell::Text(stream)) = self.cells.front_mut()
         {
-            // Drop a tenth at a time, so a long stream does not shift the lines on every append.
-            let excess = (self.stored - MAX_LINES)
-                .max(MAX_LINES / 10)
-                .min(lines.len());
-            lines.drain(..excess);
-            self.stored -= excess;
-            self.dropped += 1;
+            let excess = (self.stored - MAX_LINES).max(MAX_LINES / 10);
+            let dropped = stream.drop_front(excess);
+            if dropped > 0 {
+                self.stored -= dropped;
+                self.dropped += 1;
+            }
         }
     }
 
@@ -79,44 +72,24 @@ impl Transcript {
         self.push(Cell::Info { text, warn });
     }
 
-    /// Streamed text: complete lines are styled once; the last partial line stays live.
+    /// Streamed text: Markdown rendered block by block as it completes.
     pub fn text(&mut self, chunk: &str) {
-        if !matches!(self.cells.back(), Some(Cell::Text { .. })) {
-            self.push(Cell::Text {
-                lines: Vec::new(),
-                live: String::new(),
-                in_code: false,
-            });
+        if let Some(Cell::Text(stream)) = self.cells.back_mut() {
+            self.stored += stream.push(chunk);
+            self.trim();
+        } else {
+            let mut stream = MarkdownStream::default();
+            stream.push(chunk);
+            self.push(Cell::Text(stream));
         }
-        let mut added = 0;
-        if let Some(Cell::Text {
-            lines,
-            live,
-            in_code,
-        }) = self.cells.back_mut()
-        {
-            for (i, part) in chunk.split('\n').enumerate() {
-                if i > 0 {
-                    let mut done = std::mem::take(live);
-                    cap(&mut done);
-                    let kind = classify(&done, in_code);
-                    lines.push((kind, done));
-                    added += 1;
-                }
-                live.push_str(part);
-            }
-            cap(live);
-        }
-        self.stored += added;
-        self.trim();
     }
 
     pub fn thought(&mut self, chunk: &str) {
         if let Some(Cell::Thought(t)) = self.cells.back_mut() {
             let before = t.lines().count();
             t.push_str(chunk);
-            if t.len() > MAX_LINE_CHARS * 4 {
-                let keep = t.len() - MAX_LINE_CHARS * 4;
+            if t.len() > MAX_CHARS {
+                let keep = t.len() - MAX_CHARS;
                 let cut = t
                     .char_indices()
                     .find(|(i, _)| *i >= keep)
@@ -190,10 +163,13 @@ impl Transcript {
                         *status = *s;
                     }
                     if !new_output.is_empty() {
-                        *output = new_output.chars().take(MAX_LINE_CHARS * 4).collect();
+                        *output = new_output.chars().take(MAX_CHARS).collect();
                     }
                     if !new_diffs.is_empty() {
-                        *diffs = new_diffs.clone();
+                        *diffs = new_diffs
+                            .iter()
+                            .map(|d| FileDiff::new(&d.path, d.old.as_deref(), &d.new))
+                            .collect();
                     }
                 }
             }
@@ -245,18 +221,14 @@ impl Transcript {
         }
     }
 
-    /// The last `height` lines (after skipping `offset` lines from the bottom) at `width`, and
-    /// the total number of lines it rendered before stopping (for the scroll indicator).
-    pub fn bottom_lines(&self, width: u16, height: usize, offset: usize) -> Vec<Line<'static>> {
+    /// The last `height` lines (after skipping `offset` lines from the bottom) at `width`.
+    /// Complete Markdown blocks are rendered once per width and kept.
+    pub fn bottom_lines(&mut self, width: u16, height: usize, offset: usize) -> Vec<Line<'static>> {
         let width = width.max(10) as usize;
         let need = height + offset;
         let mut out: Vec<Line<'static>> = Vec::new();
-        for cell in self.cells.iter().rev() {
-            let mut lines = match cell {
-                // A long text cell: wrap only its last lines, as many as the view needs.
-                Cell::Text { lines, live, .. } => text_tail(lines, live, width, need - out.len()),
-                _ => cell.render(width, self.expanded),
-            };
+        for cell in self.cells.iter_mut().rev() {
+            let mut lines = cell.render(width, self.expanded, need - out.len());
             lines.reverse();
             out.extend(lines);
             if out.len() >= need {
@@ -281,12 +253,7 @@ impl Transcript {
 mod tests {
     use super::*;
 
-    fn plain(lines: &[Line]) -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
-            .collect()
-    }
+    use crate::render::texts as plain;
 
     #[test]
     fn streaming_text_keeps_a_live_line() {
@@ -296,7 +263,7 @@ mod tests {
         t.text("ld\n- item `x`\n```\ncode\n```\nnext");
         assert_eq!(
             plain(&t.bottom_lines(40, 10, 0)),
-            ["Hello world", "• item x", "```", "  code", "```", "next"]
+            ["Hello world", "• item x", "  code", "next"]
         );
     }
 
@@ -322,9 +289,26 @@ mod tests {
         }
         assert!(t.stored <= MAX_LINES + 1, "{}", t.stored);
         assert!(t.dropped > 0);
-        t.text(&"y".repeat(MAX_LINE_CHARS * 3));
-        if let Some(Cell::Text { live, .. }) = t.cells.back() {
-            assert!(live.chars().count() <= MAX_LINE_CHARS + 1);
+        // A line without end is cut too.
+        t.text(&"y".repeat(12_000));
+        let shown: usize = plain(&t.bottom_lines(200, 100, 0))
+            .iter()
+            .map(|l| l.chars().filter(|c| *c == 'y').count())
+            .sum();
+        assert!(shown <= 4_000, "{shown}");
+    }
+
+    #[test]
+    fn one_endless_text_is_bounded_too() {
+        let mut t = Transcript::default();
+        for i in 0..(MAX_LINES * 3) {
+            t.text(&format!("line {i} of one long answer\n"));
         }
+        assert!(t.stored <= MAX_LINES + 1, "{}", t.stored);
+        assert_eq!(t.cells.len(), 1);
+        assert_eq!(
+            plain(&t.bottom_lines(80, 1, 0)),
+            [format!("line {} of one long answer", MAX_LINES * 3 - 1)]
+        );
     }
 }

@@ -1,0 +1,149 @@
+//! The agent's `session/update` notifications, taken off its stdout before the ACP SDK sees them.
+//! They are nearly every message of a turn (each chunk of streamed text is one), and the SDK's
+//! generic dispatch (a JSON value, a copy, the typed message through serde's buffering, handler
+//! lookup) cost several times one parse: profiled, it was the largest part of the TUI stress
+//! benchmark. Here a notification is parsed once (a text chunk straight into its text, anything
+//! else into JSON) and handed on in the order it arrived; everything else (responses, requests,
+//! anything not understood) goes on to the SDK unchanged.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStream};
+
+/// Buffer between this reader and the SDK (only the lines it does not take pass through it).
+const PIPE: usize = 64 * 1024;
+
+/// A `session/update` taken: streamed text or thinking, or any other update as JSON.
+#[derive(Debug, PartialEq)]
+pub(super) enum Taken {
+    Text(String),
+    Thought(String),
+    Other(Value),
+}
+
+#[derive(Deserialize)]
+struct Notification<U> {
+    method: String,
+    /// A request (it has an id) is never taken.
+    id: Option<IgnoredAny>,
+    params: Params<U>,
+}
+
+#[derive(Deserialize)]
+struct Params<U> {
+    update: U,
+}
+
+/// The shape of a chunk of streamed text or thinking.
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(rename = "sessionUpdate")]
+    kind: String,
+    content: ChunkContent,
+}
+
+#[derive(Deserialize)]
+struct ChunkContent {
+    #[serde(rename = "type")]
+    kind: String,
+    text: String,
+}
+
+fn parse<U: serde::de::DeserializeOwned>(line: &str) -> Option<U> {
+    let n: Notification<U> = serde_json::from_str(line).ok()?;
+    (n.method == "session/update" && n.id.is_none()).then_some(n.params.update)
+}
+
+/// The update of a `session/update` notification, or `None` for any other line.
+fn update_of(line: &str) -> Option<Taken> {
+    // Most other lines are answered without a parse.
+    if !line.contains("\"session/update\"") {
+        return None;
+    }
+    match parse::<Chunk>(line) {
+        Some(c) if c.content.kind == "text" && c.kind == "agent_message_chunk" => {
+            Some(Taken::Text(c.content.text))
+        }
+        Some(c) if c.content.kind == "text" && c.kind == "agent_thought_chunk" => {
+            Some(Taken::Thought(c.content.text))
+        }
+        _ => parse::<Value>(line).map(Taken::Other),
+    }
+}
+
+/// Reads the agent's output line by line on the current runtime: every `session/update` goes to
+/// `on_update` in order, every other line to the returned stream, which the SDK reads. The stream
+/// ends when the agent's output does.
+pub(super) fn take_updates(
+    agent_out: impl AsyncRead + Unpin + Send + 'static,
+    on_update: impl Fn(Taken) + Send + 'static,
+) -> DuplexStream {
+    let (mut to_sdk, sdk_reads) = tokio::io::duplex(PIPE);
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(agent_out).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match update_of(&line) {
+                Some(update) => on_update(update),
+                None => {
+                    let sent = async {
+                        to_sdk.write_all(line.as_bytes()).await?;
+                        to_sdk.write_all(b"\n").await
+                    };
+                    if sent.await.is_err() {
+                        return; // the SDK is gone
+                    }
+                }
+            }
+        }
+        let _ = to_sdk.shutdown().await;
+    });
+    sdk_reads
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn updates_are_taken_and_everything_else_passes_in_order() {
+        let input = concat!(
+            r#"{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"hi"}}}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":1,"result":{"stopReason":"end_turn"}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":2,"method":"session/update","params":{"update":{}}}"#,
+            "\n",
+            "not json mentioning \"session/update\"\n",
+            r#"{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s","update":{"sessionUpdate":"plan","entries":[]}}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"image","data":"","mimeType":"image/png"}}}}"#,
+            "\n",
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let mut rest = take_updates(input.as_bytes(), move |u| record.lock().unwrap().push(u));
+        let mut passed = String::new();
+        rest.read_to_string(&mut passed).await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                Taken::Text("hi".into()),
+                Taken::Other(serde_json::json!({"sessionUpdate": "plan", "entries": []})),
+                Taken::Other(
+                    serde_json::json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "image", "data": "", "mimeType": "image/png"}})
+                ),
+            ]
+        );
+        assert_eq!(
+            passed.lines().collect::<Vec<_>>(),
+            [
+                r#"{"jsonrpc":"2.0","id":1,"result":{"stopReason":"end_turn"}}"#,
+                r#"{"jsonrpc":"2.0","id":2,"method":"session/update","params":{"update":{}}}"#,
+                "not json mentioning \"session/update\"",
+            ]
+        );
+    }
+}

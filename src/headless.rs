@@ -142,6 +142,15 @@ impl Printer {
                 iteration_ended(*iteration, outcome, *took, tasks)
             ),
             BuildEvent::ModelSelected { model } => format!("iteratr: model {model}\n"),
+            BuildEvent::Hook { hook } => {
+                let mut out = format!("iteratr: {}\n", hook.line());
+                if !hook.succeeded {
+                    for line in hook.last_lines(20) {
+                        out.push_str(&format!("  | {line}\n"));
+                    }
+                }
+                out
+            }
             BuildEvent::Retrying {
                 failures,
                 max_failures,

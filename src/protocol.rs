@@ -56,6 +56,10 @@ pub enum BuildEvent {
         took: Duration,
         tasks: TaskCounts,
     },
+    /// A hook declared in a settings file ran.
+    Hook {
+        hook: HookReport,
+    },
     Retrying {
         failures: u32,
         max_failures: u32,
@@ -68,6 +72,43 @@ pub enum BuildEvent {
         iterations: u32,
         message: String,
     },
+}
+
+/// How a hook run ended, as front ends show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookReport {
+    /// `post_iteration`, ...
+    pub point: String,
+    /// The command as declared (it holds no values: those go to the environment).
+    pub command: String,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub succeeded: bool,
+    /// "exit 1", "timed out after 5m", "could not start: ...".
+    pub result: String,
+    #[serde(rename = "seconds", serialize_with = "seconds")]
+    pub took: Duration,
+    /// The end of its output.
+    pub output: String,
+}
+
+impl HookReport {
+    /// "hook post_iteration `cargo test`: exit 1 after 3.2s".
+    pub fn line(&self) -> String {
+        format!(
+            "hook {} `{}`: {} after {:.1}s",
+            self.point,
+            crate::session::display::clip(&self.command, 80),
+            self.result,
+            self.took.as_secs_f64()
+        )
+    }
+
+    /// The last `n` lines of its output.
+    pub fn last_lines(&self, n: usize) -> Vec<&str> {
+        let lines: Vec<&str> = self.output.trim_end().lines().collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
 }
 
 fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

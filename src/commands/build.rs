@@ -46,7 +46,7 @@ fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 pub async fn run(
     store: &StoreConfig,
     mut args: BuildArgs,
-    _settings: &crate::config::Settings,
+    settings: &crate::config::Settings,
 ) -> anyhow::Result<ExitCode> {
     use crate::orchestrator::{BuildOptions, Orchestrator, exit};
     let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
@@ -131,6 +131,7 @@ pub async fn run(
         init_timeout: args.init_timeout,
         store_args: store.child_args(),
         store_env: store.child_env(),
+        hooks: settings.hooks().into_iter().map(|(hook, _)| hook).collect(),
     };
     let signal_token = interrupt.clone();
     tokio::spawn(async move {

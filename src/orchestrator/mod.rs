@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub mod lease;
 mod permissions;
 mod prompt;
+mod run_hooks;
 mod spec;
 mod turn;
 
@@ -70,6 +71,8 @@ pub struct BuildOptions {
     pub store_args: Vec<String>,
     /// Environment for it (the NATS connection, when one is used).
     pub store_env: Vec<(String, String)>,
+    /// Hooks declared in the settings files, one a point at most.
+    pub hooks: Vec<crate::hooks::Hook>,
 }
 
 /// How a run ended.
@@ -229,6 +232,13 @@ impl Orchestrator {
         if let Some(agent) = self.agent.take() {
             agent.shutdown(Duration::from_secs(2)).await;
         }
+        let mut input = self.hook_input(None);
+        input.summary = Some(message.clone());
+        if let Outcome::Failed(e) = &outcome {
+            input.error = Some(e.clone());
+        }
+        self.run_hook(crate::hooks::HookPoint::SessionEnd, input)
+            .await;
         if let Some(http) = self.http.take() {
             http.shutdown().await;
         }
@@ -303,6 +313,8 @@ impl Orchestrator {
             ));
         }
         self.sync_spec(&spec, &state).await?;
+        self.run_hook(crate::hooks::HookPoint::SessionStart, self.hook_input(None))
+            .await;
         let state = self.session.refresh().await?;
         self.messages_prompted = state.messages.len();
         if state.completed.is_some() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::{Orchestrator, Turn, permissions};
+use super::{Orchestrator, Turn, permissions, run_hooks};
 use crate::acp::{Agent, AgentError, AgentSpec, ModelChoice};
 use crate::protocol::BuildEvent;
 use crate::session::display::TaskCounts;
@@ -75,8 +75,12 @@ impl Orchestrator {
         });
         let started = Instant::now();
         let state = self.session.refresh().await?;
-        let prompt = self.render(number, planning, &state)?;
-        let turn = self.turn(prompt).await;
+        let completed_before = run_hooks::completed_ids(&state);
+        let mut prompt = self.render(number, planning, &state)?;
+        if let Some(output) = self.pre_iteration(number).await {
+            prompt.push_str(&output);
+        }
+        let turn = self.turn(prompt, number, planning).await;
         let (outcome, detail) = match &turn {
             Turn::Done(stop) => (stop.clone(), None),
             Turn::Failed(outcome, reason) => (outcome.clone(), Some(reason.clone())),
@@ -99,10 +103,12 @@ impl Orchestrator {
             took: started.elapsed(),
             tasks: TaskCounts::of(&state),
         });
+        self.after_iteration(number, &completed_before, &state, &turn)
+            .await;
         Ok(turn)
     }
 
-    pub(super) async fn turn(&mut self, prompt: String) -> Turn {
+    pub(super) async fn turn(&mut self, prompt: String, number: u32, planning: bool) -> Turn {
         let Some(agent) = self.agent.as_ref() else {
             return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
         };
@@ -169,6 +175,10 @@ impl Orchestrator {
             {
                 break;
             }
+        }
+        // The checks after a work iteration (planning writes no code to check).
+        if !planning && let Some(turn) = self.post_iteration(&acp_session, number).await {
+            return turn;
         }
         Turn::Done(stop)
     }

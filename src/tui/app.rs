@@ -232,6 +232,16 @@ impl App {
                 self.agent
                     .divider(iteration_ended(iteration, &outcome, took, &tasks));
             }
+            BuildEvent::Hook { hook } => {
+                let mut text = hook.line();
+                if !hook.succeeded {
+                    for line in hook.last_lines(10) {
+                        text.push_str(&format!("\n  | {line}"));
+                    }
+                    self.set_status_message(hook.line(), true);
+                }
+                self.agent.info(text, !hook.succeeded);
+            }
             BuildEvent::Retrying {
                 failures,
                 max_failures,

@@ -13,6 +13,7 @@ mod doctor;
 mod fake_agent_smoke;
 mod fake_llm;
 mod golden_events;
+mod hooks;
 mod mcp_files;
 mod mcp_python;
 mod mcp_tools;

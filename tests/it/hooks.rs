@@ -1,0 +1,151 @@
+//! Hooks in a real build (the fake agent standing in for the model): a failing check after an
+//! iteration goes back to the agent until it passes, a check before an iteration joins the prompt,
+//! values reach hooks only as environment variables (text the agent wrote is never run), a
+//! hanging hook is killed at its timeout, and every run is reported.
+
+use serde_json::json;
+
+use crate::common::project::*;
+
+const SPEC_WITH_SHELL_TEXT: &str = "# Demo\n\n- [ ] Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3\n- [ ] Write world.txt\n- [ ] Write the README\n";
+
+#[test]
+fn a_failing_check_goes_back_to_the_agent_and_values_never_become_code() {
+    let fix_turn = json!({"actions": [
+        {"write": {"path": "fixed.txt", "content": "fixed\n"}},
+        summary("TAS-1 done, check fixed"),
+    ]});
+    let p = Project::new(json!({"turns": [
+        planning_turn(),
+        work_turn("TAS-1", "hello.txt"),
+        fix_turn,
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ]}));
+    std::fs::write(p.path().join("specs/demo.md"), SPEC_WITH_SHELL_TEXT).unwrap();
+    std::fs::write(
+        p.path().join("iteratr.toml"),
+        r#"
+[hooks.session_start]
+command = "echo start >> points.log"
+
+[hooks.pre_iteration]
+command = ["echo", "Reminder from pre_iteration: keep files small"]
+
+[hooks.post_iteration]
+command = "echo \"iteration $ITERATR_ITERATION\" >> points.log; if [ -f fixed.txt ]; then echo '3 passed'; else echo 'test hello FAILED: fixed.txt is missing'; exit 1; fi"
+fix_rounds = 2
+
+[hooks.on_task_complete]
+command = "printf '%s|%s\n' \"$ITERATR_TASK_ID\" \"$ITERATR_TASK_CONTENT\" >> completed.log"
+
+[hooks.session_end]
+command = ["sh", "-c", "cat > end.json"]
+"#,
+    )
+    .unwrap();
+    let out = p.build(&["--headless"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+
+    // The failing check's output reached the agent as a follow-up in the same session, once.
+    let prompts = p.agent_events("prompt");
+    let follow_ups: Vec<&serde_json::Value> = prompts
+        .iter()
+        .filter(|e| {
+            e["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("test hello FAILED")
+        })
+        .collect();
+    assert_eq!(follow_ups.len(), 1, "{prompts:?}");
+    let follow_up = follow_ups[0]["text"].as_str().unwrap();
+    assert!(
+        follow_up.contains("Fix what it reports first"),
+        "{follow_up}"
+    );
+    let work_prompt = prompts
+        .iter()
+        .position(|e| {
+            e["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("test hello FAILED")
+        })
+        .unwrap();
+    assert_eq!(
+        prompts[work_prompt]["session_id"],
+        prompts[work_prompt - 1]["session_id"],
+        "the follow-up went to another ACP session"
+    );
+    // The pre_iteration check joined every prompt.
+    let main_prompts: Vec<_> = prompts
+        .iter()
+        .filter(|e| {
+            e["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Reminder from pre_iteration")
+        })
+        .collect();
+    assert_eq!(main_prompts.len(), 4, "planning and three work iterations");
+
+    // Every run was reported: the failure with its output, then the passes.
+    assert!(text.contains("hook post_iteration"), "{text}");
+    assert!(text.contains(": exit 1 after"), "{text}");
+    assert!(
+        text.contains("| test hello FAILED: fixed.txt is missing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("asking the agent to fix it (round 1 of 2)"),
+        "{text}"
+    );
+    // Work iterations only (planning writes no code): 1 (failed, then passed), 2, 3.
+    let points = std::fs::read_to_string(p.path().join("points.log")).unwrap();
+    assert_eq!(
+        points,
+        "start\niteration 1\niteration 1\niteration 2\niteration 3\n"
+    );
+
+    // Task text went through the environment only: printed as written, nothing run.
+    let completed = std::fs::read_to_string(p.path().join("completed.log")).unwrap();
+    assert!(
+        completed
+            .starts_with("TAS-1|Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3\n"),
+        "{completed}"
+    );
+    assert_eq!(completed.lines().count(), 3, "{completed}");
+    for f in ["pwned", "pwned2", "pwned3"] {
+        assert!(!p.path().join(f).exists(), "{f} was created by a hook");
+    }
+    // session_end got its values as JSON on stdin.
+    let end: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join("end.json")).unwrap()).unwrap();
+    assert_eq!(end["hook"], "session_end");
+    assert_eq!(end["input"]["session"], "demo");
+}
+
+#[test]
+fn a_hanging_check_is_killed_at_its_timeout_and_the_build_goes_on() {
+    let p = Project::new(json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt")]}));
+    std::fs::write(
+        p.path().join("iteratr.toml"),
+        "[hooks.post_iteration]\ncommand = \"echo $$ > hook.pid; sleep 300\"\ntimeout = \"1s\"\nto_agent = false\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(text.contains("hook post_iteration `sh -c"), "{text}");
+    assert!(text.contains("timed out after 1s"), "{text}");
+    let pid = std::fs::read_to_string(p.path().join("hook.pid")).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"),
+        "the hook's shell {pid} is still running"
+    );
+}

@@ -210,7 +210,10 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
             format!(", {} task(s) changed", it.tasks_changed.len())
         };
         let planning = if it.planning { ", planning" } else { "" };
-        let _ = writeln!(out, "  #{:<3} {when}{planning}{changed}", it.number);
+        let commit = it.commit.as_deref().map_or(String::new(), |c| {
+            format!(", commit {}", &c[..c.len().min(12)])
+        });
+        let _ = writeln!(out, "  #{:<3} {when}{planning}{changed}{commit}", it.number);
         if let Some(summary) = &it.summary {
             let _ = writeln!(out, "        {}", first_line(summary));
         }

@@ -205,6 +205,10 @@ pub struct BuildArgs {
     /// Take the session over from a build on this machine whose process is gone
     #[arg(long)]
     pub takeover: bool,
+    /// Do not commit each iteration's changes (by default, in a git repository, iteratr commits
+    /// the files an iteration changed after it ends)
+    #[arg(long = "no-auto-commit", action = clap::ArgAction::SetFalse)]
+    pub auto_commit: bool,
     /// How long this build's hold on the session lasts without renewal (renewed every third)
     #[arg(long, env = "ITERATR_LEASE_TTL", default_value = "90s", value_parser = parse_lease_ttl, value_name = "DURATION")]
     pub lease_ttl: Duration,

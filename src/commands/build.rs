@@ -132,6 +132,7 @@ pub async fn run(
         store_args: store.child_args(),
         store_env: store.child_env(),
         hooks: settings.hooks().into_iter().map(|(hook, _)| hook).collect(),
+        auto_commit: args.auto_commit,
     };
     let signal_token = interrupt.clone();
     tokio::spawn(async move {

@@ -45,6 +45,7 @@ pub struct FileSettings {
     pub init_timeout: At<String>,
     #[serde(default, deserialize_with = "lease_ttl")]
     pub lease_ttl: At<String>,
+    pub auto_commit: At<bool>,
     #[serde(default)]
     pub hooks: BTreeMap<HookPoint, Spanned<HookDecl>>,
 }

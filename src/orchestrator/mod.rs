@@ -12,6 +12,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod commit;
 pub mod lease;
 mod permissions;
 mod prompt;
@@ -73,6 +74,8 @@ pub struct BuildOptions {
     pub store_env: Vec<(String, String)>,
     /// Hooks declared in the settings files, one a point at most.
     pub hooks: Vec<crate::hooks::Hook>,
+    /// Commit each iteration's changes when the project is in a git repository.
+    pub auto_commit: bool,
 }
 
 /// How a run ended.
@@ -131,6 +134,8 @@ pub struct Orchestrator {
     ran: u32,
     /// This build's hold on the session, released when the run ends.
     lease: Option<LeaseGuard>,
+    /// The repository each iteration is committed in (auto-commit).
+    repo: Option<crate::git::Repo>,
 }
 
 impl Orchestrator {
@@ -174,6 +179,7 @@ impl Orchestrator {
             binary,
             ran: 0,
             lease: None,
+            repo: None,
         })
     }
 
@@ -315,6 +321,7 @@ impl Orchestrator {
         self.sync_spec(&spec, &state).await?;
         self.run_hook(crate::hooks::HookPoint::SessionStart, self.hook_input(None))
             .await;
+        self.discover_repo().await;
         let state = self.session.refresh().await?;
         self.messages_prompted = state.messages.len();
         if state.completed.is_some() {

@@ -76,6 +76,7 @@ impl Orchestrator {
         let started = Instant::now();
         let state = self.session.refresh().await?;
         let completed_before = run_hooks::completed_ids(&state);
+        let tree_before = self.snapshot().await;
         let mut prompt = self.render(number, planning, &state)?;
         if let Some(output) = self.pre_iteration(number).await {
             prompt.push_str(&output);
@@ -90,10 +91,12 @@ impl Orchestrator {
                 Some("stopped by the user".to_string()),
             ),
         };
+        let commit = self.commit_iteration(number, tree_before, &turn).await;
         self.exec(Command::FinishIteration {
             number,
             outcome: outcome.clone(),
             detail,
+            commit,
         })
         .await?;
         let state = self.session.refresh().await?;

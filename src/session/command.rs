@@ -87,6 +87,8 @@ pub enum Command {
         number: u32,
         outcome: IterationOutcome,
         detail: Option<String>,
+        /// The commit made of the iteration's changes, when one was.
+        commit: Option<String>,
     },
     UserMessage {
         text: String,
@@ -279,6 +281,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                     iteration: running,
                     outcome: IterationOutcome::Interrupted,
                     detail: Some("iteratr stopped before the iteration ended".to_string()),
+                    commit: None,
                 }));
             }
             out.push(ev(EventKind::IterationStarted {
@@ -299,6 +302,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             number,
             outcome,
             detail,
+            commit,
         } => {
             if state.running_iteration() != Some(*number) {
                 return Err(DomainError::IterationNotRunning(*number));
@@ -311,10 +315,18 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 .as_deref()
                 .map(|d| clip(d.trim(), limits::DETAIL_MAX))
                 .filter(|d| !d.is_empty());
+            let commit = commit
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| {
+                    c.len() >= 7 && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+                .map(str::to_string);
             vec![ev(EventKind::IterationFinished {
                 iteration: *number,
                 outcome,
                 detail,
+                commit,
             })]
         }
         Command::UserMessage { text } => {

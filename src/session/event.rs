@@ -322,6 +322,9 @@ pub enum EventKind {
         outcome: IterationOutcome,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// The commit iteratr made of what the iteration changed (a full hash).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
     },
     UserMessage {
         text: String,

@@ -498,6 +498,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
             number: 1,
             outcome: "end_turn".into(),
             detail: None,
+            commit: None,
         },
     )
     .unwrap();
@@ -518,7 +519,8 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
             Command::FinishIteration {
                 number: 1,
                 outcome: "x".into(),
-                detail: None
+                detail: None,
+                commit: None
             }
         )
         .unwrap_err(),
@@ -771,6 +773,7 @@ mod properties {
                 number: state.running_iteration().unwrap_or(0),
                 outcome: "end_turn".into(),
                 detail: None,
+                commit: None,
             },
             Op::Complete => Command::CompleteSession { summary: None },
             Op::Reset => Command::Reset { reason: None },

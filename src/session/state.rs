@@ -65,6 +65,8 @@ pub struct Iteration {
     pub planning: bool,
     /// Tasks added or changed while this iteration ran.
     pub tasks_changed: BTreeSet<u64>,
+    /// The commit iteratr made of its changes.
+    pub commit: Option<String>,
 }
 
 impl Iteration {
@@ -401,6 +403,7 @@ impl SessionState {
                 iteration,
                 outcome,
                 detail,
+                commit,
             } => {
                 if let Some(it) = self.iterations.get_mut(iteration)
                     && it.finished_at_ms.is_none()
@@ -408,6 +411,7 @@ impl SessionState {
                     it.finished_at_ms = Some(at);
                     it.outcome = Some(outcome.clone());
                     it.detail = detail.clone();
+                    it.commit = commit.clone();
                 }
             }
             EventKind::UserMessage { text } => self.messages.push(UserMessage {

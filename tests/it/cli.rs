@@ -83,6 +83,7 @@ async fn populate(dir: &Path, session: &str) {
         number: 1,
         outcome: "end_turn".into(),
         detail: None,
+        commit: None,
     })
     .await;
 }

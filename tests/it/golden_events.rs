@@ -141,6 +141,7 @@ fn one_of_each() -> Vec<Event> {
                 iteration: 1,
                 outcome: "end_turn".into(),
                 detail: None,
+                commit: None,
             },
         ),
         e(
@@ -149,6 +150,7 @@ fn one_of_each() -> Vec<Event> {
                 iteration: 2,
                 outcome: "error".into(),
                 detail: Some("agent exited".into()),
+                commit: None,
             },
         ),
         e(

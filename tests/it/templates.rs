@@ -76,6 +76,7 @@ fn state() -> SessionState {
             number: 0,
             outcome: "end_turn".into(),
             detail: None,
+            commit: None,
         },
     );
     run(
@@ -111,6 +112,7 @@ fn state() -> SessionState {
             number: 1,
             outcome: "end_turn".into(),
             detail: None,
+            commit: None,
         },
     );
     s

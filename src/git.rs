@@ -1,0 +1,163 @@
+//! The project's git repository, through the git command line: what an iteration changed, and a
+//! commit of exactly that. iteratr never pushes, never commits what was already dirty or
+//! untracked before the iteration, never its own data dir, and leaves a repository in the middle
+//! of a merge, rebase, cherry-pick or revert alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// A working tree's changes: path (relative to the top) → what git says plus a content stamp.
+pub type Snapshot = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git {args} failed: {message}")]
+    Failed { args: String, message: String },
+    #[error("cannot run git: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// A repository iteratr may commit in.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub top: PathBuf,
+    /// Paths never committed (the data dir), relative to `top`, with a trailing `/`.
+    excluded: Vec<String>,
+}
+
+async fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<String, GitError> {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
+        .current_dir(dir)
+        // Paths are paths, never patterns; no pager, no prompts.
+        .env("GIT_LITERAL_PATHSPECS", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PAGER", "cat")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(GitError::Spawn)?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input).await.map_err(GitError::Spawn)?;
+        drop(pipe);
+    }
+    let out = child.wait_with_output().await.map_err(GitError::Spawn)?;
+    if !out.status.success() {
+        return Err(GitError::Failed {
+            args: args.first().copied().unwrap_or_default().to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl Repo {
+    /// The repository `dir` is in, if any (and git is installed).
+    pub async fn discover(dir: &Path, never_commit: &[PathBuf]) -> Option<Repo> {
+        let top = git(dir, &["rev-parse", "--show-toplevel"], None)
+            .await
+            .ok()?;
+        let top = PathBuf::from(top.trim()).canonicalize().ok()?;
+        let excluded = never_commit
+            .iter()
+            .filter_map(|p| {
+                let abs = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    dir.join(p)
+                };
+                let abs = abs.canonicalize().unwrap_or(abs);
+                let rel = abs.strip_prefix(&top).ok()?;
+                Some(format!("{}/", rel.display()))
+            })
+            .collect();
+        Some(Repo { top, excluded })
+    }
+
+    /// The operation in progress that makes committing wrong, if any.
+    pub async fn operation_in_progress(&self) -> Option<&'static str> {
+        for (marker, what) in [
+            ("MERGE_HEAD", "a merge"),
+            ("rebase-merge", "a rebase"),
+            ("rebase-apply", "a rebase"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick"),
+            ("REVERT_HEAD", "a revert"),
+        ] {
+            let Ok(path) = git(&self.top, &["rev-parse", "--git-path", marker], None).await else {
+                continue;
+            };
+            if self.top.join(path.trim()).exists() {
+                return Some(what);
+            }
+        }
+        None
+    }
+
+    /// What is changed or untracked now (ignored files are not listed), each with a stamp of
+    /// its content, so a file already dirty before counts as changed only if it changed again.
+    pub async fn snapshot(&self) -> Result<Snapshot, GitError> {
+        let out = git(
+            &self.top,
+            &["status", "--porcelain=v1", "-z", "--untracked-files=all"],
+            None,
+        )
+        .await?;
+        let mut entries = out.split('\0').filter(|e| !e.is_empty());
+        let mut snapshot = Snapshot::new();
+        while let Some(entry) = entries.next() {
+            let (code, path) = entry.split_at(entry.len().min(3));
+            // A rename names its source next; the destination is the change.
+            if code.starts_with('R') || code.starts_with('C') {
+                entries.next();
+            }
+            let stamp = std::fs::metadata(self.top.join(path))
+                .map(|m| {
+                    let modified = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    format!("{modified}:{}", m.len())
+                })
+                .unwrap_or_else(|_| "gone".into());
+            snapshot.insert(path.to_string(), format!("{}{stamp}", code.trim()));
+        }
+        Ok(snapshot)
+    }
+
+    /// The paths an iteration changed: in `after` and new or different since `before`, never
+    /// an untracked file that existed before, never under an excluded directory.
+    pub fn changed(&self, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+        after
+            .iter()
+            .filter(|(path, state)| before.get(*path) != Some(state))
+            .filter(|(path, _)| !before.get(*path).is_some_and(|was| was.starts_with("??")))
+            .filter(|(path, _)| !self.excluded.iter().any(|x| path.starts_with(x.as_str())))
+            .map(|(path, _)| path.clone())
+            .collect()
+    }
+
+    /// Stages `paths` and commits only them with `message` (read from stdin, never a command
+    /// line); returns the new commit's hash.
+    pub async fn commit(&self, paths: &[String], message: &str) -> Result<String, GitError> {
+        let mut add = vec!["add", "--all", "--"];
+        add.extend(paths.iter().map(String::as_str));
+        git(&self.top, &add, None).await?;
+        let mut commit = vec!["commit", "--quiet", "--file=-", "--only", "--"];
+        commit.extend(paths.iter().map(String::as_str));
+        git(&self.top, &commit, Some(message.as_bytes())).await?;
+        Ok(git(&self.top, &["rev-parse", "HEAD"], None)
+            .await?
+            .trim()
+            .to_string())
+    }
+}

@@ -1,0 +1,129 @@
+//! A commit per iteration in a real git repository: exactly the files the iteration changed,
+//! with its number, tasks and summary; never the data dir, ignored files or files that were
+//! untracked before; nothing while a rebase is in progress; nothing with --no-auto-commit.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::common::project::*;
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A project that is a git repository with one commit, an ignored pattern and an untracked file.
+fn repo(script: serde_json::Value) -> Project {
+    let p = Project::new(script);
+    let dir = p.path();
+    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    git(dir, &["config", "user.name", "Test"]);
+    git(dir, &["config", "user.email", "test@example.invalid"]);
+    git(dir, &["config", "commit.gpgsign", "false"]);
+    std::fs::write(dir.join(".gitignore"), "*.log\nscript.json*\n").unwrap();
+    git(dir, &["add", ".gitignore", "specs"]);
+    git(dir, &["commit", "--quiet", "-m", "initial"]);
+    std::fs::write(dir.join("scratch.txt"), "mine, not committed\n").unwrap();
+    p
+}
+
+fn writes_too(mut turn: serde_json::Value, extra: &[(&str, &str)]) -> serde_json::Value {
+    let actions = turn["actions"].as_array_mut().unwrap();
+    for (path, content) in extra {
+        actions.insert(0, json!({"write": {"path": path, "content": content}}));
+    }
+    turn
+}
+
+#[test]
+fn each_iteration_that_changed_files_is_one_commit_of_exactly_those_files() {
+    let p = repo(json!({"turns": [
+        planning_turn(),
+        writes_too(work_turn("TAS-1", "hello.txt"), &[("scratch.txt", "changed by the agent\n"), ("debug.log", "ignored\n")]),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ]}));
+    let out = p.build(&["--headless"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let subjects = git(p.path(), &["log", "--format=%s"]);
+    assert_eq!(
+        subjects.lines().collect::<Vec<_>>(),
+        [
+            "iteratr: demo iteration 2",
+            "iteratr: demo iteration 1",
+            "initial"
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        git(p.path(), &["show", "--format=", "--name-only", "HEAD~1"]),
+        "hello.txt"
+    );
+    assert_eq!(
+        git(p.path(), &["show", "--format=", "--name-only", "HEAD"]),
+        "world.txt"
+    );
+    let message = git(p.path(), &["log", "-1", "--format=%B", "HEAD~1"]);
+    assert!(message.contains("TAS-1 done"), "{message}");
+    assert!(
+        message.contains("- TAS-1 completed: Write hello.txt"),
+        "{message}"
+    );
+    // The file that was untracked before stays untracked, and nothing of the data dir is in git.
+    let status = git(
+        p.path(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    assert!(status.contains("?? scratch.txt"), "{status}");
+    assert!(status.contains("?? .iteratr/"), "{status}");
+    assert!(!git(p.path(), &["ls-files"]).contains(".iteratr"));
+    // The hash is in the log of the session.
+    let s = p.status();
+    let commits: Vec<&str> = s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["commit"].as_str())
+        .collect();
+    assert_eq!(
+        commits,
+        [
+            git(p.path(), &["rev-parse", "HEAD~1"]),
+            git(p.path(), &["rev-parse", "HEAD"])
+        ]
+    );
+    assert!(
+        text.contains("committed 1 file(s) of iteration 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_repository_mid_rebase_is_left_alone_and_the_flag_turns_commits_off() {
+    let p = repo(json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt")]}));
+    let rebase = p.path().join(".git/rebase-merge");
+    std::fs::create_dir_all(&rebase).unwrap();
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
+    assert!(text.contains("in the middle of a rebase"), "{text}");
+    assert_eq!(git(p.path(), &["rev-list", "--count", "HEAD"]), "1");
+    std::fs::remove_dir_all(&rebase).unwrap();
+
+    p.script(json!({"turns": [work_turn("TAS-2", "world.txt")]}));
+    let out = p.build(&["--headless", "-i", "1", "--no-auto-commit"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(p.path().join("world.txt").exists());
+    assert_eq!(git(p.path(), &["rev-list", "--count", "HEAD"]), "1");
+}

@@ -2,9 +2,11 @@
 //! streamable HTTP on loopback (bearer token, Origin and Host checks) for `iteratr build`.
 
 mod http;
+mod schema;
 mod tools;
 
 pub use http::{HttpOptions, HttpServer, random_token, serve_http};
+pub use schema::non_portable;
 pub use tools::{SessionTools, task_json};
 
 use std::sync::Arc;

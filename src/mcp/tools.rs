@@ -12,6 +12,7 @@ use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
+use super::schema::absent_or_typed;
 use crate::service::{ExecError, Executed, SessionHandle};
 use crate::session::display::{all_counts, error_chain, one_line, task_line};
 use crate::session::{
@@ -89,6 +90,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = absent_or_typed)]
 #[schemars(inline)]
 pub struct TaskAddArgs {
     /// What has to be done, in one or two sentences (at most 1000 characters).
@@ -154,6 +156,7 @@ pub struct TaskDependsArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = absent_or_typed)]
 pub struct TaskListArgs {
     /// Only tasks with this status; all tasks when left out.
     #[serde(default)]
@@ -172,6 +175,7 @@ pub struct NoteAddArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = absent_or_typed)]
 pub struct NoteListArgs {
     /// Only notes of this type; all notes when left out.
     #[serde(default, rename = "type")]
@@ -187,6 +191,7 @@ pub struct IterationSummaryArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = absent_or_typed)]
 pub struct SessionCompleteArgs {
     /// Optional closing summary of the whole session.
     #[serde(default)]

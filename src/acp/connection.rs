@@ -116,6 +116,18 @@ fn answer_permission(
     RequestPermissionResponse::new(outcome)
 }
 
+/// What to call an agent whose `initialize` answer has no `agentInfo`: its command as typed, with
+/// paths shortened to their file names (`node /opt/agents/agent.js` is `node agent.js`).
+fn command_name(argv: &[String]) -> String {
+    argv.iter()
+        .map(|word| match word.rsplit_once('/') {
+            Some((_, file)) if !file.is_empty() => file,
+            _ => word.as_str(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
     if agent_client_protocol::is_incoming_transport_closed(&e)
         || agent_client_protocol::is_connection_terminated(&e)
@@ -139,6 +151,7 @@ pub(super) async fn run(
     exit_tx: watch::Sender<Option<String>>,
 ) {
     let command_line = spec.argv.join(" ");
+    let fallback_name = command_name(&spec.argv);
     let sandbox = match Sandbox::new(&spec.cwd) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -312,11 +325,10 @@ pub(super) async fn run(
             let version = serde_json::to_value(response.protocol_version)
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            let (name, agent_version) = response
-                .agent_info
-                .as_ref()
-                .map(|i| (i.name.clone(), i.version.clone()))
-                .unwrap_or_else(|| ("unknown agent".into(), String::new()));
+            let (name, agent_version) = match response.agent_info.as_ref() {
+                Some(i) if !i.name.trim().is_empty() => (i.name.clone(), i.version.clone()),
+                _ => (fallback_name.clone(), String::new()),
+            };
             let info = AgentInfo {
                 name,
                 version: agent_version,
@@ -426,4 +438,20 @@ pub(super) async fn run(
     tracing::info!(agent = %command_line, %status, "agent ended");
     updates(AgentUpdate::Exited { status });
     let _ = exit_tx.send(Some(description));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_name;
+
+    #[test]
+    fn an_agent_without_info_is_named_by_its_command() {
+        let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            command_name(&argv(&["node", "/opt/agents/agent.js"])),
+            "node agent.js"
+        );
+        assert_eq!(command_name(&argv(&["opencode", "acp"])), "opencode acp");
+        assert_eq!(command_name(&argv(&["./run/", "--x=a/b"])), "./run/ b");
+    }
 }

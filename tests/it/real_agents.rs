@@ -3,7 +3,7 @@
 //! 127.0.0.1, so the whole loop runs offline: iteratr → ACP → the real agent → the fake model →
 //! the agent's tool calls → iteratr's real MCP server → the real event log.
 //!
-//! The agents are npm packages that `.ci/run` installs (pinned) and points to with
+//! The agents are npm packages that `./test.sh` installs (pinned) and points to with
 //! `ITERATR_TEST_OPENCODE` (the `opencode` executable) and `ITERATR_TEST_CLAUDE_CODE_ACP` (its
 //! `dist/index.js`, run with `node`); without them these tests look in `target/real-agents/`, and
 //! fail saying how to install the agent when it is not there. iteratr runs with a debug log

@@ -15,6 +15,7 @@ mod fake_llm;
 mod golden_events;
 mod mcp_files;
 mod mcp_python;
+mod mcp_resources;
 mod mcp_tools;
 mod mcp_transport;
 mod nats_cli;

@@ -12,7 +12,7 @@ fn script() -> String {
     )
 }
 
-fn require_sdk() {
+pub(crate) fn require_sdk() {
     let probe = Command::new("python3").args(["-c", "import mcp"]).output();
     match probe {
         Ok(o) if o.status.success() => {}

@@ -18,7 +18,8 @@ use agent_client_protocol::v1::schema::{
     SetSessionConfigOptionRequest, TextContent, WriteTextFileRequest, WriteTextFileResponse,
 };
 use agent_client_protocol::{
-    Agent as AgentRole, ByteStreams, Client, ErrorCode, on_receive_notification, on_receive_request,
+    Agent as AgentRole, ByteStreams, Client, ErrorCode, UntypedMessage, on_receive_notification,
+    on_receive_request,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -354,14 +355,37 @@ pub(super) async fn run(
                     Op::NewSession { cwd, servers, reply } => {
                         let request = NewSessionRequest::new(cwd)
                             .mcp_servers(servers.into_iter().map(mcp_server).collect());
+                        // Sent untyped to keep the whole reply: the typed one drops `models`.
+                        let request = UntypedMessage::new("session/new", request);
                         let cx = cx.clone();
                         tokio::spawn(async move {
-                            let result = cx.send_request(request).block_task().await;
-                            let _ = reply.send(result.map_err(rpc_error).map(|r| {
-                                let id = r.session_id.0.to_string();
-                                let config = serde_json::to_value(&r.config_options).unwrap_or(Value::Null);
-                                (id, config)
+                            let result = match request {
+                                Ok(request) => cx.send_request(request).block_task().await.map_err(rpc_error),
+                                Err(e) => Err(rpc_error(e)),
+                            };
+                            let _ = reply.send(result.and_then(|r| {
+                                match r.get("sessionId").and_then(Value::as_str) {
+                                    Some(id) => Ok((id.to_string(), r.clone())),
+                                    None => Err(AgentError::Protocol {
+                                        message: format!("the session/new reply has no sessionId: {r}"),
+                                        code: i32::from(ErrorCode::INVALID_PARAMS),
+                                    }),
+                                }
                             }));
+                        });
+                    }
+                    Op::SetModel { session, model_id, reply } => {
+                        let request = UntypedMessage::new(
+                            "session/set_model",
+                            json!({"sessionId": session, "modelId": model_id}),
+                        );
+                        let cx = cx.clone();
+                        tokio::spawn(async move {
+                            let result = match request {
+                                Ok(request) => cx.send_request(request).block_task().await.map(|_| ()).map_err(rpc_error),
+                                Err(e) => Err(AgentError::ModelRequest(e.message)),
+                            };
+                            let _ = reply.send(result);
                         });
                     }
                     Op::SetConfig { session, config_id, value, reply } => {

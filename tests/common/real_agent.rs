@@ -20,11 +20,13 @@ fn install_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-agents")
 }
 
-fn locate(var: &str, what: &str, default: PathBuf, install: &str) -> PathBuf {
+/// A program a test runs (a real agent, a Node.js MCP tool): `var` if set, else `default`; a
+/// missing one fails the test with how to install it.
+pub fn locate(var: &str, what: &str, default: PathBuf, install: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
     assert!(
         path.is_file(),
-        "{} is missing. These tests run the real agent; install it with\n  {install}\n\
+        "{} is missing. This test runs it; install it with\n  {install}\n\
          (`./test.sh` does this and runs the tests) or point {var} at {what}.",
         path.display()
     );

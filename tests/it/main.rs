@@ -13,6 +13,7 @@ mod doctor;
 mod fake_agent_smoke;
 mod fake_llm;
 mod golden_events;
+mod mcp_conformance;
 mod mcp_files;
 mod mcp_python;
 mod mcp_resources;

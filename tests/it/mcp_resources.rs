@@ -116,3 +116,42 @@ async fn resources_and_prompt_over_http() {
     assert!(e.to_string().contains("takes one argument, session"), "{e}");
     c.cancel().await.unwrap();
 }
+
+/// The `iteration` prompt is the prompt `iteratr build` sends: taken between two builds of a
+/// project, it is exactly what the agent receives first in the next build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iteration_prompt_is_what_build_sends_next() {
+    use crate::common::project::{Project, full_script, stdout};
+    use rmcp::ServiceExt;
+
+    let p = Project::new(full_script());
+    let build = |p: &Project| {
+        let out = p.build(&["--headless", "-i", "1"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    };
+    tokio::task::block_in_place(|| build(&p));
+
+    let mut cmd = tokio::process::Command::new(crate::common::bin());
+    cmd.current_dir(p.path())
+        .env_remove("ITERATR_DATA_DIR")
+        .args(["mcp", "serve", "--session", "demo"]);
+    let c = ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+    let prompt = c
+        .get_prompt(GetPromptRequestParams::new("iteration"))
+        .await
+        .unwrap();
+    c.cancel().await.unwrap();
+    let by_mcp = serde_json::to_value(&prompt.messages[0]).unwrap()["content"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        by_mcp.starts_with("# iteratr session demo, iteration 2"),
+        "{by_mcp}"
+    );
+
+    tokio::task::block_in_place(|| build(&p));
+    let prompts = p.agent_events("prompt");
+    let sent = prompts.last().unwrap()["text"].as_str().unwrap();
+    assert_eq!(by_mcp, sent);
+}

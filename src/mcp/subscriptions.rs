@@ -61,9 +61,19 @@ impl Subscriptions {
         if !first {
             return Ok(());
         }
-        let after = log.last_seq(&session).await.map_err(|e| {
-            ErrorData::internal_error(format!("cannot read session '{session}': {e}"), None)
-        })?;
+        let after = match log.last_seq(&session).await {
+            Ok(after) => after,
+            Err(e) => {
+                // Not followed after all: the next subscription tries again.
+                if let Ok(mut followed) = self.followed.lock() {
+                    followed.remove(&session);
+                }
+                return Err(ErrorData::internal_error(
+                    format!("cannot read session '{session}': {e}; try again"),
+                    None,
+                ));
+            }
+        };
         let uris = Arc::clone(&self.uris);
         let wanted = move |session: &str, part: Part| -> Vec<String> {
             uris.lock()

@@ -11,28 +11,35 @@ use crate::mcp_python::require_sdk;
 use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams, ResourceContents};
 use serde_json::json;
 
-fn follow_with_python(mode: &str) {
+/// Runs the Python client in `mode` (legacy or modern), on stdio or, with `http`, against
+/// `iteratr mcp serve --http` on the same data dir.
+fn follow_with_python(mode: &str, http: bool) {
     require_sdk();
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
     let spec = dir.path().join("spec.md");
     std::fs::write(
         &spec,
         "# Parser\n\nBuild a parser.\n\n- [ ] Write the parser\n",
     )
     .unwrap();
+    let spec_arg = spec.display().to_string();
+    let server = http.then(|| mcp::serve_http(&data, "followed", &["--spec", &spec_arg]));
     let script = format!(
         "{}/tests/python/mcp_resources_client.py",
         env!("CARGO_MANIFEST_DIR")
     );
-    let out = Command::new("python3")
-        .arg(script)
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
         .arg(crate::common::bin())
-        .arg(dir.path().join("data"))
+        .arg(&data)
         .arg("followed")
         .arg(&spec)
-        .arg(mode)
-        .output()
-        .unwrap();
+        .arg(mode);
+    if let Some(server) = &server {
+        cmd.args([server.url.as_str(), mcp::TOKEN]);
+    }
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -45,12 +52,14 @@ fn follow_with_python(mode: &str) {
 
 #[test]
 fn python_sdk_follows_tasks_with_resources_subscribe() {
-    follow_with_python("legacy");
+    follow_with_python("legacy", false);
+    follow_with_python("legacy", true);
 }
 
 #[test]
 fn python_sdk_follows_tasks_with_subscriptions_listen() {
-    follow_with_python("modern");
+    follow_with_python("modern", false);
+    follow_with_python("modern", true);
 }
 
 fn resource_text(c: &ResourceContents) -> (&str, Option<&str>) {

@@ -1,7 +1,10 @@
 """The session as MCP resources and the `iteration` prompt, through the official Python SDK.
 
 Usage:
-  mcp_resources_client.py ITERATR_BINARY DATA_DIR SESSION SPEC (legacy|modern)
+  mcp_resources_client.py ITERATR_BINARY DATA_DIR SESSION SPEC (legacy|modern) [URL TOKEN]
+
+Without URL the client runs `iteratr mcp serve` on stdio; with URL it connects to that streamable
+HTTP server (serving the same data dir) with the bearer token.
 
 `legacy` negotiates a pre-2026 protocol version and follows the tasks with `resources/subscribe`;
 `modern` uses a `subscriptions/listen` stream (2026-07-28). Either way, another process (a second
@@ -14,7 +17,9 @@ import json
 import sys
 import warnings
 
+import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 PATIENCE = 30
 # resources/subscribe is deprecated for 2026-07-28 clients; the legacy mode tests it on purpose.
@@ -48,6 +53,13 @@ def updated_uri(message):
 async def main():
     binary, data_dir, session, spec, mode = sys.argv[1:6]
     params = server(binary, data_dir, session, spec)
+    if len(sys.argv) > 6:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {sys.argv[7]}"}) as http:
+            return await exercise(streamable_http_client(sys.argv[6], http_client=http), params, session, spec, mode)
+    return await exercise(params, params, session, spec, mode)
+
+
+async def exercise(target, params, session, spec, mode):
     tasks_uri = f"iteratr://sessions/{session}/tasks"
     updates = asyncio.Queue()
 
@@ -57,7 +69,7 @@ async def main():
             await updates.put(uri)
 
     options = {"mode": "legacy", "message_handler": on_message} if mode == "legacy" else {}
-    async with Client(params, **options) as client:
+    async with Client(target, **options) as client:
         added = await client.call_tool("task-add", {"content": "Write the parser", "priority": 3})
         assert not added.is_error, added
 

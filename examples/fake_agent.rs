@@ -26,6 +26,7 @@
 //!   `max_tokens`, `max_turn_requests`, `refusal`. A turn `{"exit_in_new_session": CODE}` is
 //!   the agent dying while it handles the next `session/new` (the turn is used up there).
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.
+//! * Env `ITERATR_FAKE_AGENT_NO_INFO=1`: answer `initialize` without `agentInfo`.
 //! * Env `ITERATR_FAKE_AGENT_LOG=FILE`: append one JSON object per line (every line also has
 //!   `pid` and `at_us`, microseconds since the Unix epoch); tests and the benchmark read it.
 //!   Secrets (header values, env values) are never logged:
@@ -337,6 +338,8 @@ struct Fake {
     script: Option<PathBuf>,
     log_path: Option<PathBuf>,
     http: bool,
+    /// Answer `initialize` with `agentInfo`.
+    info: bool,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// Serialises the state file's read-modify-write.
     turn_lock: Mutex<()>,
@@ -479,11 +482,14 @@ impl Fake {
             "client_capabilities": req.client_capabilities,
             "client_info": req.client_info,
         }));
-        InitializeResponse::new(ProtocolVersion::V1)
-            .agent_capabilities(
-                AgentCapabilities::new().mcp_capabilities(McpCapabilities::new().http(self.http)),
-            )
-            .agent_info(Implementation::new("fake-agent", "1.0"))
+        let response = InitializeResponse::new(ProtocolVersion::V1).agent_capabilities(
+            AgentCapabilities::new().mcp_capabilities(McpCapabilities::new().http(self.http)),
+        );
+        if self.info {
+            response.agent_info(Implementation::new("fake-agent", "1.0"))
+        } else {
+            response
+        }
     }
 
     fn new_session(&self, req: NewSessionRequest) -> NewSessionResponse {
@@ -1167,6 +1173,7 @@ async fn main() {
             .filter(|s| !s.is_empty())
             .map(PathBuf::from),
         http: std::env::var("ITERATR_FAKE_AGENT_NO_HTTP").as_deref() != Ok("1"),
+        info: std::env::var("ITERATR_FAKE_AGENT_NO_INFO").as_deref() != Ok("1"),
         sessions: Mutex::new(HashMap::new()),
         turn_lock: Mutex::new(()),
         log_lock: Mutex::new(()),

@@ -120,16 +120,21 @@ impl Printer {
                 version,
                 http_mcp,
             } => format!(
-                "iteratr: agent {name} {version} ready (session tools over {})\n",
+                "iteratr: agent {} ready (session tools over {})\n",
+                format!("{name} {version}").trim_end(),
                 if *http_mcp { "HTTP" } else { "stdio" }
             ),
             BuildEvent::IterationStarted {
                 iteration,
                 planning,
-            } => format!(
-                "\n── iteration {iteration}{} ──\n",
-                if *planning { " (planning)" } else { "" }
-            ),
+            } => {
+                // A new ACP session: tool call ids may repeat those of the last one.
+                self.tools.clear();
+                format!(
+                    "\n── iteration {iteration}{} ──\n",
+                    if *planning { " (planning)" } else { "" }
+                )
+            }
             BuildEvent::Agent { update } => self.agent_line(update),
             BuildEvent::Log { event, .. } => log_line(&event.kind),
             BuildEvent::IterationFinished {
@@ -378,6 +383,40 @@ mod tests {
         );
         assert!(!update(false).contains('\x1b'));
         assert!(update(true).contains("\x1b[32m+line \x1b[1;7mtwo\x1b[22;27m\x1b[0m"));
+    }
+
+    #[test]
+    fn a_call_id_reused_in_the_next_iteration_is_a_new_call() {
+        let mut p = Printer::default();
+        let call = BuildEvent::Agent {
+            update: AgentUpdate::ToolCall {
+                id: "call-1".into(),
+                title: "task-list".into(),
+                kind: crate::protocol::ToolKind::Other,
+                status: ToolStatus::Pending,
+                input: None,
+            },
+        };
+        let next = BuildEvent::IterationStarted {
+            iteration: 2,
+            planning: false,
+        };
+        assert_eq!(p.render(&call), "  ▸ task-list [pending]\n");
+        assert_eq!(p.render(&next), "\n── iteration 2 ──\n");
+        assert_eq!(p.render(&call), "  ▸ task-list [pending]\n");
+    }
+
+    #[test]
+    fn an_agent_without_a_version_is_named_without_a_gap() {
+        let ready = BuildEvent::AgentReady {
+            name: "node agent.js".into(),
+            version: String::new(),
+            http_mcp: false,
+        };
+        assert_eq!(
+            Printer::default().render(&ready),
+            "iteratr: agent node agent.js ready (session tools over stdio)\n"
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub struct PromptVars {
     pub messages: String,
 }
 
+#[derive(Clone)]
 pub struct PromptTemplate {
     registry: Handlebars<'static>,
     source_name: String,
@@ -128,6 +129,65 @@ impl PromptTemplate {
                 at: position(e.line_no, e.column_no),
                 reason: e.reason().to_string(),
             })
+    }
+}
+
+const PLANNING: &str = "This is the planning iteration. Do not write code yet. Read the spec, \
+review the task list (tasks from the spec's checklists were imported), add the missing tasks with \
+task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
+open questions with note-add, then call iteration-summary and stop.";
+
+/// One iteration's prompt, besides the session state: what `iteratr build` sends, and what the MCP
+/// prompt `iteration` gives a person who runs an iteration by hand.
+#[derive(Debug, Clone, Default)]
+pub struct Iteration<'a> {
+    pub session: &'a str,
+    pub number: u32,
+    pub planning: bool,
+    pub spec: String,
+    /// `-e/--extra-instructions`.
+    pub extra: Option<&'a str>,
+    /// Messages people sent since the last prompt, one `- text` line each.
+    pub messages: Vec<String>,
+    /// The session tools' HTTP port, when they are served over HTTP.
+    pub port: String,
+    pub binary: String,
+}
+
+impl PromptTemplate {
+    /// The prompt of iteration `it` of the session whose state is `state`.
+    pub fn render_iteration(
+        &self,
+        it: Iteration,
+        state: &SessionState,
+    ) -> Result<String, TemplateError> {
+        let messages = if it.messages.is_empty() {
+            String::new()
+        } else {
+            format!("## Messages from the user\n{}", it.messages.join("\n"))
+        };
+        let mut extra = Vec::new();
+        if it.planning {
+            extra.push(format!("## This iteration\n{PLANNING}"));
+        }
+        if let Some(e) = it.extra.filter(|e| !e.trim().is_empty()) {
+            extra.push(format!("## Extra instructions\n{e}"));
+        }
+        if !messages.is_empty() {
+            extra.push(messages.clone());
+        }
+        self.render(&PromptVars {
+            session: it.session.to_string(),
+            iteration: it.number.to_string(),
+            spec: it.spec,
+            notes: notes_block(state),
+            tasks: tasks_block(state),
+            history: history_block(state),
+            extra: extra.join("\n\n"),
+            port: it.port,
+            binary: it.binary,
+            messages,
+        })
     }
 }
 

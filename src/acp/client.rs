@@ -11,6 +11,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::connection::run;
+use super::models::{self, Route};
 use super::permission::Approvals;
 use super::{AgentInfo, AgentUpdate};
 
@@ -125,6 +126,11 @@ pub(super) enum Op {
         value: String,
         reply: Reply<()>,
     },
+    SetModel {
+        session: String,
+        model_id: String,
+        reply: Reply<()>,
+    },
     Prompt {
         session: String,
         text: String,
@@ -147,8 +153,8 @@ pub struct Agent {
     pub pid: Option<u32>,
     exited: watch::Receiver<Option<String>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// Options of the last session, to choose a model from.
-    last_config: Mutex<Value>,
+    /// The last `session/new` reply (raw), to choose a model from.
+    last_session: Mutex<Value>,
 }
 
 impl Agent {
@@ -193,7 +199,7 @@ impl Agent {
             pid: None,
             exited: exit_rx,
             thread: Some(thread),
-            last_config: Mutex::new(Value::Null),
+            last_session: Mutex::new(Value::Null),
         };
         let outcome = tokio::time::timeout(init_timeout, init_rx).await;
         match outcome {
@@ -282,46 +288,49 @@ impl Agent {
                 reply,
             })
             .await?;
-        if let Ok(mut last) = self.last_config.lock() {
+        if let Ok(mut last) = self.last_session.lock() {
             *last = config;
         }
         Ok(id)
     }
 
-    /// Selects `model` for `session` through the agent's `model` config option.
+    /// Selects `model` for `session` the way the agent offers it (see `models.rs`).
     pub async fn set_model(&self, session: &str, model: &str) -> Result<ModelChoice, AgentError> {
-        let config = self
-            .last_config
+        let reply = self
+            .last_session
             .lock()
             .map(|c| c.clone())
             .unwrap_or(Value::Null);
-        let option = config.as_array().into_iter().flatten().find(|o| {
-            o.get("id").and_then(Value::as_str) == Some("model")
-                || o.get("category").and_then(Value::as_str) == Some("model")
-        });
-        let Some(option) = option else {
-            return Ok(ModelChoice::Unsupported(format!(
-                "{} offers no model choice over ACP (no `model` session option), so -m {model} has no effect; choose the model in the agent's own configuration",
-                self.info.name
-            )));
+        let route = match models::route(&reply, model, &self.info.name)? {
+            Some(route) => route,
+            None => {
+                return Ok(ModelChoice::Unsupported(format!(
+                    "{} offers no model choice over ACP (neither a `model` session option nor `models`), so -m {model} has no effect; choose the model in the agent's own configuration",
+                    self.info.name
+                )));
+            }
         };
-        let mut values = Vec::new();
-        collect_values(&option["options"], &mut values);
-        if !values.is_empty() && !values.iter().any(|v| v == model) {
-            return Err(AgentError::ModelRefused {
-                agent: self.info.name.clone(),
-                model: model.to_string(),
-                offered: values,
-            });
+        let session = session.to_string();
+        let model_id = model.to_string();
+        match route {
+            Route::ConfigOption(config_id) => {
+                self.call(|reply| Op::SetConfig {
+                    session,
+                    config_id,
+                    value: model_id,
+                    reply,
+                })
+                .await?
+            }
+            Route::SetModel => {
+                self.call(|reply| Op::SetModel {
+                    session,
+                    model_id,
+                    reply,
+                })
+                .await?
+            }
         }
-        let config_id = option["id"].as_str().unwrap_or("model").to_string();
-        self.call(|reply| Op::SetConfig {
-            session: session.to_string(),
-            config_id,
-            value: model.to_string(),
-            reply,
-        })
-        .await?;
         Ok(ModelChoice::Set(model.to_string()))
     }
 
@@ -359,20 +368,5 @@ impl Drop for Agent {
             grace: Duration::from_millis(200),
         });
         let _ = self.stop.send(Some(Duration::from_millis(200)));
-    }
-}
-
-fn collect_values(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Array(items) => items.iter().for_each(|i| collect_values(i, out)),
-        Value::Object(map) => {
-            if let Some(value) = map.get("value").and_then(Value::as_str) {
-                out.push(value.to_string());
-            }
-            if let Some(nested) = map.get("options") {
-                collect_values(nested, out);
-            }
-        }
-        _ => {}
     }
 }

@@ -18,7 +18,8 @@ use agent_client_protocol::v1::schema::{
     SetSessionConfigOptionRequest, TextContent, WriteTextFileRequest, WriteTextFileResponse,
 };
 use agent_client_protocol::{
-    Agent as AgentRole, ByteStreams, Client, ErrorCode, on_receive_notification, on_receive_request,
+    Agent as AgentRole, ByteStreams, Client, ErrorCode, UntypedMessage, on_receive_notification,
+    on_receive_request,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -117,6 +118,18 @@ fn answer_permission(
     RequestPermissionResponse::new(outcome)
 }
 
+/// What to call an agent whose `initialize` answer has no `agentInfo`: its command as typed, with
+/// paths shortened to their file names (`node /opt/agents/agent.js` is `node agent.js`).
+fn command_name(argv: &[String]) -> String {
+    argv.iter()
+        .map(|word| match word.rsplit_once('/') {
+            Some((_, file)) if !file.is_empty() => file,
+            _ => word.as_str(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn rpc_error(e: agent_client_protocol::Error) -> AgentError {
     if agent_client_protocol::is_incoming_transport_closed(&e)
         || agent_client_protocol::is_connection_terminated(&e)
@@ -140,6 +153,7 @@ pub(super) async fn run(
     exit_tx: watch::Sender<Option<String>>,
 ) {
     let command_line = spec.argv.join(" ");
+    let fallback_name = command_name(&spec.argv);
     let sandbox = match Sandbox::new(&spec.cwd) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -323,11 +337,10 @@ pub(super) async fn run(
             let version = serde_json::to_value(response.protocol_version)
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            let (name, agent_version) = response
-                .agent_info
-                .as_ref()
-                .map(|i| (i.name.clone(), i.version.clone()))
-                .unwrap_or_else(|| ("unknown agent".into(), String::new()));
+            let (name, agent_version) = match response.agent_info.as_ref() {
+                Some(i) if !i.name.trim().is_empty() => (i.name.clone(), i.version.clone()),
+                _ => (fallback_name.clone(), String::new()),
+            };
             let info = AgentInfo {
                 name,
                 version: agent_version,
@@ -353,14 +366,37 @@ pub(super) async fn run(
                     Op::NewSession { cwd, servers, reply } => {
                         let request = NewSessionRequest::new(cwd)
                             .mcp_servers(servers.into_iter().map(mcp_server).collect());
+                        // Sent untyped to keep the whole reply: the typed one drops `models`.
+                        let request = UntypedMessage::new("session/new", request);
                         let cx = cx.clone();
                         tokio::spawn(async move {
-                            let result = cx.send_request(request).block_task().await;
-                            let _ = reply.send(result.map_err(rpc_error).map(|r| {
-                                let id = r.session_id.0.to_string();
-                                let config = serde_json::to_value(&r.config_options).unwrap_or(Value::Null);
-                                (id, config)
+                            let result = match request {
+                                Ok(request) => cx.send_request(request).block_task().await.map_err(rpc_error),
+                                Err(e) => Err(rpc_error(e)),
+                            };
+                            let _ = reply.send(result.and_then(|r| {
+                                match r.get("sessionId").and_then(Value::as_str) {
+                                    Some(id) => Ok((id.to_string(), r.clone())),
+                                    None => Err(AgentError::Protocol {
+                                        message: format!("the session/new reply has no sessionId: {r}"),
+                                        code: i32::from(ErrorCode::INVALID_PARAMS),
+                                    }),
+                                }
                             }));
+                        });
+                    }
+                    Op::SetModel { session, model_id, reply } => {
+                        let request = UntypedMessage::new(
+                            "session/set_model",
+                            json!({"sessionId": session, "modelId": model_id}),
+                        );
+                        let cx = cx.clone();
+                        tokio::spawn(async move {
+                            let result = match request {
+                                Ok(request) => cx.send_request(request).block_task().await.map(|_| ()).map_err(rpc_error),
+                                Err(e) => Err(AgentError::ModelRequest(e.message)),
+                            };
+                            let _ = reply.send(result);
                         });
                     }
                     Op::SetConfig { session, config_id, value, reply } => {
@@ -437,4 +473,20 @@ pub(super) async fn run(
     tracing::info!(agent = %command_line, %status, "agent ended");
     updates(AgentUpdate::Exited { status });
     let _ = exit_tx.send(Some(description));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_name;
+
+    #[test]
+    fn an_agent_without_info_is_named_by_its_command() {
+        let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            command_name(&argv(&["node", "/opt/agents/agent.js"])),
+            "node agent.js"
+        );
+        assert_eq!(command_name(&argv(&["opencode", "acp"])), "opencode acp");
+        assert_eq!(command_name(&argv(&["./run/", "--x=a/b"])), "./run/ b");
+    }
 }

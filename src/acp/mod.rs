@@ -5,6 +5,7 @@
 pub mod agents;
 mod client;
 mod connection;
+mod models;
 pub mod opencode;
 pub mod ordered_json;
 pub mod permission;

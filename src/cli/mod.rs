@@ -255,6 +255,17 @@ pub enum McpCommand {
             value_name = "TOKEN"
         )]
         token: Option<String>,
+        /// The spec, for the `spec` resource and the `iteration` prompt (default: the only .md
+        /// file in specs/, if there is one)
+        #[arg(short = 's', long, value_name = "FILE")]
+        spec: Option<PathBuf>,
+        /// Prompt template of the `iteration` prompt (default: .iteratr.template if present, else
+        /// the built-in one)
+        #[arg(short = 't', long, value_name = "FILE")]
+        template: Option<PathBuf>,
+        /// Extra instructions in the `iteration` prompt, as `build -e` adds them
+        #[arg(short = 'e', long = "extra-instructions", value_name = "TEXT")]
+        extra: Option<String>,
     },
     /// Print the tools' names, descriptions and JSON input schemas
     Tools,

@@ -1,6 +1,6 @@
 //! `iteratr build`: the agent loop with its front end (full screen or progress lines).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +11,10 @@ use super::{follow_log, open_for_writing, run_tui, shutdown_signal, stdout_is_te
 use crate::cli::{BuildArgs, StoreConfig};
 use crate::service::SessionHandle;
 use crate::session::{SessionName, session_name_from};
+use crate::template::PromptTemplate;
 
 /// The spec given, or the only Markdown file in `specs/`.
-fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(super) fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(spec) = given {
         if !spec.is_file() {
             bail!(
@@ -40,6 +41,16 @@ fn find_spec(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
                 names.join(", ")
             )
         }
+    }
+}
+
+/// The template given, else `.iteratr.template` when there is one, else the built-in one.
+pub(super) fn load_template(given: Option<&Path>) -> anyhow::Result<PromptTemplate> {
+    let local = Path::new(".iteratr.template");
+    match given {
+        Some(path) => PromptTemplate::load(path),
+        None if local.is_file() => PromptTemplate::load(local),
+        None => Ok(PromptTemplate::builtin()),
     }
 }
 
@@ -74,13 +85,7 @@ pub async fn run(
                 .unwrap_or_default(),
         ),
     };
-    let local_template = PathBuf::from(".iteratr.template");
-    let template = match &args.template {
-        Some(path) => crate::template::PromptTemplate::load(path),
-        None if local_template.is_file() => crate::template::PromptTemplate::load(&local_template),
-        None => Ok(crate::template::PromptTemplate::builtin()),
-    };
-    let template = match template {
+    let template = match load_template(args.template.as_deref()) {
         Ok(t) => t,
         Err(e) => return usage(e),
     };

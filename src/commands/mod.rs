@@ -45,8 +45,18 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
                     session,
                     http,
                     token,
+                    spec,
+                    template,
+                    extra,
                 },
-        } => mcp::serve(store, session.as_deref(), http, token).await,
+        } => {
+            let prompt = mcp::PromptArgs {
+                spec,
+                template,
+                extra,
+            };
+            mcp::serve(store, session.as_deref(), http, token, prompt).await
+        }
         Commands::Mcp {
             command: McpCommand::Tools,
         } => {

@@ -19,7 +19,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::tools::SessionTools;
-use crate::service::SessionHandle;
 
 /// Largest JSON-RPC request accepted (a batch of 100 long tasks fits comfortably).
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -198,10 +197,7 @@ async fn check_json_rpc(request: Request) -> Result<Request, Response> {
 }
 
 /// Binds `opts.addr` (loopback only) and serves the session tools at `/mcp`.
-pub async fn serve_http(
-    session: Arc<SessionHandle>,
-    opts: HttpOptions,
-) -> anyhow::Result<HttpServer> {
+pub async fn serve_http(tools: SessionTools, opts: HttpOptions) -> anyhow::Result<HttpServer> {
     if !opts.addr.ip().is_loopback() {
         bail!(
             "the MCP server listens on loopback only, not on {}; use 127.0.0.1:PORT (or [::1]:PORT)",
@@ -233,7 +229,7 @@ pub async fn serve_http(
         .with_max_request_body_bytes(MAX_REQUEST_BYTES)
         .with_cancellation_token(cancel.child_token());
     let service = StreamableHttpService::new(
-        move || Ok(SessionTools::new(Arc::clone(&session))),
+        move || Ok(tools.for_connection()),
         Arc::new(LocalSessionManager::default()),
         config,
     );

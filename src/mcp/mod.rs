@@ -1,21 +1,25 @@
 //! The session tools served over MCP: over stdio for clients that launch their servers, and over
 //! streamable HTTP on loopback (bearer token, Origin and Host checks) for `iteratr build`.
 
+mod args;
 mod http;
+mod prompts;
+mod resources;
+mod schema;
+mod server;
+mod subscriptions;
 mod tools;
 
 pub use http::{HttpOptions, HttpServer, random_token, serve_http};
+pub use prompts::PromptSource;
+pub use schema::non_portable;
 pub use tools::{SessionTools, task_json};
-
-use std::sync::Arc;
 
 use futures_util::StreamExt;
 use rmcp::ServiceExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
-
-use crate::service::SessionHandle;
 
 /// Longest JSON-RPC line accepted on stdio.
 pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
@@ -56,18 +60,14 @@ fn error_line(code: i64, message: &str) -> String {
 }
 
 /// Serves the tools on stdin/stdout until the client closes stdin.
-pub async fn serve_stdio(session: Arc<SessionHandle>) -> anyhow::Result<()> {
-    serve_lines(session, tokio::io::stdin(), tokio::io::stdout()).await
+pub async fn serve_stdio(tools: SessionTools) -> anyhow::Result<()> {
+    serve_lines(tools, tokio::io::stdin(), tokio::io::stdout()).await
 }
 
 /// Serves the tools over newline-delimited JSON-RPC. Lines that are not JSON-RPC are answered
 /// with a JSON-RPC error (rmcp alone would drop them silently); the rest go to the MCP server.
 /// One writer task owns `output`, so replies and errors never interleave within a line.
-pub async fn serve_lines<R, W>(
-    session: Arc<SessionHandle>,
-    input: R,
-    output: W,
-) -> anyhow::Result<()>
+pub async fn serve_lines<R, W>(tools: SessionTools, input: R, output: W) -> anyhow::Result<()>
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -133,7 +133,7 @@ where
     });
 
     let served = async {
-        let server = SessionTools::new(session)
+        let server = tools
             .serve((server_in, server_out))
             .await
             .map_err(|e| anyhow::anyhow!("the MCP client did not complete the handshake: {e}"))?;

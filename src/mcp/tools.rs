@@ -7,204 +7,35 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
-use serde::{Deserialize, Deserializer};
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::{tool, tool_router};
 use serde_json::{Value, json};
 
+use super::args::*;
+use super::prompts::PromptSource;
+use super::subscriptions::Subscriptions;
 use crate::service::{ExecError, Executed, SessionHandle};
 use crate::session::display::{all_counts, error_chain, one_line, task_line};
 use crate::session::{
-    Author, Command, DomainError, EventKind, NewTask, NoteType, SessionState, Task, TaskStatus,
-    note_id, task_id,
+    Author, Command, DomainError, EventKind, NoteType, SessionState, Task, TaskStatus, note_id,
+    task_id,
 };
 
-/// Status of a task.
-#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[schemars(inline)]
-pub enum StatusArg {
-    Remaining,
-    #[serde(alias = "in-progress")]
-    InProgress,
-    #[serde(alias = "done")]
-    Completed,
-    Blocked,
-    #[serde(alias = "canceled")]
-    Cancelled,
-}
-
-impl From<StatusArg> for TaskStatus {
-    fn from(s: StatusArg) -> Self {
-        match s {
-            StatusArg::Remaining => TaskStatus::Remaining,
-            StatusArg::InProgress => TaskStatus::InProgress,
-            StatusArg::Completed => TaskStatus::Completed,
-            StatusArg::Blocked => TaskStatus::Blocked,
-            StatusArg::Cancelled => TaskStatus::Cancelled,
-        }
-    }
-}
-
-/// Kind of note.
-#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[schemars(inline)]
-pub enum NoteTypeArg {
-    /// Something learned about the code or the problem.
-    Learning,
-    /// Where you are stuck and why.
-    Stuck,
-    /// Advice for whoever works on this next.
-    Tip,
-    /// A choice made, and its reason.
-    Decision,
-}
-
-impl From<NoteTypeArg> for NoteType {
-    fn from(t: NoteTypeArg) -> Self {
-        match t {
-            NoteTypeArg::Learning => NoteType::Learning,
-            NoteTypeArg::Stuck => NoteType::Stuck,
-            NoteTypeArg::Tip => NoteType::Tip,
-            NoteTypeArg::Decision => NoteType::Decision,
-        }
-    }
-}
-
-/// Accepts `"TAS-1"` as well as `["TAS-1"]`: models often send one id without the list.
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(s)) => vec![s],
-        Some(OneOrMany::Many(v)) => v,
-    })
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(inline)]
-pub struct TaskAddArgs {
-    /// What has to be done, in one or two sentences (at most 1000 characters).
-    pub content: String,
-    /// Initial status; `remaining` when left out.
-    #[serde(default)]
-    pub status: Option<StatusArg>,
-    /// 0 (lowest) to 4 (highest); 2 when left out.
-    #[serde(default)]
-    #[schemars(range(min = 0, max = 4))]
-    pub priority: Option<i64>,
-    /// Ids of tasks that must be completed first, e.g. ["TAS-1", "TAS-3"]. In a batch, a task may
-    /// also name one added earlier in the same batch (the batch takes the next ids in order).
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub depends_on: Vec<String>,
-}
-
-impl From<TaskAddArgs> for NewTask {
-    fn from(a: TaskAddArgs) -> Self {
-        NewTask {
-            content: a.content,
-            status: a.status.map(Into::into),
-            priority: a.priority,
-            depends_on: a.depends_on,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskBatchAddArgs {
-    /// The tasks to add (at most 100). All are added, or none when one is invalid.
-    pub tasks: Vec<TaskAddArgs>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskStatusArgs {
-    /// Task id, e.g. "TAS-4".
-    pub id: String,
-    /// The new status.
-    pub status: StatusArg,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskPriorityArgs {
-    /// Task id, e.g. "TAS-4".
-    pub id: String,
-    /// 0 (lowest) to 4 (highest).
-    #[schemars(range(min = 0, max = 4))]
-    pub priority: i64,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskDependsArgs {
-    /// The task that has to wait, e.g. "TAS-5".
-    pub id: String,
-    /// The task it waits for, e.g. "TAS-4".
-    pub depends_on: String,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskListArgs {
-    /// Only tasks with this status; all tasks when left out.
-    #[serde(default)]
-    pub status: Option<StatusArg>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoteAddArgs {
-    /// learning, stuck, tip or decision.
-    #[serde(rename = "type")]
-    pub note_type: NoteTypeArg,
-    /// The note (at most 4000 characters).
-    pub content: String,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoteListArgs {
-    /// Only notes of this type; all notes when left out.
-    #[serde(default, rename = "type")]
-    pub note_type: Option<NoteTypeArg>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IterationSummaryArgs {
-    /// What this iteration did and what the next one should know (at most 4000 characters).
-    pub summary: String,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SessionCompleteArgs {
-    /// Optional closing summary of the whole session.
-    #[serde(default)]
-    pub summary: Option<String>,
-}
-
-const INSTRUCTIONS: &str = "Session memory for an agent working through a spec over several iterations. \
+pub(super) const INSTRUCTIONS: &str = "Session memory for an agent working through a spec over several iterations. \
 Keep the task list true: add tasks (task-add, task-batch-add), mark the one you work on in_progress and \
 completed when done (task-status), ask task-next what to do. Record learnings, decisions and where you are \
 stuck with note-add. End every iteration with iteration-summary. Call session-complete only when every task \
 is completed, blocked or cancelled.";
 
-/// The MCP server for one session.
+/// The MCP server for one session: its tools, resources and prompt (see `server.rs`).
 #[derive(Clone)]
 pub struct SessionTools {
-    session: Arc<SessionHandle>,
+    pub(super) session: Arc<SessionHandle>,
     by: Author,
-    tool_router: ToolRouter<Self>,
+    pub(super) tool_router: ToolRouter<Self>,
+    pub(super) source: PromptSource,
+    /// What this connection follows; each connection has its own.
+    pub(super) subscriptions: Arc<Subscriptions>,
 }
 
 impl SessionTools {
@@ -213,6 +44,23 @@ impl SessionTools {
             session,
             by: Author::Agent,
             tool_router: Self::tool_router(),
+            source: PromptSource::default(),
+            subscriptions: Arc::default(),
+        }
+    }
+
+    /// Where the `iteration` prompt and the `spec` resource find the spec, template and extra
+    /// instructions.
+    pub fn with_prompt_source(mut self, source: PromptSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// A server for one more connection: the same session and sources, no subscriptions.
+    pub fn for_connection(&self) -> Self {
+        SessionTools {
+            subscriptions: Arc::default(),
+            ..self.clone()
         }
     }
 
@@ -589,14 +437,5 @@ impl SessionTools {
             format!("Session complete. Tasks: {}", all_counts(&done.state))
         };
         Ok(success(text, json!({ "completed": true })))
-    }
-}
-
-#[tool_handler(router = self.tool_router)]
-impl ServerHandler for SessionTools {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("iteratr", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
     }
 }

@@ -26,7 +26,7 @@ pub use spec::{SpecSync, checklist_tasks};
 use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
 use crate::acp::{Agent, AgentUpdate, UpdateSink};
-use crate::mcp::{HttpOptions, HttpServer, serve_http};
+use crate::mcp::{HttpOptions, HttpServer, PromptSource, SessionTools, serve_http};
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
@@ -289,8 +289,13 @@ impl Orchestrator {
             ));
         }
         let spec = self.spec_text()?;
+        let tools = SessionTools::new(Arc::clone(&self.session)).with_prompt_source(PromptSource {
+            spec: Some(self.opts.spec_path.clone()),
+            template: Arc::new(self.template.clone()),
+            extra: self.opts.extra.clone(),
+        });
         let http = serve_http(
-            Arc::clone(&self.session),
+            tools,
             HttpOptions {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 token: None,

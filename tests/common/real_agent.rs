@@ -1,7 +1,7 @@
 //! Running `iteratr build` with a real agent (opencode, claude-code-acp) in a scratch project with
 //! a scratch home, for the tests that need the agents users run. Where the agents are: the
 //! variables `ITERATR_TEST_OPENCODE` (the `opencode` executable) and `ITERATR_TEST_CLAUDE_CODE_ACP`
-//! (its `dist/index.js`), or `target/real-agents/` where `.ci/run` installs them.
+//! (its `dist/index.js`), or `target/real-agents/` where `./test.sh` installs them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,12 +20,14 @@ fn install_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-agents")
 }
 
-fn locate(var: &str, what: &str, default: PathBuf, install: &str) -> PathBuf {
+/// A program a test runs (a real agent, a Node.js MCP tool): `var` if set, else `default`; a
+/// missing one fails the test with how to install it.
+pub fn locate(var: &str, what: &str, default: PathBuf, install: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
     assert!(
         path.is_file(),
-        "{} is missing. These tests run the real agent; install it with\n  {install}\n\
-         (`bash .ci/run` does this) or point {var} at {what}.",
+        "{} is missing. This test runs it; install it with\n  {install}\n\
+         (`./test.sh` does this and runs the tests) or point {var} at {what}.",
         path.display()
     );
     path

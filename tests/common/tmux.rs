@@ -1,6 +1,6 @@
 //! A real terminal for the full-screen interface: a tmux server of the test's own (its own
 //! socket, killed when dropped) with one session `t`, whose screen the test reads and whose
-//! keyboard it types on. tmux is required (`.ci/run` installs it).
+//! keyboard it types on. tmux is required (`./test.sh` says how to install it when it is missing).
 
 use std::path::Path;
 use std::process::Command;
@@ -48,7 +48,7 @@ impl Tmux {
             .args(args)
             .output()
             .unwrap_or_else(|e| {
-                panic!("tmux is needed for this test ({e}); install it (apt-get install tmux; .ci/run does)")
+                panic!("tmux is needed for this test ({e}); install it (apt-get install tmux, dnf install tmux or brew install tmux), then run ./test.sh")
             });
         String::from_utf8_lossy(&out.stdout).into_owned()
     }

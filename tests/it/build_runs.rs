@@ -322,3 +322,14 @@ fn a_fatal_error_is_said_once_on_stderr_with_the_fix() {
     );
     assert!(!stdout(&out).contains("cannot start"), "{}", stdout(&out));
 }
+
+#[test]
+fn an_agent_without_agent_info_is_named_by_its_command() {
+    let p = Project::new(full_script()).with_env("ITERATR_FAKE_AGENT_NO_INFO", "1");
+    let (text, s) = build_completes(&p);
+    assert!(
+        text.contains("iteratr: agent fake_agent ready (session tools over HTTP)"),
+        "{text}"
+    );
+    assert_eq!(s["agent"], "fake_agent", "{s}");
+}

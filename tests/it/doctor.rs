@@ -139,7 +139,7 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
     assert!(t.contains("2 check(s) failed"), "{t}");
 }
 
-/// The real opencode (installed by `.ci/run`; `tests/common/real_agent.rs` finds it).
+/// The real opencode (installed by `./test.sh`; `tests/common/real_agent.rs` finds it).
 #[test]
 fn the_real_opencode_passes() {
     let opencode = crate::common::real_agent::opencode();

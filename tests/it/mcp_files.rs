@@ -33,6 +33,24 @@ fn tool_schemas_match_the_code() {
     assert_eq!(v["tools"].as_array().unwrap().len(), 11);
 }
 
+/// Every optional argument is absent-or-typed: no type arrays, no `null` type, no `nullable`
+/// (Gemini-style function declarations reject them; the MCP Inspector's `--strict` mode warns).
+#[test]
+fn tool_schemas_are_portable() {
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("mcp/tools.json")).unwrap()).unwrap();
+    for tool in stored["tools"].as_array().unwrap() {
+        for key in ["inputSchema", "outputSchema"] {
+            let found = iteratr::mcp::non_portable(&tool[key]);
+            assert!(
+                found.is_empty(),
+                "{} {key} is not portable: {found:?}",
+                tool["name"]
+            );
+        }
+    }
+}
+
 /// The command line a config file launches, with `iteratr` replaced by the built binary.
 fn command_of(config: &Value, workspace: &Path) -> (String, Vec<String>) {
     let subst = |s: &str| s.replace("${workspaceFolder}", &workspace.display().to_string());

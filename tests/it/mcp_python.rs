@@ -1,5 +1,5 @@
 //! An independent MCP client, the official Python SDK (`pip install mcp`), against the real binary
-//! over both transports. A missing SDK fails the test: CI installs it (see `.ci/run`).
+//! over both transports. A missing SDK fails the test: `./test.sh` installs it into a venv under target/test-env and puts it first on PATH.
 
 use std::process::Command;
 
@@ -12,12 +12,12 @@ fn script() -> String {
     )
 }
 
-fn require_sdk() {
+pub(crate) fn require_sdk() {
     let probe = Command::new("python3").args(["-c", "import mcp"]).output();
     match probe {
         Ok(o) if o.status.success() => {}
         _ => panic!(
-            "the Python MCP SDK is missing: run `python3 -m pip install mcp` (CI installs it in .ci/run)"
+            "the Python MCP SDK is missing: run the tests with `./test.sh` (it installs mcp==2.3.0 into target/test-env/venv), or `python3 -m pip install mcp==2.3.0`"
         ),
     }
 }

@@ -331,3 +331,50 @@ async fn every_tool_over_stdio() {
     assert_eq!(v["counts"]["completed"], 3);
     assert_eq!(v["notes"].as_array().unwrap().len(), 4);
 }
+
+/// The schemas describe optional arguments as absent-or-typed, but clients written against the
+/// older schemas (`["string", "null"]`) may send `null`: that still means "left out".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_for_an_optional_argument_means_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = connect_stdio(dir.path(), "nulls").await;
+    let t = ok(
+        &c,
+        "task-add",
+        json!({"content": "Sent by an old client", "status": null, "priority": null}),
+    )
+    .await;
+    assert_eq!(
+        t,
+        "Added TAS-1 [p2] Sent by an old client (remaining, priority 2)"
+    );
+    let t = ok(
+        &c,
+        "task-batch-add",
+        json!({"tasks": [{"content": "Second", "status": null, "priority": null}]}),
+    )
+    .await;
+    assert!(t.contains("TAS-2 [p2] Second"), "{t}");
+    let t = ok(&c, "task-list", json!({"status": null})).await;
+    assert!(t.starts_with("remaining (2):"), "{t}");
+    assert!(
+        ok(&c, "note-list", json!({"type": null}))
+            .await
+            .contains("No notes yet")
+    );
+    ok(
+        &c,
+        "task-status",
+        json!({"id": "TAS-1", "status": "cancelled"}),
+    )
+    .await;
+    ok(
+        &c,
+        "task-status",
+        json!({"id": "TAS-2", "status": "cancelled"}),
+    )
+    .await;
+    let t = ok(&c, "session-complete", json!({"summary": null})).await;
+    assert!(t.starts_with("Session complete."), "{t}");
+    c.cancel().await.unwrap();
+}

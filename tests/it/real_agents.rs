@@ -3,7 +3,7 @@
 //! 127.0.0.1, so the whole loop runs offline: iteratr → ACP → the real agent → the fake model →
 //! the agent's tool calls → iteratr's real MCP server → the real event log.
 //!
-//! The agents are npm packages that `.ci/run` installs (pinned) and points to with
+//! The agents are npm packages that `./test.sh` installs (pinned) and points to with
 //! `ITERATR_TEST_OPENCODE` (the `opencode` executable) and `ITERATR_TEST_CLAUDE_CODE_ACP` (its
 //! `dist/index.js`, run with `node`); without them these tests look in `target/real-agents/`, and
 //! fail saying how to install the agent when it is not there. iteratr runs with a debug log
@@ -388,9 +388,9 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
     let acp = claude_code_acp();
     let p = project();
     let llm = FakeLlm::start(Api::Anthropic, claude_script(&p.path()));
-    // No -m: claude-code-acp offers `models`, not a `model` session option.
+    // claude-code-acp offers `models` (not a `model` session option): -m goes by session/set_model.
     let agent = format!("node {}", quote(&acp));
-    let mut cmd = p.build(&agent, &["-i", "3"]);
+    let mut cmd = p.build(&agent, &["-i", "3", "-m", "haiku"]);
     claude_env(&mut cmd, &llm);
     let out = Run::start(cmd).finish(Duration::from_secs(110), || {
         format!("{}\n{}", llm.report(), p.log_tail())
@@ -475,6 +475,13 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
         "{}",
         context()
     );
+
+    // The model chosen with -m reached every main request (Claude Code's "default" is not Haiku).
+    assert!(text.contains("iteratr: model haiku"), "{}", context());
+    for r in llm.main_requests() {
+        let model = r.model().unwrap_or_default();
+        assert!(model.contains("haiku"), "model {model:?}: {}", context());
+    }
 
     // Claude Code saw iteratr's tools under its names.
     for r in llm.main_requests() {

@@ -1,6 +1,6 @@
 //! The real binary in a real terminal (tmux), with the fake agent: the screen shows the tasks and
 //! the session completing; `i`, a message and Enter put the message in the log; Ctrl+C leaves the
-//! terminal clean and no process behind. tmux is required (`.ci/run` installs it).
+//! terminal clean and no process behind. tmux is required (`./test.sh` says how to install it when it is missing).
 
 use std::path::Path;
 use std::process::Command;

@@ -64,6 +64,18 @@ impl Transcript {
         }
     }
 
+    /// The cell of tool call `id` in the current iteration. Ids are unique only within an ACP
+    /// session (an agent may use `call-1` again in the next one), and every iteration opens a new
+    /// session, so the search stops at the iteration's divider.
+    fn current_tool(&mut self, id: &str) -> Option<&mut Cell> {
+        self.cells
+            .iter_mut()
+            .rev()
+            .take(200)
+            .take_while(|c| !matches!(c, Cell::Divider(_)))
+            .find(|c| matches!(c, Cell::Tool { id: cid, .. } if cid == id))
+    }
+
     pub fn divider(&mut self, text: String) {
         self.push(Cell::Divider(text));
     }
@@ -110,21 +122,13 @@ impl Transcript {
             // Some agents announce the same call twice (claude-code-acp): the second is an update.
             AgentUpdate::ToolCall {
                 id, title, status, ..
-            } if self
-                .cells
-                .iter()
-                .rev()
-                .take(200)
-                .any(|c| matches!(c, Cell::Tool { id: cid, .. } if cid == id)) =>
-            {
-                self.agent(&AgentUpdate::ToolUpdate {
-                    id: id.clone(),
-                    title: Some(title.clone()),
-                    status: Some(*status),
-                    output: String::new(),
-                    diffs: Vec::new(),
-                })
-            }
+            } if self.current_tool(id).is_some() => self.agent(&AgentUpdate::ToolUpdate {
+                id: id.clone(),
+                title: Some(title.clone()),
+                status: Some(*status),
+                output: String::new(),
+                diffs: Vec::new(),
+            }),
             AgentUpdate::ToolCall {
                 id, title, status, ..
             } => self.push(Cell::Tool {
@@ -145,17 +149,14 @@ impl Transcript {
                 output: new_output,
                 diffs: new_diffs,
             } => {
-                let found = self.cells.iter_mut().rev().take(200).find_map(|c| match c {
-                    Cell::Tool {
-                        id: cid,
-                        title,
-                        status,
-                        output,
-                        diffs,
-                    } if cid == id => Some((title, status, output, diffs)),
-                    _ => None,
-                });
-                if let Some((title, status, output, diffs)) = found {
+                if let Some(Cell::Tool {
+                    title,
+                    status,
+                    output,
+                    diffs,
+                    ..
+                }) = self.current_tool(id)
+                {
                     if let Some(t) = new_title.as_ref().filter(|t| !t.is_empty()) {
                         *title = t.clone();
                     }
@@ -276,6 +277,32 @@ mod tests {
             ["xxxxxxxxxx", "xxxxxxxxxx", "xxxxx", "last"]
         );
         assert_eq!(plain(&t.bottom_lines(10, 2, 1)), ["xxxxxxxxxx", "xxxxx"]);
+    }
+
+    #[test]
+    fn a_call_id_reused_in_the_next_iteration_is_a_new_call() {
+        let call = |title: &str| AgentUpdate::ToolCall {
+            id: "call-1".into(),
+            title: title.into(),
+            kind: crate::protocol::ToolKind::Other,
+            status: crate::protocol::ToolStatus::Completed,
+            input: None,
+        };
+        let mut t = Transcript::default();
+        t.divider("iteration 1".into());
+        t.agent(&call("task-list"));
+        t.agent(&call("task-list"));
+        t.divider("iteration 2".into());
+        t.agent(&call("task-next"));
+        let titles: Vec<&str> = t
+            .cells
+            .iter()
+            .filter_map(|c| match c {
+                Cell::Tool { title, .. } => Some(title.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(titles, ["task-list", "task-next"]);
     }
 
     #[test]

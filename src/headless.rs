@@ -301,6 +301,11 @@ fn log_line(kind: &EventKind) -> String {
         }
         EventKind::UserMessage { text } => format!("  message: {}\n", clip(first_line(text), 200)),
         EventKind::SessionCompleted { .. } => "  session completed\n".to_string(),
+        EventKind::SessionPaused => {
+            "  pause requested: the build stops after this iteration (iteratr resume goes on)\n"
+                .to_string()
+        }
+        EventKind::SessionResumed => "  resumed\n".to_string(),
         EventKind::SessionReset { .. } => "  session reset\n".to_string(),
         EventKind::AgentStarted { .. } => String::new(),
         EventKind::LeaseAcquired {

@@ -47,6 +47,8 @@ struct StatusJson<'a> {
     builder: Option<&'a crate::session::LeaseHolder>,
     builder_text: Option<String>,
     permissions: &'a crate::session::Permissions,
+    /// Set while the session's build is asked to pause: who asked, and when.
+    paused: Option<&'a crate::session::Pause>,
 }
 
 pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
@@ -64,6 +66,7 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
             .map(|(n, v)| format!("{n} {v}").trim().to_string()),
         completed_at: state.completed.as_ref().map(|c| format_time(c.at_ms)),
         completion_summary: state.completed.as_ref().and_then(|c| c.summary.as_deref()),
+        paused: state.paused.as_ref(),
         counts,
         next_task: state.next_task().map(|t| t.label()),
         tasks: state
@@ -141,6 +144,14 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
     }
     if let Some(summary) = state.completed.as_ref().and_then(|c| c.summary.as_deref()) {
         let _ = writeln!(out, "Summary: {summary}");
+    }
+    if let Some(pause) = &state.paused {
+        let _ = writeln!(
+            out,
+            "Paused: since {} (asked by the {}); `iteratr resume` goes on",
+            format_time(pause.at_ms),
+            pause.by.as_str()
+        );
     }
     let _ = writeln!(out, "Tasks: {}", task_counts(state));
     if let Some(next) = state.next_task() {

@@ -128,6 +128,18 @@ pub enum Commands {
         #[command(subcommand)]
         command: McpCommand,
     },
+    /// Ask the build of a session to pause after the iteration that runs (from any terminal)
+    Pause {
+        /// The session (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+    },
+    /// Let a paused build go on
+    Resume {
+        /// The session (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+    },
     /// Print the settings a build here would use and where each comes from (flag, environment,
     /// iteratr.toml, ~/.config/iteratr/config.toml, default), and the hooks
     Config,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod doctor;
 pub mod gen_template;
 pub mod mcp;
+pub mod pause;
 pub mod status;
 pub mod watch;
 
@@ -36,6 +37,8 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
         Commands::Status { session, json } => status::run(store, session.as_deref(), json).await,
         Commands::Build(args) => build::run(store, args, settings).await,
         Commands::Config => config::run(settings),
+        Commands::Pause { session } => pause::run(store, session.as_deref(), true).await,
+        Commands::Resume { session } => pause::run(store, session.as_deref(), false).await,
         Commands::GenTemplate { output, force } => gen_template::run(&output, force),
         Commands::Doctor { agent, timeout } => doctor::run(store, &agent, timeout).await,
         Commands::Watch { session } => watch::run(store, session.as_deref()).await,

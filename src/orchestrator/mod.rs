@@ -353,6 +353,16 @@ impl Orchestrator {
                     ),
                 ));
             }
+            if let Some(pause) = &state.paused {
+                if !self.wait_while_paused(pause.by).await? {
+                    return Ok(self.finish(
+                        Outcome::Interrupted,
+                        ran,
+                        "interrupted while paused; run the same command again to resume",
+                    ));
+                }
+                continue;
+            }
             let planning = !state.planning_done();
             if !planning && let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
                 return Ok(self.finish(
@@ -421,6 +431,24 @@ impl Orchestrator {
                 if failures >= self.opts.max_failures {
                     return Ok(self.too_many_failures(failures, ran, &format!("{e:#}")));
                 }
+            }
+        }
+    }
+
+    /// Waits while the session is paused; false when Ctrl+C came first. The agent stays up.
+    async fn wait_while_paused(&self, by: Author) -> anyhow::Result<bool> {
+        self.info(format!(
+            "paused (asked by the {}); `iteratr resume`, or p in the full-screen interface, goes on",
+            by.as_str()
+        ));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = self.interrupt.cancelled() => return Ok(false),
+            }
+            if self.session.refresh().await?.paused.is_none() {
+                self.info("resumed");
+                return Ok(true);
             }
         }
     }

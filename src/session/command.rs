@@ -93,6 +93,10 @@ pub enum Command {
     UserMessage {
         text: String,
     },
+    /// Pause the loop after the iteration that runs.
+    Pause,
+    /// Let a paused loop go on.
+    Resume,
     CompleteSession {
         summary: Option<String>,
     },
@@ -155,6 +159,8 @@ impl std::fmt::Display for Command {
                 number, outcome, ..
             } => write!(f, "the end of iteration {number} ({outcome})"),
             Command::UserMessage { .. } => write!(f, "a message from the user"),
+            Command::Pause => write!(f, "the pause of the session"),
+            Command::Resume => write!(f, "the resumption of the session"),
             Command::CompleteSession { .. } => write!(f, "the completion of the session"),
             Command::Reset { .. } => write!(f, "the reset of the session"),
             Command::AgentStarted { name, .. } => write!(f, "the start of the agent {name}"),
@@ -333,6 +339,11 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             let text = check_text("message", text, limits::MESSAGE_MAX)?;
             vec![ev(EventKind::UserMessage { text })]
         }
+        // Asking for what is already so changes nothing.
+        Command::Pause if state.paused.is_some() => Vec::new(),
+        Command::Pause => vec![ev(EventKind::SessionPaused)],
+        Command::Resume if state.paused.is_none() => Vec::new(),
+        Command::Resume => vec![ev(EventKind::SessionResumed)],
         Command::CompleteSession { summary } => {
             let open = state.unfinished_tasks();
             if !open.is_empty() {

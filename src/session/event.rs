@@ -333,6 +333,10 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
+    /// Someone asked the loop to pause after the iteration that runs (`iteratr pause`, `p`).
+    SessionPaused,
+    /// And to go on.
+    SessionResumed,
     /// The loop started an agent: what it said it is in `initialize`.
     AgentStarted {
         name: String,
@@ -498,6 +502,8 @@ impl EventKind {
             EventKind::IterationFinished { .. } => "iteration_finished",
             EventKind::UserMessage { .. } => "user_message",
             EventKind::SessionCompleted { .. } => "session_completed",
+            EventKind::SessionPaused => "session_paused",
+            EventKind::SessionResumed => "session_resumed",
             EventKind::AgentStarted { .. } => "agent_started",
             EventKind::PermissionDecided { .. } => "permission_decided",
             EventKind::SessionReset { .. } => "session_reset",

@@ -19,7 +19,7 @@ pub use event::{
 };
 pub use name::{SessionName, session_name_from, validate_session_name};
 pub use state::{
-    Completion, Iteration, Lease, Note, PermissionRecord, Permissions, SessionState, Task,
+    Completion, Iteration, Lease, Note, Pause, PermissionRecord, Permissions, SessionState, Task,
     UserMessage, normalize_content, note_id, task_id,
 };
 

@@ -118,6 +118,13 @@ impl Lease {
     }
 }
 
+/// Who asked the loop to pause, and when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pause {
+    pub at_ms: i64,
+    pub by: Author,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Completion {
     pub at_ms: i64,
@@ -166,6 +173,8 @@ pub struct SessionState {
     #[serde(skip)]
     pub deleted_contents: BTreeSet<String>,
     pub permissions: Permissions,
+    /// Set while the loop is asked to pause (after the iteration that runs).
+    pub paused: Option<Pause>,
     #[serde(skip)]
     pub(super) index: TaskIndex,
     next_task: u64,
@@ -419,6 +428,13 @@ impl SessionState {
                 text: text.clone(),
                 iteration: running,
             }),
+            EventKind::SessionPaused => {
+                self.paused = Some(Pause {
+                    at_ms: at,
+                    by: event.by,
+                });
+            }
+            EventKind::SessionResumed => self.paused = None,
             EventKind::SessionCompleted { summary } => {
                 self.completed = Some(Completion {
                     at_ms: at,

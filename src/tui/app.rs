@@ -357,6 +357,13 @@ impl App {
         match key.code {
             KeyCode::Char('?') => self.overlay = Overlay::Help,
             KeyCode::Char('i') => self.start_input(InputPurpose::Message, ""),
+            KeyCode::Char('p') if self.info.finished.is_none() => {
+                return Some(Action::Run(if self.state.paused.is_some() {
+                    Command::Resume
+                } else {
+                    Command::Pause
+                }));
+            }
             KeyCode::Tab => {
                 self.focus = match self.focus {
                     Focus::Agent => Focus::Tasks,

@@ -127,6 +127,18 @@ impl BuildInfo {
                     .fg(Color::Green)
                     .add_modifier(Modifier::BOLD),
             ));
+        } else if state.paused.is_some() {
+            spans.push(sep);
+            spans.push(Span::styled(
+                if self.working {
+                    "pausing after this iteration"
+                } else {
+                    "paused (p goes on)"
+                },
+                Style::default()
+                    .fg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD),
+            ));
         } else if self.working {
             spans.push(sep);
             spans.push(Span::styled(

@@ -166,6 +166,8 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
         e(Author::Agent, EventKind::SessionCompleted { summary: None }),
+        e(Author::User, EventKind::SessionPaused),
+        e(Author::User, EventKind::SessionResumed),
         e(
             Author::System,
             EventKind::AgentStarted {
@@ -261,5 +263,5 @@ fn event_encoding_matches_the_golden_file() {
     // Every event type is covered.
     let types: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.kind.type_name()).collect();
-    assert_eq!(types.len(), 20);
+    assert_eq!(types.len(), 22);
 }

@@ -22,6 +22,7 @@ mod mcp_resources;
 mod mcp_tools;
 mod mcp_transport;
 mod nats_cli;
+mod pause;
 mod real_agent_permissions;
 mod real_agents;
 mod settings;

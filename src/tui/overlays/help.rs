@@ -14,6 +14,10 @@ pub fn draw(frame: &mut Frame) {
         ("Ctrl+S", "show or hide the sidebar"),
         ("Tab", "cycle Agent → Tasks → Notes"),
         ("i", "type a message to the agent; Enter sends, Esc leaves"),
+        (
+            "p",
+            "pause after this iteration (again: go on); iteratr pause/resume do the same",
+        ),
         ("j/k ↑/↓", "scroll the output, move in lists"),
         ("PgUp/PgDn", "scroll a page; End follows the output again"),
         (

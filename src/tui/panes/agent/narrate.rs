@@ -48,6 +48,12 @@ pub fn narrate(transcript: &mut Transcript, kind: &EventKind) {
             !decision.allowed(),
         ),
         EventKind::SessionCompleted { .. } => transcript.info("session completed".into(), false),
+        EventKind::SessionPaused => transcript.info(
+            "pause requested: the build stops after this iteration (p or iteratr resume goes on)"
+                .into(),
+            true,
+        ),
+        EventKind::SessionResumed => transcript.info("resumed".into(), false),
         EventKind::LeaseAcquired { holder, .. } => {
             transcript.info(format!("build started by {holder}"), false)
         }

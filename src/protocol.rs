@@ -121,6 +121,8 @@ fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub enum RunOutcome {
     Completed,
     IterationLimit,
+    /// Stopped after iterations in a row that changed nothing (`--max-idle-iterations`).
+    Idle,
     Failed,
     Interrupted,
 }

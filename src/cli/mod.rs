@@ -221,6 +221,10 @@ pub struct BuildArgs {
     /// the files an iteration changed after it ends)
     #[arg(long = "no-auto-commit", action = clap::ArgAction::SetFalse)]
     pub auto_commit: bool,
+    /// Stop (exit 5) after this many work iterations in a row that changed no task and no file
+    /// (files are compared with git, so only in a git repository); 0: never
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_idle_iterations: u32,
     /// How long this build's hold on the session lasts without renewal (renewed every third)
     #[arg(long, env = "ITERATR_LEASE_TTL", default_value = "90s", value_parser = parse_lease_ttl, value_name = "DURATION")]
     pub lease_ttl: Duration,

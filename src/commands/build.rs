@@ -138,6 +138,7 @@ pub async fn run(
         store_env: store.child_env(),
         hooks: settings.hooks().into_iter().map(|(hook, _)| hook).collect(),
         auto_commit: args.auto_commit,
+        max_idle_iterations: args.max_idle_iterations,
     };
     let signal_token = interrupt.clone();
     tokio::spawn(async move {

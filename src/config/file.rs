@@ -46,6 +46,7 @@ pub struct FileSettings {
     #[serde(default, deserialize_with = "lease_ttl")]
     pub lease_ttl: At<String>,
     pub auto_commit: At<bool>,
+    pub max_idle_iterations: At<u32>,
     #[serde(default)]
     pub hooks: BTreeMap<HookPoint, Spanned<HookDecl>>,
 }

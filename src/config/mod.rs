@@ -34,7 +34,7 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
 }
 
 /// Every key a settings file may hold besides `[hooks.*]`.
-pub const KEYS: [Key; 18] = [
+pub const KEYS: [Key; 19] = [
     key("data_dir", "data_dir", Scope::Global),
     key("nats_url", "nats_url", Scope::Global),
     key("nats_creds", "nats_creds", Scope::Global),
@@ -53,6 +53,7 @@ pub const KEYS: [Key; 18] = [
     key("init_timeout", "init_timeout", Scope::Build),
     key("lease_ttl", "lease_ttl", Scope::Build),
     key("auto_commit", "auto_commit", Scope::Build),
+    key("max_idle_iterations", "max_idle_iterations", Scope::Build),
 ];
 
 /// Where a value was written.
@@ -118,6 +119,10 @@ impl FileSettings {
             "retry_delay" => s(&self.retry_delay),
             "init_timeout" => s(&self.init_timeout),
             "lease_ttl" => s(&self.lease_ttl),
+            "max_idle_iterations" => self
+                .max_idle_iterations
+                .as_ref()
+                .map(|v| (vec![v.get_ref().to_string()], v.span())),
             "auto_commit" => self
                 .auto_commit
                 .as_ref()

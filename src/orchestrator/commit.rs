@@ -9,14 +9,12 @@ use crate::session::display::clip;
 use crate::session::task_id;
 
 impl Orchestrator {
-    /// Finds the repository to commit in, when auto-commit is on.
+    /// Finds the project's repository: to commit in (auto-commit), and to tell whether an
+    /// iteration changed files (idle iterations).
     pub(super) async fn discover_repo(&mut self) {
-        if !self.opts.auto_commit {
-            return;
-        }
         let data_dir = std::slice::from_ref(&self.opts.data_dir);
         self.repo = Repo::discover(&self.opts.project_dir, data_dir).await;
-        if let Some(repo) = &self.repo {
+        if let Some(repo) = self.repo.as_ref().filter(|_| self.opts.auto_commit) {
             self.info(format!(
                 "each iteration's changes are committed in {} (--no-auto-commit to turn off)",
                 repo.top.display()
@@ -38,17 +36,31 @@ impl Orchestrator {
         }
     }
 
-    /// Commits what iteration `number` changed; the commit's hash.
+    /// After a turn that ended normally: whether iteration `number` changed files (`None`: cannot
+    /// tell, outside a repository), and the commit of them (auto-commit).
     pub(super) async fn commit_iteration(
         &self,
         number: u32,
         before: Option<Snapshot>,
         turn: &Turn,
-    ) -> Option<String> {
-        let (repo, before) = (self.repo.as_ref()?, before?);
+    ) -> (Option<bool>, Option<String>) {
+        let (Some(repo), Some(before)) = (self.repo.as_ref(), before) else {
+            return (None, None);
+        };
         if !matches!(turn, Turn::Done(_)) {
-            return None;
+            return (None, None);
         }
+        let Some(after) = self.snapshot().await else {
+            return (None, None);
+        };
+        let paths = repo.changed(&before, &after);
+        if paths.is_empty() || !self.opts.auto_commit {
+            return (Some(!paths.is_empty()), None);
+        }
+        (Some(true), self.commit(repo, number, &paths).await)
+    }
+
+    async fn commit(&self, repo: &Repo, number: u32, paths: &[String]) -> Option<String> {
         if let Some(operation) = repo.operation_in_progress().await {
             self.emit(BuildEvent::Warning {
                 message: format!(
@@ -57,13 +69,8 @@ impl Orchestrator {
             });
             return None;
         }
-        let after = self.snapshot().await?;
-        let paths = repo.changed(&before, &after);
-        if paths.is_empty() {
-            return None;
-        }
         let message = self.commit_message(number).await;
-        match repo.commit(&paths, &message).await {
+        match repo.commit(paths, &message).await {
             Ok(hash) => {
                 self.info(format!(
                     "committed {} file(s) of iteration {number} as {}",

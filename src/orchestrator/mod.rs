@@ -41,6 +41,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const ITERATION_LIMIT: u8 = 3;
+    /// Iterations in a row changed no task and no file (`--max-idle-iterations`).
+    pub const IDLE: u8 = 5;
     /// Another build holds the session.
     pub const HELD: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
@@ -76,6 +78,8 @@ pub struct BuildOptions {
     pub hooks: Vec<crate::hooks::Hook>,
     /// Commit each iteration's changes when the project is in a git repository.
     pub auto_commit: bool,
+    /// Stop after this many work iterations in a row that changed no task and no file (0: never).
+    pub max_idle_iterations: u32,
 }
 
 /// How a run ended.
@@ -83,6 +87,7 @@ pub struct BuildOptions {
 pub enum Outcome {
     Completed,
     IterationLimit,
+    Idle,
     Failed(String),
     Interrupted,
 }
@@ -92,6 +97,7 @@ impl Outcome {
         match self {
             Outcome::Completed => exit::COMPLETED,
             Outcome::IterationLimit => exit::ITERATION_LIMIT,
+            Outcome::Idle => exit::IDLE,
             Outcome::Failed(_) => exit::FAILED,
             Outcome::Interrupted => exit::INTERRUPTED,
         }
@@ -136,6 +142,8 @@ pub struct Orchestrator {
     lease: Option<LeaseGuard>,
     /// The repository each iteration is committed in (auto-commit).
     repo: Option<crate::git::Repo>,
+    /// Whether the last iteration changed nothing: no task, no file (`None`: cannot tell).
+    last_idle: Option<bool>,
 }
 
 impl Orchestrator {
@@ -180,6 +188,7 @@ impl Orchestrator {
             ran: 0,
             lease: None,
             repo: None,
+            last_idle: None,
         })
     }
 
@@ -266,6 +275,7 @@ impl Orchestrator {
         let run_outcome = match &outcome {
             Outcome::Completed => RunOutcome::Completed,
             Outcome::IterationLimit => RunOutcome::IterationLimit,
+            Outcome::Idle => RunOutcome::Idle,
             Outcome::Failed(_) => RunOutcome::Failed,
             Outcome::Interrupted => RunOutcome::Interrupted,
         };
@@ -340,6 +350,7 @@ impl Orchestrator {
         self.start_agent().await?;
         let mut failures = 0u32;
         let mut ran = 0u32;
+        let mut idle = 0u32;
         loop {
             let state = self.session.refresh().await?;
             if state.completed.is_some() {
@@ -383,6 +394,23 @@ impl Orchestrator {
                     failures = 0;
                     if !planning {
                         ran += 1;
+                        idle = if self.last_idle == Some(true) {
+                            idle + 1
+                        } else {
+                            0
+                        };
+                        let max = self.opts.max_idle_iterations;
+                        if max > 0 && idle >= max {
+                            let state = self.session.refresh().await?;
+                            return Ok(self.finish(
+                                Outcome::Idle,
+                                ran,
+                                &format!(
+                                    "stopping: the last {idle} iterations changed no task and no file (--max-idle-iterations {max}) · {}; look at the notes and the agent's output, adjust the spec or the prompt, then run again",
+                                    task_counts(&state)
+                                ),
+                            ));
+                        }
                     }
                     continue;
                 }

@@ -91,7 +91,7 @@ impl Orchestrator {
                 Some("stopped by the user".to_string()),
             ),
         };
-        let commit = self.commit_iteration(number, tree_before, &turn).await;
+        let (files_changed, commit) = self.commit_iteration(number, tree_before, &turn).await;
         self.exec(Command::FinishIteration {
             number,
             outcome: outcome.clone(),
@@ -100,6 +100,11 @@ impl Orchestrator {
         })
         .await?;
         let state = self.session.refresh().await?;
+        let tasks_changed = state
+            .iterations
+            .get(&number)
+            .is_some_and(|it| !it.tasks_changed.is_empty());
+        self.last_idle = files_changed.map(|files| !files && !tasks_changed);
         self.emit(BuildEvent::IterationFinished {
             iteration: number,
             outcome,

@@ -127,3 +127,30 @@ fn a_repository_mid_rebase_is_left_alone_and_the_flag_turns_commits_off() {
     assert!(p.path().join("world.txt").exists());
     assert_eq!(git(p.path(), &["rev-list", "--count", "HEAD"]), "1");
 }
+
+#[test]
+fn iterations_that_change_nothing_stop_the_loop_in_a_repository_only() {
+    let idle = || json!({"actions": [{"say": "Looking around; nothing to change.\n"}]});
+    let script = json!({"turns": [planning_turn(), idle(), idle(), idle(), idle(), idle()]});
+    let p = repo(script.clone());
+    let out = p.build(&["--headless"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(5), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains(
+            "the last 3 iterations changed no task and no file (--max-idle-iterations 3)"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        p.agent_events("prompt").len(),
+        4,
+        "planning and three idle iterations"
+    );
+
+    // Outside a repository iteratr cannot tell whether files changed: it does not stop.
+    let plain = Project::new(script);
+    let out = plain.build(&["--headless", "-i", "4"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(plain.agent_events("prompt").len(), 5);
+}

@@ -95,6 +95,10 @@ export ITERATR_TEST_CLAUDE_CODE_ACP="$AGENTS_DIR/claude-code-acp/node_modules/@z
 export ITERATR_TEST_NODE22="$ENV_DIR/node/node_modules/node-$PLATFORM/bin/node"
 export ITERATR_TEST_INSPECTOR="$ENV_DIR/inspector/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js"
 export ITERATR_TEST_CONFORMANCE="$ENV_DIR/conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+# The iteratr processes the tests start never read the developer's own settings file
+# (~/.config/iteratr/config.toml); tests that need one set XDG_CONFIG_HOME themselves.
+export XDG_CONFIG_HOME="$ENV_DIR/config-home"
+mkdir -p "$XDG_CONFIG_HOME"
 for f in "$ITERATR_NATS_SERVER" "$ITERATR_TEST_OPENCODE" "$ITERATR_TEST_CLAUDE_CODE_ACP" \
     "$ITERATR_TEST_NODE22" "$ITERATR_TEST_INSPECTOR" "$ITERATR_TEST_CONFORMANCE"; do
     [ -f "$f" ] || die "$f is missing after provisioning; remove $ENV_DIR and $AGENTS_DIR and run again"

@@ -488,3 +488,30 @@ fn the_selected_note_stays_visible_in_a_long_list() {
     assert!(screen.contains("NOT-40 learned thing 39"), "{screen}");
     assert!(!screen.contains("NOT-1 learned thing 0 "), "{screen}");
 }
+
+#[test]
+fn p_asks_for_a_pause_and_then_for_the_resumption() {
+    let mut app = app();
+    render(&mut app, 120, 40);
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('p'))),
+        Some(Action::Run(Command::Pause))
+    );
+    // The pause comes back through the log, as from `iteratr pause` in another terminal.
+    let seq = app.state().last_seq + 1;
+    app.on_build_event(BuildEvent::Log {
+        seq,
+        event: iteratr::session::Event::new(
+            0,
+            Author::User,
+            iteratr::session::EventKind::SessionPaused,
+        ),
+    });
+    let screen = render(&mut app, 120, 40);
+    // An iteration runs in this fixture: the loop stops after it.
+    assert!(screen.contains("pausing after this"), "{screen}");
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('p'))),
+        Some(Action::Run(Command::Resume))
+    );
+}

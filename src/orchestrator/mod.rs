@@ -16,6 +16,7 @@ mod commit;
 pub mod lease;
 mod permissions;
 mod prompt;
+mod rate_limit;
 mod run_hooks;
 mod spec;
 mod turn;
@@ -30,7 +31,7 @@ use crate::mcp::{HttpOptions, HttpServer, PromptSource, SessionTools, serve_http
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
-use crate::session::display::{iteration_counts, task_counts};
+use crate::session::display::{first_line, iteration_counts, task_counts};
 use crate::session::{Author, Command, IterationOutcome};
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
@@ -351,6 +352,7 @@ impl Orchestrator {
         let mut failures = 0u32;
         let mut ran = 0u32;
         let mut idle = 0u32;
+        let mut limited = 0u32;
         loop {
             let state = self.session.refresh().await?;
             if state.completed.is_some() {
@@ -392,6 +394,7 @@ impl Orchestrator {
             let reason = match turn {
                 Turn::Done(_) => {
                     failures = 0;
+                    limited = 0;
                     if !planning {
                         ran += 1;
                         idle = if self.last_idle == Some(true) {
@@ -423,6 +426,26 @@ impl Orchestrator {
                 }
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
+                }
+                Turn::Failed(_, reason)
+                    if rate_limit::is_rate_limit(&reason) && limited < rate_limit::MAX_WAITS =>
+                {
+                    limited += 1;
+                    let wait = rate_limit::wait(self.opts.retry_delay, limited);
+                    self.emit(BuildEvent::Warning {
+                        message: format!(
+                            "the agent's model provider is rate-limiting or overloaded ({}); waiting {} before the next iteration ({limited} of {} waits; not counted as a failure)",
+                            first_line(&reason),
+                            humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
+                            rate_limit::MAX_WAITS
+                        ),
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = self.interrupt.cancelled() => {
+                            return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                        }
+                    }
                 }
                 Turn::Failed(_, reason) => reason,
             };

@@ -2,7 +2,7 @@
 //! the build (planning, a normal iteration, the follow-up that delivers people's messages, right
 //! after `session-complete`, during `session/new`): each run ends with a completed session and a
 //! consistent log. Runs pick up what the user changed in the spec; `-i 0` means no limit; a fatal
-//! error is said once.
+//! error is said once; a provider's rate limit is waited out, not counted as a failure.
 
 use std::time::Duration;
 
@@ -332,4 +332,37 @@ fn an_agent_without_agent_info_is_named_by_its_command() {
         "{text}"
     );
     assert_eq!(s["agent"], "fake_agent", "{s}");
+}
+
+#[test]
+fn a_rate_limited_agent_waits_and_is_not_counted_as_failing() {
+    let limited = || json!({"actions": [{"fail": "API error 429: Too Many Requests"}]});
+    let p = Project::new(json!({"turns": [
+        planning_turn(),
+        limited(),
+        limited(),
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ]}));
+    // One real failure would stop this build; two rate limits do not.
+    let out = p.build(&["--headless", "--max-failures", "1", "--retry-delay", "50ms"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert_eq!(
+        text.matches("rate-limiting or overloaded").count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("(2 of 12 waits; not counted as a failure)"),
+        "{text}"
+    );
+    // The agent was kept: one process served every iteration.
+    let pids: std::collections::BTreeSet<u64> = p
+        .agent_events("prompt")
+        .iter()
+        .filter_map(|e| e["pid"].as_u64())
+        .collect();
+    assert_eq!(pids.len(), 1);
 }

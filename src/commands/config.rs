@@ -48,6 +48,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
                     .join(", ")
             })
             .filter(|v| !v.is_empty())
+            .map(|v| without_passwords(&v))
             .unwrap_or_else(|| "(not set)".into());
         let env = defs
             .get_arguments()
@@ -62,7 +63,6 @@ pub fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
                 .map_or("default".into(), |(_, origin)| origin.to_string()),
             _ => "default".into(),
         };
-        // The token-like values never reach this list: only names and paths do.
         println!("{:width$}  {value}  ({source})", k.name);
     }
     let hooks = settings.hooks();
@@ -83,6 +83,21 @@ pub fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// URLs with their user and password replaced (`nats://***@host:4222`): this output is shown
+/// and pasted, and must not carry secrets.
+fn without_passwords(value: &str) -> String {
+    value
+        .split(',')
+        .map(|part| match (part.find("://"), part.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &part[..scheme + 3], &part[at..])
+            }
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// This command line with `config` (the subcommand, not a flag's value) replaced by `build`.
@@ -120,6 +135,15 @@ fn user_file_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_not_shown() {
+        assert_eq!(
+            without_passwords("nats://user:secret@a:4222, nats://b:4222"),
+            "nats://***@a:4222, nats://b:4222"
+        );
+        assert_eq!(without_passwords("opencode acp"), "opencode acp");
+    }
 
     #[test]
     fn the_subcommand_becomes_build_not_a_flags_value() {

@@ -21,7 +21,8 @@
 //!   (`fake/small`, `fake/large`; the first is current).
 //! * Actions: `say`, `think`, `plan`, `tool` (+ `args`, optional `server` name, optional `kind`),
 //!   `permission` (`title`, `kind`), `read`, `write` (`path`, `content`), `diff` (`path`, `old`,
-//!   `new`), `sleep_ms`, `wait_file` (a path under the session's cwd: waits until it exists,
+//!   `new`), `usage` (`input`, `output` tokens for the prompt's reply; `cost`: a `usage_update`
+//!   with that session cost in USD), `sleep_ms`, `wait_file` (a path under the session's cwd: waits until it exists,
 //!   logging `{"event":"waiting","session_id","path"}` first), `hang`, `exit`, `fail`. Turn-level `stop`: `end_turn` (default),
 //!   `max_tokens`, `max_turn_requests`, `refusal`. A turn `{"exit_in_new_session": CODE}` is
 //!   the agent dying while it handles the next `session/new` (the turn is used up there).
@@ -143,6 +144,13 @@ enum Action {
     Hang,
     Exit(i32),
     Fail(String),
+    /// Tokens this turn used (added up and sent in the prompt's reply) and, with `cost`, a
+    /// `usage_update` with the session's cost so far.
+    Usage {
+        input: u64,
+        output: u64,
+        cost: Option<f64>,
+    },
 }
 
 fn tool_kind(s: &str) -> ToolKind {
@@ -259,6 +267,14 @@ fn parse_action(v: &Value) -> Result<Action, String> {
             .map(|m| Action::Fail(m.to_string()))
             .ok_or_else(|| format!("fail needs a message: {v}"));
     }
+    if let Some(u) = obj.get("usage") {
+        let tokens = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+        return Ok(Action::Usage {
+            input: tokens("input"),
+            output: tokens("output"),
+            cost: u.get("cost").and_then(Value::as_f64),
+        });
+    }
     Err(format!("unknown action {v}"))
 }
 
@@ -348,8 +364,15 @@ struct Fake {
 }
 
 enum Outcome {
-    Stop(StopReason),
+    Stop(StopReason, Option<TurnUsage>),
     Fail(String),
+}
+
+/// Tokens a turn reports in its prompt reply (from its `usage` actions).
+#[derive(Default)]
+struct TurnUsage {
+    input: u64,
+    output: u64,
 }
 
 fn session_update(cx: &ConnectionTo<Client>, sid: &SessionId, update: SessionUpdate) {
@@ -687,14 +710,21 @@ impl Fake {
                 }
             }
             let result = match outcome {
-                Outcome::Stop(stop) => {
+                Outcome::Stop(stop, used) => {
                     fake.log(json!({
                         "event": "prompt_done",
                         "session_id": session.id,
                         "turn": n,
                         "stop_reason": stop_name(&stop),
                     }));
-                    responder.respond(PromptResponse::new(stop))
+                    let usage = used.map(|u| {
+                        agent_client_protocol::v1::schema::Usage::new(
+                            u.input + u.output,
+                            u.input,
+                            u.output,
+                        )
+                    });
+                    responder.respond(PromptResponse::new(stop).usage(usage))
                 }
                 Outcome::Fail(msg) => {
                     fake.log(json!({
@@ -722,7 +752,8 @@ impl Fake {
         turn: Turn,
         token: &CancellationToken,
     ) -> Outcome {
-        let cancelled = Outcome::Stop(StopReason::Cancelled);
+        let cancelled = Outcome::Stop(StopReason::Cancelled, None);
+        let mut used: Option<TurnUsage> = None;
         for action in turn.actions {
             if token.is_cancelled() {
                 return cancelled;
@@ -865,12 +896,29 @@ impl Fake {
                     std::process::exit(code);
                 }
                 Action::Fail(msg) => return Outcome::Fail(msg),
+                Action::Usage {
+                    input,
+                    output,
+                    cost,
+                } => {
+                    let u = used.get_or_insert_with(TurnUsage::default);
+                    u.input += input;
+                    u.output += output;
+                    if let Some(cost) = cost {
+                        let update = agent_client_protocol::v1::schema::UsageUpdate::new(
+                            u.input + u.output,
+                            200_000,
+                        )
+                        .cost(agent_client_protocol::v1::schema::Cost::new(cost, "USD"));
+                        session_update(cx, &session.id, SessionUpdate::UsageUpdate(update));
+                    }
+                }
             }
         }
         if token.is_cancelled() {
             return cancelled;
         }
-        Outcome::Stop(turn.stop)
+        Outcome::Stop(turn.stop, used)
     }
 
     /// Calls an MCP tool and reports it; false when the prompt was cancelled meanwhile.

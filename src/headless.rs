@@ -142,9 +142,10 @@ impl Printer {
                 outcome,
                 took,
                 tasks,
+                usage,
             } => format!(
                 "── {}\n",
-                iteration_ended(*iteration, outcome, *took, tasks)
+                iteration_ended(*iteration, outcome, *took, tasks, usage.as_ref())
             ),
             BuildEvent::ModelSelected { model } => format!("iteratr: model {model}\n"),
             BuildEvent::Hook { hook } => {
@@ -178,7 +179,10 @@ impl Printer {
 
     fn agent_line(&mut self, update: &AgentUpdate) -> String {
         match update {
-            AgentUpdate::Text { .. } | AgentUpdate::Thought { .. } => String::new(),
+            // Usage is said once, at the iteration's end.
+            AgentUpdate::Text { .. } | AgentUpdate::Thought { .. } | AgentUpdate::Usage { .. } => {
+                String::new()
+            }
             // Some agents announce the same call twice (claude-code-acp): say it once.
             AgentUpdate::ToolCall { id, title, .. } if self.tools.contains_key(id) => {
                 if !title.is_empty() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+pub use crate::session::Usage;
 use crate::session::display::TaskCounts;
 use crate::session::{Event, IterationOutcome, PermissionDecision};
 
@@ -55,6 +56,9 @@ pub enum BuildEvent {
         #[serde(rename = "seconds", serialize_with = "seconds")]
         took: Duration,
         tasks: TaskCounts,
+        /// Tokens and cost, when the agent reported them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     /// A hook declared in a settings file ran.
     Hook {
@@ -123,6 +127,8 @@ pub enum RunOutcome {
     IterationLimit,
     /// Stopped after iterations in a row that changed nothing (`--max-idle-iterations`).
     Idle,
+    /// `--max-tokens` or `--max-cost` was reached.
+    Budget,
     Failed,
     Interrupted,
 }
@@ -134,9 +140,11 @@ pub fn iteration_ended(
     outcome: &IterationOutcome,
     took: Duration,
     tasks: &TaskCounts,
+    usage: Option<&Usage>,
 ) -> String {
+    let usage = usage.map_or(String::new(), |u| format!(" · {u}"));
     format!(
-        "iteration {iteration} ended: {outcome} after {} · {tasks}",
+        "iteration {iteration} ended: {outcome} after {} · {tasks}{usage}",
         crate::session::display::format_duration(
             i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
         )
@@ -294,6 +302,13 @@ pub enum AgentUpdate {
     },
     Plan {
         entries: Vec<PlanEntry>,
+    },
+    /// The agent's context use and the ACP session's cost so far (`usage_update`).
+    Usage {
+        used: u64,
+        size: u64,
+        cost: Option<f64>,
+        currency: Option<String>,
     },
     /// The agent asks permission and a person must answer (`--approve ask`): request `id`.
     PermissionAsked {

@@ -49,6 +49,8 @@ struct StatusJson<'a> {
     permissions: &'a crate::session::Permissions,
     /// Set while the session's build is asked to pause: who asked, and when.
     paused: Option<&'a crate::session::Pause>,
+    /// Tokens and cost of all iterations, as the agent reported them.
+    usage: crate::session::Usage,
 }
 
 pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
@@ -67,6 +69,7 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
         completed_at: state.completed.as_ref().map(|c| format_time(c.at_ms)),
         completion_summary: state.completed.as_ref().and_then(|c| c.summary.as_deref()),
         paused: state.paused.as_ref(),
+        usage: state.usage(),
         counts,
         next_task: state.next_task().map(|t| t.label()),
         tasks: state
@@ -154,6 +157,10 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         );
     }
     let _ = writeln!(out, "Tasks: {}", task_counts(state));
+    let usage = state.usage();
+    if !usage.is_empty() {
+        let _ = writeln!(out, "Usage: {usage} (as the agent reported it)");
+    }
     if let Some(next) = state.next_task() {
         let _ = writeln!(out, "Next: {} {}", next.label(), first_line(&next.content));
     }
@@ -224,7 +231,15 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         let commit = it.commit.as_deref().map_or(String::new(), |c| {
             format!(", commit {}", &c[..c.len().min(12)])
         });
-        let _ = writeln!(out, "  #{:<3} {when}{planning}{changed}{commit}", it.number);
+        let usage = it
+            .usage
+            .as_ref()
+            .map_or(String::new(), |u| format!(", {u}"));
+        let _ = writeln!(
+            out,
+            "  #{:<3} {when}{planning}{changed}{commit}{usage}",
+            it.number
+        );
         if let Some(summary) = &it.summary {
             let _ = writeln!(out, "        {}", first_line(summary));
         }

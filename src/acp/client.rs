@@ -15,6 +15,13 @@ use super::models::{self, Route};
 use super::permission::Approvals;
 use super::{AgentInfo, AgentUpdate};
 
+/// How a prompt's turn ended: the agent's stop reason, and the tokens it says the turn used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptDone {
+    pub stop: String,
+    pub usage: Option<crate::protocol::Usage>,
+}
+
 #[derive(Debug, Clone)]
 pub struct AgentSpec {
     /// The agent command and its arguments (`["opencode", "acp"]`).
@@ -134,7 +141,7 @@ pub(super) enum Op {
     Prompt {
         session: String,
         text: String,
-        reply: Reply<String>,
+        reply: Reply<PromptDone>,
     },
     Cancel {
         session: String,
@@ -335,7 +342,7 @@ impl Agent {
     }
 
     /// Sends one prompt and waits for the turn to end; returns the stop reason.
-    pub async fn prompt(&self, session: &str, text: String) -> Result<String, AgentError> {
+    pub async fn prompt(&self, session: &str, text: String) -> Result<PromptDone, AgentError> {
         self.call(|reply| Op::Prompt {
             session: session.to_string(),
             text,

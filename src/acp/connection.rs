@@ -421,10 +421,19 @@ pub(super) async fn run(
                         tokio::spawn(async move {
                             let result = cx.send_request(request).block_task().await;
                             let _ = reply.send(result.map_err(rpc_error).map(|r| {
-                                serde_json::to_value(r.stop_reason)
+                                let stop = serde_json::to_value(r.stop_reason)
                                     .ok()
                                     .and_then(|v| v.as_str().map(str::to_string))
-                                    .unwrap_or_else(|| "unknown".into())
+                                    .unwrap_or_else(|| "unknown".into());
+                                let usage = r.usage.map(|u| crate::protocol::Usage {
+                                    input_tokens: u.input_tokens,
+                                    output_tokens: u.output_tokens,
+                                    cache_read_tokens: u.cached_read_tokens.unwrap_or(0),
+                                    cache_write_tokens: u.cached_write_tokens.unwrap_or(0),
+                                    cost: None,
+                                    currency: None,
+                                });
+                                super::client::PromptDone { stop, usage }
                             }));
                         });
                     }

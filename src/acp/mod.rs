@@ -136,6 +136,18 @@ fn convert_update(update: &Value) -> Option<AgentUpdate> {
                 })
                 .collect(),
         },
+        "usage_update" => AgentUpdate::Usage {
+            used: update.get("used")?.as_u64()?,
+            size: update.get("size")?.as_u64()?,
+            cost: update
+                .pointer("/cost/amount")
+                .and_then(Value::as_f64)
+                .filter(|c| c.is_finite() && *c >= 0.0),
+            currency: update
+                .pointer("/cost/currency")
+                .and_then(Value::as_str)
+                .map(|c| c.chars().take(16).collect()),
+        },
         _ => return None,
     })
 }
@@ -177,6 +189,18 @@ mod tests {
         assert_eq!(
             convert_update(&json!({"sessionUpdate": "usage_update"})),
             None
+        );
+        assert_eq!(
+            convert_update(
+                &json!({"sessionUpdate": "usage_update", "used": 10, "size": 100,
+                "cost": {"amount": 0.25, "currency": "USD"}})
+            ),
+            Some(AgentUpdate::Usage {
+                used: 10,
+                size: 100,
+                cost: Some(0.25),
+                currency: Some("USD".into())
+            })
         );
         assert_eq!(convert_update(&json!({"nonsense": 1})), None);
     }

@@ -225,6 +225,14 @@ pub struct BuildArgs {
     /// (files are compared with git, so only in a git repository); 0: never
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub max_idle_iterations: u32,
+    /// Stop (exit 6) at the end of the iteration where this run's tokens (input + output, as the
+    /// agent reports them) reach N
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// Stop (exit 6) at the end of the iteration where this run's cost (as the agent reports it, in
+    /// its currency) reaches AMOUNT
+    #[arg(long, value_parser = parse_cost, value_name = "AMOUNT")]
+    pub max_cost: Option<f64>,
     /// How long this build's hold on the session lasts without renewal (renewed every third)
     #[arg(long, env = "ITERATR_LEASE_TTL", default_value = "90s", value_parser = parse_lease_ttl, value_name = "DURATION")]
     pub lease_ttl: Duration,
@@ -236,6 +244,15 @@ pub fn parse_lease_ttl(s: &str) -> Result<Duration, String> {
         return Err(format!("{s} is outside 1s to 1h"));
     }
     Ok(d)
+}
+
+pub fn parse_cost(s: &str) -> Result<f64, String> {
+    match s.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(c) if c.is_finite() && c > 0.0 => Ok(c),
+        _ => Err(format!(
+            "'{s}' is not an amount above 0; write e.g. 5 or 2.50"
+        )),
+    }
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

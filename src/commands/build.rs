@@ -139,6 +139,8 @@ pub async fn run(
         hooks: settings.hooks().into_iter().map(|(hook, _)| hook).collect(),
         auto_commit: args.auto_commit,
         max_idle_iterations: args.max_idle_iterations,
+        max_tokens: args.max_tokens,
+        max_cost: args.max_cost,
     };
     let signal_token = interrupt.clone();
     tokio::spawn(async move {

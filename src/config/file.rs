@@ -47,6 +47,9 @@ pub struct FileSettings {
     pub lease_ttl: At<String>,
     pub auto_commit: At<bool>,
     pub max_idle_iterations: At<u32>,
+    pub max_tokens: At<u64>,
+    #[serde(default, deserialize_with = "cost")]
+    pub max_cost: At<String>,
     #[serde(default)]
     pub hooks: BTreeMap<HookPoint, Spanned<HookDecl>>,
 }
@@ -113,6 +116,24 @@ fn replicas<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
         Ok(1..=5) => Ok(()),
         _ => Err(format!("{s} is not 1 to 5")),
     })
+}
+
+fn cost<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
+    let v: Spanned<toml::Value> = Spanned::deserialize(d)?;
+    let span = v.span();
+    let text = match v.into_inner() {
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::String(s) => s,
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected an amount, found {}",
+                other.type_str()
+            )));
+        }
+    };
+    crate::cli::parse_cost(&text).map_err(serde::de::Error::custom)?;
+    Ok(Some(Spanned::new(span, text)))
 }
 
 fn approve<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {

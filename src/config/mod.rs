@@ -34,7 +34,7 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
 }
 
 /// Every key a settings file may hold besides `[hooks.*]`.
-pub const KEYS: [Key; 19] = [
+pub const KEYS: [Key; 21] = [
     key("data_dir", "data_dir", Scope::Global),
     key("nats_url", "nats_url", Scope::Global),
     key("nats_creds", "nats_creds", Scope::Global),
@@ -54,6 +54,8 @@ pub const KEYS: [Key; 19] = [
     key("lease_ttl", "lease_ttl", Scope::Build),
     key("auto_commit", "auto_commit", Scope::Build),
     key("max_idle_iterations", "max_idle_iterations", Scope::Build),
+    key("max_tokens", "max_tokens", Scope::Build),
+    key("max_cost", "max_cost", Scope::Build),
 ];
 
 /// Where a value was written.
@@ -119,6 +121,11 @@ impl FileSettings {
             "retry_delay" => s(&self.retry_delay),
             "init_timeout" => s(&self.init_timeout),
             "lease_ttl" => s(&self.lease_ttl),
+            "max_tokens" => self
+                .max_tokens
+                .as_ref()
+                .map(|v| (vec![v.get_ref().to_string()], v.span())),
+            "max_cost" => s(&self.max_cost),
             "max_idle_iterations" => self
                 .max_idle_iterations
                 .as_ref()

@@ -32,7 +32,7 @@ use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
 use crate::session::display::{first_line, iteration_counts, task_counts};
-use crate::session::{Author, Command, IterationOutcome};
+use crate::session::{Author, Command, IterationOutcome, Usage};
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
 
@@ -44,6 +44,8 @@ pub mod exit {
     pub const ITERATION_LIMIT: u8 = 3;
     /// Iterations in a row changed no task and no file (`--max-idle-iterations`).
     pub const IDLE: u8 = 5;
+    /// `--max-tokens` or `--max-cost` was reached.
+    pub const BUDGET: u8 = 6;
     /// Another build holds the session.
     pub const HELD: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
@@ -81,6 +83,10 @@ pub struct BuildOptions {
     pub auto_commit: bool,
     /// Stop after this many work iterations in a row that changed no task and no file (0: never).
     pub max_idle_iterations: u32,
+    /// Stop at the end of the iteration where this run's tokens reach this.
+    pub max_tokens: Option<u64>,
+    /// Stop at the end of the iteration where this run's cost reaches this.
+    pub max_cost: Option<f64>,
 }
 
 /// How a run ended.
@@ -89,6 +95,7 @@ pub enum Outcome {
     Completed,
     IterationLimit,
     Idle,
+    Budget,
     Failed(String),
     Interrupted,
 }
@@ -99,6 +106,7 @@ impl Outcome {
             Outcome::Completed => exit::COMPLETED,
             Outcome::IterationLimit => exit::ITERATION_LIMIT,
             Outcome::Idle => exit::IDLE,
+            Outcome::Budget => exit::BUDGET,
             Outcome::Failed(_) => exit::FAILED,
             Outcome::Interrupted => exit::INTERRUPTED,
         }
@@ -145,6 +153,10 @@ pub struct Orchestrator {
     repo: Option<crate::git::Repo>,
     /// Whether the last iteration changed nothing: no task, no file (`None`: cannot tell).
     last_idle: Option<bool>,
+    /// What the running iteration used so far (tokens from prompt replies, cost from updates).
+    iteration_usage: Arc<std::sync::Mutex<Usage>>,
+    /// What this run used, for `--max-tokens` and `--max-cost`.
+    run_usage: Usage,
 }
 
 impl Orchestrator {
@@ -159,9 +171,22 @@ impl Orchestrator {
         let forward = events.clone();
         let (record, recording) = permissions::spawn_recorder(Arc::clone(&session), events.clone());
         let to_record = record.clone();
+        let iteration_usage: Arc<std::sync::Mutex<Usage>> = Arc::default();
+        let cost_seen = Arc::clone(&iteration_usage);
         let updates: UpdateSink = Arc::new(move |update: AgentUpdate| {
             if matches!(update, AgentUpdate::Permission { .. }) {
                 let _ = to_record.send(update.clone());
+            }
+            // The cost an agent reports is its ACP session's so far: one iteration's.
+            if let AgentUpdate::Usage {
+                cost: Some(cost),
+                currency,
+                ..
+            } = &update
+            {
+                let mut u = cost_seen.lock().unwrap_or_else(|p| p.into_inner());
+                u.cost = Some(*cost);
+                u.currency.clone_from(currency);
             }
             let _ = forward.send(BuildEvent::Agent { update });
         });
@@ -190,6 +215,8 @@ impl Orchestrator {
             lease: None,
             repo: None,
             last_idle: None,
+            iteration_usage,
+            run_usage: Usage::default(),
         })
     }
 
@@ -277,6 +304,7 @@ impl Orchestrator {
             Outcome::Completed => RunOutcome::Completed,
             Outcome::IterationLimit => RunOutcome::IterationLimit,
             Outcome::Idle => RunOutcome::Idle,
+            Outcome::Budget => RunOutcome::Budget,
             Outcome::Failed(_) => RunOutcome::Failed,
             Outcome::Interrupted => RunOutcome::Interrupted,
         };
@@ -391,6 +419,20 @@ impl Orchestrator {
             // Numbers are never reused: a failed planning iteration is planned again under the next one.
             let number = state.latest_iteration().map_or(0, |l| l + 1);
             let turn = self.iteration(number, planning).await?;
+            if let Some(why) = self.over_budget() {
+                if matches!(turn, Turn::Done(_)) && !planning {
+                    ran += 1;
+                }
+                let state = self.session.refresh().await?;
+                return Ok(self.finish(
+                    Outcome::Budget,
+                    ran,
+                    &format!(
+                        "stopping: {why} · {}; raise the budget to go on",
+                        task_counts(&state)
+                    ),
+                ));
+            }
             let reason = match turn {
                 Turn::Done(_) => {
                     failures = 0;
@@ -484,6 +526,24 @@ impl Orchestrator {
                 }
             }
         }
+    }
+
+    /// Which budget this run has reached, if any.
+    fn over_budget(&self) -> Option<String> {
+        let used = &self.run_usage;
+        if let Some(max) = self.opts.max_tokens.filter(|m| used.tokens() >= *m) {
+            return Some(format!(
+                "this run used {} tokens, the budget is {max} (--max-tokens)",
+                used.tokens()
+            ));
+        }
+        let (cost, max) = (used.cost?, self.opts.max_cost?);
+        (cost >= max).then(|| {
+            format!(
+                "this run cost {cost:.2} {}, the budget is {max:.2} (--max-cost)",
+                used.currency.as_deref().unwrap_or("")
+            )
+        })
     }
 
     /// Waits while the session is paused; false when Ctrl+C came first. The agent stays up.

@@ -11,9 +11,16 @@ use super::{Orchestrator, Turn, permissions, run_hooks};
 use crate::acp::{Agent, AgentError, AgentSpec, ModelChoice};
 use crate::protocol::BuildEvent;
 use crate::session::display::TaskCounts;
-use crate::session::{Command, IterationOutcome};
+use crate::session::{Command, IterationOutcome, Usage};
 
 impl Orchestrator {
+    /// What the running iteration used so far.
+    fn usage_lock(&self) -> std::sync::MutexGuard<'_, Usage> {
+        self.iteration_usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(super) async fn start_agent(&mut self) -> anyhow::Result<()> {
         let env = match &self.agent_env {
             Some(env) => env.clone(),
@@ -74,6 +81,7 @@ impl Orchestrator {
             planning,
         });
         let started = Instant::now();
+        *self.usage_lock() = Usage::default();
         let state = self.session.refresh().await?;
         let completed_before = run_hooks::completed_ids(&state);
         let tree_before = self.snapshot().await;
@@ -92,11 +100,15 @@ impl Orchestrator {
             ),
         };
         let (files_changed, commit) = self.commit_iteration(number, tree_before, &turn).await;
+        let usage = std::mem::take(&mut *self.usage_lock());
+        self.run_usage.add(&usage);
+        let usage = (!usage.is_empty()).then_some(usage);
         self.exec(Command::FinishIteration {
             number,
             outcome: outcome.clone(),
             detail,
             commit,
+            usage: usage.clone(),
         })
         .await?;
         let state = self.session.refresh().await?;
@@ -110,6 +122,7 @@ impl Orchestrator {
             outcome,
             took: started.elapsed(),
             tasks: TaskCounts::of(&state),
+            usage,
         });
         self.after_iteration(number, &completed_before, &state, &turn)
             .await;
@@ -201,7 +214,12 @@ impl Orchestrator {
         tokio::pin!(reply);
         tokio::select! {
             result = &mut reply => match result {
-                Ok(stop) => Turn::Done(IterationOutcome::from(stop.as_str())),
+                Ok(done) => {
+                    if let Some(used) = &done.usage {
+                        self.usage_lock().add(used);
+                    }
+                    Turn::Done(IterationOutcome::from(done.stop.as_str()))
+                }
                 Err(e) => Turn::Failed(IterationOutcome::Error, e.to_string()),
             },
             _ = tokio::time::sleep(self.opts.iteration_timeout) => {

@@ -8,7 +8,7 @@ use super::display::clip;
 use super::error::DomainError;
 use super::event::{
     Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
-    TaskStatus,
+    TaskStatus, Usage,
 };
 use super::limits;
 use super::state::{SessionState, normalize_content, task_id};
@@ -89,6 +89,8 @@ pub enum Command {
         detail: Option<String>,
         /// The commit made of the iteration's changes, when one was.
         commit: Option<String>,
+        /// What the agent reported it used.
+        usage: Option<Usage>,
     },
     UserMessage {
         text: String,
@@ -288,6 +290,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                     outcome: IterationOutcome::Interrupted,
                     detail: Some("iteratr stopped before the iteration ended".to_string()),
                     commit: None,
+                    usage: None,
                 }));
             }
             out.push(ev(EventKind::IterationStarted {
@@ -309,6 +312,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             outcome,
             detail,
             commit,
+            usage,
         } => {
             if state.running_iteration() != Some(*number) {
                 return Err(DomainError::IterationNotRunning(*number));
@@ -333,6 +337,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 outcome,
                 detail,
                 commit,
+                usage: usage.clone().filter(|u| !u.is_empty()),
             })]
         }
         Command::UserMessage { text } => {

@@ -15,7 +15,7 @@ pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{
     Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
-    PermissionDecision, TaskStatus,
+    PermissionDecision, TaskStatus, Usage,
 };
 pub use name::{SessionName, session_name_from, validate_session_name};
 pub use state::{

@@ -499,6 +499,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
             outcome: "end_turn".into(),
             detail: None,
             commit: None,
+            usage: None,
         },
     )
     .unwrap();
@@ -520,7 +521,8 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
                 number: 1,
                 outcome: "x".into(),
                 detail: None,
-                commit: None
+                commit: None,
+                usage: None
             }
         )
         .unwrap_err(),
@@ -774,6 +776,7 @@ mod properties {
                 outcome: "end_turn".into(),
                 detail: None,
                 commit: None,
+                usage: None,
             },
             Op::Complete => Command::CompleteSession { summary: None },
             Op::Reset => Command::Reset { reason: None },

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::event::{
     Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
-    TaskStatus,
+    TaskStatus, Usage,
 };
 use super::index::TaskIndex;
 
@@ -67,6 +67,8 @@ pub struct Iteration {
     pub tasks_changed: BTreeSet<u64>,
     /// The commit iteratr made of its changes.
     pub commit: Option<String>,
+    /// Tokens and cost, as the agent reported them.
+    pub usage: Option<Usage>,
 }
 
 impl Iteration {
@@ -215,6 +217,15 @@ impl SessionState {
             .next_back()
             .filter(|it| it.is_running())
             .map(|it| it.number)
+    }
+
+    /// Tokens and cost of every iteration, added up.
+    pub fn usage(&self) -> Usage {
+        let mut total = Usage::default();
+        for u in self.iterations.values().filter_map(|it| it.usage.as_ref()) {
+            total.add(u);
+        }
+        total
     }
 
     /// The highest iteration number recorded (running or not).
@@ -413,6 +424,7 @@ impl SessionState {
                 outcome,
                 detail,
                 commit,
+                usage,
             } => {
                 if let Some(it) = self.iterations.get_mut(iteration)
                     && it.finished_at_ms.is_none()
@@ -421,6 +433,7 @@ impl SessionState {
                     it.outcome = Some(outcome.clone());
                     it.detail = detail.clone();
                     it.commit = commit.clone();
+                    it.usage = usage.clone();
                 }
             }
             EventKind::UserMessage { text } => self.messages.push(UserMessage {

@@ -227,10 +227,16 @@ impl App {
                 outcome,
                 took,
                 tasks,
+                usage,
             } => {
                 self.info.working = false;
-                self.agent
-                    .divider(iteration_ended(iteration, &outcome, took, &tasks));
+                self.agent.divider(iteration_ended(
+                    iteration,
+                    &outcome,
+                    took,
+                    &tasks,
+                    usage.as_ref(),
+                ));
             }
             BuildEvent::Hook { hook } => {
                 let mut text = hook.line();

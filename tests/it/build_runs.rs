@@ -366,3 +366,55 @@ fn a_rate_limited_agent_waits_and_is_not_counted_as_failing() {
         .collect();
     assert_eq!(pids.len(), 1);
 }
+
+#[test]
+fn usage_is_recorded_and_a_token_budget_stops_the_run() {
+    let with_usage = |mut turn: Value, input: u64, output: u64, cost: f64| {
+        turn["actions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"usage": {"input": input, "output": output, "cost": cost}}));
+        turn
+    };
+    let p = Project::new(json!({"turns": [
+        with_usage(planning_turn(), 100, 20, 0.01),
+        with_usage(work_turn("TAS-1", "hello.txt"), 200, 50, 0.03),
+        with_usage(work_turn("TAS-2", "world.txt"), 200, 50, 0.03),
+        finishing_turn(),
+    ]}));
+    // 120 + 250 = 370 tokens after the first work iteration; 620 after the second.
+    let out = p.build(&["--headless", "--max-tokens", "500"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(6), "{text}\n{}", stderr(&out));
+    assert!(text.contains("120 tokens, 0.01 USD"), "{text}");
+    let end = stderr(&out) + &text;
+    assert!(
+        end.contains("this run used 620 tokens, the budget is 500 (--max-tokens)"),
+        "{end}"
+    );
+    assert_eq!(
+        p.agent_events("prompt").len(),
+        3,
+        "no iteration after the budget"
+    );
+    // Recorded per iteration and added up.
+    let s = p.status();
+    assert_eq!(s["usage"]["input_tokens"], 500);
+    assert_eq!(s["usage"]["output_tokens"], 120);
+    assert_eq!(s["iterations"][1]["usage"]["output_tokens"], 50);
+    let cost = s["usage"]["cost"].as_f64().unwrap();
+    assert!((cost - 0.07).abs() < 1e-9, "{cost}");
+    // A cost budget works the same way.
+    let q = Project::new(json!({"turns": [
+        with_usage(planning_turn(), 1, 1, 0.5),
+        with_usage(work_turn("TAS-1", "hello.txt"), 1, 1, 0.6),
+        finishing_turn(),
+    ]}));
+    let out = q.build(&["--headless", "--max-cost", "1"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the budget is 1.00 (--max-cost)"),
+        "{}",
+        stdout(&out)
+    );
+}

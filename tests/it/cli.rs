@@ -84,6 +84,7 @@ async fn populate(dir: &Path, session: &str) {
         outcome: "end_turn".into(),
         detail: None,
         commit: None,
+        usage: None,
     })
     .await;
 }

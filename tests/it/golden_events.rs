@@ -142,6 +142,7 @@ fn one_of_each() -> Vec<Event> {
                 outcome: "end_turn".into(),
                 detail: None,
                 commit: None,
+                usage: None,
             },
         ),
         e(
@@ -151,6 +152,7 @@ fn one_of_each() -> Vec<Event> {
                 outcome: "error".into(),
                 detail: Some("agent exited".into()),
                 commit: None,
+                usage: None,
             },
         ),
         e(

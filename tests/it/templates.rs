@@ -77,6 +77,7 @@ fn state() -> SessionState {
             outcome: "end_turn".into(),
             detail: None,
             commit: None,
+            usage: None,
         },
     );
     run(
@@ -113,6 +114,7 @@ fn state() -> SessionState {
             outcome: "end_turn".into(),
             detail: None,
             commit: None,
+            usage: None,
         },
     );
     s

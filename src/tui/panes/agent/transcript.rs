@@ -118,6 +118,8 @@ impl Transcript {
     pub fn agent(&mut self, update: &AgentUpdate) {
         match update {
             AgentUpdate::Text { text } => self.text(text),
+            // Shown in the status bar and at the iteration's end, not in the transcript.
+            AgentUpdate::Usage { .. } => {}
             AgentUpdate::Thought { text } => self.thought(text),
             // Some agents announce the same call twice (claude-code-acp): the second is an update.
             AgentUpdate::ToolCall {

@@ -8,10 +8,11 @@ use super::display::clip;
 use super::error::DomainError;
 use super::event::{
     Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
-    TaskStatus, Usage,
+    TaskStatus,
 };
 use super::limits;
 use super::state::{SessionState, normalize_content, task_id};
+use super::usage::Usage;
 
 /// The context a command runs in: who asks, and the time (the domain has no clock).
 #[derive(Debug, Clone, Copy)]

@@ -10,18 +10,20 @@ pub mod limits;
 mod name;
 mod queries;
 mod state;
+mod usage;
 
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{
     Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
-    PermissionDecision, TaskStatus, Usage,
+    PermissionDecision, TaskStatus,
 };
 pub use name::{SessionName, session_name_from, validate_session_name};
 pub use state::{
     Completion, Iteration, Lease, Note, Pause, PermissionRecord, Permissions, SessionState, Task,
     UserMessage, normalize_content, note_id, task_id,
 };
+pub use usage::Usage;
 
 #[cfg(test)]
 mod tests {

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::event::{
     Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
-    TaskStatus, Usage,
+    TaskStatus,
 };
 use super::index::TaskIndex;
+use super::usage::Usage;
 
 /// Permission decisions kept in the state for `status` (the log keeps them all).
 pub const PERMISSIONS_KEPT: usize = 20;

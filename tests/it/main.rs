@@ -23,6 +23,7 @@ mod mcp_tools;
 mod mcp_transport;
 mod nats_cli;
 mod pause;
+mod real_agent_hooks;
 mod real_agent_permissions;
 mod real_agents;
 mod settings;

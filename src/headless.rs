@@ -310,6 +310,8 @@ fn log_line(kind: &EventKind) -> String {
                 .to_string()
         }
         EventKind::SessionResumed => "  resumed\n".to_string(),
+        // Said when it ran, with its output (a `Hook` build event); the log keeps it for others.
+        EventKind::HookRan { .. } => String::new(),
         EventKind::SessionReset { .. } => "  session reset\n".to_string(),
         EventKind::AgentStarted { .. } => String::new(),
         EventKind::LeaseAcquired {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use super::{Orchestrator, Turn};
 use crate::hooks::{Hook, HookInput, HookPoint, HookRun};
 use crate::protocol::{BuildEvent, HookReport};
-use crate::session::{SessionState, TaskStatus, task_id};
+use crate::session::{Command, SessionState, TaskStatus, task_id};
 
 /// Lines of a hook's output sent to the agent at most (its end: where test runners summarise).
 const OUTPUT_TO_AGENT_LINES: usize = 80;
@@ -64,6 +64,19 @@ impl Orchestrator {
             _ = self.interrupt.cancelled() => return None,
         };
         self.emit(BuildEvent::Hook { hook: report(&run) });
+        let record = Command::RecordHook {
+            point: run.point.to_string(),
+            command: run.command.clone(),
+            exit_code: run.exit_code,
+            result: run.describe(),
+            took_ms: u64::try_from(run.took.as_millis()).unwrap_or(u64::MAX),
+            output: run.output.clone(),
+        };
+        if let Err(e) = self.exec(record).await {
+            self.emit(BuildEvent::Warning {
+                message: format!("{e:#}"),
+            });
+        }
         Some(run)
     }
 

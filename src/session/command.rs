@@ -96,6 +96,15 @@ pub enum Command {
     UserMessage {
         text: String,
     },
+    /// Record a hook's run.
+    RecordHook {
+        point: String,
+        command: String,
+        exit_code: Option<i32>,
+        result: String,
+        took_ms: u64,
+        output: String,
+    },
     /// Pause the loop after the iteration that runs.
     Pause,
     /// Let a paused loop go on.
@@ -162,6 +171,7 @@ impl std::fmt::Display for Command {
                 number, outcome, ..
             } => write!(f, "the end of iteration {number} ({outcome})"),
             Command::UserMessage { .. } => write!(f, "a message from the user"),
+            Command::RecordHook { point, .. } => write!(f, "the run of the {point} hook"),
             Command::Pause => write!(f, "the pause of the session"),
             Command::Resume => write!(f, "the resumption of the session"),
             Command::CompleteSession { .. } => write!(f, "the completion of the session"),
@@ -345,6 +355,21 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             let text = check_text("message", text, limits::MESSAGE_MAX)?;
             vec![ev(EventKind::UserMessage { text })]
         }
+        Command::RecordHook {
+            point,
+            command,
+            exit_code,
+            result,
+            took_ms,
+            output,
+        } => vec![ev(EventKind::HookRan {
+            point: check_text("hook point", point, 32)?,
+            command: clip(command.trim(), 200),
+            exit_code: *exit_code,
+            result: clip(result.trim(), 200),
+            took_ms: *took_ms,
+            output: tail_chars(output, limits::HOOK_OUTPUT_MAX),
+        })],
         // Asking for what is already so changes nothing.
         Command::Pause if state.paused.is_some() => Vec::new(),
         Command::Pause => vec![ev(EventKind::SessionPaused)],
@@ -511,6 +536,12 @@ fn add_tasks(state: &SessionState, tasks: &[NewTask]) -> Result<Vec<EventKind>, 
         out.push(kind);
     }
     Ok(out)
+}
+
+/// The last `max` characters of `text`.
+fn tail_chars(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    text.chars().skip(count.saturating_sub(max)).collect()
 }
 
 /// The number in `TAS-12`, `tas12` or `12`.

@@ -338,6 +338,21 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
+    /// A hook declared in a settings file ran (`iteratr config` lists them).
+    HookRan {
+        /// `post_iteration`, ...
+        point: String,
+        /// The command as declared (it holds no values: those go to the environment).
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// "exit 1", "timed out after 5m", "could not start: ...".
+        result: String,
+        took_ms: u64,
+        /// The end of its output.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        output: String,
+    },
     /// Someone asked the loop to pause after the iteration that runs (`iteratr pause`, `p`).
     SessionPaused,
     /// And to go on.
@@ -507,6 +522,7 @@ impl EventKind {
             EventKind::IterationFinished { .. } => "iteration_finished",
             EventKind::UserMessage { .. } => "user_message",
             EventKind::SessionCompleted { .. } => "session_completed",
+            EventKind::HookRan { .. } => "hook_ran",
             EventKind::SessionPaused => "session_paused",
             EventKind::SessionResumed => "session_resumed",
             EventKind::AgentStarted { .. } => "agent_started",

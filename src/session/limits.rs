@@ -17,3 +17,5 @@ pub const BATCH_MAX: usize = 100;
 pub const DEPENDENCIES_MAX: usize = 32;
 /// Characters in a session name.
 pub const SESSION_NAME_MAX: usize = 64;
+/// Characters of a hook's output kept in the log (its end).
+pub const HOOK_OUTPUT_MAX: usize = 4_000;

@@ -449,6 +449,8 @@ impl SessionState {
                 });
             }
             EventKind::SessionResumed => self.paused = None,
+            // For the log and who follows it; nothing in the state depends on it.
+            EventKind::HookRan { .. } => {}
             EventKind::SessionCompleted { summary } => {
                 self.completed = Some(Completion {
                     at_ms: at,

@@ -168,6 +168,17 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
         e(Author::Agent, EventKind::SessionCompleted { summary: None }),
+        e(
+            Author::System,
+            EventKind::HookRan {
+                point: "post_iteration".into(),
+                command: "cargo test".into(),
+                exit_code: Some(101),
+                result: "exit 101".into(),
+                took_ms: 3_200,
+                output: "test parser::works ... FAILED".into(),
+            },
+        ),
         e(Author::User, EventKind::SessionPaused),
         e(Author::User, EventKind::SessionResumed),
         e(
@@ -265,5 +276,5 @@ fn event_encoding_matches_the_golden_file() {
     // Every event type is covered.
     let types: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.kind.type_name()).collect();
-    assert_eq!(types.len(), 22);
+    assert_eq!(types.len(), 23);
 }

@@ -102,6 +102,47 @@ command = ["sh", "-c", "cat > end.json"]
         text.contains("asking the agent to fix it (round 1 of 2)"),
         "{text}"
     );
+    // Every run is in the session's log too, for `watch` and whoever reads it.
+    let runs: Vec<(String, Option<i32>, String)> = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async {
+            let log = p.session().await.log().clone();
+            iteratr::store::read_all(log.as_ref(), "demo", 0)
+                .await
+                .unwrap()
+        })
+        .into_iter()
+        .filter_map(|e| match e.event.kind {
+            iteratr::session::EventKind::HookRan {
+                point,
+                exit_code,
+                output,
+                ..
+            } => Some((point, exit_code, output)),
+            _ => None,
+        })
+        .collect();
+    let points: Vec<&str> = runs.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(
+        points,
+        [
+            "session_start",
+            "pre_iteration",
+            "pre_iteration",
+            "post_iteration",
+            "post_iteration",
+            "on_task_complete",
+            "pre_iteration",
+            "post_iteration",
+            "on_task_complete",
+            "pre_iteration",
+            "post_iteration",
+            "on_task_complete",
+            "session_end"
+        ]
+    );
+    assert_eq!(runs[3].1, Some(1));
+    assert!(runs[3].2.contains("test hello FAILED"), "{runs:?}");
     // Work iterations only (planning writes no code): 1 (failed, then passed), 2, 3.
     let points = std::fs::read_to_string(p.path().join("points.log")).unwrap();
     assert_eq!(

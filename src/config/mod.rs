@@ -5,6 +5,7 @@
 //! is parsed by the same parser as its flag); hooks exist only in files.
 
 mod file;
+mod legacy_hooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,6 +76,8 @@ impl std::fmt::Display for Origin {
 #[derive(Default)]
 pub struct Settings {
     files: Vec<file::Loaded>,
+    /// Hooks of the original iteratr's `.iteratr.hooks.yml` (a settings file's win).
+    legacy: Vec<(Hook, Origin)>,
 }
 
 /// The user's settings file: `$XDG_CONFIG_HOME/iteratr/config.toml`, else under `~/.config`.
@@ -151,7 +154,17 @@ impl Settings {
                 files.push(loaded);
             }
         }
-        Ok(Settings { files })
+        let legacy = legacy_hooks::load(project_dir)?
+            .into_iter()
+            .map(|h| {
+                let origin = Origin {
+                    path: project_dir.join(legacy_hooks::LEGACY_FILE),
+                    line: 1,
+                };
+                (h, origin)
+            })
+            .collect();
+        Ok(Settings { files, legacy })
     }
 
     /// The files read, in order of precedence (lowest first).
@@ -187,19 +200,24 @@ impl Settings {
         cmd
     }
 
-    /// The hooks declared, one a point (the project's declaration of a point wins).
+    /// The hooks declared, one a point (the project's declaration of a point wins, then the
+    /// user's, then the original iteratr's `.iteratr.hooks.yml`).
     pub fn hooks(&self) -> Vec<(Hook, Origin)> {
         HookPoint::ALL
             .into_iter()
             .filter_map(|point| {
-                self.files.iter().rev().find_map(|f| {
-                    let decl = f.settings.hooks.get(&point)?;
-                    let origin = Origin {
-                        path: f.path.clone(),
-                        line: f.line(&decl.span()),
-                    };
-                    Some((hook(point, decl.get_ref()), origin))
-                })
+                self.files
+                    .iter()
+                    .rev()
+                    .find_map(|f| {
+                        let decl = f.settings.hooks.get(&point)?;
+                        let origin = Origin {
+                            path: f.path.clone(),
+                            line: f.line(&decl.span()),
+                        };
+                        Some((hook(point, decl.get_ref()), origin))
+                    })
+                    .or_else(|| self.legacy.iter().find(|(h, _)| h.point == point).cloned())
             })
             .collect()
     }

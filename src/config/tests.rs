@@ -86,7 +86,13 @@ fn settings(user: Option<&str>, project: Option<&str>) -> (tempfile::TempDir, Se
             files.push(file::load(&path).unwrap().unwrap());
         }
     }
-    (dir, Settings { files })
+    (
+        dir,
+        Settings {
+            files,
+            legacy: Vec::new(),
+        },
+    )
 }
 
 /// Parses `iteratr build ARGS` with the settings' defaults: the data dir and the build's flags.

@@ -190,3 +190,30 @@ fn a_hanging_check_is_killed_at_its_timeout_and_the_build_goes_on() {
         "the hook's shell {pid} is still running"
     );
 }
+
+#[test]
+fn the_original_hooks_file_runs_with_its_placeholders_as_environment_variables() {
+    let p = Project::new(json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt")]}));
+    std::fs::write(p.path().join("specs/demo.md"), SPEC_WITH_SHELL_TEXT).unwrap();
+    std::fs::write(
+        p.path().join(".iteratr.hooks.yml"),
+        "version: 1\nhooks:\n  on_task_complete:\n    - command: \"echo 'Task {{task_id}} completed: {{task_content}}' >> done.log\"\n      timeout: 5\n",
+    )
+    .unwrap();
+    let out = p.build(&["--headless", "-i", "1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let done = std::fs::read_to_string(p.path().join("done.log")).unwrap();
+    assert_eq!(
+        done,
+        "Task TAS-1 completed: Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3\n"
+    );
+    for f in ["pwned", "pwned2", "pwned3"] {
+        assert!(!p.path().join(f).exists(), "{f} was created by a hook");
+    }
+}

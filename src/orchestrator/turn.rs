@@ -124,6 +124,15 @@ impl Orchestrator {
             tasks: TaskCounts::of(&state),
             usage,
         });
+        match &turn {
+            Turn::Done(IterationOutcome::MaxTokens) => self.emit(BuildEvent::Warning {
+                message: format!("iteration {number} ended because the model reached its output limit (max_tokens), not because it was done; the next iteration goes on from the tasks and notes")
+            }),
+            Turn::Done(IterationOutcome::Refusal) => self.emit(BuildEvent::Warning {
+                message: format!("the model refused to go on in iteration {number} (refusal); check the spec and the agent's output")
+            }),
+            _ => {}
+        }
         self.after_iteration(number, &completed_before, &state, &turn)
             .await;
         Ok(turn)

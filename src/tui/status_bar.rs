@@ -103,6 +103,12 @@ impl BuildInfo {
                 Style::default().fg(Color::DarkGray),
             ),
         ];
+        // Tokens and cost of the session's iterations, as the agent reported them.
+        let usage = state.usage();
+        if !usage.is_empty() {
+            spans.push(sep.clone());
+            spans.push(Span::raw(usage.to_string()));
+        }
         if let Some((branch, dirty)) = &self.git {
             spans.push(sep.clone());
             spans.push(Span::styled(

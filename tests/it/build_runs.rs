@@ -418,3 +418,24 @@ fn usage_is_recorded_and_a_token_budget_stops_the_run() {
         stdout(&out)
     );
 }
+
+#[test]
+fn max_tokens_and_refusal_are_said_for_what_they_are() {
+    let p = Project::new(json!({"turns": [
+        planning_turn(),
+        {"actions": [{"say": "Long answer...\n"}], "stop": "max_tokens"},
+        {"actions": [{"say": "I cannot help with that.\n"}], "stop": "refusal"},
+    ]}));
+    let out = p.build(&["--headless", "-i", "2"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
+    assert!(text.contains("iteration 1 ended: max_tokens"), "{text}");
+    assert!(
+        text.contains("reached its output limit (max_tokens), not because it was done"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the model refused to go on in iteration 2 (refusal)"),
+        "{text}"
+    );
+}

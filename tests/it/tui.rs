@@ -515,3 +515,32 @@ fn p_asks_for_a_pause_and_then_for_the_resumption() {
         Some(Action::Run(Command::Resume))
     );
 }
+
+#[test]
+fn the_status_bar_shows_what_the_agent_reported_it_used() {
+    let mut app = app();
+    let running = app.state().running_iteration().unwrap();
+    let seq = app.state().last_seq + 1;
+    app.on_build_event(BuildEvent::Log {
+        seq,
+        event: iteratr::session::Event::new(
+            0,
+            Author::System,
+            iteratr::session::EventKind::IterationFinished {
+                iteration: running,
+                outcome: "end_turn".into(),
+                detail: None,
+                commit: None,
+                usage: Some(iteratr::session::Usage {
+                    input_tokens: 12_000,
+                    output_tokens: 300,
+                    cost: Some(0.42),
+                    currency: Some("USD".into()),
+                    ..Default::default()
+                }),
+            },
+        ),
+    });
+    let screen = render(&mut app, 160, 40);
+    assert!(screen.contains("12.3k tokens, 0.42 USD"), "{screen}");
+}

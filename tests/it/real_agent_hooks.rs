@@ -1,6 +1,7 @@
 //! A `post_iteration` check with the real opencode and its fake LLM: the check fails after the
 //! first work iteration, its output reaches the model as a follow-up in the same opencode session,
-//! the model fixes the file, the check passes and the session completes.
+//! the model fixes the file, the check passes and the session completes. On the way, opencode's
+//! reports of what the model used are recorded.
 
 use std::time::Duration;
 
@@ -63,6 +64,14 @@ fn a_failing_check_reaches_opencodes_model_and_is_fixed() {
         "fixed\n"
     );
     assert!(out.stdout.contains("hook post_iteration"), "{}", context());
+    // opencode reports what the model used (the fake LLM's counts): recorded per iteration.
+    assert!(
+        out.stdout.contains("iteration 1 ended: end_turn") && out.stdout.contains(" tokens, "),
+        "{}",
+        context()
+    );
+    let usage = &p.status()["usage"];
+    assert!(usage["input_tokens"].as_u64().unwrap_or(0) > 0, "{usage}");
     assert!(
         out.stdout
             .contains("asking the agent to fix it (round 1 of 1)"),

@@ -27,3 +27,6 @@ pub mod status;
 pub mod store;
 pub mod template;
 pub mod tui;
+
+#[cfg(test)]
+mod fuzz_tests;

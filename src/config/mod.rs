@@ -4,8 +4,8 @@
 //! Files become clap's defaults (so flags and environment variables still win, and every value
 //! is parsed by the same parser as its flag); hooks exist only in files.
 
-mod file;
-mod legacy_hooks;
+pub(crate) mod file;
+pub(crate) mod legacy_hooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -18,7 +18,7 @@ mod permissions;
 mod prompt;
 mod rate_limit;
 mod run_hooks;
-mod spec;
+pub(crate) mod spec;
 mod turn;
 
 pub use lease::LeaseGuard;

@@ -13,6 +13,7 @@ mod cli;
 mod doctor;
 mod fake_agent_smoke;
 mod fake_llm;
+mod fuzz_mcp;
 mod golden_events;
 mod hooks;
 mod mcp_conformance;

@@ -13,6 +13,59 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, DuplexStre
 
 /// Buffer between this reader and the SDK (only the lines it does not take pass through it).
 const PIPE: usize = 64 * 1024;
+/// The longest line an agent may write: a longer one (a runaway agent, a binary dump) is dropped
+/// as it arrives, so memory stays bounded, and the lines after it are read as usual.
+pub(super) const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// Reads the next line (without its newline) into `line`, at most [`MAX_LINE`] bytes of it;
+/// `Ok(false)` at the end of the output, `Ok(true)` with an empty `line` for a line dropped as too
+/// long. Bytes that are not UTF-8 are replaced, never the end of the connection.
+async fn next_line(
+    reader: &mut BufReader<impl AsyncRead + Unpin>,
+    line: &mut String,
+) -> std::io::Result<bool> {
+    line.clear();
+    let mut bytes = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            if bytes.is_empty() && !too_long {
+                return Ok(false);
+            }
+            break;
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(at) => (&buf[..at], Some(at + 1)),
+            None => (buf, None),
+        };
+        if !too_long {
+            if bytes.len() + chunk.len() > MAX_LINE {
+                too_long = true;
+                bytes = Vec::new();
+            } else {
+                bytes.extend_from_slice(chunk);
+            }
+        }
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        if done.is_some() {
+            break;
+        }
+    }
+    if too_long {
+        tracing::warn!("the agent wrote a line over {MAX_LINE} bytes; it was dropped");
+        return Ok(true);
+    }
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
+    }
+    *line = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    Ok(true)
+}
 
 /// A `session/update` taken: streamed text or thinking, or any other update as JSON.
 #[derive(Debug, PartialEq)]
@@ -81,8 +134,12 @@ pub(super) fn take_updates(
 ) -> DuplexStream {
     let (mut to_sdk, sdk_reads) = tokio::io::duplex(PIPE);
     tokio::spawn(async move {
-        let mut lines = BufReader::new(agent_out).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut reader = BufReader::new(agent_out);
+        let mut line = String::new();
+        while let Ok(true) = next_line(&mut reader, &mut line).await {
+            if line.is_empty() {
+                continue;
+            }
             match update_of(&line) {
                 Some(update) => on_update(update),
                 None => {
@@ -143,6 +200,30 @@ mod tests {
                 r#"{"jsonrpc":"2.0","id":1,"result":{"stopReason":"end_turn"}}"#,
                 r#"{"jsonrpc":"2.0","id":2,"method":"session/update","params":{"update":{}}}"#,
                 "not json mentioning \"session/update\"",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_bytes_and_huge_lines_do_not_end_the_connection() {
+        let update = r#"{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":"s","update":{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":"after"}}}}"#;
+        let mut input: Vec<u8> = b"garbage \xff\xfe not utf-8\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(update.as_bytes());
+        input.extend_from_slice(b"\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let reader = std::io::Cursor::new(input);
+        let mut rest = take_updates(reader, move |u| record.lock().unwrap().push(u));
+        let mut passed = String::new();
+        rest.read_to_string(&mut passed).await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), [Taken::Text("after".into())]);
+        assert_eq!(
+            passed.lines().collect::<Vec<_>>(),
+            [
+                "garbage \u{fffd}\u{fffd} not utf-8",
+                r#"{"jsonrpc":"2.0","id":1,"result":{}}"#
             ]
         );
     }

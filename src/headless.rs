@@ -149,13 +149,7 @@ impl Printer {
             ),
             BuildEvent::ModelSelected { model } => format!("iteratr: model {model}\n"),
             BuildEvent::Hook { hook } => {
-                let mut out = format!("iteratr: {}\n", hook.line());
-                if !hook.succeeded {
-                    for line in hook.last_lines(20) {
-                        out.push_str(&format!("  | {line}\n"));
-                    }
-                }
-                out
+                format!("iteratr: {}\n", hook.text(20))
             }
             BuildEvent::Retrying {
                 failures,

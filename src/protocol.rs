@@ -108,11 +108,47 @@ impl HookReport {
         )
     }
 
-    /// The last `n` lines of its output.
-    pub fn last_lines(&self, n: usize) -> Vec<&str> {
-        let lines: Vec<&str> = self.output.trim_end().lines().collect();
-        lines[lines.len().saturating_sub(n)..].to_vec()
+    /// The line, and when the hook failed, the last `n` lines of its output (`  | …`).
+    pub fn text(&self, n: usize) -> String {
+        let mut text = self.line();
+        if !self.succeeded {
+            for line in last_lines(&self.output, n) {
+                text.push_str(&format!("\n  | {line}"));
+            }
+        }
+        text
     }
+
+    /// The report of a run as the session log recorded it (`hook_ran`).
+    pub fn from_log(kind: &crate::session::EventKind) -> Option<HookReport> {
+        let crate::session::EventKind::HookRan {
+            point,
+            command,
+            exit_code,
+            result,
+            took_ms,
+            output,
+        } = kind
+        else {
+            return None;
+        };
+        Some(HookReport {
+            point: point.clone(),
+            command: command.clone(),
+            exit_code: *exit_code,
+            timed_out: result.starts_with("timed out"),
+            succeeded: *exit_code == Some(0),
+            result: result.clone(),
+            took: Duration::from_millis(*took_ms),
+            output: output.clone(),
+        })
+    }
+}
+
+/// The last `n` lines of `text`.
+pub fn last_lines(text: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
 fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -85,6 +85,7 @@ fn checked<'de, D: Deserializer<'de>>(
     let text = match v.into_inner() {
         toml::Value::String(s) => s,
         toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(f) => f.to_string(),
         other => {
             return Err(serde::de::Error::custom(format!(
                 "expected a string or a number, found {}",
@@ -119,21 +120,7 @@ fn replicas<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
 }
 
 fn cost<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
-    let v: Spanned<toml::Value> = Spanned::deserialize(d)?;
-    let span = v.span();
-    let text = match v.into_inner() {
-        toml::Value::Float(f) => f.to_string(),
-        toml::Value::Integer(n) => n.to_string(),
-        toml::Value::String(s) => s,
-        other => {
-            return Err(serde::de::Error::custom(format!(
-                "expected an amount, found {}",
-                other.type_str()
-            )));
-        }
-    };
-    crate::cli::parse_cost(&text).map_err(serde::de::Error::custom)?;
-    Ok(Some(Spanned::new(span, text)))
+    checked(d, |s| crate::cli::parse_cost(s).map(drop))
 }
 
 fn approve<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {

@@ -89,54 +89,38 @@ pub fn user_file() -> Option<PathBuf> {
     Some(base.join("iteratr").join("config.toml"))
 }
 
-fn text_of(v: &toml::Spanned<String>) -> Vec<String> {
-    vec![v.get_ref().clone()]
-}
-
 impl FileSettings {
     /// The value of `name` as clap arguments, and where it was written.
     fn get(&self, name: &str) -> Option<(Vec<String>, std::ops::Range<usize>)> {
-        let s = |v: &file::At<String>| v.as_ref().map(|v| (text_of(v), v.span()));
+        fn shown<T: ToString>(v: &file::At<T>) -> Option<(Vec<String>, std::ops::Range<usize>)> {
+            v.as_ref()
+                .map(|v| (vec![v.get_ref().to_string()], v.span()))
+        }
         match name {
-            "data_dir" => s(&self.data_dir),
-            "nats_url" => s(&self.nats_url),
-            "nats_creds" => s(&self.nats_creds),
-            "nats_replicas" => s(&self.nats_replicas),
-            "nats_server" => self
-                .nats_server
-                .as_ref()
-                .map(|v| (vec![v.get_ref().to_string()], v.span())),
-            "agent" => s(&self.agent),
-            "model" => s(&self.model),
-            "iterations" => self
-                .iterations
-                .as_ref()
-                .map(|v| (vec![v.get_ref().to_string()], v.span())),
-            "template" => s(&self.template),
-            "extra_instructions" => s(&self.extra_instructions),
+            "data_dir" => shown(&self.data_dir),
+            "nats_url" => shown(&self.nats_url),
+            "nats_creds" => shown(&self.nats_creds),
+            "nats_replicas" => shown(&self.nats_replicas),
+            "nats_server" => shown(&self.nats_server),
+            "agent" => shown(&self.agent),
+            "model" => shown(&self.model),
+            "iterations" => shown(&self.iterations),
+            "template" => shown(&self.template),
+            "extra_instructions" => shown(&self.extra_instructions),
             "deny_tools" => self
                 .deny_tools
                 .as_ref()
                 .map(|v| (v.get_ref().clone(), v.span())),
-            "approve" => s(&self.approve),
-            "iteration_timeout" => s(&self.iteration_timeout),
-            "max_failures" => s(&self.max_failures),
-            "retry_delay" => s(&self.retry_delay),
-            "init_timeout" => s(&self.init_timeout),
-            "lease_ttl" => s(&self.lease_ttl),
-            "max_tokens" => self
-                .max_tokens
-                .as_ref()
-                .map(|v| (vec![v.get_ref().to_string()], v.span())),
-            "max_cost" => s(&self.max_cost),
-            "max_idle_iterations" => self
-                .max_idle_iterations
-                .as_ref()
-                .map(|v| (vec![v.get_ref().to_string()], v.span())),
-            "auto_commit" => self
-                .auto_commit
-                .as_ref()
-                .map(|v| (vec![v.get_ref().to_string()], v.span())),
+            "approve" => shown(&self.approve),
+            "iteration_timeout" => shown(&self.iteration_timeout),
+            "max_failures" => shown(&self.max_failures),
+            "retry_delay" => shown(&self.retry_delay),
+            "init_timeout" => shown(&self.init_timeout),
+            "lease_ttl" => shown(&self.lease_ttl),
+            "max_tokens" => shown(&self.max_tokens),
+            "max_cost" => shown(&self.max_cost),
+            "max_idle_iterations" => shown(&self.max_idle_iterations),
+            "auto_commit" => shown(&self.auto_commit),
             _ => None,
         }
     }

@@ -29,8 +29,7 @@ fn report(run: &HookRun) -> HookReport {
 
 /// The end of a hook's output, fenced, for a prompt.
 fn fenced(run: &HookRun) -> String {
-    let lines: Vec<&str> = run.output.trim_end().lines().collect();
-    let tail = &lines[lines.len().saturating_sub(OUTPUT_TO_AGENT_LINES)..];
+    let tail = crate::protocol::last_lines(&run.output, OUTPUT_TO_AGENT_LINES);
     // A fence longer than any backtick run in the output, so the output cannot close it.
     let longest = run
         .output
@@ -173,11 +172,17 @@ impl Orchestrator {
     }
 }
 
-/// The ids of the completed tasks, to tell which ones an iteration completes.
-pub(super) fn completed_ids(state: &SessionState) -> BTreeSet<u64> {
-    state
-        .tasks_with_status(TaskStatus::Completed)
-        .into_iter()
-        .map(|t| t.id)
-        .collect()
+impl Orchestrator {
+    /// The ids of the completed tasks, to tell which ones an iteration completes; only read when
+    /// an `on_task_complete` hook needs them.
+    pub(super) fn completed_ids(&self, state: &SessionState) -> BTreeSet<u64> {
+        if self.declared(HookPoint::OnTaskComplete).is_none() {
+            return BTreeSet::new();
+        }
+        state
+            .tasks_with_status(TaskStatus::Completed)
+            .into_iter()
+            .map(|t| t.id)
+            .collect()
+    }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::{Orchestrator, Turn, permissions, run_hooks};
+use super::{Orchestrator, Turn, permissions};
 use crate::acp::{Agent, AgentError, AgentSpec, ModelChoice};
 use crate::protocol::BuildEvent;
 use crate::session::display::TaskCounts;
@@ -83,7 +83,7 @@ impl Orchestrator {
         let started = Instant::now();
         *self.usage_lock() = Usage::default();
         let state = self.session.refresh().await?;
-        let completed_before = run_hooks::completed_ids(&state);
+        let completed_before = self.completed_ids(&state);
         let tree_before = self.snapshot().await;
         let mut prompt = self.render(number, planning, &state)?;
         if let Some(output) = self.pre_iteration(number).await {

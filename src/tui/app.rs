@@ -239,14 +239,10 @@ impl App {
                 ));
             }
             BuildEvent::Hook { hook } => {
-                let mut text = hook.line();
                 if !hook.succeeded {
-                    for line in hook.last_lines(10) {
-                        text.push_str(&format!("\n  | {line}"));
-                    }
                     self.set_status_message(hook.line(), true);
                 }
-                self.agent.info(text, !hook.succeeded);
+                self.agent.info(hook.text(10), !hook.succeeded);
             }
             BuildEvent::Retrying {
                 failures,

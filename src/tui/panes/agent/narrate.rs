@@ -54,22 +54,10 @@ pub fn narrate(transcript: &mut Transcript, kind: &EventKind) {
             true,
         ),
         EventKind::SessionResumed => transcript.info("resumed".into(), false),
-        EventKind::HookRan {
-            point,
-            command,
-            exit_code,
-            result,
-            output,
-            ..
-        } => {
-            let mut text = format!("hook {point} `{command}`: {result}");
-            if *exit_code != Some(0) {
-                let lines: Vec<&str> = output.trim_end().lines().collect();
-                for line in &lines[lines.len().saturating_sub(10)..] {
-                    text.push_str(&format!("\n  | {line}"));
-                }
+        EventKind::HookRan { .. } => {
+            if let Some(hook) = crate::protocol::HookReport::from_log(kind) {
+                transcript.info(hook.text(10), !hook.succeeded);
             }
-            transcript.info(text, *exit_code != Some(0));
         }
         EventKind::LeaseAcquired { holder, .. } => {
             transcript.info(format!("build started by {holder}"), false)

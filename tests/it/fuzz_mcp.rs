@@ -151,18 +151,9 @@ async fn every_tool_answers_generated_arguments_without_harm() {
         // The server is still up, and what it stored reads back well formed.
         id += 1;
         assert!(answer_for(&conn.call(id, "task-list", "{}"), id).is_some());
-        let out = std::process::Command::new(crate::common::bin())
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["status", "--session", "fuzzed", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut status = std::process::Command::new(crate::common::bin());
+        status.arg("--data-dir").arg(&data);
+        let status = crate::common::status_json(status, "fuzzed");
         let tasks = status["tasks"].as_array().unwrap();
         assert!(tasks.len() < 10_000, "the big batch was stored");
         for t in tasks {

@@ -17,13 +17,15 @@
 //!   written atomically when a prompt starts a turn, so a crash mid-turn followed by a restart
 //!   continues with the following turn. When turns run out the prompt answers
 //!   "script exhausted" with stop reason `end_turn`.
+//! * Optional top-level `"repeat": {turn}` runs for every prompt once `turns` are used up.
 //! * Optional top-level `"models": ["a/b", ...]` replaces the default model choices
 //!   (`fake/small`, `fake/large`; the first is current).
 //! * Actions: `say`, `think`, `plan`, `tool` (+ `args`, optional `server` name, optional `kind`),
 //!   `permission` (`title`, `kind`), `read`, `write` (`path`, `content`), `diff` (`path`, `old`,
 //!   `new`), `usage` (`input`, `output` tokens for the prompt's reply; `cost`: a `usage_update`
 //!   with that session cost in USD), `sleep_ms`, `wait_file` (a path under the session's cwd: waits until it exists,
-//!   logging `{"event":"waiting","session_id","path"}` first), `hang`, `exit`, `fail`. Turn-level `stop`: `end_turn` (default),
+//!   logging `{"event":"waiting","session_id","path"}` first), `hang`, `exit`, `fail`, `work`
+//!   (+ optional `sleep_ms`: a worker's model; see [`Action::Work`]). Turn-level `stop`: `end_turn` (default),
 //!   `max_tokens`, `max_turn_requests`, `refusal`. A turn `{"exit_in_new_session": CODE}` is
 //!   the agent dying while it handles the next `session/new` (the turn is used up there).
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.
@@ -79,6 +81,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+#[path = "fake_agent/work.rs"]
+mod work;
+
 type McpClient = RunningService<RoleClient, ()>;
 
 const DEFAULT_MODELS: [&str; 2] = ["fake/small", "fake/large"];
@@ -91,6 +96,9 @@ const MCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Deserialize)]
 struct Script {
     turns: Vec<TurnSpec>,
+    /// Run for every prompt once `turns` are used up (a worker's endless loop).
+    #[serde(default)]
+    repeat: Option<TurnSpec>,
     #[serde(default)]
     models: Option<Vec<String>>,
 }
@@ -144,6 +152,11 @@ enum Action {
     Hang,
     Exit(i32),
     Fail(String),
+    /// What a worker's model does: resolve the conflicts the prompt names, or else take the
+    /// task `task-next` gives, write what it says (`write PATH: TEXT`), sleep, complete it.
+    Work {
+        sleep_ms: u64,
+    },
     /// Tokens this turn used (added up and sent in the prompt's reply) and, with `cost`, a
     /// `usage_update` with the session's cost so far.
     Usage {
@@ -254,6 +267,11 @@ fn parse_action(v: &Value) -> Result<Action, String> {
     }
     if obj.contains_key("hang") {
         return Ok(Action::Hang);
+    }
+    if let Some(w) = obj.get("work") {
+        return Ok(Action::Work {
+            sleep_ms: w.get("sleep_ms").and_then(Value::as_u64).unwrap_or(0),
+        });
     }
     if let Some(code) = obj.get("exit") {
         return code
@@ -469,7 +487,7 @@ impl Fake {
         let script = read_script(script_path)?;
         let state = state_path(script_path);
         let n = read_next_turn(&state);
-        let Some(spec) = script.turns.get(n) else {
+        let Some(spec) = script.turns.get(n).or(script.repeat.as_ref()) else {
             return Ok(None);
         };
         let actions = spec
@@ -702,7 +720,7 @@ impl Fake {
         let cx2 = cx.clone();
         cx.spawn(async move {
             let (n, turn) = turn;
-            let outcome = fake.run_turn(&cx2, &session, turn, &token).await;
+            let outcome = fake.run_turn(&cx2, &session, turn, &text, &token).await;
             {
                 let mut running = session.running.lock().unwrap();
                 if running.as_ref().is_some_and(|t| t == &token) {
@@ -750,6 +768,7 @@ impl Fake {
         cx: &ConnectionTo<Client>,
         session: &Arc<Session>,
         turn: Turn,
+        prompt: &str,
         token: &CancellationToken,
     ) -> Outcome {
         let cancelled = Outcome::Stop(StopReason::Cancelled, None);
@@ -799,9 +818,10 @@ impl Fake {
                     server,
                     kind,
                 } => {
-                    if !self
+                    if self
                         .tool(cx, session, name, args, server, kind, token)
                         .await
+                        .is_none()
                     {
                         return cancelled;
                     }
@@ -884,6 +904,11 @@ impl Fake {
                     token.cancelled().await;
                     return cancelled;
                 }
+                Action::Work { sleep_ms } => {
+                    if !self.work(cx, session, prompt, sleep_ms, token).await {
+                        return cancelled;
+                    }
+                }
                 Action::Exit(code) => {
                     self.log(json!({"event": "exit", "session_id": session.id, "code": code}));
                     // Make sure what was already sent reached the client (the SDK writes from
@@ -932,7 +957,7 @@ impl Fake {
         server: Option<String>,
         kind: ToolKind,
         token: &CancellationToken,
-    ) -> bool {
+    ) -> Option<Value> {
         let id = format!("call_{}", self.next_id());
         session_update(
             cx,
@@ -963,7 +988,7 @@ impl Fake {
                 "event": "tool", "session_id": session.id, "name": name, "args": args,
                 "is_error": true, "text": "cancelled", "cancelled": true,
             }));
-            return false;
+            return None;
         };
         let (is_error, text, raw) = match result {
             Ok((is_error, text, raw)) => (is_error, text, Some(raw)),
@@ -982,13 +1007,131 @@ impl Fake {
                 ToolCallUpdateFields::new()
                     .status(status)
                     .content(vec![text.clone().into()])
-                    .raw_output(raw),
+                    .raw_output(raw.clone()),
             )),
         );
         self.log(json!({
             "event": "tool", "session_id": session.id, "name": name, "args": args,
             "is_error": is_error, "text": text,
         }));
+        Some(raw.unwrap_or(Value::Null))
+    }
+
+    /// Writes `content` to `path` through the client (`fs/write_text_file`); false if cancelled.
+    async fn write_file(
+        &self,
+        cx: &ConnectionTo<Client>,
+        session: &Arc<Session>,
+        path: &str,
+        content: String,
+        token: &CancellationToken,
+    ) -> bool {
+        let path = session.resolve(path);
+        let req = WriteTextFileRequest::new(session.id.clone(), path.clone(), content);
+        let result = tokio::select! {
+            r = cx.send_request(req).block_task() => r,
+            _ = token.cancelled() => return false,
+        };
+        match result {
+            Ok(_) => self.log(json!({
+                "event": "write", "session_id": session.id, "path": path, "ok": true,
+            })),
+            Err(e) => self.log(json!({
+                "event": "write", "session_id": session.id, "path": path,
+                "ok": false, "error": e.message,
+            })),
+        }
+        true
+    }
+
+    /// The `work` action (see [`Action::Work`]); false if cancelled.
+    async fn work(
+        &self,
+        cx: &ConnectionTo<Client>,
+        session: &Arc<Session>,
+        prompt: &str,
+        sleep_ms: u64,
+        token: &CancellationToken,
+    ) -> bool {
+        let conflicts = work::conflict_files(prompt);
+        if !conflicts.is_empty() {
+            for file in conflicts {
+                let text = std::fs::read_to_string(session.resolve(&file)).unwrap_or_default();
+                if !self
+                    .write_file(cx, session, &file, work::keep_both(&text), token)
+                    .await
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+        let other = ToolKind::Other;
+        let Some(next) = self
+            .tool(
+                cx,
+                session,
+                "task-next".into(),
+                json!({}),
+                None,
+                other,
+                token,
+            )
+            .await
+        else {
+            return false;
+        };
+        let task = next.pointer("/structuredContent/task").cloned();
+        let (Some(id), Some(content)) = (
+            task.as_ref()
+                .and_then(|t| t.get("id"))
+                .and_then(Value::as_str),
+            task.as_ref()
+                .and_then(|t| t.get("content"))
+                .and_then(Value::as_str),
+        ) else {
+            return true;
+        };
+        if task
+            .as_ref()
+            .and_then(|t| t.get("status"))
+            .and_then(Value::as_str)
+            == Some("completed")
+        {
+            return true;
+        }
+        let status = |s: &str| json!({"id": id, "status": s});
+        let (path, text) = work::task_file(id, content);
+        let steps: [(&str, Value); 1] = [("task-status", status("in_progress"))];
+        for (name, args) in steps {
+            if self
+                .tool(cx, session, name.into(), args, None, ToolKind::Other, token)
+                .await
+                .is_none()
+            {
+                return false;
+            }
+        }
+        if !self.write_file(cx, session, &path, text, token).await {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+            () = token.cancelled() => return false,
+        }
+        let summary = json!({"summary": format!("{id}: wrote {path}")});
+        for (name, args) in [
+            ("task-status", status("completed")),
+            ("iteration-summary", summary),
+        ] {
+            if self
+                .tool(cx, session, name.into(), args, None, ToolKind::Other, token)
+                .await
+                .is_none()
+            {
+                return false;
+            }
+        }
         true
     }
 

@@ -14,17 +14,33 @@ use crate::session::{EventKind, note_id, task_id};
 
 /// Prints events until the channel closes.
 pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
+    let colour = std::io::stdout().is_terminal();
     let mut printer = Printer {
-        colour: std::io::stdout().is_terminal(),
+        colour,
         ..Printer::default()
     };
+    // Each worker's streamed text is held by its own printer; its lines carry its name.
+    let mut workers: HashMap<String, Printer> = HashMap::new();
     while let Some(event) = rx.recv().await {
-        let text = if json {
-            serde_json::to_string(&event)
+        let text = match (&event, json) {
+            (BuildEvent::Worker { worker, event }, true) => {
+                let mut value = serde_json::to_value(event).unwrap_or_default();
+                if let Some(fields) = value.as_object_mut() {
+                    fields.insert("worker".into(), worker.clone().into());
+                }
+                value.to_string() + "\n"
+            }
+            (_, true) => serde_json::to_string(&event)
                 .map(|s| s + "\n")
-                .unwrap_or_default()
-        } else {
-            printer.render(&event)
+                .unwrap_or_default(),
+            (BuildEvent::Worker { worker, event }, false) => {
+                let p = workers.entry(worker.clone()).or_insert_with(|| Printer {
+                    colour,
+                    ..Printer::default()
+                });
+                prefixed(worker, &p.render(event))
+            }
+            (_, false) => printer.render(&event),
         };
         let mut out = std::io::stdout().lock();
         if out
@@ -36,9 +52,17 @@ pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
         }
     }
     if !json {
-        let rest = printer.flush_text();
+        let mut rest = printer.flush_text();
+        for (worker, p) in &mut workers {
+            rest.push_str(&prefixed(worker, &p.flush_text()));
+        }
         let _ = std::io::stdout().lock().write_all(rest.as_bytes());
     }
+}
+
+/// Every line of `text` with the worker's name in front.
+fn prefixed(worker: &str, text: &str) -> String {
+    text.lines().map(|l| format!("[{worker}] {l}\n")).collect()
 }
 
 /// Diff lines printed at most per file.
@@ -104,6 +128,7 @@ impl Printer {
 
     fn line(&mut self, event: &BuildEvent) -> String {
         match event {
+            BuildEvent::Worker { event, .. } => self.line(event),
             BuildEvent::Started {
                 session,
                 spec,
@@ -322,7 +347,13 @@ fn log_line(kind: &EventKind) -> String {
         | EventKind::NoteContentEdited { .. }
         | EventKind::NoteDeleted { .. }
         | EventKind::IterationStarted { .. }
-        | EventKind::IterationFinished { .. } => String::new(),
+        | EventKind::IterationFinished { .. }
+        | EventKind::ClaimsRenewed { .. } => String::new(),
+        EventKind::TaskClaimed { .. }
+        | EventKind::TaskUnclaimed { .. }
+        | EventKind::TaskIntegrated { .. } => crate::session::display::claim_line(kind)
+            .map(|l| format!("  {l}\n"))
+            .unwrap_or_default(),
     }
 }
 

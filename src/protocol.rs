@@ -70,6 +70,11 @@ pub enum BuildEvent {
         delay_ms: u64,
         reason: String,
     },
+    /// What one worker of `--workers` did (its own loop's events).
+    Worker {
+        worker: String,
+        event: Box<BuildEvent>,
+    },
     /// The last event of a build.
     Finished {
         outcome: RunOutcome,

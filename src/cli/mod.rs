@@ -89,6 +89,8 @@ pub enum Commands {
     },
     /// Run the coding agent in a loop until the spec is built
     Build(BuildArgs),
+    /// Join a running session's workers from this clone: claim tasks, work, integrate
+    Worker(BuildArgs),
     /// Write the built-in prompt template to a file, to customise it
     GenTemplate {
         /// Where to write it ("-" for stdout)
@@ -236,6 +238,18 @@ pub struct BuildArgs {
     /// How long this build's hold on the session lasts without renewal (renewed every third)
     #[arg(long, env = "ITERATR_LEASE_TTL", default_value = "90s", value_parser = parse_lease_ttl, value_name = "DURATION")]
     pub lease_ttl: Duration,
+    /// Agents working at once, each in its own git worktree, claiming tasks from the session
+    #[arg(long, env = "ITERATR_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32), value_name = "N")]
+    pub workers: u32,
+    /// The branch workers integrate into (default: the branch checked out)
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// Integrate by pushing (never forced) to this git remote's branch, for workers on several machines
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+    /// How long a worker's claim on a task lasts without renewal (renewed every third)
+    #[arg(long, env = "ITERATR_CLAIM_TTL", default_value = "2m", value_parser = parse_lease_ttl, value_name = "DURATION")]
+    pub claim_ttl: Duration,
 }
 
 pub fn parse_lease_ttl(s: &str) -> Result<Duration, String> {
@@ -307,7 +321,8 @@ pub enum McpCommand {
 impl Cli {
     /// The command takes over the terminal (the full-screen interface), given whether stdout is one.
     pub fn uses_terminal(&self, stdout_is_terminal: bool) -> bool {
-        (matches!(&self.command, Commands::Build(args) if !args.headless) && stdout_is_terminal)
+        (matches!(&self.command, Commands::Build(args) | Commands::Worker(args) if !args.headless)
+            && stdout_is_terminal)
             || matches!(self.command, Commands::Watch { .. })
     }
 

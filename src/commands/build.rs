@@ -54,10 +54,12 @@ pub(super) fn load_template(given: Option<&Path>) -> anyhow::Result<PromptTempla
     }
 }
 
+/// `joining`: `iteratr worker`, which joins the workers of a session another build drives.
 pub async fn run(
     store: &StoreConfig,
     mut args: BuildArgs,
     settings: &crate::config::Settings,
+    joining: bool,
 ) -> anyhow::Result<ExitCode> {
     use crate::orchestrator::{BuildOptions, Orchestrator, exit};
     let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
@@ -71,7 +73,7 @@ pub async fn run(
         eprintln!("iteratr: stdout is not a terminal; printing progress lines (--headless)");
         args.headless = true;
     }
-    let spec_path = match find_spec(args.spec) {
+    let spec_path = match find_spec(args.spec.clone()) {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
@@ -97,23 +99,32 @@ pub async fn run(
         Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
     };
     let project_dir = std::env::current_dir().context("cannot read the current directory")?;
+    let team = match super::worker::team(&args, &project_dir, joining).await {
+        Ok(team) => team,
+        Err(e) => return usage(e),
+    };
     let data_dir = &store.data_dir;
     let log = open_for_writing(store).await?;
     let interrupt = tokio_util::sync::CancellationToken::new();
-    // One builder per session: refused at once, before any agent or screen, when another holds it.
-    let lease_session = Arc::new(SessionHandle::open(log.clone(), &session).await?);
-    let lease = match crate::orchestrator::LeaseGuard::acquire(
-        lease_session,
-        args.lease_ttl,
-        args.takeover,
-        interrupt.clone(),
-    )
-    .await?
-    {
-        Ok(lease) => lease,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(ExitCode::from(exit::HELD));
+    // One builder per session: refused at once, before any agent or screen, when another holds
+    // it. Workers that join a session run beside its build.
+    let lease = if joining {
+        None
+    } else {
+        let lease_session = Arc::new(SessionHandle::open(log.clone(), &session).await?);
+        match crate::orchestrator::LeaseGuard::acquire(
+            lease_session,
+            args.lease_ttl,
+            args.takeover,
+            interrupt.clone(),
+        )
+        .await?
+        {
+            Ok(lease) => Some(lease),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Ok(ExitCode::from(exit::HELD));
+            }
         }
     };
     let opts = BuildOptions {
@@ -141,6 +152,7 @@ pub async fn run(
         max_idle_iterations: args.max_idle_iterations,
         max_tokens: args.max_tokens,
         max_cost: args.max_cost,
+        role: crate::orchestrator::Role::Single,
     };
     let signal_token = interrupt.clone();
     tokio::spawn(async move {
@@ -149,17 +161,43 @@ pub async fn run(
         signal_token.cancel();
     });
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let orchestrator = Orchestrator::new(
-        opts,
-        log.clone(),
-        template,
-        events_tx.clone(),
-        interrupt.clone(),
-    )
-    .await?
-    .with_lease(lease);
-    let session_name = orchestrator.session_name().clone();
-    let approvals = orchestrator.approvals();
+    let session_name = opts.session.clone();
+    type Run = std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = (crate::orchestrator::Outcome, crate::protocol::BuildEvent),
+                > + Send,
+        >,
+    >;
+    let (run, approvals): (Run, _) = match team {
+        Some(team) => (
+            Box::pin(crate::orchestrator::run_team(
+                opts,
+                team,
+                log.clone(),
+                template,
+                events_tx.clone(),
+                interrupt.clone(),
+                lease,
+            )),
+            None,
+        ),
+        None => {
+            let mut orchestrator = Orchestrator::new(
+                opts,
+                log.clone(),
+                template,
+                events_tx.clone(),
+                interrupt.clone(),
+            )
+            .await?;
+            if let Some(lease) = lease {
+                orchestrator = orchestrator.with_lease(lease);
+            }
+            let approvals = orchestrator.approvals();
+            (Box::pin(orchestrator.run()), Some(approvals))
+        }
+    };
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.
     let after = if args.headless {
@@ -179,7 +217,7 @@ pub async fn run(
         let log = log.clone();
         let session_name = session_name.clone();
         tokio::spawn(async move {
-            let (outcome, finished) = orchestrator.run().await;
+            let (outcome, finished) = run.await;
             // Said once on stderr below; the log keeps it only when it is a file.
             if let crate::orchestrator::Outcome::Failed(message) = &outcome
                 && crate::logging::to_file()
@@ -206,14 +244,7 @@ pub async fn run(
     } else {
         let handle = Arc::new(SessionHandle::open(log.clone(), &session_name).await?);
         let app = crate::tui::App::new(&session_name, false);
-        run_tui(
-            app,
-            events_rx,
-            handle,
-            Some(interrupt.clone()),
-            Some(approvals),
-        )
-        .await?;
+        run_tui(app, events_rx, handle, Some(interrupt.clone()), approvals).await?;
         // The user left: stop the build if it still runs, and wait for it to wind down.
         interrupt.cancel();
         driver.await.context("the build loop failed")?

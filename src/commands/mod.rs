@@ -9,6 +9,7 @@ pub mod mcp;
 pub mod pause;
 pub mod status;
 pub mod watch;
+pub mod worker;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,7 +36,8 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
     match cli.command {
         Commands::NatsKeeper { .. } => Ok(ExitCode::SUCCESS),
         Commands::Status { session, json } => status::run(store, session.as_deref(), json).await,
-        Commands::Build(args) => build::run(store, args, settings).await,
+        Commands::Build(args) => build::run(store, args, settings, false).await,
+        Commands::Worker(args) => build::run(store, args, settings, true).await,
         Commands::Config => config::run(settings),
         Commands::Pause { session } => pause::run(store, session.as_deref(), true).await,
         Commands::Resume { session } => pause::run(store, session.as_deref(), false).await,

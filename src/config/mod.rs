@@ -178,7 +178,9 @@ impl Settings {
             let set = |a: clap::Arg| a.default_values(values.clone());
             cmd = match k.scope {
                 Scope::Global => cmd.mut_arg(k.arg, set),
-                Scope::Build => cmd.mut_subcommand("build", |b| b.mut_arg(k.arg, set)),
+                Scope::Build => cmd
+                    .mut_subcommand("build", |b| b.mut_arg(k.arg, set))
+                    .mut_subcommand("worker", |b| b.mut_arg(k.arg, set)),
             };
         }
         cmd

@@ -2,6 +2,7 @@
 //! streamable HTTP on loopback (bearer token, Origin and Host checks) for `iteratr build`.
 
 mod args;
+mod claims;
 mod http;
 mod prompts;
 mod resources;

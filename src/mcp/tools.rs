@@ -36,6 +36,8 @@ pub struct SessionTools {
     pub(super) source: PromptSource,
     /// What this connection follows; each connection has its own.
     pub(super) subscriptions: Arc<Subscriptions>,
+    /// The worker this endpoint serves (`--workers`): `task-next` claims for it.
+    pub(super) worker: Option<super::claims::WorkerSeat>,
 }
 
 impl SessionTools {
@@ -46,7 +48,17 @@ impl SessionTools {
             tool_router: Self::tool_router(),
             source: PromptSource::default(),
             subscriptions: Arc::default(),
+            worker: None,
         }
+    }
+
+    /// An endpoint for one worker: `task-next` claims the task it returns for this worker.
+    pub fn for_worker(mut self, name: &str, claim_ttl_ms: u64) -> Self {
+        self.worker = Some(super::claims::WorkerSeat {
+            name: name.to_string(),
+            ttl_ms: claim_ttl_ms,
+        });
+        self
     }
 
     /// Where the `iteration` prompt and the `spec` resource find the spec, template and extra
@@ -69,7 +81,7 @@ impl SessionTools {
         Self::tool_router().list_all()
     }
 
-    async fn exec(&self, cmd: Command) -> Result<Executed, CallToolResult> {
+    pub(super) async fn exec(&self, cmd: Command) -> Result<Executed, CallToolResult> {
         self.session
             .execute(&cmd, self.by)
             .await
@@ -85,7 +97,7 @@ impl SessionTools {
             })
     }
 
-    async fn state(&self) -> Result<Arc<SessionState>, CallToolResult> {
+    pub(super) async fn state(&self) -> Result<Arc<SessionState>, CallToolResult> {
         self.session.refresh().await.map_err(|e| {
             tracing::error!("session tool could not read the event log: {e}");
             failure(format!(
@@ -101,7 +113,7 @@ type ToolResult = Result<CallToolResult, CallToolResult>;
 /// A result: the text for the model, and the same facts as structured content. The structured
 /// object carries the text too, under `message`: some clients (Claude Code) hand the model the
 /// structured content instead of the text.
-fn success(text: String, structured: Value) -> CallToolResult {
+pub(super) fn success(text: String, structured: Value) -> CallToolResult {
     let structured = match structured {
         Value::Object(fields) => {
             let mut with_message = serde_json::Map::new();
@@ -116,7 +128,7 @@ fn success(text: String, structured: Value) -> CallToolResult {
     result
 }
 
-fn failure(text: String) -> CallToolResult {
+pub(super) fn failure(text: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
@@ -196,6 +208,7 @@ impl SessionTools {
     )]
     async fn task_status(&self, Parameters(args): Parameters<TaskStatusArgs>) -> ToolResult {
         let status: TaskStatus = args.status.into();
+        self.check_claim(&args.id).await?;
         let done = self
             .exec(Command::SetStatus {
                 task: args.id.clone(),
@@ -291,6 +304,9 @@ impl SessionTools {
         description = "The task to work on next: the highest-priority remaining task whose dependencies are all done (oldest first on ties). Mark it in_progress when you start."
     )]
     async fn task_next(&self) -> ToolResult {
+        if let Some(seat) = &self.worker {
+            return self.claim_next(seat).await;
+        }
         let state = self.state().await?;
         if let Some(t) = state.next_task() {
             return Ok(success(
@@ -405,6 +421,7 @@ impl SessionTools {
         let done = self
             .exec(Command::SummarizeIteration {
                 summary: args.summary,
+                worker: self.worker.as_ref().map(|w| w.name.clone()),
             })
             .await?;
         let number = done.events.iter().find_map(|e| match &e.event.kind {
@@ -426,6 +443,9 @@ impl SessionTools {
         &self,
         Parameters(args): Parameters<SessionCompleteArgs>,
     ) -> ToolResult {
+        if self.worker.is_some() {
+            return Err(failure("You are one of several workers: iteratr completes the session once every task is integrated. End your turn instead.".into()));
+        }
         let done = self
             .exec(Command::CompleteSession {
                 summary: args.summary,

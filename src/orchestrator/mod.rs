@@ -13,16 +13,21 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod commit;
+mod integrate;
 pub mod lease;
 mod permissions;
 mod prompt;
 mod rate_limit;
 mod run_hooks;
 pub(crate) mod spec;
+mod team;
 mod turn;
+mod worker;
 
 pub use lease::LeaseGuard;
 pub use spec::{SpecSync, checklist_tasks};
+pub use team::{Team, run_team, worker_branch};
+pub use worker::{Role, WorkerOptions};
 
 use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
@@ -87,6 +92,8 @@ pub struct BuildOptions {
     pub max_tokens: Option<u64>,
     /// Stop at the end of the iteration where this run's cost reaches this.
     pub max_cost: Option<f64>,
+    /// Alone, the planner of a build with workers, or one of its workers.
+    pub role: Role,
 }
 
 /// How a run ended.
@@ -157,6 +164,10 @@ pub struct Orchestrator {
     iteration_usage: Arc<std::sync::Mutex<Usage>>,
     /// What this run used, for `--max-tokens` and `--max-cost`.
     run_usage: Usage,
+    /// The ACP session of the latest iteration (follow-ups after its turn go there).
+    acp_session: Option<String>,
+    /// The task a worker works on.
+    current_task: Option<u64>,
 }
 
 impl Orchestrator {
@@ -217,6 +228,8 @@ impl Orchestrator {
             last_idle: None,
             iteration_usage,
             run_usage: Usage::default(),
+            acp_session: None,
+            current_task: None,
         })
     }
 
@@ -265,7 +278,12 @@ impl Orchestrator {
     /// then returns how it ended with the last event (`Finished`) to send: the caller sends it
     /// once everything the run appended to the log has reached the front end.
     pub async fn run(mut self) -> (Outcome, BuildEvent) {
-        let (mut outcome, mut message) = match self.run_loop().await {
+        let result = if self.opts.role.worker().is_some() {
+            self.worker_loop().await
+        } else {
+            self.run_loop().await
+        };
+        let (mut outcome, mut message) = match result {
             Ok(done) => done,
             Err(e) => {
                 let message = format!("{e:#}");
@@ -275,13 +293,15 @@ impl Orchestrator {
         if let Some(agent) = self.agent.take() {
             agent.shutdown(Duration::from_secs(2)).await;
         }
-        let mut input = self.hook_input(None);
-        input.summary = Some(message.clone());
-        if let Outcome::Failed(e) = &outcome {
-            input.error = Some(e.clone());
+        if matches!(self.opts.role, Role::Single) {
+            let mut input = self.hook_input(None);
+            input.summary = Some(message.clone());
+            if let Outcome::Failed(e) = &outcome {
+                input.error = Some(e.clone());
+            }
+            self.run_hook(crate::hooks::HookPoint::SessionEnd, input)
+                .await;
         }
-        self.run_hook(crate::hooks::HookPoint::SessionEnd, input)
-            .await;
         if let Some(http) = self.http.take() {
             http.shutdown().await;
         }
@@ -328,32 +348,7 @@ impl Orchestrator {
             ));
         }
         let spec = self.spec_text()?;
-        let tools = SessionTools::new(Arc::clone(&self.session)).with_prompt_source(PromptSource {
-            spec: Some(self.opts.spec_path.clone()),
-            template: Arc::new(self.template.clone()),
-            extra: self.opts.extra.clone(),
-        });
-        let http = serve_http(
-            tools,
-            HttpOptions {
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                token: None,
-            },
-        )
-        .await?;
-        self.emit(BuildEvent::Started {
-            session: self.opts.session.to_string(),
-            spec: self.opts.spec_path.display().to_string(),
-            data_dir: self.opts.data_dir.display().to_string(),
-            agent: self.opts.agent.join(" "),
-            mcp_url: http.url(),
-        });
-        self.http = Some(http);
-        if self.opts.approve == ApproveMode::Ask && !self.opts.interactive {
-            self.emit(BuildEvent::Warning {
-                message: "--approve ask without the full-screen interface: nobody can answer, so every permission request that no rule decides is denied".into(),
-            });
-        }
+        self.start_server().await?;
 
         let state = self.session.refresh().await?;
         if let Some(latest) = state.latest_iteration() {
@@ -376,6 +371,9 @@ impl Orchestrator {
             ));
         }
 
+        if matches!(self.opts.role, Role::Planner) && state.planning_done() {
+            return Ok(self.finish(Outcome::IterationLimit, 0, "planning done"));
+        }
         self.start_agent().await?;
         let mut failures = 0u32;
         let mut ran = 0u32;
@@ -405,6 +403,9 @@ impl Orchestrator {
                 continue;
             }
             let planning = !state.planning_done();
+            if !planning && matches!(self.opts.role, Role::Planner) {
+                return Ok(self.finish(Outcome::IterationLimit, ran, "planning done"));
+            }
             if !planning && let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
                 return Ok(self.finish(
                     Outcome::IterationLimit,
@@ -495,37 +496,87 @@ impl Orchestrator {
             if self.session.refresh().await?.completed.is_some() {
                 continue;
             }
-            failures += 1;
-            if failures >= self.opts.max_failures {
-                return Ok(self.too_many_failures(failures, ran, &reason));
-            }
-            let delay = self
-                .opts
-                .retry_delay
-                .saturating_mul(1 << (failures - 1).min(5))
-                .min(Duration::from_secs(30));
-            self.emit(BuildEvent::Retrying {
-                failures,
-                max_failures: self.opts.max_failures,
-                delay_ms: delay.as_millis() as u64,
-                reason,
-            });
-            if let Some(agent) = self.agent.take() {
-                agent.shutdown(Duration::from_secs(1)).await;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = self.interrupt.cancelled() => {
-                    return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
-                }
-            }
-            if let Err(e) = self.start_agent().await {
-                failures += 1;
-                if failures >= self.opts.max_failures {
-                    return Ok(self.too_many_failures(failures, ran, &format!("{e:#}")));
-                }
+            if let Some(end) = self.retry_after_failure(&mut failures, ran, reason).await {
+                return Ok(end);
             }
         }
+    }
+
+    /// The session tools' MCP server for this loop's agent (a worker's claims for it).
+    async fn start_server(&mut self) -> anyhow::Result<()> {
+        let mut tools =
+            SessionTools::new(Arc::clone(&self.session)).with_prompt_source(PromptSource {
+                spec: Some(self.opts.spec_path.clone()),
+                template: Arc::new(self.template.clone()),
+                extra: self.opts.extra.clone(),
+            });
+        if let Some(w) = self.opts.role.worker() {
+            let ttl = u64::try_from(w.claim_ttl.as_millis()).unwrap_or(u64::MAX);
+            tools = tools.for_worker(&w.name, ttl);
+        }
+        let http = serve_http(
+            tools,
+            HttpOptions {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                token: None,
+            },
+        )
+        .await?;
+        self.emit(BuildEvent::Started {
+            session: self.opts.session.to_string(),
+            spec: self.opts.spec_path.display().to_string(),
+            data_dir: self.opts.data_dir.display().to_string(),
+            agent: self.opts.agent.join(" "),
+            mcp_url: http.url(),
+        });
+        self.http = Some(http);
+        if self.opts.approve == ApproveMode::Ask && !self.opts.interactive {
+            self.emit(BuildEvent::Warning {
+                message: "--approve ask without the full-screen interface: nobody can answer, so every permission request that no rule decides is denied".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// After a failed turn: stop when failures reached `--max-failures`, else wait (doubling
+    /// each time) and restart the agent. `Some` is how the run ends.
+    async fn retry_after_failure(
+        &mut self,
+        failures: &mut u32,
+        ran: u32,
+        reason: String,
+    ) -> Option<(Outcome, String)> {
+        *failures += 1;
+        if *failures >= self.opts.max_failures {
+            return Some(self.too_many_failures(*failures, ran, &reason));
+        }
+        let delay = self
+            .opts
+            .retry_delay
+            .saturating_mul(1 << (*failures - 1).min(5))
+            .min(Duration::from_secs(30));
+        self.emit(BuildEvent::Retrying {
+            failures: *failures,
+            max_failures: self.opts.max_failures,
+            delay_ms: delay.as_millis() as u64,
+            reason,
+        });
+        if let Some(agent) = self.agent.take() {
+            agent.shutdown(Duration::from_secs(1)).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = self.interrupt.cancelled() => {
+                return Some(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+            }
+        }
+        if let Err(e) = self.start_agent().await {
+            *failures += 1;
+            if *failures >= self.opts.max_failures {
+                return Some(self.too_many_failures(*failures, ran, &format!("{e:#}")));
+            }
+        }
+        None
     }
 
     /// Which budget this run has reached, if any.

@@ -28,7 +28,7 @@ fn report(run: &HookRun) -> HookReport {
 }
 
 /// The end of a hook's output, fenced, for a prompt.
-fn fenced(run: &HookRun) -> String {
+pub(super) fn fenced(run: &HookRun) -> String {
     let tail = crate::protocol::last_lines(&run.output, OUTPUT_TO_AGENT_LINES);
     // A fence longer than any backtick run in the output, so the output cannot close it.
     let longest = run

@@ -74,8 +74,7 @@ impl Orchestrator {
     /// One iteration: record its start, open a fresh ACP session, prompt, deliver messages that
     /// arrived meanwhile, record its end.
     pub(super) async fn iteration(&mut self, number: u32, planning: bool) -> anyhow::Result<Turn> {
-        self.exec(Command::StartIteration { number, planning })
-            .await?;
+        let number = self.start_iteration(number, planning).await?;
         self.emit(BuildEvent::IterationStarted {
             iteration: number,
             planning,
@@ -86,6 +85,9 @@ impl Orchestrator {
         let completed_before = self.completed_ids(&state);
         let tree_before = self.snapshot().await;
         let mut prompt = self.render(number, planning, &state)?;
+        if let Some(brief) = self.worker_brief(&state) {
+            prompt.push_str(&brief);
+        }
         if let Some(output) = self.pre_iteration(number).await {
             prompt.push_str(&output);
         }
@@ -99,7 +101,10 @@ impl Orchestrator {
                 Some("stopped by the user".to_string()),
             ),
         };
-        let (files_changed, commit) = self.commit_iteration(number, tree_before, &turn).await;
+        let (files_changed, mut commit) = self.commit_iteration(number, tree_before, &turn).await;
+        if matches!(turn, Turn::Done(_)) && self.opts.role.worker().is_some() {
+            commit = self.settle(number).await?.or(commit);
+        }
         let usage = std::mem::take(&mut *self.usage_lock());
         self.run_usage.add(&usage);
         let usage = (!usage.is_empty()).then_some(usage);
@@ -138,6 +143,34 @@ impl Orchestrator {
         Ok(turn)
     }
 
+    /// Records the start of an iteration under `number`, or (workers start iterations at the
+    /// same time) under the next free number; returns the number it got.
+    async fn start_iteration(&self, mut number: u32, planning: bool) -> anyhow::Result<u32> {
+        let worker = self.worker_name();
+        for _ in 0..20 {
+            let start = Command::StartIteration {
+                number,
+                planning,
+                worker: worker.clone(),
+            };
+            match self
+                .session
+                .execute(&start, crate::session::Author::System)
+                .await
+            {
+                Ok(_) => return Ok(number),
+                Err(crate::service::ExecError::Rejected(
+                    crate::session::DomainError::IterationOutOfOrder { latest, .. },
+                )) if worker.is_some() => number = latest + 1,
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("cannot record {start} in the session log")));
+                }
+            }
+        }
+        bail!("could not start an iteration: other workers kept taking the numbers")
+    }
+
     pub(super) async fn turn(&mut self, prompt: String, number: u32, planning: bool) -> Turn {
         let Some(agent) = self.agent.as_ref() else {
             return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
@@ -149,6 +182,7 @@ impl Orchestrator {
                 return Turn::Failed(IterationOutcome::Error, format!("session/new failed: {e}"));
             }
         };
+        self.acp_session = Some(acp_session.to_string());
         if let Some(model) = self.opts.model.clone() {
             match agent.set_model(&acp_session, &model).await {
                 Ok(ModelChoice::Set(m)) if !self.model_reported => {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::claims::validate_worker_name;
 use super::display::clip;
 use super::error::DomainError;
 use super::event::{
@@ -75,14 +76,17 @@ pub enum Command {
     DeleteNote {
         note: String,
     },
-    /// Starts iteration `number`; one still running is first recorded as interrupted.
+    /// Starts iteration `number`; one of the same worker still running is first recorded as
+    /// interrupted.
     StartIteration {
         number: u32,
         planning: bool,
+        worker: Option<String>,
     },
-    /// Summary of the running iteration (or of the latest one, when none runs).
+    /// Summary of the running iteration (the worker's, with workers), or of the latest one.
     SummarizeIteration {
         summary: String,
+        worker: Option<String>,
     },
     FinishIteration {
         number: u32,
@@ -134,6 +138,28 @@ pub enum Command {
     ReleaseLease {
         id: String,
     },
+    /// Gives `worker` the next claimable task, unless it holds one (claims that lapsed are
+    /// recorded as expired first).
+    ClaimTask {
+        worker: String,
+        ttl_ms: u64,
+    },
+    /// The worker is still at work: its claims run for another time to live.
+    RenewClaims {
+        worker: String,
+    },
+    /// The worker lets go of its task (done, blocked, given up).
+    ReleaseClaim {
+        task: u64,
+        worker: String,
+        reason: String,
+    },
+    /// The task's work is on the integration branch at `commit`.
+    RecordIntegration {
+        task: u64,
+        commit: String,
+        worker: Option<String>,
+    },
     /// Records how iteratr answered a permission request of the agent.
     RecordPermission {
         tool: String,
@@ -164,6 +190,7 @@ impl std::fmt::Display for Command {
             Command::StartIteration {
                 number,
                 planning: true,
+                ..
             } => write!(f, "the start of iteration {number} (planning)"),
             Command::StartIteration { number, .. } => write!(f, "the start of iteration {number}"),
             Command::SummarizeIteration { .. } => write!(f, "the iteration's summary"),
@@ -182,6 +209,14 @@ impl std::fmt::Display for Command {
             Command::ReleaseLease { .. } => write!(f, "the end of this build's lease"),
             Command::RecordPermission { tool, .. } => {
                 write!(f, "the answer to a permission request for {tool}")
+            }
+            Command::ClaimTask { worker, .. } => write!(f, "a task claim by {worker}"),
+            Command::RenewClaims { worker } => write!(f, "the renewal of {worker}'s claims"),
+            Command::ReleaseClaim { task, worker, .. } => {
+                write!(f, "the release of {} by {worker}", task_id(*task))
+            }
+            Command::RecordIntegration { task, .. } => {
+                write!(f, "the integration of {}", task_id(*task))
             }
         }
     }
@@ -285,7 +320,14 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             let id = state.resolve_note(note)?;
             vec![ev(EventKind::NoteDeleted { note: id })]
         }
-        Command::StartIteration { number, planning } => {
+        Command::StartIteration {
+            number,
+            planning,
+            worker,
+        } => {
+            if let Some(w) = worker {
+                validate_worker_name(w)?;
+            }
             if let Some(latest) = state.latest_iteration()
                 && latest >= *number
             {
@@ -295,7 +337,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 });
             }
             let mut out = Vec::new();
-            if let Some(running) = state.running_iteration() {
+            if let Some(running) = state.running_iteration_of(worker.as_deref()) {
                 out.push(ev(EventKind::IterationFinished {
                     iteration: running,
                     outcome: IterationOutcome::Interrupted,
@@ -307,13 +349,16 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             out.push(ev(EventKind::IterationStarted {
                 iteration: *number,
                 planning: *planning,
+                worker: worker.clone(),
             }));
             out
         }
-        Command::SummarizeIteration { summary } => {
+        Command::SummarizeIteration { summary, worker } => {
             let summary = check_text("summary", summary, limits::SUMMARY_MAX)?;
-            let iteration = state
-                .running_iteration()
+            let iteration = worker
+                .as_deref()
+                .and_then(|w| state.running_iteration_of(Some(w)))
+                .or(state.running_iteration())
                 .or(state.latest_iteration())
                 .unwrap_or(1);
             vec![ev(EventKind::IterationSummarized { iteration, summary })]
@@ -325,7 +370,11 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             commit,
             usage,
         } => {
-            if state.running_iteration() != Some(*number) {
+            if !state
+                .iterations
+                .get(number)
+                .is_some_and(|it| it.is_running())
+            {
                 return Err(DomainError::IterationNotRunning(*number));
             }
             if let IterationOutcome::Other(other) = outcome {
@@ -464,6 +513,65 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 .map(|r| clip(r.trim(), 200))
                 .filter(|r| !r.is_empty()),
         })],
+        Command::ClaimTask { worker, ttl_ms } => {
+            validate_worker_name(worker)?;
+            if !(1_000..=3_600_000).contains(ttl_ms) {
+                return Err(DomainError::LeaseTtl(*ttl_ms));
+            }
+            state
+                .claim_events(worker, *ttl_ms, ctx.now_ms)
+                .into_iter()
+                .map(ev)
+                .collect()
+        }
+        Command::RenewClaims { worker } => {
+            if state.claim_of(worker).is_none() {
+                return Ok(Vec::new());
+            }
+            vec![ev(EventKind::ClaimsRenewed {
+                worker: worker.clone(),
+            })]
+        }
+        Command::ReleaseClaim {
+            task,
+            worker,
+            reason,
+        } => {
+            let holds = state
+                .tasks
+                .get(task)
+                .and_then(|t| t.claim.as_ref())
+                .is_some_and(|c| c.worker == *worker);
+            if !holds {
+                return Ok(Vec::new());
+            }
+            vec![ev(EventKind::TaskUnclaimed {
+                task: *task,
+                worker: worker.clone(),
+                expired: false,
+                reason: clip(reason.trim(), limits::DETAIL_MAX),
+            })]
+        }
+        Command::RecordIntegration {
+            task,
+            commit,
+            worker,
+        } => {
+            if !state.tasks.contains_key(task) {
+                return Err(DomainError::UnknownTask(task_id(*task)));
+            }
+            if commit.len() < 7
+                || commit.len() > 64
+                || !commit.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(DomainError::BadCommit(clip(commit, 80)));
+            }
+            vec![ev(EventKind::TaskIntegrated {
+                task: *task,
+                commit: commit.clone(),
+                worker: worker.clone(),
+            })]
+        }
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason
                 .as_deref()

@@ -14,6 +14,12 @@ pub enum DomainError {
         given: String,
         candidates: Vec<String>,
     },
+    #[error(
+        "'{0}' is not a worker name; use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+    )]
+    BadWorkerName(String),
+    #[error("'{0}' is not a git commit id (7-64 hexadecimal digits)")]
+    BadCommit(String),
     #[error("{0} does not exist in this session; note-list shows the ids (they look like NOT-3)")]
     UnknownNote(String),
     #[error("'{0}' is not a task id; task ids look like TAS-12")]

@@ -312,6 +312,9 @@ pub enum EventKind {
         /// planning iteration is retried as planning under the next number.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         planning: bool,
+        /// The worker that runs it (`--workers`); none for a single build.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<String>,
     },
     IterationSummarized {
         iteration: u32,
@@ -396,6 +399,33 @@ pub enum EventKind {
     /// The holder's build ended.
     LeaseReleased {
         id: String,
+    },
+    /// A worker took the task: no other worker works on it until the claim ends or lapses
+    /// `ttl_ms` after its last renewal.
+    TaskClaimed {
+        task: u64,
+        worker: String,
+        ttl_ms: u64,
+    },
+    /// The worker is still at work: its claims run for another time to live.
+    ClaimsRenewed {
+        worker: String,
+    },
+    /// A claim ended: released by its worker (done, blocked, given up) or `expired`. A task
+    /// still in progress goes back to remaining.
+    TaskUnclaimed {
+        task: u64,
+        worker: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        expired: bool,
+        reason: String,
+    },
+    /// The task's work reached the integration branch at `commit`.
+    TaskIntegrated {
+        task: u64,
+        commit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<String>,
     },
 }
 
@@ -531,6 +561,10 @@ impl EventKind {
             EventKind::LeaseAcquired { .. } => "lease_acquired",
             EventKind::LeaseRenewed { .. } => "lease_renewed",
             EventKind::LeaseReleased { .. } => "lease_released",
+            EventKind::TaskClaimed { .. } => "task_claimed",
+            EventKind::ClaimsRenewed { .. } => "claims_renewed",
+            EventKind::TaskUnclaimed { .. } => "task_unclaimed",
+            EventKind::TaskIntegrated { .. } => "task_integrated",
         }
     }
 }

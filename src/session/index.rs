@@ -118,7 +118,7 @@ impl SessionState {
             && t.depends_on.iter().all(|d| {
                 self.tasks
                     .get(d)
-                    .is_none_or(|dep| dep.status.releases_dependents())
+                    .is_none_or(|dep| dep.releases_dependents())
             })
     }
 

@@ -1,6 +1,7 @@
 //! The domain: what a session records, the state those records fold into, and the rules a command
 //! must pass before it becomes events. Pure code: no I/O, no clock (the caller passes the time).
 
+mod claims;
 mod command;
 pub mod display;
 mod error;
@@ -12,6 +13,7 @@ mod queries;
 mod state;
 mod usage;
 
+pub use claims::{CLAIM_TTL_MS, Claim, validate_worker_name};
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{

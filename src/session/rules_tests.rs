@@ -238,6 +238,7 @@ fn empty_and_oversize_content_is_refused() {
         &mut s,
         Command::SummarizeIteration {
             summary: " ".into(),
+            worker: None,
         },
     )
     .unwrap_err();
@@ -479,6 +480,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
         Command::StartIteration {
             number: 1,
             planning: false,
+            worker: None,
         },
     )
     .unwrap();
@@ -489,6 +491,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
         &mut s,
         Command::SummarizeIteration {
             summary: "did things".into(),
+            worker: None,
         },
     )
     .unwrap();
@@ -533,7 +536,8 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
             &mut s,
             Command::StartIteration {
                 number: 1,
-                planning: false
+                planning: false,
+                worker: None,
             }
         )
         .unwrap_err(),
@@ -548,6 +552,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
         Command::StartIteration {
             number: 2,
             planning: false,
+            worker: None,
         },
     )
     .unwrap();
@@ -556,6 +561,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
         Command::StartIteration {
             number: 3,
             planning: false,
+            worker: None,
         },
     )
     .unwrap();
@@ -635,6 +641,7 @@ fn reset_forgets_everything_before_it() {
         Command::StartIteration {
             number: 1,
             planning: false,
+            worker: None,
         },
     )
     .unwrap();
@@ -664,6 +671,7 @@ fn events_round_trip_through_json() {
         Command::StartIteration {
             number: 1,
             planning: false,
+            worker: None,
         },
     );
     push(
@@ -767,9 +775,11 @@ mod properties {
             Op::Start(n) => Command::StartIteration {
                 number: u32::from(*n),
                 planning: false,
+                worker: None,
             },
             Op::Summary => Command::SummarizeIteration {
                 summary: "s".into(),
+                worker: None,
             },
             Op::Finish => Command::FinishIteration {
                 number: state.running_iteration().unwrap_or(0),

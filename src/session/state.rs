@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
+use super::claims::Claim;
 use super::event::{
     Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
     TaskStatus,
@@ -36,11 +37,26 @@ pub struct Task {
     pub created_at_ms: i64,
     pub updated_iteration: Option<u32>,
     pub updated_at_ms: i64,
+    /// The worker holding it now (`--workers`).
+    pub claim: Option<Claim>,
+    /// The worker that last claimed it; its work counts as done for dependents only once
+    /// integrated.
+    pub worker: Option<String>,
+    /// The commit of the integration branch that brought its work in.
+    pub integrated: Option<String>,
 }
 
 impl Task {
     pub fn label(&self) -> String {
         task_id(self.id)
+    }
+
+    /// No longer holds its dependents back: cancelled, or completed (and integrated, when a
+    /// worker did it).
+    pub fn releases_dependents(&self) -> bool {
+        self.status == TaskStatus::Cancelled
+            || (self.status == TaskStatus::Completed
+                && (self.worker.is_none() || self.integrated.is_some()))
     }
 }
 
@@ -68,6 +84,8 @@ pub struct Iteration {
     pub tasks_changed: BTreeSet<u64>,
     /// The commit iteratr made of its changes.
     pub commit: Option<String>,
+    /// The worker that ran it (`--workers`).
+    pub worker: Option<String>,
     /// Tokens and cost, as the agent reported them.
     pub usage: Option<Usage>,
 }
@@ -180,6 +198,12 @@ pub struct SessionState {
     pub paused: Option<Pause>,
     #[serde(skip)]
     pub(super) index: TaskIndex,
+    /// Tasks a worker holds a claim on.
+    #[serde(skip)]
+    pub(super) claimed: BTreeSet<u64>,
+    /// Iterations started and not finished (several when workers run).
+    #[serde(skip)]
+    running: BTreeSet<u32>,
     next_task: u64,
     next_note: u64,
 }
@@ -211,13 +235,22 @@ impl SessionState {
         self.next_note.max(1)
     }
 
-    /// The iteration that is running now, if any.
+    /// The iteration that is running now, if any (the latest, when workers run several).
     pub fn running_iteration(&self) -> Option<u32> {
-        self.iterations
-            .values()
-            .next_back()
-            .filter(|it| it.is_running())
-            .map(|it| it.number)
+        self.running.last().copied()
+    }
+
+    /// The iteration `worker` runs now (`None`: the single build's).
+    pub fn running_iteration_of(&self, worker: Option<&str>) -> Option<u32> {
+        self.running
+            .iter()
+            .rev()
+            .find(|n| {
+                self.iterations
+                    .get(n)
+                    .is_some_and(|it| it.worker.as_deref() == worker)
+            })
+            .copied()
     }
 
     /// Tokens and cost of every iteration, added up.
@@ -289,6 +322,9 @@ impl SessionState {
                         created_at_ms: at,
                         updated_iteration: running,
                         updated_at_ms: at,
+                        claim: None,
+                        worker: None,
+                        integrated: None,
                     },
                 );
                 if status.is_unfinished() {
@@ -345,6 +381,7 @@ impl SessionState {
             }
             EventKind::TaskDeleted { task } => {
                 self.unindex(*task);
+                self.claimed.remove(task);
                 if let Some(gone) = self.tasks.remove(task) {
                     self.deleted_contents
                         .insert(normalize_content(&gone.content));
@@ -395,6 +432,7 @@ impl SessionState {
             EventKind::IterationStarted {
                 iteration,
                 planning,
+                worker,
             } => {
                 if self.latest_iteration().is_some_and(|l| l >= *iteration) {
                     return;
@@ -406,9 +444,11 @@ impl SessionState {
                         started_at_ms: Some(at),
                         // Logs written before the flag existed planned only in iteration 0.
                         planning: *planning || *iteration == 0,
+                        worker: worker.clone(),
                         ..Iteration::default()
                     },
                 );
+                self.running.insert(*iteration);
             }
             EventKind::IterationSummarized { iteration, summary } => {
                 let it = self
@@ -431,6 +471,7 @@ impl SessionState {
                     && it.finished_at_ms.is_none()
                 {
                     it.finished_at_ms = Some(at);
+                    self.running.remove(iteration);
                     it.outcome = Some(outcome.clone());
                     it.detail = detail.clone();
                     it.commit = commit.clone();
@@ -512,8 +553,17 @@ impl SessionState {
                     l.released_at_ms = Some(at);
                 }
             }
+            EventKind::TaskClaimed { .. }
+            | EventKind::ClaimsRenewed { .. }
+            | EventKind::TaskUnclaimed { .. }
+            | EventKind::TaskIntegrated { .. } => self.apply_claim(at, &event.kind),
         }
         if let Some(id) = touched {
+            // A task a worker holds changes in that worker's iteration.
+            let running = match self.tasks.get(&id).and_then(|t| t.claim.as_ref()) {
+                Some(c) => self.running_iteration_of(Some(&c.worker)).or(running),
+                None => running,
+            };
             if let Some(t) = self.tasks.get_mut(&id) {
                 t.updated_at_ms = at;
                 t.updated_iteration = running;

@@ -222,6 +222,7 @@ impl App {
                 self.agent.update(&update);
             }
             BuildEvent::Log { seq, event } => self.on_log(seq, event),
+            BuildEvent::Worker { event, .. } => self.on_build_event(*event),
             BuildEvent::IterationFinished {
                 iteration,
                 outcome,

@@ -36,6 +36,7 @@ async fn populate(dir: &Path, session: &str) {
     run(Command::StartIteration {
         number: 1,
         planning: false,
+        worker: None,
     })
     .await;
     let mut parser = NewTask::new("Write the parser");
@@ -77,6 +78,7 @@ async fn populate(dir: &Path, session: &str) {
     .await;
     run(Command::SummarizeIteration {
         summary: "Parser written and committed".into(),
+        worker: None,
     })
     .await;
     run(Command::FinishIteration {

@@ -118,6 +118,7 @@ fn one_of_each() -> Vec<Event> {
             EventKind::IterationStarted {
                 iteration: 1,
                 planning: false,
+                worker: None,
             },
         ),
         // A planning iteration retried under a new number after the first attempt failed.
@@ -126,6 +127,7 @@ fn one_of_each() -> Vec<Event> {
             EventKind::IterationStarted {
                 iteration: 2,
                 planning: true,
+                worker: None,
             },
         ),
         e(
@@ -228,6 +230,54 @@ fn one_of_each() -> Vec<Event> {
             Author::System,
             EventKind::LeaseReleased {
                 id: "5f2a9c0e1b7d4a36".into(),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::IterationStarted {
+                iteration: 4,
+                planning: false,
+                worker: Some("w2".into()),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::TaskClaimed {
+                task: 1,
+                worker: "w2".into(),
+                ttl_ms: 120_000,
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::ClaimsRenewed {
+                worker: "w2".into(),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::TaskUnclaimed {
+                task: 1,
+                worker: "w2".into(),
+                expired: true,
+                reason: "its worker stopped renewing the claim".into(),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::TaskUnclaimed {
+                task: 1,
+                worker: "w3".into(),
+                expired: false,
+                reason: "integrated as 0123456789ab".into(),
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::TaskIntegrated {
+                task: 1,
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                worker: Some("w3".into()),
             },
         ),
     ];

@@ -36,3 +36,4 @@ mod tui;
 mod tui_markdown;
 mod tui_tmux;
 mod watch_tmux;
+mod workers;

@@ -47,6 +47,7 @@ fn state() -> SessionState {
         Command::StartIteration {
             number: 0,
             planning: false,
+            worker: None,
         },
     );
     let mut lexer = NewTask::new("Write the lexer");
@@ -68,6 +69,7 @@ fn state() -> SessionState {
         &mut s,
         Command::SummarizeIteration {
             summary: "Planned the work".into(),
+            worker: None,
         },
     );
     run(
@@ -85,6 +87,7 @@ fn state() -> SessionState {
         Command::StartIteration {
             number: 1,
             planning: false,
+            worker: None,
         },
     );
     run(
@@ -105,6 +108,7 @@ fn state() -> SessionState {
         &mut s,
         Command::SummarizeIteration {
             summary: "Lexer done and tested".into(),
+            worker: None,
         },
     );
     run(

@@ -49,6 +49,7 @@ fn app() -> App {
         Command::StartIteration {
             number: 1,
             planning: false,
+            worker: None,
         },
     );
     app.on_build_event(BuildEvent::IterationStarted {

@@ -76,6 +76,7 @@ fn follow(name: &str, writer: &Writer, dir: &Path, watch: &str) {
     writer.run(status("TAS-1", TaskStatus::Completed));
     writer.run(Command::SummarizeIteration {
         summary: "Parser written".into(),
+        worker: None,
     });
     tmux.wait_for("Parser written", PATIENCE);
 

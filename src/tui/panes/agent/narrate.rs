@@ -10,10 +10,11 @@ pub fn narrate(transcript: &mut Transcript, kind: &EventKind) {
         EventKind::IterationStarted {
             iteration,
             planning,
-        } => transcript.divider(if *planning {
-            format!("iteration {iteration} (planning)")
-        } else {
-            format!("iteration {iteration}")
+            worker,
+        } => transcript.divider(match (planning, worker) {
+            (true, _) => format!("iteration {iteration} (planning)"),
+            (false, Some(w)) => format!("iteration {iteration} ({w})"),
+            (false, None) => format!("iteration {iteration}"),
         }),
         EventKind::IterationFinished {
             iteration, outcome, ..
@@ -63,6 +64,11 @@ pub fn narrate(transcript: &mut Transcript, kind: &EventKind) {
             transcript.info(format!("build started by {holder}"), false)
         }
         EventKind::LeaseReleased { .. } => transcript.info("build ended".into(), false),
-        _ => {}
+        other => {
+            if let Some(line) = crate::session::display::claim_line(other) {
+                let expired = matches!(other, EventKind::TaskUnclaimed { expired: true, .. });
+                transcript.info(line, expired);
+            }
+        }
     }
 }

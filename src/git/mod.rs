@@ -10,6 +10,9 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+mod worktree;
+pub use worktree::{Integration, Rebase};
+
 /// A working tree's changes: path (relative to the top) → what git says plus a content stamp.
 pub type Snapshot = BTreeMap<String, String>;
 
@@ -29,7 +32,11 @@ pub struct Repo {
     excluded: Vec<String>,
 }
 
-async fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<String, GitError> {
+pub(crate) async fn git(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     cmd.args(args)
         .current_dir(dir)
@@ -37,6 +44,8 @@ async fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<String, 
         .env("GIT_LITERAL_PATHSPECS", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_PAGER", "cat")
+        // A rebase that goes on keeps its messages; nothing waits for an editor.
+        .env("GIT_EDITOR", "true")
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -52,9 +61,13 @@ async fn git(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<String, 
     }
     let out = child.wait_with_output().await.map_err(GitError::Spawn)?;
     if !out.status.success() {
+        let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if message.is_empty() {
+            message = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
         return Err(GitError::Failed {
             args: args.first().copied().unwrap_or_default().to_string(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            message,
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())

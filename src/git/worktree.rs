@@ -1,0 +1,268 @@
+//! What workers need from git: a worktree per worker on its own branch, a rebase onto the
+//! integration branch, and moving that branch by compare-and-set: `git update-ref` with the old
+//! value locally, a push without force to a remote. Nothing is ever forced, no untracked file is
+//! deleted, and a worktree is removed only when it is clean.
+
+use std::path::{Path, PathBuf};
+
+use super::{GitError, Repo, git};
+
+/// Where the workers' finished work goes: a branch of the project's repository, moved by
+/// compare-and-set, or the same branch on a remote, moved by a push without force.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    /// The project's repository (its main checkout).
+    pub repo: PathBuf,
+    pub branch: String,
+    pub remote: Option<String>,
+}
+
+/// How a rebase went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rebase {
+    Done,
+    /// Stopped on conflicts in these files (the rebase waits for them to be resolved).
+    Conflict(Vec<String>),
+}
+
+fn is_conflict_stop(e: &GitError) -> bool {
+    matches!(e, GitError::Failed { message, .. }
+        if message.contains("CONFLICT") || message.contains("could not apply") || message.contains("Resolve all conflicts"))
+}
+
+impl Integration {
+    /// The integration branch's commit now (on the remote, after fetching it into `worktree`).
+    pub async fn tip(&self, worktree: &Path) -> Result<String, GitError> {
+        match &self.remote {
+            None => rev_parse(&self.repo, &format!("refs/heads/{}", self.branch)).await,
+            Some(remote) => {
+                let refspec = format!("refs/heads/{}", self.branch);
+                git(worktree, &["fetch", "--quiet", remote, &refspec], None).await?;
+                rev_parse(worktree, "FETCH_HEAD").await
+            }
+        }
+    }
+
+    /// Moves the integration branch from `old` to `new`; false when it no longer points at `old`
+    /// (another worker moved it first: fetch, rebase and try again).
+    pub async fn advance(&self, worktree: &Path, old: &str, new: &str) -> Result<bool, GitError> {
+        let result = match &self.remote {
+            None => {
+                let name = format!("refs/heads/{}", self.branch);
+                git(
+                    &self.repo,
+                    &["update-ref", "-m", "iteratr: integrate", &name, new, old],
+                    None,
+                )
+                .await
+            }
+            Some(remote) => {
+                let refspec = format!("{new}:refs/heads/{}", self.branch);
+                git(worktree, &["push", "--quiet", remote, &refspec], None).await
+            }
+        };
+        match result {
+            Ok(_) => Ok(true),
+            Err(GitError::Failed { message, .. })
+                if message.contains("but expected")
+                    || message.contains("cannot lock ref")
+                    || message.contains("rejected")
+                    || message.contains("non-fast-forward")
+                    || message.contains("fetch first") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Brings the main checkout's files along after the branch it has checked out moved from
+    /// `old` to `new` (a two-tree merge: the person's own changes there are kept).
+    pub async fn follow_in_checkout(&self, old: &str, new: &str) -> Result<(), GitError> {
+        if self.remote.is_some() {
+            return Ok(());
+        }
+        let head = git(&self.repo, &["symbolic-ref", "--quiet", "HEAD"], None).await;
+        if head.ok().as_deref().map(str::trim) != Some(&format!("refs/heads/{}", self.branch)) {
+            return Ok(());
+        }
+        git(&self.repo, &["read-tree", "-m", "-u", old, new], None)
+            .await
+            .map(drop)
+    }
+}
+
+pub async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
+    let arg = format!("{rev}^{{commit}}");
+    Ok(git(dir, &["rev-parse", "--verify", "--quiet", &arg], None)
+        .await?
+        .trim()
+        .to_string())
+}
+
+impl Repo {
+    /// The branch checked out in this working tree, if any (not a detached HEAD).
+    pub async fn current_branch(&self) -> Option<String> {
+        git(
+            &self.top,
+            &["symbolic-ref", "--quiet", "--short", "HEAD"],
+            None,
+        )
+        .await
+        .ok()
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+    }
+
+    pub async fn head(&self) -> Result<String, GitError> {
+        rev_parse(&self.top, "HEAD").await
+    }
+
+    /// A worktree at `path` on `branch`: the existing one, or a new one whose branch starts at
+    /// `start` (or continues the branch when it exists, from an earlier run).
+    pub async fn add_worktree(
+        &self,
+        path: &Path,
+        branch: &str,
+        start: &str,
+    ) -> Result<Repo, GitError> {
+        let dir = path.display().to_string();
+        if !path.join(".git").exists() {
+            let exists = rev_parse(&self.top, &format!("refs/heads/{branch}"))
+                .await
+                .is_ok();
+            if exists {
+                git(
+                    &self.top,
+                    &["worktree", "add", "--quiet", &dir, branch],
+                    None,
+                )
+                .await?;
+            } else {
+                git(
+                    &self.top,
+                    &["worktree", "add", "--quiet", "-b", branch, &dir, start],
+                    None,
+                )
+                .await?;
+            }
+        }
+        let top = path.canonicalize().map_err(GitError::Spawn)?;
+        Ok(Repo {
+            top,
+            excluded: Vec::new(),
+        })
+    }
+
+    /// Removes the worktree at `path` if it holds no change and no untracked file; true when
+    /// removed. Its branch goes too when the integration branch has all of it.
+    pub async fn remove_worktree_if_clean(
+        &self,
+        path: &Path,
+        branch: &str,
+        merged_into: &str,
+    ) -> Result<bool, GitError> {
+        let status = git(
+            path,
+            &["status", "--porcelain", "--untracked-files=all"],
+            None,
+        )
+        .await?;
+        if !status.trim().is_empty() {
+            return Ok(false);
+        }
+        let dir = path.display().to_string();
+        git(&self.top, &["worktree", "remove", &dir], None).await?;
+        let merged = git(
+            &self.top,
+            &["merge-base", "--is-ancestor", branch, merged_into],
+            None,
+        )
+        .await
+        .is_ok();
+        if merged {
+            git(&self.top, &["branch", "--quiet", "-D", branch], None).await?;
+        }
+        Ok(true)
+    }
+
+    /// Whether `commit` is already in this working tree's history.
+    pub async fn contains(&self, commit: &str) -> bool {
+        git(
+            &self.top,
+            &["merge-base", "--is-ancestor", commit, "HEAD"],
+            None,
+        )
+        .await
+        .is_ok()
+    }
+
+    /// Replays this branch's own commits onto `onto`.
+    pub async fn rebase(&self, onto: &str) -> Result<Rebase, GitError> {
+        match git(&self.top, &["rebase", "--quiet", onto], None).await {
+            Ok(_) => Ok(Rebase::Done),
+            Err(e) if is_conflict_stop(&e) => Ok(Rebase::Conflict(self.conflicted().await?)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After the conflicted files were edited: stages them and goes on with the rebase.
+    pub async fn continue_rebase(&self, files: &[String]) -> Result<Rebase, GitError> {
+        let mut add = vec!["add", "--"];
+        add.extend(files.iter().map(String::as_str));
+        git(&self.top, &add, None).await?;
+        match git(&self.top, &["rebase", "--continue"], None).await {
+            Ok(_) => Ok(Rebase::Done),
+            Err(e) if is_conflict_stop(&e) => Ok(Rebase::Conflict(self.conflicted().await?)),
+            Err(e) => {
+                // Resolving may leave a commit with nothing in it: skip it.
+                let nothing = matches!(&e, GitError::Failed { message, .. }
+                    if message.contains("nothing to commit") || message.contains("No changes"));
+                if !nothing {
+                    return Err(e);
+                }
+                match git(&self.top, &["rebase", "--skip"], None).await {
+                    Ok(_) => Ok(Rebase::Done),
+                    Err(e) if is_conflict_stop(&e) => {
+                        Ok(Rebase::Conflict(self.conflicted().await?))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    pub async fn abort_rebase(&self) -> Result<(), GitError> {
+        git(&self.top, &["rebase", "--abort"], None).await.map(drop)
+    }
+
+    /// Files with unresolved conflicts.
+    pub async fn conflicted(&self) -> Result<Vec<String>, GitError> {
+        let out = git(
+            &self.top,
+            &["diff", "--name-only", "-z", "--diff-filter=U"],
+            None,
+        )
+        .await?;
+        Ok(out
+            .split('\0')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Files among `files` that still hold conflict markers.
+    pub fn still_marked(&self, files: &[String]) -> Vec<String> {
+        files
+            .iter()
+            .filter(|f| {
+                std::fs::read_to_string(self.top.join(f)).is_ok_and(|text| {
+                    text.lines().any(|l| {
+                        l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> ") || l == "======="
+                    })
+                })
+            })
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,185 @@
+//! Integration through compare-and-set: a worker's finished task is rebased onto the integration
+//! branch's tip, checked there (the `post_iteration` hook), and the branch is moved only if it
+//! still points where the rebase started (`git update-ref` with the old value, or a push without
+//! force). Whoever loses the race fetches, rebases, checks and tries again. A conflict or a failing
+//! check goes back to the same agent, in the same ACP session, `fix_rounds` times at most.
+
+use super::worker::WorkerOptions;
+use super::{Orchestrator, Turn};
+use crate::git::{Rebase, Repo};
+use crate::hooks::{DEFAULT_FIX_ROUNDS, HookPoint};
+use crate::session::Task;
+
+/// Times a worker tries again after another worker moved the branch first.
+const RACES: u32 = 20;
+
+impl Orchestrator {
+    /// Puts `task`'s work on the integration branch; the commit it points at afterwards, or why
+    /// it could not.
+    pub(super) async fn integrate(
+        &self,
+        w: &WorkerOptions,
+        task: &Task,
+        number: u32,
+    ) -> Result<String, String> {
+        let repo = self
+            .repo
+            .clone()
+            .ok_or("the worker's worktree is not a git repository")?;
+        let mut rounds = self
+            .opts
+            .hooks
+            .iter()
+            .find(|h| h.point == HookPoint::PostIteration)
+            .map_or(DEFAULT_FIX_ROUNDS, |h| h.fix_rounds);
+        let branch = &w.integration.branch;
+        for _ in 0..RACES {
+            let base = w
+                .integration
+                .tip(&repo.top)
+                .await
+                .map_err(|e| format!("cannot read {branch}: {e}"))?;
+            if !repo.contains(&base).await {
+                self.info(format!(
+                    "{}: rebasing onto {branch} ({})",
+                    task.label(),
+                    &base[..12.min(base.len())]
+                ));
+                self.rebase(&repo, &base, task, &mut rounds).await?;
+                self.check_rebased(&repo, task, number, &mut rounds).await?;
+            }
+            let new = repo.head().await.map_err(|e| e.to_string())?;
+            let _one_at_a_time = w.lock.lock().await;
+            let moved = w
+                .integration
+                .advance(&repo.top, &base, &new)
+                .await
+                .map_err(|e| format!("cannot move {branch}: {e}"))?;
+            if moved {
+                if let Err(e) = w.integration.follow_in_checkout(&base, &new).await {
+                    self.emit(crate::protocol::BuildEvent::Warning {
+                        message: format!(
+                            "{branch} moved to {} but the main checkout's files could not follow ({e}); run `git reset --keep {branch}` there",
+                            &new[..12.min(new.len())]
+                        ),
+                    });
+                }
+                return Ok(new);
+            }
+            self.info(format!(
+                "{}: another worker moved {branch} first; trying again",
+                task.label()
+            ));
+        }
+        Err(format!(
+            "{branch} kept moving: {RACES} attempts to integrate lost the race"
+        ))
+    }
+
+    /// Rebases onto `base`; conflicts go to the agent to resolve.
+    async fn rebase(
+        &self,
+        repo: &Repo,
+        base: &str,
+        task: &Task,
+        rounds: &mut u32,
+    ) -> Result<(), String> {
+        let mut step = repo.rebase(base).await.map_err(|e| e.to_string())?;
+        while let Rebase::Conflict(files) = step {
+            let acp = self.acp_session.clone();
+            let (Some(acp), true) = (acp, *rounds > 0) else {
+                let _ = repo.abort_rebase().await;
+                return Err(format!(
+                    "rebasing onto {} conflicts in {}",
+                    base,
+                    files.join(", ")
+                ));
+            };
+            *rounds -= 1;
+            self.info(format!(
+                "{}: the rebase conflicts in {}; asking the agent to resolve it",
+                task.label(),
+                files.join(", ")
+            ));
+            let ask = format!(
+                "Your work on {id} conflicts with what other workers integrated meanwhile. iteratr is rebasing it onto the integration branch, and the rebase stopped with conflicts in these files:\n{list}\n\
+                 Resolve them now: edit each file so that it keeps both your change and theirs, and remove every conflict marker (<<<<<<<, =======, >>>>>>>). \
+                 Do not run git commands; iteratr goes on with the rebase when you stop.",
+                id = task.label(),
+                list = files
+                    .iter()
+                    .map(|f| format!("- {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+            if !matches!(self.prompt(&acp, ask).await, Turn::Done(_)) {
+                let _ = repo.abort_rebase().await;
+                return Err("the agent stopped while resolving a rebase conflict".into());
+            }
+            let marked = repo.still_marked(&files);
+            if !marked.is_empty() {
+                step = Rebase::Conflict(files);
+                continue;
+            }
+            step = repo
+                .continue_rebase(&files)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The `post_iteration` check on the rebased work; a failure goes to the agent to fix and
+    /// its fix is committed.
+    async fn check_rebased(
+        &self,
+        repo: &Repo,
+        task: &Task,
+        number: u32,
+        rounds: &mut u32,
+    ) -> Result<(), String> {
+        loop {
+            let Some(run) = self
+                .run_hook(HookPoint::PostIteration, self.hook_input(Some(number)))
+                .await
+            else {
+                return Ok(());
+            };
+            if run.succeeded() {
+                return Ok(());
+            }
+            let acp = self.acp_session.clone();
+            let (Some(acp), true) = (acp, *rounds > 0) else {
+                return Err(format!(
+                    "the check `{}` fails after rebasing ({})",
+                    run.command,
+                    run.describe()
+                ));
+            };
+            *rounds -= 1;
+            let before = repo.snapshot().await.map_err(|e| e.to_string())?;
+            let ask = format!(
+                "After rebasing your work on {} onto what other workers integrated, the check `{}` fails ({}). Its output:\n{}\nFix it now; iteratr commits your fix and runs the check again when you stop.",
+                task.label(),
+                run.command,
+                run.describe(),
+                super::run_hooks::fenced(&run)
+            );
+            if !matches!(self.prompt(&acp, ask).await, Turn::Done(_)) {
+                return Err("the agent stopped while fixing the check".into());
+            }
+            let after = repo.snapshot().await.map_err(|e| e.to_string())?;
+            let paths = repo.changed(&before, &after);
+            if !paths.is_empty() {
+                let message = format!(
+                    "iteratr: {} fix after rebase ({})\n",
+                    self.opts.session,
+                    task.label()
+                );
+                repo.commit(&paths, &message)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}

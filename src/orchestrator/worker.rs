@@ -1,0 +1,375 @@
+//! One worker of `--workers` (or of `iteratr worker`): the same loop as a single build, in its own
+//! git worktree with its own agent. Before each iteration it claims a task (a compare-and-set
+//! append in the session log), renews the claim while it works, and once the agent completes the
+//! task, integrates the work (see `integrate.rs`) and lets the claim go.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::{Orchestrator, Outcome, Turn};
+use crate::git::Integration;
+use crate::protocol::BuildEvent;
+use crate::service::SessionHandle;
+use crate::session::display::{clip, task_counts};
+use crate::session::{Command, NoteType, SessionState, TaskStatus, task_id};
+
+/// Iterations a worker spends on one task before it lets another worker try.
+const TRIES_PER_TASK: u32 = 3;
+
+/// What makes a build loop a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub name: String,
+    pub claim_ttl: Duration,
+    pub integration: Integration,
+    /// Held while moving the integration branch and following it in the main checkout, so the
+    /// workers of one process do it one at a time (git's compare-and-set covers the others).
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The loop's place in a build: alone, the planner before the workers, or one of them.
+#[derive(Debug, Clone, Default)]
+pub enum Role {
+    #[default]
+    Single,
+    /// Imports the spec and runs the planning iteration, then stops.
+    Planner,
+    Worker(WorkerOptions),
+}
+
+impl Role {
+    pub fn worker(&self) -> Option<&WorkerOptions> {
+        match self {
+            Role::Worker(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+/// Renews `worker`'s claims every third of their time to live until dropped.
+struct Renewer(tokio::task::JoinHandle<()>);
+
+impl Renewer {
+    fn start(session: Arc<SessionHandle>, worker: String, ttl: Duration) -> Self {
+        Renewer(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                let renew = Command::RenewClaims {
+                    worker: worker.clone(),
+                };
+                if let Err(e) = session
+                    .execute(&renew, crate::session::Author::System)
+                    .await
+                {
+                    tracing::warn!("worker {worker} could not renew its claim: {e}");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Remaining tasks that can never be claimed: nobody holds a task and none is claimable.
+fn stuck(state: &SessionState, now_ms: i64) -> Option<String> {
+    if state.claimed_tasks().next().is_some() || state.claimable_task(now_ms).is_some() {
+        return None;
+    }
+    let open = state.unfinished_tasks();
+    (!open.is_empty()).then(|| {
+        let ids: Vec<String> = open.iter().take(10).map(|t| t.label()).collect();
+        format!(
+            "no task can be claimed: {} wait on tasks that are blocked or not integrated; unblock them (task-status) or cancel them, then run again",
+            ids.join(", ")
+        )
+    })
+}
+
+impl Orchestrator {
+    pub(super) fn worker_name(&self) -> Option<String> {
+        self.opts.role.worker().map(|w| w.name.clone())
+    }
+
+    /// What the prompt of a worker's iteration adds: who it is and which task is its own.
+    pub(super) fn worker_brief(&self, state: &SessionState) -> Option<String> {
+        let w = self.opts.role.worker()?;
+        let task = state.claim_of(&w.name)?;
+        Some(format!(
+            "\n\n## You are worker {name}\nSeveral agents build this spec at once, each in its own git worktree. iteratr gave you task {id}: {content}\n\
+             Work only on {id}: mark it in_progress, do it, test it, then mark it completed (or blocked, with a note saying why) and call iteration-summary. \
+             Do not work on other tasks and do not call session-complete; do not commit, rebase or push: iteratr commits your work, integrates it and gives you the next task.\n",
+            name = w.name,
+            id = task.label(),
+            content = clip(&task.content, 2000),
+        ))
+    }
+
+    pub(super) async fn worker_loop(&mut self) -> anyhow::Result<(Outcome, String)> {
+        let Some(w) = self.opts.role.worker().cloned() else {
+            bail!("not a worker");
+        };
+        self.start_server().await?;
+        self.discover_repo().await;
+        if self.repo.is_none() {
+            bail!(
+                "worker {}: {} is not a git worktree",
+                w.name,
+                self.opts.project_dir.display()
+            );
+        }
+        self.start_agent().await?;
+        let _renewer = Renewer::start(Arc::clone(&self.session), w.name.clone(), w.claim_ttl);
+        let result = self.work(&w).await;
+        // A task this worker still holds goes back to the others.
+        if let Ok(state) = self.session.refresh().await
+            && let Some(t) = state.claim_of(&w.name)
+        {
+            let reason = match &result {
+                Ok((Outcome::Interrupted, _)) => "the worker was interrupted".to_string(),
+                Ok((_, why)) => format!("the worker stopped: {}", clip(why, 200)),
+                Err(e) => format!("the worker failed: {}", clip(&format!("{e:#}"), 200)),
+            };
+            let release = Command::ReleaseClaim {
+                task: t.id,
+                worker: w.name.clone(),
+                reason,
+            };
+            if let Err(e) = self.exec(release).await {
+                self.emit(BuildEvent::Warning {
+                    message: format!("{e:#}"),
+                });
+            }
+        }
+        result
+    }
+
+    async fn work(&mut self, w: &WorkerOptions) -> anyhow::Result<(Outcome, String)> {
+        let ttl_ms = u64::try_from(w.claim_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut failures = 0u32;
+        let mut ran = 0u32;
+        let mut waiting = false;
+        let mut tries = 0u32;
+        loop {
+            let state = self.session.refresh().await?;
+            if state.completed.is_some() {
+                return Ok(self.finish(Outcome::Completed, ran, "the session is complete"));
+            }
+            if let Some(pause) = &state.paused {
+                if !self.wait_while_paused(pause.by).await? {
+                    return Ok(self.finish(Outcome::Interrupted, ran, "interrupted while paused"));
+                }
+                continue;
+            }
+            if state.all_integrated() {
+                let summary = format!("every task is integrated · {}", task_counts(&state));
+                self.exec(Command::CompleteSession {
+                    summary: Some(summary.clone()),
+                })
+                .await?;
+                return Ok(self.finish(Outcome::Completed, ran, &summary));
+            }
+            if let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
+                let message = format!(
+                    "iteration limit reached (-i {max}) · {}",
+                    task_counts(&state)
+                );
+                return Ok(self.finish(Outcome::IterationLimit, ran, &message));
+            }
+            let claimed = self
+                .exec_as(
+                    Command::ClaimTask {
+                        worker: w.name.clone(),
+                        ttl_ms,
+                    },
+                    crate::session::Author::System,
+                )
+                .await?;
+            let Some(task) = claimed.state.claim_of(&w.name).map(|t| t.id) else {
+                let now = crate::service::now_ms();
+                if let Some(why) = stuck(&claimed.state, now) {
+                    return Ok(self.finish(Outcome::Failed(why.clone()), ran, &why));
+                }
+                if !waiting {
+                    waiting = true;
+                    self.info("waiting for a task: the others are held by other workers or wait on work not integrated yet");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = self.interrupt.cancelled() => {
+                        return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                    }
+                }
+            };
+            waiting = false;
+            if self.current_task != Some(task) {
+                self.current_task = Some(task);
+                tries = 0;
+                self.info(format!("claimed {}", task_id(task)));
+                self.start_from_tip(w).await;
+            }
+            let number = state.latest_iteration().map_or(0, |l| l + 1);
+            let turn = self.iteration(number, false).await?;
+            match turn {
+                Turn::Done(_) => {
+                    failures = 0;
+                    ran += 1;
+                    tries += 1;
+                    self.after_task_turn(w, task, tries).await?;
+                }
+                Turn::Interrupted => {
+                    return Ok(self.finish(
+                        Outcome::Interrupted,
+                        ran,
+                        "interrupted; run the same command again to resume",
+                    ));
+                }
+                Turn::Fatal(reason) => {
+                    return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
+                }
+                Turn::Failed(_, reason) => {
+                    if let Some(end) = self.retry_after_failure(&mut failures, ran, reason).await {
+                        return Ok(end);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After an iteration that ended normally but left the task open: after a few tries the
+    /// worker lets another one have it.
+    async fn after_task_turn(
+        &mut self,
+        w: &WorkerOptions,
+        task: u64,
+        tries: u32,
+    ) -> anyhow::Result<()> {
+        let state = self.session.refresh().await?;
+        let still_mine = state.claim_of(&w.name).is_some_and(|t| t.id == task);
+        if still_mine && tries >= TRIES_PER_TASK {
+            self.exec(Command::ReleaseClaim {
+                task,
+                worker: w.name.clone(),
+                reason: format!("not done after {tries} iterations; another worker may try"),
+            })
+            .await?;
+        }
+        if !still_mine || tries >= TRIES_PER_TASK {
+            self.current_task = None;
+        }
+        Ok(())
+    }
+
+    /// A new task starts from the integration branch as it is now.
+    async fn start_from_tip(&self, w: &WorkerOptions) {
+        let Some(repo) = self.repo.as_ref() else {
+            return;
+        };
+        let moved = async {
+            let tip = w.integration.tip(&repo.top).await?;
+            if repo.contains(&tip).await {
+                return Ok(());
+            }
+            match repo.rebase(&tip).await? {
+                crate::git::Rebase::Done => Ok(()),
+                crate::git::Rebase::Conflict(files) => {
+                    repo.abort_rebase().await?;
+                    Err(crate::git::GitError::Failed {
+                        args: "rebase".into(),
+                        message: format!("conflicts in {}", files.join(", ")),
+                    })
+                }
+            }
+        };
+        if let Err(e) = moved.await {
+            self.emit(BuildEvent::Warning {
+                message: format!(
+                    "worker {}: could not bring its worktree up to {}: {e}; it goes on from where it is",
+                    w.name, w.integration.branch
+                ),
+            });
+        }
+    }
+
+    /// After a worker's iteration: integrate a completed task and let the claim go, or let go of
+    /// a blocked or cancelled one. Returns the integrated commit.
+    pub(super) async fn settle(&mut self, number: u32) -> anyhow::Result<Option<String>> {
+        let Some(w) = self.opts.role.worker().cloned() else {
+            return Ok(None);
+        };
+        let state = self.session.refresh().await?;
+        let Some(task) = state.claim_of(&w.name).cloned() else {
+            if let Some(lost) = self.current_task.take() {
+                self.emit(BuildEvent::Warning {
+                    message: format!(
+                        "worker {}: its claim on {} ended while it worked (it lapsed and another worker took it); this work is not integrated",
+                        w.name,
+                        task_id(lost)
+                    ),
+                });
+                self.start_from_tip(&w).await;
+            }
+            return Ok(None);
+        };
+        let release = |reason: String| Command::ReleaseClaim {
+            task: task.id,
+            worker: w.name.clone(),
+            reason,
+        };
+        match task.status {
+            TaskStatus::Completed => match self.integrate(&w, &task, number).await {
+                Ok(commit) => {
+                    self.exec(Command::RecordIntegration {
+                        task: task.id,
+                        commit: commit.clone(),
+                        worker: Some(w.name.clone()),
+                    })
+                    .await?;
+                    self.exec(release(format!(
+                        "integrated as {}",
+                        &commit[..12.min(commit.len())]
+                    )))
+                    .await?;
+                    self.current_task = None;
+                    Ok(Some(commit))
+                }
+                Err(why) => {
+                    self.emit(BuildEvent::Warning {
+                        message: format!("worker {}: {} is blocked: {why}", w.name, task.label()),
+                    });
+                    self.exec(Command::SetStatus {
+                        task: task.label(),
+                        status: TaskStatus::Blocked,
+                    })
+                    .await?;
+                    self.exec(Command::AddNote {
+                        note_type: NoteType::Stuck,
+                        content: format!(
+                            "{} could not be integrated into {}: {why}. Its work is on branch iteratr/{}/{}.",
+                            task.label(),
+                            w.integration.branch,
+                            self.opts.session,
+                            w.name
+                        ),
+                    })
+                    .await?;
+                    self.exec(release(format!("blocked: {}", clip(&why, 200))))
+                        .await?;
+                    self.current_task = None;
+                    Ok(None)
+                }
+            },
+            TaskStatus::Blocked | TaskStatus::Cancelled => {
+                self.exec(release(format!("{}", task.status))).await?;
+                self.current_task = None;
+                Ok(None)
+            }
+            TaskStatus::Remaining | TaskStatus::InProgress => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Workers' claims on tasks (`--workers`). A claim is a lease kept in the session's own log: taking
+//! one is a compare-and-set append (decided against the latest state, appended with the expected
+//! sequence number), so two workers can never hold the same task, on SQLite or across machines
+//! on JetStream. The worker renews its claims while it works; a claim nobody renews lapses, and the
+//! next worker that asks for a task records the expiry and may take it.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::error::DomainError;
+use super::event::{EventKind, TaskStatus};
+use super::state::SessionState;
+
+/// Default time a claim lasts without renewal.
+pub const CLAIM_TTL_MS: u64 = 120_000;
+
+/// Who holds a task, since when, and until when unless renewed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claim {
+    pub worker: String,
+    pub claimed_at_ms: i64,
+    pub renewed_at_ms: i64,
+    pub ttl_ms: u64,
+}
+
+impl Claim {
+    pub fn expires_at_ms(&self) -> i64 {
+        self.renewed_at_ms
+            .saturating_add(i64::try_from(self.ttl_ms).unwrap_or(i64::MAX))
+    }
+
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        now_ms < self.expires_at_ms()
+    }
+}
+
+/// A worker's name: 1-64 letters, digits, `-` or `_` (it names a git branch and a directory).
+pub fn validate_worker_name(name: &str) -> Result<(), DomainError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::BadWorkerName(name.to_string()))
+    }
+}
+
+impl SessionState {
+    /// The open task `worker` holds, if any (its claim may have lapsed without anyone taking it).
+    pub fn claim_of(&self, worker: &str) -> Option<&super::Task> {
+        self.claimed
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .find(|t| t.claim.as_ref().is_some_and(|c| c.worker == worker))
+    }
+
+    /// Claims nobody renewed in time: (task, worker).
+    pub fn expired_claims(&self, now_ms: i64) -> Vec<(u64, String)> {
+        self.claimed
+            .iter()
+            .filter_map(|id| self.tasks.get(id))
+            .filter_map(|t| {
+                let c = t.claim.as_ref()?;
+                (!c.is_live(now_ms)).then(|| (t.id, c.worker.clone()))
+            })
+            .collect()
+    }
+
+    /// Tasks that are claimed now (live or lapsed), by task id.
+    pub fn claimed_tasks(&self) -> impl Iterator<Item = &super::Task> {
+        self.claimed.iter().filter_map(|id| self.tasks.get(id))
+    }
+
+    /// The task a worker would claim next: the first ready task nobody holds.
+    pub fn claimable_task(&self, now_ms: i64) -> Option<&super::Task> {
+        self.ready_tasks()
+            .find(|t| t.claim.as_ref().is_none_or(|c| !c.is_live(now_ms)))
+    }
+
+    /// Every task is finished (completed, blocked or cancelled), nobody holds one, and each
+    /// completed by a worker is on the integration branch: the workers are done.
+    pub fn all_integrated(&self) -> bool {
+        !self.tasks.is_empty()
+            && self.unfinished_tasks().is_empty()
+            && self.claimed.is_empty()
+            && self.tasks.values().all(|t| {
+                t.status != TaskStatus::Completed || t.worker.is_none() || t.integrated.is_some()
+            })
+    }
+
+    /// The events that give `worker` a task: expiries of lapsed claims first, then the claim.
+    /// None when the worker already holds one (it keeps it) or nothing is claimable.
+    pub(super) fn claim_events(&self, worker: &str, ttl_ms: u64, now_ms: i64) -> Vec<EventKind> {
+        if self.claim_of(worker).is_some() {
+            return Vec::new();
+        }
+        let mut out: Vec<EventKind> = self
+            .expired_claims(now_ms)
+            .into_iter()
+            .map(|(task, was)| EventKind::TaskUnclaimed {
+                task,
+                worker: was,
+                expired: true,
+                reason: "its worker stopped renewing the claim".into(),
+            })
+            .collect();
+        if let Some(t) = self.claimable_task(now_ms) {
+            out.push(EventKind::TaskClaimed {
+                task: t.id,
+                worker: worker.to_string(),
+                ttl_ms,
+            });
+        }
+        out
+    }
+
+    pub(super) fn apply_claim(&mut self, at: i64, kind: &EventKind) {
+        match kind {
+            EventKind::TaskClaimed {
+                task,
+                worker,
+                ttl_ms,
+            } => {
+                let Some(t) = self.tasks.get_mut(task) else {
+                    return;
+                };
+                t.claim = Some(Claim {
+                    worker: worker.clone(),
+                    claimed_at_ms: at,
+                    renewed_at_ms: at,
+                    ttl_ms: *ttl_ms,
+                });
+                t.worker = Some(worker.clone());
+                t.integrated = None;
+                self.claimed.insert(*task);
+            }
+            EventKind::ClaimsRenewed { worker } => {
+                let held: BTreeSet<u64> = self.claimed.clone();
+                for id in held {
+                    if let Some(c) = self
+                        .tasks
+                        .get_mut(&id)
+                        .and_then(|t| t.claim.as_mut())
+                        .filter(|c| c.worker == *worker)
+                    {
+                        c.renewed_at_ms = at;
+                    }
+                }
+            }
+            EventKind::TaskUnclaimed { task, worker, .. } => {
+                let holds = self
+                    .tasks
+                    .get(task)
+                    .and_then(|t| t.claim.as_ref())
+                    .is_some_and(|c| c.worker == *worker);
+                if !holds {
+                    return;
+                }
+                self.unindex(*task);
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.claim = None;
+                    if t.status == TaskStatus::InProgress {
+                        t.status = TaskStatus::Remaining;
+                        t.updated_at_ms = at;
+                    }
+                }
+                self.claimed.remove(task);
+                self.reindex(*task);
+            }
+            EventKind::TaskIntegrated { task, commit, .. } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.integrated = Some(commit.clone());
+                }
+                self.reindex_dependents(*task);
+            }
+            _ => {}
+        }
+    }
+}

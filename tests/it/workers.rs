@@ -1,0 +1,143 @@
+//! Several workers on one spec (`build --workers N`): each claims tasks from the shared session
+//! log, works in its own git worktree, and integrates through compare-and-set on the integration
+//! branch. The fake agent's `work` action stands in for the model: it takes the task `task-next`
+//! gives, writes what the task says (`write PATH: TEXT`), and completes it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::common::project::*;
+
+/// A git repository with a spec of `tasks` (checklist lines) and a fake agent that plans with
+/// `planning` actions, then works every prompt after.
+pub fn team_project(tasks: &[&str], planning: Vec<Value>, sleep_ms: u64) -> Project {
+    let p = Project::new(json!({
+        "turns": [{"actions": planning}],
+        "repeat": {"actions": [{"work": {"sleep_ms": sleep_ms}}]},
+    }));
+    let spec: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
+    std::fs::write(p.path().join("specs/demo.md"), format!("# Demo\n\n{spec}")).unwrap();
+    git_init(p.path());
+    std::fs::write(
+        p.path().join(".gitignore"),
+        "script.json*\nagent.log\n.iteratr/\n",
+    )
+    .unwrap();
+    git(p.path(), &["add", "."]);
+    git(p.path(), &["commit", "--quiet", "-m", "initial"]);
+    p
+}
+
+/// The session's events, as the log holds them.
+pub async fn events(p: &Project) -> Vec<iteratr::session::Event> {
+    let log = iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap();
+    iteratr::store::read_all(&log, "demo", 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+fn claims_by_task(events: &[iteratr::session::Event]) -> BTreeMap<u64, Vec<String>> {
+    let mut claims: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for e in events {
+        if let iteratr::session::EventKind::TaskClaimed { task, worker, .. } = &e.kind {
+            claims.entry(*task).or_default().push(worker.clone());
+        }
+    }
+    claims
+}
+
+/// Task ids in the order they were integrated.
+fn integration_order(events: &[iteratr::session::Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            iteratr::session::EventKind::TaskIntegrated { task, .. } => Some(*task),
+            _ => None,
+        })
+        .collect()
+}
+
+/// No worktree left beside the main checkout, and no worker branch.
+pub fn assert_no_worktree_left(dir: &std::path::Path) {
+    let list = git(dir, &["worktree", "list", "--porcelain"]);
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with("worktree ")).count(),
+        1,
+        "{list}"
+    );
+    let branches = git(dir, &["branch", "--list", "iteratr/*"]);
+    assert!(branches.is_empty(), "{branches}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() {
+    let tasks: Vec<String> = (1..=9).map(|n| format!("write f{n}.txt: {n}")).collect();
+    let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
+    // Chains: 1 → 2 → 3, 4 → 5 and 4 → 6; 7, 8, 9 stand alone.
+    let depends = |id: &str, on: &str| tool("task-depends", json!({"id": id, "depends_on": on}));
+    let planning = vec![
+        depends("TAS-2", "TAS-1"),
+        depends("TAS-3", "TAS-2"),
+        depends("TAS-5", "TAS-4"),
+        depends("TAS-6", "TAS-4"),
+        summary("Planned: three chains"),
+    ];
+    let p = team_project(&tasks, planning, 150);
+    let out = p.build(&["--headless", "--workers", "3"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    for w in ["[w1]", "[w2]", "[w3]"] {
+        assert!(text.contains(w), "no line of {w}: {text}");
+    }
+
+    let events = events(&p).await;
+    // Every task claimed exactly once.
+    let claims = claims_by_task(&events);
+    assert_eq!(claims.len(), 9, "{claims:?}");
+    assert!(claims.values().all(|c| c.len() == 1), "{claims:?}");
+    let workers: std::collections::BTreeSet<&String> = claims.values().flatten().collect();
+    assert!(workers.len() >= 2, "the work was not shared: {claims:?}");
+    // Integrated once each, every dependency before its dependents.
+    let order = integration_order(&events);
+    assert_eq!(order.len(), 9, "{order:?}");
+    let at = |t: u64| order.iter().position(|x| *x == t).unwrap();
+    for (task, dep) in [(2, 1), (3, 2), (5, 4), (6, 4)] {
+        assert!(at(dep) < at(task), "TAS-{task} before TAS-{dep}: {order:?}");
+    }
+    // Every file on the integration branch, one commit a task, and the checkout follows.
+    for n in 1..=9 {
+        let file = git(p.path(), &["show", &format!("main:f{n}.txt")]);
+        assert_eq!(file, n.to_string());
+        assert_eq!(
+            std::fs::read_to_string(p.path().join(format!("f{n}.txt"))).unwrap(),
+            format!("{n}\n")
+        );
+    }
+    let log = git(p.path(), &["log", "--format=%s", "main"]);
+    assert_eq!(log.lines().count(), 10, "{log}");
+    let status = git(p.path(), &["status", "--porcelain"]);
+    assert!(
+        status.is_empty(),
+        "the main checkout is not clean: {status}"
+    );
+    // The session is complete; no worktree, branch or agent is left.
+    let s = p.status();
+    assert_eq!(s["completed"], true, "{s}");
+    // Each worker iteration changed its own task only.
+    for it in s["iterations"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(it["tasks_changed"].as_array().unwrap().len(), 1, "{it}");
+        assert!(it["worker"].is_string(), "{it}");
+    }
+    assert_no_worktree_left(p.path());
+    for start in p.agent_events("start") {
+        let pid = start["pid"].as_u64().unwrap() as u32;
+        assert!(
+            !crate::common::procs::running(pid),
+            "agent {pid} still runs"
+        );
+    }
+}

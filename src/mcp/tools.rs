@@ -308,7 +308,8 @@ impl SessionTools {
             return self.claim_next(seat).await;
         }
         let state = self.state().await?;
-        if let Some(t) = state.next_task() {
+        // A task a worker holds is not offered to anyone else.
+        if let Some(t) = state.claimable_task(crate::service::now_ms()) {
             return Ok(success(
                 format!("Next: {}", task_line(t)),
                 json!({ "task": task_json(t) }),

@@ -174,6 +174,20 @@ impl Orchestrator {
                 .await?;
                 return Ok(self.finish(Outcome::Completed, ran, &summary));
             }
+            if !state.planning_done() {
+                if !waiting {
+                    waiting = true;
+                    self.info("waiting for the session's planning iteration to end");
+                }
+                if !self.pause_a_moment().await {
+                    return Ok(self.finish(
+                        Outcome::Interrupted,
+                        ran,
+                        "interrupted; run the same command again to resume",
+                    ));
+                }
+                continue;
+            }
             if let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
                 let message = format!(
                     "iteration limit reached (-i {max}) · {}",
@@ -199,12 +213,14 @@ impl Orchestrator {
                     waiting = true;
                     self.info("waiting for a task: the others are held by other workers or wait on work not integrated yet");
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                    _ = self.interrupt.cancelled() => {
-                        return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
-                    }
+                if !self.pause_a_moment().await {
+                    return Ok(self.finish(
+                        Outcome::Interrupted,
+                        ran,
+                        "interrupted; run the same command again to resume",
+                    ));
                 }
+                continue;
             };
             waiting = false;
             if self.current_task != Some(task) {
@@ -238,6 +254,14 @@ impl Orchestrator {
                     }
                 }
             }
+        }
+    }
+
+    /// Waits half a second before looking again; false when Ctrl+C came first.
+    async fn pause_a_moment(&self) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => true,
+            _ = self.interrupt.cancelled() => false,
         }
     }
 

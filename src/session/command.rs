@@ -355,9 +355,8 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
         }
         Command::SummarizeIteration { summary, worker } => {
             let summary = check_text("summary", summary, limits::SUMMARY_MAX)?;
-            let iteration = worker
-                .as_deref()
-                .and_then(|w| state.running_iteration_of(Some(w)))
+            let iteration = state
+                .running_iteration_of(worker.as_deref())
                 .or(state.running_iteration())
                 .or(state.latest_iteration())
                 .unwrap_or(1);

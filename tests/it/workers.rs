@@ -141,3 +141,124 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tasks_editing_the_same_line_conflict_and_the_agent_resolves_it() {
+    let p = team_project(
+        &["write shared.txt: alpha", "write shared.txt: beta"],
+        vec![summary("Planned")],
+        600,
+    );
+    let out = p.build(&["--headless", "--workers", "2"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    // The second rebase stopped on the conflict, and its agent was asked to resolve it.
+    assert!(
+        text.contains("the rebase conflicts in shared.txt"),
+        "{text}"
+    );
+    let asked: Vec<Value> = p
+        .agent_events("prompt")
+        .into_iter()
+        .filter(|e| {
+            e["text"]
+                .as_str()
+                .unwrap()
+                .contains("stopped with conflicts")
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    // Both changes are integrated, without a marker left.
+    let shared = git(p.path(), &["show", "main:shared.txt"]);
+    let mut lines: Vec<&str> = shared.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["alpha", "beta"], "{shared}");
+    let events = events(&p).await;
+    assert_eq!(integration_order(&events).len(), 2);
+    assert_no_worktree_left(p.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() {
+    // The build's two workers take a while over their tasks, so the joined worker gets one.
+    let p = team_project(
+        &["write one.txt: 1", "write two.txt: 2", "write three.txt: 3"],
+        vec![summary("Planned")],
+        1500,
+    );
+    // A worker that joins from another process, whose agent takes a minute over its task.
+    let slow = p.path().join("slow.json");
+    std::fs::write(
+        &slow,
+        json!({"turns": [], "repeat": {"actions": [{"work": {"sleep_ms": 60_000}}]}}).to_string(),
+    )
+    .unwrap();
+    let slow_log = p.path().join("slow-agent.log");
+    let mut joined = p.command(&["--headless", "-n", "demo", "--claim-ttl", "2s"]);
+    // `command` runs `build`: this one is `iteratr worker`.
+    let args: Vec<std::ffi::OsString> = joined.get_args().skip(1).map(Into::into).collect();
+    let mut worker = std::process::Command::new(crate::common::bin());
+    worker
+        .current_dir(p.path())
+        .arg("worker")
+        .args(args)
+        .envs(joined.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("ITERATR_FAKE_AGENT_SCRIPT", &slow)
+        .env("ITERATR_FAKE_AGENT_LOG", &slow_log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let _ = &mut joined;
+    let mut worker = worker.spawn().unwrap();
+    let build = p
+        .command(&["--headless", "--workers", "2", "--claim-ttl", "2s"])
+        .spawn()
+        .unwrap();
+    // Once the joined worker's agent works on its task, the worker dies at once.
+    crate::common::wait_until(
+        crate::common::PATIENCE,
+        || "the joined worker's agent never started a task".to_string(),
+        || {
+            std::fs::read_to_string(&slow_log)
+                .unwrap_or_default()
+                .contains("in_progress")
+        },
+    );
+    worker.kill().unwrap();
+    let _ = worker.wait();
+    let out = finish(build, std::time::Duration::from_secs(60));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+
+    let events = events(&p).await;
+    let claims = claims_by_task(&events);
+    let taken_over: Vec<(&u64, &Vec<String>)> =
+        claims.iter().filter(|(_, by)| by.len() == 2).collect();
+    assert_eq!(taken_over.len(), 1, "{claims:?}");
+    let (task, by) = taken_over[0];
+    assert!(by[0].contains("-w1"), "{claims:?}");
+    assert!(["w1", "w2"].contains(&by[1].as_str()), "{claims:?}");
+    let expired = events.iter().any(|e| {
+        matches!(&e.kind, iteratr::session::EventKind::TaskUnclaimed { task: t, expired: true, worker, .. }
+            if t == task && *worker == by[0])
+    });
+    assert!(expired, "no expiry recorded for TAS-{task}");
+    // Nothing is done twice: each task integrated once, by the worker that completed it.
+    let order = integration_order(&events);
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 3], "{order:?}");
+    for (file, text) in [("one", "1"), ("two", "2"), ("three", "3")] {
+        assert_eq!(git(p.path(), &["show", &format!("main:{file}.txt")]), text);
+    }
+    assert!(text.contains("claim expired"), "{text}");
+    // The killed worker's agent did not outlive it.
+    let slow_events: Vec<Value> = std::fs::read_to_string(&slow_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for start in slow_events.iter().filter(|e| e["event"] == "start") {
+        let pid = start["pid"].as_u64().unwrap() as u32;
+        crate::common::procs::wait_gone(pid, "the killed worker's agent", crate::common::PATIENCE);
+    }
+}

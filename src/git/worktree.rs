@@ -36,9 +36,27 @@ impl Integration {
         match &self.remote {
             None => rev_parse(&self.repo, &format!("refs/heads/{}", self.branch)).await,
             Some(remote) => {
+                // Into this worktree's own FETCH_HEAD only: the remote-tracking refs are shared
+                // by every worktree, and workers fetching at once would fight over their lock.
                 let refspec = format!("refs/heads/{}", self.branch);
-                git(worktree, &["fetch", "--quiet", remote, &refspec], None).await?;
-                rev_parse(worktree, "FETCH_HEAD").await
+                let mut last = None;
+                for attempt in 0..3u64 {
+                    match git(
+                        worktree,
+                        &["fetch", "--quiet", "--refmap=", remote, &refspec],
+                        None,
+                    )
+                    .await
+                    {
+                        Ok(_) => return rev_parse(worktree, "FETCH_HEAD").await,
+                        Err(e) => last = Some(e),
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * (attempt + 1))).await;
+                }
+                Err(last.unwrap_or(GitError::Failed {
+                    args: "fetch".into(),
+                    message: "failed".into(),
+                }))
             }
         }
     }

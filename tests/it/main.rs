@@ -37,3 +37,4 @@ mod tui_markdown;
 mod tui_tmux;
 mod watch_tmux;
 mod workers;
+mod workers_remote;

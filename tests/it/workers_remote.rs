@@ -1,0 +1,117 @@
+//! Workers on two "machines": two clones of a bare repository sharing a session on a real
+//! nats-server. `build --workers 2 --remote origin` in one, `iteratr worker --remote origin` in the
+//! other; each integrates by pushing (never forced) to the remote's integration branch.
+
+use serde_json::json;
+
+use super::workers::team_project;
+use crate::common::nats::NatsServer;
+use crate::common::project::*;
+
+/// A second clone of `bare` in a new project directory (with the same fake agent script).
+fn second_clone(bare: &std::path::Path, script: serde_json::Value) -> Project {
+    let p = Project::new(script);
+    git_init(p.path());
+    git(
+        p.path(),
+        &["remote", "add", "origin", &bare.display().to_string()],
+    );
+    git(p.path(), &["fetch", "--quiet", "origin"]);
+    // The spec the clone already holds is the same file as the remote's.
+    git(
+        p.path(),
+        &["checkout", "--quiet", "-f", "-B", "main", "origin/main"],
+    );
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_and_a_worker_on_another_clone_complete_one_session_together() {
+    let server = NatsServer::start();
+    let tasks: Vec<String> = (1..=6).map(|n| format!("write m{n}.txt: {n}")).collect();
+    let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
+    let a = team_project(&tasks, vec![summary("Planned")], 700)
+        .with_env("ITERATR_NATS_URL", &server.url());
+    let bare = tempfile::tempdir().unwrap();
+    git(
+        bare.path(),
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
+    git(
+        a.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            &bare.path().display().to_string(),
+        ],
+    );
+    git(a.path(), &["push", "--quiet", "origin", "main"]);
+    let b = second_clone(
+        bare.path(),
+        json!({"turns": [], "repeat": {"actions": [{"work": {"sleep_ms": 700}}]}}),
+    )
+    .with_env("ITERATR_NATS_URL", &server.url());
+    git(b.path(), &["config", "user.name", "Other machine"]);
+
+    let mut joined = b.command(&["--headless", "-n", "demo", "--remote", "origin"]);
+    let args: Vec<std::ffi::OsString> = joined.get_args().skip(1).map(Into::into).collect();
+    let mut worker = std::process::Command::new(crate::common::bin());
+    worker
+        .current_dir(b.path())
+        .arg("worker")
+        .args(args)
+        .envs(joined.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let _ = &mut joined;
+    let worker = worker.spawn().unwrap();
+    let build = a
+        .command(&["--headless", "--workers", "2", "--remote", "origin"])
+        .spawn()
+        .unwrap();
+    let out = finish(build, std::time::Duration::from_secs(90));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let joined_out = finish(worker, std::time::Duration::from_secs(30));
+    let joined_text = stdout(&joined_out);
+    assert_eq!(
+        joined_out.status.code(),
+        Some(0),
+        "{joined_text}\n{}",
+        stderr(&joined_out)
+    );
+
+    // Both machines did part of the work; every task integrated once, all on the remote.
+    let opts = iteratr::store::NatsOptions::new(server.url());
+    let log = iteratr::store::NatsLog::connect(&opts).await.unwrap();
+    let events: Vec<iteratr::session::Event> = iteratr::store::read_all(&log, "demo", 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    let mut by_machine = (0, 0);
+    let mut integrated = Vec::new();
+    for e in &events {
+        if let iteratr::session::EventKind::TaskIntegrated { task, worker, .. } = &e.kind {
+            integrated.push(*task);
+            if worker.as_deref().is_some_and(|w| w.starts_with('w')) {
+                by_machine.0 += 1;
+            } else {
+                by_machine.1 += 1;
+            }
+        }
+    }
+    integrated.sort();
+    assert_eq!(integrated, [1, 2, 3, 4, 5, 6], "{text}\n{joined_text}");
+    assert!(by_machine.0 > 0 && by_machine.1 > 0, "{by_machine:?}");
+    for n in 1..=6 {
+        assert_eq!(
+            git(bare.path(), &["show", &format!("main:m{n}.txt")]),
+            n.to_string()
+        );
+    }
+    let authors = git(bare.path(), &["log", "--format=%an", "main"]);
+    assert!(authors.contains("Other machine"), "{authors}");
+}

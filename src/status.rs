@@ -18,6 +18,12 @@ struct TaskView<'a> {
     priority: u8,
     depends_on: Vec<String>,
     created_iteration: Option<u32>,
+    /// The worker holding it now, and until when (`--workers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim: Option<&'a crate::session::Claim>,
+    /// The integration branch's commit that brought its work in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    integrated: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -82,6 +88,8 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
                 priority: t.priority,
                 depends_on: t.depends_on.iter().map(|d| task_id(*d)).collect(),
                 created_iteration: t.created_iteration,
+                claim: t.claim.as_ref(),
+                integrated: t.integrated.as_deref(),
             })
             .collect(),
         notes: state
@@ -157,6 +165,23 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         );
     }
     let _ = writeln!(out, "Tasks: {}", task_counts(state));
+    let now = crate::service::now_ms();
+    for t in state.claimed_tasks() {
+        if let Some(c) = &t.claim {
+            let when = if c.is_live(now) {
+                format!("expires in {}", format_duration(c.expires_at_ms() - now))
+            } else {
+                "expired; the next worker to ask takes it".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "Claim: {} held by {} since {} ({when})",
+                t.label(),
+                c.worker,
+                format_time(c.claimed_at_ms)
+            );
+        }
+    }
     let usage = state.usage();
     if !usage.is_empty() {
         let _ = writeln!(out, "Usage: {usage} (as the agent reported it)");
@@ -183,9 +208,14 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
                 let ids: Vec<String> = t.depends_on.iter().map(|d| task_id(*d)).collect();
                 format!("  (after {})", ids.join(", "))
             };
+            let integrated = t
+                .integrated
+                .as_deref()
+                .map(|c| format!("  [integrated {}]", &c[..c.len().min(12)]))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {:<7} p{}  {}{deps}",
+                "  {:<7} p{}  {}{deps}{integrated}",
                 t.label(),
                 t.priority,
                 first_line(&t.content)

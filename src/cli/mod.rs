@@ -313,6 +313,12 @@ pub enum McpCommand {
         /// Extra instructions in the `iteration` prompt, as `build -e` adds them
         #[arg(short = 'e', long = "extra-instructions", value_name = "TEXT")]
         extra: Option<String>,
+        /// Serve one worker of `--workers`: task-next claims the task it returns for it
+        #[arg(long, value_name = "NAME")]
+        worker: Option<String>,
+        /// How long that worker's claims last without renewal
+        #[arg(long, default_value = "2m", value_parser = parse_lease_ttl, value_name = "DURATION")]
+        claim_ttl: Duration,
     },
     /// Print the tools' names, descriptions and JSON input schemas
     Tools,

@@ -53,7 +53,11 @@ pub async fn serve(
     http: Option<SocketAddr>,
     token: Option<String>,
     prompt: PromptArgs,
+    worker: Option<(String, std::time::Duration)>,
 ) -> anyhow::Result<ExitCode> {
+    if let Some((name, _)) = &worker {
+        crate::session::validate_worker_name(name).context("--worker")?;
+    }
     if http.is_none() && token.is_some() && std::env::var_os("ITERATR_MCP_TOKEN").is_none() {
         bail!("--token only applies to the HTTP transport; add --http 127.0.0.1:0 or drop --token");
     }
@@ -71,7 +75,10 @@ pub async fn serve(
             .with_context(|| format!("cannot open session '{name}'"))?,
     );
     tracing::info!(session = %name, data_dir = %data_dir.display(), http = ?http, "mcp serve");
-    let tools = SessionTools::new(handle).with_prompt_source(source);
+    let mut tools = SessionTools::new(handle).with_prompt_source(source);
+    if let Some((name, ttl)) = &worker {
+        tools = tools.for_worker(name, u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+    }
     match http {
         None => {
             tokio::select! {

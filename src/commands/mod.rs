@@ -53,6 +53,8 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
                     spec,
                     template,
                     extra,
+                    worker,
+                    claim_ttl,
                 },
         } => {
             let prompt = mcp::PromptArgs {
@@ -60,7 +62,8 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
                 template,
                 extra,
             };
-            mcp::serve(store, session.as_deref(), http, token, prompt).await
+            let seat = worker.map(|w| (w, claim_ttl));
+            mcp::serve(store, session.as_deref(), http, token, prompt, seat).await
         }
         Commands::Mcp {
             command: McpCommand::Tools,

@@ -30,6 +30,14 @@ impl Orchestrator {
                         "--session".into(),
                         self.opts.session.to_string(),
                     ])
+                    .chain(self.opts.role.worker().into_iter().flat_map(|w| {
+                        [
+                            "--worker".to_string(),
+                            w.name.clone(),
+                            "--claim-ttl".to_string(),
+                            format!("{}ms", w.claim_ttl.as_millis()),
+                        ]
+                    }))
                     .collect(),
                 env: self.opts.store_env.clone(),
             }],

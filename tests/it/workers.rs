@@ -127,6 +127,10 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
     // The session is complete; no worktree, branch or agent is left.
     let s = p.status();
     assert_eq!(s["completed"], true, "{s}");
+    for t in s["tasks"].as_array().unwrap() {
+        assert_eq!(t["integrated"].as_str().unwrap().len(), 40, "{t}");
+        assert!(t.get("claim").is_none(), "{t}");
+    }
     // Each worker iteration changed its own task only.
     for it in s["iterations"].as_array().unwrap().iter().skip(1) {
         assert_eq!(it["tasks_changed"].as_array().unwrap().len(), 1, "{it}");
@@ -260,5 +264,31 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
     for start in slow_events.iter().filter(|e| e["event"] == "start") {
         let pid = start["pid"].as_u64().unwrap() as u32;
         crate::common::procs::wait_gone(pid, "the killed worker's agent", crate::common::PATIENCE);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_of_an_agent_without_http_claim_through_their_stdio_server() {
+    let p = team_project(
+        &["write a.txt: a", "write b.txt: b", "write c.txt: c"],
+        vec![summary("Planned")],
+        100,
+    )
+    .with_env("ITERATR_FAKE_AGENT_NO_HTTP", "1");
+    let out = p.build(&["--headless", "--workers", "2"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let servers: Vec<Value> = p.agent_events("new_session");
+    let worker_args: Vec<&Value> = servers
+        .iter()
+        .flat_map(|e| e["mcp_servers"].as_array().unwrap())
+        .filter(|s| s["args"].to_string().contains("--worker"))
+        .collect();
+    assert!(!worker_args.is_empty(), "{servers:?}");
+    let claims = claims_by_task(&events(&p).await);
+    assert_eq!(claims.len(), 3, "{claims:?}");
+    assert!(claims.values().all(|c| c.len() == 1), "{claims:?}");
+    for f in ["a", "b", "c"] {
+        assert_eq!(git(p.path(), &["show", &format!("main:{f}.txt")]), f);
     }
 }

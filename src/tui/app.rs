@@ -82,6 +82,8 @@ pub struct App {
     quitting: bool,
     /// Where things were in the last frame.
     layout: Layout,
+    /// The workers of `--workers`, when there are.
+    workers: super::workers::WorkerStrip,
 }
 
 impl App {
@@ -102,6 +104,7 @@ impl App {
             sidebar: None,
             quitting: false,
             layout: Layout::default(),
+            workers: Default::default(),
         }
     }
 
@@ -222,7 +225,7 @@ impl App {
                 self.agent.update(&update);
             }
             BuildEvent::Log { seq, event } => self.on_log(seq, event),
-            BuildEvent::Worker { event, .. } => self.on_build_event(*event),
+            BuildEvent::Worker { worker, event } => self.on_worker_event(&worker, *event),
             BuildEvent::IterationFinished {
                 iteration,
                 outcome,
@@ -266,10 +269,28 @@ impl App {
         }
     }
 
+    /// A worker's event: its own output goes to its pane, the one shown while it has the focus.
+    fn on_worker_event(&mut self, worker: &str, event: BuildEvent) {
+        self.workers.on_worker_event(worker, &event);
+        if self.workers.is_focused(worker) {
+            return self.on_build_event(event);
+        }
+        let mut shown = std::mem::take(self.workers.pane(worker));
+        std::mem::swap(&mut self.agent, &mut shown);
+        self.on_build_event(event);
+        std::mem::swap(&mut self.agent, &mut shown);
+        *self.workers.pane(worker) = shown;
+    }
+
+    pub fn workers(&self) -> &super::workers::WorkerStrip {
+        &self.workers
+    }
+
     fn on_log(&mut self, seq: u64, event: Event) {
         if seq <= self.state.last_seq {
             return;
         }
+        self.workers.on_log(&event.kind);
         match &event.kind {
             EventKind::UserMessage { text } => self.input.message_logged(text, self.info.working),
             EventKind::IterationStarted { iteration, .. } => {
@@ -359,6 +380,7 @@ impl App {
         }
         match key.code {
             KeyCode::Char('?') => self.overlay = Overlay::Help,
+            KeyCode::Char('w') if self.workers.shown() => self.workers.cycle(&mut self.agent),
             KeyCode::Char('i') => self.start_input(InputPurpose::Message, ""),
             KeyCode::Char('p') if self.info.finished.is_none() => {
                 return Some(Action::Run(if self.state.paused.is_some() {
@@ -528,6 +550,11 @@ impl App {
     /// mouse (and the lists' scroll offsets, so the selection stays visible).
     pub fn lay_out(&mut self, area: Rect) {
         let mut layout = Layout::new(area, self.sidebar, self.view == View::Dashboard);
+        if self.workers.shown() && self.view == View::Dashboard {
+            layout.strip = Rect::new(layout.agent.x, layout.agent.y, layout.agent.width, 1);
+            layout.agent.y += 1;
+            layout.agent.height = layout.agent.height.saturating_sub(1);
+        }
         layout.approval = self.approval.lay_out(area);
         self.tasks.lay_out(&self.state, layout.tasks);
         self.notes.lay_out(&self.state, layout.notes);
@@ -543,6 +570,9 @@ impl App {
         self.info.draw(frame, l.status, &self.state);
         match self.view {
             View::Dashboard => {
+                if l.strip.height > 0 {
+                    self.workers.draw(frame, l.strip);
+                }
                 self.agent.draw(frame, l.agent, self.focus == Focus::Agent);
                 let focused = self.focus == Focus::Input;
                 self.input.draw(frame, l.input, focused, self.read_only);

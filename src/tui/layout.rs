@@ -12,6 +12,8 @@ const SIDEBAR_WIDTH: u16 = 44;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Layout {
     pub status: Rect,
+    /// The workers' strip above the agent output (`--workers`); empty otherwise.
+    pub strip: Rect,
     pub agent: Rect,
     pub input: Rect,
     /// The sidebar's panes; empty when it is hidden.
@@ -67,6 +69,7 @@ impl Layout {
         };
         Layout {
             status,
+            strip: Rect::default(),
             agent,
             input,
             tasks,

@@ -15,6 +15,7 @@ mod overlays;
 mod panes;
 mod status_bar;
 mod style;
+mod workers;
 
 use std::io;
 use std::time::{Duration, Instant};

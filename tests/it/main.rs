@@ -35,6 +35,7 @@ mod templates;
 mod tui;
 mod tui_markdown;
 mod tui_tmux;
+mod tui_workers;
 mod watch_tmux;
 mod workers;
 mod workers_remote;

@@ -12,6 +12,7 @@ pub fn draw(frame: &mut Frame) {
         ("Ctrl+C", "stop the agent and quit (twice: at once)"),
         ("Ctrl+L", "session log view (again: back)"),
         ("Ctrl+S", "show or hide the sidebar"),
+        ("w", "with --workers: show the next worker's output"),
         ("Tab", "cycle Agent → Tasks → Notes"),
         ("i", "type a message to the agent; Enter sends, Esc leaves"),
         (

@@ -38,4 +38,5 @@ mod tui_tmux;
 mod tui_workers;
 mod watch_tmux;
 mod workers;
+mod workers_real;
 mod workers_remote;

@@ -83,6 +83,18 @@ pub enum Reply {
 pub struct Step {
     pub expect: Expect,
     pub reply: Reply,
+    /// Applies only to a conversation that contains this text (see [`Step::in_thread`]).
+    pub thread: Option<String>,
+}
+
+impl Step {
+    /// This step belongs to the conversations that contain `text` (a worker's task, say). When
+    /// a script has threads, conversations run at once: a request takes the first step not yet
+    /// used whose thread it is in and whose condition it meets, in order within a thread.
+    pub fn in_thread(mut self, text: &str) -> Step {
+        self.thread = Some(text.to_string());
+        self
+    }
 }
 
 /// The condition half of a step; finish it with [`When::call`], [`When::calls`] or [`When::say`].
@@ -133,6 +145,7 @@ impl When {
                 text: String::new(),
                 calls: calls.into_iter().map(|(n, a)| (n.to_string(), a)).collect(),
             },
+            thread: None,
         }
     }
 
@@ -149,6 +162,7 @@ impl When {
         Step {
             expect: self.0,
             reply: Reply::Text(text.to_string()),
+            thread: None,
         }
     }
 }
@@ -212,7 +226,9 @@ fn tool_names(body: &Value) -> Vec<String> {
 #[derive(Default)]
 struct Inner {
     steps: Vec<Step>,
+    /// Steps answered (with threads, not necessarily the first ones).
     next: usize,
+    used: Vec<bool>,
     requests: Vec<Request>,
     errors: Vec<String>,
     ids: u64,
@@ -375,6 +391,27 @@ fn matches(expect: &Expect, last: &Last) -> bool {
     }
 }
 
+/// With threads: the first unused step this conversation is in whose condition holds, and
+/// whose thread has no earlier unused step; else the first unused step (to report the mismatch).
+fn pick_in_threads(inner: &mut Inner, body: &Value, last: &Last) -> usize {
+    let n = inner.steps.len();
+    inner.used.resize(n, false);
+    let conversation = body.to_string();
+    let fits = |i: usize| {
+        let step = &inner.steps[i];
+        let thread_ok = step
+            .thread
+            .as_ref()
+            .is_none_or(|t| conversation.contains(t.as_str()));
+        let first_of_thread = (0..i).all(|j| inner.used[j] || inner.steps[j].thread != step.thread);
+        !inner.used[i] && thread_ok && first_of_thread && matches(&step.expect, last)
+    };
+    (0..n)
+        .find(|i| fits(*i))
+        .or_else(|| (0..n).find(|i| !inner.used[*i]))
+        .unwrap_or(n)
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -426,10 +463,17 @@ async fn handle(
         Reply::Text("Real agent test".into())
     } else {
         request.main = true;
-        let index = inner.next;
+        let index = if inner.steps.iter().any(|s| s.thread.is_some()) {
+            pick_in_threads(&mut inner, &body, &last)
+        } else {
+            inner.next
+        };
         match inner.steps.get(index).cloned() {
             Some(step) if matches(&step.expect, &last) => {
                 inner.next += 1;
+                if let Some(u) = inner.used.get_mut(index) {
+                    *u = true;
+                }
                 request.step = Some(index);
                 step.reply
             }

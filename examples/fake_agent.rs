@@ -1090,6 +1090,23 @@ impl Fake {
                 .and_then(|t| t.get("content"))
                 .and_then(Value::as_str),
         ) else {
+            // Alone on the spec and nothing left: declare it built, as a model would.
+            let message = next
+                .pointer("/structuredContent/message")
+                .and_then(Value::as_str);
+            if message.is_some_and(|m| m.contains("call session-complete")) {
+                let args = json!({"summary": "every task is done"});
+                let done = self.tool(
+                    cx,
+                    session,
+                    "session-complete".into(),
+                    args,
+                    None,
+                    other,
+                    token,
+                );
+                return done.await.is_some();
+            }
             return true;
         };
         if task

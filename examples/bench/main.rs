@@ -17,6 +17,7 @@ mod loop_overhead;
 mod mcp;
 mod sessions;
 mod util;
+mod workers;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -393,6 +394,21 @@ async fn main() -> anyhow::Result<()> {
         "- First prompt: {} after `iteratr build --headless` started, {} after the agent's `session/new`",
         ms(l.first_prompt),
         ms(l.first_prompt_after_ready)
+    );
+    let w = workers::measure(&bins.iteratr, &bins.fake_agent)?;
+    println!("\n### Workers\n");
+    println!(
+        "- {} independent tasks, the fake agent taking {} s over each: one build {:.2} s, `--workers 3` {:.2} s; ratio {:.2} (goal ≤ 0.45)",
+        workers::TASKS,
+        workers::TASK_TIME.as_secs(),
+        w.single.as_secs_f64(),
+        w.three.as_secs_f64(),
+        w.three.as_secs_f64() / w.single.as_secs_f64()
+    );
+    println!(
+        "- Time per task beyond the agent's own (planning, claims, commits, rebases, integration): one build {}, three workers {}",
+        ms(workers::WorkerFigures::overhead_per_task(w.single, 1)),
+        ms(workers::WorkerFigures::overhead_per_task(w.three, 3))
     );
     println!(
         "- Peak RSS of the benchmark process itself: {:.0} MiB",

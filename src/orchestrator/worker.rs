@@ -257,10 +257,10 @@ impl Orchestrator {
         }
     }
 
-    /// Waits half a second before looking again; false when Ctrl+C came first.
+    /// Waits a moment (200 ms) before looking again; false when Ctrl+C came first.
     async fn pause_a_moment(&self) -> bool {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => true,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => true,
             _ = self.interrupt.cancelled() => false,
         }
     }

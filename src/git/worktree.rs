@@ -250,6 +250,15 @@ impl Repo {
         }
     }
 
+    /// Keeps this branch's work under `keep` (a new branch) and moves this branch back to
+    /// `tip`; files not committed and untracked files stay as they are.
+    pub async fn park(&self, keep: &str, tip: &str) -> Result<(), GitError> {
+        git(&self.top, &["branch", "--force", keep, "HEAD"], None).await?;
+        git(&self.top, &["reset", "--quiet", "--keep", tip], None)
+            .await
+            .map(drop)
+    }
+
     pub async fn abort_rebase(&self) -> Result<(), GitError> {
         git(&self.top, &["rebase", "--abort"], None).await.map(drop)
     }

@@ -289,6 +289,28 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Sets aside the work of a task that will not be integrated: its commits go to a branch of
+    /// their own (`iteratr/<session>/<worker>-TAS-n`), the worker's branch goes back to the
+    /// integration branch's tip. Says where the work is.
+    async fn park(&self, w: &WorkerOptions, task: u64) -> String {
+        let Some(repo) = self.repo.as_ref() else {
+            return String::new();
+        };
+        let keep = format!(
+            "{}-{}",
+            super::worker_branch(&self.opts.session, &w.name),
+            task_id(task)
+        );
+        let parked = async {
+            let tip = w.integration.tip(&repo.top).await?;
+            repo.park(&keep, &tip).await
+        };
+        match parked.await {
+            Ok(()) => format!("; its work is kept on branch {keep}"),
+            Err(e) => format!("; its work stays on the worker's branch ({e})"),
+        }
+    }
+
     /// A new task starts from the integration branch as it is now.
     async fn start_from_tip(&self, w: &WorkerOptions) {
         let Some(repo) = self.repo.as_ref() else {
@@ -329,14 +351,14 @@ impl Orchestrator {
         let state = self.session.refresh().await?;
         let Some(task) = state.claim_of(&w.name).cloned() else {
             if let Some(lost) = self.current_task.take() {
+                let kept = self.park(&w, lost).await;
                 self.emit(BuildEvent::Warning {
                     message: format!(
-                        "worker {}: its claim on {} ended while it worked (it lapsed and another worker took it); this work is not integrated",
+                        "worker {}: its claim on {} ended while it worked (it lapsed and another worker took it); this work is not integrated{kept}",
                         w.name,
                         task_id(lost)
                     ),
                 });
-                self.start_from_tip(&w).await;
             }
             return Ok(None);
         };
@@ -363,8 +385,13 @@ impl Orchestrator {
                     Ok(Some(commit))
                 }
                 Err(why) => {
+                    let kept = self.park(&w, task.id).await;
                     self.emit(BuildEvent::Warning {
-                        message: format!("worker {}: {} is blocked: {why}", w.name, task.label()),
+                        message: format!(
+                            "worker {}: {} is blocked: {why}{kept}",
+                            w.name,
+                            task.label()
+                        ),
                     });
                     self.exec(Command::SetStatus {
                         task: task.label(),
@@ -374,11 +401,9 @@ impl Orchestrator {
                     self.exec(Command::AddNote {
                         note_type: NoteType::Stuck,
                         content: format!(
-                            "{} could not be integrated into {}: {why}. Its work is on branch iteratr/{}/{}.",
+                            "{} could not be integrated into {}: {why}{kept}.",
                             task.label(),
                             w.integration.branch,
-                            self.opts.session,
-                            w.name
                         ),
                     })
                     .await?;

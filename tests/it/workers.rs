@@ -292,3 +292,73 @@ async fn workers_of_an_agent_without_http_claim_through_their_stdio_server() {
         assert_eq!(git(p.path(), &["show", &format!("main:{f}.txt")]), f);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_fails_after_the_rebase_blocks_the_task_and_keeps_its_work() {
+    let p = team_project(
+        &["write a.txt: a", "write b.txt: b"],
+        vec![summary("Planned")],
+        400,
+    );
+    // Each change passes alone; together they need a file neither task writes.
+    std::fs::write(
+        p.path().join("iteratr.toml"),
+        "[hooks.post_iteration]\ncommand = \"if [ -f a.txt ] && [ -f b.txt ] && [ ! -f both.txt ]; then echo 'CHECK: a.txt and b.txt need both.txt'; exit 1; fi\"\nfix_rounds = 1\n",
+    )
+    .unwrap();
+    git(p.path(), &["add", "iteratr.toml"]);
+    git(p.path(), &["commit", "--quiet", "-m", "the check"]);
+    let out = p.build(&["--headless", "--workers", "2"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    // The agent was asked to fix the check (it did not), then the task was blocked.
+    let asked = p
+        .agent_events("prompt")
+        .into_iter()
+        .filter(|e| {
+            e["text"]
+                .as_str()
+                .unwrap()
+                .contains("CHECK: a.txt and b.txt")
+        })
+        .count();
+    assert_eq!(asked, 1, "{text}");
+    let s = p.status();
+    let blocked: Vec<&Value> = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "blocked")
+        .collect();
+    assert_eq!(blocked.len(), 1, "{s}");
+    let id = blocked[0]["id"].as_str().unwrap();
+    assert!(blocked[0].get("integrated").is_none(), "{s}");
+    let note = s["notes"][0]["content"].as_str().unwrap();
+    assert!(
+        note.contains(id)
+            && note.contains("fails after rebasing")
+            && note.contains("kept on branch"),
+        "{note}"
+    );
+    // Only the other task's work is on main; the blocked work is on its own branch.
+    let files = git(p.path(), &["ls-tree", "--name-only", "main"]);
+    assert_eq!(
+        files
+            .lines()
+            .filter(|f| ["a.txt", "b.txt"].contains(f))
+            .count(),
+        1,
+        "{files}"
+    );
+    let kept = git(
+        p.path(),
+        &["branch", "--list", &format!("iteratr/demo/*-{id}")],
+    );
+    assert_eq!(kept.lines().count(), 1, "{kept}");
+    let file = if files.contains("a.txt") {
+        "b.txt"
+    } else {
+        "a.txt"
+    };
+    git(p.path(), &["show", &format!("{}:{file}", kept.trim())]);
+}

@@ -88,6 +88,17 @@ pub enum FsError {
         .root.display()
     )]
     Outside { path: PathBuf, root: PathBuf },
+    #[error(
+        "{} is not a regular file (a directory, pipe, socket or device); iteratr reads and writes only regular files",
+        .0.display()
+    )]
+    NotAFile(PathBuf),
+    #[error(
+        "{} is {size} bytes; iteratr serves files up to {} MiB through fs/read_text_file; read a part of it with your own tools",
+        .path.display(),
+        MAX_READ_BYTES / (1024 * 1024)
+    )]
+    TooBig { path: PathBuf, size: u64 },
     #[error("cannot {what} {}: {source}", .path.display())]
     Io {
         what: &'static str,
@@ -95,6 +106,10 @@ pub enum FsError {
         source: std::io::Error,
     },
 }
+
+/// The largest file served to the agent: a file is read whole (and sent in one message), so a
+/// request for a huge one (a database, a build artefact) must not take iteratr's memory.
+pub const MAX_READ_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The project directory, resolved once, that file requests must stay inside.
 #[derive(Debug, Clone)]
@@ -130,11 +145,25 @@ impl Sandbox {
             path: path.to_path_buf(),
             source,
         })?;
-        if real.starts_with(&self.root) {
-            Ok(real)
-        } else {
-            Err(self.outside(path))
+        if !real.starts_with(&self.root) {
+            return Err(self.outside(path));
         }
+        // A pipe or a device would block the agent's connection on open or read.
+        let meta = std::fs::metadata(&real).map_err(|source| FsError::Io {
+            what: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(FsError::NotAFile(path.to_path_buf()));
+        }
+        if meta.len() > MAX_READ_BYTES {
+            return Err(FsError::TooBig {
+                path: path.to_path_buf(),
+                size: meta.len(),
+            });
+        }
+        Ok(real)
     }
 
     /// Resolves a file to write (it and its parents may not exist yet), refusing anything outside.
@@ -168,11 +197,14 @@ impl Sandbox {
         for name in rest.iter().rev() {
             real.push(name);
         }
-        if real.starts_with(&self.root) && real != self.root {
-            Ok(real)
-        } else {
-            Err(self.outside(path))
+        if !real.starts_with(&self.root) || real == self.root {
+            return Err(self.outside(path));
         }
+        // Writing to a pipe with no reader blocks on open: only new or regular files.
+        if rest.is_empty() && !existing.is_file() {
+            return Err(FsError::NotAFile(path.to_path_buf()));
+        }
+        Ok(real)
     }
 }
 
@@ -234,6 +266,30 @@ mod tests {
         assert!(s.writable(&root.path().join("../escape")).is_err());
         assert!(s.writable(&outside.path().join("x")).is_err());
         assert!(s.writable(&root.path().join("link")).is_err());
+        // Pipes, directories and huge files are refused before anything blocks or fills memory.
+        let fifo = root.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for refused in [
+            s.readable(&fifo),
+            s.writable(&fifo),
+            s.readable(root.path()),
+        ] {
+            let e = refused.unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        let big = root.path().join("big.bin");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_READ_BYTES + 1)
+            .unwrap();
+        let e = s.readable(&big).unwrap_err().to_string();
+        assert!(e.contains("up to 32 MiB"), "{e}");
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), Some(1)), "b\n");
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), None), "b\nc\n");
     }

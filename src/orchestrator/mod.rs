@@ -499,13 +499,29 @@ impl Orchestrator {
             if failures >= self.opts.max_failures {
                 return Ok(self.too_many_failures(failures, ran, &reason));
             }
+            if let Some(end) = self.restart_agent(&mut failures, reason, ran).await {
+                return Ok(end);
+            }
+        }
+    }
+
+    /// Restarts the agent after a failure, waiting `--retry-delay` (doubling) before each try. A
+    /// start that fails (the agent hangs in `initialize`, say) is one more failure, and its reason
+    /// is the one said; no iteration runs without an agent. `Some` when the run ends instead.
+    async fn restart_agent(
+        &mut self,
+        failures: &mut u32,
+        mut reason: String,
+        ran: u32,
+    ) -> Option<(Outcome, String)> {
+        loop {
             let delay = self
                 .opts
                 .retry_delay
-                .saturating_mul(1 << (failures - 1).min(5))
+                .saturating_mul(1 << (*failures - 1).min(5))
                 .min(Duration::from_secs(30));
             self.emit(BuildEvent::Retrying {
-                failures,
+                failures: *failures,
                 max_failures: self.opts.max_failures,
                 delay_ms: delay.as_millis() as u64,
                 reason,
@@ -516,13 +532,17 @@ impl Orchestrator {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.interrupt.cancelled() => {
-                    return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                    return Some(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
                 }
             }
-            if let Err(e) = self.start_agent().await {
-                failures += 1;
-                if failures >= self.opts.max_failures {
-                    return Ok(self.too_many_failures(failures, ran, &format!("{e:#}")));
+            match self.start_agent().await {
+                Ok(()) => return None,
+                Err(e) => {
+                    *failures += 1;
+                    reason = format!("{e:#}");
+                    if *failures >= self.opts.max_failures {
+                        return Some(self.too_many_failures(*failures, ran, &reason));
+                    }
                 }
             }
         }

@@ -99,6 +99,12 @@ pub enum FsError {
         MAX_READ_BYTES / (1024 * 1024)
     )]
     TooBig { path: PathBuf, size: u64 },
+    #[error(
+        "{} is in iteratr's data dir {}; the session log changes only through the session tools (task-add, note-add, ...)",
+        .path.display(),
+        .dir.display()
+    )]
+    Private { path: PathBuf, dir: PathBuf },
     #[error("cannot {what} {}: {source}", .path.display())]
     Io {
         what: &'static str,
@@ -115,13 +121,40 @@ pub const MAX_READ_BYTES: u64 = 32 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     root: PathBuf,
+    /// Directories inside `root` that are refused all the same (resolved).
+    private: Vec<PathBuf>,
 }
 
 impl Sandbox {
     pub fn new(root: &Path) -> std::io::Result<Self> {
         Ok(Sandbox {
             root: root.canonicalize()?,
+            private: Vec::new(),
         })
+    }
+
+    /// Also refuses these directories (those that exist; one made later is judged by the path
+    /// given).
+    pub fn with_private(mut self, dirs: &[PathBuf]) -> Self {
+        self.private = dirs
+            .iter()
+            .map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()))
+            .collect();
+        self
+    }
+
+    /// Refuses a resolved path outside the root or in a private directory.
+    fn check(&self, path: &Path, real: &Path) -> Result<(), FsError> {
+        if !real.starts_with(&self.root) || real == self.root {
+            return Err(self.outside(path));
+        }
+        match self.private.iter().find(|dir| real.starts_with(dir)) {
+            Some(dir) => Err(FsError::Private {
+                path: path.to_path_buf(),
+                dir: dir.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -145,9 +178,7 @@ impl Sandbox {
             path: path.to_path_buf(),
             source,
         })?;
-        if !real.starts_with(&self.root) {
-            return Err(self.outside(path));
-        }
+        self.check(path, &real)?;
         // A pipe or a device would block the agent's connection on open or read.
         let meta = std::fs::metadata(&real).map_err(|source| FsError::Io {
             what: "read",
@@ -197,9 +228,7 @@ impl Sandbox {
         for name in rest.iter().rev() {
             real.push(name);
         }
-        if !real.starts_with(&self.root) || real == self.root {
-            return Err(self.outside(path));
-        }
+        self.check(path, &real)?;
         // Writing to a pipe with no reader blocks on open: only new or regular files.
         if rest.is_empty() && !existing.is_file() {
             return Err(FsError::NotAFile(path.to_path_buf()));
@@ -275,10 +304,11 @@ mod tests {
                 .unwrap()
                 .success()
         );
+        std::fs::create_dir(root.path().join("sub")).unwrap();
         for refused in [
             s.readable(&fifo),
             s.writable(&fifo),
-            s.readable(root.path()),
+            s.readable(&root.path().join("sub")),
         ] {
             let e = refused.unwrap_err().to_string();
             assert!(e.contains("not a regular file"), "{e}");
@@ -290,6 +320,25 @@ mod tests {
             .unwrap();
         let e = s.readable(&big).unwrap_err().to_string();
         assert!(e.contains("up to 32 MiB"), "{e}");
+        // iteratr's data dir is off limits, however it is named.
+        let data = root.path().join(".iteratr");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("iteratr.db"), "log").unwrap();
+        let s = s.with_private(std::slice::from_ref(&data));
+        for refused in [
+            s.readable(&data.join("iteratr.db")),
+            s.writable(&data.join("iteratr.db")),
+            s.writable(&data.join("new.txt")),
+            s.writable(&root.path().join("sub/../.iteratr/x")),
+            s.readable(&root.path().join("sub/../.iteratr/iteratr.db")),
+        ] {
+            let e = refused.unwrap_err().to_string();
+            assert!(
+                e.contains("iteratr's data dir") || e.contains("outside the project"),
+                "{e}"
+            );
+        }
+        assert!(s.writable(&root.path().join("fine.txt")).is_ok());
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), Some(1)), "b\n");
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), None), "b\nc\n");
     }

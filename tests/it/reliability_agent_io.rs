@@ -153,6 +153,10 @@ fn file_requests_outside_the_project_are_refused() {
             .map(|path| json!({"write": {"path": path, "content": "planted"}})),
     );
     turn.push(json!({"write": {"path": root.join("inside.txt"), "content": "fine"}}));
+    // iteratr's own data dir, in the project: the session log is not a file the agent may touch.
+    let db = root.join(".iteratr/iteratr.db");
+    turn.push(json!({"read": db}));
+    turn.push(json!({"write": {"path": db, "content": "overwritten"}}));
     rogue::script(&p, json!({"turns": [[{"say": "planning\n"}], turn]}));
     run_one_iteration(&p, &[]);
 
@@ -174,12 +178,19 @@ fn file_requests_outside_the_project_are_refused() {
         refused(write, "outside the project directory");
     }
     assert_eq!(written[writes.len()]["ok"], true, "{written:?}");
+    refused(&reads[escapes.len() + 3], "is in iteratr's data dir");
+    refused(&written[writes.len() + 1], "is in iteratr's data dir");
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "top secret");
     assert!(!outside.path().join("planted.txt").exists());
     assert!(!root.parent().unwrap().join("planted.txt").exists());
     assert_eq!(
         std::fs::read_to_string(root.join("inside.txt")).unwrap(),
         "fine"
+    );
+    assert_eq!(
+        p.status()["tasks"].as_array().unwrap().len(),
+        3,
+        "the log is intact"
     );
 }
 

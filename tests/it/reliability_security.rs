@@ -12,7 +12,7 @@ use std::process::Command;
 
 use crate::common::mcp::{self, INIT, TOKEN, post};
 use crate::common::nats::{NatsServer, free_port};
-use crate::common::procs::{listening, with_cmdline};
+use crate::common::procs::{KillOnDrop, listening, with_cmdline};
 use crate::common::project::*;
 use crate::common::{PATIENCE, rogue, wait_until};
 use serde_json::{Value, json};
@@ -299,7 +299,7 @@ fn the_builds_endpoint_is_on_loopback_and_its_token_is_never_printed() {
         let mut cmd = rogue::command(&p, args);
         cmd.env("ITERATR_LOG_FILE", &log)
             .env("ITERATR_LOG_LEVEL", "trace");
-        let child = cmd.spawn().unwrap();
+        let child = KillOnDrop::new(cmd.spawn().unwrap());
         wait_until(
             PATIENCE,
             || "the agent never reached its turn",
@@ -323,7 +323,7 @@ fn the_builds_endpoint_is_on_loopback_and_its_token_is_never_printed() {
         );
         assert_eq!(with_cmdline(&token), [], "the token is on a command line");
         std::fs::write(&go, "").unwrap();
-        let out = finish(child, PATIENCE);
+        let out = finish(child.into_inner(), PATIENCE);
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
         let logged = std::fs::read_to_string(&log).unwrap();
         // The log really is at the trace level: the agent's messages are in it.
@@ -356,7 +356,7 @@ fn secrets_for_the_stdio_mcp_entry_never_appear_on_a_command_line() {
     .with_env("ITERATR_NATS_TOKEN", SECRET);
     let mut cmd = p.command(&["--headless", "-i", "1"]);
     cmd.env("ITERATR_FAKE_AGENT_NO_HTTP", "1");
-    let child = cmd.spawn().unwrap();
+    let child = KillOnDrop::new(cmd.spawn().unwrap());
     p.wait_for_agent("waiting");
     // The agent's stdio MCP server runs (its tool call went through it) and has the secret.
     let serving: Vec<u32> = with_cmdline("mcp serve")
@@ -376,7 +376,7 @@ fn secrets_for_the_stdio_mcp_entry_never_appear_on_a_command_line() {
         .collect();
     assert_eq!(leaks, [], "the secret is on a command line");
     std::fs::write(p.path().join("go"), "").unwrap();
-    let out = finish(child, PATIENCE);
+    let out = finish(child.into_inner(), PATIENCE);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(!stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET));
 }
@@ -408,7 +408,7 @@ fn the_data_dir_and_its_files_are_owner_only() {
         let mut cmd = p.command(&args);
         let log = p.path().join("iteratr.log");
         cmd.env("ITERATR_LOG_FILE", &log);
-        let child = cmd.spawn().unwrap();
+        let child = KillOnDrop::new(cmd.spawn().unwrap());
         p.wait_for_agent("waiting");
         let names: Vec<String> = walk(&data)
             .iter()
@@ -423,7 +423,7 @@ fn the_data_dir_and_its_files_are_owner_only() {
         }
         assert_eq!(not_owner_only(&data), [] as [String; 0], "{store:?}");
         std::fs::write(p.path().join("go"), "").unwrap();
-        let out = finish(child, PATIENCE);
+        let out = finish(child.into_inner(), PATIENCE);
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
         assert_eq!(not_owner_only(&data), [] as [String; 0], "{store:?}, after");
         let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;

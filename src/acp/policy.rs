@@ -134,11 +134,12 @@ impl Sandbox {
     }
 
     /// Also refuses these directories (those that exist; one made later is judged by the path
-    /// given).
+    /// given). One that holds the whole project (`--data-dir .`) is ignored: it would refuse all.
     pub fn with_private(mut self, dirs: &[PathBuf]) -> Self {
         self.private = dirs
             .iter()
             .map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()))
+            .filter(|d| !self.root.starts_with(d))
             .collect();
         self
     }
@@ -339,6 +340,8 @@ mod tests {
             );
         }
         assert!(s.writable(&root.path().join("fine.txt")).is_ok());
+        let s = s.with_private(&[root.path().to_path_buf()]);
+        assert!(s.readable(&root.path().join("in.txt")).is_ok());
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), Some(1)), "b\n");
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), None), "b\nc\n");
     }

@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
             env: Vec::new(),
             approvals: Arc::new(Approvals::new(Policy::default(), ApproveMode::Auto, false)),
             init_timeout: Duration::from_secs(30),
+            private: Vec::new(),
         },
         sink,
     )

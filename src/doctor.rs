@@ -89,6 +89,7 @@ pub async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> 
         env,
         approvals: Arc::new(Approvals::new(Policy::default(), ApproveMode::Auto, false)),
         init_timeout: timeout,
+        private: Vec::new(),
     };
     let sink: crate::acp::UpdateSink = Arc::new(|_: AgentUpdate| {});
     let agent = match Agent::start(spec, sink).await {

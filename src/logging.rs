@@ -36,7 +36,8 @@ pub fn init(default_file: Option<&std::path::Path>) -> anyhow::Result<()> {
             Some(path.as_os_str().to_owned())
         });
     // An explicit level applies to everything (the ACP and MCP libraries included); by default
-    // only iteratr's own warnings show, and libraries speak up only for errors.
+    // only iteratr's own warnings show (and its progress, in a file), and libraries speak up only
+    // for errors.
     let filter = match std::env::var("ITERATR_LOG_LEVEL") {
         Ok(l) if !l.trim().is_empty() => {
             let level = l.trim().parse::<LevelFilter>().map_err(|_| {
@@ -47,14 +48,17 @@ pub fn init(default_file: Option<&std::path::Path>) -> anyhow::Result<()> {
             Targets::new().with_default(level)
         }
         _ => {
-            let own = if file.is_some() {
-                LevelFilter::INFO
+            let (own, acp) = if file.is_some() {
+                (LevelFilter::INFO, LevelFilter::WARN)
             } else {
-                LevelFilter::WARN
+                (LevelFilter::WARN, LevelFilter::ERROR)
             };
+            // In a log file, the ACP library's warnings too: what an agent sent that made no
+            // sense (an answer to a request nobody made, say) is only noticed there.
             Targets::new()
                 .with_default(LevelFilter::ERROR)
                 .with_target("iteratr", own)
+                .with_target("agent_client_protocol", acp)
         }
     };
     let builder = tracing_subscriber::fmt()

@@ -35,6 +35,9 @@ pub struct AgentSpec {
     pub approvals: Arc<Approvals>,
     /// How long `initialize` may take before the agent is deemed not to speak ACP.
     pub init_timeout: Duration,
+    /// Directories inside the project that the agent's file requests may not touch: iteratr's
+    /// data dir (the session log is changed through the session tools, never as a file).
+    pub private: Vec<PathBuf>,
 }
 
 /// An MCP server offered to the agent in `session/new`.

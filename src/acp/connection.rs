@@ -154,7 +154,7 @@ pub(super) async fn run(
 ) {
     let command_line = spec.argv.join(" ");
     let fallback_name = command_name(&spec.argv);
-    let sandbox = match Sandbox::new(&spec.cwd) {
+    let sandbox = match Sandbox::new(&spec.cwd).map(|s| s.with_private(&spec.private)) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             let _ = init_tx.send(Err(AgentError::ProjectDir {

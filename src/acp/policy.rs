@@ -88,6 +88,23 @@ pub enum FsError {
         .root.display()
     )]
     Outside { path: PathBuf, root: PathBuf },
+    #[error(
+        "{} is not a regular file (a directory, pipe, socket or device); iteratr reads and writes only regular files",
+        .0.display()
+    )]
+    NotAFile(PathBuf),
+    #[error(
+        "{} is {size} bytes; iteratr serves files up to {} MiB through fs/read_text_file; read a part of it with your own tools",
+        .path.display(),
+        MAX_READ_BYTES / (1024 * 1024)
+    )]
+    TooBig { path: PathBuf, size: u64 },
+    #[error(
+        "{} is in iteratr's data dir {}; the session log changes only through the session tools (task-add, note-add, ...)",
+        .path.display(),
+        .dir.display()
+    )]
+    Private { path: PathBuf, dir: PathBuf },
     #[error("cannot {what} {}: {source}", .path.display())]
     Io {
         what: &'static str,
@@ -96,17 +113,49 @@ pub enum FsError {
     },
 }
 
+/// The largest file served to the agent: a file is read whole (and sent in one message), so a
+/// request for a huge one (a database, a build artefact) must not take iteratr's memory.
+pub const MAX_READ_BYTES: u64 = 32 * 1024 * 1024;
+
 /// The project directory, resolved once, that file requests must stay inside.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     root: PathBuf,
+    /// Directories inside `root` that are refused all the same (resolved).
+    private: Vec<PathBuf>,
 }
 
 impl Sandbox {
     pub fn new(root: &Path) -> std::io::Result<Self> {
         Ok(Sandbox {
             root: root.canonicalize()?,
+            private: Vec::new(),
         })
+    }
+
+    /// Also refuses these directories (those that exist; one made later is judged by the path
+    /// given). One that holds the whole project (`--data-dir .`) is ignored: it would refuse all.
+    pub fn with_private(mut self, dirs: &[PathBuf]) -> Self {
+        self.private = dirs
+            .iter()
+            .map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()))
+            .filter(|d| !self.root.starts_with(d))
+            .collect();
+        self
+    }
+
+    /// Refuses a resolved path outside the root or in a private directory.
+    fn check(&self, path: &Path, real: &Path) -> Result<(), FsError> {
+        if !real.starts_with(&self.root) || real == self.root {
+            return Err(self.outside(path));
+        }
+        match self.private.iter().find(|dir| real.starts_with(dir)) {
+            Some(dir) => Err(FsError::Private {
+                path: path.to_path_buf(),
+                dir: dir.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -130,11 +179,23 @@ impl Sandbox {
             path: path.to_path_buf(),
             source,
         })?;
-        if real.starts_with(&self.root) {
-            Ok(real)
-        } else {
-            Err(self.outside(path))
+        self.check(path, &real)?;
+        // A pipe or a device would block the agent's connection on open or read.
+        let meta = std::fs::metadata(&real).map_err(|source| FsError::Io {
+            what: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(FsError::NotAFile(path.to_path_buf()));
         }
+        if meta.len() > MAX_READ_BYTES {
+            return Err(FsError::TooBig {
+                path: path.to_path_buf(),
+                size: meta.len(),
+            });
+        }
+        Ok(real)
     }
 
     /// Resolves a file to write (it and its parents may not exist yet), refusing anything outside.
@@ -168,11 +229,12 @@ impl Sandbox {
         for name in rest.iter().rev() {
             real.push(name);
         }
-        if real.starts_with(&self.root) && real != self.root {
-            Ok(real)
-        } else {
-            Err(self.outside(path))
+        self.check(path, &real)?;
+        // Writing to a pipe with no reader blocks on open: only new or regular files.
+        if rest.is_empty() && !existing.is_file() {
+            return Err(FsError::NotAFile(path.to_path_buf()));
         }
+        Ok(real)
     }
 }
 
@@ -234,6 +296,52 @@ mod tests {
         assert!(s.writable(&root.path().join("../escape")).is_err());
         assert!(s.writable(&outside.path().join("x")).is_err());
         assert!(s.writable(&root.path().join("link")).is_err());
+        // Pipes, directories and huge files are refused before anything blocks or fills memory.
+        let fifo = root.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        for refused in [
+            s.readable(&fifo),
+            s.writable(&fifo),
+            s.readable(&root.path().join("sub")),
+        ] {
+            let e = refused.unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        let big = root.path().join("big.bin");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_READ_BYTES + 1)
+            .unwrap();
+        let e = s.readable(&big).unwrap_err().to_string();
+        assert!(e.contains("up to 32 MiB"), "{e}");
+        // iteratr's data dir is off limits, however it is named.
+        let data = root.path().join(".iteratr");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("iteratr.db"), "log").unwrap();
+        let s = s.with_private(std::slice::from_ref(&data));
+        for refused in [
+            s.readable(&data.join("iteratr.db")),
+            s.writable(&data.join("iteratr.db")),
+            s.writable(&data.join("new.txt")),
+            s.writable(&root.path().join("sub/../.iteratr/x")),
+            s.readable(&root.path().join("sub/../.iteratr/iteratr.db")),
+        ] {
+            let e = refused.unwrap_err().to_string();
+            assert!(
+                e.contains("iteratr's data dir") || e.contains("outside the project"),
+                "{e}"
+            );
+        }
+        assert!(s.writable(&root.path().join("fine.txt")).is_ok());
+        let s = s.with_private(&[root.path().to_path_buf()]);
+        assert!(s.readable(&root.path().join("in.txt")).is_ok());
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), Some(1)), "b\n");
         assert_eq!(slice_lines("a\nb\nc\n", Some(2), None), "b\nc\n");
     }

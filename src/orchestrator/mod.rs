@@ -3,7 +3,6 @@
 //! agent keeps failing, or the user interrupts. Everything it does is recorded in the session log,
 //! so a later run resumes where this one stopped.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +17,7 @@ pub mod lease;
 mod permissions;
 mod prompt;
 mod rate_limit;
+mod recover;
 mod run_hooks;
 pub(crate) mod spec;
 mod team;
@@ -32,7 +32,7 @@ pub use worker::{Role, WorkerOptions};
 use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
 use crate::acp::{Agent, AgentUpdate, UpdateSink};
-use crate::mcp::{HttpOptions, HttpServer, PromptSource, SessionTools, serve_http};
+use crate::mcp::HttpServer;
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
@@ -500,83 +500,6 @@ impl Orchestrator {
                 return Ok(end);
             }
         }
-    }
-
-    /// The session tools' MCP server for this loop's agent (a worker's claims for it).
-    async fn start_server(&mut self) -> anyhow::Result<()> {
-        let mut tools =
-            SessionTools::new(Arc::clone(&self.session)).with_prompt_source(PromptSource {
-                spec: Some(self.opts.spec_path.clone()),
-                template: Arc::new(self.template.clone()),
-                extra: self.opts.extra.clone(),
-            });
-        if let Some(w) = self.opts.role.worker() {
-            let ttl = u64::try_from(w.claim_ttl.as_millis()).unwrap_or(u64::MAX);
-            tools = tools.for_worker(&w.name, ttl);
-        }
-        let http = serve_http(
-            tools,
-            HttpOptions {
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                token: None,
-            },
-        )
-        .await?;
-        self.emit(BuildEvent::Started {
-            session: self.opts.session.to_string(),
-            spec: self.opts.spec_path.display().to_string(),
-            data_dir: self.opts.data_dir.display().to_string(),
-            agent: self.opts.agent.join(" "),
-            mcp_url: http.url(),
-        });
-        self.http = Some(http);
-        if self.opts.approve == ApproveMode::Ask && !self.opts.interactive {
-            self.emit(BuildEvent::Warning {
-                message: "--approve ask without the full-screen interface: nobody can answer, so every permission request that no rule decides is denied".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// After a failed turn: stop when failures reached `--max-failures`, else wait (doubling
-    /// each time) and restart the agent. `Some` is how the run ends.
-    async fn retry_after_failure(
-        &mut self,
-        failures: &mut u32,
-        ran: u32,
-        reason: String,
-    ) -> Option<(Outcome, String)> {
-        *failures += 1;
-        if *failures >= self.opts.max_failures {
-            return Some(self.too_many_failures(*failures, ran, &reason));
-        }
-        let delay = self
-            .opts
-            .retry_delay
-            .saturating_mul(1 << (*failures - 1).min(5))
-            .min(Duration::from_secs(30));
-        self.emit(BuildEvent::Retrying {
-            failures: *failures,
-            max_failures: self.opts.max_failures,
-            delay_ms: delay.as_millis() as u64,
-            reason,
-        });
-        if let Some(agent) = self.agent.take() {
-            agent.shutdown(Duration::from_secs(1)).await;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = self.interrupt.cancelled() => {
-                return Some(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
-            }
-        }
-        if let Err(e) = self.start_agent().await {
-            *failures += 1;
-            if *failures >= self.opts.max_failures {
-                return Some(self.too_many_failures(*failures, ran, &format!("{e:#}")));
-            }
-        }
-        None
     }
 
     /// Which budget this run has reached, if any.

@@ -41,6 +41,7 @@ impl Orchestrator {
             env,
             approvals: Arc::clone(&self.approvals),
             init_timeout: self.opts.init_timeout,
+            private: vec![self.opts.data_dir.clone()],
         };
         let agent = tokio::select! {
             agent = Agent::start(spec, Arc::clone(&self.updates)) => agent?,

@@ -116,3 +116,27 @@ pub async fn refused(client: &McpClient, tool: &str, args: Value) -> String {
     );
     text(&r)
 }
+
+/// An MCP `initialize` request, as raw JSON.
+pub const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
+/// POSTs `body` to the MCP endpoint `url`, with the bearer `token` if any and `extra` headers.
+pub async fn post(
+    url: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}

@@ -224,3 +224,35 @@ pub fn finishing_turn() -> Value {
 pub fn full_script() -> Value {
     json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
 }
+
+/// Each iteration of a `status --json` as (outcome, planning).
+pub fn outcomes(s: &Value) -> Vec<(String, bool)> {
+    s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["outcome"].as_str().unwrap_or("running").to_string(),
+                i["planning"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Runs the build and checks what every recovery test expects: exit 0, a completed session, no
+/// Rust debug text anywhere in what people see.
+pub fn build_completes(p: &Project) -> (String, Value) {
+    let out = p.build(&["--headless", "--retry-delay", "50ms"]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+    for shown in [&text, &err] {
+        assert!(
+            !shown.contains(" { ") && !shown.contains("StartIteration"),
+            "debug output reached people:\n{shown}"
+        );
+    }
+    let s = p.status();
+    assert_eq!(s["completed"], true, "{s}");
+    (text, s)
+}

@@ -1,6 +1,6 @@
-//! The MCP server from the outside: HTTP guards (token, Origin, Host, size, loopback), JSON-RPC
-//! errors for malformed input on both transports, many concurrent clients, and `mcp serve` sharing
-//! a data dir with other writers.
+//! The MCP server from the outside: the request size limit, JSON-RPC errors for malformed input on
+//! both transports, many concurrent clients, and `mcp serve` sharing a data dir with other
+//! writers. (The token, Origin, Host and loopback guards: `reliability_security.rs`.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use crate::common::keep_alive::KeepAlive;
-use crate::common::mcp::{self, TOKEN, connect_http, connect_stdio, ok};
+use crate::common::mcp::{self, INIT, TOKEN, connect_http, connect_stdio, ok, post};
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, NewTask};
 use iteratr::store::{EventLog, SqliteLog};
@@ -16,94 +16,6 @@ use serde_json::{Value, json};
 
 /// The largest request body the HTTP transport takes (1 MiB).
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-
-const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
-
-async fn post(
-    url: &str,
-    token: Option<&str>,
-    extra: &[(&str, &str)],
-    body: impl Into<reqwest::Body>,
-) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_requires_the_token_and_a_loopback_origin_and_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = mcp::serve_http(dir.path(), "guarded", &[]);
-    let url = server.url.as_str();
-
-    let none = post(url, None, &[], INIT).await;
-    assert_eq!(none.status(), 401);
-    let challenge = none.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(challenge.starts_with("Bearer"), "{challenge}");
-
-    assert_eq!(
-        post(url, Some("wrong-token-0123456789"), &[], INIT)
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(
-        post(url, Some(&TOKEN[..TOKEN.len() - 1]), &[], INIT)
-            .await
-            .status(),
-        401
-    );
-    let basic = reqwest::Client::new()
-        .post(url)
-        .basic_auth("user", Some(TOKEN))
-        .body(INIT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(basic.status(), 401);
-
-    for origin in [
-        "http://evil.example",
-        "http://127.0.0.1.evil.example:8080",
-        "null",
-    ] {
-        let r = post(url, Some(TOKEN), &[("origin", origin)], INIT).await;
-        assert_eq!(r.status(), 403, "origin {origin}");
-    }
-    // Without a token a foreign page learns nothing either.
-    assert_eq!(
-        post(url, None, &[("origin", "http://evil.example")], INIT)
-            .await
-            .status(),
-        403
-    );
-    // DNS rebinding: the right token, but the Host names another site.
-    let rebound = post(url, Some(TOKEN), &[("host", "evil.example")], INIT).await;
-    assert_eq!(rebound.status(), 403);
-
-    // The same request, properly made, is served; a loopback Origin is fine.
-    let good = post(
-        url,
-        Some(TOKEN),
-        &[("origin", "http://localhost:3000")],
-        INIT,
-    )
-    .await;
-    assert_eq!(good.status(), 200);
-    assert!(good.text().await.unwrap().contains("\"serverInfo\""));
-}
 
 /// Sends `head` (a request without its final blank line) and then `body`, then reads the whole
 /// answer (the request says `Connection: close`): its status and body.
@@ -286,63 +198,6 @@ fn stdio_answers_malformed_lines_with_json_rpc_errors_and_goes_on() {
         child.wait().unwrap().success(),
         "serve ends cleanly when stdin closes"
     );
-}
-
-#[test]
-fn http_listens_on_loopback_only() {
-    let dir = tempfile::tempdir().unwrap();
-    for addr in ["0.0.0.0:0", "[::]:0"] {
-        let out = Command::new(crate::common::bin())
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args([
-                "mcp",
-                "serve",
-                "--session",
-                "s",
-                "--http",
-                addr,
-                "--token",
-                TOKEN,
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{addr}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("loopback only"), "{err}");
-    }
-    let server = mcp::serve_http(dir.path(), "s", &[]);
-    assert!(server.url.starts_with("http://127.0.0.1:"));
-    assert!(TcpStream::connect(("127.0.0.1", server.port)).is_ok());
-    // What the server process really listens on (the kernel's view, not what it printed): the
-    // port, on loopback and nothing else.
-    let bound = crate::common::procs::listening(server.child.id());
-    assert!(
-        bound.iter().any(|a| a.port() == server.port),
-        "not listening on {}: {bound:?}",
-        server.port
-    );
-    assert!(
-        bound.iter().all(|a| a.ip().is_loopback()),
-        "listening beyond loopback: {bound:?}"
-    );
-    let short = Command::new(crate::common::bin())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "mcp",
-            "serve",
-            "--session",
-            "s",
-            "--http",
-            "127.0.0.1:0",
-            "--token",
-            "short",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(short.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&short.stderr).contains("too short"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

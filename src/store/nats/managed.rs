@@ -321,6 +321,9 @@ pub async fn run_keeper(data_dir: &Path, binary: &Path) -> Result<(), KeeperErro
             source,
         }
     };
+    // What the keeper and its server write (the state file, the ports file, the server's store)
+    // is the owner's alone, whatever the umask iteratr was started with.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let dir = std::path::absolute(jetstream_dir(data_dir)).map_err(io("resolve", data_dir))?;
     let ports = dir.join("ports");
     let _ = std::fs::remove_dir_all(&ports);

@@ -17,7 +17,7 @@ pub mod lease;
 mod permissions;
 mod prompt;
 mod rate_limit;
-mod recover;
+mod retry;
 mod run_hooks;
 pub(crate) mod spec;
 mod team;

@@ -18,6 +18,9 @@ struct TaskView<'a> {
     priority: u8,
     depends_on: Vec<String>,
     created_iteration: Option<u32>,
+    /// Why it was last given back to remaining (`task_released`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    released: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -82,6 +85,7 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
                 priority: t.priority,
                 depends_on: t.depends_on.iter().map(|d| task_id(*d)).collect(),
                 created_iteration: t.created_iteration,
+                released: t.released.as_deref(),
             })
             .collect(),
         notes: state
@@ -183,9 +187,13 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
                 let ids: Vec<String> = t.depends_on.iter().map(|d| task_id(*d)).collect();
                 format!("  (after {})", ids.join(", "))
             };
+            let released = t
+                .released
+                .as_deref()
+                .map_or(String::new(), |r| format!("  (given back: {r})"));
             let _ = writeln!(
                 out,
-                "  {:<7} p{}  {}{deps}",
+                "  {:<7} p{}  {}{deps}{released}",
                 t.label(),
                 t.priority,
                 first_line(&t.content)

@@ -36,6 +36,10 @@ pub struct Task {
     pub created_at_ms: i64,
     pub updated_iteration: Option<u32>,
     pub updated_at_ms: i64,
+    /// Why the task was last given back to `remaining` (`task_released`), until its status
+    /// changes again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released: Option<String>,
 }
 
 impl Task {
@@ -289,6 +293,7 @@ impl SessionState {
                         created_at_ms: at,
                         updated_iteration: running,
                         updated_at_ms: at,
+                        released: None,
                     },
                 );
                 if status.is_unfinished() {
@@ -304,6 +309,7 @@ impl SessionState {
                 self.unindex(*task);
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.status = *status;
+                    t.released = None;
                     touched = Some(*task);
                     if status.is_unfinished() {
                         self.completed = None;
@@ -311,6 +317,23 @@ impl SessionState {
                 }
                 self.reindex(*task);
                 self.reindex_dependents(*task);
+            }
+            EventKind::TaskReleased { task, reason } => {
+                // Only work someone had taken is given back; anything else stays as it is.
+                if self
+                    .tasks
+                    .get(task)
+                    .is_some_and(|t| t.status == TaskStatus::InProgress)
+                {
+                    self.unindex(*task);
+                    if let Some(t) = self.tasks.get_mut(task) {
+                        t.status = TaskStatus::Remaining;
+                        t.released = Some(reason.clone());
+                        touched = Some(*task);
+                    }
+                    self.reindex(*task);
+                    self.reindex_dependents(*task);
+                }
             }
             EventKind::TaskPrioritySet { task, priority } => {
                 self.unindex(*task);

@@ -129,6 +129,36 @@ impl Project {
     }
 }
 
+/// Runs `git ARGS` in `dir` and returns what it printed, failing the test when git fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Project {
+    /// Makes the project a git repository with one commit (the spec, a `.gitignore` that
+    /// ignores logs and the script) and an identity, so iteratr commits each iteration.
+    pub fn init_git(&self) {
+        let dir = self.path();
+        git(dir, &["init", "--quiet", "--initial-branch=main"]);
+        git(dir, &["config", "user.name", "Test"]);
+        git(dir, &["config", "user.email", "test@example.invalid"]);
+        git(dir, &["config", "commit.gpgsign", "false"]);
+        std::fs::write(dir.join(".gitignore"), "*.log\nscript.json*\n").unwrap();
+        git(dir, &["add", ".gitignore", "specs"]);
+        git(dir, &["commit", "--quiet", "-m", "initial"]);
+    }
+}
+
 /// Waits for the child (killing it after `limit`) and returns its output.
 pub fn finish(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();

@@ -2,38 +2,15 @@
 //! with its number, tasks and summary; never the data dir, ignored files or files that were
 //! untracked before; nothing while a rebase is in progress; nothing with --no-auto-commit.
 
-use std::process::Command;
-
 use serde_json::json;
 
 use crate::common::project::*;
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A project that is a git repository with one commit, an ignored pattern and an untracked file.
 fn repo(script: serde_json::Value) -> Project {
     let p = Project::new(script);
-    let dir = p.path();
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
-    git(dir, &["config", "user.name", "Test"]);
-    git(dir, &["config", "user.email", "test@example.invalid"]);
-    git(dir, &["config", "commit.gpgsign", "false"]);
-    std::fs::write(dir.join(".gitignore"), "*.log\nscript.json*\n").unwrap();
-    git(dir, &["add", ".gitignore", "specs"]);
-    git(dir, &["commit", "--quiet", "-m", "initial"]);
-    std::fs::write(dir.join("scratch.txt"), "mine, not committed\n").unwrap();
+    p.init_git();
+    std::fs::write(p.path().join("scratch.txt"), "mine, not committed\n").unwrap();
     p
 }
 

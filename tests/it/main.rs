@@ -27,6 +27,7 @@ mod pause;
 mod real_agent_hooks;
 mod real_agent_permissions;
 mod real_agents;
+mod reliability_kills;
 mod settings;
 mod store_nats;
 mod store_processes;

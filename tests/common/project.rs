@@ -231,3 +231,17 @@ pub fn finishing_turn() -> Value {
 pub fn full_script() -> Value {
     json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
 }
+
+/// What the agent does after a build was stopped by a fault, whatever iteration it is: ask for
+/// the next task, finish everything, complete the session.
+pub fn catch_up_script() -> Value {
+    let turn = json!({"actions": [
+        tool("task-next", json!({})),
+        status_of("TAS-1", "completed"),
+        status_of("TAS-2", "completed"),
+        status_of("TAS-3", "completed"),
+        summary("finished after the kill"),
+        tool("session-complete", json!({"summary": "done"})),
+    ]});
+    json!({"turns": [turn.clone(), turn.clone(), turn]})
+}

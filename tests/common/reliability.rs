@@ -95,3 +95,91 @@ pub fn sqlite_log(data_dir: &Path) -> BTreeMap<String, Vec<Event>> {
     }
     sessions
 }
+
+/// A small file system for a data dir, to fill up or make read-only under a running build: a
+/// tmpfs mounted for the test (root, or the right capabilities, needed; `./test.sh` in CI runs as
+/// root). Unmounted when dropped.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`96k`, `10m`); fails the test when mounting is not allowed,
+    /// saying so.
+    pub fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs at {} (the failing-store tests need root, or CAP_SYS_ADMIN, to make a small or read-only file system): {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Remounts with these options (`ro`, `rw`, `size=10m`).
+    pub fn remount(&self, options: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "remount {options}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The (seq, stored JSON) of every event of `session`, read from SQLite directly: what a later
+/// look compares with to show stored events were never rewritten.
+pub fn stored_rows(data_dir: &Path, session: &str) -> Vec<(i64, String)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        data_dir.join("iteratr.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, payload FROM events WHERE session = ?1 ORDER BY seq")
+        .unwrap();
+    stmt.query_map([session], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// `before` is still the start of `after`, byte for byte: nothing stored was rewritten.
+#[track_caller]
+pub fn assert_prefix(before: &[(i64, String)], after: &[(i64, String)]) {
+    assert!(
+        after.len() >= before.len() && after[..before.len()] == *before,
+        "stored events changed: {} before, {} after",
+        before.len(),
+        after.len()
+    );
+}

@@ -28,6 +28,7 @@ mod real_agent_hooks;
 mod real_agent_permissions;
 mod real_agents;
 mod reliability_kills;
+mod reliability_store;
 mod settings;
 mod store_nats;
 mod store_processes;

@@ -11,13 +11,19 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use iteratr::session::EventKind;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use iteratr::service::SessionHandle;
+use iteratr::session::{Author, Command as SessionCommand, EventKind};
+use iteratr::store::{EventLog, SqliteLog, read_all};
 use serde_json::{Value, json};
 
 use crate::common::procs;
 use crate::common::project::*;
 use crate::common::reliability::{Rng, report, sqlite_log};
 use crate::common::{PATIENCE, wait_until};
+use crate::store_processes::{SESSION, spawn_worker};
 
 /// Where a build is killed.
 #[derive(Debug, Clone, Copy)]
@@ -100,20 +106,6 @@ fn killed_script(point: Point) -> Value {
         }
     }
     json!({"turns": turns})
-}
-
-/// What the agent does after the kill, whatever iteration it is: ask for the next task, finish
-/// everything, complete the session.
-fn resumed_script() -> Value {
-    let turn = json!({"actions": [
-        tool("task-next", json!({})),
-        status_of("TAS-1", "completed"),
-        status_of("TAS-2", "completed"),
-        status_of("TAS-3", "completed"),
-        summary("finished after the kill"),
-        tool("session-complete", json!({"summary": "done"})),
-    ]});
-    json!({"turns": [turn.clone(), turn.clone(), turn]})
 }
 
 const HOOK: &str = "[hooks.post_iteration]\ncommand = \"[ -e .iteratr/hook-ran ] && exit 0; touch .iteratr/hook-ran; sleep 600 & echo $! > .iteratr/hook-child.pid; wait\"\n";
@@ -335,7 +327,7 @@ fn survive(p: &Project, point: Point) {
         );
     }
     let _ = std::fs::remove_file(p.path().join("agent.log"));
-    p.script(resumed_script());
+    p.script(catch_up_script());
     let out = finish(build(p, point, &["--takeover"]).spawn().unwrap(), PATIENCE);
     let text = stdout(&out);
     assert_eq!(
@@ -507,4 +499,67 @@ fn reliability_kills_iteratr_while_the_real_opencode_runs_a_command() {
         || format!("left running: {:?}", left()),
         || left().is_empty(),
     );
+}
+
+/// A second process appending batches to the embedded log is killed mid-append (the seeded suite
+/// above kills iteratr itself inside its own appends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_kills_a_writer_mid_append_leaves_a_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteLog::open(dir.path()).unwrap();
+    let mut child = spawn_worker(dir.path(), &["batches-forever"]);
+    // Let it write a good while, then kill it without warning.
+    let mut waited = 0;
+    while log.last_seq(SESSION).await.unwrap() < 300 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+        assert!(waited < 1500, "the worker wrote too little");
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the worker died on its own"
+        );
+    }
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+
+    // A fresh open (as after a crash) reads every event whole, batches all or nothing.
+    drop(log);
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
+    let events = read_all(log.as_ref(), SESSION, 0).await.unwrap();
+    assert!(events.len() >= 300);
+    let mut batches: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+        let EventKind::UserMessage { text } = &e.event.kind else {
+            panic!()
+        };
+        let words: Vec<&str> = text.split(' ').collect();
+        let (batch, n): (u64, usize) = (words[1].parse().unwrap(), words[5].parse().unwrap());
+        let entry = batches.entry(batch).or_insert((0, n));
+        entry.0 += 1;
+    }
+    for (batch, (got, n)) in &batches {
+        assert_eq!(got, n, "batch {batch} is torn");
+    }
+    assert_eq!(
+        *batches.keys().next_back().unwrap() + 1,
+        batches.len() as u64,
+        "no batch lost"
+    );
+
+    // Appending goes on where the log ends.
+    let handle = SessionHandle::open(Arc::clone(&log), SESSION)
+        .await
+        .unwrap();
+    let before = log.last_seq(SESSION).await.unwrap();
+    let done = handle
+        .execute(
+            &SessionCommand::UserMessage {
+                text: "after the crash".into(),
+            },
+            Author::User,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.events[0].seq, before + 1);
 }

@@ -494,6 +494,9 @@ fn reliability_kills_iteratr_while_the_real_opencode_runs_a_command() {
     assert_eq!(s["completed"], true, "{s}");
     assert_eq!(s["iterations"][1]["outcome"], "interrupted", "{s}");
     sqlite_log(&dir.join(".iteratr"));
+    report(
+        "iteratr killed while the real opencode ran a command: opencode and the command gone, next build completed",
+    );
     wait_until(
         PATIENCE,
         || format!("left running: {:?}", left()),

@@ -119,6 +119,9 @@ fn reliability_store_data_dir_made_read_only_mid_run_stops_clearly_and_a_rerun_c
     assert_prefix(&before, &stored_rows(&data, "demo"));
     let before = stored_rows(&data, "demo");
     rerun_completes(&p, &data, &before);
+    report(
+        "data dir made read-only mid-run: stopped with a clear error, nothing rewritten, rerun completed",
+    );
 }
 
 #[test]
@@ -172,6 +175,9 @@ fn reliability_store_a_truncated_or_damaged_database_is_refused_and_left_untouch
     assert!(
         err.contains("event #3 of session 'demo' cannot be read") && err.contains("-n"),
         "{err}"
+    );
+    report(
+        "database truncated or a page overwritten: refused, file left byte for byte; a row changed outside iteratr: named (#3)",
     );
 }
 
@@ -236,6 +242,9 @@ fn reliability_store_a_write_lock_held_by_another_process() {
     assert_eq!(p.status()["completed"], true);
     sqlite_log(&data);
     assert_prefix(&before, &stored_rows(&data, "demo"));
+    report(
+        "write lock held 14 s by another process: the tool call refused after 10 s with the reason, the build went on and completed",
+    );
 }
 
 #[test]
@@ -262,6 +271,7 @@ fn reliability_store_jetstream_restarted_mid_iteration_the_build_goes_on() {
     let s = p.status();
     assert_eq!(s["completed"], true, "{s}");
     assert!(s["events"].as_u64().unwrap() > events);
+    report("JetStream server killed and restarted mid-iteration: the build went on and completed");
 }
 
 /// The last turn of a run that went on: finish TAS-2 and TAS-3 and complete.
@@ -303,6 +313,9 @@ async fn reliability_store_jetstream_unreachable_past_the_retry_window_is_a_clea
     check_whole(&events, 10);
     append_numbered(log.as_ref(), "away", 10, 5).await;
     check_whole(&read_all(log.as_ref(), "away", 0).await.unwrap(), 15);
+    report(
+        "JetStream away past the retry window: clear error, nothing half written, appends resumed",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

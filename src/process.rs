@@ -21,7 +21,9 @@ pub fn command(argv: &[String], cwd: &Path) -> Option<Command> {
 /// Like [`command`], for a child whose descendants must go with it (an agent, a hook, a git
 /// commit running hooks): call [`guard_group`] right after spawning it. When iteratr dies the
 /// kernel stops (SIGSTOP) the child instead of killing it, so that what it started stays its
-/// descendants until the watcher has found and killed them all, the child with them.
+/// descendants until the watcher has found and killed them all, the child with them. (Should the
+/// watcher fail to start, which is logged, or be killed itself, a stopped child would be left:
+/// the price of finding every descendant.)
 pub fn guarded_command(argv: &[String], cwd: &Path) -> Option<Command> {
     // Without our own binary there is no watcher to finish the job: kill at once then.
     let signal = if std::env::current_exe().is_ok_and(|exe| exe.exists()) {

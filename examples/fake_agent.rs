@@ -30,6 +30,9 @@
 //!   the agent dying while it handles the next `session/new` (the turn is used up there).
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.
 //! * Env `ITERATR_FAKE_AGENT_NO_INFO=1`: answer `initialize` without `agentInfo`.
+//! * Env `ITERATR_FAKE_AGENT_STALL=initialize` or `new_session[#N]` (the N-th of this process,
+//!   default the first): never answer that request, after logging
+//!   `{"event":"stalled","in":"initialize"|"new_session"}` (tests kill iteratr there).
 //! * Env `ITERATR_FAKE_AGENT_LOG=FILE`: append one JSON object per line (every line also has
 //!   `pid` and `at_us`, microseconds since the Unix epoch); tests and the benchmark read it.
 //!   Secrets (header values, env values) are never logged:
@@ -379,6 +382,9 @@ struct Fake {
     turn_lock: Mutex<()>,
     log_lock: Mutex<()>,
     counter: AtomicU64,
+    /// `ITERATR_FAKE_AGENT_STALL`: the request never answered, and which one of its kind.
+    stall: Option<(String, u64)>,
+    new_sessions: AtomicU64,
 }
 
 enum Outcome {
@@ -512,6 +518,22 @@ impl Fake {
         let code = script.turns.get(n)?.exit_in_new_session?;
         write_next_turn(&state, n + 1).ok()?;
         Some(code)
+    }
+
+    /// Whether this request (`initialize`, `new_session`) is the one never to answer; logs it.
+    fn stalls(&self, request: &str) -> bool {
+        let Some((which, nth)) = &self.stall else {
+            return false;
+        };
+        let seen = match request {
+            "new_session" => self.new_sessions.fetch_add(1, Ordering::SeqCst) + 1,
+            _ => 1,
+        };
+        let stall = which == request && seen == *nth;
+        if stall {
+            self.log(json!({"event": "stalled", "in": request}));
+        }
+        stall
     }
 
     // --- handlers ------------------------------------------------------------------------
@@ -1386,6 +1408,14 @@ async fn main() {
         turn_lock: Mutex::new(()),
         log_lock: Mutex::new(()),
         counter: AtomicU64::new(0),
+        stall: std::env::var("ITERATR_FAKE_AGENT_STALL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.split_once('#') {
+                Some((which, n)) => (which.to_string(), n.parse().unwrap_or(1)),
+                None => (s, 1),
+            }),
+        new_sessions: AtomicU64::new(0),
     });
     fake.log(json!({"event": "start", "script": fake.script}));
 
@@ -1403,12 +1433,18 @@ async fn main() {
         .name("fake-agent")
         .on_receive_request(
             async move |req: InitializeRequest, responder: Responder<InitializeResponse>, _cx| {
+                if f1.stalls("initialize") {
+                    std::future::pending::<()>().await;
+                }
                 responder.respond(f1.initialize(req))
             },
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_request(
             async move |req: NewSessionRequest, responder: Responder<NewSessionResponse>, _cx| {
+                if f2.stalls("new_session") {
+                    std::future::pending::<()>().await;
+                }
                 responder.respond(f2.new_session(req))
             },
             agent_client_protocol::on_receive_request!(),

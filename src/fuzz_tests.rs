@@ -12,6 +12,23 @@ use crate::template::{PromptTemplate, PromptVars};
 
 const GOLDEN: &str = include_str!("../tests/golden/events.jsonl");
 
+/// Generated inputs per property.
+const CASES: u32 = 400;
+
+/// Counts one execution of the property it is in; at the last one prints the total on a
+/// `RELIABILITY:` line (`./reliability.sh` adds them up; shown with `--nocapture`).
+macro_rules! count {
+    ($property:literal) => {{
+        static RAN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        if RAN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == CASES {
+            println!(
+                "RELIABILITY: fuzz {}: {CASES} executions, no panic",
+                $property
+            );
+        }
+    }};
+}
+
 /// Text with the characters that break parsers: quotes, braces, brackets, newlines, NUL, RTL marks,
 /// combining characters, emoji.
 fn nasty() -> impl Strategy<Value = String> {
@@ -42,10 +59,11 @@ fn nasty() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     #[test]
     fn events_decode_or_refuse(text in nasty()) {
+        count!("events_decode_or_refuse");
         let _ = Event::from_json(&text);
     }
 
@@ -56,6 +74,7 @@ proptest! {
         with in nasty(),
         cut in any::<bool>(),
     ) {
+        count!("damaged_events_decode_or_refuse_and_what_decodes_round_trips");
         let lines: Vec<&str> = GOLDEN.lines().collect();
         let original = lines[line % lines.len()];
         let mut damaged = original.to_string();
@@ -74,6 +93,7 @@ proptest! {
 
     #[test]
     fn spec_checklists_give_well_formed_tasks(spec in nasty()) {
+        count!("spec_checklists_give_well_formed_tasks");
         let tasks = checklist_tasks(&spec);
         let mut seen = std::collections::BTreeSet::new();
         for t in &tasks {
@@ -85,6 +105,7 @@ proptest! {
 
     #[test]
     fn templates_compile_and_render_or_refuse(text in nasty(), spec in nasty()) {
+        count!("templates_compile_and_render_or_refuse");
         if let Ok(template) = PromptTemplate::new(&text, "fuzz") {
             let vars = PromptVars { spec, session: "s".into(), ..PromptVars::default() };
             let _ = template.render(&vars);
@@ -93,6 +114,7 @@ proptest! {
 
     #[test]
     fn settings_files_parse_or_name_a_line(text in nasty()) {
+        count!("settings_files_parse_or_name_a_line");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("iteratr.toml");
         std::fs::write(&path, &text).unwrap();
@@ -104,6 +126,7 @@ proptest! {
 
     #[test]
     fn original_hook_commands_never_keep_a_known_placeholder(text in nasty()) {
+        count!("original_hook_commands_never_keep_a_known_placeholder");
         if let Ok(migrated) = migrate_command(&text) {
             for p in ["{{session}}", "{{iteration}}", "{{task_id}}", "{{task_content}}"] {
                 prop_assert!(!migrated.contains(p), "{} in {:?}", p, migrated);

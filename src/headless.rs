@@ -303,6 +303,9 @@ fn log_line(kind: &EventKind) -> String {
             clip(first_line(content), 120)
         ),
         EventKind::TaskStatusSet { task, status } => format!("  {} → {status}\n", task_id(*task)),
+        EventKind::TaskReleased { task, reason } => {
+            format!("  {} → remaining ({reason})\n", task_id(*task))
+        }
         EventKind::TaskPrioritySet { task, priority } => {
             format!("  {} priority {priority}\n", task_id(*task))
         }

@@ -212,7 +212,7 @@ pub async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
         took: started.elapsed(),
         output: String::new(),
     };
-    let Some(mut cmd) = crate::process::command(&hook.command.argv(), cwd) else {
+    let Some(mut cmd) = crate::process::guarded_command(&hook.command.argv(), cwd) else {
         return failed("the command is empty".into());
     };
     cmd.envs(input.env())
@@ -224,6 +224,8 @@ pub async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
         Ok(c) => c,
         Err(e) => return failed(e.to_string()),
     };
+    // What the hook starts in the background goes with it if iteratr dies.
+    let _group = crate::process::guard_group(child.id());
     let stdin_json = serde_json::json!({ "hook": hook.point, "input": input }).to_string();
     let mut stdin = child.stdin.take();
     let feed = async move {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod doctor;
+pub mod fault;
 pub mod git;
 pub mod headless;
 pub mod hooks;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    // iteratr started as the watcher of a child's process group (see `process::guard_group`).
+    if let Some(code) = iteratr::process::watch_group_main() {
+        return code;
+    }
     // Settings files give the flags their defaults: flags and environment variables still win.
     let settings = match std::env::current_dir()
         .map_err(|e| e.to_string())

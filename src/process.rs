@@ -1,6 +1,11 @@
-//! Child processes (the agent, later a nats-server) that never outlive iteratr: each runs in its own
-//! process group so the whole tree can be signalled, is killed when its handle is dropped, and on
-//! Linux is killed by the kernel if iteratr itself dies, even by SIGKILL.
+//! Child processes (the agent, hooks, a nats-server) that never outlive iteratr: each runs in its
+//! own process group so the whole tree can be signalled, is killed when its handle is dropped, and
+//! on Linux is killed by the kernel if iteratr itself dies, even by SIGKILL.
+//!
+//! The kernel's parent-death signal reaches only the direct child, not what it started (a hook's
+//! `sleep 600 &`, the shell commands opencode runs). So [`guard_group`] adds a watcher process
+//! per child group: iteratr holds the write end of a pipe to it, and when iteratr dies (even by
+//! SIGKILL) the kernel closes that pipe and the watcher kills the whole group.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,6 +15,26 @@ use tokio::process::{Child, Command};
 
 /// A command for `argv` in `cwd`, in a new process group, killed with its handle and its parent.
 pub fn command(argv: &[String], cwd: &Path) -> Option<Command> {
+    with_parent_death_signal(argv, cwd, Signal::KILL)
+}
+
+/// Like [`command`], for a child whose descendants must go with it (an agent, a hook, a git
+/// commit running hooks): call [`guard_group`] right after spawning it. When iteratr dies the
+/// kernel stops (SIGSTOP) the child instead of killing it, so that what it started stays its
+/// descendants until the watcher has found and killed them all, the child with them. (Should the
+/// watcher fail to start, which is logged, or be killed itself, a stopped child would be left:
+/// the price of finding every descendant.)
+pub fn guarded_command(argv: &[String], cwd: &Path) -> Option<Command> {
+    // Without our own binary there is no watcher to finish the job: kill at once then.
+    let signal = if std::env::current_exe().is_ok_and(|exe| exe.exists()) {
+        Signal::STOP
+    } else {
+        Signal::KILL
+    };
+    with_parent_death_signal(argv, cwd, signal)
+}
+
+fn with_parent_death_signal(argv: &[String], cwd: &Path, signal: Signal) -> Option<Command> {
     let (program, args) = argv.split_first()?;
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -21,12 +46,173 @@ pub fn command(argv: &[String], cwd: &Path) -> Option<Command> {
     // system call (prctl), allocating nothing.
     #[allow(unsafe_code)]
     unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(signal))
                 .map_err(std::io::Error::from)
         });
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = signal;
     Some(cmd)
+}
+
+/// The first argument that runs iteratr as a group watcher (internal; see [`guard_group`]).
+pub const WATCH_GROUP_ARG: &str = "__watch-process-group";
+
+/// While this lives, the process group of a child iteratr started is killed if iteratr dies.
+/// Dropping it (the child is done with) lets the watcher go without killing anything.
+pub struct GroupGuard {
+    pipe: Option<std::process::ChildStdin>,
+    watcher: Option<std::process::Child>,
+}
+
+/// Starts the watcher of the process group led by `pid` (a child made by [`guarded_command`]): a second
+/// iteratr process (`iteratr __watch-process-group PID`) in its own group, reading a pipe only
+/// this process writes. `None` when it cannot start (said in the log): the child's group is then
+/// protected only by the parent-death signal of its leader.
+pub fn guard_group(pid: Option<u32>) -> Option<GroupGuard> {
+    use std::os::unix::process::CommandExt;
+    let pid = pid?;
+    let started = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .arg(WATCH_GROUP_ARG)
+            .arg(pid.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+    });
+    match started {
+        Ok(mut watcher) => Some(GroupGuard {
+            pipe: watcher.stdin.take(),
+            watcher: Some(watcher),
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "cannot start the watcher of process group {pid}: {e}; if iteratr is killed, processes that group started may be left running"
+            );
+            None
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        if let Some(mut pipe) = self.pipe.take() {
+            // One byte: "done, kill nothing" (end of file without it means iteratr died).
+            let _ = pipe.write_all(b".");
+        }
+        if let Some(mut watcher) = self.watcher.take() {
+            // It exits at once; reap it off the caller's (possibly async) thread.
+            let _ = std::thread::Builder::new()
+                .name("iteratr-group-watcher-reaper".into())
+                .spawn(move || {
+                    let _ = watcher.wait();
+                });
+        }
+    }
+}
+
+/// `iteratr __watch-process-group PGID`: waits on stdin; end of file without the "done" byte
+/// means the iteratr that started it died, so the group goes (SIGKILL), and with it every
+/// process the group's leader started that left the group (opencode runs its shell commands in
+/// sessions of their own): the watcher notes the leader's descendants every 100 ms while it
+/// waits, since once the leader is dead they are nobody's descendants any more. `None` when
+/// iteratr was not started as a watcher. Runs before anything else in `main`.
+pub fn watch_group_main() -> Option<std::process::ExitCode> {
+    use std::io::Read as _;
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != WATCH_GROUP_ARG {
+        return None;
+    }
+    let leader = args.next().and_then(|a| a.to_str()?.parse::<i32>().ok());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        let told_done = loop {
+            match std::io::stdin().read(&mut byte) {
+                Ok(0) => break false,
+                Ok(_) => break true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break false,
+            }
+        };
+        let _ = tx.send(told_done);
+    });
+    let mut known = std::collections::HashMap::new();
+    let told_done = loop {
+        if let Some(leader) = leader {
+            descendants::note(leader, &mut known);
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(done) => break done,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break false,
+        }
+    };
+    if !told_done && let Some(leader) = leader {
+        // The leader is stopped, not dead (see `guarded_command`): what it started is still
+        // its descendants, found now, then killed with the group.
+        descendants::note(leader, &mut known);
+        if let Some(group) = Pid::from_raw(leader) {
+            let _ = rustix::process::kill_process_group(group, Signal::KILL);
+        }
+        descendants::kill(&known);
+    }
+    Some(std::process::ExitCode::SUCCESS)
+}
+
+/// The processes a group leader started, from `/proc` (Linux), each with its start time so a
+/// reused pid is never mistaken for one of them.
+mod descendants {
+    use std::collections::HashMap;
+
+    /// (parent, start time) of every process.
+    fn table() -> HashMap<i32, (i32, u64)> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return HashMap::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|pid| Some((pid, stat(pid)?)))
+            .collect()
+    }
+
+    fn stat(pid: i32) -> Option<(i32, u64)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // pid (comm) state ppid ... starttime is the 22nd field, the 20th after the name.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+    }
+
+    /// Adds the living descendants of `leader` to `known`, and forgets those that ended.
+    pub fn note(leader: i32, known: &mut HashMap<i32, u64>) {
+        let table = table();
+        known.retain(|pid, start| table.get(pid).is_some_and(|(_, s)| s == start));
+        let mut frontier = vec![leader];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(parent) = frontier.pop() {
+            for (pid, (ppid, start)) in &table {
+                if *ppid == parent && seen.insert(*pid) {
+                    known.insert(*pid, *start);
+                    frontier.push(*pid);
+                }
+            }
+        }
+    }
+
+    /// Kills those of `known` that still run (the same pid with the same start time).
+    pub fn kill(known: &HashMap<i32, u64>) {
+        for (pid, start) in known {
+            if stat(*pid).is_some_and(|(_, s)| s == *start)
+                && let Some(pid) = rustix::process::Pid::from_raw(*pid)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
 }
 
 /// Sends `signal` to the process group led by `pid` (the child and whatever it started).

@@ -24,6 +24,9 @@ struct TaskView<'a> {
     /// The integration branch's commit that brought its work in.
     #[serde(skip_serializing_if = "Option::is_none")]
     integrated: Option<&'a str>,
+    /// Why it was last given back to remaining (`task_released`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    released: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -90,6 +93,7 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
                 created_iteration: t.created_iteration,
                 claim: t.claim.as_ref(),
                 integrated: t.integrated.as_deref(),
+                released: t.released.as_deref(),
             })
             .collect(),
         notes: state
@@ -213,9 +217,13 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
                 .as_deref()
                 .map(|c| format!("  [integrated {}]", &c[..c.len().min(12)]))
                 .unwrap_or_default();
+            let released = t
+                .released
+                .as_deref()
+                .map_or(String::new(), |r| format!("  (given back: {r})"));
             let _ = writeln!(
                 out,
-                "  {:<7} p{}  {}{deps}{integrated}",
+                "  {:<7} p{}  {}{deps}{integrated}{released}",
                 t.label(),
                 t.priority,
                 first_line(&t.content)

@@ -164,7 +164,7 @@ pub(super) async fn run(
             return;
         }
     };
-    let Some(mut cmd) = process::command(&spec.argv, sandbox.root()) else {
+    let Some(mut cmd) = process::guarded_command(&spec.argv, sandbox.root()) else {
         let _ = init_tx.send(Err(AgentError::EmptyCommand));
         return;
     };
@@ -183,6 +183,8 @@ pub(super) async fn run(
         }
     };
     let pid = child.id();
+    // Whatever the agent starts (shell commands, servers) goes with it if iteratr dies.
+    let _group = process::guard_group(pid);
     tracing::info!(agent = %command_line, pid = ?pid, "agent started");
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 mod worktree;
 pub use worktree::{Integration, Rebase};
@@ -37,9 +36,22 @@ pub(crate) async fn git(
     args: &[&str],
     stdin: Option<&[u8]>,
 ) -> Result<String, GitError> {
-    let mut cmd = Command::new("git");
-    cmd.args(args)
-        .current_dir(dir)
+    // Its own process group, killed with iteratr (a commit, a rebase or a push runs the
+    // repository's hooks).
+    let argv: Vec<String> = std::iter::once("git")
+        .chain(args.iter().copied())
+        .map(str::to_string)
+        .collect();
+    let commit = matches!(args.first(), Some(&("commit" | "rebase" | "push")));
+    let made = if commit {
+        crate::process::guarded_command(&argv, dir)
+    } else {
+        crate::process::command(&argv, dir)
+    };
+    let Some(mut cmd) = made else {
+        return Err(GitError::Spawn(std::io::Error::other("empty git command")));
+    };
+    cmd
         // Paths are paths, never patterns; no pager, no prompts.
         .env("GIT_LITERAL_PATHSPECS", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -52,9 +64,12 @@ pub(crate) async fn git(
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(GitError::Spawn)?;
+    // What a commit hook starts goes with git if iteratr dies.
+    let _group = commit
+        .then(|| crate::process::guard_group(child.id()))
+        .flatten();
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input).await.map_err(GitError::Spawn)?;
         drop(pipe);

@@ -17,6 +17,7 @@ pub mod lease;
 mod permissions;
 mod prompt;
 mod rate_limit;
+mod recover;
 mod retry;
 mod run_hooks;
 pub(crate) mod spec;
@@ -350,7 +351,7 @@ impl Orchestrator {
         let spec = self.spec_text()?;
         self.start_server().await?;
 
-        let state = self.session.refresh().await?;
+        let state = self.close_abandoned_iteration().await?;
         if let Some(latest) = state.latest_iteration() {
             self.info(format!(
                 "resuming session {} after iteration {latest}",

@@ -83,6 +83,11 @@ pub enum Command {
         planning: bool,
         worker: Option<String>,
     },
+    /// A build starts after one that stopped without recording the end of its iteration (killed,
+    /// crashed, the machine went down): that iteration is recorded as interrupted and the tasks
+    /// left in progress go back to remaining (`task_released`), in one append. Nothing to do
+    /// when no iteration runs.
+    CloseAbandonedIteration,
     /// Summary of the running iteration (the worker's, with workers), or of the latest one.
     SummarizeIteration {
         summary: String,
@@ -193,6 +198,9 @@ impl std::fmt::Display for Command {
                 ..
             } => write!(f, "the start of iteration {number} (planning)"),
             Command::StartIteration { number, .. } => write!(f, "the start of iteration {number}"),
+            Command::CloseAbandonedIteration => {
+                write!(f, "the end of the iteration a stopped build left running")
+            }
             Command::SummarizeIteration { .. } => write!(f, "the iteration's summary"),
             Command::FinishIteration {
                 number, outcome, ..
@@ -351,6 +359,35 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 planning: *planning,
                 worker: worker.clone(),
             }));
+            out
+        }
+        Command::CloseAbandonedIteration => {
+            // A single build's iteration: workers' claims lapse and are taken over instead.
+            let Some(running) = state.running_iteration_of(None) else {
+                return Ok(Vec::new());
+            };
+            let reason = format!("iteration {running} never ended");
+            let mut out = vec![ev(EventKind::IterationFinished {
+                iteration: running,
+                outcome: IterationOutcome::Interrupted,
+                detail: Some(format!(
+                    "{reason}: the build running it stopped without recording its end (killed or crashed)"
+                )),
+                commit: None,
+                usage: None,
+            })];
+            out.extend(
+                state
+                    .tasks_with_status(TaskStatus::InProgress)
+                    .into_iter()
+                    .filter(|t| t.claim.is_none())
+                    .map(|t| {
+                        ev(EventKind::TaskReleased {
+                            task: t.id,
+                            reason: reason.clone(),
+                        })
+                    }),
+            );
             out
         }
         Command::SummarizeIteration { summary, worker } => {

@@ -294,6 +294,14 @@ pub enum EventKind {
     TaskDeleted {
         task: u64,
     },
+    /// A task someone took is given back (in progress → remaining), so `task-next` offers it
+    /// again: whoever worked on it stopped without saying how far it got (an iteration that
+    /// never ended; later, a worker's lease that lapsed).
+    TaskReleased {
+        task: u64,
+        /// Why, for people: "iteration 3 never ended".
+        reason: String,
+    },
     NoteAdded {
         note: u64,
         note_type: NoteType,
@@ -544,6 +552,7 @@ impl EventKind {
             EventKind::TaskDependencyAdded { .. } => "task_dependency_added",
             EventKind::TaskContentEdited { .. } => "task_content_edited",
             EventKind::TaskDeleted { .. } => "task_deleted",
+            EventKind::TaskReleased { .. } => "task_released",
             EventKind::NoteAdded { .. } => "note_added",
             EventKind::NoteContentEdited { .. } => "note_content_edited",
             EventKind::NoteDeleted { .. } => "note_deleted",

@@ -47,4 +47,6 @@ mod tests {
 }
 
 #[cfg(test)]
+mod release_tests;
+#[cfg(test)]
 mod rules_tests;

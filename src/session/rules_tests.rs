@@ -703,6 +703,7 @@ mod properties {
         Start(u8),
         Summary,
         Finish,
+        Abandon,
         Complete,
         Reset,
     }
@@ -720,6 +721,7 @@ mod properties {
             1 => (0u8..20).prop_map(Op::Start),
             1 => Just(Op::Summary),
             1 => Just(Op::Finish),
+            1 => Just(Op::Abandon),
             1 => Just(Op::Complete),
             1 => prop::bool::weighted(0.1).prop_map(|_| Op::Reset),
         ]
@@ -788,6 +790,7 @@ mod properties {
                 commit: None,
                 usage: None,
             },
+            Op::Abandon => Command::CloseAbandonedIteration,
             Op::Complete => Command::CompleteSession { summary: None },
             Op::Reset => Command::Reset { reason: None },
         }

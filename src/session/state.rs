@@ -44,6 +44,10 @@ pub struct Task {
     pub worker: Option<String>,
     /// The commit of the integration branch that brought its work in.
     pub integrated: Option<String>,
+    /// Why the task was last given back to `remaining` (`task_released`), until its status
+    /// changes again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released: Option<String>,
 }
 
 impl Task {
@@ -325,6 +329,7 @@ impl SessionState {
                         claim: None,
                         worker: None,
                         integrated: None,
+                        released: None,
                     },
                 );
                 if status.is_unfinished() {
@@ -340,6 +345,7 @@ impl SessionState {
                 self.unindex(*task);
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.status = *status;
+                    t.released = None;
                     touched = Some(*task);
                     if status.is_unfinished() {
                         self.completed = None;
@@ -347,6 +353,23 @@ impl SessionState {
                 }
                 self.reindex(*task);
                 self.reindex_dependents(*task);
+            }
+            EventKind::TaskReleased { task, reason } => {
+                // Only work someone had taken is given back; anything else stays as it is.
+                if self
+                    .tasks
+                    .get(task)
+                    .is_some_and(|t| t.status == TaskStatus::InProgress)
+                {
+                    self.unindex(*task);
+                    if let Some(t) = self.tasks.get_mut(task) {
+                        t.status = TaskStatus::Remaining;
+                        t.released = Some(reason.clone());
+                        touched = Some(*task);
+                    }
+                    self.reindex(*task);
+                    self.reindex_dependents(*task);
+                }
             }
             EventKind::TaskPrioritySet { task, priority } => {
                 self.unindex(*task);

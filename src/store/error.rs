@@ -42,7 +42,9 @@ pub enum StoreError {
         "session '{0}' was reset while it was being followed; open it again to see the new history"
     )]
     SessionReset(String),
-    #[error("event #{seq} of session '{session}' cannot be read")]
+    #[error(
+        "event #{seq} of session '{session}' cannot be read: the log was changed outside iteratr or damaged there; iteratr changes nothing in it (restore the data dir from a backup, or go on under another session name with -n)"
+    )]
     Corrupt {
         session: String,
         seq: u64,
@@ -153,7 +155,7 @@ pub enum SqliteError {
         source: Cause<rusqlite::Error>,
     },
     #[error(
-        "cannot open the event log at {} (another process held the database for over {}s)",
+        "the event log at {} is locked: another process held it for over {}s (another iteratr, or a tool with the database open); nothing was written; stop that process or wait for it, then run the same command again",
         .path.display(),
         .waited.as_secs()
     )]
@@ -163,7 +165,34 @@ pub enum SqliteError {
         #[source]
         source: Cause<rusqlite::Error>,
     },
-    #[error("cannot open the event log at {}", .path.display())]
+    #[error(
+        "cannot write to the event log at {}: the disk is full (or a file size limit was reached); nothing was half written; free some space, then run the same command again",
+        .path.display()
+    )]
+    Full {
+        path: PathBuf,
+        #[source]
+        source: Cause<rusqlite::Error>,
+    },
+    #[error(
+        "cannot write to the event log at {}: the file system or the database is read-only now; nothing was half written; make the data directory writable again, then run the same command again",
+        .path.display()
+    )]
+    ReadOnly {
+        path: PathBuf,
+        #[source]
+        source: Cause<rusqlite::Error>,
+    },
+    #[error(
+        "the event log at {} failed to read or write the disk (is the file system full, read-only or failing?); nothing was half written; fix that, then run the same command again",
+        .path.display()
+    )]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: Cause<rusqlite::Error>,
+    },
+    #[error("the event log at {} failed", .path.display())]
     Database {
         path: PathBuf,
         #[source]

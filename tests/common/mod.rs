@@ -11,6 +11,7 @@ pub mod nats;
 pub mod procs;
 pub mod project;
 pub mod real_agent;
+pub mod reliability;
 pub mod rogue;
 pub mod tmux;
 

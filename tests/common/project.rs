@@ -129,6 +129,33 @@ impl Project {
     }
 }
 
+/// Runs `git ARGS` in `dir` and returns what it printed, failing the test when git fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Project {
+    /// Makes the project a git repository with one commit (the spec, a `.gitignore` that
+    /// ignores logs and the script) and an identity, so iteratr commits each iteration.
+    pub fn init_git(&self) {
+        let dir = self.path();
+        git_init(dir);
+        std::fs::write(dir.join(".gitignore"), "*.log\nscript.json*\n").unwrap();
+        git(dir, &["add", ".gitignore", "specs"]);
+        git(dir, &["commit", "--quiet", "-m", "initial"]);
+    }
+}
+
 /// Waits for the child (killing it after `limit`) and returns its output.
 pub fn finish(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();
@@ -147,21 +174,6 @@ pub fn finish(mut child: Child, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Runs git in `dir`; fails the test when git fails. Its output, trimmed.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Makes `dir` a git repository on `main` with a test identity (no commit yet).
@@ -255,4 +267,18 @@ pub fn build_completes(p: &Project) -> (String, Value) {
     let s = p.status();
     assert_eq!(s["completed"], true, "{s}");
     (text, s)
+}
+
+/// What the agent does after a build was stopped by a fault, whatever iteration it is: ask for
+/// the next task, finish everything, complete the session.
+pub fn catch_up_script() -> Value {
+    let turn = json!({"actions": [
+        tool("task-next", json!({})),
+        status_of("TAS-1", "completed"),
+        status_of("TAS-2", "completed"),
+        status_of("TAS-3", "completed"),
+        summary("finished after the kill"),
+        tool("session-complete", json!({"summary": "done"})),
+    ]});
+    json!({"turns": [turn.clone(), turn.clone(), turn]})
 }

@@ -267,6 +267,12 @@ impl Run {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// Kills iteratr (SIGKILL: no cleanup) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits until the output has a line starting with `prefix`, and returns it.
     pub fn wait_for_line(&self, prefix: &str, limit: Duration) -> Option<String> {
         let deadline = Instant::now() + limit;

@@ -9,12 +9,8 @@ use crate::common::project::*;
 /// A project that is a git repository with one commit, an ignored pattern and an untracked file.
 fn repo(script: serde_json::Value) -> Project {
     let p = Project::new(script);
-    let dir = p.path();
-    git_init(dir);
-    std::fs::write(dir.join(".gitignore"), "*.log\nscript.json*\n").unwrap();
-    git(dir, &["add", ".gitignore", "specs"]);
-    git(dir, &["commit", "--quiet", "-m", "initial"]);
-    std::fs::write(dir.join("scratch.txt"), "mine, not committed\n").unwrap();
+    p.init_git();
+    std::fs::write(p.path().join("scratch.txt"), "mine, not committed\n").unwrap();
     p
 }
 

@@ -137,6 +137,10 @@ async fn every_tool_answers_generated_arguments_without_harm() {
             "{:?}",
             seen.get()
         );
+        crate::common::reliability::report(format!(
+            "fuzz mcp tools: {} executions over HTTP ({ok} answered, {tool_error} refused by the tool, {rpc_error} JSON-RPC errors), server up",
+            ok + tool_error + rpc_error
+        ));
         let mut conn = conn_cell.into_inner();
         let mut id = next_id.get();
         // A batch of 10,000 is refused as a whole (at most 100), and nothing of it is stored.

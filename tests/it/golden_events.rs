@@ -74,6 +74,13 @@ fn one_of_each() -> Vec<Event> {
         ),
         e(Author::User, EventKind::TaskDeleted { task: 2 }),
         e(
+            Author::System,
+            EventKind::TaskReleased {
+                task: 1,
+                reason: "iteration 3 never ended".into(),
+            },
+        ),
+        e(
             Author::Agent,
             EventKind::NoteAdded {
                 note: 1,
@@ -326,5 +333,5 @@ fn event_encoding_matches_the_golden_file() {
     // Every event type is covered.
     let types: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.kind.type_name()).collect();
-    assert_eq!(types.len(), 27);
+    assert_eq!(types.len(), 28);
 }

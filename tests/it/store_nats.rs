@@ -100,7 +100,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RecordRetries {
     }
 }
 
-fn record_retries() {
+pub(crate) fn record_retries() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         use tracing_subscriber::layer::SubscriberExt;
@@ -110,7 +110,7 @@ fn record_retries() {
 }
 
 /// Waits until the store has said it retries an operation whose message contains `what`.
-async fn retrying(what: &str) {
+pub(crate) async fn retrying(what: &str) {
     let deadline = Instant::now() + crate::common::PATIENCE;
     while !RETRIES.lock().unwrap().iter().any(|m| m.contains(what)) {
         assert!(
@@ -133,7 +133,7 @@ fn texts(events: &[iteratr::store::StoredEvent]) -> Vec<String> {
 }
 
 /// Appends numbered messages `m{from}`.. one at a time, as a build would.
-async fn append_numbered(log: &dyn EventLog, session: &str, from: usize, count: usize) {
+pub(crate) async fn append_numbered(log: &dyn EventLog, session: &str, from: usize, count: usize) {
     for i in from..from + count {
         let last = log.last_seq(session).await.unwrap();
         assert_eq!(last, i as u64, "appends resume where the log ends");
@@ -148,7 +148,7 @@ async fn append_numbered(log: &dyn EventLog, session: &str, from: usize, count: 
 /// test lets it go on: the test breaks the server at that known point of the stream, so that
 /// append is under way while the server is down, and then sees how many appends were begun and
 /// acknowledged.
-struct Writer {
+pub(crate) struct Writer {
     started: Arc<AtomicUsize>,
     acked: Arc<AtomicUsize>,
     paused: Option<tokio::sync::oneshot::Receiver<()>>,
@@ -157,7 +157,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn spawn(
+    pub(crate) fn spawn(
         log: &Arc<dyn EventLog>,
         session: &str,
         from: usize,
@@ -199,19 +199,19 @@ impl Writer {
     }
 
     /// Waits until the writer holds still after its first `pause` acknowledged appends.
-    async fn paused(&mut self) {
+    pub(crate) async fn paused(&mut self) {
         tokio::time::timeout(crate::common::PATIENCE, self.paused.take().unwrap())
             .await
             .expect("the writer never reached its pause")
             .unwrap();
     }
 
-    fn acked(&self) -> usize {
+    pub(crate) fn acked(&self) -> usize {
         self.acked.load(Ordering::SeqCst)
     }
 
     /// Lets the writer go on, and waits until its next append is under way.
-    async fn resume(&mut self) {
+    pub(crate) async fn resume(&mut self) {
         let before = self.started.load(Ordering::SeqCst);
         self.go.take().unwrap().send(()).unwrap();
         let deadline = Instant::now() + crate::common::PATIENCE;
@@ -221,7 +221,7 @@ impl Writer {
         }
     }
 
-    async fn finish(self, limit: Duration, what: &str) -> usize {
+    pub(crate) async fn finish(self, limit: Duration, what: &str) -> usize {
         tokio::time::timeout(limit, self.task)
             .await
             .unwrap_or_else(|_| panic!("{what}"))
@@ -230,7 +230,7 @@ impl Writer {
     }
 }
 
-fn check_whole(events: &[iteratr::store::StoredEvent], n: usize) {
+pub(crate) fn check_whole(events: &[iteratr::store::StoredEvent], n: usize) {
     assert_eq!(events.len(), n, "nothing lost, nothing written twice");
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.seq, i as u64 + 1);
@@ -239,50 +239,6 @@ fn check_whole(events: &[iteratr::store::StoredEvent], n: usize) {
         texts(events),
         (0..n).map(|i| format!("m{i}")).collect::<Vec<_>>()
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn appends_resume_after_the_server_is_killed_and_restarted() {
-    record_retries();
-    let mut server = NatsServer::start();
-    let log = NatsLog::connect(&NatsOptions::new(server.url()))
-        .await
-        .unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(log);
-    append_numbered(log.as_ref(), "crash", 0, 50).await;
-    let mut sub = log.subscribe("crash", 0).await.unwrap();
-    for _ in 0..50 {
-        next_event(&mut sub).await;
-    }
-
-    // A writer appends 50 more; the server dies (SIGKILL) after 20 of them are acknowledged, and
-    // comes back once the 21st append has failed on the dead server and is being retried: the
-    // other 30 are acknowledged only after the restart.
-    let mut writer = Writer::spawn(&log, "crash", 50, 50, 20);
-    writer.paused().await;
-    server.kill();
-    writer.resume().await;
-    retrying("iteratr.crash").await;
-    assert_eq!(writer.acked(), 20);
-    server.restart();
-    let acked = writer
-        .finish(
-            Duration::from_secs(90),
-            "appends did not resume after the restart",
-        )
-        .await;
-    assert_eq!(acked, 50, "30 appends acknowledged after the restart");
-
-    let events = read_all(log.as_ref(), "crash", 0).await.unwrap();
-    check_whole(&events, 100);
-    // A fresh connection sees the same, and the live feed went on across the restart.
-    let other = NatsLog::connect(&NatsOptions::new(server.url()))
-        .await
-        .unwrap();
-    check_whole(&read_all(&other, "crash", 0).await.unwrap(), 100);
-    for i in 51..=100u64 {
-        assert_eq!(next_event(&mut sub).await.seq, i);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

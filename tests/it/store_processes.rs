@@ -4,17 +4,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::common::conformance::next_event;
 use iteratr::service::SessionHandle;
-use iteratr::session::{Author, Command, EventKind};
+use iteratr::session::EventKind;
 use iteratr::store::{EventLog, SqliteLog, read_all};
 
-const SESSION: &str = "shared";
+pub(crate) const SESSION: &str = "shared";
 
 /// A worker process that is killed if the test fails before it ends, so none is left behind.
-struct Worker(Child);
+pub(crate) struct Worker(pub(crate) Child);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -24,7 +23,7 @@ impl Drop for Worker {
 }
 
 /// `store_worker sqlite DIR ARGS..`: a second process writing to the log in `dir`.
-fn spawn_worker(dir: &Path, args: &[&str]) -> Worker {
+pub(crate) fn spawn_worker(dir: &Path, args: &[&str]) -> Worker {
     let child = Process::new(crate::common::example("store_worker"))
         .arg("sqlite")
         .arg(dir)
@@ -78,67 +77,6 @@ async fn two_processes_append_500_each_without_loss_or_duplicates() {
         .await
         .unwrap();
     assert_eq!(state.tasks.len(), 1000);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_killed_mid_append_leaves_a_whole_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = SqliteLog::open(dir.path()).unwrap();
-    let mut child = spawn_worker(dir.path(), &["batches-forever"]);
-    // Let it write a good while, then kill it without warning.
-    let mut waited = 0;
-    while log.last_seq(SESSION).await.unwrap() < 300 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        waited += 1;
-        assert!(waited < 1500, "the worker wrote too little");
-        assert!(
-            child.0.try_wait().unwrap().is_none(),
-            "the worker died on its own"
-        );
-    }
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
-
-    // A fresh open (as after a crash) reads every event whole, batches all or nothing.
-    drop(log);
-    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
-    let events = read_all(log.as_ref(), SESSION, 0).await.unwrap();
-    assert!(events.len() >= 300);
-    let mut batches: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        assert_eq!(e.seq, i as u64 + 1);
-        let EventKind::UserMessage { text } = &e.event.kind else {
-            panic!()
-        };
-        let words: Vec<&str> = text.split(' ').collect();
-        let (batch, n): (u64, usize) = (words[1].parse().unwrap(), words[5].parse().unwrap());
-        let entry = batches.entry(batch).or_insert((0, n));
-        entry.0 += 1;
-    }
-    for (batch, (got, n)) in &batches {
-        assert_eq!(got, n, "batch {batch} is torn");
-    }
-    assert_eq!(
-        *batches.keys().next_back().unwrap() + 1,
-        batches.len() as u64,
-        "no batch lost"
-    );
-
-    // Appending goes on where the log ends.
-    let handle = SessionHandle::open(Arc::clone(&log), SESSION)
-        .await
-        .unwrap();
-    let before = log.last_seq(SESSION).await.unwrap();
-    let done = handle
-        .execute(
-            &Command::UserMessage {
-                text: "after the crash".into(),
-            },
-            Author::User,
-        )
-        .await
-        .unwrap();
-    assert_eq!(done.events[0].seq, before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

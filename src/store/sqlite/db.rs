@@ -127,7 +127,10 @@ pub(super) fn db_error(path: &Path, e: rusqlite::Error) -> SqliteError {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             SqliteError::Damaged { path, source }
         }
-        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+        Some(ErrorCode::DiskFull) => SqliteError::Full { path, source },
+        Some(ErrorCode::ReadOnly) => SqliteError::ReadOnly { path, source },
+        Some(ErrorCode::SystemIoFailure) => SqliteError::Io { path, source },
+        Some(ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
             SqliteError::Access { path, source }
         }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => SqliteError::Busy {

@@ -304,9 +304,13 @@ impl EventLog for SqliteLog {
                             event.to_json()
                         ])
                         .map_err(|e| inner.err(e))?;
+                    crate::fault::reached("append", event.kind.type_name());
                 }
             }
             tx.commit().map_err(|e| inner.err(e))?;
+            for event in &events {
+                crate::fault::reached("appended", event.kind.type_name());
+            }
             drop(conn);
             if !events.is_empty() {
                 inner.notify();

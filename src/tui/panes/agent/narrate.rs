@@ -25,6 +25,9 @@ pub fn narrate(transcript: &mut Transcript, kind: &EventKind) {
         EventKind::TaskStatusSet { task, status } => {
             transcript.info(format!("{} → {status}", task_id(*task)), false)
         }
+        EventKind::TaskReleased { task, reason } => {
+            transcript.info(format!("{} → remaining ({reason})", task_id(*task)), true)
+        }
         EventKind::NoteAdded {
             note,
             note_type,

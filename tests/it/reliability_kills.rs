@@ -1,0 +1,568 @@
+//! Kills at the worst moment: `iteratr build` SIGKILLed at 20 seeded points of its iterations
+//! (while the agent initializes or opens a session, while a turn streams, inside and right after
+//! the append of a tool call or of an iteration's end, while a hook or a commit runs, on
+//! JetStream, and during the next build's own recovery). After each kill: no agent, hook, git or
+//! nats-server process is left; the log is whole (read from SQLite directly: numbers gap-free,
+//! every row decodes); the next build records the iteration that never ended as interrupted, gives
+//! the tasks it left in progress back (`task_released`, so `task-next` offers them again), and
+//! completes. The seed is printed; `ITERATR_RELIABILITY_SEED=N` replays a run.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use iteratr::service::SessionHandle;
+use iteratr::session::{Author, Command as SessionCommand, EventKind};
+use iteratr::store::{EventLog, SqliteLog, read_all};
+use serde_json::{Value, json};
+
+use crate::common::procs;
+use crate::common::project::*;
+use crate::common::reliability::{Rng, report, sqlite_log};
+use crate::common::{PATIENCE, wait_until};
+use crate::store_processes::{SESSION, spawn_worker};
+
+/// Where a build is killed.
+#[derive(Debug, Clone, Copy)]
+enum Point {
+    /// The agent never answers `initialize`.
+    Initialize,
+    /// The agent never answers the n-th `session/new` (1: planning, 2: the first work iteration).
+    NewSession(u64),
+    /// Turn k (0: planning) streams text, its task in progress, and goes on forever.
+    Streaming(usize),
+    /// Inside the SQLite transaction of the n-th `task_status_set` (a tool call's append).
+    ToolAppend(u32),
+    /// Right after that append committed, before iteratr learnt it did.
+    ToolAppended(u32),
+    /// Inside the append of the n-th iteration's end.
+    IterationEndAppend(u32),
+    /// While the `post_iteration` hook of the first work iteration runs (it started a child).
+    Hook,
+    /// While git commits the first work iteration (its pre-commit hook started a child).
+    Commit,
+    /// Streaming in turn 1, then the next build is killed inside its own recovery append.
+    Recovery,
+    /// Turn k streaming, on JetStream with the nats-server iteratr runs itself.
+    JetStream(usize),
+}
+
+impl Point {
+    fn pick(kind: u64, rng: &mut Rng) -> Point {
+        match kind % 10 {
+            0 => Point::Initialize,
+            1 => Point::NewSession(rng.range(1, 2)),
+            2 => Point::Streaming(rng.range(0, 2) as usize),
+            // task_status_set appends: TAS-1 in progress, completed, TAS-2 the same, TAS-3.
+            3 => Point::ToolAppend(rng.range(1, 5) as u32),
+            4 => Point::ToolAppended(rng.range(1, 5) as u32),
+            // iteration_finished appends: planning, two work iterations, the finishing one.
+            5 => Point::IterationEndAppend(rng.range(1, 4) as u32),
+            6 => Point::Hook,
+            7 => Point::Commit,
+            8 => Point::Recovery,
+            _ => Point::JetStream(rng.range(0, 2) as usize),
+        }
+    }
+
+    fn nats(self) -> bool {
+        matches!(self, Point::JetStream(_))
+    }
+
+    fn streaming_turn(self) -> Option<usize> {
+        match self {
+            Point::Streaming(k) | Point::JetStream(k) => Some(k),
+            Point::Recovery => Some(1),
+            _ => None,
+        }
+    }
+}
+
+/// The script of the build that is killed: plan, TAS-1, TAS-2, finish; the streaming turn (if
+/// any) stops in the middle of its work and waits forever.
+fn killed_script(point: Point) -> Value {
+    let mut turns = vec![
+        planning_turn(),
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ];
+    if let Some(k) = point.streaming_turn() {
+        let actions = turns[k]["actions"].as_array_mut().unwrap();
+        // After the task is taken (work turns start with it), before the work is done.
+        let at = usize::from(k > 0);
+        for (i, a) in [
+            json!({"say": "Working on it: "}),
+            json!({"say": "reading the code, "}),
+            json!({"wait_file": ".iteratr/never"}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            actions.insert(at + i, a);
+        }
+    }
+    json!({"turns": turns})
+}
+
+const HOOK: &str = "[hooks.post_iteration]\ncommand = \"[ -e .iteratr/hook-ran ] && exit 0; touch .iteratr/hook-ran; sleep 600 & echo $! > .iteratr/hook-child.pid; wait\"\n";
+const PRE_COMMIT: &str = "#!/bin/sh\n[ -e .iteratr/commit-ran ] && exit 0\ntouch .iteratr/commit-ran\nsleep 600 & echo $! > .iteratr/commit-child.pid\nwait\n";
+
+fn project(point: Point) -> Project {
+    let p = Project::new(killed_script(point));
+    std::fs::create_dir_all(p.path().join(".iteratr")).unwrap();
+    match point {
+        Point::Hook => std::fs::write(p.path().join("iteratr.toml"), HOOK).unwrap(),
+        Point::Commit => {
+            p.init_git();
+            let hook = p.path().join(".git/hooks/pre-commit");
+            std::fs::write(&hook, PRE_COMMIT).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        _ => {}
+    }
+    p
+}
+
+fn build(p: &Project, point: Point, extra: &[&str]) -> Command {
+    let mut args = vec!["--headless", "--retry-delay", "100ms"];
+    if point.nats() {
+        args.push("--nats-server");
+    }
+    args.extend(extra);
+    p.command(&args)
+}
+
+fn wait_for_file(p: &Project, name: &str) {
+    let path = p.path().join(name);
+    wait_until(
+        PATIENCE,
+        || format!("{} never appeared", path.display()),
+        || path.exists(),
+    );
+}
+
+/// Starts the build and kills it at `point`; returns how it ended.
+fn kill_at(p: &Project, point: Point) -> std::process::ExitStatus {
+    let mut cmd = build(p, point, &[]);
+    let self_kill = match point {
+        Point::ToolAppend(n) => Some(format!("append:task_status_set#{n}")),
+        Point::ToolAppended(n) => Some(format!("appended:task_status_set#{n}")),
+        Point::IterationEndAppend(n) => Some(format!("append:iteration_finished#{n}")),
+        _ => None,
+    };
+    match (point, &self_kill) {
+        (_, Some(at)) => {
+            cmd.env(iteratr::fault::ENV, at);
+        }
+        (Point::Initialize, _) => {
+            cmd.env("ITERATR_FAKE_AGENT_STALL", "initialize");
+        }
+        (Point::NewSession(n), _) => {
+            cmd.env("ITERATR_FAKE_AGENT_STALL", format!("new_session#{n}"));
+        }
+        _ => {}
+    }
+    let mut child = cmd.spawn().unwrap();
+    if self_kill.is_some() {
+        return wait_exit(&mut child);
+    }
+    match point {
+        Point::Initialize | Point::NewSession(_) => p.wait_for_agent("stalled"),
+        Point::Hook => wait_for_file(p, ".iteratr/hook-child.pid"),
+        Point::Commit => wait_for_file(p, ".iteratr/commit-child.pid"),
+        _ => p.wait_for_agent("waiting"),
+    }
+    child.kill().unwrap(); // SIGKILL
+    wait_exit(&mut child)
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until(
+        PATIENCE,
+        || "iteratr did not end",
+        || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        },
+    );
+    status.unwrap()
+}
+
+/// No process iteratr started is left: nothing works in the project directory or names it,
+/// every agent's process group is empty, and the children hooks started are gone.
+fn assert_nothing_left(p: &Project) {
+    let dir = p.path().canonicalize().unwrap();
+    let needle = dir.display().to_string();
+    let agents: Vec<u32> = p
+        .agent_events("start")
+        .iter()
+        .map(|e| e["pid"].as_u64().unwrap() as u32)
+        .collect();
+    let children: Vec<u32> = ["hook-child.pid", "commit-child.pid"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(".iteratr").join(f)).ok())
+        .map(|pid| pid.trim().parse().unwrap())
+        .collect();
+    let left = || {
+        let mut left = procs::working_in(&dir);
+        left.extend(procs::with_cmdline(&needle));
+        for pgid in &agents {
+            left.extend(
+                procs::in_group(*pgid)
+                    .into_iter()
+                    .map(|pid| (pid, format!("agent group {pgid}"))),
+            );
+        }
+        left.extend(
+            children
+                .iter()
+                .filter(|pid| procs::running(**pid))
+                .map(|pid| (*pid, "a hook's child".to_string())),
+        );
+        left
+    };
+    wait_until(
+        PATIENCE,
+        || format!("left running: {:?}", left()),
+        || left().is_empty(),
+    );
+}
+
+/// The session as `status --json` shows it (through the managed server on JetStream).
+fn status(p: &Project, point: Point) -> Value {
+    let mut cmd = Command::new(crate::common::bin());
+    cmd.current_dir(p.path());
+    if point.nats() {
+        cmd.arg("--nats-server");
+    }
+    crate::common::status_json(cmd, "demo")
+}
+
+/// Every task status change the agent was told succeeded is in the log (read from SQLite
+/// directly, which also checks it is whole), in the order it was told.
+fn assert_acknowledged_kept(p: &Project) {
+    let sessions = sqlite_log(&p.path().join(".iteratr"));
+    let logged: Vec<(String, String)> = sessions["demo"]
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskStatusSet { task, status } => {
+                Some((format!("TAS-{task}"), status.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let acked = p
+        .agent_events("tool")
+        .into_iter()
+        .filter(|e| e["name"] == "task-status" && e["is_error"] == false)
+        .map(|e| {
+            let a = &e["args"];
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["status"].as_str().unwrap().to_string(),
+            )
+        });
+    let mut rest = logged.iter();
+    for call in acked {
+        assert!(
+            rest.any(|l| *l == call),
+            "acknowledged {call:?} is not in the log (in order): {logged:?}"
+        );
+    }
+}
+
+/// Checks the log and returns the number of the iteration left running and the tasks left in
+/// progress.
+fn after_the_kill(p: &Project, point: Point) -> (Option<u64>, Vec<String>) {
+    if !point.nats() {
+        assert_acknowledged_kept(p);
+    }
+    let s = status(p, point);
+    let running = s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|it| it["finished_at_ms"].is_null())
+        .map(|it| it["number"].as_u64().unwrap());
+    let in_progress = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "in_progress")
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    (running, in_progress)
+}
+
+fn survive(p: &Project, point: Point) {
+    let killed = kill_at(p, point);
+    assert_eq!(
+        killed.signal(),
+        Some(9),
+        "{point:?}: iteratr was not killed but ended with {killed}"
+    );
+    assert_nothing_left(p);
+    let (running, in_progress) = after_the_kill(p, point);
+    if let Point::Recovery = point {
+        // The next build dies inside the append that closes the iteration: none of it is stored.
+        let mut cmd = build(p, point, &["--takeover"]);
+        cmd.env(iteratr::fault::ENV, "append:task_released");
+        let again = wait_exit(&mut cmd.spawn().unwrap());
+        assert_eq!(
+            again.signal(),
+            Some(9),
+            "the recovery was not killed: {again}"
+        );
+        assert_nothing_left(p);
+        assert_eq!(
+            after_the_kill(p, point),
+            (running, in_progress.clone()),
+            "half a recovery is stored"
+        );
+    }
+    let _ = std::fs::remove_file(p.path().join("agent.log"));
+    p.script(catch_up_script());
+    let out = finish(build(p, point, &["--takeover"]).spawn().unwrap(), PATIENCE);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{point:?}: {text}\n{}",
+        stderr(&out)
+    );
+    let s = status(p, point);
+    assert_eq!(s["completed"], true, "{s}");
+    if let Some(n) = running {
+        let it = s["iterations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|it| it["number"] == n)
+            .unwrap();
+        assert_eq!(it["outcome"], "interrupted", "{it}");
+        let never = format!("iteration {n} never ended");
+        assert!(it["detail"].as_str().unwrap().starts_with(&never), "{it}");
+        assert!(text.contains(&never), "{text}");
+        for id in &in_progress {
+            assert!(
+                text.contains(&format!("{id} → remaining ({never})")),
+                "{id}: {text}"
+            );
+        }
+        if let Some(first) = in_progress
+            .iter()
+            .min_by_key(|id| id[4..].parse::<u32>().unwrap())
+        {
+            let next = p
+                .agent_events("tool")
+                .into_iter()
+                .find(|e| e["name"] == "task-next")
+                .unwrap();
+            assert!(
+                next["text"].as_str().unwrap().contains(first.as_str()),
+                "task-next offered {next}, not {first}"
+            );
+        }
+    } else {
+        assert!(
+            in_progress.is_empty(),
+            "tasks in progress with no iteration running: {in_progress:?}"
+        );
+    }
+    if !point.nats() {
+        sqlite_log(&p.path().join(".iteratr"));
+    }
+    assert_nothing_left(p);
+}
+
+#[test]
+fn reliability_kills_at_20_seeded_points_leave_a_whole_log_and_the_next_build_completes() {
+    crate::common::nats::server_binary();
+    let mut rng = Rng::from_env("ITERATR_RELIABILITY_SEED", "reliability_kills");
+    // Every kind of point once, then ten more chosen by the seed, in the seed's order.
+    let mut kinds: Vec<u64> = (0..10).chain((0..10).map(|_| rng.range(0, 9))).collect();
+    rng.shuffle(&mut kinds);
+    let points: Vec<Point> = kinds
+        .into_iter()
+        .map(|k| Point::pick(k, &mut rng))
+        .collect();
+    for (i, point) in points.iter().enumerate() {
+        report(format!("kill {}/{}: {point:?}", i + 1, points.len()));
+        survive(&project(*point), *point);
+    }
+    report(format!(
+        "kills survived {} of {}; events lost 0; processes left 0",
+        points.len(),
+        points.len()
+    ));
+}
+
+/// The real opencode (driven by the fake LLM) runs a shell command for the model when iteratr is
+/// killed: opencode and the command go with it, the log is whole, and the next build gives the
+/// task back, offers it with task-next and completes.
+#[test]
+fn reliability_kills_iteratr_while_the_real_opencode_runs_a_command() {
+    use crate::common::fake_llm::{Api, FakeLlm, prompt, result};
+    use crate::common::real_agent::{Project, Run, opencode, opencode_env, quote};
+    let opencode = opencode();
+    let p = Project::new(
+        "greetings",
+        "# Greetings\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n",
+    );
+    let dir = p.path();
+    let status = |id: &str, s: &str| json!({"id": id, "status": s});
+    let llm = FakeLlm::start(
+        Api::OpenAi,
+        vec![
+            prompt("planning iteration")
+                .call("iteratr_iteration-summary", json!({"summary": "Planned"})),
+            result("Recorded the summary").say("Planned."),
+            prompt("session greetings, iteration 1\n")
+                .call("iteratr_task-status", status("TAS-1", "in_progress")),
+            result("TAS-1 is now in_progress").say_and_call(
+                "Running the tests first.",
+                "bash",
+                json!({"command": "sleep 613", "description": "tests"}),
+            ),
+        ],
+    );
+    let agent = format!("{} acp", quote(&opencode));
+    let mut cmd = p.build(&agent, &["-m", "fakellm/scripted"]);
+    opencode_env(&mut cmd, &llm, "other");
+    let mut run = Run::start(cmd);
+    wait_until(
+        PATIENCE,
+        || {
+            format!(
+                "opencode never ran the command:\n{}\n{}",
+                run.stdout(),
+                llm.report()
+            )
+        },
+        || {
+            procs::working_in(&dir)
+                .iter()
+                .any(|(_, c)| c.contains("sleep 613"))
+        },
+    );
+    run.kill(); // SIGKILL
+    // opencode, and the shell command it ran, work in the project.
+    let left = || procs::working_in(&dir);
+    wait_until(
+        PATIENCE,
+        || format!("left running: {:?}", left()),
+        || left().is_empty(),
+    );
+    let sessions = sqlite_log(&dir.join(".iteratr"));
+    assert!(sessions.contains_key("greetings"), "{sessions:?}");
+    let s = p.status();
+    assert_eq!(s["tasks"][0]["status"], "in_progress", "{s}");
+
+    let llm = FakeLlm::start(
+        Api::OpenAi,
+        vec![
+            prompt("session greetings, iteration 2\n").call("iteratr_task-next", json!({})),
+            result("Next: TAS-1").calls(vec![
+                ("iteratr_task-status", status("TAS-1", "completed")),
+                ("iteratr_task-status", status("TAS-2", "completed")),
+            ]),
+            result("TAS-2 is now completed").call(
+                "iteratr_session-complete",
+                json!({"summary": "done after a kill"}),
+            ),
+            result("Session complete").say("All done."),
+        ],
+    );
+    let mut cmd = p.build(&agent, &["-m", "fakellm/scripted", "--takeover"]);
+    opencode_env(&mut cmd, &llm, "other");
+    let out = Run::start(cmd).finish(Duration::from_secs(110), || llm.report());
+    let context = || format!("{}\n{}\n{}", out.stdout, out.stderr, llm.report());
+    assert_eq!(out.code, Some(0), "{}", context());
+    assert!(
+        out.stdout
+            .contains("TAS-1 → remaining (iteration 1 never ended)"),
+        "{}",
+        context()
+    );
+    let s = p.status();
+    assert_eq!(s["completed"], true, "{s}");
+    assert_eq!(s["iterations"][1]["outcome"], "interrupted", "{s}");
+    sqlite_log(&dir.join(".iteratr"));
+    report(
+        "iteratr killed while the real opencode ran a command: opencode and the command gone, next build completed",
+    );
+    wait_until(
+        PATIENCE,
+        || format!("left running: {:?}", left()),
+        || left().is_empty(),
+    );
+}
+
+/// A second process appending batches to the embedded log is killed mid-append (the seeded suite
+/// above kills iteratr itself inside its own appends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliability_kills_a_writer_mid_append_leaves_a_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteLog::open(dir.path()).unwrap();
+    let mut child = spawn_worker(dir.path(), &["batches-forever"]);
+    // Let it write a good while, then kill it without warning.
+    let mut waited = 0;
+    while log.last_seq(SESSION).await.unwrap() < 300 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+        assert!(waited < 1500, "the worker wrote too little");
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the worker died on its own"
+        );
+    }
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+
+    // A fresh open (as after a crash) reads every event whole, batches all or nothing.
+    drop(log);
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
+    let events = read_all(log.as_ref(), SESSION, 0).await.unwrap();
+    assert!(events.len() >= 300);
+    let mut batches: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+        let EventKind::UserMessage { text } = &e.event.kind else {
+            panic!()
+        };
+        let words: Vec<&str> = text.split(' ').collect();
+        let (batch, n): (u64, usize) = (words[1].parse().unwrap(), words[5].parse().unwrap());
+        let entry = batches.entry(batch).or_insert((0, n));
+        entry.0 += 1;
+    }
+    for (batch, (got, n)) in &batches {
+        assert_eq!(got, n, "batch {batch} is torn");
+    }
+    assert_eq!(
+        *batches.keys().next_back().unwrap() + 1,
+        batches.len() as u64,
+        "no batch lost"
+    );
+
+    // Appending goes on where the log ends.
+    let handle = SessionHandle::open(Arc::clone(&log), SESSION)
+        .await
+        .unwrap();
+    let before = log.last_seq(SESSION).await.unwrap();
+    let done = handle
+        .execute(
+            &SessionCommand::UserMessage {
+                text: "after the crash".into(),
+            },
+            Author::User,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.events[0].seq, before + 1);
+}

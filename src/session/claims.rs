@@ -102,16 +102,28 @@ impl SessionState {
         if self.claim_of(worker).is_some() {
             return Vec::new();
         }
-        let mut out: Vec<EventKind> = self
-            .expired_claims(now_ms)
-            .into_iter()
-            .map(|(task, was)| EventKind::TaskUnclaimed {
+        let mut out: Vec<EventKind> = Vec::new();
+        for (task, was) in self.expired_claims(now_ms) {
+            // The iteration that worker was running will not end by itself either.
+            if let Some(iteration) = self.running_iteration_of(Some(&was)) {
+                out.push(EventKind::IterationFinished {
+                    iteration,
+                    outcome: super::IterationOutcome::Interrupted,
+                    detail: Some(format!(
+                        "worker {was} stopped renewing its claim on {} (killed, crashed or cut off)",
+                        super::task_id(task)
+                    )),
+                    commit: None,
+                    usage: None,
+                });
+            }
+            out.push(EventKind::TaskUnclaimed {
                 task,
                 worker: was,
                 expired: true,
                 reason: "its worker stopped renewing the claim".into(),
-            })
-            .collect();
+            });
+        }
         if let Some(t) = self.claimable_task(now_ms) {
             out.push(EventKind::TaskClaimed {
                 task: t.id,

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
 
-/// Version of the event encoding written by this build. Readers refuse events from a newer one.
-pub const EVENT_VERSION: u32 = 1;
+/// Version of the event encoding this build reads and writes. Readers refuse events from a newer
+/// one with a message that says to upgrade. An event carries the lowest version that knows its
+/// kind ([`EventKind::version`]), so a log without new kinds stays readable by older builds.
+pub const EVENT_VERSION: u32 = 2;
 
 /// Status of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -231,7 +233,7 @@ pub struct Event {
 impl Event {
     pub fn new(at_ms: i64, by: Author, kind: EventKind) -> Self {
         Event {
-            v: EVENT_VERSION,
+            v: kind.version(),
             at_ms,
             by,
             kind,
@@ -543,6 +545,19 @@ impl fmt::Display for LeaseHolder {
 }
 
 impl EventKind {
+    /// The first encoding version that knows this kind: 2 for the workers' claims and for
+    /// `task_released`, 1 for the rest.
+    pub fn version(&self) -> u32 {
+        match self {
+            EventKind::TaskClaimed { .. }
+            | EventKind::ClaimsRenewed { .. }
+            | EventKind::TaskUnclaimed { .. }
+            | EventKind::TaskIntegrated { .. }
+            | EventKind::TaskReleased { .. } => 2,
+            _ => 1,
+        }
+    }
+
     /// The `type` tag, also stored beside the payload for people reading the database.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -47,6 +47,8 @@ mod tests {
 }
 
 #[cfg(test)]
+mod claim_tests;
+#[cfg(test)]
 mod release_tests;
 #[cfg(test)]
 mod rules_tests;

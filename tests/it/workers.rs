@@ -255,6 +255,16 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
         assert_eq!(git(p.path(), &["show", &format!("main:{file}.txt")]), text);
     }
     assert!(text.contains("claim expired"), "{text}");
+    // The killed worker's iteration is recorded as interrupted, not left running.
+    let s = p.status();
+    let killed: Vec<&Value> = s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["worker"] == by[0].as_str())
+        .collect();
+    assert!(!killed.is_empty(), "{s}");
+    assert!(killed.iter().all(|i| i["outcome"] == "interrupted"), "{s}");
     // The killed worker's agent did not outlive it.
     let slow_events: Vec<Value> = std::fs::read_to_string(&slow_log)
         .unwrap()

@@ -1,0 +1,158 @@
+//! Rules of workers' claims: one holder a task, renewals, expiry (with the worker's iteration
+//! closed), release, and dependents that wait until the work is integrated.
+
+use super::*;
+
+fn at(now_ms: i64) -> Ctx {
+    Ctx {
+        now_ms,
+        by: Author::System,
+    }
+}
+
+fn run(state: &mut SessionState, cmd: Command, now_ms: i64) -> Vec<Event> {
+    let events = decide(state, &cmd, at(now_ms)).unwrap();
+    for e in &events {
+        let seq = state.last_seq + 1;
+        state.apply(seq, e);
+    }
+    events
+}
+
+fn claim(state: &mut SessionState, worker: &str, now_ms: i64) -> Option<u64> {
+    let cmd = Command::ClaimTask {
+        worker: worker.into(),
+        ttl_ms: 10_000,
+    };
+    run(state, cmd, now_ms);
+    state.claim_of(worker).map(|t| t.id)
+}
+
+/// TAS-1 and TAS-2 independent, TAS-3 after TAS-1.
+fn session() -> SessionState {
+    let mut s = SessionState::default();
+    let mut third = NewTask::new("c");
+    third.depends_on = vec!["TAS-1".into()];
+    run(
+        &mut s,
+        Command::AddTasks(vec![NewTask::new("a"), NewTask::new("b"), third]),
+        0,
+    );
+    s
+}
+
+#[test]
+fn two_workers_never_hold_the_same_task_and_a_holder_keeps_its_own() {
+    let mut s = session();
+    assert_eq!(claim(&mut s, "w1", 1_000), Some(1));
+    assert_eq!(claim(&mut s, "w2", 1_000), Some(2));
+    // Nothing else is claimable: TAS-3 waits on TAS-1.
+    assert_eq!(claim(&mut s, "w3", 1_000), None);
+    // Asking again returns the task held, without a new event.
+    assert!(
+        decide(
+            &s,
+            &Command::ClaimTask {
+                worker: "w1".into(),
+                ttl_ms: 10_000
+            },
+            at(2_000)
+        )
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(s.claim_of("w1").map(|t| t.id), Some(1));
+    // A single build's task-next does not offer held tasks.
+    assert!(s.claimable_task(2_000).is_none());
+}
+
+#[test]
+fn a_lapsed_claim_is_expired_with_its_workers_iteration_and_the_task_taken_over() {
+    let mut s = session();
+    claim(&mut s, "w1", 1_000);
+    let start = Command::StartIteration {
+        number: 1,
+        planning: false,
+        worker: Some("w1".into()),
+    };
+    run(&mut s, start, 1_000);
+    let progress = Command::SetStatus {
+        task: "TAS-1".into(),
+        status: TaskStatus::InProgress,
+    };
+    run(&mut s, progress, 1_500);
+    // Renewed at 9 s: still held at 15 s.
+    run(
+        &mut s,
+        Command::RenewClaims {
+            worker: "w1".into(),
+        },
+        9_000,
+    );
+    assert_eq!(claim(&mut s, "w2", 15_000), Some(2));
+    // Not renewed for 10 s: w3 records the expiry (and the end of w1's iteration) first.
+    let events = run(
+        &mut s,
+        Command::ClaimTask {
+            worker: "w3".into(),
+            ttl_ms: 10_000,
+        },
+        19_500,
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(kinds, ["iteration_finished", "task_unclaimed"]);
+    assert!(!s.iterations[&1].is_running());
+    assert_eq!(s.tasks[&1].status, TaskStatus::Remaining);
+    assert!(s.tasks[&1].claim.is_none());
+    // The next request takes it.
+    assert_eq!(claim(&mut s, "w3", 19_600), Some(1));
+    assert!(events.iter().all(|e| e.v <= EVENT_VERSION));
+    assert_eq!(events[1].v, 2);
+}
+
+#[test]
+fn dependents_wait_until_the_work_is_integrated_and_release_is_for_the_holder_only() {
+    let mut s = session();
+    claim(&mut s, "w1", 1_000);
+    let done = Command::SetStatus {
+        task: "TAS-1".into(),
+        status: TaskStatus::Completed,
+    };
+    run(&mut s, done, 2_000);
+    // Completed but not integrated: TAS-3 is not ready yet.
+    assert!(s.ready_tasks().all(|t| t.id != 3));
+    // Only the holder can let go.
+    let wrong = Command::ReleaseClaim {
+        task: 1,
+        worker: "w2".into(),
+        reason: "no".into(),
+    };
+    assert!(run(&mut s, wrong, 2_000).is_empty());
+    let integrated = Command::RecordIntegration {
+        task: 1,
+        commit: "0123456789abcdef".into(),
+        worker: Some("w1".into()),
+    };
+    run(&mut s, integrated, 3_000);
+    let release = Command::ReleaseClaim {
+        task: 1,
+        worker: "w1".into(),
+        reason: "integrated".into(),
+    };
+    run(&mut s, release, 3_000);
+    assert!(s.ready_tasks().any(|t| t.id == 3));
+    assert_eq!(s.tasks[&1].status, TaskStatus::Completed);
+    assert!(!s.all_integrated());
+    // A bad commit id or worker name is refused.
+    let bad = Command::RecordIntegration {
+        task: 2,
+        commit: "not a commit".into(),
+        worker: None,
+    };
+    assert!(decide(&s, &bad, at(4_000)).is_err());
+    let bad_name = Command::ClaimTask {
+        worker: "w 1; rm".into(),
+        ttl_ms: 10_000,
+    };
+    assert!(decide(&s, &bad_name, at(4_000)).is_err());
+}

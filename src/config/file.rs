@@ -50,6 +50,13 @@ pub struct FileSettings {
     pub max_tokens: At<u64>,
     #[serde(default, deserialize_with = "cost")]
     pub max_cost: At<String>,
+    // Workers.
+    #[serde(default, deserialize_with = "workers")]
+    pub workers: At<String>,
+    pub branch: At<String>,
+    pub remote: At<String>,
+    #[serde(default, deserialize_with = "lease_ttl")]
+    pub claim_ttl: At<String>,
     #[serde(default)]
     pub hooks: BTreeMap<HookPoint, Spanned<HookDecl>>,
 }
@@ -109,6 +116,13 @@ fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error>
     checked(d, |s| match s.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(()),
         _ => Err(format!("{s} is not a whole number of at least 1")),
+    })
+}
+
+fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
+    checked(d, |s| match s.parse::<u32>() {
+        Ok(1..=32) => Ok(()),
+        _ => Err(format!("{s} is not 1 to 32")),
     })
 }
 

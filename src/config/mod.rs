@@ -35,7 +35,7 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
 }
 
 /// Every key a settings file may hold besides `[hooks.*]`.
-pub const KEYS: [Key; 21] = [
+pub const KEYS: [Key; 25] = [
     key("data_dir", "data_dir", Scope::Global),
     key("nats_url", "nats_url", Scope::Global),
     key("nats_creds", "nats_creds", Scope::Global),
@@ -57,6 +57,10 @@ pub const KEYS: [Key; 21] = [
     key("max_idle_iterations", "max_idle_iterations", Scope::Build),
     key("max_tokens", "max_tokens", Scope::Build),
     key("max_cost", "max_cost", Scope::Build),
+    key("workers", "workers", Scope::Build),
+    key("branch", "branch", Scope::Build),
+    key("remote", "remote", Scope::Build),
+    key("claim_ttl", "claim_ttl", Scope::Build),
 ];
 
 /// Where a value was written.
@@ -121,6 +125,10 @@ impl FileSettings {
             "max_cost" => shown(&self.max_cost),
             "max_idle_iterations" => shown(&self.max_idle_iterations),
             "auto_commit" => shown(&self.auto_commit),
+            "workers" => shown(&self.workers),
+            "branch" => shown(&self.branch),
+            "remote" => shown(&self.remote),
+            "claim_ttl" => shown(&self.claim_ttl),
             _ => None,
         }
     }

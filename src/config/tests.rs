@@ -175,3 +175,28 @@ fn hooks_take_the_projects_declaration_of_a_point() {
     assert_eq!(end.timeout, DEFAULT_TIMEOUT);
     assert!(end.to_agent);
 }
+
+#[test]
+fn workers_settings_reach_build_and_worker_and_are_checked() {
+    let project = "workers = 3\nbranch = \"trunk\"\nremote = \"origin\"\nclaim_ttl = \"45s\"\n";
+    let (_d, s) = settings(None, Some(project));
+    let (_, b) = build_args(&s, &[]);
+    assert_eq!(b.workers, 3);
+    assert_eq!(b.branch.as_deref(), Some("trunk"));
+    assert_eq!(b.remote.as_deref(), Some("origin"));
+    assert_eq!(b.claim_ttl, Duration::from_secs(45));
+    // `iteratr worker` takes them too.
+    let argv = ["iteratr", "worker", "-n", "demo"];
+    let matches = s.apply(Cli::command()).try_get_matches_from(argv).unwrap();
+    let Commands::Worker(w) = Cli::from_arg_matches(&matches).unwrap().command else {
+        unreachable!()
+    };
+    assert_eq!(w.remote.as_deref(), Some("origin"));
+    let e = error("workers = 40\n");
+    assert!(e.contains("workers") && e.contains("1 to 32"), "{e}");
+    let e = error("claim_ttl = \"2h\"\n");
+    assert!(
+        e.contains("claim_ttl") && e.contains("outside 1s to 1h"),
+        "{e}"
+    );
+}

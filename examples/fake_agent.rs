@@ -872,20 +872,8 @@ impl Fake {
                     }
                 }
                 Action::Write { path, content } => {
-                    let path = session.resolve(&path);
-                    let req = WriteTextFileRequest::new(session.id.clone(), path.clone(), content);
-                    let result = tokio::select! {
-                        r = cx.send_request(req).block_task() => r,
-                        _ = token.cancelled() => return cancelled,
-                    };
-                    match result {
-                        Ok(_) => self.log(json!({
-                            "event": "write", "session_id": session.id, "path": path, "ok": true,
-                        })),
-                        Err(e) => self.log(json!({
-                            "event": "write", "session_id": session.id, "path": path,
-                            "ok": false, "error": e.message,
-                        })),
+                    if !self.write_file(cx, session, &path, content, token).await {
+                        return cancelled;
                     }
                 }
                 Action::Diff { path, old, new } => {

@@ -109,6 +109,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How front ends are told the run ended.
+    pub fn run_outcome(&self) -> RunOutcome {
+        match self {
+            Outcome::Completed => RunOutcome::Completed,
+            Outcome::IterationLimit => RunOutcome::IterationLimit,
+            Outcome::Idle => RunOutcome::Idle,
+            Outcome::Budget => RunOutcome::Budget,
+            Outcome::Failed(_) => RunOutcome::Failed,
+            Outcome::Interrupted => RunOutcome::Interrupted,
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Outcome::Completed => exit::COMPLETED,
@@ -321,16 +333,8 @@ impl Orchestrator {
             }
             lease.release().await;
         }
-        let run_outcome = match &outcome {
-            Outcome::Completed => RunOutcome::Completed,
-            Outcome::IterationLimit => RunOutcome::IterationLimit,
-            Outcome::Idle => RunOutcome::Idle,
-            Outcome::Budget => RunOutcome::Budget,
-            Outcome::Failed(_) => RunOutcome::Failed,
-            Outcome::Interrupted => RunOutcome::Interrupted,
-        };
         let finished = BuildEvent::Finished {
-            outcome: run_outcome,
+            outcome: outcome.run_outcome(),
             iterations: self.ran,
             message,
         };
@@ -462,11 +466,7 @@ impl Orchestrator {
                     continue;
                 }
                 Turn::Interrupted => {
-                    return Ok(self.finish(
-                        Outcome::Interrupted,
-                        ran,
-                        "interrupted; run the same command again to resume",
-                    ));
+                    return Ok(self.interrupted(ran));
                 }
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
@@ -487,7 +487,7 @@ impl Orchestrator {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
                         _ = self.interrupt.cancelled() => {
-                            return Ok(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                            return Ok(self.interrupted(ran));
                         }
                     }
                 }
@@ -543,6 +543,15 @@ impl Orchestrator {
         let message =
             format!("the agent failed {failures} times in a row; stopping. Last failure: {last}");
         self.finish(Outcome::Failed(message.clone()), ran, &message)
+    }
+
+    /// Ctrl+C ended the run.
+    fn interrupted(&mut self, iterations: u32) -> (Outcome, String) {
+        self.finish(
+            Outcome::Interrupted,
+            iterations,
+            "interrupted; run the same command again to resume",
+        )
     }
 
     fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {

@@ -49,7 +49,7 @@ impl Orchestrator {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.interrupt.cancelled() => {
-                    return Some(self.finish(Outcome::Interrupted, ran, "interrupted; run the same command again to resume"));
+                    return Some(self.interrupted(ran));
                 }
             }
             match self.start_agent().await {

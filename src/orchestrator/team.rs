@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::worker::{Role, WorkerOptions};
 use super::{BuildOptions, LeaseGuard, Orchestrator, Outcome};
 use crate::git::{Integration, Repo};
-use crate::protocol::{BuildEvent, RunOutcome};
+use crate::protocol::BuildEvent;
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
 
@@ -31,17 +31,6 @@ pub struct Team {
 /// The branch a worker works on.
 pub fn worker_branch(session: &str, worker: &str) -> String {
     format!("iteratr/{session}/{worker}")
-}
-
-fn run_outcome(outcome: &Outcome) -> RunOutcome {
-    match outcome {
-        Outcome::Completed => RunOutcome::Completed,
-        Outcome::IterationLimit => RunOutcome::IterationLimit,
-        Outcome::Idle => RunOutcome::Idle,
-        Outcome::Budget => RunOutcome::Budget,
-        Outcome::Failed(_) => RunOutcome::Failed,
-        Outcome::Interrupted => RunOutcome::Interrupted,
-    }
 }
 
 /// Runs the team to its end; returns how it ended and the last event to send.
@@ -72,7 +61,7 @@ pub async fn run_team(
         lease.release().await;
     }
     let finished = BuildEvent::Finished {
-        outcome: run_outcome(&outcome),
+        outcome: outcome.run_outcome(),
         iterations,
         message,
     };

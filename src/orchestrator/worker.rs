@@ -162,7 +162,7 @@ impl Orchestrator {
             }
             if let Some(pause) = &state.paused {
                 if !self.wait_while_paused(pause.by).await? {
-                    return Ok(self.finish(Outcome::Interrupted, ran, "interrupted while paused"));
+                    return Ok(self.interrupted(ran));
                 }
                 continue;
             }
@@ -175,16 +175,9 @@ impl Orchestrator {
                 return Ok(self.finish(Outcome::Completed, ran, &summary));
             }
             if !state.planning_done() {
-                if !waiting {
-                    waiting = true;
-                    self.info("waiting for the session's planning iteration to end");
-                }
-                if !self.pause_a_moment().await {
-                    return Ok(self.finish(
-                        Outcome::Interrupted,
-                        ran,
-                        "interrupted; run the same command again to resume",
-                    ));
+                let why = "waiting for the session's planning iteration to end";
+                if !self.wait_a_moment(&mut waiting, why).await {
+                    return Ok(self.interrupted(ran));
                 }
                 continue;
             }
@@ -209,16 +202,9 @@ impl Orchestrator {
                 if let Some(why) = stuck(&claimed.state, now) {
                     return Ok(self.finish(Outcome::Failed(why.clone()), ran, &why));
                 }
-                if !waiting {
-                    waiting = true;
-                    self.info("waiting for a task: the others are held by other workers or wait on work not integrated yet");
-                }
-                if !self.pause_a_moment().await {
-                    return Ok(self.finish(
-                        Outcome::Interrupted,
-                        ran,
-                        "interrupted; run the same command again to resume",
-                    ));
+                let why = "waiting for a task: the others are held by other workers or wait on work not integrated yet";
+                if !self.wait_a_moment(&mut waiting, why).await {
+                    return Ok(self.interrupted(ran));
                 }
                 continue;
             };
@@ -238,13 +224,7 @@ impl Orchestrator {
                     tries += 1;
                     self.after_task_turn(w, task, tries).await?;
                 }
-                Turn::Interrupted => {
-                    return Ok(self.finish(
-                        Outcome::Interrupted,
-                        ran,
-                        "interrupted; run the same command again to resume",
-                    ));
-                }
+                Turn::Interrupted => return Ok(self.interrupted(ran)),
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
                 }
@@ -257,8 +237,13 @@ impl Orchestrator {
         }
     }
 
-    /// Waits a moment (200 ms) before looking again; false when Ctrl+C came first.
-    async fn pause_a_moment(&self) -> bool {
+    /// Says `why` the worker waits (once, until it stops waiting), then waits a moment (200 ms)
+    /// before looking again; false when Ctrl+C came first.
+    async fn wait_a_moment(&self, waiting: &mut bool, why: &str) -> bool {
+        if !*waiting {
+            *waiting = true;
+            self.info(why);
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => true,
             _ = self.interrupt.cancelled() => false,

@@ -61,6 +61,21 @@ impl Project {
         cmd
     }
 
+    /// `iteratr worker ARGS` with this project's environment (the fake agent, its script and log).
+    pub fn worker_command(&self, args: &[&str]) -> Command {
+        let build = self.command(args);
+        let mut cmd = Command::new(super::bin());
+        cmd.current_dir(self.path())
+            .arg("worker")
+            .args(build.get_args().skip(1))
+            .env_remove("ITERATR_DATA_DIR")
+            .env_remove("ITERATR_LOG_FILE")
+            .envs(build.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
     pub fn build(&self, args: &[&str]) -> Output {
         let child = self.command(args).spawn().unwrap();
         finish(child, Duration::from_secs(60))

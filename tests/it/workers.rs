@@ -198,21 +198,12 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
     )
     .unwrap();
     let slow_log = p.path().join("slow-agent.log");
-    let mut joined = p.command(&["--headless", "-n", "demo", "--claim-ttl", "2s"]);
-    // `command` runs `build`: this one is `iteratr worker`.
-    let args: Vec<std::ffi::OsString> = joined.get_args().skip(1).map(Into::into).collect();
-    let mut worker = std::process::Command::new(crate::common::bin());
-    worker
-        .current_dir(p.path())
-        .arg("worker")
-        .args(args)
-        .envs(joined.get_envs().filter_map(|(k, v)| Some((k, v?))))
+    let mut worker = p
+        .worker_command(&["--headless", "-n", "demo", "--claim-ttl", "2s"])
         .env("ITERATR_FAKE_AGENT_SCRIPT", &slow)
         .env("ITERATR_FAKE_AGENT_LOG", &slow_log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let _ = &mut joined;
-    let mut worker = worker.spawn().unwrap();
+        .spawn()
+        .unwrap();
     let build = p
         .command(&["--headless", "--workers", "2", "--claim-ttl", "2s"])
         .spawn()

@@ -54,18 +54,10 @@ async fn a_build_and_a_worker_on_another_clone_complete_one_session_together() {
     .with_env("ITERATR_NATS_URL", &server.url());
     git(b.path(), &["config", "user.name", "Other machine"]);
 
-    let mut joined = b.command(&["--headless", "-n", "demo", "--remote", "origin"]);
-    let args: Vec<std::ffi::OsString> = joined.get_args().skip(1).map(Into::into).collect();
-    let mut worker = std::process::Command::new(crate::common::bin());
-    worker
-        .current_dir(b.path())
-        .arg("worker")
-        .args(args)
-        .envs(joined.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let _ = &mut joined;
-    let worker = worker.spawn().unwrap();
+    let worker = b
+        .worker_command(&["--headless", "-n", "demo", "--remote", "origin"])
+        .spawn()
+        .unwrap();
     let build = a
         .command(&["--headless", "--workers", "2", "--remote", "origin"])
         .spawn()

@@ -8,9 +8,13 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use super::command::Command;
+use super::display::clip;
 use super::error::DomainError;
 use super::event::{EventKind, TaskStatus};
+use super::limits;
 use super::state::SessionState;
+use super::state::task_id;
 
 /// Default time a claim lasts without renewal.
 pub const CLAIM_TTL_MS: u64 = 120_000;
@@ -132,6 +136,73 @@ impl SessionState {
             });
         }
         out
+    }
+
+    /// The events of a claim command (`ClaimTask`, `RenewClaims`, `ReleaseClaim`,
+    /// `RecordIntegration`); empty when it asks for what is already so.
+    pub(super) fn decide_claim(
+        &self,
+        cmd: &Command,
+        now_ms: i64,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        Ok(match cmd {
+            Command::ClaimTask { worker, ttl_ms } => {
+                validate_worker_name(worker)?;
+                if !(1_000..=3_600_000).contains(ttl_ms) {
+                    return Err(DomainError::LeaseTtl(*ttl_ms));
+                }
+                self.claim_events(worker, *ttl_ms, now_ms)
+            }
+            Command::RenewClaims { worker } => {
+                if self.claim_of(worker).is_none() {
+                    return Ok(Vec::new());
+                }
+                vec![EventKind::ClaimsRenewed {
+                    worker: worker.clone(),
+                }]
+            }
+            Command::ReleaseClaim {
+                task,
+                worker,
+                reason,
+            } => {
+                let holds = self
+                    .tasks
+                    .get(task)
+                    .and_then(|t| t.claim.as_ref())
+                    .is_some_and(|c| c.worker == *worker);
+                if !holds {
+                    return Ok(Vec::new());
+                }
+                vec![EventKind::TaskUnclaimed {
+                    task: *task,
+                    worker: worker.clone(),
+                    expired: false,
+                    reason: clip(reason.trim(), limits::DETAIL_MAX),
+                }]
+            }
+            Command::RecordIntegration {
+                task,
+                commit,
+                worker,
+            } => {
+                if !self.tasks.contains_key(task) {
+                    return Err(DomainError::UnknownTask(task_id(*task)));
+                }
+                if commit.len() < 7
+                    || commit.len() > 64
+                    || !commit.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    return Err(DomainError::BadCommit(clip(commit, 80)));
+                }
+                vec![EventKind::TaskIntegrated {
+                    task: *task,
+                    commit: commit.clone(),
+                    worker: worker.clone(),
+                }]
+            }
+            _ => Vec::new(),
+        })
     }
 
     pub(super) fn apply_claim(&mut self, at: i64, kind: &EventKind) {

@@ -11,7 +11,7 @@ use super::event::{
     Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
     TaskStatus,
 };
-use super::limits;
+use super::limits::{self, check_priority, check_text, tail_chars};
 use super::state::{SessionState, normalize_content, task_id};
 use super::usage::Usage;
 
@@ -172,62 +172,6 @@ pub enum Command {
         decision: PermissionDecision,
         rule: Option<String>,
     },
-}
-
-impl std::fmt::Display for Command {
-    /// What the command does, in words for people (never the Rust debug form).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Command::AddTasks(tasks) if tasks.len() == 1 => write!(f, "add a task"),
-            Command::AddTasks(tasks) => write!(f, "add {} tasks", tasks.len()),
-            Command::SetStatus { task, status } => write!(f, "set {task} to {status}"),
-            Command::SetPriority { task, priority } => {
-                write!(f, "set the priority of {task} to {priority}")
-            }
-            Command::AddDependency { task, depends_on } => {
-                write!(f, "make {task} depend on {depends_on}")
-            }
-            Command::EditTask { task, .. } => write!(f, "edit {task}"),
-            Command::DeleteTask { task } => write!(f, "delete {task}"),
-            Command::AddNote { note_type, .. } => write!(f, "add a {note_type} note"),
-            Command::EditNote { note, .. } => write!(f, "edit {note}"),
-            Command::DeleteNote { note } => write!(f, "delete {note}"),
-            Command::StartIteration {
-                number,
-                planning: true,
-                ..
-            } => write!(f, "the start of iteration {number} (planning)"),
-            Command::StartIteration { number, .. } => write!(f, "the start of iteration {number}"),
-            Command::CloseAbandonedIteration => {
-                write!(f, "the end of the iteration a stopped build left running")
-            }
-            Command::SummarizeIteration { .. } => write!(f, "the iteration's summary"),
-            Command::FinishIteration {
-                number, outcome, ..
-            } => write!(f, "the end of iteration {number} ({outcome})"),
-            Command::UserMessage { .. } => write!(f, "a message from the user"),
-            Command::RecordHook { point, .. } => write!(f, "the run of the {point} hook"),
-            Command::Pause => write!(f, "the pause of the session"),
-            Command::Resume => write!(f, "the resumption of the session"),
-            Command::CompleteSession { .. } => write!(f, "the completion of the session"),
-            Command::Reset { .. } => write!(f, "the reset of the session"),
-            Command::AgentStarted { name, .. } => write!(f, "the start of the agent {name}"),
-            Command::AcquireLease { .. } => write!(f, "this build taking charge of the session"),
-            Command::RenewLease { .. } => write!(f, "the renewal of this build's lease"),
-            Command::ReleaseLease { .. } => write!(f, "the end of this build's lease"),
-            Command::RecordPermission { tool, .. } => {
-                write!(f, "the answer to a permission request for {tool}")
-            }
-            Command::ClaimTask { worker, .. } => write!(f, "a task claim by {worker}"),
-            Command::RenewClaims { worker } => write!(f, "the renewal of {worker}'s claims"),
-            Command::ReleaseClaim { task, worker, .. } => {
-                write!(f, "the release of {} by {worker}", task_id(*task))
-            }
-            Command::RecordIntegration { task, .. } => {
-                write!(f, "the integration of {}", task_id(*task))
-            }
-        }
-    }
 }
 
 /// Checks `cmd` against `state` and returns the events that carry it out. An empty list means the
@@ -549,65 +493,14 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 .map(|r| clip(r.trim(), 200))
                 .filter(|r| !r.is_empty()),
         })],
-        Command::ClaimTask { worker, ttl_ms } => {
-            validate_worker_name(worker)?;
-            if !(1_000..=3_600_000).contains(ttl_ms) {
-                return Err(DomainError::LeaseTtl(*ttl_ms));
-            }
-            state
-                .claim_events(worker, *ttl_ms, ctx.now_ms)
-                .into_iter()
-                .map(ev)
-                .collect()
-        }
-        Command::RenewClaims { worker } => {
-            if state.claim_of(worker).is_none() {
-                return Ok(Vec::new());
-            }
-            vec![ev(EventKind::ClaimsRenewed {
-                worker: worker.clone(),
-            })]
-        }
-        Command::ReleaseClaim {
-            task,
-            worker,
-            reason,
-        } => {
-            let holds = state
-                .tasks
-                .get(task)
-                .and_then(|t| t.claim.as_ref())
-                .is_some_and(|c| c.worker == *worker);
-            if !holds {
-                return Ok(Vec::new());
-            }
-            vec![ev(EventKind::TaskUnclaimed {
-                task: *task,
-                worker: worker.clone(),
-                expired: false,
-                reason: clip(reason.trim(), limits::DETAIL_MAX),
-            })]
-        }
-        Command::RecordIntegration {
-            task,
-            commit,
-            worker,
-        } => {
-            if !state.tasks.contains_key(task) {
-                return Err(DomainError::UnknownTask(task_id(*task)));
-            }
-            if commit.len() < 7
-                || commit.len() > 64
-                || !commit.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                return Err(DomainError::BadCommit(clip(commit, 80)));
-            }
-            vec![ev(EventKind::TaskIntegrated {
-                task: *task,
-                commit: commit.clone(),
-                worker: worker.clone(),
-            })]
-        }
+        Command::ClaimTask { .. }
+        | Command::RenewClaims { .. }
+        | Command::ReleaseClaim { .. }
+        | Command::RecordIntegration { .. } => state
+            .decide_claim(cmd, ctx.now_ms)?
+            .into_iter()
+            .map(ev)
+            .collect(),
         Command::Reset { reason } => vec![ev(EventKind::SessionReset {
             reason: reason
                 .as_deref()
@@ -682,12 +575,6 @@ fn add_tasks(state: &SessionState, tasks: &[NewTask]) -> Result<Vec<EventKind>, 
     Ok(out)
 }
 
-/// The last `max` characters of `text`.
-fn tail_chars(text: &str, max: usize) -> String {
-    let count = text.chars().count();
-    text.chars().skip(count.saturating_sub(max)).collect()
-}
-
 /// The number in `TAS-12`, `tas12` or `12`.
 fn batch_number(given: &str) -> Option<u64> {
     let up = given.trim().to_ascii_uppercase();
@@ -696,26 +583,6 @@ fn batch_number(given: &str) -> Option<u64> {
         .map(|r| r.trim_start_matches(['-', '_', ' ']))
         .unwrap_or(&up);
     digits.parse().ok()
-}
-
-fn check_priority(p: i64) -> Result<u8, DomainError> {
-    u8::try_from(p)
-        .ok()
-        .filter(|p| *p <= 4)
-        .ok_or(DomainError::PriorityOutOfRange(p))
-}
-
-/// Trims `text` and checks it is neither empty nor over `max` characters.
-fn check_text(what: &'static str, text: &str, max: usize) -> Result<String, DomainError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(DomainError::Empty(what));
-    }
-    let len = text.chars().count();
-    if len > max {
-        return Err(DomainError::TooLong { what, len, max });
-    }
-    Ok(text.to_string())
 }
 
 /// The open task (other than `except`) whose content says the same as `content`, as an error.

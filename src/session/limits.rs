@@ -1,5 +1,8 @@
 //! Size limits on what a session stores. They keep prompts (which include tasks and notes) and the
-//! log small enough to stay fast, and they are documented in the README.
+//! log small enough to stay fast, and they are documented in the README. Also the checks of values
+//! against them.
+
+use super::error::DomainError;
 
 /// Characters in a task's content: a task is one line of work, not a document.
 pub const TASK_CONTENT_MAX: usize = 1_000;
@@ -19,3 +22,33 @@ pub const DEPENDENCIES_MAX: usize = 32;
 pub const SESSION_NAME_MAX: usize = 64;
 /// Characters of a hook's output kept in the log (its end).
 pub const HOOK_OUTPUT_MAX: usize = 4_000;
+
+/// The last `max` characters of `text`.
+pub(super) fn tail_chars(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    text.chars().skip(count.saturating_sub(max)).collect()
+}
+
+pub(super) fn check_priority(p: i64) -> Result<u8, DomainError> {
+    u8::try_from(p)
+        .ok()
+        .filter(|p| *p <= 4)
+        .ok_or(DomainError::PriorityOutOfRange(p))
+}
+
+/// Trims `text` and checks it is neither empty nor over `max` characters.
+pub(super) fn check_text(
+    what: &'static str,
+    text: &str,
+    max: usize,
+) -> Result<String, DomainError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DomainError::Empty(what));
+    }
+    let len = text.chars().count();
+    if len > max {
+        return Err(DomainError::TooLong { what, len, max });
+    }
+    Ok(text.to_string())
+}

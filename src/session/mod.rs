@@ -3,6 +3,7 @@
 
 mod claims;
 mod command;
+mod command_display;
 pub mod display;
 mod error;
 mod event;

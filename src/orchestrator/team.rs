@@ -124,6 +124,16 @@ async fn run(
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
+        // The worktrees sit in the project's tree: git there must not list them as untracked
+        // (nor `git add -A` take them as embedded repositories).
+        let root = worktrees_root(&base.data_dir, &base.project_dir);
+        let ignore = root.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(
+                &ignore,
+                "# iteratr's worker worktrees: not part of the project\n*\n",
+            )?;
+        }
         main.add_worktree(&path, &branch, &start)
             .await
             .map_err(|e| {
@@ -232,17 +242,23 @@ async fn run(
     Ok((outcome, message, iterations))
 }
 
-/// Where a worker's worktree goes: under the data dir, beside the session's data.
+/// Where workers' worktrees go: under the data dir, beside the session's data.
+fn worktrees_root(data_dir: &std::path::Path, project_dir: &std::path::Path) -> PathBuf {
+    let data = if data_dir.is_absolute() {
+        data_dir.to_path_buf()
+    } else {
+        project_dir.join(data_dir)
+    };
+    data.join("worktrees")
+}
+
 fn worktree_dir(
     data_dir: &std::path::Path,
     project_dir: &std::path::Path,
     session: &str,
     worker: &str,
 ) -> PathBuf {
-    let data = if data_dir.is_absolute() {
-        data_dir.to_path_buf()
-    } else {
-        project_dir.join(data_dir)
-    };
-    data.join("worktrees").join(session).join(worker)
+    worktrees_root(data_dir, project_dir)
+        .join(session)
+        .join(worker)
 }

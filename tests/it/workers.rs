@@ -276,7 +276,33 @@ async fn workers_of_an_agent_without_http_claim_through_their_stdio_server() {
         100,
     )
     .with_env("ITERATR_FAKE_AGENT_NO_HTTP", "1");
-    let out = p.build(&["--headless", "--workers", "2"]);
+    // This project does not ignore the data dir: the worktrees in it still never show in git.
+    std::fs::write(p.path().join(".gitignore"), "script.json*\nagent.log\n").unwrap();
+    git(
+        p.path(),
+        &["commit", "--quiet", "-am", "the data dir is not ignored"],
+    );
+    let mut build = p
+        .command(&["--headless", "--workers", "2"])
+        .spawn()
+        .unwrap();
+    let mut listed = Vec::new();
+    let started = std::time::Instant::now();
+    while build.try_wait().unwrap().is_none() && started.elapsed().as_secs() < 60 {
+        let status = git(
+            p.path(),
+            &["status", "--porcelain", "--untracked-files=all"],
+        );
+        listed.extend(
+            status
+                .lines()
+                .filter(|l| l.contains("worktrees"))
+                .map(str::to_string),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = finish(build, std::time::Duration::from_secs(60));
+    assert!(listed.is_empty(), "git listed the worktrees: {listed:?}");
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     let servers: Vec<Value> = p.agent_events("new_session");

@@ -175,8 +175,8 @@ pub struct Orchestrator {
     last_idle: Option<bool>,
     /// What the running iteration used so far (tokens from prompt replies, cost from updates).
     iteration_usage: Arc<std::sync::Mutex<Usage>>,
-    /// What this run used, for `--max-tokens` and `--max-cost`.
-    run_usage: Usage,
+    /// What this run used, for `--max-tokens` and `--max-cost` (with workers: all of them).
+    run_usage: Arc<std::sync::Mutex<Usage>>,
     /// The ACP session of the latest iteration (follow-ups after its turn go there).
     acp_session: Option<String>,
     /// The task a worker works on.
@@ -216,6 +216,11 @@ impl Orchestrator {
         });
         let policy = Policy::from_patterns(&opts.deny_tools)?;
         let approvals = Arc::new(Approvals::new(policy, opts.approve, opts.interactive));
+        let run_usage = opts
+            .role
+            .worker()
+            .map(|w| Arc::clone(&w.usage))
+            .unwrap_or_default();
         let binary = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "iteratr".into());
@@ -240,7 +245,7 @@ impl Orchestrator {
             repo: None,
             last_idle: None,
             iteration_usage,
-            run_usage: Usage::default(),
+            run_usage,
             acp_session: None,
             current_task: None,
         })
@@ -505,7 +510,12 @@ impl Orchestrator {
 
     /// Which budget this run has reached, if any.
     fn over_budget(&self) -> Option<String> {
-        let used = &self.run_usage;
+        let used = self
+            .run_usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let used = &used;
         if let Some(max) = self.opts.max_tokens.filter(|m| used.tokens() >= *m) {
             return Some(format!(
                 "this run used {} tokens, the budget is {max} (--max-tokens)",

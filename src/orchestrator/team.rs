@@ -116,6 +116,7 @@ async fn run(
         )
     })?;
     let lock = Arc::new(tokio::sync::Mutex::new(()));
+    let usage = Arc::default();
     let mut places: Vec<(String, PathBuf, String)> = Vec::new();
     let mut running = Vec::new();
     for name in &team.names {
@@ -154,6 +155,7 @@ async fn run(
                 claim_ttl: team.claim_ttl,
                 integration: team.integration.clone(),
                 lock: Arc::clone(&lock),
+                usage: Arc::clone(&usage),
             }),
             auto_commit: true,
             max_idle_iterations: 0,
@@ -230,6 +232,7 @@ async fn run(
     }
     let first = |wanted: fn(&Outcome) -> bool| outcomes.iter().find(|o| wanted(o)).cloned();
     let outcome = first(|o| matches!(o, Outcome::Interrupted))
+        .or_else(|| first(|o| matches!(o, Outcome::Budget)))
         .or_else(|| first(|o| matches!(o, Outcome::Failed(_))))
         .unwrap_or(Outcome::IterationLimit);
     let message = match &outcome {
@@ -237,6 +240,9 @@ async fn run(
             format!("interrupted · {counts}; run the same command again to resume")
         }
         Outcome::Failed(m) => m.clone(),
+        Outcome::Budget => format!(
+            "stopping: the workers reached the budget (--max-tokens / --max-cost, counted for all of them) · {counts}; raise it to go on"
+        ),
         _ => format!("the workers stopped · {counts}; run again to continue"),
     };
     Ok((outcome, message, iterations))

@@ -107,7 +107,10 @@ impl Orchestrator {
             commit = self.settle(number).await?.or(commit);
         }
         let usage = std::mem::take(&mut *self.usage_lock());
-        self.run_usage.add(&usage);
+        self.run_usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&usage);
         let usage = (!usage.is_empty()).then_some(usage);
         self.exec(Command::FinishIteration {
             number,

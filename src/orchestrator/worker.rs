@@ -27,6 +27,8 @@ pub struct WorkerOptions {
     /// Held while moving the integration branch and following it in the main checkout, so the
     /// workers of one process do it one at a time (git's compare-and-set covers the others).
     pub lock: Arc<tokio::sync::Mutex<()>>,
+    /// What the workers of this process used together, for `--max-tokens` and `--max-cost`.
+    pub usage: Arc<std::sync::Mutex<crate::session::Usage>>,
 }
 
 /// The loop's place in a build: alone, the planner before the workers, or one of them.
@@ -217,6 +219,15 @@ impl Orchestrator {
             }
             let number = state.latest_iteration().map_or(0, |l| l + 1);
             let turn = self.iteration(number, false).await?;
+            // Counted for all the workers of this process; the task in hand is let go at the end.
+            if let Some(why) = self.over_budget() {
+                let state = self.session.refresh().await?;
+                let message = format!(
+                    "stopping: {why} · {}; raise the budget to go on",
+                    task_counts(&state)
+                );
+                return Ok(self.finish(Outcome::Budget, ran + 1, &message));
+            }
             match turn {
                 Turn::Done(_) => {
                     failures = 0;

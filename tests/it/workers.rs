@@ -389,3 +389,30 @@ async fn a_check_that_fails_after_the_rebase_blocks_the_task_and_keeps_its_work(
     };
     git(p.path(), &["show", &format!("{}:{file}", kept.trim())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_budget_counts_every_worker_together() {
+    let tasks: Vec<String> = (1..=9).map(|n| format!("write u{n}.txt: {n}")).collect();
+    let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
+    let p = team_project(&tasks, vec![summary("Planned")], 200);
+    p.script(json!({
+        "turns": [{"actions": [summary("Planned")]}],
+        "repeat": {"actions": [{"usage": {"input": 600, "output": 0}}, {"work": {"sleep_ms": 200}}]},
+    }));
+    let out = p.build(&["--headless", "--workers", "3", "--max-tokens", "1000"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(6), "{text}\n{}", stderr(&out));
+    assert!(text.contains("--max-tokens"), "{text}");
+    // 600 tokens an iteration: the team stopped once two iterations were counted (the third
+    // worker finishes the iteration it was running), long before nine.
+    let s = p.status();
+    let worked = s["iterations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["worker"].is_string())
+        .count();
+    assert!((2..=4).contains(&worked), "{worked} iterations: {s}");
+    assert_eq!(s["completed"], false, "{s}");
+    assert_no_worktree_left(p.path());
+}

@@ -177,17 +177,25 @@ async fn run(
             opts,
             Arc::clone(log),
             template.clone(),
-            tx,
+            tx.clone(),
             interrupt.clone(),
         )
         .await?;
         running.push(tokio::spawn(async move {
             let (outcome, finished) = orchestrator.run().await;
-            let ran = match finished {
-                BuildEvent::Finished { iterations, .. } => iterations,
-                _ => 0,
+            let BuildEvent::Finished {
+                iterations,
+                message,
+                ..
+            } = finished
+            else {
+                return (outcome, 0);
             };
-            (outcome, ran)
+            // The build's own end is said once, by the team; a worker's end is news about it.
+            let _ = tx.send(BuildEvent::Info {
+                message: format!("stopped: {message}"),
+            });
+            (outcome, iterations)
         }));
     }
     let mut outcomes = Vec::new();

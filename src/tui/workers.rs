@@ -79,8 +79,10 @@ impl WorkerStrip {
             BuildEvent::Info { message } if message.starts_with("waiting") => {
                 self.set_state(worker, "waiting")
             }
+            BuildEvent::Info { message } if message.starts_with("stopped: ") => {
+                self.set_state(worker, "stopped")
+            }
             BuildEvent::Retrying { .. } => self.set_state(worker, "restarting"),
-            BuildEvent::Finished { .. } => self.set_state(worker, "stopped"),
             _ => {
                 self.entry(worker);
             }

@@ -94,4 +94,18 @@ fn the_strip_shows_every_worker_and_w_moves_the_focus() {
     );
     let screen = render(&mut app, 120, 30);
     assert!(screen.contains("w1 idle"), "{screen}");
+    // A worker's end shows in the strip; the build itself goes on.
+    app.on_build_event(from(
+        "w2",
+        BuildEvent::Info {
+            message: "stopped: every task is integrated".into(),
+        },
+    ));
+    let screen = render(&mut app, 120, 30);
+    assert!(screen.contains("w2 stopped"), "{screen}");
+    let status_bar = screen.lines().find(|l| l.contains("iteratr │")).unwrap();
+    assert!(
+        status_bar.contains("working") && !status_bar.contains("complete"),
+        "{screen}"
+    );
 }

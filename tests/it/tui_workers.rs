@@ -102,7 +102,7 @@ fn the_strip_shows_every_worker_and_w_moves_the_focus() {
         },
     ));
     let screen = render(&mut app, 120, 30);
-    assert!(screen.contains("w2 stopped"), "{screen}");
+    assert!(screen.contains("w2 TAS-2 stopped"), "{screen}");
     let status_bar = screen.lines().find(|l| l.contains("iteratr │")).unwrap();
     assert!(
         status_bar.contains("working") && !status_bar.contains("complete"),

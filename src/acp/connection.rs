@@ -209,6 +209,8 @@ pub(super) async fn run(
 
     let approvals = Arc::clone(&spec.approvals);
     let cancel_approvals = Arc::clone(&spec.approvals);
+    // This connection's number: a stopped turn or a gone agent ends only its own requests.
+    let asker = spec.approvals.next_id();
     let tool_calls = Arc::new(ToolCalls::default());
     let asked_calls = Arc::clone(&tool_calls);
     let (taken_calls, on_taken) = (Arc::clone(&tool_calls), Arc::clone(&updates));
@@ -263,7 +265,7 @@ pub(super) async fn run(
                         // A person answers: wait for them off the dispatch loop.
                         let (approvals, on_permission) = (Arc::clone(&approvals), Arc::clone(&on_permission));
                         tokio::spawn(async move {
-                            let decided = approvals.ask(id, &info, on_permission.as_ref()).await;
+                            let decided = approvals.ask(id, asker, &info, on_permission.as_ref()).await;
                             let response = answer_permission(id, &info, decided, &options, &on_permission);
                             if let Err(e) = responder.respond(response) {
                                 tracing::debug!("cannot answer the permission request: {}", e.message);
@@ -362,7 +364,7 @@ pub(super) async fn run(
                     Op::Cancel { session } => {
                         tracing::info!(%session, "cancelling the turn");
                         // Requests waiting for a person end with the turn.
-                        cancel_approvals.cancel_all();
+                        cancel_approvals.cancel_from(asker);
                         let _ = cx.send_notification(CancelNotification::new(session_id(&session)));
                     }
                     Op::NewSession { cwd, servers, reply } => {
@@ -471,7 +473,7 @@ pub(super) async fn run(
         }
     };
     process::terminate(&mut child, Duration::from_millis(500)).await;
-    spec.approvals.cancel_all();
+    spec.approvals.cancel_from(asker);
     let stderr_tail = tail
         .lock()
         .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))

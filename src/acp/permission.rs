@@ -176,7 +176,9 @@ pub struct Approvals {
     /// Someone is at a full-screen interface to answer.
     interactive: bool,
     always: Mutex<HashSet<String>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    /// By request id: the connection that asked (its number from [`Approvals::next_id`]) and
+    /// where the answer goes. Workers' agents share one `Approvals`.
+    pending: Mutex<HashMap<u64, (u64, oneshot::Sender<Answer>)>>,
     next: AtomicU64,
 }
 
@@ -240,15 +242,17 @@ impl Approvals {
     }
 
     /// Asks a person: tells the front end (`PermissionAsked` with `id`) and waits for the answer.
+    /// `from`: the asking connection's number (one per agent connection).
     pub async fn ask(
         &self,
         id: u64,
+        from: u64,
         call: &CallInfo,
         sink: &(dyn Fn(AgentUpdate) + Send + Sync),
     ) -> Decided {
         let (tx, rx) = oneshot::channel();
         if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(id, tx);
+            pending.insert(id, (from, tx));
         }
         sink(AgentUpdate::PermissionAsked {
             id,
@@ -280,15 +284,26 @@ impl Approvals {
     /// A person's answer to request `id`; false when it no longer waits.
     pub fn answer(&self, id: u64, answer: Answer) -> bool {
         let waiting = self.pending.lock().ok().and_then(|mut p| p.remove(&id));
-        waiting.is_some_and(|tx| tx.send(answer).is_ok())
+        waiting.is_some_and(|(_, tx)| tx.send(answer).is_ok())
     }
 
-    /// Ends every waiting request without an answer (the turn stopped, or the agent went away).
-    pub fn cancel_all(&self) {
+    /// Ends every request connection `from` is waiting on, without an answer (its turn stopped,
+    /// or its agent went away); other agents' requests keep waiting.
+    pub fn cancel_from(&self, from: u64) {
         let waiting: Vec<_> = self
             .pending
             .lock()
-            .map(|mut p| p.drain().map(|(_, tx)| tx).collect())
+            .map(|mut p| {
+                let ids: Vec<u64> = p
+                    .iter()
+                    .filter(|(_, (owner, _))| *owner == from)
+                    .map(|(id, _)| *id)
+                    .collect();
+                ids.into_iter()
+                    .filter_map(|id| p.remove(&id))
+                    .map(|(_, tx)| tx)
+                    .collect()
+            })
             .unwrap_or_default();
         for tx in waiting {
             let _ = tx.send(Answer::Cancel);
@@ -397,13 +412,13 @@ mod tests {
             })
         };
         answer_when_asked(Answer::Deny);
-        let d = ask.ask(ask.next_id(), &bash(), &sink).await;
+        let d = ask.ask(ask.next_id(), 0, &bash(), &sink).await;
         assert_eq!(
             (d.decision, d.by_user),
             (PermissionDecision::DeniedByUser, true)
         );
         answer_when_asked(Answer::AllowAlways);
-        let d = ask.ask(ask.next_id(), &bash(), &sink).await;
+        let d = ask.ask(ask.next_id(), 0, &bash(), &sink).await;
         assert_eq!(d.decision, PermissionDecision::AllowedAlways);
         // Next time the tool passes without asking.
         assert_eq!(
@@ -415,15 +430,26 @@ mod tests {
             tool: "write".into(),
             ..CallInfo::default()
         };
-        let id = ask.next_id();
+        // A stopped turn ends the requests of its own agent only (workers share one Approvals).
+        let (id, other) = (ask.next_id(), ask.next_id());
         let waiting = {
-            let ask = Arc::clone(&ask);
-            tokio::spawn(async move { ask.ask(id, &write, &|_| {}).await })
+            let (ask, write) = (Arc::clone(&ask), write.clone());
+            tokio::spawn(async move { ask.ask(id, 7, &write, &|_| {}).await })
         };
-        while ask.pending.lock().unwrap().is_empty() {
+        let elsewhere = {
+            let ask = Arc::clone(&ask);
+            tokio::spawn(async move { ask.ask(other, 8, &write, &|_| {}).await })
+        };
+        while ask.pending.lock().unwrap().len() < 2 {
             tokio::task::yield_now().await;
         }
-        ask.cancel_all();
+        ask.cancel_from(7);
+        assert!(ask.pending.lock().unwrap().contains_key(&other));
+        assert!(ask.answer(other, Answer::AllowOnce));
+        assert_eq!(
+            elsewhere.await.unwrap().decision,
+            PermissionDecision::AllowedByUser
+        );
         let d = waiting.await.unwrap();
         assert_eq!(
             (d.decision, d.by_user),

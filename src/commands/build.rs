@@ -153,6 +153,7 @@ pub async fn run(
         max_tokens: args.max_tokens,
         max_cost: args.max_cost,
         role: crate::orchestrator::Role::Single,
+        approvals: None,
     };
     let signal_token = interrupt.clone();
     tokio::spawn(async move {
@@ -170,8 +171,19 @@ pub async fn run(
         >,
     >;
     let (run, approvals): (Run, _) = match team {
-        Some(team) => (
-            Box::pin(crate::orchestrator::run_team(
+        Some(team) => {
+            // One set of answers for every worker's agent, given by the one front end.
+            let policy = crate::acp::policy::Policy::from_patterns(&opts.deny_tools)?;
+            let approvals = Arc::new(crate::acp::permission::Approvals::new(
+                policy,
+                opts.approve,
+                opts.interactive,
+            ));
+            let opts = crate::orchestrator::BuildOptions {
+                approvals: Some(Arc::clone(&approvals)),
+                ..opts
+            };
+            let run = crate::orchestrator::run_team(
                 opts,
                 team,
                 log.clone(),
@@ -179,9 +191,9 @@ pub async fn run(
                 events_tx.clone(),
                 interrupt.clone(),
                 lease,
-            )),
-            None,
-        ),
+            );
+            (Box::pin(run) as Run, Some(approvals))
+        }
         None => {
             let mut orchestrator = Orchestrator::new(
                 opts,

@@ -39,11 +39,6 @@ pub(super) async fn team(
     if joining && args.reset {
         bail!("--reset goes with `iteratr build`, not with a worker that joins a session");
     }
-    if args.approve == crate::acp::permission::ApproveMode::Ask {
-        bail!(
-            "--approve ask is not available with workers yet: several agents would ask at once; use --deny-tools rules instead"
-        );
-    }
     let repo = Repo::discover(project_dir, &[]).await.with_context(|| {
         format!(
             "workers need the project in a git repository ({} is not in one): each works in its own git worktree; run `git init` and make a first commit",

@@ -95,6 +95,9 @@ pub struct BuildOptions {
     pub max_cost: Option<f64>,
     /// Alone, the planner of a build with workers, or one of its workers.
     pub role: Role,
+    /// Permission answers shared with other loops (a team's workers, and the front end that
+    /// answers for all of them); None: this loop's own.
+    pub approvals: Option<Arc<Approvals>>,
 }
 
 /// How a run ended.
@@ -215,7 +218,10 @@ impl Orchestrator {
             let _ = forward.send(BuildEvent::Agent { update });
         });
         let policy = Policy::from_patterns(&opts.deny_tools)?;
-        let approvals = Arc::new(Approvals::new(policy, opts.approve, opts.interactive));
+        let approvals = match &opts.approvals {
+            Some(shared) => Arc::clone(shared),
+            None => Arc::new(Approvals::new(policy, opts.approve, opts.interactive)),
+        };
         let run_usage = opts
             .role
             .worker()

@@ -270,8 +270,15 @@ impl App {
     }
 
     /// A worker's event: its own output goes to its pane, the one shown while it has the focus.
-    fn on_worker_event(&mut self, worker: &str, event: BuildEvent) {
+    fn on_worker_event(&mut self, worker: &str, mut event: BuildEvent) {
         self.workers.on_worker_event(worker, &event);
+        // The approval window is for every worker: it says which one asks.
+        if let BuildEvent::Agent {
+            update: crate::protocol::AgentUpdate::PermissionAsked { title, .. },
+        } = &mut event
+        {
+            *title = format!("{worker}: {title}");
+        }
         if self.workers.is_focused(worker) {
             return self.on_build_event(event);
         }

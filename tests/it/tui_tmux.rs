@@ -267,3 +267,58 @@ fn the_agent_s_markdown_is_rendered_in_a_real_terminal() {
     tmux.keys(&["C-c"]);
     tmux.wait_for("EXITED", PATIENCE);
 }
+
+#[test]
+fn with_workers_and_approve_ask_one_window_answers_every_workers_agent() {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    std::fs::create_dir(dir.join("specs")).unwrap();
+    std::fs::write(
+        dir.join("specs/demo.md"),
+        "# Demo\n- [ ] write a.txt: a\n- [ ] write b.txt: b\n",
+    )
+    .unwrap();
+    crate::common::project::git_init(dir);
+    std::fs::write(
+        dir.join(".gitignore"),
+        "script.json*\nagent.log\n.iteratr/\n",
+    )
+    .unwrap();
+    crate::common::project::git(dir, &["add", "."]);
+    crate::common::project::git(dir, &["commit", "--quiet", "-m", "initial"]);
+    let script = json!({
+        "turns": [{"actions": [{"tool": "iteration-summary", "args": {"summary": "planned"}}]}],
+        "repeat": {"actions": [
+            {"permission": {"title": "Run the tests", "kind": "execute"}},
+            {"work": {"sleep_ms": 100}},
+        ]},
+    });
+    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+    let tmux = start_build(dir, "ask-workers", "--workers 2 --approve ask");
+    // Both workers' agents ask; one window takes them in turn, naming the worker.
+    for _ in 0..2 {
+        let screen = tmux.wait_for("The agent asks permission", PATIENCE);
+        assert!(screen.contains(": Run the tests"), "{screen}");
+        assert!(
+            screen.contains("w1: ") || screen.contains("w2: "),
+            "{screen}"
+        );
+        tmux.keys(&["y"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    tmux.wait_for("session complete", PATIENCE);
+    let allowed = std::fs::read_to_string(dir.join("agent.log"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "permission" && v["outcome"] == "allow_once")
+        .count();
+    assert_eq!(allowed, 2);
+    for file in ["a", "b"] {
+        assert_eq!(
+            crate::common::project::git(dir, &["show", &format!("main:{file}.txt")]),
+            file
+        );
+    }
+    tmux.keys(&["C-c"]);
+}

@@ -51,6 +51,30 @@ pub async fn run_team(
                 (Outcome::Failed(message.clone()), message, 0)
             }
         };
+    // The build's `session_end` hook, once for the whole team (a worker that joined has none).
+    if team.plan
+        && base
+            .hooks
+            .iter()
+            .any(|h| h.point == crate::hooks::HookPoint::SessionEnd)
+    {
+        let closer = BuildOptions {
+            role: Role::Planner,
+            ..base.clone()
+        };
+        if let Ok(closer) =
+            Orchestrator::new(closer, log, template, events.clone(), interrupt.clone()).await
+        {
+            let mut input = closer.hook_input(None);
+            input.summary = Some(message.clone());
+            if let Outcome::Failed(e) = &outcome {
+                input.error = Some(e.clone());
+            }
+            closer
+                .run_hook(crate::hooks::HookPoint::SessionEnd, input)
+                .await;
+        }
+    }
     if let Some(lease) = lease {
         if let Some(why) = lease.lost() {
             message = format!(

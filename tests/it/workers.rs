@@ -416,3 +416,26 @@ async fn a_token_budget_counts_every_worker_together() {
     assert_eq!(s["completed"], false, "{s}");
     assert_no_worktree_left(p.path());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_end_hook_runs_once_for_the_whole_team() {
+    let p = team_project(
+        &["write a.txt: a", "write b.txt: b"],
+        vec![summary("Planned")],
+        100,
+    );
+    std::fs::write(
+        p.path().join("iteratr.toml"),
+        "[hooks.session_end]\ncommand = \"echo \\\"$ITERATR_SUMMARY\\\" >> ended.log\"\n",
+    )
+    .unwrap();
+    let out = p.build(&["--headless", "--workers", "2"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let ended = std::fs::read_to_string(p.path().join("ended.log")).unwrap();
+    assert_eq!(ended.lines().count(), 1, "{ended}");
+    assert!(
+        ended.contains("session complete: 2 task(s) integrated"),
+        "{ended}"
+    );
+}

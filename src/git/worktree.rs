@@ -215,9 +215,10 @@ impl Repo {
         .is_ok()
     }
 
-    /// Replays this branch's own commits onto `onto`.
+    /// Replays this branch's own commits onto `onto` (changes not committed are put aside and
+    /// back, so they never block it).
     pub async fn rebase(&self, onto: &str) -> Result<Rebase, GitError> {
-        match git(&self.top, &["rebase", "--quiet", onto], None).await {
+        match git(&self.top, &["rebase", "--quiet", "--autostash", onto], None).await {
             Ok(_) => Ok(Rebase::Done),
             Err(e) if is_conflict_stop(&e) => Ok(Rebase::Conflict(self.conflicted().await?)),
             Err(e) => Err(e),

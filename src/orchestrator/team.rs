@@ -133,6 +133,9 @@ async fn run(
             }
         }
     }
+    if team.plan {
+        give_back_unclaimed(log, base, events).await?;
+    }
     let start = team.integration.tip(&main.top).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot read the integration branch {}: {e}",
@@ -278,6 +281,41 @@ async fn run(
         _ => format!("the workers stopped · {counts}; run again to continue"),
     };
     Ok((outcome, message, iterations))
+}
+
+/// Tasks a single build left `in_progress` (its agent stopped mid-task) would never be claimed:
+/// workers take remaining tasks. They go back to `remaining` for the workers.
+async fn give_back_unclaimed(
+    log: &Arc<dyn EventLog>,
+    base: &BuildOptions,
+    events: &mpsc::UnboundedSender<BuildEvent>,
+) -> anyhow::Result<()> {
+    let session = crate::service::SessionHandle::open(Arc::clone(log), &base.session).await?;
+    let state = session.refresh().await?;
+    let left: Vec<String> = state
+        .tasks_with_status(crate::session::TaskStatus::InProgress)
+        .into_iter()
+        .filter(|t| t.claim.is_none())
+        .map(|t| t.label())
+        .collect();
+    for task in &left {
+        let back = crate::session::Command::SetStatus {
+            task: task.clone(),
+            status: crate::session::TaskStatus::Remaining,
+        };
+        session
+            .execute(&back, crate::session::Author::System)
+            .await?;
+    }
+    if !left.is_empty() {
+        let _ = events.send(BuildEvent::Info {
+            message: format!(
+                "{} in progress without a worker: back to remaining for the workers",
+                left.join(", ")
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Where workers' worktrees go: under the data dir, beside the session's data.

@@ -439,3 +439,30 @@ async fn the_session_end_hook_runs_once_for_the_whole_team() {
         "{ended}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_a_single_build_left_in_progress_is_worked_on_by_the_workers() {
+    let p = team_project(
+        &["write a.txt: a", "write b.txt: b"],
+        vec![summary("Planned")],
+        100,
+    );
+    // A single build whose agent starts TAS-1 and stops there.
+    p.script(json!({"turns": [
+        {"actions": [summary("Planned")]},
+        {"actions": [status_of("TAS-1", "in_progress"), summary("started")]},
+    ]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    p.script(json!({"turns": [], "repeat": {"actions": [{"work": {"sleep_ms": 100}}]}}));
+    let out = p.build(&["--headless", "--workers", "2"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("TAS-1 in progress without a worker"),
+        "{text}"
+    );
+    for f in ["a", "b"] {
+        assert_eq!(git(p.path(), &["show", &format!("main:{f}.txt")]), f);
+    }
+}

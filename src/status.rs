@@ -266,6 +266,10 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
             format!(", {} task(s) changed", it.tasks_changed.len())
         };
         let planning = if it.planning { ", planning" } else { "" };
+        let worker = it
+            .worker
+            .as_deref()
+            .map_or(String::new(), |w| format!(", worker {w}"));
         let commit = it.commit.as_deref().map_or(String::new(), |c| {
             format!(", commit {}", &c[..c.len().min(12)])
         });
@@ -275,7 +279,7 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
             .map_or(String::new(), |u| format!(", {u}"));
         let _ = writeln!(
             out,
-            "  #{:<3} {when}{planning}{changed}{commit}{usage}",
+            "  #{:<3} {when}{planning}{worker}{changed}{commit}{usage}",
             it.number
         );
         if let Some(summary) = &it.summary {

@@ -269,30 +269,6 @@ impl App {
         }
     }
 
-    /// A worker's event: its own output goes to its pane, the one shown while it has the focus.
-    fn on_worker_event(&mut self, worker: &str, mut event: BuildEvent) {
-        self.workers.on_worker_event(worker, &event);
-        // The approval window is for every worker: it says which one asks.
-        if let BuildEvent::Agent {
-            update: crate::protocol::AgentUpdate::PermissionAsked { title, .. },
-        } = &mut event
-        {
-            *title = format!("{worker}: {title}");
-        }
-        if self.workers.is_focused(worker) {
-            return self.on_build_event(event);
-        }
-        let mut shown = std::mem::take(self.workers.pane(worker));
-        std::mem::swap(&mut self.agent, &mut shown);
-        self.on_build_event(event);
-        std::mem::swap(&mut self.agent, &mut shown);
-        *self.workers.pane(worker) = shown;
-    }
-
-    pub fn workers(&self) -> &super::workers::WorkerStrip {
-        &self.workers
-    }
-
     fn on_log(&mut self, seq: u64, event: Event) {
         if seq <= self.state.last_seq {
             return;
@@ -612,6 +588,8 @@ impl App {
         self.approval.draw(frame);
     }
 }
+
+mod workers;
 
 #[cfg(test)]
 mod tests;

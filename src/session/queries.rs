@@ -81,6 +81,19 @@ impl SessionState {
         }
     }
 
+    /// The iteration `worker` runs now (`None`: the single build's).
+    pub fn running_iteration_of(&self, worker: Option<&str>) -> Option<u32> {
+        self.running
+            .iter()
+            .rev()
+            .find(|n| {
+                self.iterations
+                    .get(n)
+                    .is_some_and(|it| it.worker.as_deref() == worker)
+            })
+            .copied()
+    }
+
     /// The task to work on next: the highest priority, then the oldest, among remaining tasks
     /// whose dependencies are all completed or cancelled.
     pub fn next_task(&self) -> Option<&Task> {

@@ -207,7 +207,7 @@ pub struct SessionState {
     pub(super) claimed: BTreeSet<u64>,
     /// Iterations started and not finished (several when workers run).
     #[serde(skip)]
-    running: BTreeSet<u32>,
+    pub(super) running: BTreeSet<u32>,
     next_task: u64,
     next_note: u64,
 }
@@ -242,19 +242,6 @@ impl SessionState {
     /// The iteration that is running now, if any (the latest, when workers run several).
     pub fn running_iteration(&self) -> Option<u32> {
         self.running.last().copied()
-    }
-
-    /// The iteration `worker` runs now (`None`: the single build's).
-    pub fn running_iteration_of(&self, worker: Option<&str>) -> Option<u32> {
-        self.running
-            .iter()
-            .rev()
-            .find(|n| {
-                self.iterations
-                    .get(n)
-                    .is_some_and(|it| it.worker.as_deref() == worker)
-            })
-            .copied()
     }
 
     /// Tokens and cost of every iteration, added up.

@@ -356,6 +356,30 @@ pub fn assert_failed_calls(text: &str, llm: &FakeLlm, context: impl Fn() -> Stri
     assert_eq!(reported, llm.failed_calls(), "{}", context());
 }
 
+/// Runs a build of `p` driven by `llm` to its end and checks what every scripted run expects: the
+/// model's script followed to its last step without a mismatch, and exit code 0. Returns the run
+/// and what to print beside a later failure (output, the fake LLM's report, iteratr's log).
+pub fn run_script_to_the_end(
+    cmd: Command,
+    llm: &FakeLlm,
+    p: &Project,
+    limit: Duration,
+) -> (Finished, String) {
+    let out = Run::start(cmd).finish(limit, || format!("{}\n{}", llm.report(), p.log_tail()));
+    let context = format!(
+        "{}\n{}\n{}\n{}",
+        out.stdout,
+        out.stderr,
+        llm.report(),
+        p.log_tail()
+    );
+    assert!(llm.errors().is_empty(), "{context}");
+    let (done, steps) = llm.progress();
+    assert_eq!(done, steps, "{context}");
+    assert_eq!(out.code, Some(0), "{context}");
+    (out, context)
+}
+
 /// Asserts that no process is left (after a grace) working in `dir` whose command line contains
 /// `needle` (other tests run the same agents at the same time, in other directories).
 pub fn assert_none_left(needle: &str, dir: &Path) {

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use crate::common::fake_llm::{Api, FakeLlm, prompt, result};
-use crate::common::real_agent::{Project, Run, assert_none_left, opencode, opencode_env, quote};
+use crate::common::real_agent::{
+    Project, assert_none_left, opencode, opencode_env, quote, run_script_to_the_end,
+};
 use serde_json::json;
 
 #[test]
@@ -43,32 +45,17 @@ fn a_failing_check_reaches_opencodes_model_and_is_fixed() {
         &["-i", "1", "-m", "fakellm/scripted"],
     );
     opencode_env(&mut cmd, &llm, "other");
-    let out = Run::start(cmd).finish(Duration::from_secs(110), || {
-        format!("{}\n{}", llm.report(), p.log_tail())
-    });
-    let context = || {
-        format!(
-            "{}\n{}\n{}\n{}",
-            out.stdout,
-            out.stderr,
-            llm.report(),
-            p.log_tail()
-        )
-    };
-    assert!(llm.errors().is_empty(), "{}", context());
-    let (done, steps) = llm.progress();
-    assert_eq!(done, steps, "{}", context());
-    assert_eq!(out.code, Some(0), "{}", context());
+    let (out, context) = run_script_to_the_end(cmd, &llm, &p, Duration::from_secs(110));
     assert_eq!(
         std::fs::read_to_string(p.path().join("hello.txt")).unwrap(),
         "fixed\n"
     );
-    assert!(out.stdout.contains("hook post_iteration"), "{}", context());
+    assert!(out.stdout.contains("hook post_iteration"), "{context}");
     // opencode reports what the model used (the fake LLM's counts): recorded per iteration.
     assert!(
         out.stdout.contains("iteration 1 ended: end_turn") && out.stdout.contains(" tokens, "),
         "{}",
-        context()
+        context
     );
     let usage = &p.status()["usage"];
     assert!(usage["input_tokens"].as_u64().unwrap_or(0) > 0, "{usage}");
@@ -76,7 +63,7 @@ fn a_failing_check_reaches_opencodes_model_and_is_fixed() {
         out.stdout
             .contains("asking the agent to fix it (round 1 of 1)"),
         "{}",
-        context()
+        context
     );
     // The follow-up went to the same opencode session as the iteration's prompt.
     let main = llm.main_requests();
@@ -88,7 +75,7 @@ fn a_failing_check_reaches_opencodes_model_and_is_fixed() {
         sessions.len(),
         2,
         "planning and one work session: {}",
-        context()
+        context
     );
     assert_none_left(&opencode.display().to_string(), &p.path());
 }

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use crate::common::fake_llm::{Api, FakeLlm, prompt, result};
 use crate::common::project::{git, git_init};
-use crate::common::real_agent::{Project, Run, assert_none_left, opencode, opencode_env, quote};
+use crate::common::real_agent::{
+    Project, assert_none_left, opencode, opencode_env, quote, run_script_to_the_end,
+};
 
 #[test]
 fn opencode_as_two_workers_completes_a_three_task_spec() {
@@ -52,29 +54,14 @@ fn opencode_as_two_workers_completes_a_three_task_spec() {
         &["--workers", "2", "-m", "fakellm/scripted"],
     );
     opencode_env(&mut cmd, &llm, "other");
-    let out = Run::start(cmd).finish(Duration::from_secs(170), || {
-        format!("{}\n{}", llm.report(), p.log_tail())
-    });
-    let context = || {
-        format!(
-            "{}\n{}\n{}\n{}",
-            out.stdout,
-            out.stderr,
-            llm.report(),
-            p.log_tail()
-        )
-    };
-    assert!(llm.errors().is_empty(), "{}", context());
-    let (done, steps) = llm.progress();
-    assert_eq!(done, steps, "{}", context());
-    assert_eq!(out.code, Some(0), "{}", context());
+    let (out, context) = run_script_to_the_end(cmd, &llm, &p, Duration::from_secs(170));
     for (file, text) in [("a.txt", "alpha"), ("b.txt", "beta"), ("c.txt", "gamma")] {
         assert_eq!(git(&p.path(), &["show", &format!("main:{file}")]), text);
     }
     assert!(
         out.stdout.contains("[w1]") && out.stdout.contains("[w2]"),
         "{}",
-        context()
+        context
     );
     let s = p.status();
     assert_eq!(s["completed"], true, "{s}");

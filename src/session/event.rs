@@ -524,7 +524,7 @@ impl<'de> Deserialize<'de> for IterationOutcome {
 }
 
 /// Who drives a session: one `iteratr build` process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseHolder {
     /// Random, per build process.
     pub id: String,
@@ -532,6 +532,14 @@ pub struct LeaseHolder {
     pub pid: u32,
     pub version: String,
     pub started_at_ms: i64,
+    /// This machine (a hash of its id), boot and process start (ticks since boot), so a build
+    /// can tell that a holder on its machine is gone; absent where unknown or in older leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
 }
 
 impl fmt::Display for LeaseHolder {

@@ -980,6 +980,7 @@ fn holder(id: &str) -> LeaseHolder {
         pid: 42,
         version: "0.1.0".into(),
         started_at_ms: 0,
+        ..Default::default()
     }
 }
 

@@ -10,6 +10,7 @@ mod event;
 mod index;
 pub mod limits;
 mod name;
+mod parts;
 mod queries;
 mod state;
 mod usage;
@@ -22,6 +23,7 @@ pub use event::{
     PermissionDecision, TaskStatus,
 };
 pub use name::{SessionName, session_name_from, validate_session_name};
+pub use parts::Part;
 pub use state::{
     Completion, Iteration, Lease, Note, Pause, PermissionRecord, Permissions, SessionState, Task,
     UserMessage, normalize_content, note_id, task_id,

@@ -168,9 +168,17 @@ impl Printer {
                 took,
                 tasks,
                 usage,
+                auto_allowed,
             } => format!(
                 "── {}\n",
-                iteration_ended(*iteration, outcome, *took, tasks, usage.as_ref())
+                iteration_ended(
+                    *iteration,
+                    outcome,
+                    *took,
+                    tasks,
+                    usage.as_ref(),
+                    *auto_allowed
+                )
             ),
             BuildEvent::ModelSelected { model } => format!("iteratr: model {model}\n"),
             BuildEvent::Hook { hook } => {
@@ -253,6 +261,8 @@ impl Printer {
                 .iter()
                 .map(|e| format!("  plan [{}] {}\n", e.status, e.content))
                 .collect(),
+            // Counted in the iteration's end line instead.
+            AgentUpdate::AllowedQuietly { .. } => String::new(),
             AgentUpdate::PermissionAsked { tool, title, .. } => {
                 format!("  permission asked: {}\n", call_label(tool, title))
             }

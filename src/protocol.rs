@@ -59,6 +59,9 @@ pub enum BuildEvent {
         /// Tokens and cost, when the agent reported them.
         #[serde(skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
+        /// Permission requests allowed with no person and no rule involved.
+        #[serde(skip_serializing_if = "is_zero")]
+        auto_allowed: u32,
     },
     /// A hook declared in a settings file ran.
     Hook {
@@ -156,6 +159,10 @@ pub fn last_lines(text: &str, n: usize) -> Vec<&str> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
@@ -182,10 +189,16 @@ pub fn iteration_ended(
     took: Duration,
     tasks: &TaskCounts,
     usage: Option<&Usage>,
+    auto_allowed: u32,
 ) -> String {
     let usage = usage.map_or(String::new(), |u| format!(" · {u}"));
+    let allowed = match auto_allowed {
+        0 => String::new(),
+        1 => " · 1 tool call allowed".to_string(),
+        n => format!(" · {n} tool calls allowed"),
+    };
     format!(
-        "iteration {iteration} ended: {outcome} after {} · {tasks}{usage}",
+        "iteration {iteration} ended: {outcome} after {} · {tasks}{usage}{allowed}",
         crate::session::display::format_duration(
             i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
         )
@@ -363,6 +376,12 @@ pub enum AgentUpdate {
         input: Option<Value>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         diffs: Vec<Diff>,
+    },
+    /// iteratr allowed a call with no person and no rule involved: counted per iteration
+    /// (`iteration_finished`), not shown one by one.
+    AllowedQuietly {
+        #[serde(skip_serializing_if = "String::is_empty")]
+        tool: String,
     },
     /// iteratr answered a permission request (`id` matches an earlier `PermissionAsked`).
     Permission {

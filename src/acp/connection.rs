@@ -96,21 +96,29 @@ fn answer_permission(
         // Nothing to choose that allows it: the request ends unanswered.
         decided.decision = PermissionDecision::Cancelled;
     }
-    tracing::info!(
-        tool = %info.tool,
-        title = %info.title,
-        decision = decided.decision.as_str(),
-        rule = decided.rule.as_deref().unwrap_or(""),
-        "permission request"
-    );
-    updates(AgentUpdate::Permission {
-        id,
-        tool: info.tool.clone(),
-        title: info.title.clone(),
-        decision: decided.decision,
-        rule: decided.rule,
-        by_user: decided.by_user,
-    });
+    if decided.quiet() {
+        // Counted per iteration, not shown or recorded one by one.
+        tracing::debug!(tool = %info.tool, title = %info.title, "permission allowed");
+        updates(AgentUpdate::AllowedQuietly {
+            tool: info.tool.clone(),
+        });
+    } else {
+        tracing::info!(
+            tool = %info.tool,
+            title = %info.title,
+            decision = decided.decision.as_str(),
+            rule = decided.rule.as_deref().unwrap_or(""),
+            "permission request"
+        );
+        updates(AgentUpdate::Permission {
+            id,
+            tool: info.tool.clone(),
+            title: info.title.clone(),
+            decision: decided.decision,
+            rule: decided.rule,
+            by_user: decided.by_user,
+        });
+    }
     let outcome = match option {
         Some(id) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(id)),
         None => RequestPermissionOutcome::Cancelled,

@@ -263,3 +263,7 @@ mod tests {
         assert!(e.message.contains("--spec FILE"), "{}", e.message);
     }
 }
+
+#[cfg(test)]
+#[path = "resource_updates_tests.rs"]
+mod updates_tests;

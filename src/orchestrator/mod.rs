@@ -176,14 +176,22 @@ pub struct Orchestrator {
     repo: Option<crate::git::Repo>,
     /// Whether the last iteration changed nothing: no task, no file (`None`: cannot tell).
     last_idle: Option<bool>,
-    /// What the running iteration used so far (tokens from prompt replies, cost from updates).
-    iteration_usage: Arc<std::sync::Mutex<Usage>>,
+    /// What the running iteration used so far (tokens from prompt replies, cost from updates)
+    /// and the permission requests allowed quietly in it.
+    iteration_usage: Arc<std::sync::Mutex<IterationTally>>,
     /// What this run used, for `--max-tokens` and `--max-cost` (with workers: all of them).
     run_usage: Arc<std::sync::Mutex<Usage>>,
     /// The ACP session of the latest iteration (follow-ups after its turn go there).
     acp_session: Option<String>,
     /// The task a worker works on.
     current_task: Option<u64>,
+}
+
+/// What an iteration used and how many permission requests were allowed quietly in it.
+#[derive(Debug, Default)]
+struct IterationTally {
+    usage: Usage,
+    auto_allowed: u32,
 }
 
 impl Orchestrator {
@@ -198,11 +206,19 @@ impl Orchestrator {
         let forward = events.clone();
         let (record, recording) = permissions::spawn_recorder(Arc::clone(&session), events.clone());
         let to_record = record.clone();
-        let iteration_usage: Arc<std::sync::Mutex<Usage>> = Arc::default();
+        let iteration_usage: Arc<std::sync::Mutex<IterationTally>> = Arc::default();
         let cost_seen = Arc::clone(&iteration_usage);
         let updates: UpdateSink = Arc::new(move |update: AgentUpdate| {
-            if matches!(update, AgentUpdate::Permission { .. }) {
-                let _ = to_record.send(update.clone());
+            match &update {
+                AgentUpdate::Permission { .. } => {
+                    let _ = to_record.send(update.clone());
+                }
+                AgentUpdate::AllowedQuietly { .. } => {
+                    let mut t = cost_seen.lock().unwrap_or_else(|p| p.into_inner());
+                    t.auto_allowed = t.auto_allowed.saturating_add(1);
+                    return;
+                }
+                _ => {}
             }
             // The cost an agent reports is its ACP session's so far: one iteration's.
             if let AgentUpdate::Usage {
@@ -211,9 +227,9 @@ impl Orchestrator {
                 ..
             } = &update
             {
-                let mut u = cost_seen.lock().unwrap_or_else(|p| p.into_inner());
-                u.cost = Some(*cost);
-                u.currency.clone_from(currency);
+                let mut t = cost_seen.lock().unwrap_or_else(|p| p.into_inner());
+                t.usage.cost = Some(*cost);
+                t.usage.currency.clone_from(currency);
             }
             let _ = forward.send(BuildEvent::Agent { update });
         });

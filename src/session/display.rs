@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::event::TaskStatus;
-use super::state::{Lease, SessionState, Task, task_id};
+use super::lease::Lease;
+use super::state::{SessionState, Task, task_id};
 
 pub fn format_time(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);

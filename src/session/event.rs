@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
+use super::lease::LeaseHolder;
 
 /// Version of the event encoding this build reads and writes. Readers refuse events from a newer
 /// one with a message that says to upgrade. An event carries the lowest version that knows its
@@ -343,6 +344,9 @@ pub enum EventKind {
         /// Tokens and cost as the agent reported them for the iteration.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
+        /// Permission requests allowed with no person and no rule involved (not logged singly).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        auto_allowed: u32,
     },
     UserMessage {
         text: String,
@@ -523,36 +527,23 @@ impl<'de> Deserialize<'de> for IterationOutcome {
     }
 }
 
-/// Who drives a session: one `iteratr build` process.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseHolder {
-    /// Random, per build process.
-    pub id: String,
-    pub host: String,
-    pub pid: u32,
-    pub version: String,
-    pub started_at_ms: i64,
-    /// This machine (a hash of its id), boot and process start (ticks since boot), so a build
-    /// can tell that a holder on its machine is gone; absent where unknown or in older leases.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub machine: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boot: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_ticks: Option<u64>,
-}
-
-impl fmt::Display for LeaseHolder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "iteratr {} (pid {} on {})",
-            self.version, self.pid, self.host
-        )
-    }
+pub(super) fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl EventKind {
+    /// The end of an iteration that did not end by itself, and why.
+    pub fn interrupted(iteration: u32, detail: String) -> EventKind {
+        EventKind::IterationFinished {
+            iteration,
+            outcome: IterationOutcome::Interrupted,
+            detail: Some(detail),
+            commit: None,
+            usage: None,
+            auto_allowed: 0,
+        }
+    }
+
     /// The first encoding version that knows this kind: 2 for the workers' claims and for
     /// `task_released`, 1 for the rest.
     pub fn version(&self) -> u32 {

@@ -49,19 +49,20 @@ impl EventKind {
     pub fn changes(&self) -> &'static [Part] {
         use Part::*;
         match self {
-            // A running iteration lists the tasks it added or changed.
-            EventKind::TaskAdded { .. }
-            | EventKind::TaskStatusSet { .. }
-            | EventKind::TaskPrioritySet { .. }
+            // A running iteration lists the tasks it added or changed; unfinished work makes a
+            // completed session incomplete again.
+            EventKind::TaskAdded { .. } | EventKind::TaskStatusSet { .. } => {
+                &[Tasks, Iterations, Completion]
+            }
+            EventKind::TaskPrioritySet { .. }
             | EventKind::TaskDependencyAdded { .. }
             | EventKind::TaskContentEdited { .. }
-            | EventKind::TaskDeleted { .. } => &[Tasks, Iterations, Completion],
-            EventKind::TaskReleased { .. }
-            | EventKind::TaskClaimed { .. }
+            | EventKind::TaskDeleted { .. }
+            | EventKind::TaskReleased { .. } => &[Tasks, Iterations],
+            EventKind::TaskClaimed { .. }
             | EventKind::ClaimsRenewed { .. }
+            | EventKind::TaskUnclaimed { .. }
             | EventKind::TaskIntegrated { .. } => &[Tasks],
-            // A lapsed claim also ends its worker's iteration.
-            EventKind::TaskUnclaimed { .. } => &[Tasks, Iterations],
             EventKind::NoteAdded { .. }
             | EventKind::NoteContentEdited { .. }
             | EventKind::NoteDeleted { .. } => &[Notes],
@@ -75,6 +76,7 @@ impl EventKind {
             EventKind::SessionPaused | EventKind::SessionResumed => &[Pause],
             EventKind::AgentStarted { .. } => &[Agent],
             EventKind::PermissionDecided { .. } => &[Permissions],
+            // Everything but the lease starts over.
             EventKind::SessionReset { .. } => &[
                 Tasks,
                 Notes,
@@ -82,6 +84,7 @@ impl EventKind {
                 Messages,
                 Completion,
                 Pause,
+                Agent,
                 Permissions,
             ],
             EventKind::LeaseAcquired { .. }

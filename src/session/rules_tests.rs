@@ -503,6 +503,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
             detail: None,
             commit: None,
             usage: None,
+            auto_allowed: 0,
         },
     )
     .unwrap();
@@ -525,7 +526,8 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
                 outcome: "x".into(),
                 detail: None,
                 commit: None,
-                usage: None
+                usage: None,
+                auto_allowed: 0,
             }
         )
         .unwrap_err(),
@@ -789,6 +791,7 @@ mod properties {
                 detail: None,
                 commit: None,
                 usage: None,
+                auto_allowed: 0,
             },
             Op::Abandon => Command::CloseAbandonedIteration,
             Op::Complete => Command::CompleteSession { summary: None },

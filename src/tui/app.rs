@@ -232,6 +232,7 @@ impl App {
                 took,
                 tasks,
                 usage,
+                auto_allowed,
             } => {
                 self.info.working = false;
                 self.agent.divider(iteration_ended(
@@ -240,6 +241,7 @@ impl App {
                     took,
                     &tasks,
                     usage.as_ref(),
+                    auto_allowed,
                 ));
             }
             BuildEvent::Hook { hook } => {

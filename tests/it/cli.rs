@@ -87,6 +87,7 @@ async fn populate(dir: &Path, session: &str) {
         detail: None,
         commit: None,
         usage: None,
+        auto_allowed: 0,
     })
     .await;
 }

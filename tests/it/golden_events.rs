@@ -152,6 +152,7 @@ fn one_of_each() -> Vec<Event> {
                 detail: None,
                 commit: None,
                 usage: None,
+                auto_allowed: 12,
             },
         ),
         e(
@@ -162,6 +163,7 @@ fn one_of_each() -> Vec<Event> {
                 detail: Some("agent exited".into()),
                 commit: None,
                 usage: None,
+                auto_allowed: 0,
             },
         ),
         e(

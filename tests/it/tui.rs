@@ -539,6 +539,7 @@ fn the_status_bar_shows_what_the_agent_reported_it_used() {
                     currency: Some("USD".into()),
                     ..Default::default()
                 }),
+                auto_allowed: 0,
             },
         ),
     });

@@ -184,8 +184,9 @@ impl Transcript {
                     .join("\n");
                 self.info(format!("plan:\n{text}"), false);
             }
-            // The request itself is shown in its own window until it is answered.
-            AgentUpdate::PermissionAsked { .. } => {}
+            // The request itself is shown in its own window until it is answered; quiet
+            // allowances are counted in the iteration's end line.
+            AgentUpdate::PermissionAsked { .. } | AgentUpdate::AllowedQuietly { .. } => {}
             AgentUpdate::Permission {
                 tool,
                 title,

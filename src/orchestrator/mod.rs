@@ -37,7 +37,7 @@ use crate::mcp::HttpServer;
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
-use crate::session::display::{first_line, iteration_counts, task_counts};
+use crate::session::display::{iteration_counts, task_counts};
 use crate::session::{Author, Command, IterationOutcome, Usage};
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
@@ -407,10 +407,9 @@ impl Orchestrator {
             return Ok(self.finish(Outcome::IterationLimit, 0, "planning done"));
         }
         self.start_agent().await?;
-        let mut failures = 0u32;
+        let mut failures = retry::Failures::default();
         let mut ran = 0u32;
         let mut idle = 0u32;
-        let mut limited = 0u32;
         loop {
             let state = self.session.refresh().await?;
             if state.completed.is_some() {
@@ -468,8 +467,7 @@ impl Orchestrator {
             }
             let reason = match turn {
                 Turn::Done(_) => {
-                    failures = 0;
-                    limited = 0;
+                    failures = retry::Failures::default();
                     if !planning {
                         ran += 1;
                         idle = if self.last_idle == Some(true) {
@@ -498,33 +496,9 @@ impl Orchestrator {
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
                 }
-                Turn::Failed(_, reason)
-                    if rate_limit::is_rate_limit(&reason) && limited < rate_limit::MAX_WAITS =>
-                {
-                    limited += 1;
-                    let wait = rate_limit::wait(self.opts.retry_delay, limited);
-                    self.emit(BuildEvent::Warning {
-                        message: format!(
-                            "the agent's model provider is rate-limiting or overloaded ({}); waiting {} before the next iteration ({limited} of {} waits; not counted as a failure)",
-                            first_line(&reason),
-                            humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
-                            rate_limit::MAX_WAITS
-                        ),
-                    });
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => continue,
-                        _ = self.interrupt.cancelled() => {
-                            return Ok(self.interrupted(ran));
-                        }
-                    }
-                }
                 Turn::Failed(_, reason) => reason,
             };
-            // The agent may have died right after completing the session: nothing left to retry.
-            if self.session.refresh().await?.completed.is_some() {
-                continue;
-            }
-            if let Some(end) = self.retry_after_failure(&mut failures, ran, reason).await {
+            if let Some(end) = self.after_failed_turn(&mut failures, ran, reason).await? {
                 return Ok(end);
             }
         }

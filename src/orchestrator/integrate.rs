@@ -171,10 +171,12 @@ impl Orchestrator {
             let after = repo.snapshot().await.map_err(|e| e.to_string())?;
             let paths = repo.changed(&before, &after);
             if !paths.is_empty() {
+                let worker = self.opts.role.worker().map_or("", |w| w.name.as_str());
                 let message = format!(
-                    "iteratr: {} fix after rebase ({})\n",
+                    "{}: make `{}` pass after the rebase\n\nIteratr-Session: {}\nIteratr-Worker: {worker}\n",
+                    task.label(),
+                    run.command,
                     self.opts.session,
-                    task.label()
                 );
                 repo.commit(&paths, &message)
                     .await

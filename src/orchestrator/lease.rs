@@ -91,8 +91,10 @@ fn seen_from(me: &LeaseHolder, holder: &LeaseHolder) -> Seen {
     }
     let same_process = match (holder.start_ticks, process::start_ticks(holder.pid)) {
         (Some(then), Some(now)) => then == now,
-        // An older lease, or a system that does not say: an iteratr at that pid is the holder.
-        _ => iteratr_runs(holder.pid),
+        // An older lease: an iteratr at that pid is the holder.
+        (None, Some(_)) => iteratr_runs(holder.pid),
+        // The process runs but cannot be looked at (another user's, hidden): it may be the holder.
+        (_, None) => true,
     };
     if same_process {
         Seen::Runs

@@ -36,7 +36,11 @@ fn each_iteration_that_changed_files_is_one_commit_of_exactly_those_files() {
     let subjects = git(p.path(), &["log", "--format=%s"]);
     assert_eq!(
         subjects.lines().collect::<Vec<_>>(),
-        ["TAS-2: Write world.txt", "TAS-1: Write hello.txt", "initial"],
+        [
+            "TAS-2: Write world.txt",
+            "TAS-1: Write hello.txt",
+            "initial"
+        ],
         "{text}"
     );
     assert_eq!(
@@ -57,7 +61,12 @@ fn each_iteration_that_changed_files_is_one_commit_of_exactly_those_files() {
     assert_eq!(
         git(
             p.path(),
-            &["log", "-1", "--format=%(trailers:key=Iteratr-Session,valueonly)%(trailers:key=Iteratr-Iteration,valueonly)", "HEAD~1"]
+            &[
+                "log",
+                "-1",
+                "--format=%(trailers:key=Iteratr-Session,valueonly)%(trailers:key=Iteratr-Iteration,valueonly)",
+                "HEAD~1"
+            ]
         ),
         "demo\n1"
     );

@@ -484,6 +484,13 @@ fn reliability_kills_iteratr_while_the_real_opencode_runs_a_command() {
     let out = Run::start(cmd).finish(Duration::from_secs(110), || llm.report());
     let context = || format!("{}\n{}\n{}", out.stdout, out.stderr, llm.report());
     assert_eq!(out.code, Some(0), "{}", context());
+    // The same command took over from the killed build at once, and said so.
+    assert!(
+        out.stderr.contains("iteratr: took over session ")
+            && out.stderr.contains("(its process no longer runs)"),
+        "{}",
+        context()
+    );
     assert!(
         out.stdout
             .contains("TAS-1 → remaining (iteration 1 never ended)"),

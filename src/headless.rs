@@ -138,7 +138,9 @@ impl Printer {
             } => format!(
                 "iteratr: session {session}, spec {spec}, data in {data_dir}\niteratr: agent `{agent}`, session tools at {mcp_url}\n"
             ),
-            BuildEvent::Info { message } => format!("iteratr: {message}\n"),
+            BuildEvent::Info { message } | BuildEvent::Phase { message, .. } => {
+                format!("iteratr: {message}\n")
+            }
             BuildEvent::Warning { message } => format!("iteratr: warning: {message}\n"),
             BuildEvent::AgentReady {
                 name,
@@ -290,11 +292,7 @@ impl Printer {
                 ),
             },
             // A clean exit after iteratr closed the connection is not news.
-            AgentUpdate::Exited { status }
-                if status == "exit status: 0" || status == "stopped by iteratr" =>
-            {
-                String::new()
-            }
+            AgentUpdate::Exited { status } if !status.is_news() => String::new(),
             AgentUpdate::Exited { status } => format!("  agent exited ({status})\n"),
         }
     }

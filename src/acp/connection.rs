@@ -32,6 +32,7 @@ use super::policy::{Sandbox, slice_lines};
 use super::updates::{Taken, take_updates};
 use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::process;
+use crate::protocol::AgentExit;
 
 /// Lines of the agent's stderr kept for error messages.
 const STDERR_TAIL: usize = 20;
@@ -462,21 +463,21 @@ pub(super) async fn run(
             // Our side closed (shutdown) or the agent closed stdout: give it the grace to exit.
             let grace = grace_rx.await.unwrap_or(Duration::from_secs(2));
             match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) => status.to_string(),
-                _ => "stopped by iteratr".to_string(),
+                Ok(Ok(status)) => AgentExit::from(status),
+                _ => AgentExit::StoppedByIteratr,
             }
         }
         status = child.wait() => match status {
-            Ok(status) => status.to_string(),
-            Err(e) => format!("lost track of it: {e}"),
+            Ok(status) => AgentExit::from(status),
+            Err(e) => AgentExit::Lost(e.to_string()),
         },
         // Asked to stop before the connection got going (initialize hangs, say): dropping the
         // connection closes the agent's stdin.
         grace = stop.wait_for(|g| g.is_some()) => {
             let grace = grace.ok().and_then(|g| *g).unwrap_or(Duration::from_millis(200));
             match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) => status.to_string(),
-                _ => "stopped by iteratr".to_string(),
+                Ok(Ok(status)) => AgentExit::from(status),
+                _ => AgentExit::StoppedByIteratr,
             }
         }
     };
@@ -487,7 +488,7 @@ pub(super) async fn run(
         .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
         .unwrap_or_default();
     let description = if stderr_tail.is_empty() {
-        status.clone()
+        status.to_string()
     } else {
         format!("{status}; its last output:\n{stderr_tail}")
     };

@@ -142,10 +142,11 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
         (
             vec![],
             EventKind::HookRan {
-                point: "post_iteration".into(),
+                point: session::HookPoint::PostIteration,
                 command: "make check".into(),
                 exit_code: Some(0),
                 result: "exit 0".into(),
+                timed_out: false,
                 took_ms: 5,
                 output: String::new(),
             },

@@ -298,6 +298,14 @@ impl Orchestrator {
         });
     }
 
+    /// A worker's step in its loop, typed for the front ends, in words for people.
+    fn phase(&self, phase: crate::protocol::WorkerPhase, message: impl Into<String>) {
+        self.emit(BuildEvent::Phase {
+            phase,
+            message: message.into(),
+        });
+    }
+
     async fn exec(&self, cmd: Command) -> anyhow::Result<()> {
         self.exec_as(cmd, Author::System).await.map(drop)
     }

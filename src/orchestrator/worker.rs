@@ -253,7 +253,7 @@ impl Orchestrator {
     async fn wait_a_moment(&self, waiting: &mut bool, why: &str) -> bool {
         if !*waiting {
             *waiting = true;
-            self.info(why);
+            self.phase(crate::protocol::WorkerPhase::Waiting, why);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => true,
@@ -403,7 +403,7 @@ impl Orchestrator {
                         ),
                     })
                     .await?;
-                    self.exec(release(format!("blocked: {}", clip(&why, 200))))
+                    self.exec(release(format!("blocked: {}", clip(&why.to_string(), 200))))
                         .await?;
                     self.current_task = None;
                     Ok(None)

@@ -10,6 +10,7 @@ use super::error::DomainError;
 use super::event::{
     Author, Event, EventKind, IterationOutcome, NoteType, PermissionDecision, TaskStatus,
 };
+use super::hook_point::HookPoint;
 use super::lease::LeaseHolder;
 use super::limits::{self, check_priority, check_text, tail_chars};
 use super::state::{SessionState, normalize_content, task_id};
@@ -109,10 +110,11 @@ pub enum Command {
     },
     /// Record a hook's run.
     RecordHook {
-        point: String,
+        point: HookPoint,
         command: String,
         exit_code: Option<i32>,
         result: String,
+        timed_out: bool,
         took_ms: u64,
         output: String,
     },
@@ -387,13 +389,15 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             command,
             exit_code,
             result,
+            timed_out,
             took_ms,
             output,
         } => vec![ev(EventKind::HookRan {
-            point: check_text("hook point", point, 32)?,
+            point: *point,
             command: clip(command.trim(), 200),
             exit_code: *exit_code,
             result: clip(result.trim(), 200),
+            timed_out: *timed_out,
             took_ms: *took_ms,
             output: tail_chars(output, limits::HOOK_OUTPUT_MAX),
         })],

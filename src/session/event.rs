@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
+use super::hook_point::HookPoint;
 use super::lease::LeaseHolder;
 
 /// Version of the event encoding this build reads and writes. Readers refuse events from a newer
@@ -357,14 +358,16 @@ pub enum EventKind {
     },
     /// A hook declared in a settings file ran (`iteratr config` lists them).
     HookRan {
-        /// `post_iteration`, ...
-        point: String,
+        point: HookPoint,
         /// The command as declared (it holds no values: those go to the environment).
         command: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         exit_code: Option<i32>,
         /// "exit 1", "timed out after 5m", "could not start: ...".
         result: String,
+        /// It ran past its timeout and was stopped.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
         took_ms: u64,
         /// The end of its output.
         #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -7,6 +7,7 @@ mod command_display;
 pub mod display;
 mod error;
 mod event;
+mod hook_point;
 mod index;
 mod lease;
 pub mod limits;
@@ -24,6 +25,7 @@ pub use event::{
     Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, NoteType,
     PermissionDecision, TaskStatus,
 };
+pub use hook_point::HookPoint;
 pub use lease::{Lease, LeaseHolder};
 pub use name::{SessionName, session_name_from, validate_session_name};
 pub use parts::Part;

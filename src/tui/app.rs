@@ -191,7 +191,9 @@ impl App {
             BuildEvent::AgentReady { name, version, .. } => {
                 self.info.agent = format!("{name} {version}").trim().to_string();
             }
-            BuildEvent::Info { message } => self.agent.info(message, false),
+            BuildEvent::Info { message } | BuildEvent::Phase { message, .. } => {
+                self.agent.info(message, false)
+            }
             BuildEvent::ModelSelected { model } => {
                 self.agent.info(format!("model {model}"), false);
                 self.info.model = Some(model);

@@ -182,10 +182,11 @@ fn one_of_each() -> Vec<Event> {
         e(
             Author::System,
             EventKind::HookRan {
-                point: "post_iteration".into(),
+                point: iteratr::session::HookPoint::PostIteration,
                 command: "cargo test".into(),
                 exit_code: Some(101),
                 result: "exit 101".into(),
+                timed_out: false,
                 took_ms: 3_200,
                 output: "test parser::works ... FAILED".into(),
             },

@@ -218,7 +218,7 @@ impl Transcript {
                 }
             }
             AgentUpdate::Exited { status } => {
-                if status != "exit status: 0" && status != "stopped by iteratr" {
+                if status.is_news() {
                     self.info(format!("agent exited ({status})"), true);
                 }
             }

@@ -172,34 +172,3 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
-
-/// A workers' claim event in words (`None` for other events, and for renewals: not news).
-pub fn claim_line(kind: &super::EventKind) -> Option<String> {
-    use super::EventKind;
-    Some(match kind {
-        EventKind::TaskClaimed { task, worker, .. } => {
-            format!("{} claimed by {worker}", task_id(*task))
-        }
-        EventKind::TaskUnclaimed {
-            task,
-            worker,
-            expired: true,
-            ..
-        } => format!(
-            "{}: {worker}'s claim expired; another worker may take it",
-            task_id(*task)
-        ),
-        EventKind::TaskUnclaimed {
-            task,
-            worker,
-            reason,
-            ..
-        } => format!("{} released by {worker} ({reason})", task_id(*task)),
-        EventKind::TaskIntegrated { task, commit, .. } => format!(
-            "{} integrated as {}",
-            task_id(*task),
-            &commit[..commit.len().min(12)]
-        ),
-        _ => return None,
-    })
-}

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 mod commit;
 mod integrate;
 pub mod lease;
+mod next;
 mod permissions;
 mod prompt;
 mod rate_limit;
@@ -37,7 +38,6 @@ use crate::mcp::HttpServer;
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
-use crate::session::display::{iteration_counts, task_counts};
 use crate::session::{Author, Command, IterationOutcome, Usage};
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
@@ -415,99 +415,97 @@ impl Orchestrator {
             return Ok(self.finish(Outcome::IterationLimit, 0, "planning done"));
         }
         self.start_agent().await?;
+        self.drive().await
+    }
+
+    /// The loop of every kind of build (single, planner, worker): each step is decided by
+    /// `next`, from the state and the last turn; only claiming and a worker's bookkeeping after
+    /// a turn are its own.
+    async fn drive(&mut self) -> anyhow::Result<(Outcome, String)> {
+        let kind = match &self.opts.role {
+            Role::Single => next::Kind::Single,
+            Role::Planner => next::Kind::Planner,
+            Role::Worker(_) => next::Kind::Worker,
+        };
+        let limits = next::Limits {
+            iterations: self.opts.iterations,
+            max_idle: self.opts.max_idle_iterations,
+        };
+        let mut counters = next::Counters::default();
         let mut failures = retry::Failures::default();
-        let mut ran = 0u32;
-        let mut idle = 0u32;
+        let mut waiting = false;
+        let mut tries = 0u32;
         loop {
             let state = self.session.refresh().await?;
-            if state.completed.is_some() {
-                return Ok(self.finish(
-                    Outcome::Completed,
-                    ran,
-                    &format!(
-                        "session complete after {} · {}",
-                        iteration_counts(&state),
-                        task_counts(&state)
-                    ),
-                ));
-            }
-            if let Some(pause) = &state.paused {
-                if !self.wait_while_paused(pause.by).await? {
-                    return Ok(self.finish(
-                        Outcome::Interrupted,
-                        ran,
-                        "interrupted while paused; run the same command again to resume",
-                    ));
+            let step = next::before_turn(&state, kind, counters, limits);
+            // Not held through the iteration: each append would copy the whole state.
+            drop(state);
+            let (number, planning) = match step {
+                next::Step::Stop(outcome, message) => {
+                    return Ok(self.finish(outcome, counters.ran, &message));
                 }
-                continue;
-            }
-            let planning = !state.planning_done();
-            if !planning && matches!(self.opts.role, Role::Planner) {
-                return Ok(self.finish(Outcome::IterationLimit, ran, "planning done"));
-            }
-            if !planning && let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
-                return Ok(self.finish(
-                    Outcome::IterationLimit,
-                    ran,
-                    &format!(
-                        "iteration limit reached (-i {max}) · session: {} · {}; run again to continue",
-                        iteration_counts(&state),
-                        task_counts(&state)
-                    ),
-                ));
-            }
-            // Numbers are never reused: a failed planning iteration is planned again under the next one.
-            let number = state.latest_iteration().map_or(0, |l| l + 1);
-            let turn = self.iteration(number, planning).await?;
-            if let Some(why) = self.over_budget() {
-                if matches!(turn, Turn::Done(_)) && !planning {
-                    ran += 1;
-                }
-                let state = self.session.refresh().await?;
-                return Ok(self.finish(
-                    Outcome::Budget,
-                    ran,
-                    &format!(
-                        "stopping: {why} · {}; raise the budget to go on",
-                        task_counts(&state)
-                    ),
-                ));
-            }
-            let reason = match turn {
-                Turn::Done(_) => {
-                    failures = retry::Failures::default();
-                    if !planning {
-                        ran += 1;
-                        idle = if self.last_idle == Some(true) {
-                            idle + 1
-                        } else {
-                            0
-                        };
-                        let max = self.opts.max_idle_iterations;
-                        if max > 0 && idle >= max {
-                            let state = self.session.refresh().await?;
-                            return Ok(self.finish(
-                                Outcome::Idle,
-                                ran,
-                                &format!(
-                                    "stopping: the last {idle} iterations changed no task and no file (--max-idle-iterations {max}) · {}; look at the notes and the agent's output, adjust the spec or the prompt, then run again",
-                                    task_counts(&state)
-                                ),
-                            ));
-                        }
+                next::Step::Paused(by) => {
+                    if !self.wait_while_paused(by).await? {
+                        return Ok(self.finish(
+                            Outcome::Interrupted,
+                            counters.ran,
+                            next::INTERRUPTED_WHILE_PAUSED,
+                        ));
                     }
                     continue;
                 }
-                Turn::Interrupted => {
-                    return Ok(self.interrupted(ran));
+                next::Step::CompleteSession(summary) => {
+                    self.exec(Command::CompleteSession {
+                        summary: Some(summary.clone()),
+                    })
+                    .await?;
+                    return Ok(self.finish(Outcome::Completed, counters.ran, &summary));
                 }
-                Turn::Fatal(reason) => {
-                    return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
+                next::Step::Wait(why) => {
+                    if !self.wait_a_moment(&mut waiting, why).await {
+                        return Ok(self.interrupted(counters.ran));
+                    }
+                    continue;
                 }
-                Turn::Failed(_, reason) => reason,
+                next::Step::Claim { number } => match self.claim(&mut waiting, &mut tries).await? {
+                    worker::Claimed::Task => (number, false),
+                    worker::Claimed::Wait => continue,
+                    worker::Claimed::Stop(outcome, message) => {
+                        return Ok(self.finish(outcome, counters.ran, &message));
+                    }
+                },
+                next::Step::Iterate { number, planning } => (number, planning),
             };
-            if let Some(end) = self.after_failed_turn(&mut failures, ran, reason).await? {
-                return Ok(end);
+            let turn = self.iteration(number, planning).await?;
+            let over_budget = self.over_budget();
+            let state = self.session.refresh().await?;
+            let ended = next::Ended {
+                turn: &turn,
+                planning,
+                over_budget: over_budget.as_deref(),
+                last_idle: self.last_idle,
+            };
+            let after = next::after_turn(ended, kind, &mut counters, limits, &state);
+            drop(state);
+            match after {
+                next::After::Next => {
+                    failures = retry::Failures::default();
+                    if kind == next::Kind::Worker {
+                        tries += 1;
+                        self.after_task_turn(tries).await?;
+                    }
+                }
+                next::After::Stop(outcome, message) => {
+                    return Ok(self.finish(outcome, counters.ran, &message));
+                }
+                next::After::Failed(reason) => {
+                    if let Some(end) = self
+                        .after_failed_turn(&mut failures, counters.ran, reason)
+                        .await?
+                    {
+                        return Ok(end);
+                    }
+                }
             }
         }
     }

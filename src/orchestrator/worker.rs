@@ -8,12 +8,21 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::{Orchestrator, Outcome, Turn};
+use super::{Orchestrator, Outcome};
 use crate::git::Integration;
 use crate::protocol::BuildEvent;
 use crate::service::SessionHandle;
-use crate::session::display::{clip, task_counts};
+use crate::session::display::clip;
 use crate::session::{Command, NoteType, SessionState, TaskStatus, task_id};
+
+/// What claiming gave a worker.
+pub(super) enum Claimed {
+    /// A task to work on in the next iteration.
+    Task,
+    /// Nothing yet: look again.
+    Wait,
+    Stop(Outcome, String),
+}
 
 /// Iterations a worker spends on one task before it lets another worker try.
 const TRIES_PER_TASK: u32 = 3;
@@ -127,7 +136,7 @@ impl Orchestrator {
         }
         self.start_agent().await?;
         let _renewer = Renewer::start(Arc::clone(&self.session), w.name.clone(), w.claim_ttl);
-        let result = self.work(&w).await;
+        let result = self.drive().await;
         // A task this worker still holds goes back to the others.
         if let Ok(state) = self.session.refresh().await
             && let Some(t) = state.claim_of(&w.name)
@@ -151,106 +160,52 @@ impl Orchestrator {
         result
     }
 
-    async fn work(&mut self, w: &WorkerOptions) -> anyhow::Result<(Outcome, String)> {
+    /// Claims a task for the next iteration (the one it holds, or the next claimable one).
+    pub(super) async fn claim(
+        &mut self,
+        waiting: &mut bool,
+        tries: &mut u32,
+    ) -> anyhow::Result<Claimed> {
+        let Some(w) = self.opts.role.worker().cloned() else {
+            bail!("only a worker claims tasks");
+        };
         let ttl_ms = u64::try_from(w.claim_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut failures = super::retry::Failures::default();
-        let mut ran = 0u32;
-        let mut waiting = false;
-        let mut tries = 0u32;
-        loop {
-            let state = self.session.refresh().await?;
-            if state.completed.is_some() {
-                return Ok(self.finish(Outcome::Completed, ran, "the session is complete"));
+        let claimed = self
+            .exec_as(
+                Command::ClaimTask {
+                    worker: w.name.clone(),
+                    ttl_ms,
+                },
+                crate::session::Author::System,
+            )
+            .await?;
+        let Some(task) = claimed.state.claim_of(&w.name).map(|t| t.id) else {
+            let now = crate::service::now_ms();
+            if let Some(why) = stuck(&claimed.state, now) {
+                return Ok(Claimed::Stop(Outcome::Failed(why.clone()), why));
             }
-            if let Some(pause) = &state.paused {
-                if !self.wait_while_paused(pause.by).await? {
-                    return Ok(self.interrupted(ran));
-                }
-                continue;
+            let why = "waiting for a task: the others are held by other workers or wait on work not integrated yet";
+            if !self.wait_a_moment(waiting, why).await {
+                return Ok(Claimed::Stop(
+                    Outcome::Interrupted,
+                    "interrupted; run the same command again to resume".into(),
+                ));
             }
-            if state.all_integrated() {
-                let summary = format!("every task is integrated · {}", task_counts(&state));
-                self.exec(Command::CompleteSession {
-                    summary: Some(summary.clone()),
-                })
-                .await?;
-                return Ok(self.finish(Outcome::Completed, ran, &summary));
-            }
-            if !state.planning_done() {
-                let why = "waiting for the session's planning iteration to end";
-                if !self.wait_a_moment(&mut waiting, why).await {
-                    return Ok(self.interrupted(ran));
-                }
-                continue;
-            }
-            if let Some(max) = self.opts.iterations.filter(|max| ran >= *max) {
-                let message = format!(
-                    "iteration limit reached (-i {max}) · {}",
-                    task_counts(&state)
-                );
-                return Ok(self.finish(Outcome::IterationLimit, ran, &message));
-            }
-            let claimed = self
-                .exec_as(
-                    Command::ClaimTask {
-                        worker: w.name.clone(),
-                        ttl_ms,
-                    },
-                    crate::session::Author::System,
-                )
-                .await?;
-            let Some(task) = claimed.state.claim_of(&w.name).map(|t| t.id) else {
-                let now = crate::service::now_ms();
-                if let Some(why) = stuck(&claimed.state, now) {
-                    return Ok(self.finish(Outcome::Failed(why.clone()), ran, &why));
-                }
-                let why = "waiting for a task: the others are held by other workers or wait on work not integrated yet";
-                if !self.wait_a_moment(&mut waiting, why).await {
-                    return Ok(self.interrupted(ran));
-                }
-                continue;
-            };
-            waiting = false;
-            if self.current_task != Some(task) {
-                self.current_task = Some(task);
-                tries = 0;
-                self.info(format!("claimed {}", task_id(task)));
-                self.start_from_tip(w).await;
-            }
-            let number = state.latest_iteration().map_or(0, |l| l + 1);
-            let turn = self.iteration(number, false).await?;
-            // Counted for all the workers of this process; the task in hand is let go at the end.
-            if let Some(why) = self.over_budget() {
-                let state = self.session.refresh().await?;
-                let message = format!(
-                    "stopping: {why} · {}; raise the budget to go on",
-                    task_counts(&state)
-                );
-                return Ok(self.finish(Outcome::Budget, ran + 1, &message));
-            }
-            match turn {
-                Turn::Done(_) => {
-                    failures = super::retry::Failures::default();
-                    ran += 1;
-                    tries += 1;
-                    self.after_task_turn(w, task, tries).await?;
-                }
-                Turn::Interrupted => return Ok(self.interrupted(ran)),
-                Turn::Fatal(reason) => {
-                    return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
-                }
-                Turn::Failed(_, reason) => {
-                    if let Some(end) = self.after_failed_turn(&mut failures, ran, reason).await? {
-                        return Ok(end);
-                    }
-                }
-            }
+            return Ok(Claimed::Wait);
+        };
+        *waiting = false;
+        if self.current_task != Some(task) {
+            self.current_task = Some(task);
+            *tries = 0;
+            self.info(format!("claimed {}", task_id(task)));
+            self.start_from_tip(&w).await;
         }
+        Ok(Claimed::Task)
     }
 
     /// Says `why` the worker waits (once, until it stops waiting), then waits a moment (200 ms)
     /// before looking again; false when Ctrl+C came first.
-    async fn wait_a_moment(&self, waiting: &mut bool, why: &str) -> bool {
+    pub(super) async fn wait_a_moment(&self, waiting: &mut bool, why: &str) -> bool {
         if !*waiting {
             *waiting = true;
             self.phase(crate::protocol::WorkerPhase::Waiting, why);
@@ -263,12 +218,10 @@ impl Orchestrator {
 
     /// After an iteration that ended normally but left the task open: after a few tries the
     /// worker lets another one have it.
-    async fn after_task_turn(
-        &mut self,
-        w: &WorkerOptions,
-        task: u64,
-        tries: u32,
-    ) -> anyhow::Result<()> {
+    pub(super) async fn after_task_turn(&mut self, tries: u32) -> anyhow::Result<()> {
+        let (Some(w), Some(task)) = (self.opts.role.worker().cloned(), self.current_task) else {
+            return Ok(());
+        };
         let state = self.session.refresh().await?;
         let still_mine = state.claim_of(&w.name).is_some_and(|t| t.id == task);
         if still_mine && tries >= TRIES_PER_TASK {

@@ -52,7 +52,12 @@
 //!     `{"event":"diff","session_id","path"}`
 //!   - `{"event":"exit","session_id","code"}`, `{"event":"unhandled_request","method"}`
 //!
-//! Only protocol goes to stdout; diagnostics go to stderr. The agent exits when stdin closes.
+//! * Env `ITERATR_FAKE_AGENT_STUBBORN=group|setsid`: ignore SIGTERM/SIGINT/SIGHUP, stay after
+//!   stdin closes, and start a grandchild that does the same (with `setsid`, in a session of its
+//!   own), logged as `{"event":"grandchild","grandchild":PID,"setsid":bool}`; see `stubborn.rs`.
+//!
+//! Only protocol goes to stdout; diagnostics go to stderr. The agent exits when stdin closes
+//! (unless stubborn).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -86,6 +91,9 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "fake_agent/work.rs"]
 mod work;
+
+#[path = "fake_agent/stubborn.rs"]
+mod stubborn;
 
 type McpClient = RunningService<RoleClient, ()>;
 
@@ -1385,6 +1393,9 @@ fn stdio() -> agent_client_protocol::DynConnectTo<Agent> {
 
 #[tokio::main]
 async fn main() {
+    if stubborn::grandchild_main().await.is_some() {
+        return;
+    }
     let fake = Arc::new(Fake {
         script: script_from_args(),
         log_path: std::env::var_os("ITERATR_FAKE_AGENT_LOG")
@@ -1406,6 +1417,15 @@ async fn main() {
         new_sessions: AtomicU64::new(0),
     });
     fake.log(json!({"event": "start", "script": fake.script}));
+    let stubborn = stubborn::mode();
+    if let Some(mode) = stubborn {
+        stubborn::ignore_signals();
+        match stubborn::start_grandchild(mode) {
+            Ok(pid) => fake.log(json!({"event": "grandchild", "grandchild": pid,
+                "setsid": mode == stubborn::Mode::Setsid})),
+            Err(e) => eprintln!("fake-agent: cannot start the grandchild: {e}"),
+        }
+    }
 
     let (f1, f2, f3, f4, f5, f6, f7) = (
         fake.clone(),
@@ -1482,6 +1502,9 @@ async fn main() {
         .connect_to(stdio())
         .await;
     f7.log(json!({"event": "eof"}));
+    if stubborn.is_some() {
+        stubborn::linger().await;
+    }
     match result {
         Ok(()) => std::process::exit(0),
         Err(e) => {

@@ -197,6 +197,10 @@ impl KillOnDrop {
         self.0.as_ref().unwrap().id()
     }
 
+    pub fn child_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().unwrap()
+    }
+
     pub fn into_inner(mut self) -> std::process::Child {
         self.0.take().unwrap()
     }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::common::procs;
 use crate::common::project::*;
-use crate::common::reliability::{Rng, report, sqlite_log};
+use crate::common::reliability::{Rng, jetstream_log, report, sqlite_log};
 use crate::common::{PATIENCE, wait_until};
 use crate::store_processes::{SESSION, spawn_worker};
 
@@ -111,8 +111,12 @@ fn killed_script(point: Point) -> Value {
 const HOOK: &str = "[hooks.post_iteration]\ncommand = \"[ -e .iteratr/hook-ran ] && exit 0; touch .iteratr/hook-ran; sleep 600 & echo $! > .iteratr/hook-child.pid; wait\"\n";
 const PRE_COMMIT: &str = "#!/bin/sh\n[ -e .iteratr/commit-ran ] && exit 0\ntouch .iteratr/commit-ran\nsleep 600 & echo $! > .iteratr/commit-child.pid\nwait\n";
 
-fn project(point: Point) -> Project {
-    let p = Project::new(killed_script(point));
+/// The project of the `i`-th kill. Its agents are stubborn (they ignore SIGTERM and their stdin
+/// closing, and start a grandchild that does the same; every other kill, the grandchild leaves
+/// the agent's process group and session): only iteratr's guard ends them when it is killed.
+fn project(point: Point, i: usize) -> Project {
+    let mode = if i % 2 == 0 { "group" } else { "setsid" };
+    let p = Project::new(killed_script(point)).with_env("ITERATR_FAKE_AGENT_STUBBORN", mode);
     std::fs::create_dir_all(p.path().join(".iteratr")).unwrap();
     match point {
         Point::Hook => std::fs::write(p.path().join("iteratr.toml"), HOOK).unwrap(),
@@ -195,8 +199,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 }
 
 /// No process iteratr started is left: nothing works in the project directory or names it,
-/// every agent's process group is empty, and the children hooks started are gone.
+/// every agent's process group is empty, the grandchildren the agents started (some in sessions
+/// of their own) and the children hooks started are gone.
 fn assert_nothing_left(p: &Project) {
+    crate::common::fake_agent::assert_gone(&p.agent_log(), true);
     let dir = p.path().canonicalize().unwrap();
     let needle = dir.display().to_string();
     let agents: Vec<u32> = p
@@ -244,21 +250,21 @@ fn status(p: &Project, point: Point) -> Value {
     crate::common::status_json(cmd, "demo")
 }
 
-/// Every task status change the agent was told succeeded is in the log (read from SQLite
-/// directly, which also checks it is whole), in the order it was told.
-fn assert_acknowledged_kept(p: &Project) {
-    let sessions = sqlite_log(&p.path().join(".iteratr"));
-    let logged: Vec<(String, String)> = sessions["demo"]
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::TaskStatusSet { task, status } => {
-                Some((format!("TAS-{task}"), status.to_string()))
-            }
-            _ => None,
-        })
-        .collect();
-    let acked = p
-        .agent_events("tool")
+/// The session's events as the store holds them, checked whole: read from SQLite directly, or
+/// from JetStream through the data dir's managed server.
+fn logged(p: &Project, point: Point) -> Vec<iteratr::session::Event> {
+    if point.nats() {
+        jetstream_log(p.path(), "demo")
+    } else {
+        sqlite_log(&p.path().join(".iteratr"))
+            .remove("demo")
+            .unwrap_or_default()
+    }
+}
+
+/// The task status changes the agent was told succeeded, in order.
+fn acknowledged(p: &Project) -> Vec<(String, String)> {
+    p.agent_events("tool")
         .into_iter()
         .filter(|e| e["name"] == "task-status" && e["is_error"] == false)
         .map(|e| {
@@ -267,7 +273,60 @@ fn assert_acknowledged_kept(p: &Project) {
                 a["id"].as_str().unwrap().to_string(),
                 a["status"].as_str().unwrap().to_string(),
             )
-        });
+        })
+        .collect()
+}
+
+/// The task status changes the log holds, in order.
+fn status_changes(events: &[iteratr::session::Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskStatusSet { task, status } => {
+                Some((format!("TAS-{task}"), status.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// At a kill inside the n-th status change's append, the change is not stored; right after it
+/// committed, it is; either way the agent was never told it succeeded.
+fn assert_interrupted_change(p: &Project, point: Point) {
+    let (n, kept) = match point {
+        Point::ToolAppend(n) => (n as usize, false),
+        Point::ToolAppended(n) => (n as usize, true),
+        _ => return,
+    };
+    let told = acknowledged(p);
+    let stored = status_changes(&logged(p, point));
+    assert_eq!(
+        told.len(),
+        n - 1,
+        "{point:?}: the agent was told of {told:?}"
+    );
+    assert_eq!(
+        stored.len(),
+        if kept { n } else { n - 1 },
+        "{point:?}: the log holds {stored:?}"
+    );
+    assert_eq!(stored[..n - 1], told[..], "{point:?}");
+}
+
+/// Every task status change the agent was told succeeded is in the log (read from the store
+/// directly, which also checks it is whole), in the order it was told.
+fn assert_acknowledged_kept(p: &Project, point: Point) {
+    let events = logged(p, point);
+    let logged: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskStatusSet { task, status } => {
+                Some((format!("TAS-{task}"), status.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let acked = acknowledged(p);
     let mut rest = logged.iter();
     for call in acked {
         assert!(
@@ -280,9 +339,7 @@ fn assert_acknowledged_kept(p: &Project) {
 /// Checks the log and returns the number of the iteration left running and the tasks left in
 /// progress.
 fn after_the_kill(p: &Project, point: Point) -> (Option<u64>, Vec<String>) {
-    if !point.nats() {
-        assert_acknowledged_kept(p);
-    }
+    assert_acknowledged_kept(p, point);
     let s = status(p, point);
     let running = s["iterations"]
         .as_array()
@@ -308,6 +365,7 @@ fn survive(p: &Project, point: Point) {
         "{point:?}: iteratr was not killed but ended with {killed}"
     );
     assert_nothing_left(p);
+    assert_interrupted_change(p, point);
     let (running, in_progress) = after_the_kill(p, point);
     if let Point::Recovery = point {
         // The next build dies inside the append that closes the iteration: none of it is stored.
@@ -355,6 +413,8 @@ fn survive(p: &Project, point: Point) {
                 "{id}: {text}"
             );
         }
+        // The released tasks are ready again: task-next (highest priority, then oldest; it does
+        // not prefer released tasks) offers the oldest of them, ahead of newer remaining tasks.
         if let Some(first) = in_progress
             .iter()
             .min_by_key(|id| id[4..].parse::<u32>().unwrap())
@@ -375,9 +435,7 @@ fn survive(p: &Project, point: Point) {
             "tasks in progress with no iteration running: {in_progress:?}"
         );
     }
-    if !point.nats() {
-        sqlite_log(&p.path().join(".iteratr"));
-    }
+    logged(p, point);
     assert_nothing_left(p);
 }
 
@@ -394,7 +452,7 @@ fn reliability_kills_at_20_seeded_points_leave_a_whole_log_and_the_next_build_co
         .collect();
     for (i, point) in points.iter().enumerate() {
         report(format!("kill {}/{}: {point:?}", i + 1, points.len()));
-        survive(&project(*point), *point);
+        survive(&project(*point, i), *point);
     }
     report(format!(
         "kills survived {} of {}; events lost 0; processes left 0",

@@ -131,7 +131,7 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
     ];
     // Agents that ignore SIGTERM and their stdin closing, each with a grandchild that does too:
     // only iteratr's own cleanup ends them.
-    let p = team_project(&tasks, planning, 150).with_env("ITERATR_FAKE_AGENT_STUBBORN", "group");
+    let p = team_project(&tasks, planning, 150).with_env("ITERATR_FAKE_AGENT_STUBBORN", "setsid");
     let out = p.build(&["--headless", "--workers", "3"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));

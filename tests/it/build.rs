@@ -449,3 +449,22 @@ fn approve_ask_without_a_terminal_denies_and_says_so() {
     assert_eq!(logged["event"]["event"]["decision"], "allowed");
     assert_eq!(logged["event"]["by"], "system");
 }
+
+/// A build that prints more than a pipe holds (the agent's text goes to stdout in headless mode)
+/// is read while it runs: it finishes, and all it printed arrives.
+#[test]
+fn a_build_that_prints_more_than_a_pipe_holds_finishes() {
+    let line = "x".repeat(99);
+    let says: Vec<Value> = (0..2000)
+        .map(|i| json!({"say": format!("{i:05} {line}\n")}))
+        .collect();
+    let p = Project::new(json!({"turns": [{"actions": says}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(text.len() > 200_000, "{} bytes", text.len());
+    assert!(
+        text.contains(&format!("01999 {line}")),
+        "the end is missing"
+    );
+}

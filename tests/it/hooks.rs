@@ -178,7 +178,7 @@ fn a_hanging_check_is_killed_at_its_timeout_and_the_build_goes_on() {
     // The check's shell waits for a child it started in the background.
     std::fs::write(
         p.path().join("iteratr.toml"),
-        "[hooks.post_iteration]\ncommand = \"echo $$ > hook.pid; sleep 300 & echo $! > child.pid; wait\"\ntimeout = \"1s\"\nto_agent = false\n",
+        "[hooks.post_iteration]\ncommand = \"echo $$ > hook.pid; sleep 300 >/dev/null 2>&1 & echo $! > child.pid; wait\"\ntimeout = \"1s\"\nto_agent = false\n",
     )
     .unwrap();
     let started = std::time::Instant::now();

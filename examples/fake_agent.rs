@@ -44,7 +44,8 @@
 //!   - `{"event":"prompt","session_id","turn":n|null,"text"}` and
 //!     `{"event":"prompt_done","session_id","turn","stop_reason"|"error"[,"exhausted"]}`
 //!   - `{"event":"cancel","session_id","running":bool}`
-//!   - `{"event":"tool","session_id","name","args","is_error","text"[,"cancelled"]}`
+//!   - `{"event":"tool_call","session_id","name","args"}` when a tool call is sent, and
+//!     `{"event":"tool","session_id","name","args","is_error","text"[,"cancelled"]}` when it ends
 //!   - `{"event":"permission","session_id","title","kind","outcome"}` (outcome: the option id,
 //!     "cancelled", or "error" with `error`)
 //!   - `{"event":"read","session_id","path","ok","content"|"error"}`,
@@ -986,6 +987,9 @@ impl Fake {
                     .status(ToolCallStatus::Pending)
                     .raw_input(args.clone()),
             ),
+        );
+        self.log(
+            json!({"event": "tool_call", "session_id": session.id, "name": name, "args": args}),
         );
         let result = tokio::select! {
             r = self.call_mcp(session, server.as_deref(), &name, &args) => Some(r),

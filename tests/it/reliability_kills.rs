@@ -115,7 +115,11 @@ const PRE_COMMIT: &str = "#!/bin/sh\n[ -e .iteratr/commit-ran ] && exit 0\ntouch
 /// closing, and start a grandchild that does the same; every other kill, the grandchild leaves
 /// the agent's process group and session): only iteratr's guard ends them when it is killed.
 fn project(point: Point, i: usize) -> Project {
-    let mode = if i.is_multiple_of(2) { "group" } else { "setsid" };
+    let mode = if i.is_multiple_of(2) {
+        "group"
+    } else {
+        "setsid"
+    };
     let p = Project::new(killed_script(point)).with_env("ITERATR_FAKE_AGENT_STUBBORN", mode);
     std::fs::create_dir_all(p.path().join(".iteratr")).unwrap();
     match point {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, EventKind};
@@ -202,6 +203,13 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     status.unwrap()
 }
 
+/// What the kills checked, counted as the checks pass (for the figures `./reliability.sh`
+/// prints): task changes the agent was told succeeded and found in the log, events read back
+/// whole from the store, and processes iteratr or its children started that were found gone.
+static ACKED_FOUND: AtomicUsize = AtomicUsize::new(0);
+static EVENTS_READ: AtomicUsize = AtomicUsize::new(0);
+static PROCESSES_GONE: AtomicUsize = AtomicUsize::new(0);
+
 /// No process iteratr started is left: nothing works in the project directory or names it,
 /// every agent's process group is empty, the grandchildren the agents started (some in sessions
 /// of their own) and the children hooks started are gone.
@@ -219,6 +227,7 @@ fn assert_nothing_left(p: &Project) {
         .filter_map(|f| std::fs::read_to_string(dir.join(".iteratr").join(f)).ok())
         .map(|pid| pid.trim().parse().unwrap())
         .collect();
+    let named = crate::common::fake_agent::processes(&p.agent_log()).len() + children.len();
     let left = || {
         let mut left = procs::working_in(&dir);
         left.extend(procs::with_cmdline(&needle));
@@ -242,6 +251,7 @@ fn assert_nothing_left(p: &Project) {
         || format!("left running: {:?}", left()),
         || left().is_empty(),
     );
+    PROCESSES_GONE.fetch_add(named, Ordering::Relaxed);
 }
 
 /// The session as `status --json` shows it (through the managed server on JetStream).
@@ -257,13 +267,15 @@ fn status(p: &Project, point: Point) -> Value {
 /// The session's events as the store holds them, checked whole: read from SQLite directly, or
 /// from JetStream through the data dir's managed server.
 fn logged(p: &Project, point: Point) -> Vec<iteratr::session::Event> {
-    if point.nats() {
+    let events = if point.nats() {
         jetstream_log(p.path(), "demo")
     } else {
         sqlite_log(&p.path().join(".iteratr"))
             .remove("demo")
             .unwrap_or_default()
-    }
+    };
+    EVENTS_READ.fetch_add(events.len(), Ordering::Relaxed);
+    events
 }
 
 /// The task status changes the agent was told succeeded, in order.
@@ -332,12 +344,13 @@ fn assert_acknowledged_kept(p: &Project, point: Point) {
         .collect();
     let acked = acknowledged(p);
     let mut rest = logged.iter();
-    for call in acked {
+    for call in &acked {
         assert!(
-            rest.any(|l| *l == call),
+            rest.any(|l| l == call),
             "acknowledged {call:?} is not in the log (in order): {logged:?}"
         );
     }
+    ACKED_FOUND.fetch_add(acked.len(), Ordering::Relaxed);
 }
 
 /// Checks the log and returns the number of the iteration left running and the tasks left in
@@ -454,14 +467,19 @@ fn reliability_kills_at_20_seeded_points_leave_a_whole_log_and_the_next_build_co
         .into_iter()
         .map(|k| Point::pick(k, &mut rng))
         .collect();
+    let mut survived = 0;
     for (i, point) in points.iter().enumerate() {
         report(format!("kill {}/{}: {point:?}", i + 1, points.len()));
         survive(&project(*point, i), *point);
+        survived += 1;
     }
+    // Every figure counted as its check passed (a failed check stops the test before this).
     report(format!(
-        "kills survived {} of {}; events lost 0; processes left 0",
+        "kills survived {survived} of {}; acknowledged task changes found in the log {}, lost 0; events read back whole {}, partial 0; processes found gone {}, left 0",
         points.len(),
-        points.len()
+        ACKED_FOUND.load(Ordering::Relaxed),
+        EVENTS_READ.load(Ordering::Relaxed),
+        PROCESSES_GONE.load(Ordering::Relaxed),
     ));
 }
 

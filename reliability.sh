@@ -68,7 +68,7 @@ fuzz=$(grep -h '^RELIABILITY: fuzz' "$LOG" | grep -o '[0-9]* executions' | awk '
     echo "\`target/reliability.log\`); a failed check stops its test before it prints."
     echo
     grep -h '^RELIABILITY:' "$LOG" | grep -v '^RELIABILITY: kill [0-9]*/' | sed 's/^RELIABILITY: /- /'
-    echo "- fuzz executions in all (parsers): $fuzz"
+    echo "- fuzz executions in all (parsers and MCP tools): $fuzz"
     kills=$(grep -h '^RELIABILITY: kill [0-9]*/' "$LOG" | sed 's/^RELIABILITY: kill [0-9]*\/[0-9]*: //' | sort | uniq -c | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')
     [ -n "$kills" ] && echo "- kill points of the seeded run: $kills"
 } >"$FIGURES"

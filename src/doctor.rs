@@ -66,7 +66,12 @@ pub async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> 
         };
         let content = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
         let permission = std::env::var("OPENCODE_PERMISSION").ok();
-        match opencode::setup(content.as_deref(), permission.as_deref(), resolved.as_ref()) {
+        match opencode::setup(
+            content.as_deref(),
+            permission.as_deref(),
+            resolved.as_ref(),
+            true,
+        ) {
             Ok(setup) => {
                 perms.extend(
                     setup

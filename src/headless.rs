@@ -9,8 +9,8 @@ use crate::protocol::{
     AgentUpdate, BuildEvent, RunOutcome, ToolStatus, call_label, iteration_ended,
 };
 use crate::render::diff::FileDiff;
+use crate::session::EventKind;
 use crate::session::display::{clip, first_line};
-use crate::session::{EventKind, note_id, task_id};
 
 /// Prints events until the channel closes.
 pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
@@ -138,7 +138,9 @@ impl Printer {
             } => format!(
                 "iteratr: session {session}, spec {spec}, data in {data_dir}\niteratr: agent `{agent}`, session tools at {mcp_url}\n"
             ),
-            BuildEvent::Info { message } => format!("iteratr: {message}\n"),
+            BuildEvent::Info { message } | BuildEvent::Phase { message, .. } => {
+                format!("iteratr: {message}\n")
+            }
             BuildEvent::Warning { message } => format!("iteratr: warning: {message}\n"),
             BuildEvent::AgentReady {
                 name,
@@ -168,9 +170,17 @@ impl Printer {
                 took,
                 tasks,
                 usage,
+                auto_allowed,
             } => format!(
                 "── {}\n",
-                iteration_ended(*iteration, outcome, *took, tasks, usage.as_ref())
+                iteration_ended(
+                    *iteration,
+                    outcome,
+                    *took,
+                    tasks,
+                    usage.as_ref(),
+                    *auto_allowed
+                )
             ),
             BuildEvent::ModelSelected { model } => format!("iteratr: model {model}\n"),
             BuildEvent::Hook { hook } => {
@@ -253,6 +263,8 @@ impl Printer {
                 .iter()
                 .map(|e| format!("  plan [{}] {}\n", e.status, e.content))
                 .collect(),
+            // Counted in the iteration's end line instead.
+            AgentUpdate::AllowedQuietly { .. } => String::new(),
             AgentUpdate::PermissionAsked { tool, title, .. } => {
                 format!("  permission asked: {}\n", call_label(tool, title))
             }
@@ -280,84 +292,17 @@ impl Printer {
                 ),
             },
             // A clean exit after iteratr closed the connection is not news.
-            AgentUpdate::Exited { status }
-                if status == "exit status: 0" || status == "stopped by iteratr" =>
-            {
-                String::new()
-            }
+            AgentUpdate::Exited { status } if !status.is_news() => String::new(),
             AgentUpdate::Exited { status } => format!("  agent exited ({status})\n"),
         }
     }
 }
 
+/// A log event as a progress line, as the narrator tells it to a build's listener.
 fn log_line(kind: &EventKind) -> String {
-    match kind {
-        EventKind::TaskAdded {
-            task,
-            content,
-            priority,
-            ..
-        } => format!(
-            "  + {} [p{priority}] {}\n",
-            task_id(*task),
-            clip(first_line(content), 120)
-        ),
-        EventKind::TaskStatusSet { task, status } => format!("  {} → {status}\n", task_id(*task)),
-        EventKind::TaskReleased { task, reason } => {
-            format!("  {} → remaining ({reason})\n", task_id(*task))
-        }
-        EventKind::TaskPrioritySet { task, priority } => {
-            format!("  {} priority {priority}\n", task_id(*task))
-        }
-        EventKind::TaskDependencyAdded { task, depends_on } => {
-            format!("  {} after {}\n", task_id(*task), task_id(*depends_on))
-        }
-        EventKind::TaskDeleted { task } => format!("  {} deleted\n", task_id(*task)),
-        EventKind::NoteAdded {
-            note,
-            note_type,
-            content,
-        } => format!(
-            "  note {} ({note_type}): {}\n",
-            note_id(*note),
-            clip(first_line(content), 120)
-        ),
-        EventKind::IterationSummarized { summary, .. } => {
-            format!("  summary: {}\n", clip(first_line(summary), 200))
-        }
-        EventKind::UserMessage { text } => format!("  message: {}\n", clip(first_line(text), 200)),
-        EventKind::SessionCompleted { .. } => "  session completed\n".to_string(),
-        EventKind::SessionPaused => {
-            "  pause requested: the build stops after this iteration (iteratr resume goes on)\n"
-                .to_string()
-        }
-        EventKind::SessionResumed => "  resumed\n".to_string(),
-        // Said when it ran, with its output (a `Hook` build event); the log keeps it for others.
-        EventKind::HookRan { .. } => String::new(),
-        EventKind::SessionReset { .. } => "  session reset\n".to_string(),
-        EventKind::AgentStarted { .. } => String::new(),
-        EventKind::LeaseAcquired {
-            holder,
-            took_over_from: Some(from),
-            ..
-        } => format!("  {holder} took the session over from {from}\n"),
-        EventKind::LeaseAcquired { holder, .. } => format!("  build started by {holder}\n"),
-        EventKind::LeaseReleased { .. } => "  build ended\n".to_string(),
-        EventKind::LeaseRenewed { .. } => String::new(),
-        // Printed as it happens, from the agent's updates.
-        EventKind::PermissionDecided { .. } => String::new(),
-        EventKind::TaskContentEdited { .. }
-        | EventKind::NoteContentEdited { .. }
-        | EventKind::NoteDeleted { .. }
-        | EventKind::IterationStarted { .. }
-        | EventKind::IterationFinished { .. }
-        | EventKind::ClaimsRenewed { .. } => String::new(),
-        EventKind::TaskClaimed { .. }
-        | EventKind::TaskUnclaimed { .. }
-        | EventKind::TaskIntegrated { .. } => crate::session::display::claim_line(kind)
-            .map(|l| format!("  {l}\n"))
-            .unwrap_or_default(),
-    }
+    crate::narrate::narrate(kind, crate::narrate::Listener::Build)
+        .map(|told| format!("  {}\n", told.text))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

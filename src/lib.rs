@@ -17,6 +17,7 @@ pub mod headless;
 pub mod hooks;
 pub mod logging;
 pub mod mcp;
+pub mod narrate;
 pub mod orchestrator;
 pub mod process;
 pub mod protocol;

@@ -164,6 +164,66 @@ pub fn watch_group_main() -> Option<std::process::ExitCode> {
     Some(std::process::ExitCode::SUCCESS)
 }
 
+/// (parent, start time in clock ticks since boot) of the process `pid`, from `/proc` (Linux).
+fn stat(pid: i32) -> Option<(i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid ... starttime is the 22nd field, the 20th after the name.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+/// When the process `pid` started, in clock ticks since boot: with the boot id, what tells a
+/// process from a later one that got the same pid. `None` where the system does not say (no
+/// `/proc`) or no such process runs.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat(i32::try_from(pid).ok()?).map(|(_, start)| start)
+}
+
+/// The process runs on this machine (a zombie, dead but not yet reaped, does not).
+pub fn runs(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return false;
+    };
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) {
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        return !matches!(state, Some('Z' | 'X' | 'x'));
+    }
+    matches!(
+        rustix::process::test_kill_process(pid),
+        Ok(()) | Err(rustix::io::Errno::PERM)
+    )
+}
+
+/// This boot of this machine (Linux: `/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> Option<String> {
+    first_line("/proc/sys/kernel/random/boot_id")
+}
+
+/// This installation and its process namespace, not the machine's name (which two machines,
+/// or two containers, may share): a hash of `/etc/machine-id` and of the pid namespace, so a
+/// pid is only ever looked up where it means the same process, and the machine id itself
+/// (which its manual asks not to expose) is never stored.
+pub fn machine_id() -> Option<String> {
+    let id = first_line("/etc/machine-id").or_else(|| first_line("/var/lib/dbus/machine-id"))?;
+    let pid_ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|l| l.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // FNV-1a, salted with what it is for: stable across versions and builds.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("iteratr lease {id} {pid_ns}").bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    Some(format!("{h:016x}"))
+}
+
+fn first_line(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().next()?.trim();
+    (!line.is_empty() && line.len() <= 64).then(|| line.to_string())
+}
+
 /// The processes a group leader started, from `/proc` (Linux), each with its start time so a
 /// reused pid is never mistaken for one of them.
 mod descendants {
@@ -180,12 +240,7 @@ mod descendants {
             .collect()
     }
 
-    fn stat(pid: i32) -> Option<(i32, u64)> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // pid (comm) state ppid ... starttime is the 22nd field, the 20th after the name.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
-    }
+    use super::stat;
 
     /// Adds the living descendants of `leader` to `known`, and forgets those that ended.
     pub fn note(leader: i32, known: &mut HashMap<i32, u64>) {

@@ -26,6 +26,11 @@ pub enum BuildEvent {
     Info {
         message: String,
     },
+    /// Where a worker is in its loop (waiting, integrating, stopped), with the words for people.
+    Phase {
+        phase: WorkerPhase,
+        message: String,
+    },
     Warning {
         message: String,
     },
@@ -59,6 +64,9 @@ pub enum BuildEvent {
         /// Tokens and cost, when the agent reported them.
         #[serde(skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
+        /// Permission requests allowed with no person and no rule involved.
+        #[serde(skip_serializing_if = "is_zero")]
+        auto_allowed: u32,
     },
     /// A hook declared in a settings file ran.
     Hook {
@@ -83,11 +91,32 @@ pub enum BuildEvent {
     },
 }
 
+/// Where a worker is in its loop, beyond what its iterations and restarts say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerPhase {
+    /// For planning to end, or for a task it can claim.
+    Waiting,
+    /// Rebasing its work onto the integration branch, checking and moving the branch.
+    Integrating,
+    /// Its loop ended.
+    Stopped,
+}
+
+impl WorkerPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerPhase::Waiting => "waiting",
+            WorkerPhase::Integrating => "integrating",
+            WorkerPhase::Stopped => "stopped",
+        }
+    }
+}
+
 /// How a hook run ended, as front ends show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HookReport {
-    /// `post_iteration`, ...
-    pub point: String,
+    pub point: crate::session::HookPoint,
     /// The command as declared (it holds no values: those go to the environment).
     pub command: String,
     pub exit_code: Option<i32>,
@@ -131,6 +160,7 @@ impl HookReport {
             command,
             exit_code,
             result,
+            timed_out,
             took_ms,
             output,
         } = kind
@@ -138,10 +168,10 @@ impl HookReport {
             return None;
         };
         Some(HookReport {
-            point: point.clone(),
+            point: *point,
             command: command.clone(),
             exit_code: *exit_code,
-            timed_out: result.starts_with("timed out"),
+            timed_out: *timed_out,
             succeeded: *exit_code == Some(0),
             result: result.clone(),
             took: Duration::from_millis(*took_ms),
@@ -154,6 +184,10 @@ impl HookReport {
 pub fn last_lines(text: &str, n: usize) -> Vec<&str> {
     let lines: Vec<&str> = text.trim_end().lines().collect();
     lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -182,10 +216,16 @@ pub fn iteration_ended(
     took: Duration,
     tasks: &TaskCounts,
     usage: Option<&Usage>,
+    auto_allowed: u32,
 ) -> String {
     let usage = usage.map_or(String::new(), |u| format!(" · {u}"));
+    let allowed = match auto_allowed {
+        0 => String::new(),
+        1 => " · 1 tool call allowed".to_string(),
+        n => format!(" · {n} tool calls allowed"),
+    };
     format!(
-        "iteration {iteration} ended: {outcome} after {} · {tasks}{usage}",
+        "iteration {iteration} ended: {outcome} after {} · {tasks}{usage}{allowed}",
         crate::session::display::format_duration(
             i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
         )
@@ -364,6 +404,12 @@ pub enum AgentUpdate {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         diffs: Vec<Diff>,
     },
+    /// iteratr allowed a call with no person and no rule involved: counted per iteration
+    /// (`iteration_finished`), not shown one by one.
+    AllowedQuietly {
+        #[serde(skip_serializing_if = "String::is_empty")]
+        tool: String,
+    },
     /// iteratr answered a permission request (`id` matches an earlier `PermissionAsked`).
     Permission {
         id: u64,
@@ -387,8 +433,54 @@ pub enum AgentUpdate {
     },
     /// The agent exited.
     Exited {
-        status: String,
+        status: AgentExit,
     },
+}
+
+/// How an agent process ended (said as before: "exit status: 1", "stopped by iteratr").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentExit {
+    /// It exited by itself with this code.
+    Code(i32),
+    /// A signal ended it ("signal: 9 (SIGKILL)").
+    Signal(String),
+    /// It did not exit within its grace after iteratr closed the connection, and was stopped.
+    StoppedByIteratr,
+    /// Its end could not be read.
+    Lost(String),
+}
+
+impl AgentExit {
+    /// Whether people need to hear of it: not a clean exit, not iteratr's own stop.
+    pub fn is_news(&self) -> bool {
+        !matches!(self, AgentExit::Code(0) | AgentExit::StoppedByIteratr)
+    }
+}
+
+impl From<std::process::ExitStatus> for AgentExit {
+    fn from(status: std::process::ExitStatus) -> Self {
+        match status.code() {
+            Some(code) => AgentExit::Code(code),
+            None => AgentExit::Signal(status.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for AgentExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentExit::Code(code) => write!(f, "exit status: {code}"),
+            AgentExit::Signal(text) => f.write_str(text),
+            AgentExit::StoppedByIteratr => f.write_str("stopped by iteratr"),
+            AgentExit::Lost(e) => write!(f, "lost track of it: {e}"),
+        }
+    }
+}
+
+impl Serialize for AgentExit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

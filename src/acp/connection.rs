@@ -32,6 +32,7 @@ use super::policy::{Sandbox, slice_lines};
 use super::updates::{Taken, take_updates};
 use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::process;
+use crate::protocol::AgentExit;
 
 /// Lines of the agent's stderr kept for error messages.
 const STDERR_TAIL: usize = 20;
@@ -96,21 +97,29 @@ fn answer_permission(
         // Nothing to choose that allows it: the request ends unanswered.
         decided.decision = PermissionDecision::Cancelled;
     }
-    tracing::info!(
-        tool = %info.tool,
-        title = %info.title,
-        decision = decided.decision.as_str(),
-        rule = decided.rule.as_deref().unwrap_or(""),
-        "permission request"
-    );
-    updates(AgentUpdate::Permission {
-        id,
-        tool: info.tool.clone(),
-        title: info.title.clone(),
-        decision: decided.decision,
-        rule: decided.rule,
-        by_user: decided.by_user,
-    });
+    if decided.quiet() {
+        // Counted per iteration, not shown or recorded one by one.
+        tracing::debug!(tool = %info.tool, title = %info.title, "permission allowed");
+        updates(AgentUpdate::AllowedQuietly {
+            tool: info.tool.clone(),
+        });
+    } else {
+        tracing::info!(
+            tool = %info.tool,
+            title = %info.title,
+            decision = decided.decision.as_str(),
+            rule = decided.rule.as_deref().unwrap_or(""),
+            "permission request"
+        );
+        updates(AgentUpdate::Permission {
+            id,
+            tool: info.tool.clone(),
+            title: info.title.clone(),
+            decision: decided.decision,
+            rule: decided.rule,
+            by_user: decided.by_user,
+        });
+    }
     let outcome = match option {
         Some(id) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(id)),
         None => RequestPermissionOutcome::Cancelled,
@@ -454,21 +463,21 @@ pub(super) async fn run(
             // Our side closed (shutdown) or the agent closed stdout: give it the grace to exit.
             let grace = grace_rx.await.unwrap_or(Duration::from_secs(2));
             match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) => status.to_string(),
-                _ => "stopped by iteratr".to_string(),
+                Ok(Ok(status)) => AgentExit::from(status),
+                _ => AgentExit::StoppedByIteratr,
             }
         }
         status = child.wait() => match status {
-            Ok(status) => status.to_string(),
-            Err(e) => format!("lost track of it: {e}"),
+            Ok(status) => AgentExit::from(status),
+            Err(e) => AgentExit::Lost(e.to_string()),
         },
         // Asked to stop before the connection got going (initialize hangs, say): dropping the
         // connection closes the agent's stdin.
         grace = stop.wait_for(|g| g.is_some()) => {
             let grace = grace.ok().and_then(|g| *g).unwrap_or(Duration::from_millis(200));
             match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) => status.to_string(),
-                _ => "stopped by iteratr".to_string(),
+                Ok(Ok(status)) => AgentExit::from(status),
+                _ => AgentExit::StoppedByIteratr,
             }
         }
     };
@@ -479,7 +488,7 @@ pub(super) async fn run(
         .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
         .unwrap_or_default();
     let description = if stderr_tail.is_empty() {
-        status.clone()
+        status.to_string()
     } else {
         format!("{status}; its last output:\n{stderr_tail}")
     };

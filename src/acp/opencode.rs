@@ -42,7 +42,7 @@ const TOOLS: [&str; 15] = [
 ];
 
 /// The name iteratr gives its MCP server in `session/new` (opencode's tools are `<server>_<tool>`).
-const OWN_MCP_SERVER: &str = "iteratr";
+const OWN_MCP_SERVER: &str = crate::session::tools::SERVER;
 
 /// Does this command start opencode (`opencode acp`, `/path/opencode acp`, `npx opencode-ai acp`)?
 pub fn is_opencode_command(argv: &[String]) -> bool {
@@ -225,10 +225,13 @@ fn permission_overlay(user: Option<&Json>, mcp_servers: &[String], counts: &mut 
 /// The environment that makes opencode ask, from the user's `OPENCODE_CONFIG_CONTENT` and
 /// `OPENCODE_PERMISSION` (as set for iteratr) and opencode's resolved configuration (None when it
 /// could not be read).
+/// `allow_own`: iteratr's own session tools run without asking (no `--deny-tools` rule names
+/// them).
 pub fn setup(
     user_content: Option<&str>,
     user_permission: Option<&str>,
     resolved: Option<&Json>,
+    allow_own: bool,
 ) -> Result<Setup, OpencodeError> {
     let mut content = match user_content.filter(|c| !c.trim().is_empty()) {
         Some(text) => match parse_jsonc(text) {
@@ -262,8 +265,20 @@ pub fn setup(
         .map(|m| m.entries().iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
     let mut counts = Counts::default();
-    let overlay = permission_overlay(config.get("permission"), &mcp_servers, &mut counts);
+    let mut overlay = permission_overlay(config.get("permission"), &mcp_servers, &mut counts);
     let named_tools = overlay.get("*").is_none();
+    // Last: iteratr's own tools need nobody (opencode's last matching rule wins), unless the
+    // user's rules name them.
+    let own = format!("{OWN_MCP_SERVER}_*");
+    let user_names_own = config
+        .get("permission")
+        .map(Json::entries)
+        .unwrap_or_default()
+        .iter()
+        .any(|(k, _)| k.starts_with(OWN_MCP_SERVER));
+    if allow_own && !user_names_own {
+        overlay.set(&own, Json::str("allow"));
+    }
     if named_tools {
         warnings.push("your opencode permission rules deny some tools and have no \"*\" rule, so iteratr asks for opencode's own tools and MCP servers by name; tools from opencode plugins may still run without asking".to_string());
     }
@@ -349,16 +364,44 @@ mod tests {
     #[test]
     fn without_user_rules_everything_asks_and_the_rest_is_kept() {
         let user = r#"{"provider": {"p": {"options": {"apiKey": "{env:KEY}"}}}, "model": "p/m"}"#;
-        let s = setup(Some(user), None, Some(&json(user))).unwrap();
-        assert_eq!(env(&s, "OPENCODE_PERMISSION"), r#"{"*":"ask"}"#);
+        let s = setup(Some(user), None, Some(&json(user)), true).unwrap();
+        assert_eq!(
+            env(&s, "OPENCODE_PERMISSION"),
+            r#"{"*":"ask","iteratr_*":"allow"}"#
+        );
         assert_eq!(
             env(&s, "OPENCODE_CONFIG_CONTENT"),
             r#"{"provider":{"p":{"options":{"apiKey":"{env:KEY}"}}},"model":"p/m","experimental":{"continue_loop_on_deny":true}}"#
         );
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         // No configuration at all.
-        let s = setup(None, None, Some(&json("{}"))).unwrap();
-        assert_eq!(env(&s, "OPENCODE_PERMISSION"), r#"{"*":"ask"}"#);
+        let s = setup(None, None, Some(&json("{}")), true).unwrap();
+        assert_eq!(
+            env(&s, "OPENCODE_PERMISSION"),
+            r#"{"*":"ask","iteratr_*":"allow"}"#
+        );
+    }
+
+    #[test]
+    fn iteratrs_own_tools_run_without_asking_unless_a_rule_names_them() {
+        // Last, so it wins over the catch-all (opencode's last matching rule wins).
+        let s = setup(None, None, Some(&json("{}")), true).unwrap();
+        assert!(
+            env(&s, "OPENCODE_PERMISSION").ends_with(r#","iteratr_*":"allow"}"#),
+            "{}",
+            env(&s, "OPENCODE_PERMISSION")
+        );
+        // A --deny-tools rule names one of them: opencode asks, and iteratr's rule refuses.
+        let s = setup(None, None, Some(&json("{}")), false).unwrap();
+        assert!(!env(&s, "OPENCODE_PERMISSION").contains("allow"));
+        // The user's own rule for them is theirs: nothing is allowed over it.
+        let resolved = json(r#"{"permission": {"iteratr_session-complete": "deny"}}"#);
+        let s = setup(None, None, Some(&resolved), true).unwrap();
+        let p = env(&s, "OPENCODE_PERMISSION");
+        assert!(
+            p.starts_with(r#"{"iteratr_session-complete":"deny","#) && !p.contains("allow"),
+            "{p}"
+        );
     }
 
     #[test]
@@ -369,10 +412,10 @@ mod tests {
                 "agent": {"build": {"permission": {"edit": "allow"}}, "plan": {"model": "x"}},
                 "experimental": {"continue_loop_on_deny": false}}"#,
         );
-        let s = setup(None, Some(r#"{"read": "allow"}"#), Some(&resolved)).unwrap();
+        let s = setup(None, Some(r#"{"read": "allow"}"#), Some(&resolved), true).unwrap();
         assert_eq!(
             env(&s, "OPENCODE_PERMISSION"),
-            r#"{"read":"ask","bash":{"*":"ask","rm *":"deny"},"*":"ask","webfetch":"deny"}"#
+            r#"{"read":"ask","bash":{"*":"ask","rm *":"deny"},"*":"ask","webfetch":"deny","iteratr_*":"allow"}"#
         );
         // The agent's own rule asks too; the user's choice of continue_loop_on_deny stands.
         assert_eq!(
@@ -397,7 +440,7 @@ mod tests {
         let resolved = json(
             r#"{"permission": {"bash": {"rm *": "deny"}, "web*": "deny"}, "mcp": {"github": {"type": "remote"}}}"#,
         );
-        let s = setup(None, None, Some(&resolved)).unwrap();
+        let s = setup(None, None, Some(&resolved), true).unwrap();
         let p = env(&s, "OPENCODE_PERMISSION");
         assert!(
             p.starts_with(r#"{"bash":{"rm *":"deny"},"web*":"deny","edit":"ask","#),
@@ -409,7 +452,7 @@ mod tests {
             "{p}"
         );
         assert!(
-            p.contains(r#""github_*":"ask""#) && p.contains(r#""iteratr_*":"ask""#),
+            p.contains(r#""github_*":"ask""#) && p.ends_with(r#""iteratr_*":"allow"}"#),
             "{p}"
         );
         assert_eq!(s.warnings.len(), 1);
@@ -421,27 +464,35 @@ mod tests {
             Some("{\n // mine\n \"permission\": {\"edit\": \"allow\"},\n}"),
             Some(r#"{"bash": "allow"}"#),
             None,
+            true,
         )
         .unwrap();
         assert_eq!(
             env(&s, "OPENCODE_PERMISSION"),
-            r#"{"edit":"ask","bash":"ask","*":"ask"}"#
+            r#"{"edit":"ask","bash":"ask","*":"ask","iteratr_*":"allow"}"#
         );
         assert!(s.warnings[0].contains("could not read"), "{:?}", s.warnings);
-        let s = setup(None, None, None).unwrap();
-        assert_eq!(env(&s, "OPENCODE_PERMISSION"), r#"{"*":"ask"}"#);
+        let s = setup(None, None, None, true).unwrap();
+        assert_eq!(
+            env(&s, "OPENCODE_PERMISSION"),
+            r#"{"*":"ask","iteratr_*":"allow"}"#
+        );
     }
 
     #[test]
     fn invalid_user_settings_are_refused_clearly() {
-        let e = setup(Some("{nope"), None, None).unwrap_err().to_string();
+        let e = setup(Some("{nope"), None, None, true)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("OPENCODE_CONFIG_CONTENT is not valid JSON"),
             "{e}"
         );
-        let e = setup(Some("[1]"), None, None).unwrap_err().to_string();
+        let e = setup(Some("[1]"), None, None, true)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a JSON object"), "{e}");
-        let e = setup(None, Some("{'bash': 1}"), None)
+        let e = setup(None, Some("{'bash': 1}"), None, true)
             .unwrap_err()
             .to_string();
         assert!(

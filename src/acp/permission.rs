@@ -1,7 +1,7 @@
 //! Permission requests (`session/request_permission`): who decides, and how. A `--deny-tools`
 //! rule refuses first; then a tool a person allowed "always" earlier in the build passes; then
-//! `--approve auto` allows, and `--approve ask` asks a person in the full-screen interface (or,
-//! with nobody to ask, refuses). The agent always gets "once" answers, so every later call of the
+//! iteratr's own session tools pass; then `--approve auto` allows, and `--approve ask` asks a
+//! person in the full-screen interface (or, with nobody to ask, refuses). The agent always gets "once" answers, so every later call of the
 //! tool still reaches iteratr, its rules and its log.
 
 use std::collections::{HashMap, HashSet};
@@ -166,6 +166,14 @@ pub struct Decided {
     pub by_user: bool,
 }
 
+impl Decided {
+    /// Allowed with no person and no rule involved (`--approve auto`, a tool allowed "always"
+    /// earlier, iteratr's own tools): counted per iteration, not shown or logged one by one.
+    pub fn quiet(&self) -> bool {
+        !self.by_user && self.rule.is_none() && self.decision.allowed()
+    }
+}
+
 /// The permission side of a build: rules, mode, the tools a person allowed always, and the
 /// requests waiting for a person. Shared by the agent connection (which asks) and the front end
 /// (which answers), and kept across agent restarts.
@@ -226,6 +234,10 @@ impl Approvals {
                 Some(p.as_str().to_string()),
                 false,
             );
+        }
+        // iteratr's own session tools never need a person (opencode is told so; others may ask).
+        if crate::session::tools::own_tool(&call.tool).is_some() {
+            return decided(PermissionDecision::Allowed, None, false);
         }
         if self
             .always
@@ -355,6 +367,41 @@ mod tests {
         assert_eq!(info.tool, "");
         assert_eq!(info.tool_or_title(), "x");
         assert_eq!(info.diffs[0].new, "b");
+    }
+
+    #[test]
+    fn iteratrs_own_tools_pass_quietly_in_every_mode_unless_a_rule_refuses_them() {
+        let own = |tool: &str| CallInfo {
+            tool: tool.into(),
+            title: "task-next".into(),
+            ..CallInfo::default()
+        };
+        for (mode, interactive) in [
+            (ApproveMode::Ask, true),
+            (ApproveMode::Ask, false),
+            (ApproveMode::Auto, false),
+        ] {
+            let a = Approvals::new(Policy::default(), mode, interactive);
+            for tool in ["iteratr_task-next", "mcp__iteratr__task-next"] {
+                let d = a.decide_now(&own(tool)).unwrap();
+                assert_eq!(d.decision, PermissionDecision::Allowed, "{tool}");
+                assert!(d.quiet());
+            }
+            // Another server's tool of the same name is not iteratr's.
+            let other = a.decide_now(&own("other_task-next"));
+            assert_eq!(
+                other.is_some_and(|d| d.quiet()),
+                mode == ApproveMode::Auto,
+                "{mode:?}"
+            );
+        }
+        let policy = Policy {
+            deny: vec![Pattern::new("*task-next*")],
+        };
+        let a = Approvals::new(policy, ApproveMode::Ask, true);
+        let d = a.decide_now(&own("iteratr_task-next")).unwrap();
+        assert_eq!(d.decision, PermissionDecision::DeniedByRule);
+        assert!(!d.quiet(), "a refusal is shown and logged");
     }
 
     #[test]

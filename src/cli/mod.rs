@@ -19,6 +19,9 @@ pub const VERSION_LINE: &str = concat!(
     ")"
 );
 
+/// The heading the store options are listed under, on every command that has them.
+const STORE: &str = "Store options (where sessions are kept)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "iteratr",
@@ -31,6 +34,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = STORE,
         env = "ITERATR_DATA_DIR",
         default_value = ".iteratr",
         value_name = "DIR"
@@ -42,6 +46,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = STORE,
         env = "ITERATR_NATS_URL",
         value_name = "URL",
         conflicts_with = "nats_server"
@@ -49,13 +54,15 @@ pub struct Cli {
     pub nats_url: Option<String>,
 
     /// NATS credentials file (.creds: JWT and NKey seed) for --nats-url
-    #[arg(long, global = true, env = "ITERATR_NATS_CREDS", value_name = "FILE")]
+    #[arg(long, global = true,
+        help_heading = STORE, env = "ITERATR_NATS_CREDS", value_name = "FILE")]
     pub nats_creds: Option<PathBuf>,
 
     /// NATS token for --nats-url (when it is not in the URL)
     #[arg(
         long,
         global = true,
+        help_heading = STORE,
         env = "ITERATR_NATS_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN"
@@ -63,13 +70,14 @@ pub struct Cli {
     pub nats_token: Option<String>,
 
     /// Copies of the JetStream stream when iteratr creates it (3 or 5 in a cluster)
-    #[arg(long, global = true, env = "ITERATR_NATS_REPLICAS", default_value_t = 1,
+    #[arg(long, global = true,
+        help_heading = STORE, env = "ITERATR_NATS_REPLICAS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=5), value_name = "N")]
     pub nats_replicas: u8,
 
     /// Run a local nats-server (loopback, random port, store in <data-dir>/jetstream), shared by
     /// the iteratr processes on this data dir and stopped with the last of them
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = STORE)]
     pub nats_server: bool,
 
     #[command(subcommand)]

@@ -120,7 +120,15 @@ pub async fn run(
         )
         .await?
         {
-            Ok(lease) => Some(lease),
+            Ok(lease) => {
+                if let Some(line) = lease.took_over() {
+                    eprintln!("iteratr: {line}");
+                    if crate::logging::to_file() {
+                        tracing::warn!("{line}");
+                    }
+                }
+                Some(lease)
+            }
             Err(message) => {
                 eprintln!("error: {message}");
                 return Ok(ExitCode::from(exit::HELD));

@@ -10,7 +10,7 @@ use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde_json::{Value, json};
 
 use crate::session::display::{format_time, iteration_counts};
-use crate::session::{EventKind, SessionState, validate_session_name};
+use crate::session::{self, EventKind, SessionState, validate_session_name};
 use crate::template::{history_block, notes_block, tasks_block};
 
 const SCHEME: &str = "iteratr://sessions/";
@@ -49,24 +49,21 @@ impl Part {
         }
     }
 
-    /// The parts an event changes; subscribers of those get `notifications/resources/updated`.
-    pub fn changed_by(kind: &EventKind) -> &'static [Part] {
-        match kind {
-            EventKind::TaskAdded { .. }
-            | EventKind::TaskStatusSet { .. }
-            | EventKind::TaskPrioritySet { .. }
-            | EventKind::TaskDependencyAdded { .. }
-            | EventKind::TaskContentEdited { .. }
-            | EventKind::TaskDeleted { .. } => &[Part::Tasks],
-            EventKind::NoteAdded { .. }
-            | EventKind::NoteContentEdited { .. }
-            | EventKind::NoteDeleted { .. } => &[Part::Notes],
-            EventKind::IterationStarted { .. }
-            | EventKind::IterationSummarized { .. }
-            | EventKind::IterationFinished { .. } => &[Part::Iterations],
-            EventKind::SessionReset { .. } => &[Part::Tasks, Part::Notes, Part::Iterations],
-            _ => &[],
-        }
+    /// The resources an event changes (from the session's one answer, [`EventKind::changes`]);
+    /// subscribers of those get `notifications/resources/updated`.
+    pub fn changed_by(kind: &EventKind) -> impl Iterator<Item = Part> + use<> {
+        kind.changes().iter().filter_map(|part| match part {
+            session::Part::Tasks => Some(Part::Tasks),
+            session::Part::Notes => Some(Part::Notes),
+            session::Part::Iterations => Some(Part::Iterations),
+            session::Part::Messages
+            | session::Part::Completion
+            | session::Part::Pause
+            | session::Part::Agent
+            | session::Part::Lease
+            | session::Part::Permissions
+            | session::Part::Hooks => None,
+        })
     }
 }
 
@@ -266,3 +263,7 @@ mod tests {
         assert!(e.message.contains("--spec FILE"), "{}", e.message);
     }
 }
+
+#[cfg(test)]
+#[path = "resource_updates_tests.rs"]
+mod updates_tests;

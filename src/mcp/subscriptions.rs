@@ -134,7 +134,7 @@ pub async fn follow<W, N, F>(
         let mut next = first;
         loop {
             match next {
-                Some(Ok(e)) => parts.extend(Part::changed_by(&e.event.kind).iter().copied()),
+                Some(Ok(e)) => parts.extend(Part::changed_by(&e.event.kind)),
                 Some(Err(e)) => {
                     tracing::warn!(%session, "stopped following the session for resource updates: {e}");
                     return;

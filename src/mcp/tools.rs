@@ -460,3 +460,18 @@ impl SessionTools {
         Ok(success(text, json!({ "completed": true })))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_session_knows_every_tool_the_server_serves() {
+        let mut served: Vec<String> = super::SessionTools::tool_definitions()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        served.sort();
+        let mut known = crate::session::tools::TOOLS.map(String::from).to_vec();
+        known.sort();
+        assert_eq!(served, known);
+    }
+}

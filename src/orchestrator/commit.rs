@@ -1,12 +1,84 @@
 //! A commit per iteration: iteratr stages what the iteration changed (and nothing that was
-//! already dirty or untracked before it, nor its data dir) and commits it with a message made
-//! of the iteration's number, the tasks it changed and its summary. It never pushes.
+//! already dirty or untracked before it, nor its data dir) and commits it with a message for
+//! people: a subject that says what the iteration did, its summary and tasks in the body, and
+//! trailers that let tools find it. It never pushes.
 
 use super::{Orchestrator, Turn};
 use crate::git::{Repo, Snapshot};
 use crate::protocol::BuildEvent;
-use crate::session::display::clip;
-use crate::session::task_id;
+use crate::session::display::{clip, first_line};
+use crate::session::{SessionState, TaskStatus, task_id};
+
+/// Git's advice for a subject line.
+const SUBJECT_MAX: usize = 72;
+
+/// At most `max` characters, `…` included when cut.
+fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        clip(s, max.saturating_sub(1))
+    }
+}
+
+/// The commit message of iteration `number`: the subject names the task it worked on
+/// (`TAS-3: Print the log`, `… (+2 more)` for several; the completed first), else the first line
+/// of its summary; the body has the summary and the tasks; trailers name the session, the
+/// iteration and the worker.
+pub fn message(session: &str, number: u32, worker: Option<&str>, state: &SessionState) -> String {
+    let it = state.iterations.get(&number);
+    let summary = it.and_then(|it| it.summary.as_deref()).map(str::trim);
+    let mut tasks: Vec<_> = it
+        .map(|it| {
+            it.tasks_changed
+                .iter()
+                .filter_map(|id| state.tasks.get(id))
+                .collect()
+        })
+        .unwrap_or_default();
+    tasks.sort_by_key(|t| (t.status != TaskStatus::Completed, t.id));
+    let subject = match tasks.as_slice() {
+        [] => summary
+            .map(first_line)
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| fit(l, SUBJECT_MAX))
+            .unwrap_or_else(|| format!("iteratr: {session} iteration {number}")),
+        [first, rest @ ..] => {
+            let more = match rest.len() {
+                0 => String::new(),
+                n => format!(" (+{n} more)"),
+            };
+            let label = format!("{}: ", task_id(first.id));
+            let room = SUBJECT_MAX.saturating_sub(label.len() + more.chars().count());
+            format!("{label}{}{more}", fit(first_line(&first.content), room))
+        }
+    };
+    let mut out = subject;
+    if let Some(summary) = summary.filter(|s| !s.is_empty()) {
+        out.push_str(&format!("\n\n{summary}"));
+    }
+    if !tasks.is_empty() {
+        let lines: Vec<String> = tasks
+            .iter()
+            .map(|t| {
+                format!(
+                    "- {} {}: {}",
+                    task_id(t.id),
+                    t.status,
+                    clip(&t.content, 100)
+                )
+            })
+            .collect();
+        out.push_str(&format!("\n\nTasks:\n{}", lines.join("\n")));
+    }
+    out.push_str(&format!(
+        "\n\nIteratr-Session: {session}\nIteratr-Iteration: {number}\n"
+    ));
+    if let Some(worker) = worker {
+        out.push_str(&format!("Iteratr-Worker: {worker}\n"));
+    }
+    out
+}
 
 impl Orchestrator {
     /// Finds the project's repository: to commit in (auto-commit), and to tell whether an
@@ -89,33 +161,115 @@ impl Orchestrator {
     }
 
     async fn commit_message(&self, number: u32) -> String {
-        let mut message = format!("iteratr: {} iteration {number}", self.opts.session);
-        let Ok(state) = self.session.refresh().await else {
-            return message;
-        };
-        let Some(it) = state.iterations.get(&number) else {
-            return message;
-        };
-        if let Some(summary) = &it.summary {
-            message.push_str(&format!("\n\n{}", summary.trim()));
+        let worker = self.opts.role.worker().map(|w| w.name.as_str());
+        match self.session.refresh().await {
+            Ok(state) => message(self.opts.session.as_str(), number, worker, &state),
+            Err(_) => message(
+                self.opts.session.as_str(),
+                number,
+                worker,
+                &SessionState::default(),
+            ),
         }
-        let tasks: Vec<String> = it
-            .tasks_changed
-            .iter()
-            .filter_map(|id| state.tasks.get(id))
-            .map(|t| {
-                format!(
-                    "- {} {}: {}",
-                    task_id(t.id),
-                    t.status,
-                    clip(&t.content, 100)
-                )
-            })
-            .collect();
-        if !tasks.is_empty() {
-            message.push_str(&format!("\n\nTasks:\n{}", tasks.join("\n")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Author, Event, EventKind};
+
+    fn session(kinds: Vec<EventKind>) -> SessionState {
+        let mut state = SessionState::default();
+        for (i, kind) in kinds.into_iter().enumerate() {
+            state.apply(i as u64 + 1, &Event::new(0, Author::Agent, kind));
         }
-        message.push('\n');
-        message
+        state
+    }
+
+    fn task(task: u64, content: &str) -> EventKind {
+        EventKind::TaskAdded {
+            task,
+            content: content.into(),
+            status: TaskStatus::Remaining,
+            priority: 2,
+            depends_on: Vec::new(),
+        }
+    }
+
+    fn status(task: u64, status: TaskStatus) -> EventKind {
+        EventKind::TaskStatusSet { task, status }
+    }
+
+    fn started() -> EventKind {
+        EventKind::IterationStarted {
+            iteration: 3,
+            planning: false,
+            worker: None,
+        }
+    }
+
+    fn summarized(summary: &str) -> EventKind {
+        EventKind::IterationSummarized {
+            iteration: 3,
+            summary: summary.into(),
+        }
+    }
+
+    #[test]
+    fn the_subject_names_the_task_the_body_keeps_the_summary_and_trailers_find_it() {
+        let state = session(vec![
+            task(1, "Set up the project"),
+            task(3, "Print the log of the night"),
+            started(),
+            status(3, TaskStatus::Completed),
+            summarized("Printed the log.\nTests pass."),
+        ]);
+        assert_eq!(
+            message("lighthouse", 3, None, &state),
+            "TAS-3: Print the log of the night\n\nPrinted the log.\nTests pass.\n\nTasks:\n- TAS-3 completed: Print the log of the night\n\nIteratr-Session: lighthouse\nIteratr-Iteration: 3\n"
+        );
+        assert!(
+            message("lighthouse", 3, Some("w2"), &state)
+                .ends_with("Iteratr-Iteration: 3\nIteratr-Worker: w2\n")
+        );
+    }
+
+    #[test]
+    fn several_tasks_name_the_completed_first_and_count_the_rest() {
+        let state = session(vec![
+            task(1, "Set up the project"),
+            task(2, "Write the parser"),
+            task(
+                4,
+                "A task whose description is far too long to fit in the subject line of a commit",
+            ),
+            started(),
+            status(1, TaskStatus::InProgress),
+            status(4, TaskStatus::Completed),
+            status(2, TaskStatus::Blocked),
+        ]);
+        let m = message("demo", 3, None, &state);
+        let subject = m.lines().next().unwrap();
+        assert!(
+            subject.starts_with("TAS-4: A task whose description"),
+            "{subject}"
+        );
+        assert!(subject.ends_with("… (+2 more)"), "{subject}");
+        assert!(subject.chars().count() <= SUBJECT_MAX, "{subject}");
+        assert!(m.contains("- TAS-1 in_progress: Set up the project"), "{m}");
+    }
+
+    #[test]
+    fn without_tasks_the_summary_says_what_it_did_and_without_one_the_iteration_does() {
+        let state = session(vec![started(), summarized("Refactored the CLI\nand more")]);
+        assert!(message("demo", 3, None, &state).starts_with(
+            "Refactored the CLI\n\nRefactored the CLI\nand more\n\nIteratr-Session: demo\n"
+        ));
+        let state = session(vec![started()]);
+        assert_eq!(
+            message("demo", 3, None, &state),
+            "iteratr: demo iteration 3\n\nIteratr-Session: demo\nIteratr-Iteration: 3\n"
+        );
     }
 }

@@ -6,12 +6,35 @@
 
 use super::worker::WorkerOptions;
 use super::{Orchestrator, Turn};
-use crate::git::{Rebase, Repo};
+use crate::git::{GitError, Rebase, Repo};
 use crate::hooks::{DEFAULT_FIX_ROUNDS, HookPoint};
 use crate::session::Task;
 
 /// Times a worker tries again after another worker moved the branch first.
 const RACES: u32 = 20;
+
+/// Why a finished task could not be integrated (the task is then blocked with this as its note).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum IntegrationError {
+    #[error("cannot read {branch}: {source}")]
+    ReadTip { branch: String, source: GitError },
+    #[error("cannot move {branch}: {source}")]
+    MoveBranch { branch: String, source: GitError },
+    #[error("{branch} kept moving: {RACES} attempts to integrate lost the race")]
+    Races { branch: String },
+    #[error("rebasing onto {base} conflicts in {}", files.join(", "))]
+    Conflict { base: String, files: Vec<String> },
+    #[error("the agent stopped while resolving a rebase conflict")]
+    StoppedResolving,
+    #[error("the check `{command}` fails after rebasing ({result})")]
+    CheckFails { command: String, result: String },
+    #[error("the agent stopped while fixing the check")]
+    StoppedFixing,
+    #[error("the worker's worktree is not a git repository")]
+    NoRepository,
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
 
 impl Orchestrator {
     /// Puts `task`'s work on the integration branch; the commit it points at afterwards, or why
@@ -21,11 +44,8 @@ impl Orchestrator {
         w: &WorkerOptions,
         task: &Task,
         number: u32,
-    ) -> Result<String, String> {
-        let repo = self
-            .repo
-            .clone()
-            .ok_or("the worker's worktree is not a git repository")?;
+    ) -> Result<String, IntegrationError> {
+        let repo = self.repo.clone().ok_or(IntegrationError::NoRepository)?;
         let mut rounds = self
             .opts
             .hooks
@@ -34,27 +54,36 @@ impl Orchestrator {
             .map_or(DEFAULT_FIX_ROUNDS, |h| h.fix_rounds);
         let branch = &w.integration.branch;
         for _ in 0..RACES {
-            let base = w
-                .integration
-                .tip(&repo.top)
-                .await
-                .map_err(|e| format!("cannot read {branch}: {e}"))?;
+            let base =
+                w.integration
+                    .tip(&repo.top)
+                    .await
+                    .map_err(|source| IntegrationError::ReadTip {
+                        branch: branch.clone(),
+                        source,
+                    })?;
             if !repo.contains(&base).await {
-                self.info(format!(
-                    "{}: rebasing onto {branch} ({})",
-                    task.label(),
-                    &base[..12.min(base.len())]
-                ));
+                self.phase(
+                    crate::protocol::WorkerPhase::Integrating,
+                    format!(
+                        "{}: rebasing onto {branch} ({})",
+                        task.label(),
+                        &base[..12.min(base.len())]
+                    ),
+                );
                 self.rebase(&repo, &base, task, &mut rounds).await?;
                 self.check_rebased(&repo, task, number, &mut rounds).await?;
             }
-            let new = repo.head().await.map_err(|e| e.to_string())?;
+            let new = repo.head().await?;
             let _one_at_a_time = w.lock.lock().await;
             let moved = w
                 .integration
                 .advance(&repo.top, &base, &new)
                 .await
-                .map_err(|e| format!("cannot move {branch}: {e}"))?;
+                .map_err(|source| IntegrationError::MoveBranch {
+                    branch: branch.clone(),
+                    source,
+                })?;
             if moved {
                 if let Err(e) = w.integration.follow_in_checkout(&base, &new).await {
                     self.emit(crate::protocol::BuildEvent::Warning {
@@ -71,9 +100,9 @@ impl Orchestrator {
                 task.label()
             ));
         }
-        Err(format!(
-            "{branch} kept moving: {RACES} attempts to integrate lost the race"
-        ))
+        Err(IntegrationError::Races {
+            branch: branch.clone(),
+        })
     }
 
     /// Rebases onto `base`; conflicts go to the agent to resolve.
@@ -83,17 +112,16 @@ impl Orchestrator {
         base: &str,
         task: &Task,
         rounds: &mut u32,
-    ) -> Result<(), String> {
-        let mut step = repo.rebase(base).await.map_err(|e| e.to_string())?;
+    ) -> Result<(), IntegrationError> {
+        let mut step = repo.rebase(base).await?;
         while let Rebase::Conflict(files) = step {
             let acp = self.acp_session.clone();
             let (Some(acp), true) = (acp, *rounds > 0) else {
                 let _ = repo.abort_rebase().await;
-                return Err(format!(
-                    "rebasing onto {} conflicts in {}",
-                    base,
-                    files.join(", ")
-                ));
+                return Err(IntegrationError::Conflict {
+                    base: base.to_string(),
+                    files,
+                });
             };
             *rounds -= 1;
             self.info(format!(
@@ -114,17 +142,14 @@ impl Orchestrator {
             );
             if !matches!(self.prompt(&acp, ask).await, Turn::Done(_)) {
                 let _ = repo.abort_rebase().await;
-                return Err("the agent stopped while resolving a rebase conflict".into());
+                return Err(IntegrationError::StoppedResolving);
             }
             let marked = repo.still_marked(&files);
             if !marked.is_empty() {
                 step = Rebase::Conflict(files);
                 continue;
             }
-            step = repo
-                .continue_rebase(&files)
-                .await
-                .map_err(|e| e.to_string())?;
+            step = repo.continue_rebase(&files).await?;
         }
         Ok(())
     }
@@ -137,7 +162,7 @@ impl Orchestrator {
         task: &Task,
         number: u32,
         rounds: &mut u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), IntegrationError> {
         loop {
             let Some(run) = self
                 .run_hook(HookPoint::PostIteration, self.hook_input(Some(number)))
@@ -150,14 +175,13 @@ impl Orchestrator {
             }
             let acp = self.acp_session.clone();
             let (Some(acp), true) = (acp, *rounds > 0) else {
-                return Err(format!(
-                    "the check `{}` fails after rebasing ({})",
-                    run.command,
-                    run.describe()
-                ));
+                return Err(IntegrationError::CheckFails {
+                    command: run.command.clone(),
+                    result: run.describe(),
+                });
             };
             *rounds -= 1;
-            let before = repo.snapshot().await.map_err(|e| e.to_string())?;
+            let before = repo.snapshot().await?;
             let ask = format!(
                 "After rebasing your work on {} onto what other workers integrated, the check `{}` fails ({}). Its output:\n{}\nFix it now; iteratr commits your fix and runs the check again when you stop.",
                 task.label(),
@@ -166,19 +190,19 @@ impl Orchestrator {
                 super::run_hooks::fenced(&run)
             );
             if !matches!(self.prompt(&acp, ask).await, Turn::Done(_)) {
-                return Err("the agent stopped while fixing the check".into());
+                return Err(IntegrationError::StoppedFixing);
             }
-            let after = repo.snapshot().await.map_err(|e| e.to_string())?;
+            let after = repo.snapshot().await?;
             let paths = repo.changed(&before, &after);
             if !paths.is_empty() {
+                let worker = self.opts.role.worker().map_or("", |w| w.name.as_str());
                 let message = format!(
-                    "iteratr: {} fix after rebase ({})\n",
+                    "{}: make `{}` pass after the rebase\n\nIteratr-Session: {}\nIteratr-Worker: {worker}\n",
+                    task.label(),
+                    run.command,
                     self.opts.session,
-                    task.label()
                 );
-                repo.commit(&paths, &message)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                repo.commit(&paths, &message).await?;
             }
         }
     }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::process;
 use crate::service::{ExecError, SessionHandle, now_ms};
 use crate::session::display::{format_duration, held_by};
 use crate::session::{Author, Command, DomainError, Lease, LeaseHolder, SessionState};
@@ -30,19 +31,79 @@ pub struct LeaseGuard {
     lost: Arc<Mutex<Option<String>>>,
     stop: CancellationToken,
     renewer: JoinHandle<()>,
+    took_over: Option<String>,
 }
 
-/// This machine's name, as leases record it.
+/// This machine's name, as leases record it: `ITERATR_HOST` where set (containers whose host name
+/// changes at every start; a name no other machine uses), else the host name.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    std::env::var("ITERATR_HOST")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Whether the process `pid` on this machine is an iteratr (a recycled pid is not the holder).
+/// This build process, as its lease records it.
+fn this_holder(id: String) -> LeaseHolder {
+    let pid = std::process::id();
+    LeaseHolder {
+        id,
+        host: hostname(),
+        pid,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at_ms: now_ms(),
+        machine: process::machine_id(),
+        boot: process::boot_id(),
+        start_ticks: process::start_ticks(pid),
+    }
+}
+
+/// What a build can tell about another holder from where it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Its process still runs here.
+    Runs,
+    /// It was on this machine and is gone, for this reason.
+    Gone(&'static str),
+    /// It is on another machine: whether it still runs cannot be seen from here.
+    Elsewhere,
+}
+
+fn seen_from(me: &LeaseHolder, holder: &LeaseHolder) -> Seen {
+    let known_differs =
+        |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+    if holder.host != me.host || known_differs(&holder.machine, &me.machine) {
+        return Seen::Elsewhere;
+    }
+    if known_differs(&holder.boot, &me.boot) {
+        return Seen::Gone("this machine has restarted since");
+    }
+    if !process::runs(holder.pid) {
+        return Seen::Gone("its process no longer runs");
+    }
+    let same_process = match (holder.start_ticks, process::start_ticks(holder.pid)) {
+        (Some(then), Some(now)) => then == now,
+        // An older lease: an iteratr at that pid is the holder.
+        (None, Some(_)) => iteratr_runs(holder.pid),
+        // The process runs but cannot be looked at (another user's, hidden): it may be the holder.
+        (_, None) => true,
+    };
+    if same_process {
+        Seen::Runs
+    } else {
+        Seen::Gone("its pid now belongs to another process")
+    }
+}
+
+/// Whether the process `pid` on this machine is an iteratr.
 fn iteratr_runs(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .ok()
@@ -54,28 +115,23 @@ fn iteratr_runs(pid: u32) -> bool {
 }
 
 /// Why this build may not run, said to people with what to do.
-fn refusal(session: &str, lease: &Lease, takeover: bool) -> String {
+fn refusal(session: &str, lease: &Lease, takeover: bool, seen: Seen) -> String {
     let now = now_ms();
     let held = held_by(lease, now);
     let expires = format_duration(lease.expires_at_ms() - now);
     let watch = format!("follow it with `iteratr watch --session {session}`");
-    let here = lease.holder.host == hostname();
-    if here && !iteratr_runs(lease.holder.pid) {
+    if seen == Seen::Elsewhere {
         return format!(
-            "session {session} is held by {held}, but that process is gone; run again with --takeover to take the session over (or wait {expires} for its lease to lapse)"
+            "session {session} is already being built by {held}, on another machine; {watch}, wait for it to end, or stop it there; if that machine is gone, run again with --takeover (or wait {expires} for its lease to lapse)"
         );
     }
     let why_not = if takeover {
-        if here {
-            " (--takeover only takes over from a build that is gone, and that one still runs)"
-        } else {
-            " (--takeover cannot tell whether a build on another machine is gone; its lease lapses by itself if it is)"
-        }
+        " (--takeover only takes over from a build that is gone, and that one still runs)"
     } else {
         ""
     };
     format!(
-        "session {session} is already being built by {held}{why_not}; {watch}, wait for it to end, or stop it there; if it crashed, its lease lapses in {expires} and a new build proceeds"
+        "session {session} is already being built by {held}{why_not}; {watch}, wait for it to end, or stop it there"
     )
 }
 
@@ -85,6 +141,21 @@ fn live_other<'a>(state: &'a SessionState, id: &str) -> Option<&'a Lease> {
         .lease
         .as_ref()
         .filter(|l| l.is_live(now_ms()) && l.holder.id != id)
+}
+
+/// The line that says a build took the session over from another holder.
+fn took_over(session: &str, lease: &Lease, seen: Seen) -> String {
+    let silent = format_duration(now_ms() - lease.renewed_at_ms);
+    let holder = &lease.holder;
+    match seen {
+        Seen::Gone(why) => format!(
+            "took over session {session} from pid {}, gone since its last renewal {silent} ago ({why})",
+            holder.pid
+        ),
+        _ => format!(
+            "warning: took over session {session} from {holder} (last renewed {silent} ago) on your word (--takeover); if that build still runs, it stops at its next renewal"
+        ),
+    }
 }
 
 impl LeaseGuard {
@@ -97,33 +168,36 @@ impl LeaseGuard {
         lost_token: CancellationToken,
     ) -> anyhow::Result<Result<LeaseGuard, Held>> {
         let id = crate::mcp::random_token()?[..16].to_string();
-        let holder = LeaseHolder {
-            id: id.clone(),
-            host: hostname(),
-            pid: std::process::id(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at_ms: now_ms(),
-        };
+        let holder = this_holder(id.clone());
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         // A lost race is decided again against what the winner wrote: refused while it holds the
         // session, tried again if it has already let go.
         for _ in 0..5 {
             let state = session.refresh().await?;
-            let mut take_over = false;
+            let mut take_over = None;
             if let Some(lease) = live_other(&state, &id) {
-                let gone_here = lease.holder.host == holder.host && !iteratr_runs(lease.holder.pid);
-                if !(takeover && gone_here) {
-                    return Ok(Err(Held(refusal(session.name(), lease, takeover))));
+                let seen = seen_from(&holder, &lease.holder);
+                let allowed = match seen {
+                    Seen::Gone(_) => true,
+                    Seen::Elsewhere => takeover,
+                    Seen::Runs => false,
+                };
+                if !allowed {
+                    return Ok(Err(Held(refusal(session.name(), lease, takeover, seen))));
                 }
-                take_over = true;
+                take_over = Some(took_over(session.name(), lease, seen));
             }
             let cmd = Command::AcquireLease {
                 holder: holder.clone(),
                 ttl_ms,
-                takeover: take_over,
+                takeover: take_over.is_some(),
             };
             match session.execute(&cmd, Author::System).await {
-                Ok(_) => return Ok(Ok(LeaseGuard::start(session, id, ttl, lost_token))),
+                Ok(_) => {
+                    let mut guard = LeaseGuard::start(session, id, ttl, lost_token);
+                    guard.took_over = take_over;
+                    return Ok(Ok(guard));
+                }
                 Err(ExecError::Rejected(DomainError::SessionHeld { .. })) => continue,
                 Err(e) => {
                     return Err(e)
@@ -159,7 +233,13 @@ impl LeaseGuard {
             lost,
             stop,
             renewer,
+            took_over: None,
         }
+    }
+
+    /// The line to show people when this build took the session over from another holder.
+    pub fn took_over(&self) -> Option<&str> {
+        self.took_over.as_deref()
     }
 
     /// Why the lease was lost while the build ran, if it was.

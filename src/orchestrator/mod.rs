@@ -37,7 +37,7 @@ use crate::mcp::HttpServer;
 use crate::protocol::{BuildEvent, RunOutcome};
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
-use crate::session::display::{first_line, iteration_counts, task_counts};
+use crate::session::display::{iteration_counts, task_counts};
 use crate::session::{Author, Command, IterationOutcome, Usage};
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
@@ -176,14 +176,22 @@ pub struct Orchestrator {
     repo: Option<crate::git::Repo>,
     /// Whether the last iteration changed nothing: no task, no file (`None`: cannot tell).
     last_idle: Option<bool>,
-    /// What the running iteration used so far (tokens from prompt replies, cost from updates).
-    iteration_usage: Arc<std::sync::Mutex<Usage>>,
+    /// What the running iteration used so far (tokens from prompt replies, cost from updates)
+    /// and the permission requests allowed quietly in it.
+    iteration_usage: Arc<std::sync::Mutex<IterationTally>>,
     /// What this run used, for `--max-tokens` and `--max-cost` (with workers: all of them).
     run_usage: Arc<std::sync::Mutex<Usage>>,
     /// The ACP session of the latest iteration (follow-ups after its turn go there).
     acp_session: Option<String>,
     /// The task a worker works on.
     current_task: Option<u64>,
+}
+
+/// What an iteration used and how many permission requests were allowed quietly in it.
+#[derive(Debug, Default)]
+struct IterationTally {
+    usage: Usage,
+    auto_allowed: u32,
 }
 
 impl Orchestrator {
@@ -198,11 +206,19 @@ impl Orchestrator {
         let forward = events.clone();
         let (record, recording) = permissions::spawn_recorder(Arc::clone(&session), events.clone());
         let to_record = record.clone();
-        let iteration_usage: Arc<std::sync::Mutex<Usage>> = Arc::default();
+        let iteration_usage: Arc<std::sync::Mutex<IterationTally>> = Arc::default();
         let cost_seen = Arc::clone(&iteration_usage);
         let updates: UpdateSink = Arc::new(move |update: AgentUpdate| {
-            if matches!(update, AgentUpdate::Permission { .. }) {
-                let _ = to_record.send(update.clone());
+            match &update {
+                AgentUpdate::Permission { .. } => {
+                    let _ = to_record.send(update.clone());
+                }
+                AgentUpdate::AllowedQuietly { .. } => {
+                    let mut t = cost_seen.lock().unwrap_or_else(|p| p.into_inner());
+                    t.auto_allowed = t.auto_allowed.saturating_add(1);
+                    return;
+                }
+                _ => {}
             }
             // The cost an agent reports is its ACP session's so far: one iteration's.
             if let AgentUpdate::Usage {
@@ -211,9 +227,9 @@ impl Orchestrator {
                 ..
             } = &update
             {
-                let mut u = cost_seen.lock().unwrap_or_else(|p| p.into_inner());
-                u.cost = Some(*cost);
-                u.currency.clone_from(currency);
+                let mut t = cost_seen.lock().unwrap_or_else(|p| p.into_inner());
+                t.usage.cost = Some(*cost);
+                t.usage.currency.clone_from(currency);
             }
             let _ = forward.send(BuildEvent::Agent { update });
         });
@@ -278,6 +294,14 @@ impl Orchestrator {
 
     fn info(&self, message: impl Into<String>) {
         self.emit(BuildEvent::Info {
+            message: message.into(),
+        });
+    }
+
+    /// A worker's step in its loop, typed for the front ends, in words for people.
+    fn phase(&self, phase: crate::protocol::WorkerPhase, message: impl Into<String>) {
+        self.emit(BuildEvent::Phase {
+            phase,
             message: message.into(),
         });
     }
@@ -391,10 +415,9 @@ impl Orchestrator {
             return Ok(self.finish(Outcome::IterationLimit, 0, "planning done"));
         }
         self.start_agent().await?;
-        let mut failures = 0u32;
+        let mut failures = retry::Failures::default();
         let mut ran = 0u32;
         let mut idle = 0u32;
-        let mut limited = 0u32;
         loop {
             let state = self.session.refresh().await?;
             if state.completed.is_some() {
@@ -452,8 +475,7 @@ impl Orchestrator {
             }
             let reason = match turn {
                 Turn::Done(_) => {
-                    failures = 0;
-                    limited = 0;
+                    failures = retry::Failures::default();
                     if !planning {
                         ran += 1;
                         idle = if self.last_idle == Some(true) {
@@ -482,33 +504,9 @@ impl Orchestrator {
                 Turn::Fatal(reason) => {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
                 }
-                Turn::Failed(_, reason)
-                    if rate_limit::is_rate_limit(&reason) && limited < rate_limit::MAX_WAITS =>
-                {
-                    limited += 1;
-                    let wait = rate_limit::wait(self.opts.retry_delay, limited);
-                    self.emit(BuildEvent::Warning {
-                        message: format!(
-                            "the agent's model provider is rate-limiting or overloaded ({}); waiting {} before the next iteration ({limited} of {} waits; not counted as a failure)",
-                            first_line(&reason),
-                            humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
-                            rate_limit::MAX_WAITS
-                        ),
-                    });
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => continue,
-                        _ = self.interrupt.cancelled() => {
-                            return Ok(self.interrupted(ran));
-                        }
-                    }
-                }
                 Turn::Failed(_, reason) => reason,
             };
-            // The agent may have died right after completing the session: nothing left to retry.
-            if self.session.refresh().await?.completed.is_some() {
-                continue;
-            }
-            if let Some(end) = self.retry_after_failure(&mut failures, ran, reason).await {
+            if let Some(end) = self.after_failed_turn(&mut failures, ran, reason).await? {
                 return Ok(end);
             }
         }

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::acp::agents::Asking;
 use crate::acp::opencode;
 use crate::acp::permission::ApproveMode;
+use crate::acp::policy::Policy;
 use crate::acp::{AgentInfo, AgentUpdate};
 use crate::protocol::BuildEvent;
 use crate::service::SessionHandle;
@@ -24,6 +25,7 @@ const DEBUG_CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn agent_env(
     argv: &[String],
     cwd: &Path,
+    policy: &Policy,
 ) -> anyhow::Result<(Vec<(String, String)>, Vec<BuildEvent>)> {
     if !opencode::is_opencode_command(argv) {
         return Ok((Vec::new(), Vec::new()));
@@ -41,8 +43,18 @@ pub async fn agent_env(
     };
     let content = std::env::var("OPENCODE_CONFIG_CONTENT").ok();
     let permission = std::env::var("OPENCODE_PERMISSION").ok();
-    let setup = opencode::setup(content.as_deref(), permission.as_deref(), resolved.as_ref())
-        .map_err(anyhow::Error::msg)?;
+    // iteratr's own tools run without asking, unless a --deny-tools rule names one of them.
+    let allow_own = !crate::session::tools::TOOLS.iter().any(|tool| {
+        let named = format!("{}_{tool}", crate::session::tools::SERVER);
+        policy.denies(&[tool, &named]).is_some()
+    });
+    let setup = opencode::setup(
+        content.as_deref(),
+        permission.as_deref(),
+        resolved.as_ref(),
+        allow_own,
+    )
+    .map_err(anyhow::Error::msg)?;
     events.push(BuildEvent::Info {
         message: setup.summary,
     });

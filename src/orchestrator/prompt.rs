@@ -17,12 +17,12 @@ impl Orchestrator {
     pub(super) fn mcp_entries(&self, http_mcp: bool) -> Vec<McpEntry> {
         match (&self.http, http_mcp) {
             (Some(http), true) => vec![McpEntry::Http {
-                name: "iteratr".into(),
+                name: crate::session::tools::SERVER.into(),
                 url: http.url(),
                 token: http.token.clone(),
             }],
             _ => vec![McpEntry::Stdio {
-                name: "iteratr".into(),
+                name: crate::session::tools::SERVER.into(),
                 command: PathBuf::from(&self.binary),
                 args: self
                     .opts

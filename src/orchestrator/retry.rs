@@ -1,15 +1,56 @@
-//! After a failed turn: count the failure, stop at `--max-failures`, else restart the agent after
-//! a delay that doubles each time.
+//! After a failed turn, for the single build and workers alike: a provider's rate limit is
+//! waited out (the agent kept, nothing counted); anything else counts toward `--max-failures`,
+//! which stops the run, or restarts the agent after a delay that doubles each time.
 
 use std::time::Duration;
 
-use super::{Orchestrator, Outcome};
+use super::{Orchestrator, Outcome, rate_limit};
 use crate::protocol::BuildEvent;
+use crate::session::display::first_line;
+
+/// Failed turns in a row, and rate limits waited out in a row; a turn that ends well resets both.
+#[derive(Debug, Default)]
+pub(super) struct Failures {
+    failed: u32,
+    limited: u32,
+}
 
 impl Orchestrator {
+    /// After a failed turn: waits out a rate limit, else counts the failure and restarts the
+    /// agent. `Some` is how the run ends.
+    pub(super) async fn after_failed_turn(
+        &mut self,
+        f: &mut Failures,
+        ran: u32,
+        reason: String,
+    ) -> anyhow::Result<Option<(Outcome, String)>> {
+        if rate_limit::is_rate_limit(&reason) && f.limited < rate_limit::MAX_WAITS {
+            f.limited += 1;
+            let wait = rate_limit::wait(self.opts.retry_delay, f.limited);
+            self.emit(BuildEvent::Warning {
+                message: format!(
+                    "the agent's model provider is rate-limiting or overloaded ({}); waiting {} before the next iteration ({} of {} waits; not counted as a failure)",
+                    first_line(&reason),
+                    humantime::format_duration(Duration::from_secs(wait.as_secs().max(1))),
+                    f.limited,
+                    rate_limit::MAX_WAITS
+                ),
+            });
+            return Ok(tokio::select! {
+                _ = tokio::time::sleep(wait) => None,
+                _ = self.interrupt.cancelled() => Some(self.interrupted(ran)),
+            });
+        }
+        // The agent may have died right after completing the session: nothing left to retry.
+        if self.session.refresh().await?.completed.is_some() {
+            return Ok(None);
+        }
+        Ok(self.retry_after_failure(&mut f.failed, ran, reason).await)
+    }
+
     /// After a failed turn: stop when failures reached `--max-failures`, else wait (doubling
     /// each time) and restart the agent. `Some` is how the run ends.
-    pub(super) async fn retry_after_failure(
+    async fn retry_after_failure(
         &mut self,
         failures: &mut u32,
         ran: u32,

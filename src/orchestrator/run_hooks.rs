@@ -16,7 +16,7 @@ const OUTPUT_TO_AGENT_LINES: usize = 80;
 
 fn report(run: &HookRun) -> HookReport {
     HookReport {
-        point: run.point.to_string(),
+        point: run.point,
         command: run.command.clone(),
         exit_code: run.exit_code,
         timed_out: run.timed_out,
@@ -64,10 +64,11 @@ impl Orchestrator {
         };
         self.emit(BuildEvent::Hook { hook: report(&run) });
         let record = Command::RecordHook {
-            point: run.point.to_string(),
+            point: run.point,
             command: run.command.clone(),
             exit_code: run.exit_code,
             result: run.describe(),
+            timed_out: run.timed_out,
             took_ms: u64::try_from(run.took.as_millis()).unwrap_or(u64::MAX),
             output: run.output.clone(),
         };

@@ -219,7 +219,8 @@ async fn run(
                 return (outcome, 0);
             };
             // The build's own end is said once, by the team; a worker's end is news about it.
-            let _ = tx.send(BuildEvent::Info {
+            let _ = tx.send(BuildEvent::Phase {
+                phase: crate::protocol::WorkerPhase::Stopped,
                 message: format!("stopped: {message}"),
             });
             (outcome, iterations)

@@ -11,11 +11,11 @@ use super::{Orchestrator, Turn, permissions};
 use crate::acp::{Agent, AgentError, AgentSpec, ModelChoice};
 use crate::protocol::BuildEvent;
 use crate::session::display::TaskCounts;
-use crate::session::{Command, IterationOutcome, Usage};
+use crate::session::{Command, IterationOutcome};
 
 impl Orchestrator {
     /// What the running iteration used so far.
-    fn usage_lock(&self) -> std::sync::MutexGuard<'_, Usage> {
+    fn usage_lock(&self) -> std::sync::MutexGuard<'_, super::IterationTally> {
         self.iteration_usage
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -26,7 +26,7 @@ impl Orchestrator {
             Some(env) => env.clone(),
             None => {
                 let (env, events) = tokio::select! {
-                    r = permissions::agent_env(&self.opts.agent, &self.opts.project_dir) => r?,
+                    r = permissions::agent_env(&self.opts.agent, &self.opts.project_dir, self.approvals.policy()) => r?,
                     _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
                 };
                 events.into_iter().for_each(|e| self.emit(e));
@@ -81,7 +81,7 @@ impl Orchestrator {
             planning,
         });
         let started = Instant::now();
-        *self.usage_lock() = Usage::default();
+        *self.usage_lock() = super::IterationTally::default();
         let state = self.session.refresh().await?;
         let completed_before = self.completed_ids(&state);
         let tree_before = self.snapshot().await;
@@ -106,7 +106,10 @@ impl Orchestrator {
         if matches!(turn, Turn::Done(_)) && self.opts.role.worker().is_some() {
             commit = self.settle(number).await?.or(commit);
         }
-        let usage = std::mem::take(&mut *self.usage_lock());
+        let super::IterationTally {
+            usage,
+            auto_allowed,
+        } = std::mem::take(&mut *self.usage_lock());
         self.run_usage
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -118,6 +121,7 @@ impl Orchestrator {
             detail,
             commit,
             usage: usage.clone(),
+            auto_allowed,
         })
         .await?;
         let state = self.session.refresh().await?;
@@ -132,6 +136,7 @@ impl Orchestrator {
             took: started.elapsed(),
             tasks: TaskCounts::of(&state),
             usage,
+            auto_allowed,
         });
         match &turn {
             Turn::Done(IterationOutcome::MaxTokens) => self.emit(BuildEvent::Warning {
@@ -263,7 +268,7 @@ impl Orchestrator {
             result = &mut reply => match result {
                 Ok(done) => {
                     if let Some(used) = &done.usage {
-                        self.usage_lock().add(used);
+                        self.usage_lock().usage.add(used);
                     }
                     Turn::Done(IterationOutcome::from(done.stop.as_str()))
                 }

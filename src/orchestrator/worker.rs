@@ -153,7 +153,7 @@ impl Orchestrator {
 
     async fn work(&mut self, w: &WorkerOptions) -> anyhow::Result<(Outcome, String)> {
         let ttl_ms = u64::try_from(w.claim_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut failures = 0u32;
+        let mut failures = super::retry::Failures::default();
         let mut ran = 0u32;
         let mut waiting = false;
         let mut tries = 0u32;
@@ -230,7 +230,7 @@ impl Orchestrator {
             }
             match turn {
                 Turn::Done(_) => {
-                    failures = 0;
+                    failures = super::retry::Failures::default();
                     ran += 1;
                     tries += 1;
                     self.after_task_turn(w, task, tries).await?;
@@ -240,7 +240,7 @@ impl Orchestrator {
                     return Ok(self.finish(Outcome::Failed(reason.clone()), ran, &reason));
                 }
                 Turn::Failed(_, reason) => {
-                    if let Some(end) = self.retry_after_failure(&mut failures, ran, reason).await {
+                    if let Some(end) = self.after_failed_turn(&mut failures, ran, reason).await? {
                         return Ok(end);
                     }
                 }
@@ -253,7 +253,7 @@ impl Orchestrator {
     async fn wait_a_moment(&self, waiting: &mut bool, why: &str) -> bool {
         if !*waiting {
             *waiting = true;
-            self.info(why);
+            self.phase(crate::protocol::WorkerPhase::Waiting, why);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => true,
@@ -403,7 +403,7 @@ impl Orchestrator {
                         ),
                     })
                     .await?;
-                    self.exec(release(format!("blocked: {}", clip(&why, 200))))
+                    self.exec(release(format!("blocked: {}", clip(&why.to_string(), 200))))
                         .await?;
                     self.current_task = None;
                     Ok(None)

@@ -110,16 +110,11 @@ impl SessionState {
         for (task, was) in self.expired_claims(now_ms) {
             // The iteration that worker was running will not end by itself either.
             if let Some(iteration) = self.running_iteration_of(Some(&was)) {
-                out.push(EventKind::IterationFinished {
-                    iteration,
-                    outcome: super::IterationOutcome::Interrupted,
-                    detail: Some(format!(
-                        "worker {was} stopped renewing its claim on {} (killed, crashed or cut off)",
-                        super::task_id(task)
-                    )),
-                    commit: None,
-                    usage: None,
-                });
+                let why = format!(
+                    "worker {was} stopped renewing its claim on {} (killed, crashed or cut off)",
+                    super::task_id(task)
+                );
+                out.push(EventKind::interrupted(iteration, why));
             }
             out.push(EventKind::TaskUnclaimed {
                 task,

@@ -8,9 +8,10 @@ use super::claims::validate_worker_name;
 use super::display::clip;
 use super::error::DomainError;
 use super::event::{
-    Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
-    TaskStatus,
+    Author, Event, EventKind, IterationOutcome, NoteType, PermissionDecision, TaskStatus,
 };
+use super::hook_point::HookPoint;
+use super::lease::LeaseHolder;
 use super::limits::{self, check_priority, check_text, tail_chars};
 use super::state::{SessionState, normalize_content, task_id};
 use super::usage::Usage;
@@ -101,16 +102,19 @@ pub enum Command {
         commit: Option<String>,
         /// What the agent reported it used.
         usage: Option<Usage>,
+        /// Permission requests allowed with no person and no rule involved.
+        auto_allowed: u32,
     },
     UserMessage {
         text: String,
     },
     /// Record a hook's run.
     RecordHook {
-        point: String,
+        point: HookPoint,
         command: String,
         exit_code: Option<i32>,
         result: String,
+        timed_out: bool,
         took_ms: u64,
         output: String,
     },
@@ -290,13 +294,10 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             }
             let mut out = Vec::new();
             if let Some(running) = state.running_iteration_of(worker.as_deref()) {
-                out.push(ev(EventKind::IterationFinished {
-                    iteration: running,
-                    outcome: IterationOutcome::Interrupted,
-                    detail: Some("iteratr stopped before the iteration ended".to_string()),
-                    commit: None,
-                    usage: None,
-                }));
+                out.push(ev(EventKind::interrupted(
+                    running,
+                    "iteratr stopped before the iteration ended".to_string(),
+                )));
             }
             out.push(ev(EventKind::IterationStarted {
                 iteration: *number,
@@ -311,15 +312,12 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 return Ok(Vec::new());
             };
             let reason = format!("iteration {running} never ended");
-            let mut out = vec![ev(EventKind::IterationFinished {
-                iteration: running,
-                outcome: IterationOutcome::Interrupted,
-                detail: Some(format!(
+            let mut out = vec![ev(EventKind::interrupted(
+                running,
+                format!(
                     "{reason}: the build running it stopped without recording its end (killed or crashed)"
-                )),
-                commit: None,
-                usage: None,
-            })];
+                ),
+            ))];
             out.extend(
                 state
                     .tasks_with_status(TaskStatus::InProgress)
@@ -349,6 +347,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             detail,
             commit,
             usage,
+            auto_allowed,
         } => {
             if !state
                 .iterations
@@ -378,6 +377,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 detail,
                 commit,
                 usage: usage.clone().filter(|u| !u.is_empty()),
+                auto_allowed: *auto_allowed,
             })]
         }
         Command::UserMessage { text } => {
@@ -389,13 +389,15 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             command,
             exit_code,
             result,
+            timed_out,
             took_ms,
             output,
         } => vec![ev(EventKind::HookRan {
-            point: check_text("hook point", point, 32)?,
+            point: *point,
             command: clip(command.trim(), 200),
             exit_code: *exit_code,
             result: clip(result.trim(), 200),
+            timed_out: *timed_out,
             took_ms: *took_ms,
             output: tail_chars(output, limits::HOOK_OUTPUT_MAX),
         })],

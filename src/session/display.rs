@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::event::TaskStatus;
-use super::state::{Lease, SessionState, Task, task_id};
+use super::lease::Lease;
+use super::state::{SessionState, Task, task_id};
 
 pub fn format_time(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
@@ -170,35 +171,4 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     out
-}
-
-/// A workers' claim event in words (`None` for other events, and for renewals: not news).
-pub fn claim_line(kind: &super::EventKind) -> Option<String> {
-    use super::EventKind;
-    Some(match kind {
-        EventKind::TaskClaimed { task, worker, .. } => {
-            format!("{} claimed by {worker}", task_id(*task))
-        }
-        EventKind::TaskUnclaimed {
-            task,
-            worker,
-            expired: true,
-            ..
-        } => format!(
-            "{}: {worker}'s claim expired; another worker may take it",
-            task_id(*task)
-        ),
-        EventKind::TaskUnclaimed {
-            task,
-            worker,
-            reason,
-            ..
-        } => format!("{} released by {worker} ({reason})", task_id(*task)),
-        EventKind::TaskIntegrated { task, commit, .. } => format!(
-            "{} integrated as {}",
-            task_id(*task),
-            &commit[..commit.len().min(12)]
-        ),
-        _ => return None,
-    })
 }

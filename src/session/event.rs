@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
+use super::hook_point::HookPoint;
+use super::lease::LeaseHolder;
 
 /// Version of the event encoding this build reads and writes. Readers refuse events from a newer
 /// one with a message that says to upgrade. An event carries the lowest version that knows its
@@ -343,6 +345,9 @@ pub enum EventKind {
         /// Tokens and cost as the agent reported them for the iteration.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
+        /// Permission requests allowed with no person and no rule involved (not logged singly).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        auto_allowed: u32,
     },
     UserMessage {
         text: String,
@@ -353,14 +358,16 @@ pub enum EventKind {
     },
     /// A hook declared in a settings file ran (`iteratr config` lists them).
     HookRan {
-        /// `post_iteration`, ...
-        point: String,
+        point: HookPoint,
         /// The command as declared (it holds no values: those go to the environment).
         command: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         exit_code: Option<i32>,
         /// "exit 1", "timed out after 5m", "could not start: ...".
         result: String,
+        /// It ran past its timeout and was stopped.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
         took_ms: u64,
         /// The end of its output.
         #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -523,28 +530,23 @@ impl<'de> Deserialize<'de> for IterationOutcome {
     }
 }
 
-/// Who drives a session: one `iteratr build` process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseHolder {
-    /// Random, per build process.
-    pub id: String,
-    pub host: String,
-    pub pid: u32,
-    pub version: String,
-    pub started_at_ms: i64,
-}
-
-impl fmt::Display for LeaseHolder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "iteratr {} (pid {} on {})",
-            self.version, self.pid, self.host
-        )
-    }
+pub(super) fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl EventKind {
+    /// The end of an iteration that did not end by itself, and why.
+    pub fn interrupted(iteration: u32, detail: String) -> EventKind {
+        EventKind::IterationFinished {
+            iteration,
+            outcome: IterationOutcome::Interrupted,
+            detail: Some(detail),
+            commit: None,
+            usage: None,
+            auto_allowed: 0,
+        }
+    }
+
     /// The first encoding version that knows this kind: 2 for the workers' claims and for
     /// `task_released`, 1 for the rest.
     pub fn version(&self) -> u32 {

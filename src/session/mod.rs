@@ -7,23 +7,30 @@ mod command_display;
 pub mod display;
 mod error;
 mod event;
+mod hook_point;
 mod index;
+mod lease;
 pub mod limits;
 mod name;
+mod parts;
 mod queries;
 mod state;
+pub mod tools;
 mod usage;
 
 pub use claims::{CLAIM_TTL_MS, Claim, validate_worker_name};
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{
-    Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, LeaseHolder, NoteType,
+    Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, NoteType,
     PermissionDecision, TaskStatus,
 };
+pub use hook_point::HookPoint;
+pub use lease::{Lease, LeaseHolder};
 pub use name::{SessionName, session_name_from, validate_session_name};
+pub use parts::Part;
 pub use state::{
-    Completion, Iteration, Lease, Note, Pause, PermissionRecord, Permissions, SessionState, Task,
+    Completion, Iteration, Note, Pause, PermissionRecord, Permissions, SessionState, Task,
     UserMessage, normalize_content, note_id, task_id,
 };
 pub use usage::Usage;

@@ -105,6 +105,7 @@ fn nothing_to_close_when_no_iteration_runs() {
             detail: None,
             commit: None,
             usage: None,
+            auto_allowed: 0,
         },
     );
     // An iteration that ended normally may leave work in progress for the next one: kept.

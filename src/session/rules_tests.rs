@@ -503,6 +503,7 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
             detail: None,
             commit: None,
             usage: None,
+            auto_allowed: 0,
         },
     )
     .unwrap();
@@ -525,7 +526,8 @@ fn iterations_record_start_end_summary_and_changed_tasks() {
                 outcome: "x".into(),
                 detail: None,
                 commit: None,
-                usage: None
+                usage: None,
+                auto_allowed: 0,
             }
         )
         .unwrap_err(),
@@ -821,6 +823,7 @@ mod properties {
                 detail: None,
                 commit: None,
                 usage: None,
+                auto_allowed: 0,
             },
             Op::Abandon => Command::CloseAbandonedIteration,
             Op::Complete => Command::CompleteSession { summary: None },
@@ -1151,6 +1154,7 @@ fn holder(id: &str) -> LeaseHolder {
         pid: 42,
         version: "0.1.0".into(),
         started_at_ms: 0,
+        ..Default::default()
     }
 }
 

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use super::claims::Claim;
 use super::event::{
-    Author, Event, EventKind, IterationOutcome, LeaseHolder, NoteType, PermissionDecision,
-    TaskStatus,
+    Author, Event, EventKind, IterationOutcome, NoteType, PermissionDecision, TaskStatus,
 };
 use super::index::TaskIndex;
+use super::lease::Lease;
 use super::usage::Usage;
 
 /// Permission decisions kept in the state for `status` (the log keeps them all).
@@ -92,6 +92,9 @@ pub struct Iteration {
     pub worker: Option<String>,
     /// Tokens and cost, as the agent reported them.
     pub usage: Option<Usage>,
+    /// Permission requests allowed with no person and no rule involved.
+    #[serde(skip_serializing_if = "super::event::is_zero")]
+    pub auto_allowed: u32,
 }
 
 impl Iteration {
@@ -119,28 +122,6 @@ pub struct UserMessage {
     pub at_ms: i64,
     pub text: String,
     pub iteration: Option<u32>,
-}
-
-/// The build that drives the session, as the log last said.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Lease {
-    pub holder: LeaseHolder,
-    pub acquired_at_ms: i64,
-    pub renewed_at_ms: i64,
-    pub ttl_ms: u64,
-    pub released_at_ms: Option<i64>,
-}
-
-impl Lease {
-    pub fn expires_at_ms(&self) -> i64 {
-        self.renewed_at_ms
-            .saturating_add(i64::try_from(self.ttl_ms).unwrap_or(i64::MAX))
-    }
-
-    /// Held at `now_ms`: not released, and renewed within its time to live.
-    pub fn is_live(&self, now_ms: i64) -> bool {
-        self.released_at_ms.is_none() && now_ms < self.expires_at_ms()
-    }
 }
 
 /// Who asked the loop to pause, and when.
@@ -476,10 +457,13 @@ impl SessionState {
                 detail,
                 commit,
                 usage,
+                auto_allowed,
             } => {
                 if let Some(it) = self.iterations.get_mut(iteration)
                     && it.finished_at_ms.is_none()
                 {
+                    it.auto_allowed = *auto_allowed;
+                    self.permissions.allowed += u64::from(*auto_allowed);
                     it.finished_at_ms = Some(at);
                     self.running.remove(iteration);
                     it.outcome = Some(outcome.clone());

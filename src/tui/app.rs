@@ -191,7 +191,9 @@ impl App {
             BuildEvent::AgentReady { name, version, .. } => {
                 self.info.agent = format!("{name} {version}").trim().to_string();
             }
-            BuildEvent::Info { message } => self.agent.info(message, false),
+            BuildEvent::Info { message } | BuildEvent::Phase { message, .. } => {
+                self.agent.info(message, false)
+            }
             BuildEvent::ModelSelected { model } => {
                 self.agent.info(format!("model {model}"), false);
                 self.info.model = Some(model);
@@ -232,6 +234,7 @@ impl App {
                 took,
                 tasks,
                 usage,
+                auto_allowed,
             } => {
                 self.info.working = false;
                 self.agent.divider(iteration_ended(
@@ -240,6 +243,7 @@ impl App {
                     took,
                     &tasks,
                     usage.as_ref(),
+                    auto_allowed,
                 ));
             }
             BuildEvent::Hook { hook } => {

@@ -73,15 +73,7 @@ impl WorkerStrip {
     pub fn on_worker_event(&mut self, worker: &str, event: &BuildEvent) {
         match event {
             BuildEvent::IterationStarted { .. } => self.set_state(worker, "working"),
-            BuildEvent::Info { message } if message.contains("rebasing onto") => {
-                self.set_state(worker, "integrating")
-            }
-            BuildEvent::Info { message } if message.starts_with("waiting") => {
-                self.set_state(worker, "waiting")
-            }
-            BuildEvent::Info { message } if message.starts_with("stopped: ") => {
-                self.set_state(worker, "stopped")
-            }
+            BuildEvent::Phase { phase, .. } => self.set_state(worker, phase.as_str()),
             BuildEvent::Retrying { .. } => self.set_state(worker, "restarting"),
             _ => {
                 self.entry(worker);

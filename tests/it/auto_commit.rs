@@ -37,8 +37,8 @@ fn each_iteration_that_changed_files_is_one_commit_of_exactly_those_files() {
     assert_eq!(
         subjects.lines().collect::<Vec<_>>(),
         [
-            "iteratr: demo iteration 2",
-            "iteratr: demo iteration 1",
+            "TAS-2: Write world.txt",
+            "TAS-1: Write hello.txt",
             "initial"
         ],
         "{text}"
@@ -52,10 +52,23 @@ fn each_iteration_that_changed_files_is_one_commit_of_exactly_those_files() {
         "world.txt"
     );
     let message = git(p.path(), &["log", "-1", "--format=%B", "HEAD~1"]);
-    assert!(message.contains("TAS-1 done"), "{message}");
+    assert!(message.contains("\n\nTAS-1 done\n"), "{message}");
     assert!(
         message.contains("- TAS-1 completed: Write hello.txt"),
         "{message}"
+    );
+    // Tools find iteratr's commits by their trailers.
+    assert_eq!(
+        git(
+            p.path(),
+            &[
+                "log",
+                "-1",
+                "--format=%(trailers:key=Iteratr-Session,valueonly)%(trailers:key=Iteratr-Iteration,valueonly)",
+                "HEAD~1"
+            ]
+        ),
+        "demo\n1"
     );
     // The file that was untracked before stays untracked, and nothing of the data dir is in git.
     let status = git(

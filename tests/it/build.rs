@@ -427,27 +427,97 @@ fn approve_ask_without_a_terminal_denies_and_says_so() {
         p.status()["permissions"]["recent"][0]["decision"],
         "denied_unattended"
     );
+}
 
-    // With --json the decision is there twice: as it happened, and as the log recorded it.
-    let p = Project::new(json!({"turns": [planning_turn(), turn]}));
-    let out = p.build(&["--headless", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let lines: Vec<Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let live = lines
-        .iter()
-        .find(|v| v["type"] == "agent" && v["update"]["type"] == "permission")
-        .unwrap_or_else(|| panic!("no permission update in {lines:?}"));
-    assert_eq!(live["update"]["title"], "Edit src/lib.rs");
-    assert_eq!(live["update"]["decision"], "allowed");
-    let logged = lines
-        .iter()
-        .find(|v| v["type"] == "log" && v["event"]["event"]["type"] == "permission_decided")
-        .unwrap_or_else(|| panic!("no permission_decided event in {lines:?}"));
-    assert_eq!(logged["event"]["event"]["decision"], "allowed");
-    assert_eq!(logged["event"]["by"], "system");
+/// A 3-task run with `--approve auto`: what no rule refuses is counted per iteration (its end
+/// line, `--json`, `status`), never shown or logged one by one; a deny rule's refusal still is.
+#[test]
+fn approve_auto_counts_what_it_allows_and_shows_and_logs_only_refusals() {
+    let asks = |mut turn: Value, titles: &[(&str, &str)]| {
+        let actions = turn["actions"].as_array_mut().unwrap();
+        for (i, (title, kind)) in titles.iter().enumerate() {
+            actions.insert(i, json!({"permission": {"title": title, "kind": kind}}));
+        }
+        turn
+    };
+    let run = [("Run cargo test", "execute"), ("Edit src/lib.rs", "edit")];
+    let script = json!({"turns": [
+        planning_turn(),
+        asks(work_turn("TAS-1", "hello.txt"), &run),
+        asks(work_turn("TAS-2", "world.txt"), &run),
+        asks(finishing_turn(), &[("Run cargo test", "execute"), ("Run rm -rf target", "execute")]),
+    ]});
+    for json in [false, true] {
+        let p = Project::new(script.clone());
+        let mut args = vec!["--headless", "--deny-tools", "*rm -rf*"];
+        if json {
+            args.push("--json");
+        }
+        let out = p.build(&args);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+        // The agent was answered every time.
+        let answers: Vec<String> = p
+            .agent_events("permission")
+            .iter()
+            .map(|e| e["outcome"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(answers.len(), 6, "{answers:?}");
+        assert_eq!(answers.iter().filter(|a| *a == "reject_once").count(), 1);
+        let s = p.status();
+        let perms = &s["permissions"];
+        assert_eq!(
+            (perms["allowed"].as_u64(), perms["denied"].as_u64()),
+            (Some(5), Some(1)),
+            "{s}"
+        );
+        let recent = perms["recent"].as_array().unwrap();
+        assert_eq!(recent.len(), 1, "only the refusal is logged: {s}");
+        assert_eq!(recent[0]["decision"], "denied_by_rule");
+        assert_eq!(recent[0]["rule"], "*rm -rf*");
+        let counted: Vec<u64> = s["iterations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["auto_allowed"].as_u64().unwrap_or(0))
+            .collect();
+        assert_eq!(counted, [0, 2, 2, 1], "{s}");
+        if json {
+            let lines: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let permission_lines: Vec<&Value> = lines
+                .iter()
+                .filter(|v| {
+                    v["update"]["type"] == "permission"
+                        || v["event"]["event"]["type"] == "permission_decided"
+                })
+                .collect();
+            assert_eq!(permission_lines.len(), 2, "{permission_lines:#?}");
+            assert!(
+                permission_lines
+                    .iter()
+                    .all(|v| v["update"]["decision"] == "denied_by_rule"
+                        || v["event"]["event"]["decision"] == "denied_by_rule"),
+                "{permission_lines:#?}"
+            );
+            let ends: Vec<u64> = lines
+                .iter()
+                .filter(|v| v["type"] == "iteration_finished")
+                .map(|v| v["auto_allowed"].as_u64().unwrap_or(0))
+                .collect();
+            assert_eq!(ends, [0, 2, 2, 1], "{text}");
+        } else {
+            assert!(!text.contains("→ allowed"), "{text}");
+            assert!(
+                text.contains("permission: Run rm -rf target → denied by --deny-tools '*rm -rf*'"),
+                "{text}"
+            );
+            assert!(text.contains(" · 2 tool calls allowed\n"), "{text}");
+            assert!(text.contains(" · 1 tool call allowed\n"), "{text}");
+        }
+    }
 }
 
 /// A build that prints more than a pipe holds (the agent's text goes to stdout in headless mode)

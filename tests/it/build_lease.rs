@@ -1,5 +1,6 @@
 //! One builder per session: two `iteratr build` runs on one session (SQLite and JetStream), a
-//! holder killed with SIGKILL (`--takeover` while its lease runs, a plain build once it lapsed),
+//! holder killed with SIGKILL (the same command takes over at once; a lapsed lease too), a
+//! recycled pid, a holder on another machine (only `--takeover` takes it, and that holder stops),
 //! and what `status` says about the holder. Real binary, real fake agent, real stores.
 
 use std::process::Output;
@@ -132,23 +133,27 @@ fn resumed_script() -> Value {
 }
 
 #[test]
-fn a_killed_holder_is_taken_over_on_this_machine_with_takeover() {
+fn a_killed_holder_is_taken_over_by_the_same_command() {
     let p = Project::new(resumed_script());
     killed_holder(&p, "1h");
-    // Its lease still runs: a plain build is refused and told about --takeover.
+    let holder = p.status()["builder"]["pid"].as_u64().unwrap();
+    // Its lease still runs for an hour, but its process is gone: the plain command goes on, and
+    // says in one line that it took over.
     let out = p.build(&["--headless"]);
-    assert_eq!(out.status.code(), Some(HELD), "{}", stdout(&out));
-    assert!(
-        stderr(&out).contains("that process is gone; run again with --takeover"),
-        "{}",
-        stderr(&out)
-    );
-    let out = p.build(&["--headless", "--takeover"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}\n{}",
         stdout(&out),
+        stderr(&out)
+    );
+    let took =
+        format!("iteratr: took over session demo from pid {holder}, gone since its last renewal ");
+    assert!(
+        stderr(&out)
+            .lines()
+            .any(|l| l.starts_with(&took) && l.ends_with("(its process no longer runs)")),
+        "{}",
         stderr(&out)
     );
     let s = p.status();
@@ -164,6 +169,140 @@ fn a_killed_holder_is_taken_over_on_this_machine_with_takeover() {
             (4, "end_turn".into())
         ]
     );
+}
+
+/// A lease with this machine's identity and `pid`, as a build would have written it.
+async fn forge_lease(p: &Project, host: &str, pid: u32, start_ticks: Option<u64>) {
+    let session = p.session().await;
+    session
+        .execute(
+            &iteratr::session::Command::AcquireLease {
+                holder: iteratr::session::LeaseHolder {
+                    id: "forged-holder".into(),
+                    host: host.into(),
+                    pid,
+                    version: "0.1.0".into(),
+                    started_at_ms: 0,
+                    machine: iteratr::process::machine_id(),
+                    boot: iteratr::process::boot_id(),
+                    start_ticks,
+                },
+                ttl_ms: 3_600_000,
+                takeover: true,
+            },
+            iteratr::session::Author::System,
+        )
+        .await
+        .unwrap();
+}
+
+fn this_host() -> String {
+    iteratr::orchestrator::lease::hostname()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_pid_now_belongs_to_another_process_is_taken_over() {
+    let p = Project::new(full_script());
+    // The pid runs, but it is not the process the lease names (it started at another time).
+    let mut other = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let ticks = iteratr::process::start_ticks(other.id()).unwrap();
+    forge_lease(&p, &this_host(), other.id(), Some(ticks + 1)).await;
+    let out = tokio::task::block_in_place(|| p.build(&["--headless"]));
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "took over session demo from pid {}, gone since its last renewal",
+            other.id()
+        )) && stderr(&out).contains("(its pid now belongs to another process)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(p.status()["completed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_process_still_runs_is_not_taken_even_if_it_is_no_iteratr() {
+    let p = Project::new(full_script());
+    // The same pid and start time: that process is the holder, whatever it is called.
+    let mut other = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let ticks = iteratr::process::start_ticks(other.id());
+    assert!(ticks.is_some());
+    forge_lease(&p, &this_host(), other.id(), ticks).await;
+    for args in [&["--headless"][..], &["--headless", "--takeover"][..]] {
+        let out = tokio::task::block_in_place(|| p.build(args));
+        assert_eq!(out.status.code(), Some(HELD), "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("is already being built by iteratr 0.1.0"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert!(p.agent_events("start").is_empty(), "an agent ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_from_another_machine_is_taken_only_with_takeover_and_a_warning() {
+    let p = Project::new(full_script());
+    // A pid that is gone here says nothing about a process on another machine.
+    forge_lease(&p, "elsewhere", 999_999_999, Some(1)).await;
+    let out = tokio::task::block_in_place(|| p.build(&["--headless"]));
+    assert_eq!(out.status.code(), Some(HELD), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: session demo is already being built by iteratr 0.1.0 (pid 999999999 on elsewhere)")
+            && err.contains("on another machine")
+            && err.contains("if that machine is gone, run again with --takeover"),
+        "{err}"
+    );
+    assert!(p.agent_events("start").is_empty(), "an agent ran");
+    let out = tokio::task::block_in_place(|| p.build(&["--headless", "--takeover"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "iteratr: warning: took over session demo from iteratr 0.1.0 (pid 999999999 on elsewhere)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(p.status()["completed"], true);
+}
+
+#[test]
+fn a_forced_takeover_stops_a_live_holder_on_another_machine_at_its_next_renewal() {
+    let p = Project::new(resumed_script());
+    // The first build says it is on another machine; it hangs in its planning turn.
+    let holder = p
+        .command(&["--headless", "--lease-ttl", "3s"])
+        .env("ITERATR_HOST", "far-away")
+        .spawn()
+        .unwrap();
+    p.wait_for_agent("waiting");
+    assert_eq!(p.status()["builder"]["host"], "far-away");
+    let out = p.build(&["--headless", "--takeover"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: took over session demo from iteratr"),
+        "{}",
+        stderr(&out)
+    );
+    let old = finish(holder, Duration::from_secs(60));
+    assert_eq!(old.status.code(), Some(1), "{}", stdout(&old));
+    assert!(
+        stderr(&old).contains("no longer holds the session"),
+        "{}",
+        stderr(&old)
+    );
+    assert_eq!(p.status()["completed"], true);
 }
 
 #[test]
@@ -319,6 +458,7 @@ async fn a_build_that_loses_its_lease_stops_and_says_why() {
                     pid: 1,
                     version: "9.9.9".into(),
                     started_at_ms: 0,
+                    ..Default::default()
                 },
                 ttl_ms: 60_000,
                 takeover: true,

@@ -246,3 +246,48 @@ fn max_tokens_and_refusal_are_said_for_what_they_are() {
         "{text}"
     );
 }
+
+/// Workers take the same path as the single build after a failed turn: a rate limit is waited
+/// out with the agent kept, not counted toward --max-failures.
+#[test]
+fn a_rate_limited_worker_waits_and_is_not_counted_as_failing() {
+    let planning = vec![summary("planned")];
+    let p = crate::workers::team_project(&["write a.txt: a", "write b.txt: b"], planning, 0);
+    let limited = json!({"actions": [{"fail": "API error 429: Too Many Requests"}]});
+    p.script(json!({
+        "turns": [{"actions": [summary("planned")]}, limited.clone(), limited],
+        "repeat": {"actions": [{"work": {"sleep_ms": 0}}]},
+    }));
+    let out = p.build(&[
+        "--headless",
+        "--workers",
+        "2",
+        "--max-failures",
+        "1",
+        "--retry-delay",
+        "50ms",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let waits: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("rate-limiting or overloaded"))
+        .collect();
+    assert_eq!(waits.len(), 2, "{text}");
+    assert!(
+        waits
+            .iter()
+            .all(|l| l.starts_with("[w") && l.contains("not counted as a failure")),
+        "{text}"
+    );
+    // No agent was restarted: each agent process that prompted was started once.
+    assert!(!text.contains("restarting it in"), "{text}");
+    let starts = p.agent_events("start").len();
+    let prompting: std::collections::BTreeSet<u64> = p
+        .agent_events("prompt")
+        .iter()
+        .filter_map(|e| e["pid"].as_u64())
+        .collect();
+    assert_eq!(starts, prompting.len(), "{text}");
+    assert_eq!(p.status()["completed"], true);
+}

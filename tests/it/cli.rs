@@ -87,6 +87,7 @@ async fn populate(dir: &Path, session: &str) {
         detail: None,
         commit: None,
         usage: None,
+        auto_allowed: 0,
     })
     .await;
 }
@@ -313,4 +314,51 @@ fn logging_goes_to_the_log_file_and_a_bad_level_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("ITERATR_LOG_LEVEL='loud' is not a log level"));
+}
+
+#[test]
+fn every_commands_help_lists_the_store_options_under_their_own_heading() {
+    let heading = "Store options (where sessions are kept):";
+    let store = [
+        "--data-dir",
+        "--nats-url",
+        "--nats-creds",
+        "--nats-token",
+        "--nats-replicas",
+        "--nats-server",
+    ];
+    for command in [
+        &["build"][..],
+        &["worker"],
+        &["status"],
+        &["watch"],
+        &["mcp", "serve"],
+        &["pause"],
+        &["resume"],
+        &["config"],
+        &["doctor"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = Process::new(crate::common::bin())
+            .args(&args)
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command:?}: {help}");
+        let (before, after) = help
+            .split_once(heading)
+            .unwrap_or_else(|| panic!("{command:?}: no store heading in\n{help}"));
+        for flag in store {
+            let listed = |text: &str| text.lines().any(|l| l.trim_start().starts_with(flag));
+            assert!(
+                listed(after),
+                "{command:?}: {flag} not under the heading:\n{help}"
+            );
+            assert!(
+                !listed(before),
+                "{command:?}: {flag} among the others:\n{help}"
+            );
+        }
+    }
 }

@@ -152,6 +152,7 @@ fn one_of_each() -> Vec<Event> {
                 detail: None,
                 commit: None,
                 usage: None,
+                auto_allowed: 12,
             },
         ),
         e(
@@ -162,6 +163,7 @@ fn one_of_each() -> Vec<Event> {
                 detail: Some("agent exited".into()),
                 commit: None,
                 usage: None,
+                auto_allowed: 0,
             },
         ),
         e(
@@ -180,10 +182,11 @@ fn one_of_each() -> Vec<Event> {
         e(
             Author::System,
             EventKind::HookRan {
-                point: "post_iteration".into(),
+                point: iteratr::session::HookPoint::PostIteration,
                 command: "cargo test".into(),
                 exit_code: Some(101),
                 result: "exit 101".into(),
+                timed_out: false,
                 took_ms: 3_200,
                 output: "test parser::works ... FAILED".into(),
             },
@@ -222,6 +225,9 @@ fn one_of_each() -> Vec<Event> {
                     pid: 4242,
                     version: "0.1.0".into(),
                     started_at_ms: 1_763_999_999_000,
+                    machine: Some("9f3b2c1d0e4a5b6c".into()),
+                    boot: Some("3b0f8e52-6c1a-4d7e-9a55-0c2d7f1e8b44".into()),
+                    start_ticks: Some(1_234_567),
                 },
                 ttl_ms: 90_000,
                 took_over_from: Some("iteratr 0.1.0 (pid 4100 on devbox)".into()),

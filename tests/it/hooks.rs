@@ -123,7 +123,7 @@ command = ["sh", "-c", "cat > end.json"]
                 exit_code,
                 output,
                 ..
-            } => Some((point, exit_code, output)),
+            } => Some((point.to_string(), exit_code, output)),
             _ => None,
         })
         .collect();

@@ -71,17 +71,20 @@ fn opencode_asks_and_a_deny_rule_refuses_its_shell() {
         "iteratr: set opencode's permission config (OPENCODE_PERMISSION, OPENCODE_CONFIG_CONTENT) so that it asks before every tool call",
         "iteratr: OpenCode asks iteratr before every tool call",
         "  permission: bash: echo no > denied.txt → denied by --deny-tools 'bash*'",
-        &format!("  permission: write: {} → allowed", file("allowed.txt")),
-        "  permission: iteratr_session-complete → allowed",
+        " · 1 tool call allowed",
         "  session completed",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{}", context());
     }
-    // Every decision is in the session log.
+    // What no rule refused is counted, not shown; iteratr's own tools never asked at all.
+    assert!(!text.contains("→ allowed"), "{}", context());
+    assert!(!text.contains("permission: iteratr_"), "{}", context());
+    // Every decision is in the session log: the refusal on its own, the allowance counted.
     let s = p.status();
     let perms = &s["permissions"];
     assert_eq!(perms["denied"], 1, "{s}");
-    assert_eq!(perms["allowed"], 2, "{s}");
+    assert_eq!(perms["allowed"], 1, "{s}");
+    assert_eq!(perms["recent"].as_array().unwrap().len(), 1, "{s}");
     let denied = &perms["recent"][0];
     assert_eq!(
         (
@@ -163,12 +166,11 @@ fn without_rules_opencode_runs_everything_and_the_users_settings_still_apply() {
     );
     for line in [
         "iteratr: set opencode's permission config (OPENCODE_PERMISSION, OPENCODE_CONFIG_CONTENT) so that it asks before every tool call (1 \"allow\" rule(s) of yours now \"ask\"; 2 \"deny\" rule(s) of yours kept)",
-        "  permission: bash: echo yes > ran.txt → allowed",
-        &format!("  permission: write: {} → allowed", file("written.txt")),
-        "  permission: iteratr_session-complete → allowed",
+        " · 2 tool calls allowed",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{}", context());
     }
+    assert!(!text.contains("→ allowed"), "{}", context());
     // The user's deny rule still holds, in opencode itself.
     assert!(p.path().join("keep.txt").exists(), "{}", context());
     assert!(
@@ -182,7 +184,7 @@ fn without_rules_opencode_runs_everything_and_the_users_settings_still_apply() {
             s["permissions"]["allowed"].as_u64(),
             s["permissions"]["denied"].as_u64()
         ),
-        (Some(3), Some(0)),
+        (Some(2), Some(0)),
         "{s}"
     );
     // The user's provider served every request, with their default model; their refusal of web

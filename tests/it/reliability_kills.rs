@@ -386,7 +386,7 @@ fn survive(p: &Project, point: Point) {
     let (running, in_progress) = after_the_kill(p, point);
     if let Point::Recovery = point {
         // The next build dies inside the append that closes the iteration: none of it is stored.
-        let mut cmd = build(p, point, &["--takeover"]);
+        let mut cmd = build(p, point, &[]);
         cmd.env(iteratr::fault::ENV, "append:task_released");
         let again = wait_exit(&mut cmd.spawn().unwrap());
         assert_eq!(
@@ -403,7 +403,7 @@ fn survive(p: &Project, point: Point) {
     }
     let _ = std::fs::remove_file(p.path().join("agent.log"));
     p.script(catch_up_script());
-    let out = finish(build(p, point, &["--takeover"]).spawn().unwrap(), PATIENCE);
+    let out = finish(build(p, point, &[]).spawn().unwrap(), PATIENCE);
     let text = stdout(&out);
     assert_eq!(
         out.status.code(),
@@ -559,11 +559,18 @@ fn reliability_kills_iteratr_while_the_real_opencode_runs_a_command() {
             result("Session complete").say("All done."),
         ],
     );
-    let mut cmd = p.build(&agent, &["-m", "fakellm/scripted", "--takeover"]);
+    let mut cmd = p.build(&agent, &["-m", "fakellm/scripted"]);
     opencode_env(&mut cmd, &llm, "other");
     let out = Run::start(cmd).finish(Duration::from_secs(110), || llm.report());
     let context = || format!("{}\n{}\n{}", out.stdout, out.stderr, llm.report());
     assert_eq!(out.code, Some(0), "{}", context());
+    // The same command took over from the killed build at once, and said so.
+    assert!(
+        out.stderr.contains("iteratr: took over session ")
+            && out.stderr.contains("(its process no longer runs)"),
+        "{}",
+        context()
+    );
     assert!(
         out.stdout
             .contains("TAS-1 → remaining (iteration 1 never ended)"),

@@ -28,11 +28,12 @@ fn held_turn() -> serde_json::Value {
     ]})
 }
 
-/// Runs the build again (taking over the lease the stopped one could not release) with the agent
-/// finishing everything: it completes, and the events stored before are unchanged.
+/// Runs the same command again (it takes over by itself the lease the stopped build could not
+/// release) with the agent finishing everything: it completes, and the events stored before are
+/// unchanged.
 fn rerun_completes(p: &Project, data_dir: &std::path::Path, before: &[(i64, String)]) {
     p.script(catch_up_script());
-    let out = p.build(&["--headless", "--takeover"]);
+    let out = p.build(&["--headless"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -169,7 +170,7 @@ fn reliability_store_a_truncated_or_damaged_database_is_refused_and_left_untouch
     )
     .unwrap();
     drop(conn);
-    let out = p.build(&["--headless", "--takeover"]);
+    let out = p.build(&["--headless"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(

@@ -80,6 +80,7 @@ fn state() -> SessionState {
             detail: None,
             commit: None,
             usage: None,
+            auto_allowed: 0,
         },
     );
     run(
@@ -119,6 +120,7 @@ fn state() -> SessionState {
             detail: None,
             commit: None,
             usage: None,
+            auto_allowed: 0,
         },
     );
     s

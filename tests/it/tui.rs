@@ -393,8 +393,9 @@ fn a_watcher_cannot_change_tasks_but_can_send_messages() {
         app.on_key(key(KeyCode::Enter)),
         Some(Action::Run(Command::UserMessage { text: "h".into() }))
     );
-    // What the log records is narrated in the output.
-    assert!(render(&mut app, 120, 40).contains("+ TAS-1 t"));
+    // What the log records is narrated in the output, in the progress lines' words.
+    let screen = render(&mut app, 120, 40);
+    assert!(screen.contains("+ TAS-1 [p2] t"), "{screen}");
     // It runs no agent: Ctrl+C leaves at once.
     assert_eq!(app.on_key(ctrl('c')), Some(Action::ForceQuit));
 }
@@ -539,6 +540,7 @@ fn the_status_bar_shows_what_the_agent_reported_it_used() {
                     currency: Some("USD".into()),
                     ..Default::default()
                 }),
+                auto_allowed: 0,
             },
         ),
     });

@@ -1,7 +1,7 @@
 //! The full-screen interface with `--workers`: a strip of workers (task, state, time), the focused
 //! worker's output in the agent pane, and `w` to move the focus, on ratatui's TestBackend.
 
-use iteratr::protocol::{AgentUpdate, BuildEvent};
+use iteratr::protocol::{AgentUpdate, BuildEvent, WorkerPhase};
 use iteratr::session::{Author, Event, EventKind};
 use iteratr::tui::App;
 use ratatui::crossterm::event::KeyCode;
@@ -58,8 +58,16 @@ fn the_strip_shows_every_worker_and_w_moves_the_focus() {
     app.on_build_event(said("w2", "second worker writes the parser"));
     app.on_build_event(from(
         "w2",
-        BuildEvent::Info {
+        BuildEvent::Phase {
+            phase: WorkerPhase::Integrating,
             message: "TAS-2: rebasing onto main (0123456789ab)".into(),
+        },
+    ));
+    // The strip follows the typed phase, never the wording of what a worker says.
+    app.on_build_event(from(
+        "w1",
+        BuildEvent::Info {
+            message: "waiting for a task; stopped: rebasing onto main".into(),
         },
     ));
     let screen = render(&mut app, 120, 30);
@@ -97,7 +105,8 @@ fn the_strip_shows_every_worker_and_w_moves_the_focus() {
     // A worker's end shows in the strip; the build itself goes on.
     app.on_build_event(from(
         "w2",
-        BuildEvent::Info {
+        BuildEvent::Phase {
+            phase: WorkerPhase::Stopped,
             message: "stopped: every task is integrated".into(),
         },
     ));

@@ -184,8 +184,9 @@ impl Transcript {
                     .join("\n");
                 self.info(format!("plan:\n{text}"), false);
             }
-            // The request itself is shown in its own window until it is answered.
-            AgentUpdate::PermissionAsked { .. } => {}
+            // The request itself is shown in its own window until it is answered; quiet
+            // allowances are counted in the iteration's end line.
+            AgentUpdate::PermissionAsked { .. } | AgentUpdate::AllowedQuietly { .. } => {}
             AgentUpdate::Permission {
                 tool,
                 title,
@@ -217,7 +218,7 @@ impl Transcript {
                 }
             }
             AgentUpdate::Exited { status } => {
-                if status != "exit status: 0" && status != "stopped by iteratr" {
+                if status.is_news() {
                     self.info(format!("agent exited ({status})"), true);
                 }
             }

@@ -1,0 +1,95 @@
+//! What each kind of event changes in a session, said once for every kind and matched with no
+//! wildcard arm: a new kind does not compile until it says. MCP resource subscriptions (and any
+//! front end or cache that redraws a part) follow it.
+
+use super::EventKind;
+
+/// A part of a session that events change, as folded into [`super::SessionState`] (and, for
+/// hooks, only in the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// The tasks: content, status, priority, dependencies, claims, integration.
+    Tasks,
+    Notes,
+    /// The iterations: start, end, outcome, summary, the tasks each changed, usage.
+    Iterations,
+    /// Messages from people to the agent.
+    Messages,
+    /// Whether the session is completed.
+    Completion,
+    /// Whether the loop is asked to pause.
+    Pause,
+    /// The agent the loop last started.
+    Agent,
+    /// Which build holds the session.
+    Lease,
+    /// Permission decisions and their counts.
+    Permissions,
+    /// Hook runs: in the log only, for the front ends that show them.
+    Hooks,
+}
+
+impl Part {
+    pub const ALL: [Part; 10] = [
+        Part::Tasks,
+        Part::Notes,
+        Part::Iterations,
+        Part::Messages,
+        Part::Completion,
+        Part::Pause,
+        Part::Agent,
+        Part::Lease,
+        Part::Permissions,
+        Part::Hooks,
+    ];
+}
+
+impl EventKind {
+    /// The parts of the session this event changes.
+    pub fn changes(&self) -> &'static [Part] {
+        use Part::*;
+        match self {
+            // A running iteration lists the tasks it added or changed; unfinished work makes a
+            // completed session incomplete again.
+            EventKind::TaskAdded { .. } | EventKind::TaskStatusSet { .. } => {
+                &[Tasks, Iterations, Completion]
+            }
+            EventKind::TaskPrioritySet { .. }
+            | EventKind::TaskDependencyAdded { .. }
+            | EventKind::TaskContentEdited { .. }
+            | EventKind::TaskDeleted { .. }
+            | EventKind::TaskReleased { .. } => &[Tasks, Iterations],
+            EventKind::TaskClaimed { .. }
+            | EventKind::ClaimsRenewed { .. }
+            | EventKind::TaskUnclaimed { .. }
+            | EventKind::TaskIntegrated { .. } => &[Tasks],
+            EventKind::NoteAdded { .. }
+            | EventKind::NoteContentEdited { .. }
+            | EventKind::NoteDeleted { .. } => &[Notes],
+            EventKind::IterationStarted { .. } | EventKind::IterationSummarized { .. } => {
+                &[Iterations]
+            }
+            EventKind::IterationFinished { .. } => &[Iterations, Permissions],
+            EventKind::UserMessage { .. } => &[Messages],
+            EventKind::SessionCompleted { .. } => &[Completion],
+            EventKind::HookRan { .. } => &[Hooks],
+            EventKind::SessionPaused | EventKind::SessionResumed => &[Pause],
+            EventKind::AgentStarted { .. } => &[Agent],
+            EventKind::PermissionDecided { .. } => &[Permissions],
+            // Everything but the lease starts over.
+            EventKind::SessionReset { .. } => &[
+                Tasks,
+                Notes,
+                Iterations,
+                Messages,
+                Completion,
+                Pause,
+                Agent,
+                Permissions,
+            ],
+            EventKind::LeaseAcquired { .. }
+            | EventKind::LeaseRenewed { .. }
+            | EventKind::LeaseReleased { .. } => &[Lease],
+        }
+    }
+}

@@ -44,7 +44,8 @@
 //!   - `{"event":"prompt","session_id","turn":n|null,"text"}` and
 //!     `{"event":"prompt_done","session_id","turn","stop_reason"|"error"[,"exhausted"]}`
 //!   - `{"event":"cancel","session_id","running":bool}`
-//!   - `{"event":"tool","session_id","name","args","is_error","text"[,"cancelled"]}`
+//!   - `{"event":"tool_call","session_id","name","args"}` when a tool call is sent, and
+//!     `{"event":"tool","session_id","name","args","is_error","text"[,"cancelled"]}` when it ends
 //!   - `{"event":"permission","session_id","title","kind","outcome"}` (outcome: the option id,
 //!     "cancelled", or "error" with `error`)
 //!   - `{"event":"read","session_id","path","ok","content"|"error"}`,
@@ -52,7 +53,12 @@
 //!     `{"event":"diff","session_id","path"}`
 //!   - `{"event":"exit","session_id","code"}`, `{"event":"unhandled_request","method"}`
 //!
-//! Only protocol goes to stdout; diagnostics go to stderr. The agent exits when stdin closes.
+//! * Env `ITERATR_FAKE_AGENT_STUBBORN=group|setsid`: ignore SIGTERM/SIGINT/SIGHUP, stay after
+//!   stdin closes, and start a grandchild that does the same (with `setsid`, in a session of its
+//!   own), logged as `{"event":"grandchild","grandchild":PID,"setsid":bool}`; see `stubborn.rs`.
+//!
+//! Only protocol goes to stdout; diagnostics go to stderr. The agent exits when stdin closes
+//! (unless stubborn).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -86,6 +92,9 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "fake_agent/work.rs"]
 mod work;
+
+#[path = "fake_agent/stubborn.rs"]
+mod stubborn;
 
 type McpClient = RunningService<RoleClient, ()>;
 
@@ -979,6 +988,9 @@ impl Fake {
                     .raw_input(args.clone()),
             ),
         );
+        self.log(
+            json!({"event": "tool_call", "session_id": session.id, "name": name, "args": args}),
+        );
         let result = tokio::select! {
             r = self.call_mcp(session, server.as_deref(), &name, &args) => Some(r),
             () = token.cancelled() => None,
@@ -1385,6 +1397,9 @@ fn stdio() -> agent_client_protocol::DynConnectTo<Agent> {
 
 #[tokio::main]
 async fn main() {
+    if stubborn::grandchild_main().await.is_some() {
+        return;
+    }
     let fake = Arc::new(Fake {
         script: script_from_args(),
         log_path: std::env::var_os("ITERATR_FAKE_AGENT_LOG")
@@ -1406,6 +1421,15 @@ async fn main() {
         new_sessions: AtomicU64::new(0),
     });
     fake.log(json!({"event": "start", "script": fake.script}));
+    let stubborn = stubborn::mode();
+    if let Some(mode) = stubborn {
+        stubborn::ignore_signals();
+        match stubborn::start_grandchild(mode) {
+            Ok(pid) => fake.log(json!({"event": "grandchild", "grandchild": pid,
+                "setsid": mode == stubborn::Mode::Setsid})),
+            Err(e) => eprintln!("fake-agent: cannot start the grandchild: {e}"),
+        }
+    }
 
     let (f1, f2, f3, f4, f5, f6, f7) = (
         fake.clone(),
@@ -1482,6 +1506,9 @@ async fn main() {
         .connect_to(stdio())
         .await;
     f7.log(json!({"event": "eof"}));
+    if stubborn.is_some() {
+        stubborn::linger().await;
+    }
     match result {
         Ok(()) => std::process::exit(0),
         Err(e) => {

@@ -22,6 +22,7 @@
 //! * `{"long_line": N}`: a line of N bytes (`x`) on stdout
 //! * `{"answer_unknown_id": true}`: a response to a request id iteratr never used
 //! * `{"flood": N}`: N text chunks as fast as the pipe takes them
+//! * `{"numbered_flood": N}`: the same, chunk i saying `i` (six digits; ten a line)
 //! * `{"read": PATH}`, `{"write": {"path": P, "content": C}}`: `fs/read_text_file` and
 //!   `fs/write_text_file` requests (relative paths are sent as they are)
 //! * `{"permission": {"title": T, "kind": K}, "times": N}`: N permission requests in a row
@@ -152,6 +153,15 @@ impl Agent {
                 for i in 0..n {
                     let text = if i % 100 == 99 { ".\n" } else { "." };
                     send(&chunk(session, text));
+                }
+            } else if let Some(n) = action["numbered_flood"].as_u64() {
+                for i in 0..n {
+                    let text = if i % 10 == 9 {
+                        format!("{i:06}\n")
+                    } else {
+                        format!("{i:06} ")
+                    };
+                    send(&chunk(session, &text));
                 }
             } else if let Some(path) = action["read"].as_str() {
                 let r = self.request(

@@ -277,18 +277,29 @@ pub fn signal_group(pid: u32, signal: Signal) {
     }
 }
 
-/// Asks the child's group to stop (SIGTERM), waits up to `grace`, then kills the group.
+/// Asks the child's group to stop (SIGTERM), waits up to `grace`, then kills the group, and
+/// with it what the child started that left the group (opencode runs its shell commands in
+/// sessions of their own): those are found while they are still the child's descendants.
 pub async fn terminate(child: &mut Child, grace: Duration) {
     let Some(pid) = child.id() else {
         return; // already reaped
     };
+    let leader = i32::try_from(pid).ok();
+    let mut known = std::collections::HashMap::new();
+    if let Some(leader) = leader {
+        descendants::note(leader, &mut known);
+    }
     signal_group(pid, Signal::TERM);
     if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        if let Some(leader) = leader {
+            descendants::note(leader, &mut known);
+        }
         signal_group(pid, Signal::KILL);
         let _ = child.kill().await;
     }
-    // Stragglers in the group that ignored SIGTERM.
+    // Stragglers in the group that ignored SIGTERM, and the descendants outside it.
     signal_group(pid, Signal::KILL);
+    descendants::kill(&known);
 }
 
 /// Splits a command line the way a shell would for simple cases: whitespace separates words,

@@ -708,6 +708,15 @@ mod properties {
         Abandon,
         Complete,
         Reset,
+        /// A worker (`w0`..`w2`, or a name that is not one) asks for a task: a claim with a
+        /// time to live of 1 s, 5 s, or one out of range.
+        Claim(u8, u8),
+        Renew(u8),
+        Release(u8, u8),
+        /// The task's work integrated (a commit id or not one), by a worker or none.
+        Integrate(u8, u8, bool),
+        /// Time passes (claims lapse).
+        Tick(u16),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -725,8 +734,31 @@ mod properties {
             1 => Just(Op::Finish),
             1 => Just(Op::Abandon),
             1 => Just(Op::Complete),
-            1 => prop::bool::weighted(0.1).prop_map(|_| Op::Reset),
+            // A reset empties everything: rare, so that sessions grow.
+            1 => prop::bool::weighted(0.1).prop_map(|reset| if reset { Op::Reset } else { Op::Summary }),
+            4 => (any::<u8>(), any::<u8>()).prop_map(|(w, t)| Op::Claim(w, t)),
+            1 => any::<u8>().prop_map(Op::Renew),
+            2 => (any::<u8>(), any::<u8>()).prop_map(|(t, w)| Op::Release(t, w)),
+            3 => (any::<u8>(), any::<u8>(), prop::bool::weighted(0.9)).prop_map(|(t, w, ok)| Op::Integrate(t, w, ok)),
+            2 => (0u16..3_000).prop_map(Op::Tick),
         ]
+    }
+
+    fn worker(w: u8) -> String {
+        if w % 16 == 15 {
+            "not a name!".into()
+        } else {
+            format!("w{}", w % 3)
+        }
+    }
+
+    fn task_number(state: &SessionState, n: u8) -> u64 {
+        let ids: Vec<u64> = state.tasks.keys().copied().collect();
+        if ids.is_empty() || n.is_multiple_of(7) {
+            u64::from(n % 40)
+        } else {
+            ids[n as usize % ids.len()]
+        }
     }
 
     fn task_ref(state: &SessionState, n: u8) -> String {
@@ -796,6 +828,81 @@ mod properties {
             Op::Abandon => Command::CloseAbandonedIteration,
             Op::Complete => Command::CompleteSession { summary: None },
             Op::Reset => Command::Reset { reason: None },
+            Op::Claim(w, t) => Command::ClaimTask {
+                worker: worker(*w),
+                ttl_ms: [1_000, 5_000, 10][*t as usize % 3],
+            },
+            Op::Renew(w) => Command::RenewClaims { worker: worker(*w) },
+            Op::Release(t, w) => Command::ReleaseClaim {
+                task: task_number(state, *t),
+                worker: worker(*w),
+                reason: "done".into(),
+            },
+            Op::Integrate(t, w, ok) => Command::RecordIntegration {
+                task: task_number(state, *t),
+                commit: if *ok {
+                    "0123abcd".into()
+                } else {
+                    "main~1".into()
+                },
+                worker: (*w % 4 != 3).then(|| worker(*w)),
+            },
+            Op::Tick(_) => unreachable!("time passing is not a command"),
+        }
+    }
+
+    /// What a claim must respect, checked on each `task_claimed` against the state before it:
+    /// the task was free (no live claim of another worker), ready (remaining, every dependency
+    /// done, and a dependency a worker completed integrated), and the worker held no task.
+    fn check_claim(before: &SessionState, now_ms: i64, task: u64, worker: &str) {
+        let t = &before.tasks[&task];
+        if let Some(c) = &t.claim {
+            assert!(
+                !c.is_live(now_ms),
+                "TAS-{task} claimed by {worker} while {} holds it",
+                c.worker
+            );
+        }
+        assert_eq!(
+            t.status,
+            TaskStatus::Remaining,
+            "TAS-{task} claimed while {}",
+            t.status
+        );
+        for d in &t.depends_on {
+            let dep = &before.tasks[d];
+            assert!(
+                dep.status == TaskStatus::Cancelled
+                    || (dep.status == TaskStatus::Completed
+                        && (dep.worker.is_none() || dep.integrated.is_some())),
+                "TAS-{task} claimed while its dependency TAS-{d} is {} (integrated: {:?})",
+                dep.status,
+                dep.integrated
+            );
+        }
+        assert!(
+            before.claim_of(worker).is_none(),
+            "{worker} claimed TAS-{task} while it holds another"
+        );
+    }
+
+    /// Claims after every command: the claimed set is the tasks with a claim, and no worker
+    /// holds two tasks.
+    fn check_claims(s: &SessionState) {
+        let with_claim: std::collections::BTreeSet<u64> = s
+            .tasks
+            .values()
+            .filter(|t| t.claim.is_some())
+            .map(|t| t.id)
+            .collect();
+        let claimed: std::collections::BTreeSet<u64> = s.claimed_tasks().map(|t| t.id).collect();
+        assert_eq!(claimed, with_claim, "claimed set");
+        let mut holders = std::collections::BTreeMap::new();
+        for t in s.claimed_tasks() {
+            let w = &t.claim.as_ref().unwrap().worker;
+            if let Some(other) = holders.insert(w.clone(), t.id) {
+                panic!("{w} holds TAS-{other} and TAS-{}", t.id);
+            }
         }
     }
 
@@ -848,9 +955,12 @@ mod properties {
             .values()
             .filter(|t| t.status == TaskStatus::Remaining)
             .filter(|t| {
-                t.depends_on
-                    .iter()
-                    .all(|d| s.tasks[d].status.releases_dependents())
+                t.depends_on.iter().all(|d| {
+                    let dep = &s.tasks[d];
+                    dep.status == TaskStatus::Cancelled
+                        || (dep.status == TaskStatus::Completed
+                            && (dep.worker.is_none() || dep.integrated.is_some()))
+                })
             })
             .collect();
         ready.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
@@ -882,6 +992,43 @@ mod properties {
         }
     }
 
+    static CLAIMS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static INTEGRATIONS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    /// The generated commands do claim and integrate tasks (the property runs again on its own,
+    /// and says how many it saw).
+    #[test]
+    fn the_generated_commands_claim_and_integrate() {
+        if std::env::var_os("ITERATR_RULES_COUNT").is_some() {
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "session::rules_tests::properties::accepted_commands_keep_invariants",
+                "--nocapture",
+            ])
+            .env("ITERATR_RULES_COUNT", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("claims and integrations:"))
+            .unwrap_or_else(|| panic!("no count printed: {text}"));
+        println!("{line}");
+        let numbers: Vec<u32> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert!(
+            numbers.len() == 2 && numbers.iter().all(|n| *n > 0),
+            "{line}"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
         #[test]
@@ -889,10 +1036,26 @@ mod properties {
             let mut live = SessionState::default();
             let mut log: Vec<(u64, Event)> = Vec::new();
             let mut seen_ids = std::collections::BTreeSet::new();
-            for (i, op) in ops.iter().enumerate() {
+            let mut now_ms = 0i64;
+            for op in &ops {
+                now_ms += 1;
+                if let Op::Tick(ms) = op {
+                    now_ms += i64::from(*ms);
+                    continue;
+                }
                 let cmd = command(&live, op);
-                let ctx = Ctx { now_ms: i as i64, by: Author::Agent };
+                let ctx = Ctx { now_ms, by: Author::Agent };
                 let Ok(events) = decide(&live, &cmd, ctx) else { continue };
+                let before = live.clone();
+                for e in &events {
+                    if let EventKind::TaskClaimed { task, worker, .. } = &e.kind {
+                        check_claim(&before, now_ms, *task, worker);
+                        CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if let EventKind::TaskIntegrated { .. } = &e.kind {
+                        INTEGRATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
                 for e in events {
                     if let EventKind::TaskAdded { task, .. } = &e.kind {
                         // Unique ids: never handed out twice (a reset starts a new numbering).
@@ -903,6 +1066,14 @@ mod properties {
                     log.push((seq, e));
                 }
                 check_invariants(&live);
+                check_claims(&live);
+            }
+            if std::env::var_os("ITERATR_RULES_COUNT").is_some() {
+                println!(
+                    "claims and integrations: {} {}",
+                    CLAIMS.load(std::sync::atomic::Ordering::Relaxed),
+                    INTEGRATIONS.load(std::sync::atomic::Ordering::Relaxed)
+                );
             }
             // Replaying the log (through its JSON encoding) gives the live state, every time.
             let decoded: Vec<(u64, Event)> = log

@@ -197,6 +197,10 @@ impl KillOnDrop {
         self.0.as_ref().unwrap().id()
     }
 
+    pub fn child_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().unwrap()
+    }
+
     pub fn into_inner(mut self) -> std::process::Child {
         self.0.take().unwrap()
     }
@@ -226,14 +230,22 @@ pub fn in_group(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The live processes working in `dir` or below it (their current directory), with their
-/// command lines: an agent, a hook or git iteratr started in a project.
-pub fn working_in(dir: &std::path::Path) -> Vec<(u32, String)> {
+/// Whether `pid` works in `dir` or below it: its current directory, even one that has been
+/// removed since (Linux shows it as `PATH (deleted)`).
+pub fn works_under(pid: u32, dir: &std::path::Path) -> bool {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| {
+        let cwd = cwd.to_string_lossy();
+        let cwd = cwd.strip_suffix(" (deleted)").unwrap_or(&cwd);
+        std::path::Path::new(cwd).starts_with(&dir)
+    })
+}
+
+/// The live processes working in `dir` or below it (their current directory, even a removed
+/// one), with their command lines: an agent, a hook or git iteratr started in a project.
+pub fn working_in(dir: &std::path::Path) -> Vec<(u32, String)> {
     live_pids()
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
-        })
+        .filter(|pid| works_under(*pid, dir))
         .map(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             (pid, String::from_utf8_lossy(&cmdline).replace('\0', " "))

@@ -171,23 +171,85 @@ impl Project {
     }
 }
 
-/// Waits for the child (killing it after `limit`) and returns its output.
+/// Waits for the child (killing it after `limit`) and returns its output. Its stdout and stderr
+/// are read while it runs, so a build that writes more than a pipe holds never blocks on them.
 pub fn finish(mut child: Child, limit: Duration) -> Output {
+    let out = Drain::start(child.stdout.take());
+    let err = Drain::start(child.stderr.take());
     let start = Instant::now();
     loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+        if let Some(status) = child.try_wait().unwrap() {
+            // A process iteratr left behind may hold its pipes open: that is a failure too.
+            super::wait_until(
+                super::PATIENCE,
+                || {
+                    format!(
+                        "iteratr ended ({status}) but something it started holds its stdout or stderr open:\n{}\n{}",
+                        out.text(),
+                        err.text()
+                    )
+                },
+                || out.done() && err.done(),
+            );
+            return Output {
+                status,
+                stdout: out.bytes(),
+                stderr: err.bytes(),
+            };
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
             panic!(
                 "iteratr build did not finish within {limit:?}:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                out.text(),
+                err.text()
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A pipe read to its end on a thread of its own, what came so far readable at any time.
+struct Drain {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drain {
+    fn start(pipe: Option<impl std::io::Read + Send + 'static>) -> Drain {
+        let drain = Drain {
+            buf: Default::default(),
+            done: Default::default(),
+        };
+        let (buf, done) = (drain.buf.clone(), drain.done.clone());
+        std::thread::spawn(move || {
+            if let Some(mut pipe) = pipe {
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match pipe.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => buf.lock().unwrap().extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        drain
+    }
+
+    fn done(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.buf.lock().unwrap().clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).into_owned()
     }
 }
 

@@ -380,15 +380,15 @@ pub fn run_script_to_the_end(
     (out, context)
 }
 
-/// Asserts that no process is left (after a grace) working in `dir` whose command line contains
-/// `needle` (other tests run the same agents at the same time, in other directories).
+/// Asserts that no process is left (after a grace) working in `dir` or below it (a worker's
+/// worktree, even one already removed) whose command line contains `needle` (other tests run
+/// the same agents at the same time, in other directories).
 pub fn assert_none_left(needle: &str, dir: &Path) {
     let left = || -> Vec<(u32, String)> {
         super::procs::with_cmdline(needle)
             .into_iter()
             .filter(|(pid, cmdline)| {
-                !cmdline.contains(super::bin())
-                    && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+                !cmdline.contains(super::bin()) && super::procs::works_under(*pid, dir)
             })
             .collect()
     };

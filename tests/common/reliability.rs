@@ -183,3 +183,63 @@ pub fn assert_prefix(before: &[(i64, String)], after: &[(i64, String)]) {
         after.len()
     );
 }
+
+/// Reads `session` from the JetStream store of the managed nats-server (`--nats-server`) of the
+/// project in `project_dir` and checks it is whole: numbers run 1, 2, 3... without a gap and
+/// every event decodes (reading fails otherwise). An `iteratr mcp serve` on the same data dir
+/// holds the server up while the events are read (started for it when none runs), and is killed
+/// after, which lets the server stop.
+pub fn jetstream_log(project_dir: &Path, session: &str) -> Vec<Event> {
+    use std::io::BufRead;
+    let mut holder = super::procs::KillOnDrop::new(
+        std::process::Command::new(super::bin())
+            .current_dir(project_dir)
+            .env_remove("ITERATR_DATA_DIR")
+            .args(["--nats-server", "mcp", "serve", "--http", "127.0.0.1:0"])
+            .args(["--session", session])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = holder.child_mut().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let line = rx.recv_timeout(super::PATIENCE).unwrap_or_default();
+    assert!(
+        line.contains("http://127.0.0.1:"),
+        "iteratr mcp serve on the managed server is not serving: {line:?}"
+    );
+    let state = std::fs::read_to_string(project_dir.join(".iteratr/jetstream/server.json"))
+        .expect("the managed server runs, yet it has no server.json");
+    let url = serde_json::from_str::<serde_json::Value>(&state).unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let log = iteratr::store::NatsLog::connect(&iteratr::store::NatsOptions::new(url))
+            .await
+            .unwrap();
+        iteratr::store::read_all(&log, session, 0)
+            .await
+            .unwrap_or_else(|e| panic!("{session} on JetStream does not read back whole: {e}"))
+    });
+    drop(holder);
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            assert_eq!(
+                e.seq,
+                i as u64 + 1,
+                "{session} on JetStream: event {} follows {i} (a gap or a duplicate)",
+                e.seq
+            );
+            e.event
+        })
+        .collect()
+}

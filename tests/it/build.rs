@@ -519,3 +519,22 @@ fn approve_auto_counts_what_it_allows_and_shows_and_logs_only_refusals() {
         }
     }
 }
+
+/// A build that prints more than a pipe holds (the agent's text goes to stdout in headless mode)
+/// is read while it runs: it finishes, and all it printed arrives.
+#[test]
+fn a_build_that_prints_more_than_a_pipe_holds_finishes() {
+    let line = "x".repeat(99);
+    let says: Vec<Value> = (0..2000)
+        .map(|i| json!({"say": format!("{i:05} {line}\n")}))
+        .collect();
+    let p = Project::new(json!({"turns": [{"actions": says}]}));
+    let out = p.build(&["--headless", "-i", "1"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(text.len() > 200_000, "{} bytes", text.len());
+    assert!(
+        text.contains(&format!("01999 {line}")),
+        "the end is missing"
+    );
+}

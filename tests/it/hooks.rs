@@ -7,7 +7,12 @@ use serde_json::json;
 
 use crate::common::project::*;
 
-const SPEC_WITH_SHELL_TEXT: &str = "# Demo\n\n- [ ] Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3\n- [ ] Write world.txt\n- [ ] Write the README\n";
+/// A task whose text is shell code in every quoting: bare, in backquotes, after `;`, and after a
+/// `'` that would end a single-quoted string the value was spliced into.
+const SPEC_WITH_SHELL_TEXT: &str = "# Demo\n\n- [ ] Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3 '$(touch pwned4)'\n- [ ] Write world.txt\n- [ ] Write the README\n";
+const TASK_WITH_SHELL_TEXT: &str =
+    "Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3 '$(touch pwned4)'";
+const PWNED: [&str; 4] = ["pwned", "pwned2", "pwned3", "pwned4"];
 
 #[test]
 fn a_failing_check_goes_back_to_the_agent_and_values_never_become_code() {
@@ -153,12 +158,11 @@ command = ["sh", "-c", "cat > end.json"]
     // Task text went through the environment only: printed as written, nothing run.
     let completed = std::fs::read_to_string(p.path().join("completed.log")).unwrap();
     assert!(
-        completed
-            .starts_with("TAS-1|Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3\n"),
+        completed.starts_with(&format!("TAS-1|{TASK_WITH_SHELL_TEXT}\n")),
         "{completed}"
     );
     assert_eq!(completed.lines().count(), 3, "{completed}");
-    for f in ["pwned", "pwned2", "pwned3"] {
+    for f in PWNED {
         assert!(!p.path().join(f).exists(), "{f} was created by a hook");
     }
     // session_end got its values as JSON on stdin.
@@ -171,24 +175,32 @@ command = ["sh", "-c", "cat > end.json"]
 #[test]
 fn a_hanging_check_is_killed_at_its_timeout_and_the_build_goes_on() {
     let p = Project::new(json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt")]}));
+    // The check's shell waits for a child it started in the background.
     std::fs::write(
         p.path().join("iteratr.toml"),
-        "[hooks.post_iteration]\ncommand = \"echo $$ > hook.pid; sleep 300\"\ntimeout = \"1s\"\nto_agent = false\n",
+        "[hooks.post_iteration]\ncommand = \"echo $$ > hook.pid; sleep 300 >/dev/null 2>&1 & echo $! > child.pid; wait\"\ntimeout = \"1s\"\nto_agent = false\n",
     )
     .unwrap();
     let started = std::time::Instant::now();
+    // The build's own patience (60 s) is far below the check's 300 s sleep.
     let out = p.build(&["--headless", "-i", "1"]);
+    println!("the build took {:?}", started.elapsed());
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert!(text.contains("hook post_iteration `sh -c"), "{text}");
     assert!(text.contains("timed out after 1s"), "{text}");
-    let pid = std::fs::read_to_string(p.path().join("hook.pid")).unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"),
-        "the hook's shell {pid} is still running"
-    );
+    // The shell and the child it started in the background are both gone.
+    for (file, what) in [
+        ("hook.pid", "the hook's shell"),
+        ("child.pid", "the hook's background child"),
+    ] {
+        let pid: u32 = std::fs::read_to_string(p.path().join(file))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        crate::common::procs::wait_gone(pid, what, crate::common::PATIENCE);
+    }
 }
 
 #[test]
@@ -211,9 +223,9 @@ fn the_original_hooks_file_runs_with_its_placeholders_as_environment_variables()
     let done = std::fs::read_to_string(p.path().join("done.log")).unwrap();
     assert_eq!(
         done,
-        "Task TAS-1 completed: Write hello.txt $(touch pwned) `touch pwned2`; touch pwned3\n"
+        format!("Task TAS-1 completed: {TASK_WITH_SHELL_TEXT}\n")
     );
-    for f in ["pwned", "pwned2", "pwned3"] {
+    for f in PWNED {
         assert!(!p.path().join(f).exists(), "{f} was created by a hook");
     }
 }

@@ -36,21 +36,38 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
     ]}));
-    let child = p.command(&["--headless"]).spawn().unwrap();
+    let mut child = p.command(&["--headless"]).spawn().unwrap();
+    // The build's output, line by line as it comes: the loop says when it starts waiting.
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let printed = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in reader.lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines_tx.send(line);
+        }
+        all
+    });
     p.wait_for_agent("waiting");
     assert!(iteratr(&p, &["pause"]).contains("pause requested"));
     assert!(iteratr(&p, &["pause"]).contains("already paused"));
     std::fs::write(p.path().join("go"), "").unwrap();
-    // The planning iteration ends; no other starts while paused.
-    crate::common::wait_until(
-        crate::common::PATIENCE,
-        || format!("the planning iteration never ended: {}", p.status()),
-        || {
-            let s = p.status();
-            s["iterations"][0]["finished_at_ms"].is_number() && s["paused"].is_object()
-        },
-    );
-    std::thread::sleep(Duration::from_millis(1500));
+    // The planning iteration ends, and the loop waits instead of starting another.
+    let mut seen = Vec::new();
+    while !seen
+        .last()
+        .is_some_and(|l: &String| l.contains("paused (asked by the user)"))
+    {
+        match lines.recv_timeout(crate::common::PATIENCE) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("the loop never said it waits ({e}): {seen:?}"),
+        }
+    }
+    let s = p.status();
+    assert!(s["iterations"][0]["finished_at_ms"].is_number(), "{s}");
+    assert!(s["paused"].is_object(), "{s}");
     assert_eq!(
         p.agent_events("prompt").len(),
         1,
@@ -60,10 +77,27 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
     assert!(status.contains("Paused: since"), "{status}");
     assert!(iteratr(&p, &["resume"]).contains("resumed"));
     let out = finish(child, Duration::from_secs(60));
-    let text = stdout(&out);
+    let text = printed.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(text.contains("paused (asked by the user)"), "{text}");
     assert!(text.contains("iteratr: resumed"), "{text}");
     assert_eq!(p.agent_events("prompt").len(), 4);
     assert!(p.status()["paused"].is_null());
+    // In the log, no iteration started between the pause and the resume.
+    let log = crate::common::reliability::sqlite_log(&p.path().join(".iteratr"));
+    let kinds: Vec<&str> = log["demo"].iter().map(|e| e.kind.type_name()).collect();
+    let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+    let (paused, resumed) = (at("session_paused"), at("session_resumed"));
+    assert!(paused < resumed, "{kinds:?}");
+    assert!(
+        !kinds[paused..resumed].contains(&"iteration_started"),
+        "an iteration started while paused: {kinds:?}"
+    );
+    assert_eq!(
+        kinds[paused..]
+            .iter()
+            .filter(|k| **k == "session_paused")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
 }

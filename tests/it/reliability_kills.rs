@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, EventKind};
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::common::procs;
 use crate::common::project::*;
-use crate::common::reliability::{Rng, report, sqlite_log};
+use crate::common::reliability::{Rng, jetstream_log, report, sqlite_log};
 use crate::common::{PATIENCE, wait_until};
 use crate::store_processes::{SESSION, spawn_worker};
 
@@ -111,8 +112,16 @@ fn killed_script(point: Point) -> Value {
 const HOOK: &str = "[hooks.post_iteration]\ncommand = \"[ -e .iteratr/hook-ran ] && exit 0; touch .iteratr/hook-ran; sleep 600 & echo $! > .iteratr/hook-child.pid; wait\"\n";
 const PRE_COMMIT: &str = "#!/bin/sh\n[ -e .iteratr/commit-ran ] && exit 0\ntouch .iteratr/commit-ran\nsleep 600 & echo $! > .iteratr/commit-child.pid\nwait\n";
 
-fn project(point: Point) -> Project {
-    let p = Project::new(killed_script(point));
+/// The project of the `i`-th kill. Its agents are stubborn (they ignore SIGTERM and their stdin
+/// closing, and start a grandchild that does the same; every other kill, the grandchild leaves
+/// the agent's process group and session): only iteratr's guard ends them when it is killed.
+fn project(point: Point, i: usize) -> Project {
+    let mode = if i.is_multiple_of(2) {
+        "group"
+    } else {
+        "setsid"
+    };
+    let p = Project::new(killed_script(point)).with_env("ITERATR_FAKE_AGENT_STUBBORN", mode);
     std::fs::create_dir_all(p.path().join(".iteratr")).unwrap();
     match point {
         Point::Hook => std::fs::write(p.path().join("iteratr.toml"), HOOK).unwrap(),
@@ -194,9 +203,18 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     status.unwrap()
 }
 
+/// What the kills checked, counted as the checks pass (for the figures `./reliability.sh`
+/// prints): task changes the agent was told succeeded and found in the log, events read back
+/// whole from the store, and processes iteratr or its children started that were found gone.
+static ACKED_FOUND: AtomicUsize = AtomicUsize::new(0);
+static EVENTS_READ: AtomicUsize = AtomicUsize::new(0);
+static PROCESSES_GONE: AtomicUsize = AtomicUsize::new(0);
+
 /// No process iteratr started is left: nothing works in the project directory or names it,
-/// every agent's process group is empty, and the children hooks started are gone.
+/// every agent's process group is empty, the grandchildren the agents started (some in sessions
+/// of their own) and the children hooks started are gone.
 fn assert_nothing_left(p: &Project) {
+    crate::common::fake_agent::assert_gone(&p.agent_log(), true);
     let dir = p.path().canonicalize().unwrap();
     let needle = dir.display().to_string();
     let agents: Vec<u32> = p
@@ -209,6 +227,7 @@ fn assert_nothing_left(p: &Project) {
         .filter_map(|f| std::fs::read_to_string(dir.join(".iteratr").join(f)).ok())
         .map(|pid| pid.trim().parse().unwrap())
         .collect();
+    let named = crate::common::fake_agent::processes(&p.agent_log()).len() + children.len();
     let left = || {
         let mut left = procs::working_in(&dir);
         left.extend(procs::with_cmdline(&needle));
@@ -232,6 +251,7 @@ fn assert_nothing_left(p: &Project) {
         || format!("left running: {:?}", left()),
         || left().is_empty(),
     );
+    PROCESSES_GONE.fetch_add(named, Ordering::Relaxed);
 }
 
 /// The session as `status --json` shows it (through the managed server on JetStream).
@@ -244,21 +264,23 @@ fn status(p: &Project, point: Point) -> Value {
     crate::common::status_json(cmd, "demo")
 }
 
-/// Every task status change the agent was told succeeded is in the log (read from SQLite
-/// directly, which also checks it is whole), in the order it was told.
-fn assert_acknowledged_kept(p: &Project) {
-    let sessions = sqlite_log(&p.path().join(".iteratr"));
-    let logged: Vec<(String, String)> = sessions["demo"]
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::TaskStatusSet { task, status } => {
-                Some((format!("TAS-{task}"), status.to_string()))
-            }
-            _ => None,
-        })
-        .collect();
-    let acked = p
-        .agent_events("tool")
+/// The session's events as the store holds them, checked whole: read from SQLite directly, or
+/// from JetStream through the data dir's managed server.
+fn logged(p: &Project, point: Point) -> Vec<iteratr::session::Event> {
+    let events = if point.nats() {
+        jetstream_log(p.path(), "demo")
+    } else {
+        sqlite_log(&p.path().join(".iteratr"))
+            .remove("demo")
+            .unwrap_or_default()
+    };
+    EVENTS_READ.fetch_add(events.len(), Ordering::Relaxed);
+    events
+}
+
+/// The task status changes the agent was told succeeded, in order.
+fn acknowledged(p: &Project) -> Vec<(String, String)> {
+    p.agent_events("tool")
         .into_iter()
         .filter(|e| e["name"] == "task-status" && e["is_error"] == false)
         .map(|e| {
@@ -267,22 +289,74 @@ fn assert_acknowledged_kept(p: &Project) {
                 a["id"].as_str().unwrap().to_string(),
                 a["status"].as_str().unwrap().to_string(),
             )
-        });
+        })
+        .collect()
+}
+
+/// The task status changes the log holds, in order.
+fn status_changes(events: &[iteratr::session::Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskStatusSet { task, status } => {
+                Some((format!("TAS-{task}"), status.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// At a kill inside the n-th status change's append, the change is not stored; right after it
+/// committed, it is; either way the agent was never told it succeeded.
+fn assert_interrupted_change(p: &Project, point: Point) {
+    let (n, kept) = match point {
+        Point::ToolAppend(n) => (n as usize, false),
+        Point::ToolAppended(n) => (n as usize, true),
+        _ => return,
+    };
+    let told = acknowledged(p);
+    let stored = status_changes(&logged(p, point));
+    assert_eq!(
+        told.len(),
+        n - 1,
+        "{point:?}: the agent was told of {told:?}"
+    );
+    assert_eq!(
+        stored.len(),
+        if kept { n } else { n - 1 },
+        "{point:?}: the log holds {stored:?}"
+    );
+    assert_eq!(stored[..n - 1], told[..], "{point:?}");
+}
+
+/// Every task status change the agent was told succeeded is in the log (read from the store
+/// directly, which also checks it is whole), in the order it was told.
+fn assert_acknowledged_kept(p: &Project, point: Point) {
+    let events = logged(p, point);
+    let logged: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskStatusSet { task, status } => {
+                Some((format!("TAS-{task}"), status.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let acked = acknowledged(p);
     let mut rest = logged.iter();
-    for call in acked {
+    for call in &acked {
         assert!(
-            rest.any(|l| *l == call),
+            rest.any(|l| l == call),
             "acknowledged {call:?} is not in the log (in order): {logged:?}"
         );
     }
+    ACKED_FOUND.fetch_add(acked.len(), Ordering::Relaxed);
 }
 
 /// Checks the log and returns the number of the iteration left running and the tasks left in
 /// progress.
 fn after_the_kill(p: &Project, point: Point) -> (Option<u64>, Vec<String>) {
-    if !point.nats() {
-        assert_acknowledged_kept(p);
-    }
+    assert_acknowledged_kept(p, point);
     let s = status(p, point);
     let running = s["iterations"]
         .as_array()
@@ -308,6 +382,7 @@ fn survive(p: &Project, point: Point) {
         "{point:?}: iteratr was not killed but ended with {killed}"
     );
     assert_nothing_left(p);
+    assert_interrupted_change(p, point);
     let (running, in_progress) = after_the_kill(p, point);
     if let Point::Recovery = point {
         // The next build dies inside the append that closes the iteration: none of it is stored.
@@ -355,6 +430,8 @@ fn survive(p: &Project, point: Point) {
                 "{id}: {text}"
             );
         }
+        // The released tasks are ready again: task-next (highest priority, then oldest; it does
+        // not prefer released tasks) offers the oldest of them, ahead of newer remaining tasks.
         if let Some(first) = in_progress
             .iter()
             .min_by_key(|id| id[4..].parse::<u32>().unwrap())
@@ -375,9 +452,7 @@ fn survive(p: &Project, point: Point) {
             "tasks in progress with no iteration running: {in_progress:?}"
         );
     }
-    if !point.nats() {
-        sqlite_log(&p.path().join(".iteratr"));
-    }
+    logged(p, point);
     assert_nothing_left(p);
 }
 
@@ -392,14 +467,19 @@ fn reliability_kills_at_20_seeded_points_leave_a_whole_log_and_the_next_build_co
         .into_iter()
         .map(|k| Point::pick(k, &mut rng))
         .collect();
+    let mut survived = 0;
     for (i, point) in points.iter().enumerate() {
         report(format!("kill {}/{}: {point:?}", i + 1, points.len()));
-        survive(&project(*point), *point);
+        survive(&project(*point, i), *point);
+        survived += 1;
     }
+    // Every figure counted as its check passed (a failed check stops the test before this).
     report(format!(
-        "kills survived {} of {}; events lost 0; processes left 0",
+        "kills survived {survived} of {}; acknowledged task changes found in the log {}, lost 0; events read back whole {}, partial 0; processes found gone {}, left 0",
         points.len(),
-        points.len()
+        ACKED_FOUND.load(Ordering::Relaxed),
+        EVENTS_READ.load(Ordering::Relaxed),
+        PROCESSES_GONE.load(Ordering::Relaxed),
     ));
 }
 

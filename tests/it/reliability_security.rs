@@ -391,6 +391,31 @@ fn not_owner_only(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `cmd` run under umask 022 (through `sh`), whatever the umask of the tests: files the process
+/// creates are readable by all unless it protects them itself.
+fn with_umask_022(cmd: &Command) -> Command {
+    let mut wrapped = Command::new("sh");
+    wrapped
+        .arg("-c")
+        .arg("umask 022 && exec \"$@\"")
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    wrapped
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    wrapped
+}
+
 /// The data dir is 0700 and everything in it the owner's alone, while a build runs (the SQLite
 /// -wal and -shm files exist then) and with `--nats-server` (the managed server's store); the
 /// log file is 0600.
@@ -407,7 +432,7 @@ fn the_data_dir_and_its_files_are_owner_only() {
         let mut cmd = p.command(&args);
         let log = p.path().join("iteratr.log");
         cmd.env("ITERATR_LOG_FILE", &log);
-        let child = KillOnDrop::new(cmd.spawn().unwrap());
+        let child = KillOnDrop::new(with_umask_022(&cmd).spawn().unwrap());
         p.wait_for_agent("waiting");
         let names: Vec<String> = walk(&data)
             .iter()

@@ -295,25 +295,44 @@ fn with_workers_and_approve_ask_one_window_answers_every_workers_agent() {
     });
     std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
     let tmux = start_build(dir, "ask-workers", "--workers 2 --approve ask");
-    // Both workers' agents ask; one window takes them in turn, naming the worker.
-    for _ in 0..2 {
-        let screen = tmux.wait_for("The agent asks permission", PATIENCE);
-        assert!(screen.contains(": Run the tests"), "{screen}");
-        assert!(
-            screen.contains("w1: ") || screen.contains("w2: "),
-            "{screen}"
-        );
+    // Both workers' agents ask; one window takes them in turn, naming the worker: each is
+    // answered, and its answer reached its agent, before the next request is looked for.
+    let allowed = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("agent.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == "permission" && v["outcome"] == "allow_once")
+            .collect()
+    };
+    let mut answered: Vec<&str> = Vec::new();
+    for n in 1..=2 {
+        let asking = |screen: &str| {
+            ["w1", "w2"]
+                .into_iter()
+                .find(|w| !answered.contains(w) && screen.contains(&format!("{w}: Run the tests")))
+        };
+        let screen = tmux.wait_until("a worker not answered yet asks permission", PATIENCE, |s| {
+            s.contains("The agent asks permission") && asking(s).is_some()
+        });
+        answered.push(asking(&screen).unwrap());
         tmux.keys(&["y"]);
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        crate::common::wait_until(
+            PATIENCE,
+            || format!("answer {n} never reached an agent: {:?}", allowed()),
+            || allowed().len() >= n,
+        );
     }
+    answered.sort();
+    assert_eq!(answered, ["w1", "w2"]);
     tmux.wait_for("session complete", PATIENCE);
-    let allowed = std::fs::read_to_string(dir.join("agent.log"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "permission" && v["outcome"] == "allow_once")
-        .count();
-    assert_eq!(allowed, 2);
+    // Each worker's agent (its own process) got its answer.
+    let agents: std::collections::BTreeSet<u64> = allowed()
+        .iter()
+        .map(|v| v["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(allowed().len(), 2);
+    assert_eq!(agents.len(), 2, "{:?}", allowed());
     for file in ["a", "b"] {
         assert_eq!(
             crate::common::project::git(dir, &["show", &format!("main:{file}.txt")]),

@@ -61,6 +61,49 @@ fn integration_order(events: &[iteratr::session::Event]) -> Vec<u64> {
         .collect()
 }
 
+/// The number of `task_claimed` events in the project's log so far.
+fn claims_logged(p: &Project) -> usize {
+    let db = p.path().join(".iteratr/iteratr.db");
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    conn.query_row(
+        "SELECT count(*) FROM events WHERE type = 'task_claimed'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(0, |n| n as usize)
+}
+
+/// Runs `cmd` (a build of `p` whose agents wait for `gate` before they work) and opens the gate
+/// once `claims` tasks are claimed: every worker then holds its task before any integrates,
+/// however slowly each starts.
+fn build_with_gate(
+    p: &Project,
+    mut cmd: std::process::Command,
+    gate: &std::path::Path,
+    claims: usize,
+) -> std::process::Output {
+    let build = crate::common::procs::KillOnDrop::new(cmd.spawn().unwrap());
+    crate::common::wait_until(
+        crate::common::PATIENCE,
+        || format!("{claims} claims never came: {}", claims_logged(p)),
+        || claims_logged(p) >= claims,
+    );
+    std::fs::write(gate, "").unwrap();
+    finish(build.into_inner(), std::time::Duration::from_secs(90))
+}
+
+/// A fake agent's script: plan with `planning`, then every prompt wait for `gate` and work.
+fn gated_script(planning: Vec<Value>, gate: &std::path::Path, sleep_ms: u64) -> Value {
+    json!({
+        "turns": [{"actions": planning}],
+        "repeat": {"actions": [{"wait_file": gate}, {"work": {"sleep_ms": sleep_ms}}]},
+    })
+}
+
 /// No worktree left beside the main checkout, and no worker branch.
 pub fn assert_no_worktree_left(dir: &std::path::Path) {
     let list = git(dir, &["worktree", "list", "--porcelain"]);
@@ -86,7 +129,9 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
         depends("TAS-6", "TAS-4"),
         summary("Planned: three chains"),
     ];
-    let p = team_project(&tasks, planning, 150);
+    // Agents that ignore SIGTERM and their stdin closing, each with a grandchild that does too:
+    // only iteratr's own cleanup ends them.
+    let p = team_project(&tasks, planning, 150).with_env("ITERATR_FAKE_AGENT_STUBBORN", "setsid");
     let out = p.build(&["--headless", "--workers", "3"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
@@ -101,12 +146,30 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
     assert!(claims.values().all(|c| c.len() == 1), "{claims:?}");
     let workers: std::collections::BTreeSet<&String> = claims.values().flatten().collect();
     assert!(workers.len() >= 2, "the work was not shared: {claims:?}");
-    // Integrated once each, every dependency before its dependents.
+    // Integrated once each, and a dependent claimed only after its dependency was integrated.
     let order = integration_order(&events);
-    assert_eq!(order.len(), 9, "{order:?}");
-    let at = |t: u64| order.iter().position(|x| *x == t).unwrap();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, (1..=9).collect::<Vec<u64>>(), "{order:?}");
+    let position = |what: &str, t: u64| {
+        events
+            .iter()
+            .position(|e| match &e.kind {
+                iteratr::session::EventKind::TaskClaimed { task, .. } => {
+                    what == "claimed" && *task == t
+                }
+                iteratr::session::EventKind::TaskIntegrated { task, .. } => {
+                    what == "integrated" && *task == t
+                }
+                _ => false,
+            })
+            .unwrap_or_else(|| panic!("TAS-{t} never {what}"))
+    };
     for (task, dep) in [(2, 1), (3, 2), (5, 4), (6, 4)] {
-        assert!(at(dep) < at(task), "TAS-{task} before TAS-{dep}: {order:?}");
+        assert!(
+            position("integrated", dep) < position("claimed", task),
+            "TAS-{task} claimed before TAS-{dep} was integrated: {order:?}"
+        );
     }
     // Every file on the integration branch, one commit a task, and the checkout follows.
     for n in 1..=9 {
@@ -131,12 +194,20 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
         assert_eq!(t["integrated"].as_str().unwrap().len(), 40, "{t}");
         assert!(t.get("claim").is_none(), "{t}");
     }
-    // Each worker iteration changed its own task only.
+    // Each worker iteration changed one task only: the task its worker claimed; and every task
+    // was worked on in an iteration of the worker that claimed it.
+    let mut worked = std::collections::BTreeSet::new();
     for it in s["iterations"].as_array().unwrap().iter().skip(1) {
-        assert_eq!(it["tasks_changed"].as_array().unwrap().len(), 1, "{it}");
-        assert!(it["worker"].is_string(), "{it}");
+        let changed = it["tasks_changed"].as_array().unwrap();
+        assert_eq!(changed.len(), 1, "{it}");
+        let id = changed[0].as_u64().unwrap();
+        let worker = it["worker"].as_str().unwrap();
+        assert_eq!(claims[&id], [worker], "{it}\n{claims:?}");
+        worked.insert(id);
     }
+    assert_eq!(worked.len(), 9, "{s}");
     assert_no_worktree_left(p.path());
+    // No agent outlived iteratr, nor what the agents started.
     for start in p.agent_events("start") {
         let pid = start["pid"].as_u64().unwrap() as u32;
         assert!(
@@ -144,6 +215,7 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
             "agent {pid} still runs"
         );
     }
+    crate::common::fake_agent::assert_gone(&p.agent_log(), true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,9 +223,12 @@ async fn two_tasks_editing_the_same_line_conflict_and_the_agent_resolves_it() {
     let p = team_project(
         &["write shared.txt: alpha", "write shared.txt: beta"],
         vec![summary("Planned")],
-        600,
+        0,
     );
-    let out = p.build(&["--headless", "--workers", "2"]);
+    // Both workers hold their task before either works on it: the second to integrate conflicts.
+    let gate = p.path().join(".iteratr/both-claimed");
+    p.script(gated_script(vec![summary("Planned")], &gate, 0));
+    let out = build_with_gate(&p, p.command(&["--headless", "--workers", "2"]), &gate, 2);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     // The second rebase stopped on the conflict, and its agent was asked to resolve it.
@@ -184,12 +259,16 @@ async fn two_tasks_editing_the_same_line_conflict_and_the_agent_resolves_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() {
-    // The build's two workers take a while over their tasks, so the joined worker gets one.
+    // The build's two workers each hold a task and wait (for the gate) until the joined worker's
+    // agent works on the third; the build's claims last the default time, the joined worker's
+    // 5 s, so only the killed worker's claim can expire.
     let p = team_project(
         &["write one.txt: 1", "write two.txt: 2", "write three.txt: 3"],
         vec![summary("Planned")],
-        1500,
+        0,
     );
+    let gate = p.path().join(".iteratr/joined-works");
+    p.script(gated_script(vec![summary("Planned")], &gate, 0));
     // A worker that joins from another process, whose agent takes a minute over its task.
     let slow = p.path().join("slow.json");
     std::fs::write(
@@ -199,15 +278,20 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
     .unwrap();
     let slow_log = p.path().join("slow-agent.log");
     let mut worker = p
-        .worker_command(&["--headless", "-n", "demo", "--claim-ttl", "2s"])
+        .worker_command(&["--headless", "-n", "demo", "--claim-ttl", "5s"])
         .env("ITERATR_FAKE_AGENT_SCRIPT", &slow)
         .env("ITERATR_FAKE_AGENT_LOG", &slow_log)
+        // An agent that outlives a plain SIGKILL of the worker unless iteratr's guard kills it
+        // and its grandchild (in a session of its own).
+        .env("ITERATR_FAKE_AGENT_STUBBORN", "setsid")
         .spawn()
         .unwrap();
-    let build = p
-        .command(&["--headless", "--workers", "2", "--claim-ttl", "2s"])
-        .spawn()
-        .unwrap();
+    let joined = format!("-{}-w1", worker.id());
+    let build = crate::common::procs::KillOnDrop::new(
+        p.command(&["--headless", "--workers", "2"])
+            .spawn()
+            .unwrap(),
+    );
     // Once the joined worker's agent works on its task, the worker dies at once.
     crate::common::wait_until(
         crate::common::PATIENCE,
@@ -220,7 +304,8 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
     );
     worker.kill().unwrap();
     let _ = worker.wait();
-    let out = finish(build, std::time::Duration::from_secs(60));
+    std::fs::write(&gate, "").unwrap();
+    let out = finish(build.into_inner(), std::time::Duration::from_secs(90));
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
 
@@ -230,18 +315,38 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
         claims.iter().filter(|(_, by)| by.len() == 2).collect();
     assert_eq!(taken_over.len(), 1, "{claims:?}");
     let (task, by) = taken_over[0];
-    assert!(by[0].contains("-w1"), "{claims:?}");
+    assert!(by[0].ends_with(&joined), "{claims:?}");
     assert!(["w1", "w2"].contains(&by[1].as_str()), "{claims:?}");
+    // Every other task claimed once, by one of the build's workers.
+    for (t, by) in &claims {
+        assert!(
+            t == task || (by.len() == 1 && ["w1", "w2"].contains(&by[0].as_str())),
+            "{claims:?}"
+        );
+    }
     let expired = events.iter().any(|e| {
         matches!(&e.kind, iteratr::session::EventKind::TaskUnclaimed { task: t, expired: true, worker, .. }
             if t == task && *worker == by[0])
     });
     assert!(expired, "no expiry recorded for TAS-{task}");
-    // Nothing is done twice: each task integrated once, by the worker that completed it.
+    // Nothing is done twice: each task integrated once, by the worker that holds its last claim
+    // (for the killed worker's task, the build's worker that took it over).
     let order = integration_order(&events);
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(sorted, [1, 2, 3], "{order:?}");
+    for e in &events {
+        if let iteratr::session::EventKind::TaskIntegrated {
+            task: t, worker, ..
+        } = &e.kind
+        {
+            assert_eq!(
+                worker.as_deref(),
+                claims[t].last().map(String::as_str),
+                "TAS-{t} integrated by another worker than its last claimer: {claims:?}"
+            );
+        }
+    }
     for (file, text) in [("one", "1"), ("two", "2"), ("three", "3")] {
         assert_eq!(git(p.path(), &["show", &format!("main:{file}.txt")]), text);
     }
@@ -256,16 +361,8 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
         .collect();
     assert!(!killed.is_empty(), "{s}");
     assert!(killed.iter().all(|i| i["outcome"] == "interrupted"), "{s}");
-    // The killed worker's agent did not outlive it.
-    let slow_events: Vec<Value> = std::fs::read_to_string(&slow_log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    for start in slow_events.iter().filter(|e| e["event"] == "start") {
-        let pid = start["pid"].as_u64().unwrap() as u32;
-        crate::common::procs::wait_gone(pid, "the killed worker's agent", crate::common::PATIENCE);
-    }
+    // The killed worker's agent, and what it started, did not outlive it.
+    crate::common::fake_agent::assert_gone(&crate::common::fake_agent::read_log(&slow_log), true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,8 +422,12 @@ async fn a_check_that_fails_after_the_rebase_blocks_the_task_and_keeps_its_work(
     let p = team_project(
         &["write a.txt: a", "write b.txt: b"],
         vec![summary("Planned")],
-        400,
+        0,
     );
+    // Both workers hold their task before either works on it, so the second change is checked
+    // after rebasing on the first.
+    let gate = p.path().join(".iteratr/both-claimed");
+    p.script(gated_script(vec![summary("Planned")], &gate, 0));
     // Each change passes alone; together they need a file neither task writes.
     std::fs::write(
         p.path().join("iteratr.toml"),
@@ -335,7 +436,7 @@ async fn a_check_that_fails_after_the_rebase_blocks_the_task_and_keeps_its_work(
     .unwrap();
     git(p.path(), &["add", "iteratr.toml"]);
     git(p.path(), &["commit", "--quiet", "-m", "the check"]);
-    let out = p.build(&["--headless", "--workers", "2"]);
+    let out = build_with_gate(&p, p.command(&["--headless", "--workers", "2"]), &gate, 2);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     // The agent was asked to fix the check (it did not), then the task was blocked.

@@ -58,6 +58,15 @@ async fn a_build_and_a_worker_on_another_clone_complete_one_session_together() {
         .worker_command(&["--headless", "-n", "demo", "--remote", "origin"])
         .spawn()
         .unwrap();
+    // The joined worker's name: this machine's host name (as a worker name may spell it), its pid.
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let joined_name = format!("{}-{}-w1", host.trim_matches('-'), worker.id());
     let build = a
         .command(&["--headless", "--workers", "2", "--remote", "origin"])
         .spawn()
@@ -88,10 +97,12 @@ async fn a_build_and_a_worker_on_another_clone_complete_one_session_together() {
     for e in &events {
         if let iteratr::session::EventKind::TaskIntegrated { task, worker, .. } = &e.kind {
             integrated.push(*task);
-            if worker.as_deref().is_some_and(|w| w.starts_with('w')) {
-                by_machine.0 += 1;
-            } else {
-                by_machine.1 += 1;
+            match worker.as_deref() {
+                Some("w1" | "w2") => by_machine.0 += 1,
+                Some(w) if w == joined_name => by_machine.1 += 1,
+                other => panic!(
+                    "TAS-{task} integrated by {other:?}, neither the build's workers nor {joined_name}"
+                ),
             }
         }
     }

@@ -106,6 +106,16 @@ impl Orchestrator {
         if matches!(turn, Turn::Done(_)) && self.opts.role.worker().is_some() {
             commit = self.settle(number).await?.or(commit);
         }
+        // The iteration's ACP session is over: so are its MCP sessions and connections.
+        if let Some(scope) = self.mcp_scope.take() {
+            scope.close().await;
+        }
+        if self.http.as_ref().is_some_and(|h| h.out_of_fds()) {
+            bail!(
+                "the agent could not reach iteratr's MCP server in iteration {number}: {}",
+                crate::fd_limit::advice()
+            );
+        }
         let super::IterationTally {
             usage,
             auto_allowed,
@@ -149,6 +159,12 @@ impl Orchestrator {
         }
         self.after_iteration(number, &completed_before, &state, &turn)
             .await;
+        tracing::info!(
+            "iteration {number} finished ({} tokio tasks alive)",
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        );
         Ok(turn)
     }
 
@@ -184,7 +200,19 @@ impl Orchestrator {
         let Some(agent) = self.agent.as_ref() else {
             return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
         };
-        let servers = self.mcp_entries(agent.info.http_mcp);
+        // What the previous iteration opened on the MCP server ends before this one starts.
+        if let Some(old) = self.mcp_scope.take() {
+            old.close().await;
+        }
+        let scope = match (&self.http, agent.info.http_mcp) {
+            (Some(http), true) => match http.open_scope() {
+                Ok(scope) => Some(scope),
+                Err(e) => return Turn::Failed(IterationOutcome::Error, format!("{e:#}")),
+            },
+            _ => None,
+        };
+        let servers = self.mcp_entries(scope.as_ref());
+        self.mcp_scope = scope;
         let acp_session = match agent.new_session(&self.opts.project_dir, servers).await {
             Ok(id) => id,
             Err(e) => {

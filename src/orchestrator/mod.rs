@@ -461,6 +461,8 @@ impl Orchestrator {
             }
             // Numbers are never reused: a failed planning iteration is planned again under the next one.
             let number = state.latest_iteration().map_or(0, |l| l + 1);
+            // Not held through the iteration: each append would copy the whole state.
+            drop(state);
             let turn = self.iteration(number, planning).await?;
             if let Some(why) = self.over_budget() {
                 if matches!(turn, Turn::Done(_)) && !planning {

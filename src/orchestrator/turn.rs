@@ -84,11 +84,14 @@ impl Orchestrator {
         *self.usage_lock() = super::IterationTally::default();
         let state = self.session.refresh().await?;
         let completed_before = self.completed_ids(&state);
-        let tree_before = self.snapshot().await;
         let mut prompt = self.render(number, planning, &state)?;
         if let Some(brief) = self.worker_brief(&state) {
             prompt.push_str(&brief);
         }
+        // A snapshot of the state held through the turn would make every append during it copy
+        // the whole state (copy on write), and several copies of a long session stay alive.
+        drop(state);
+        let tree_before = self.snapshot().await;
         if let Some(output) = self.pre_iteration(number).await {
             prompt.push_str(&output);
         }
@@ -140,6 +143,13 @@ impl Orchestrator {
             .get(&number)
             .is_some_and(|it| !it.tasks_changed.is_empty());
         self.last_idle = files_changed.map(|files| !files && !tasks_changed);
+        // A long run's footprint can be followed in the log (the benchmark reads it).
+        tracing::info!(
+            "iteration {number} finished ({} tokio tasks alive)",
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        );
         self.emit(BuildEvent::IterationFinished {
             iteration: number,
             outcome,
@@ -159,12 +169,6 @@ impl Orchestrator {
         }
         self.after_iteration(number, &completed_before, &state, &turn)
             .await;
-        tracing::info!(
-            "iteration {number} finished ({} tokio tasks alive)",
-            tokio::runtime::Handle::current()
-                .metrics()
-                .num_alive_tasks()
-        );
         Ok(turn)
     }
 

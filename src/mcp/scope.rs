@@ -6,7 +6,9 @@
 //! rmcp would keep such a session for 5 minutes, so a fast loop ran out of file descriptors).
 //!
 //! Connections are accepted here too ([`ScopedListener`]): each one can be closed from outside,
-//! and running out of file descriptors while accepting is reported, not retried in silence.
+//! one idle for 5 minutes is closed (clients of `iteratr mcp serve --http`, which have no
+//! iteration, do not keep sockets forever either), and running out of file descriptors while
+//! accepting is reported, not retried in silence.
 
 use std::io;
 use std::net::SocketAddr;
@@ -279,23 +281,53 @@ impl Listener for ScopedListener {
     }
 }
 
-/// An accepted connection. Once its tag is closed, reads see the end of the stream (so the HTTP
-/// server ends the connection, idle or not) and writes fail.
+/// A connection with no byte read or written for this long is closed, whoever holds it: a client
+/// that never closes its connections costs a socket for this long at most. A request in progress
+/// is never idle that long: its answer is an SSE stream with a keep-alive comment every 15 s.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// An accepted connection. Once its tag is closed, or it was idle for [`IDLE_TIMEOUT`], reads see
+/// the end of the stream (so the HTTP server ends the connection) and writes fail.
 pub struct Conn {
     tcp: TcpStream,
     tag: Arc<ConnTag>,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Fires at the earliest moment the connection can have been idle for `IDLE_TIMEOUT`; moved
+    /// on lazily from `active` when it fires.
+    idle: Pin<Box<tokio::time::Sleep>>,
+    active: tokio::time::Instant,
 }
 
 impl Conn {
     fn new(tcp: TcpStream) -> Self {
         let tag = Arc::new(ConnTag::default());
         let closed = Box::pin(tag.close.clone().cancelled_owned());
-        Conn { tcp, tag, closed }
+        let now = tokio::time::Instant::now();
+        Conn {
+            tcp,
+            tag,
+            closed,
+            idle: Box::pin(tokio::time::sleep_until(now + IDLE_TIMEOUT)),
+            active: now,
+        }
     }
 
     fn closing(&mut self, cx: &mut Context<'_>) -> bool {
         self.tag.close.is_cancelled() || self.closed.as_mut().poll(cx).is_ready()
+    }
+
+    /// Whether the connection has been idle too long (and if so, closes it).
+    fn idle_too_long(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.idle.as_mut().poll(cx).is_ready() {
+            let deadline = self.active + IDLE_TIMEOUT;
+            if deadline <= tokio::time::Instant::now() {
+                tracing::debug!("closing an MCP connection idle for {IDLE_TIMEOUT:?}");
+                self.tag.close.cancel();
+                return true;
+            }
+            self.idle.as_mut().reset(deadline);
+        }
+        false
     }
 }
 
@@ -315,7 +347,14 @@ impl AsyncRead for Conn {
         if self.closing(cx) {
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        match Pin::new(&mut self.tcp).poll_read(cx, buf) {
+            Poll::Pending if self.idle_too_long(cx) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+            ready => {
+                self.active = tokio::time::Instant::now();
+                ready
+            }
+        }
     }
 }
 
@@ -328,7 +367,11 @@ impl AsyncWrite for Conn {
         if self.tag.close.is_cancelled() {
             return Poll::Ready(Err(closed_error()));
         }
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let written = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        if written.is_ready() {
+            self.active = tokio::time::Instant::now();
+        }
+        written
     }
 
     fn poll_write_vectored(
@@ -339,7 +382,11 @@ impl AsyncWrite for Conn {
         if self.tag.close.is_cancelled() {
             return Poll::Ready(Err(closed_error()));
         }
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        if written.is_ready() {
+            self.active = tokio::time::Instant::now();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

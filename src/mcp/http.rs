@@ -40,7 +40,7 @@ pub struct HttpServer {
     pub token: String,
     cancel: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
-    scopes: Arc<Scopes>,
+    pub(super) scopes: Arc<Scopes>,
     out_of_fds: Arc<OutOfFds>,
 }
 

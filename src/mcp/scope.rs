@@ -120,6 +120,12 @@ impl Scopes {
         }
     }
 
+    /// MCP sessions alive on this server (all of them, scoped or not).
+    #[cfg(test)]
+    pub async fn sessions_alive(&self) -> usize {
+        self.sessions.sessions.read().await.len()
+    }
+
     async fn close_session(&self, id: Arc<str>) {
         if let Err(e) = self.sessions.close_session(&id).await {
             tracing::warn!(session = %id, "cannot close an MCP session of a finished iteration: {e}");
@@ -401,3 +407,7 @@ impl AsyncWrite for Conn {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+#[path = "scope_tests.rs"]
+mod tests;

@@ -29,6 +29,9 @@
 //!   `max_tokens`, `max_turn_requests`, `refusal`. A turn `{"exit_in_new_session": CODE}` is
 //!   the agent dying while it handles the next `session/new` (the turn is used up there).
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.
+//! * Env `ITERATR_FAKE_AGENT_MCP_CLOSE=1`: close the session's MCP clients at the end of each
+//!   prompt (over HTTP: DELETE of the MCP session, then the connection is dropped). By default
+//!   they stay open as long as the agent runs, like a client that never closes its connection.
 //! * Env `ITERATR_FAKE_AGENT_NO_INFO=1`: answer `initialize` without `agentInfo`.
 //! * Env `ITERATR_FAKE_AGENT_STALL=initialize` or `new_session[#N]` (the N-th of this process,
 //!   default the first): never answer that request, after logging
@@ -370,6 +373,16 @@ impl Session {
         ]
     }
 
+    /// Closes and forgets the MCP clients (a later call connects again).
+    async fn close_mcp(&self) {
+        let clients: Vec<Arc<McpClient>> = self.mcp.lock().await.drain().map(|(_, c)| c).collect();
+        for client in clients {
+            if let Ok(client) = Arc::try_unwrap(client) {
+                let _ = client.cancel().await;
+            }
+        }
+    }
+
     fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
         if p.is_absolute() {
@@ -394,6 +407,8 @@ struct Fake {
     /// `ITERATR_FAKE_AGENT_STALL`: the request never answered, and which one of its kind.
     stall: Option<(String, u64)>,
     new_sessions: AtomicU64,
+    /// `ITERATR_FAKE_AGENT_MCP_CLOSE`: close MCP clients when a prompt ends.
+    close_mcp: bool,
 }
 
 enum Outcome {
@@ -752,6 +767,9 @@ impl Fake {
         cx.spawn(async move {
             let (n, turn) = turn;
             let outcome = fake.run_turn(&cx2, &session, turn, &text, &token).await;
+            if fake.close_mcp {
+                session.close_mcp().await;
+            }
             {
                 let mut running = session.running.lock().unwrap();
                 if running.as_ref().is_some_and(|t| t == &token) {
@@ -1419,6 +1437,7 @@ async fn main() {
                 None => (s, 1),
             }),
         new_sessions: AtomicU64::new(0),
+        close_mcp: std::env::var("ITERATR_FAKE_AGENT_MCP_CLOSE").as_deref() == Ok("1"),
     });
     fake.log(json!({"event": "start", "script": fake.script}));
     let stubborn = stubborn::mode();

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod doctor;
 pub mod fault;
+pub mod fd_limit;
 pub mod git;
 pub mod headless;
 pub mod hooks;

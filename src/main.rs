@@ -34,6 +34,9 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
+    if let Some((before, after)) = iteratr::fd_limit::raise() {
+        tracing::debug!("raised the open-files limit from {before} to {after}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

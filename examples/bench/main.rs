@@ -9,10 +9,16 @@
 //! Node and npm must be installed: the SDK goes into `target/bench-node`), `--iteratr PATH`
 //! (measure another build of iteratr from outside, e.g. an older one; what runs in this process
 //! — filling sessions, appends, resume, the prompt — is always this build).
+//! `--long-run` runs only the long build instead (issue 26): fds, RSS, threads and tokio tasks of
+//! `iteratr build` at 50, 500 and 5,000 iterations (`--quick`: 50 and 500) with an MCP client that
+//! never closes its connection and one that does.
 //! The TUI has its own stress benchmark: `target/release/examples/tui_stress`.
 
+#[path = "../../tests/common/footprint.rs"]
+mod footprint;
 #[path = "../../tests/common/keep_alive.rs"]
 mod keep_alive;
+mod long_run;
 mod loop_overhead;
 mod mcp;
 mod sessions;
@@ -234,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(f) = args.next() {
         match f.as_str() {
-            "--quick" | "--no-nats" | "--no-ts" => flags.push(f),
+            "--quick" | "--no-nats" | "--no-ts" | "--long-run" => flags.push(f),
             "--iteratr" => {
                 let path = args
                     .next()
@@ -242,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
                 other_binary = Some(std::path::PathBuf::from(path));
             }
             _ => anyhow::bail!(
-                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts and --iteratr PATH"
+                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run and --iteratr PATH"
             ),
         }
     }
@@ -261,6 +267,16 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = other_binary {
         anyhow::ensure!(path.is_file(), "no binary at {}", path.display());
         bins.iteratr = path;
+    }
+    if flags.iter().any(|f| f == "--long-run") {
+        let at: &[u32] = if opts.quick {
+            &[50, 500]
+        } else {
+            &[50, 500, 5_000]
+        };
+        println!("## iteratr: a long build (issue 26)\n");
+        println!("Machine: {}.\n", machine());
+        return long_run::report(&bins.iteratr, &bins.fake_agent, at);
     }
     let ts = if opts.ts {
         Some(TsClient::install(&target)?)

@@ -112,7 +112,9 @@ pub enum AgentError {
 }
 
 fn spawn_hint(cause: &std::io::Error) -> &'static str {
-    if cause.kind() == std::io::ErrorKind::NotFound {
+    if matches!(cause.raw_os_error(), Some(23 | 24)) {
+        "iteratr ran out of file descriptors; raise the open-files limit (`ulimit -n 65536`) and run the same command again to resume"
+    } else if cause.kind() == std::io::ErrorKind::NotFound {
         "it is not installed or not on PATH; install it, or choose another agent with --agent \"CMD ARGS\" (or ITERATR_AGENT)"
     } else {
         "check the command given with --agent or ITERATR_AGENT"

@@ -8,21 +8,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::scope::{ConnHandle, McpScope, OutOfFds, ScopedListener, Scopes};
 use super::tools::SessionTools;
 
 /// Largest JSON-RPC request accepted (a batch of 100 long tasks fits comfortably).
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 const MIN_TOKEN_LEN: usize = 16;
+/// The header that carries the MCP session's id (set on the answer to `initialize`).
+const MCP_SESSION_ID: &str = "mcp-session-id";
 
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -38,6 +40,8 @@ pub struct HttpServer {
     pub token: String,
     cancel: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
+    pub(super) scopes: Arc<Scopes>,
+    out_of_fds: Arc<OutOfFds>,
 }
 
 impl HttpServer {
@@ -61,6 +65,16 @@ impl HttpServer {
 
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
+    }
+
+    /// A token for one iteration's agent; closing the scope closes what the agent opened with it.
+    pub fn open_scope(&self) -> anyhow::Result<McpScope> {
+        self.scopes.open()
+    }
+
+    /// Whether accepting a connection failed because iteratr ran out of file descriptors.
+    pub fn out_of_fds(&self) -> bool {
+        self.out_of_fds.happened()
     }
 }
 
@@ -88,10 +102,11 @@ fn check_token(token: &str) -> anyhow::Result<()> {
 
 struct Guard {
     expected: String,
+    scopes: Arc<Scopes>,
 }
 
 /// Equal-time comparison, so the token cannot be guessed byte by byte from response times.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -128,16 +143,34 @@ async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match presented {
-        Some(token) if same(token.as_bytes(), guard.expected.as_bytes()) => {
-            if request.method() == Method::POST {
+    let conn = request
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| &c.0);
+    let scope = match presented {
+        Some(token) if same(token.as_bytes(), guard.expected.as_bytes()) => Some(None),
+        Some(token) if guard.scopes.enter(token, conn) => Some(Some(token.to_string())),
+        _ => None,
+    };
+    match scope {
+        Some(scope) => {
+            let response = if request.method() == Method::POST {
                 match check_json_rpc(request).await {
                     Ok(request) => next.run(request).await,
                     Err(response) => response,
                 }
             } else {
                 next.run(request).await
+            };
+            if let Some(token) = scope
+                && let Some(id) = response
+                    .headers()
+                    .get(MCP_SESSION_ID)
+                    .and_then(|v| v.to_str().ok())
+            {
+                guard.scopes.opened(&token, id).await;
             }
+            response
         }
         _ => {
             let mut response = (
@@ -219,6 +252,8 @@ pub async fn serve_http(tools: SessionTools, opts: HttpOptions) -> anyhow::Resul
         .context("cannot read the bound address")?;
     let port = addr.port();
     let cancel = CancellationToken::new();
+    let sessions = Arc::new(LocalSessionManager::default());
+    let scopes = Arc::new(Scopes::new(Arc::clone(&sessions)));
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts([
             format!("127.0.0.1:{port}"),
@@ -228,32 +263,30 @@ pub async fn serve_http(tools: SessionTools, opts: HttpOptions) -> anyhow::Resul
         .with_allowed_origins(["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
         .with_max_request_body_bytes(MAX_REQUEST_BYTES)
         .with_cancellation_token(cancel.child_token());
-    let service = StreamableHttpService::new(
-        move || Ok(tools.for_connection()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let service = StreamableHttpService::new(move || Ok(tools.for_connection()), sessions, config);
     let app =
         axum::Router::new()
             .route_service("/mcp", service)
             .layer(middleware::from_fn_with_state(
                 Arc::new(Guard {
                     expected: token.clone(),
+                    scopes: Arc::clone(&scopes),
                 }),
                 guard,
             ));
     let shutdown = cancel.clone();
-    // Each answer goes out in several small writes; with Nagle's algorithm on, a keep-alive
-    // client (the TypeScript SDK, so opencode) waits for its own delayed ACK, ~40 ms a call.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY on an MCP connection: {e}");
-        }
-    });
+    let out_of_fds = Arc::new(OutOfFds::default());
+    let listener = ScopedListener {
+        tcp: listener,
+        out_of_fds: Arc::clone(&out_of_fds),
+    };
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<ConnHandle>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
     });
     tracing::info!(%addr, "MCP server listening");
     Ok(HttpServer {
@@ -261,6 +294,8 @@ pub async fn serve_http(tools: SessionTools, opts: HttpOptions) -> anyhow::Resul
         token,
         cancel,
         task,
+        scopes,
+        out_of_fds,
     })
 }
 

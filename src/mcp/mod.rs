@@ -7,6 +7,7 @@ mod http;
 mod prompts;
 mod resources;
 mod schema;
+mod scope;
 mod server;
 mod subscriptions;
 mod tools;
@@ -14,6 +15,7 @@ mod tools;
 pub use http::{HttpOptions, HttpServer, random_token, serve_http};
 pub use prompts::PromptSource;
 pub use schema::non_portable;
+pub use scope::McpScope;
 pub use tools::{SessionTools, task_json};
 
 use futures_util::StreamExt;

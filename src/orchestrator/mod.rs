@@ -183,6 +183,8 @@ pub struct Orchestrator {
     run_usage: Arc<std::sync::Mutex<Usage>>,
     /// The ACP session of the latest iteration (follow-ups after its turn go there).
     acp_session: Option<String>,
+    /// What the running iteration's agent opened on the MCP server, closed when it ends.
+    mcp_scope: Option<crate::mcp::McpScope>,
     /// The task a worker works on.
     current_task: Option<u64>,
 }
@@ -269,6 +271,7 @@ impl Orchestrator {
             iteration_usage,
             run_usage,
             acp_session: None,
+            mcp_scope: None,
             current_task: None,
         })
     }

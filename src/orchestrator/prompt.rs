@@ -8,18 +8,20 @@ use std::sync::Arc;
 use super::Orchestrator;
 use crate::acp::McpEntry;
 use crate::acp::permission::ApproveMode;
-use crate::mcp::{HttpOptions, PromptSource, SessionTools, serve_http};
+use crate::mcp::{HttpOptions, McpScope, PromptSource, SessionTools, serve_http};
 use crate::protocol::BuildEvent;
 use crate::session::SessionState;
 use crate::template::Iteration;
 
 impl Orchestrator {
-    pub(super) fn mcp_entries(&self, http_mcp: bool) -> Vec<McpEntry> {
-        match (&self.http, http_mcp) {
-            (Some(http), true) => vec![McpEntry::Http {
+    /// The MCP server for `session/new`: over HTTP with the iteration's own token (`scope`), else
+    /// an `iteratr mcp serve` the agent starts.
+    pub(super) fn mcp_entries(&self, scope: Option<&McpScope>) -> Vec<McpEntry> {
+        match (&self.http, scope) {
+            (Some(http), Some(scope)) => vec![McpEntry::Http {
                 name: crate::session::tools::SERVER.into(),
                 url: http.url(),
-                token: http.token.clone(),
+                token: scope.token().to_string(),
             }],
             _ => vec![McpEntry::Stdio {
                 name: crate::session::tools::SERVER.into(),

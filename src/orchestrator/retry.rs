@@ -95,6 +95,14 @@ impl Orchestrator {
             }
             match self.start_agent().await {
                 Ok(()) => return None,
+                // Retrying cannot help: say what to do instead.
+                Err(e) if crate::fd_limit::is_exhaustion(e.as_ref()) => {
+                    let message = format!(
+                        "cannot start the agent ({e:#}): {}",
+                        crate::fd_limit::advice()
+                    );
+                    return Some(self.finish(Outcome::Failed(message.clone()), ran, &message));
+                }
                 Err(e) => {
                     *failures += 1;
                     reason = format!("{e:#}");

@@ -84,11 +84,14 @@ impl Orchestrator {
         *self.usage_lock() = super::IterationTally::default();
         let state = self.session.refresh().await?;
         let completed_before = self.completed_ids(&state);
-        let tree_before = self.snapshot().await;
         let mut prompt = self.render(number, planning, &state)?;
         if let Some(brief) = self.worker_brief(&state) {
             prompt.push_str(&brief);
         }
+        // A snapshot of the state held through the turn would make every append during it copy
+        // the whole state (copy on write), and several copies of a long session stay alive.
+        drop(state);
+        let tree_before = self.snapshot().await;
         if let Some(output) = self.pre_iteration(number).await {
             prompt.push_str(&output);
         }
@@ -105,6 +108,16 @@ impl Orchestrator {
         let (files_changed, mut commit) = self.commit_iteration(number, tree_before, &turn).await;
         if matches!(turn, Turn::Done(_)) && self.opts.role.worker().is_some() {
             commit = self.settle(number).await?.or(commit);
+        }
+        // The iteration's ACP session is over: so are its MCP sessions and connections.
+        if let Some(scope) = self.mcp_scope.take() {
+            scope.close().await;
+        }
+        if self.http.as_ref().is_some_and(|h| h.out_of_fds()) {
+            bail!(
+                "the agent could not reach iteratr's MCP server in iteration {number}: {}",
+                crate::fd_limit::advice()
+            );
         }
         let super::IterationTally {
             usage,
@@ -130,6 +143,13 @@ impl Orchestrator {
             .get(&number)
             .is_some_and(|it| !it.tasks_changed.is_empty());
         self.last_idle = files_changed.map(|files| !files && !tasks_changed);
+        // A long run's footprint can be followed in the log (the benchmark reads it).
+        tracing::info!(
+            "iteration {number} finished ({} tokio tasks alive)",
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        );
         self.emit(BuildEvent::IterationFinished {
             iteration: number,
             outcome,
@@ -184,7 +204,19 @@ impl Orchestrator {
         let Some(agent) = self.agent.as_ref() else {
             return Turn::Failed(IterationOutcome::Error, "no agent is running".into());
         };
-        let servers = self.mcp_entries(agent.info.http_mcp);
+        // What the previous iteration opened on the MCP server ends before this one starts.
+        if let Some(old) = self.mcp_scope.take() {
+            old.close().await;
+        }
+        let scope = match (&self.http, agent.info.http_mcp) {
+            (Some(http), true) => match http.open_scope() {
+                Ok(scope) => Some(scope),
+                Err(e) => return Turn::Failed(IterationOutcome::Error, format!("{e:#}")),
+            },
+            _ => None,
+        };
+        let servers = self.mcp_entries(scope.as_ref());
+        self.mcp_scope = scope;
         let acp_session = match agent.new_session(&self.opts.project_dir, servers).await {
             Ok(id) => id,
             Err(e) => {

@@ -5,6 +5,7 @@ pub mod acp_driver;
 pub mod conformance;
 pub mod fake_agent;
 pub mod fake_llm;
+pub mod footprint;
 pub mod keep_alive;
 pub mod mcp;
 pub mod nats;

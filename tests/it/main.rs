@@ -16,6 +16,7 @@ mod fake_llm;
 mod fuzz_mcp;
 mod golden_events;
 mod hooks;
+mod long_build;
 mod mcp_conformance;
 mod mcp_files;
 mod mcp_python;

@@ -12,20 +12,11 @@ use crate::common::keep_alive::KeepAlive;
 use crate::common::mcp::{self, TOKEN};
 
 /// The tools, and one that does not exist (a JSON-RPC error, not a tool result).
-const TOOLS: [&str; 12] = [
-    "task-explode",
-    "task-add",
-    "task-batch-add",
-    "task-status",
-    "task-priority",
-    "task-depends",
-    "task-list",
-    "task-next",
-    "note-add",
-    "note-list",
-    "iteration-summary",
-    "session-complete",
-];
+fn tools() -> Vec<&'static str> {
+    let mut tools = vec!["task-explode"];
+    tools.extend(iteratr::session::tools::TOOLS);
+    tools
+}
 const KEYS: [&str; 9] = [
     "content",
     "status",
@@ -109,7 +100,7 @@ async fn every_tool_answers_generated_arguments_without_harm() {
         let seen = std::cell::Cell::new((0u32, 0u32, 0u32));
         runner
             .run(
-                &(prop::sample::select(TOOLS.to_vec()), arguments()),
+                &(prop::sample::select(tools()), arguments()),
                 |(tool, args)| {
                     let id = next_id.get() + 1;
                     next_id.set(id);
@@ -148,7 +139,7 @@ async fn every_tool_answers_generated_arguments_without_harm() {
         // request's id or none), and the server stays up.
         for depth in [32, 100, 127, 200, 10_000] {
             let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-            for tool in TOOLS {
+            for tool in tools() {
                 id += 1;
                 let args = format!(r#"{{"content":{nested},"tasks":{nested},"id":{nested}}}"#);
                 let body = conn.call(id, tool, &args);

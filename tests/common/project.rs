@@ -82,11 +82,7 @@ impl Project {
     }
 
     pub fn agent_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.path().join("agent.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        json_lines(&self.path().join("agent.log"))
     }
 
     pub fn agent_events(&self, kind: &str) -> Vec<Value> {
@@ -145,6 +141,24 @@ impl Project {
 }
 
 /// Runs `git ARGS` in `dir` and returns what it printed, failing the test when git fails.
+/// The whole lines of a JSON-lines log another process may be appending to: a last line without
+/// its newline is still being written, and is left for the next read.
+pub fn json_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| {
+                panic!(
+                    "{} holds a line that is not JSON ({e}): {l}",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)

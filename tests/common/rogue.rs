@@ -30,11 +30,7 @@ pub fn command(p: &Project, args: &[&str]) -> Command {
 
 /// What the rogue agent logged (every process of it, in order), one JSON object each.
 pub fn log(p: &Project) -> Vec<Value> {
-    std::fs::read_to_string(p.path().join("rogue.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    super::project::json_lines(&p.path().join("rogue.log"))
 }
 
 pub fn events(p: &Project, kind: &str) -> Vec<Value> {

@@ -10,6 +10,7 @@ pub mod acp;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod doctor;
 pub mod fault;
 pub mod fd_limit;

@@ -251,6 +251,21 @@ pub fn call_label(tool: &str, title: &str) -> String {
     }
 }
 
+/// What a person asks of a build, from any front end: every front end sends these the same way,
+/// and [`crate::control::Control`] carries them out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Stop the build cleanly (the first Ctrl+C) and leave once it has stopped.
+    Stop,
+    /// Leave now (a second Ctrl+C, or after the build ended).
+    Leave,
+    /// Record a command in the session as the person: a message, pause, resume, a task or note
+    /// added or changed.
+    Session(crate::session::Command),
+    /// Answer the agent's permission request with this id.
+    Answer(u64, Answer),
+}
+
 /// A person's answer to a permission request (`--approve ask`), or its end without one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {

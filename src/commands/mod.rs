@@ -219,8 +219,8 @@ pub fn stdout_is_terminal() -> bool {
     rustix::termios::isatty(std::io::stdout())
 }
 
-/// Runs the full-screen interface; user actions become session commands (as the user) or stop the
-/// build (`interrupt`).
+/// Runs the full-screen interface; what the person asks (`Op`s) is carried out by a `Control`:
+/// session commands as the user, permission answers, the build's stop (`interrupt`).
 pub(crate) async fn run_tui(
     app: crate::tui::App,
     events: tokio::sync::mpsc::UnboundedReceiver<crate::protocol::BuildEvent>,
@@ -228,28 +228,15 @@ pub(crate) async fn run_tui(
     interrupt: Option<tokio_util::sync::CancellationToken>,
     approvals: Option<Arc<crate::acp::permission::Approvals>>,
 ) -> anyhow::Result<()> {
-    use crate::tui::{Action, AppNotice};
-    let (actions_tx, mut actions_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    use crate::tui::AppNotice;
+    let (ops_tx, mut ops_rx) = tokio::sync::mpsc::unbounded_channel::<crate::protocol::Op>();
     let (notice_tx, notice_rx) = tokio::sync::mpsc::unbounded_channel::<AppNotice>();
     let notices = notice_tx.clone();
+    let control = crate::control::Control::new(session, interrupt, approvals);
     let actions = tokio::spawn(async move {
-        while let Some(action) = actions_rx.recv().await {
-            match action {
-                Action::Quit | Action::ForceQuit => {
-                    if let Some(token) = &interrupt {
-                        token.cancel();
-                    }
-                }
-                Action::Approve(id, answer) => {
-                    if let Some(a) = &approvals {
-                        a.answer(id, answer);
-                    }
-                }
-                Action::Run(cmd) => {
-                    if let Err(e) = session.execute(&cmd, crate::session::Author::User).await {
-                        let _ = notices.send(AppNotice::Message(e.to_string(), true));
-                    }
-                }
+        while let Some(op) = ops_rx.recv().await {
+            if let Err(e) = control.apply(op).await {
+                let _ = notices.send(AppNotice::Message(e, true));
             }
         }
     });
@@ -263,7 +250,7 @@ pub(crate) async fn run_tui(
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
-    let result = crate::tui::run(app, events, actions_tx, notice_rx).await;
+    let result = crate::tui::run(app, events, ops_tx, notice_rx).await;
     git.abort();
     actions.abort();
     result.context("the terminal interface failed")

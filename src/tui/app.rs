@@ -1,7 +1,7 @@
 //! The TUI's state and the dispatch of what happens to it. Pure: no terminal, no I/O. Build events,
 //! keys and mouse events come in; the app hands each to the component it is for (the panes, the
 //! overlays, the status bar), acts on what they ask for (focus, open a window, start typing) and
-//! hands [`Action`]s out; the event loop in `mod.rs` does the rest.
+//! hands [`Op`]s out; the event loop in `mod.rs` does the rest.
 //!
 //! A frame is two steps: [`App::lay_out`] computes where everything goes and keeps it (the mouse
 //! is tested against it), then [`App::render`] draws from `&self`.
@@ -26,7 +26,7 @@ use super::panes::logs::LogsPane;
 use super::panes::notes::NotesPane;
 use super::panes::tasks::TasksPane;
 use super::status_bar::BuildInfo;
-use crate::protocol::{Answer, BuildEvent, iteration_ended};
+use crate::protocol::{Answer, BuildEvent, Op, iteration_ended};
 use crate::session::{Command, Event, EventKind, NoteType, SessionState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,19 +46,6 @@ pub enum View {
 
 /// The views in the order of the footer's buttons.
 const VIEWS: [View; 3] = [View::Dashboard, View::Logs, View::Notes];
-
-/// What the app asks the outside world to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Stop the build cleanly (first Ctrl+C) and leave once it has stopped.
-    Quit,
-    /// Leave now (second Ctrl+C, or after the build ended).
-    ForceQuit,
-    /// Record a command in the session as the user.
-    Run(Command),
-    /// Answer the agent's permission request with this id.
-    Approve(u64, Answer),
-}
 
 pub struct App {
     read_only: bool,
@@ -315,7 +302,7 @@ impl App {
     }
 
     /// Handles a key press; returns what the outside world must do.
-    pub fn on_key(&mut self, key: KeyEvent) -> Option<Action> {
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Op> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
@@ -323,14 +310,14 @@ impl App {
         if ctrl && key.code == KeyCode::Char('c') {
             // A watcher (read-only) runs no agent: nothing to stop first.
             if self.quitting || self.info.finished.is_some() || self.read_only {
-                return Some(Action::ForceQuit);
+                return Some(Op::Leave);
             }
             self.quitting = true;
             self.set_status_message(
                 "stopping the agent… (Ctrl+C again to leave at once)".into(),
                 true,
             );
-            return Some(Action::Quit);
+            return Some(Op::Stop);
         }
         if ctrl && key.code == KeyCode::Char('l') {
             self.view = if self.view == View::Logs {
@@ -370,7 +357,7 @@ impl App {
             KeyCode::Char('w') if self.workers.shown() => self.workers.cycle(&mut self.agent),
             KeyCode::Char('i') => self.start_input(InputPurpose::Message, ""),
             KeyCode::Char('p') if self.info.finished.is_none() => {
-                return Some(Action::Run(if self.state.paused.is_some() {
+                return Some(Op::Session(if self.state.paused.is_some() {
                     Command::Resume
                 } else {
                     Command::Pause
@@ -397,7 +384,7 @@ impl App {
                 self.view = View::Dashboard;
                 self.focus = Focus::Agent;
             }
-            KeyCode::Char('q') if self.info.finished.is_some() => return Some(Action::ForceQuit),
+            KeyCode::Char('q') if self.info.finished.is_some() => return Some(Op::Leave),
             KeyCode::Char('a') if self.focus == Focus::Tasks && !self.read_only => {
                 self.start_input(InputPurpose::NewTask, "")
             }
@@ -432,7 +419,7 @@ impl App {
         }
     }
 
-    fn input_key(&mut self, key: KeyEvent) -> Option<Action> {
+    fn input_key(&mut self, key: KeyEvent) -> Option<Op> {
         match self.input.on_key(key) {
             InputKey::Typed => None,
             InputKey::Cancelled => {
@@ -452,12 +439,12 @@ impl App {
                         false,
                     );
                 }
-                Some(Action::Run(command))
+                Some(Op::Session(command))
             }
         }
     }
 
-    fn task_key(&mut self, id: u64, key: KeyEvent) -> Option<Action> {
+    fn task_key(&mut self, id: u64, key: KeyEvent) -> Option<Op> {
         let Some(t) = self.state.tasks.get(&id) else {
             self.overlay = Overlay::None;
             return None;
@@ -468,7 +455,7 @@ impl App {
                 self.overlay = Overlay::None;
                 None
             }
-            TaskKey::Run(command) => Some(Action::Run(command)),
+            TaskKey::Run(command) => Some(Op::Session(command)),
             TaskKey::Edit => {
                 let content = t.content.clone();
                 self.overlay = Overlay::None;
@@ -479,16 +466,16 @@ impl App {
     }
 
     /// Answers the oldest waiting permission request.
-    fn answer(&mut self, answer: Answer) -> Option<Action> {
+    fn answer(&mut self, answer: Answer) -> Option<Op> {
         let id = self.approval.answer()?;
         if !self.approval.waiting() {
             self.input.set_status(None);
         }
-        Some(Action::Approve(id, answer))
+        Some(Op::Answer(id, answer))
     }
 
     /// Handles a mouse event against the last frame's layout: focus, open, scroll, buttons.
-    pub fn on_mouse(&mut self, m: MouseEvent) -> Option<Action> {
+    pub fn on_mouse(&mut self, m: MouseEvent) -> Option<Op> {
         let at = Position::new(m.column, m.row);
         let l = self.layout;
         match m.kind {

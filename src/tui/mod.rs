@@ -24,14 +24,14 @@ use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, E
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
-pub use app::{Action, App, Focus, View};
+pub use app::{App, Focus, View};
 pub use layout::Layout;
 pub use overlays::Overlay;
 pub use panes::agent::transcript::MAX_LINES as TRANSCRIPT_MAX_LINES;
 pub use panes::input::InputPurpose;
 pub use panes::logs::LOG_KEEP;
 
-use crate::protocol::BuildEvent;
+use crate::protocol::{BuildEvent, Op};
 
 const FRAME: Duration = Duration::from_millis(16);
 
@@ -84,7 +84,7 @@ fn spawn_input_reader() -> (
 pub async fn run(
     mut app: App,
     mut events: mpsc::UnboundedReceiver<BuildEvent>,
-    actions: mpsc::UnboundedSender<Action>,
+    actions: mpsc::UnboundedSender<Op>,
     mut extra: mpsc::UnboundedReceiver<AppNotice>,
 ) -> io::Result<()> {
     let mut terminal = ratatui::try_init()?;
@@ -127,7 +127,7 @@ pub async fn run(
             ev = input.recv() => match ev {
                 Some(Event::Key(key)) => {
                     if let Some(action) = app.on_key(key) {
-                        if action == Action::ForceQuit || (action == Action::Quit && !events_open) {
+                        if action == Op::Leave || (action == Op::Stop && !events_open) {
                             break Ok(());
                         }
                         let _ = actions.send(action);

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use iteratr::protocol::BuildEvent;
+use iteratr::protocol::Op;
 use iteratr::protocol::{AgentUpdate, Diff, ToolKind, ToolStatus};
 use iteratr::session::{Author, Command, Ctx, NewTask, NoteType, SessionState, TaskStatus, decide};
-use iteratr::tui::{Action, App, Focus, InputPurpose, Overlay, View, draw};
+use iteratr::tui::{App, Focus, InputPurpose, Overlay, View, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{
@@ -242,7 +243,7 @@ fn keys_do_what_the_help_says() {
     app.on_key(key(KeyCode::Backspace));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
-        Some(Action::Run(Command::UserMessage {
+        Some(Op::Session(Command::UserMessage {
             text: "use tab".into()
         }))
     );
@@ -290,7 +291,7 @@ fn keys_do_what_the_help_says() {
     app.on_key(key(KeyCode::Char('x')));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
-        Some(Action::Run(Command::AddNote {
+        Some(Op::Session(Command::AddNote {
             note_type: NoteType::Stuck,
             content: "x".into()
         }))
@@ -304,14 +305,14 @@ fn keys_do_what_the_help_says() {
     app.on_key(key(KeyCode::Enter));
     assert_eq!(
         app.on_key(key(KeyCode::Char('s'))),
-        Some(Action::Run(Command::SetStatus {
+        Some(Op::Session(Command::SetStatus {
             task: "TAS-1".into(),
             status: TaskStatus::Completed
         }))
     );
     assert_eq!(
         app.on_key(key(KeyCode::Char('-'))),
-        Some(Action::Run(Command::SetPriority {
+        Some(Op::Session(Command::SetPriority {
             task: "TAS-1".into(),
             priority: 3
         }))
@@ -329,7 +330,7 @@ fn keys_do_what_the_help_says() {
     app.on_key(key(KeyCode::Char('!')));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
-        Some(Action::Run(Command::EditTask {
+        Some(Op::Session(Command::EditTask {
             task: "TAS-1".into(),
             content: "Write the lexer!".into()
         }))
@@ -338,7 +339,7 @@ fn keys_do_what_the_help_says() {
     app.on_key(key(KeyCode::Char('z')));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
-        Some(Action::Run(Command::AddTasks(vec![NewTask::new("z")])))
+        Some(Op::Session(Command::AddTasks(vec![NewTask::new("z")])))
     );
 
     // ? shows the keys; any key closes them.
@@ -354,8 +355,8 @@ fn keys_do_what_the_help_says() {
     app.on_key(ctrl('s'));
 
     // Ctrl+C stops the build first, then leaves.
-    assert_eq!(app.on_key(ctrl('c')), Some(Action::Quit));
-    assert_eq!(app.on_key(ctrl('c')), Some(Action::ForceQuit));
+    assert_eq!(app.on_key(ctrl('c')), Some(Op::Stop));
+    assert_eq!(app.on_key(ctrl('c')), Some(Op::Leave));
 }
 
 #[test]
@@ -391,13 +392,13 @@ fn a_watcher_cannot_change_tasks_but_can_send_messages() {
     app.on_key(key(KeyCode::Char('h')));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
-        Some(Action::Run(Command::UserMessage { text: "h".into() }))
+        Some(Op::Session(Command::UserMessage { text: "h".into() }))
     );
     // What the log records is narrated in the output, in the progress lines' words.
     let screen = render(&mut app, 120, 40);
     assert!(screen.contains("+ TAS-1 [p2] t"), "{screen}");
     // It runs no agent: Ctrl+C leaves at once.
-    assert_eq!(app.on_key(ctrl('c')), Some(Action::ForceQuit));
+    assert_eq!(app.on_key(ctrl('c')), Some(Op::Leave));
 }
 
 #[test]
@@ -497,7 +498,7 @@ fn p_asks_for_a_pause_and_then_for_the_resumption() {
     render(&mut app, 120, 40);
     assert_eq!(
         app.on_key(key(KeyCode::Char('p'))),
-        Some(Action::Run(Command::Pause))
+        Some(Op::Session(Command::Pause))
     );
     // The pause comes back through the log, as from `iteratr pause` in another terminal.
     let seq = app.state().last_seq + 1;
@@ -514,7 +515,7 @@ fn p_asks_for_a_pause_and_then_for_the_resumption() {
     assert!(screen.contains("pausing after this"), "{screen}");
     assert_eq!(
         app.on_key(key(KeyCode::Char('p'))),
-        Some(Action::Run(Command::Resume))
+        Some(Op::Session(Command::Resume))
     );
 }
 

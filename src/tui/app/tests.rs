@@ -5,8 +5,8 @@ use ratatui::crossterm::event::{
 };
 use serde_json::json;
 
-use super::{Action, App, Focus};
-use crate::protocol::{AgentUpdate, Answer, Diff, ToolKind};
+use super::{App, Focus};
+use crate::protocol::{AgentUpdate, Answer, Diff, Op, ToolKind};
 
 fn asked(id: u64) -> AgentUpdate {
     AgentUpdate::PermissionAsked {
@@ -60,7 +60,7 @@ fn the_window_shows_the_tool_its_arguments_or_its_diff() {
     let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
     assert_eq!(
         app.on_key(key('A')),
-        Some(Action::Approve(1, Answer::AllowAlways))
+        Some(Op::Answer(1, Answer::AllowAlways))
     );
     let s = screen(&mut app);
     assert!(
@@ -83,10 +83,7 @@ fn keys_and_clicks_answer_in_order() {
     assert_eq!(app.input(), "n");
     app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
     assert_eq!(app.on_key(key('x')), None);
-    assert_eq!(
-        app.on_key(key('y')),
-        Some(Action::Approve(1, Answer::AllowOnce))
-    );
+    assert_eq!(app.on_key(key('y')), Some(Op::Answer(1, Answer::AllowOnce)));
     // The second is drawn; its "Deny" button answers it.
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
     terminal.draw(|f| crate::tui::draw(f, &mut app)).unwrap();
@@ -97,7 +94,7 @@ fn keys_and_clicks_answer_in_order() {
         row: deny.y,
         modifiers: KeyModifiers::NONE,
     };
-    assert_eq!(app.on_mouse(click), Some(Action::Approve(2, Answer::Deny)));
+    assert_eq!(app.on_mouse(click), Some(Op::Answer(2, Answer::Deny)));
     assert!(!app.approval.waiting());
     // A request cancelled with the turn goes away by itself.
     app.on_build_event(crate::protocol::BuildEvent::Agent { update: asked(3) });

@@ -1,0 +1,108 @@
+//! Carrying out what people ask of a build ([`Op`]): the one place that turns a front end's
+//! request into a session command (as the person), a permission answer or a stop. Every front
+//! end (the full-screen interface of a build or of `watch`, and the next ones) hands its ops to
+//! a [`Control`] and never touches the session, the approvals or the build's stop itself.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::acp::permission::Approvals;
+use crate::protocol::Op;
+use crate::service::SessionHandle;
+use crate::session::Author;
+
+pub struct Control {
+    session: Arc<SessionHandle>,
+    /// Stops the build this front end runs (none when watching another process's build).
+    stop: Option<CancellationToken>,
+    /// Where the agent's permission requests are answered (none when watching).
+    approvals: Option<Arc<Approvals>>,
+}
+
+impl Control {
+    pub fn new(
+        session: Arc<SessionHandle>,
+        stop: Option<CancellationToken>,
+        approvals: Option<Arc<Approvals>>,
+    ) -> Self {
+        Control {
+            session,
+            stop,
+            approvals,
+        }
+    }
+
+    /// Carries `op` out; what went wrong, in words for people.
+    pub async fn apply(&self, op: Op) -> Result<(), String> {
+        match op {
+            Op::Stop | Op::Leave => {
+                if let Some(stop) = &self.stop {
+                    stop.cancel();
+                }
+                Ok(())
+            }
+            Op::Answer(id, answer) => {
+                match &self.approvals {
+                    // An answer to a request that no longer waits (its turn ended) changes nothing.
+                    Some(approvals) => {
+                        approvals.answer(id, answer);
+                        Ok(())
+                    }
+                    None => {
+                        Err("this build's permission requests are answered where it runs".into())
+                    }
+                }
+            }
+            Op::Session(cmd) => self
+                .session
+                .execute(&cmd, Author::User)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Answer;
+    use crate::session::{Command, TaskStatus};
+    use crate::store::{EventLog, SqliteLog, read_all};
+
+    #[tokio::test]
+    async fn ops_become_the_persons_commands_answers_and_a_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(dir.path()).unwrap());
+        let session = Arc::new(SessionHandle::open(Arc::clone(&log), "demo").await.unwrap());
+        let stop = CancellationToken::new();
+        let control = Control::new(Arc::clone(&session), Some(stop.clone()), None);
+        control
+            .apply(Op::Session(Command::UserMessage { text: "hi".into() }))
+            .await
+            .unwrap();
+        let events = read_all(log.as_ref(), "demo", 0).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.by, Author::User);
+        // A command the session refuses says why; nothing is stored.
+        let refused = control
+            .apply(Op::Session(Command::SetStatus {
+                task: "TAS-9".into(),
+                status: TaskStatus::Completed,
+            }))
+            .await
+            .unwrap_err();
+        assert!(refused.contains("TAS-9"), "{refused}");
+        // Watching, nobody here answers the agent.
+        let e = control
+            .apply(Op::Answer(1, Answer::AllowOnce))
+            .await
+            .unwrap_err();
+        assert!(e.contains("answered where it runs"), "{e}");
+        assert!(!stop.is_cancelled());
+        control.apply(Op::Stop).await.unwrap();
+        assert!(stop.is_cancelled());
+        assert_eq!(read_all(log.as_ref(), "demo", 0).await.unwrap().len(), 1);
+    }
+}

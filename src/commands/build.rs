@@ -91,9 +91,10 @@ pub async fn run(
         Ok(t) => t,
         Err(e) => return usage(e),
     };
-    if let Err(e) = crate::acp::policy::Policy::from_patterns(&args.deny_tools) {
-        return usage(anyhow::anyhow!("--deny-tools: {e}"));
-    }
+    let policy = match crate::acp::policy::Policy::from_patterns(&args.deny_tools) {
+        Ok(p) => p,
+        Err(e) => return usage(anyhow::anyhow!("--deny-tools: {e}")),
+    };
     let agent = match crate::process::split_command_line(&args.agent) {
         Ok(a) => a,
         Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
@@ -145,7 +146,7 @@ pub async fn run(
         // 0 means no limit, as in the original iteratr.
         iterations: args.iterations.filter(|n| *n > 0),
         extra: args.extra,
-        deny_tools: args.deny_tools,
+        policy,
         approve: args.approve,
         interactive: !args.headless,
         iteration_timeout: args.iteration_timeout,
@@ -181,9 +182,8 @@ pub async fn run(
     let (run, approvals): (Run, _) = match team {
         Some(team) => {
             // One set of answers for every worker's agent, given by the one front end.
-            let policy = crate::acp::policy::Policy::from_patterns(&opts.deny_tools)?;
             let approvals = Arc::new(crate::acp::permission::Approvals::new(
-                policy,
+                opts.policy.clone(),
                 opts.approve,
                 opts.interactive,
             ));

@@ -68,7 +68,8 @@ pub struct BuildOptions {
     /// Iterations to run in this invocation (not counting the planning iteration); None = until done.
     pub iterations: Option<u32>,
     pub extra: Option<String>,
-    pub deny_tools: Vec<String>,
+    /// The `--deny-tools` rules, checked once where the flags are read.
+    pub policy: Policy,
     /// What to do with a permission request no rule refuses.
     pub approve: ApproveMode,
     /// A person is at the full-screen interface to answer permission requests.
@@ -235,10 +236,13 @@ impl Orchestrator {
             }
             let _ = forward.send(BuildEvent::Agent { update });
         });
-        let policy = Policy::from_patterns(&opts.deny_tools)?;
         let approvals = match &opts.approvals {
             Some(shared) => Arc::clone(shared),
-            None => Arc::new(Approvals::new(policy, opts.approve, opts.interactive)),
+            None => Arc::new(Approvals::new(
+                opts.policy.clone(),
+                opts.approve,
+                opts.interactive,
+            )),
         };
         let run_usage = opts
             .role

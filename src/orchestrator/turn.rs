@@ -63,7 +63,7 @@ impl Orchestrator {
             let report = permissions::asking_report(
                 &agent.info,
                 configured_as_opencode,
-                !self.opts.deny_tools.is_empty(),
+                !self.opts.policy.deny.is_empty(),
                 self.opts.approve,
             );
             report.into_iter().for_each(|e| self.emit(e));

@@ -177,14 +177,10 @@ impl Orchestrator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Author, Event, EventKind};
+    use crate::session::EventKind;
 
     fn session(kinds: Vec<EventKind>) -> SessionState {
-        let mut state = SessionState::default();
-        for (i, kind) in kinds.into_iter().enumerate() {
-            state.apply(i as u64 + 1, &Event::new(0, Author::Agent, kind));
-        }
-        state
+        crate::session::folded(&kinds)
     }
 
     fn task(task: u64, content: &str) -> EventKind {

@@ -1,15 +1,9 @@
 //! Every decision of the loop, case by case.
 
 use super::*;
-use crate::session::{Event, EventKind, IterationOutcome, TaskStatus};
+use crate::session::{EventKind, IterationOutcome, TaskStatus};
 
-fn session(kinds: &[EventKind]) -> SessionState {
-    let mut state = SessionState::default();
-    for (i, kind) in kinds.iter().enumerate() {
-        state.apply(i as u64 + 1, &Event::new(0, Author::System, kind.clone()));
-    }
-    state
-}
+use crate::session::folded as session;
 
 fn task(task: u64, status: TaskStatus) -> EventKind {
     EventKind::TaskAdded {

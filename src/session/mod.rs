@@ -35,6 +35,16 @@ pub use state::{
 };
 pub use usage::Usage;
 
+/// A session folded from `kinds`, in order (for tests of the layers above).
+#[cfg(test)]
+pub(crate) fn folded(kinds: &[EventKind]) -> SessionState {
+    let mut state = SessionState::default();
+    for (i, kind) in kinds.iter().enumerate() {
+        state.apply(i as u64 + 1, &Event::new(0, Author::System, kind.clone()));
+    }
+    state
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

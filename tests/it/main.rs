@@ -31,6 +31,7 @@ mod real_agents;
 mod reliability_agent;
 mod reliability_agent_io;
 mod reliability_kills;
+mod reliability_kills_opencode;
 mod reliability_security;
 mod reliability_store;
 mod settings;

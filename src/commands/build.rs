@@ -54,32 +54,26 @@ pub(super) fn load_template(given: Option<&Path>) -> anyhow::Result<PromptTempla
     }
 }
 
-/// `joining`: `iteratr worker`, which joins the workers of a session another build drives.
-pub async fn run(
-    store: &StoreConfig,
-    mut args: BuildArgs,
-    settings: &crate::config::Settings,
-    joining: bool,
-) -> anyhow::Result<ExitCode> {
-    use crate::orchestrator::{BuildOptions, Orchestrator, exit};
-    let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
-        eprintln!("error: {e:#}");
-        Ok(ExitCode::from(exit::USAGE))
-    };
+/// What the flags say, checked: a mistake is a usage error (exit 2) before anything starts.
+struct Checked {
+    spec_path: PathBuf,
+    session: SessionName,
+    template: PromptTemplate,
+    policy: crate::acp::policy::Policy,
+    agent: Vec<String>,
+}
+
+fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
     if args.json && !args.headless {
-        return usage(anyhow::anyhow!("--json goes with --headless"));
+        bail!("--json goes with --headless");
     }
     if !args.headless && !stdout_is_terminal() {
         eprintln!("iteratr: stdout is not a terminal; printing progress lines (--headless)");
         args.headless = true;
     }
-    let spec_path = match find_spec(args.spec.clone()) {
-        Ok(p) => p,
-        Err(e) => return usage(e),
-    };
+    let spec_path = find_spec(args.spec.clone())?;
     let session = match args.name.as_deref().map(SessionName::parse) {
-        Some(Ok(n)) => n,
-        Some(Err(e)) => return usage(e.into()),
+        Some(name) => name?,
         None => session_name_from(
             &spec_path
                 .file_stem()
@@ -87,66 +81,72 @@ pub async fn run(
                 .unwrap_or_default(),
         ),
     };
-    let template = match load_template(args.template.as_deref()) {
-        Ok(t) => t,
-        Err(e) => return usage(e),
-    };
-    let policy = match crate::acp::policy::Policy::from_patterns(&args.deny_tools) {
-        Ok(p) => p,
-        Err(e) => return usage(anyhow::anyhow!("--deny-tools: {e}")),
-    };
-    let agent = match crate::process::split_command_line(&args.agent) {
-        Ok(a) => a,
-        Err(e) => return usage(anyhow::anyhow!("--agent / ITERATR_AGENT: {e}")),
-    };
-    let project_dir = std::env::current_dir().context("cannot read the current directory")?;
-    let team = match super::worker::team(&args, &project_dir, joining).await {
-        Ok(team) => team,
-        Err(e) => return usage(e),
-    };
-    let data_dir = &store.data_dir;
-    let log = open_for_writing(store).await?;
-    let interrupt = tokio_util::sync::CancellationToken::new();
-    // One builder per session: refused at once, before any agent or screen, when another holds
-    // it. Workers that join a session run beside its build.
-    let lease = if joining {
-        None
-    } else {
-        let lease_session = Arc::new(SessionHandle::open(log.clone(), &session).await?);
-        match crate::orchestrator::LeaseGuard::acquire(
-            lease_session,
-            args.lease_ttl,
-            args.takeover,
-            interrupt.clone(),
-        )
-        .await?
-        {
-            Ok(lease) => {
-                if let Some(line) = lease.took_over() {
-                    eprintln!("iteratr: {line}");
-                    if crate::logging::to_file() {
-                        tracing::warn!("{line}");
-                    }
-                }
-                Some(lease)
-            }
-            Err(message) => {
-                eprintln!("error: {message}");
-                return Ok(ExitCode::from(exit::HELD));
-            }
-        }
-    };
-    let opts = BuildOptions {
-        session,
+    let template = load_template(args.template.as_deref())?;
+    let policy = crate::acp::policy::Policy::from_patterns(&args.deny_tools)
+        .map_err(|e| anyhow::anyhow!("--deny-tools: {e}"))?;
+    let agent = crate::process::split_command_line(&args.agent)
+        .map_err(|e| anyhow::anyhow!("--agent / ITERATR_AGENT: {e}"))?;
+    Ok(Checked {
         spec_path,
-        project_dir,
-        data_dir: data_dir.to_path_buf(),
+        session,
+        template,
+        policy,
         agent,
+    })
+}
+
+/// One builder per session: the lease, or the exit code of a refusal (said on stderr). A build
+/// that took the session over from a gone holder says so in one line.
+async fn take_lease(
+    log: &Arc<dyn crate::store::EventLog>,
+    session: &SessionName,
+    args: &BuildArgs,
+    interrupt: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Result<crate::orchestrator::LeaseGuard, ExitCode>> {
+    let lease_session = Arc::new(SessionHandle::open(log.clone(), session).await?);
+    let acquired = crate::orchestrator::LeaseGuard::acquire(
+        lease_session,
+        args.lease_ttl,
+        args.takeover,
+        interrupt.clone(),
+    )
+    .await?;
+    Ok(match acquired {
+        Ok(lease) => {
+            if let Some(line) = lease.took_over() {
+                eprintln!("iteratr: {line}");
+                if crate::logging::to_file() {
+                    tracing::warn!("{line}");
+                }
+            }
+            Ok(lease)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            Err(ExitCode::from(crate::orchestrator::exit::HELD))
+        }
+    })
+}
+
+/// The options of the build's loop, from the checked flags and the settings.
+fn options(
+    checked: Checked,
+    args: BuildArgs,
+    store: &StoreConfig,
+    settings: &crate::config::Settings,
+    project_dir: PathBuf,
+) -> (crate::orchestrator::BuildOptions, PromptTemplate) {
+    let opts = crate::orchestrator::BuildOptions {
+        session: checked.session,
+        spec_path: checked.spec_path,
+        project_dir,
+        data_dir: store.data_dir.to_path_buf(),
+        agent: checked.agent,
         model: args.model,
         // 0 means no limit, as in the original iteratr.
         iterations: args.iterations.filter(|n| *n > 0),
         extra: args.extra,
-        policy,
+        policy: checked.policy,
         approve: args.approve,
         interactive: !args.headless,
         iteration_timeout: args.iteration_timeout,
@@ -164,22 +164,29 @@ pub async fn run(
         role: crate::orchestrator::Role::Single,
         approvals: None,
     };
-    let signal_token = interrupt.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("interrupt received; stopping the turn");
-        signal_token.cancel();
-    });
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let session_name = opts.session.clone();
-    type Run = std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = (crate::orchestrator::Outcome, crate::protocol::BuildEvent),
-                > + Send,
-        >,
-    >;
-    let (run, approvals): (Run, _) = match team {
+    (opts, checked.template)
+}
+
+type Run = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = (crate::orchestrator::Outcome, crate::protocol::BuildEvent),
+            > + Send,
+    >,
+>;
+
+/// The run of a single build or of a team of workers, and where its permission requests are
+/// answered.
+async fn start(
+    opts: crate::orchestrator::BuildOptions,
+    team: Option<crate::orchestrator::Team>,
+    log: &Arc<dyn crate::store::EventLog>,
+    template: PromptTemplate,
+    events: tokio::sync::mpsc::UnboundedSender<crate::protocol::BuildEvent>,
+    interrupt: &tokio_util::sync::CancellationToken,
+    lease: Option<crate::orchestrator::LeaseGuard>,
+) -> anyhow::Result<(Run, Arc<crate::acp::permission::Approvals>)> {
+    Ok(match team {
         Some(team) => {
             // One set of answers for every worker's agent, given by the one front end.
             let approvals = Arc::new(crate::acp::permission::Approvals::new(
@@ -196,18 +203,18 @@ pub async fn run(
                 team,
                 log.clone(),
                 template,
-                events_tx.clone(),
+                events,
                 interrupt.clone(),
                 lease,
             );
-            (Box::pin(run) as Run, Some(approvals))
+            (Box::pin(run) as Run, approvals)
         }
         None => {
-            let mut orchestrator = Orchestrator::new(
+            let mut orchestrator = crate::orchestrator::Orchestrator::new(
                 opts,
                 log.clone(),
                 template,
-                events_tx.clone(),
+                events,
                 interrupt.clone(),
             )
             .await?;
@@ -215,12 +222,66 @@ pub async fn run(
                 orchestrator = orchestrator.with_lease(lease);
             }
             let approvals = orchestrator.approvals();
-            (Box::pin(orchestrator.run()), Some(approvals))
+            (Box::pin(orchestrator.run()) as Run, approvals)
+        }
+    })
+}
+
+/// `joining`: `iteratr worker`, which joins the workers of a session another build drives.
+pub async fn run(
+    store: &StoreConfig,
+    mut args: BuildArgs,
+    settings: &crate::config::Settings,
+    joining: bool,
+) -> anyhow::Result<ExitCode> {
+    let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
+        eprintln!("error: {e:#}");
+        Ok(ExitCode::from(crate::orchestrator::exit::USAGE))
+    };
+    let checked = match check(&mut args) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let project_dir = std::env::current_dir().context("cannot read the current directory")?;
+    let team = match super::worker::team(&args, &project_dir, joining).await {
+        Ok(team) => team,
+        Err(e) => return usage(e),
+    };
+    let log = open_for_writing(store).await?;
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    // One builder per session: refused at once, before any agent or screen, when another holds
+    // it. Workers that join a session run beside its build.
+    let lease = if joining {
+        None
+    } else {
+        match take_lease(&log, &checked.session, &args, &interrupt).await? {
+            Ok(lease) => Some(lease),
+            Err(refused) => return Ok(refused),
         }
     };
+    let (headless, json) = (args.headless, args.json);
+    let (opts, template) = options(checked, args, store, settings, project_dir);
+    let signal_token = interrupt.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("interrupt received; stopping the turn");
+        signal_token.cancel();
+    });
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let session_name = opts.session.clone();
+    let (run, approvals) = start(
+        opts,
+        team,
+        &log,
+        template,
+        events_tx.clone(),
+        &interrupt,
+        lease,
+    )
+    .await?;
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.
-    let after = if args.headless {
+    let after = if headless {
         log.last_seq(&session_name).await.unwrap_or(0)
     } else {
         0
@@ -258,13 +319,20 @@ pub async fn run(
             outcome
         })
     };
-    let outcome = if args.headless {
-        crate::headless::print(events_rx, args.json).await;
+    let outcome = if headless {
+        crate::headless::print(events_rx, json).await;
         driver.await.context("the build loop failed")?
     } else {
         let handle = Arc::new(SessionHandle::open(log.clone(), &session_name).await?);
         let app = crate::tui::App::new(&session_name, false);
-        run_tui(app, events_rx, handle, Some(interrupt.clone()), approvals).await?;
+        run_tui(
+            app,
+            events_rx,
+            handle,
+            Some(interrupt.clone()),
+            Some(approvals),
+        )
+        .await?;
         // The user left: stop the build if it still runs, and wait for it to wind down.
         interrupt.cancel();
         driver.await.context("the build loop failed")?

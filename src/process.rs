@@ -196,6 +196,23 @@ pub fn runs(pid: u32) -> bool {
     )
 }
 
+/// This machine's name, as leases and workers' names record it: `ITERATR_HOST` where set (containers whose host name
+/// changes at every start; a name no other machine uses), else the host name.
+pub fn host_name() -> String {
+    std::env::var("ITERATR_HOST")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// This boot of this machine (Linux: `/proc/sys/kernel/random/boot_id`).
 pub fn boot_id() -> Option<String> {
     first_line("/proc/sys/kernel/random/boot_id")

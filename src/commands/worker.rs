@@ -13,7 +13,7 @@ use crate::session::validate_worker_name;
 
 /// This machine's part of a worker's name: its hostname, in the characters a name allows.
 fn host_part() -> String {
-    let host: String = crate::orchestrator::lease::hostname()
+    let host: String = crate::process::host_name()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .take(40)

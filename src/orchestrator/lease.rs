@@ -34,29 +34,12 @@ pub struct LeaseGuard {
     took_over: Option<String>,
 }
 
-/// This machine's name, as leases record it: `ITERATR_HOST` where set (containers whose host name
-/// changes at every start; a name no other machine uses), else the host name.
-pub fn hostname() -> String {
-    std::env::var("ITERATR_HOST")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        })
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// This build process, as its lease records it.
 fn this_holder(id: String) -> LeaseHolder {
     let pid = std::process::id();
     LeaseHolder {
         id,
-        host: hostname(),
+        host: process::host_name(),
         pid,
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at_ms: now_ms(),

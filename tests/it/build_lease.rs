@@ -197,7 +197,7 @@ async fn forge_lease(p: &Project, host: &str, pid: u32, start_ticks: Option<u64>
 }
 
 fn this_host() -> String {
-    iteratr::orchestrator::lease::hostname()
+    iteratr::process::host_name()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -505,13 +505,17 @@ fn the_generators_reach_the_interesting_inputs() {
             .unwrap_or_else(|| panic!("{property} printed no {needle:?} line:\n{out}"));
         println!("{line}");
         // "NAME: A and B" or "NAME: A": every number on the line must be above zero.
-        let numbers: Vec<u32> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
+        let numbers = numbers_in(line);
         assert!(
             !numbers.is_empty() && numbers.iter().all(|n| *n > 0),
             "{line}"
         );
     }
+}
+
+/// The numbers a line of figures holds, in order ("claims and integrations: 12 and 3").
+pub(crate) fn numbers_in(line: &str) -> Vec<u32> {
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }

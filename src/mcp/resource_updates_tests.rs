@@ -18,15 +18,7 @@ fn t0() -> i64 {
     *T0.get_or_init(|| crate::service::now_ms() - 600_000)
 }
 
-fn task(task: u64, status: TaskStatus) -> EventKind {
-    EventKind::TaskAdded {
-        task,
-        content: format!("task {task}"),
-        status,
-        priority: 2,
-        depends_on: Vec::new(),
-    }
-}
+use crate::session::task_added as task;
 
 fn holder() -> LeaseHolder {
     LeaseHolder {

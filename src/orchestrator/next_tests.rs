@@ -5,15 +5,7 @@ use crate::session::{EventKind, IterationOutcome, TaskStatus};
 
 use crate::session::folded as session;
 
-fn task(task: u64, status: TaskStatus) -> EventKind {
-    EventKind::TaskAdded {
-        task,
-        content: format!("task {task}"),
-        status,
-        priority: 2,
-        depends_on: Vec::new(),
-    }
-}
+use crate::session::task_added as task;
 
 fn iteration(number: u32, planning: bool, outcome: &str) -> [EventKind; 2] {
     [

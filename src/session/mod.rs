@@ -35,6 +35,18 @@ pub use state::{
 };
 pub use usage::Usage;
 
+/// `TAS-n` added as "task n", priority 2, with `status` (for tests of the layers above).
+#[cfg(test)]
+pub(crate) fn task_added(task: u64, status: TaskStatus) -> EventKind {
+    EventKind::TaskAdded {
+        task,
+        content: format!("task {task}"),
+        status,
+        priority: 2,
+        depends_on: Vec::new(),
+    }
+}
+
 /// A session folded from `kinds`, in order (for tests of the layers above).
 #[cfg(test)]
 pub(crate) fn folded(kinds: &[EventKind]) -> SessionState {

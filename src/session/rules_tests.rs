@@ -1019,10 +1019,7 @@ mod properties {
             .find(|l| l.starts_with("claims and integrations:"))
             .unwrap_or_else(|| panic!("no count printed: {text}"));
         println!("{line}");
-        let numbers: Vec<u32> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
+        let numbers = crate::fuzz_tests::numbers_in(line);
         assert!(
             numbers.len() == 2 && numbers.iter().all(|n| *n > 0),
             "{line}"

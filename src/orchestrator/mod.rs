@@ -566,11 +566,7 @@ impl Orchestrator {
 
     /// Ctrl+C ended the run.
     fn interrupted(&mut self, iterations: u32) -> (Outcome, String) {
-        self.finish(
-            Outcome::Interrupted,
-            iterations,
-            "interrupted; run the same command again to resume",
-        )
+        self.finish(Outcome::Interrupted, iterations, next::INTERRUPTED)
     }
 
     fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {

@@ -55,7 +55,7 @@ pub(super) enum Step {
 /// What to say when the loop is interrupted while paused.
 pub(super) const INTERRUPTED_WHILE_PAUSED: &str =
     "interrupted while paused; run the same command again to resume";
-const INTERRUPTED: &str = "interrupted; run the same command again to resume";
+pub(super) const INTERRUPTED: &str = "interrupted; run the same command again to resume";
 
 pub(super) fn before_turn(state: &SessionState, kind: Kind, c: Counters, limits: Limits) -> Step {
     if state.completed.is_some() {

@@ -188,7 +188,7 @@ impl Orchestrator {
             if !self.wait_a_moment(waiting, why).await {
                 return Ok(Claimed::Stop(
                     Outcome::Interrupted,
-                    "interrupted; run the same command again to resume".into(),
+                    super::next::INTERRUPTED.into(),
                 ));
             }
             return Ok(Claimed::Wait);

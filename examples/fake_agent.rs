@@ -331,6 +331,22 @@ fn read_next_turn(state: &Path) -> usize {
         .unwrap_or(0) as usize
 }
 
+/// Locks the state file's companion lock file, so that agents in several processes (a team's
+/// workers) sharing one script never take the same turn; the lock ends when the file is dropped.
+fn lock_state(state: &Path) -> Result<std::fs::File, String> {
+    let mut path = state.as_os_str().to_owned();
+    path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", PathBuf::from(&path).display()))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| format!("cannot lock {}: {e}", PathBuf::from(&path).display()))?;
+    Ok(file)
+}
+
 fn write_next_turn(state: &Path, n: usize) -> std::io::Result<()> {
     let mut tmp = state.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
@@ -514,8 +530,9 @@ impl Fake {
             "no script: pass --script FILE or set ITERATR_FAKE_AGENT_SCRIPT".to_string()
         })?;
         let _guard = self.turn_lock.lock().unwrap();
-        let script = read_script(script_path)?;
         let state = state_path(script_path);
+        let _file_lock = lock_state(&state)?;
+        let script = read_script(script_path)?;
         let n = read_next_turn(&state);
         let Some(spec) = script.turns.get(n).or(script.repeat.as_ref()) else {
             return Ok(None);
@@ -536,8 +553,9 @@ impl Fake {
     fn new_session_exit(&self) -> Option<i32> {
         let script_path = self.script.as_deref()?;
         let _guard = self.turn_lock.lock().unwrap();
-        let script = read_script(script_path).ok()?;
         let state = state_path(script_path);
+        let _file_lock = lock_state(&state).ok()?;
+        let script = read_script(script_path).ok()?;
         let n = read_next_turn(&state);
         let code = script.turns.get(n)?.exit_in_new_session?;
         write_next_turn(&state, n + 1).ok()?;

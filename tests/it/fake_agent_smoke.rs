@@ -443,3 +443,42 @@ async fn cancel_crash_and_restart_continue_the_script() {
         ]
     );
 }
+
+/// A team's workers run one fake agent each on one script: two processes prompting at once
+/// take every turn exactly once (the turn is claimed under a lock both processes honour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_script_never_take_the_same_turn() {
+    const EACH: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("agent.log");
+    let turns: Vec<Value> = (0..2 * EACH)
+        .map(|n| json!({"actions": [{"say": format!("turn {n}")}]}))
+        .collect();
+    let script = write_script(dir.path(), json!({ "turns": turns }));
+    let run = |n: usize| {
+        let (child, transport) = spawn_agent(&script, &log, &[]);
+        let cwd = dir.path().to_path_buf();
+        async move {
+            let _child = child;
+            with_client(transport, Shared::default(), async |cx| {
+                initialize(&cx).await;
+                let session = new_session(&cx, &cwd, vec![]).await;
+                for i in 0..EACH {
+                    prompt(&cx, &session.session_id, &format!("{n}.{i}"))
+                        .await
+                        .unwrap();
+                }
+                Ok(())
+            })
+            .await
+            .unwrap()
+        }
+    };
+    futures_util::future::join(run(0), run(1)).await;
+    let mut taken: Vec<u64> = events(&log_events(&log), "prompt")
+        .iter()
+        .map(|p| p["turn"].as_u64().expect("every prompt took a turn"))
+        .collect();
+    taken.sort_unstable();
+    assert_eq!(taken, (0..2 * EACH as u64).collect::<Vec<_>>());
+}

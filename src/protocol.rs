@@ -10,6 +10,9 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 pub use crate::session::Usage;
+use crate::session::names::from_name;
+
+crate::named!(WorkerPhase, ToolKind, ToolStatus);
 use crate::session::display::TaskCounts;
 use crate::session::{Event, IterationOutcome, PermissionDecision};
 
@@ -101,16 +104,6 @@ pub enum WorkerPhase {
     Integrating,
     /// Its loop ended.
     Stopped,
-}
-
-impl WorkerPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkerPhase::Waiting => "waiting",
-            WorkerPhase::Integrating => "integrating",
-            WorkerPhase::Stopped => "stopped",
-        }
-    }
 }
 
 /// How a hook run ended, as front ends show it.
@@ -278,7 +271,7 @@ pub enum Answer {
 }
 
 /// What kind of tool the agent calls (ACP's `ToolKind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolKind {
     Read,
@@ -294,40 +287,14 @@ pub enum ToolKind {
 }
 
 impl ToolKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolKind::Read => "read",
-            ToolKind::Edit => "edit",
-            ToolKind::Delete => "delete",
-            ToolKind::Move => "move",
-            ToolKind::Search => "search",
-            ToolKind::Execute => "execute",
-            ToolKind::Think => "think",
-            ToolKind::Fetch => "fetch",
-            ToolKind::SwitchMode => "switch_mode",
-            ToolKind::Other => "other",
-        }
-    }
-
     /// From the wire; anything unknown is `Other`.
     pub fn parse(s: &str) -> Self {
-        match s {
-            "read" => ToolKind::Read,
-            "edit" => ToolKind::Edit,
-            "delete" => ToolKind::Delete,
-            "move" => ToolKind::Move,
-            "search" => ToolKind::Search,
-            "execute" => ToolKind::Execute,
-            "think" => ToolKind::Think,
-            "fetch" => ToolKind::Fetch,
-            "switch_mode" => ToolKind::SwitchMode,
-            _ => ToolKind::Other,
-        }
+        from_name(s).unwrap_or(ToolKind::Other)
     }
 }
 
 /// Where a tool call is (ACP's `ToolCallStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolStatus {
     Pending,
@@ -339,28 +306,7 @@ pub enum ToolStatus {
 impl ToolStatus {
     /// From the wire; `None` for a status this version does not know.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => ToolStatus::Pending,
-            "in_progress" => ToolStatus::InProgress,
-            "completed" => ToolStatus::Completed,
-            "failed" => ToolStatus::Failed,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolStatus::Pending => "pending",
-            ToolStatus::InProgress => "in_progress",
-            ToolStatus::Completed => "completed",
-            ToolStatus::Failed => "failed",
-        }
-    }
-}
-
-impl std::fmt::Display for ToolStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        from_name(s)
     }
 }
 

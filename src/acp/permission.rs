@@ -16,7 +16,8 @@ use super::{AgentUpdate, Diff};
 use crate::session::PermissionDecision;
 
 /// `--approve`: what iteratr does with a permission request no rule refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ApproveMode {
     /// Allow it (the default, as the original tool did).
     #[default]
@@ -25,14 +26,7 @@ pub enum ApproveMode {
     Ask,
 }
 
-impl ApproveMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApproveMode::Auto => "auto",
-            ApproveMode::Ask => "ask",
-        }
-    }
-}
+crate::named!(ApproveMode);
 
 pub use crate::protocol::Answer;
 

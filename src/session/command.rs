@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use super::claims::validate_worker_name;
 use super::display::clip;
 use super::error::DomainError;
-use super::event::{
-    Author, Event, EventKind, IterationOutcome, NoteType, PermissionDecision, TaskStatus,
-};
+use super::event::{Author, Event, IterationOutcome, NoteType, PermissionDecision, TaskStatus};
+use super::event_kind::EventKind;
 use super::hook_point::HookPoint;
 use super::lease::LeaseHolder;
 use super::limits::{self, check_priority, check_text, tail_chars};

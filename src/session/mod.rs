@@ -7,11 +7,13 @@ mod command_display;
 pub mod display;
 mod error;
 mod event;
+mod event_kind;
 mod hook_point;
 mod index;
 mod lease;
 pub mod limits;
 mod name;
+pub mod names;
 mod parts;
 mod queries;
 mod state;
@@ -22,9 +24,10 @@ pub use claims::{CLAIM_TTL_MS, Claim, validate_worker_name};
 pub use command::{Command, Ctx, NewTask, decide};
 pub use error::DomainError;
 pub use event::{
-    Author, DecodeError, EVENT_VERSION, Event, EventKind, IterationOutcome, NoteType,
-    PermissionDecision, TaskStatus,
+    Author, DecodeError, EVENT_VERSION, Event, IterationOutcome, NoteType, PermissionDecision,
+    TaskStatus,
 };
+pub use event_kind::{EventKind, EventType};
 pub use hook_point::HookPoint;
 pub use lease::{Lease, LeaseHolder};
 pub use name::{SessionName, session_name_from, validate_session_name};

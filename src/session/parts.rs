@@ -2,8 +2,6 @@
 //! wildcard arm: a new kind does not compile until it says. MCP resource subscriptions (and any
 //! front end or cache that redraws a part) follow it.
 
-use super::EventKind;
-
 /// A part of a session that events change, as folded into [`super::SessionState`] (and, for
 /// hooks, only in the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,54 +40,4 @@ impl Part {
         Part::Permissions,
         Part::Hooks,
     ];
-}
-
-impl EventKind {
-    /// The parts of the session this event changes.
-    pub fn changes(&self) -> &'static [Part] {
-        use Part::*;
-        match self {
-            // A running iteration lists the tasks it added or changed; unfinished work makes a
-            // completed session incomplete again.
-            EventKind::TaskAdded { .. } | EventKind::TaskStatusSet { .. } => {
-                &[Tasks, Iterations, Completion]
-            }
-            EventKind::TaskPrioritySet { .. }
-            | EventKind::TaskDependencyAdded { .. }
-            | EventKind::TaskContentEdited { .. }
-            | EventKind::TaskDeleted { .. }
-            | EventKind::TaskReleased { .. } => &[Tasks, Iterations],
-            EventKind::TaskClaimed { .. }
-            | EventKind::ClaimsRenewed { .. }
-            | EventKind::TaskUnclaimed { .. }
-            | EventKind::TaskIntegrated { .. } => &[Tasks],
-            EventKind::NoteAdded { .. }
-            | EventKind::NoteContentEdited { .. }
-            | EventKind::NoteDeleted { .. } => &[Notes],
-            EventKind::IterationStarted { .. } | EventKind::IterationSummarized { .. } => {
-                &[Iterations]
-            }
-            EventKind::IterationFinished { .. } => &[Iterations, Permissions],
-            EventKind::UserMessage { .. } => &[Messages],
-            EventKind::SessionCompleted { .. } => &[Completion],
-            EventKind::HookRan { .. } => &[Hooks],
-            EventKind::SessionPaused | EventKind::SessionResumed => &[Pause],
-            EventKind::AgentStarted { .. } => &[Agent],
-            EventKind::PermissionDecided { .. } => &[Permissions],
-            // Everything but the lease starts over.
-            EventKind::SessionReset { .. } => &[
-                Tasks,
-                Notes,
-                Iterations,
-                Messages,
-                Completion,
-                Pause,
-                Agent,
-                Permissions,
-            ],
-            EventKind::LeaseAcquired { .. }
-            | EventKind::LeaseRenewed { .. }
-            | EventKind::LeaseReleased { .. } => &[Lease],
-        }
-    }
 }

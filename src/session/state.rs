@@ -8,9 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::Serialize;
 
 use super::claims::Claim;
-use super::event::{
-    Author, Event, EventKind, IterationOutcome, NoteType, PermissionDecision, TaskStatus,
-};
+use super::event::{Author, Event, IterationOutcome, NoteType, PermissionDecision, TaskStatus};
+use super::event_kind::EventKind;
 use super::index::TaskIndex;
 use super::lease::Lease;
 use super::usage::Usage;

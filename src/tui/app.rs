@@ -264,7 +264,6 @@ impl App {
         if seq <= self.state.last_seq {
             return;
         }
-        self.workers.on_log(&event.kind);
         match &event.kind {
             EventKind::UserMessage { text } => self.input.message_logged(text, self.info.working),
             EventKind::IterationStarted { iteration, .. } => {
@@ -283,6 +282,9 @@ impl App {
             self.agent.narrate(&event.kind);
         }
         self.state.apply(seq, &event);
+        if event.kind.changes().contains(&crate::session::Part::Tasks) {
+            self.workers.on_claims(&self.state);
+        }
         // A build renews its lease every half minute: not news for the logs view.
         if matches!(event.kind, EventKind::LeaseRenewed { .. }) {
             return;

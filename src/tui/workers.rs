@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 
 use super::panes::agent::AgentPane;
 use crate::protocol::BuildEvent;
-use crate::session::{EventKind, task_id};
+use crate::session::{SessionState, task_id};
 
 fn dim() -> Style {
     Style::default().add_modifier(Modifier::DIM)
@@ -81,24 +81,25 @@ impl WorkerStrip {
         }
     }
 
-    /// Follows claims in the session log (also from workers of other processes).
-    pub fn on_log(&mut self, kind: &EventKind) {
-        match kind {
-            EventKind::TaskClaimed { task, worker, .. } => {
-                self.entry(worker).task = Some(task_id(*task));
-            }
-            EventKind::TaskUnclaimed { task, worker, .. } => {
-                let id = task_id(*task);
-                let view = self.entry(worker);
-                if view.task.as_deref() == Some(id.as_str()) {
-                    view.task = None;
-                }
+    /// Follows the session's claims (also those of workers in other processes): each worker
+    /// shows the task it holds; one that held a task and holds none is idle.
+    pub fn on_claims(&mut self, state: &SessionState) {
+        let held: BTreeMap<&str, String> = state
+            .claimed_tasks()
+            .filter_map(|t| Some((t.claim.as_ref()?.worker.as_str(), task_id(t.id))))
+            .collect();
+        for (worker, task) in &held {
+            let view = self.entry(worker);
+            view.task = Some(task.clone());
+        }
+        for (worker, view) in &mut self.workers {
+            if view.task.is_some() && !held.contains_key(worker.as_str()) {
+                view.task = None;
                 if view.state != "stopped" {
                     view.state = "idle";
                     view.since = Instant::now();
                 }
             }
-            _ => {}
         }
     }
 

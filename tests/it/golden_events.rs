@@ -3,7 +3,7 @@
 //! keep old events readable), then regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test it golden_events`.
 
 use iteratr::session::{
-    Author, Event, EventKind, LeaseHolder, NoteType, PermissionDecision, TaskStatus,
+    Author, Event, EventKind, EventType, LeaseHolder, NoteType, PermissionDecision, TaskStatus,
 };
 
 fn one_of_each() -> Vec<Event> {
@@ -336,8 +336,15 @@ fn event_encoding_matches_the_golden_file() {
     for (line, event) in golden.lines().zip(&events) {
         assert_eq!(&Event::from_json(line).unwrap(), event);
     }
-    // Every event type is covered.
+    // Every event type is covered, and the name stored beside each payload is its `type` tag.
     let types: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.kind.type_name()).collect();
-    assert_eq!(types.len(), 28);
+    let every: std::collections::BTreeSet<&str> =
+        EventType::ALL.iter().map(|t| t.as_str()).collect();
+    assert_eq!(types, every);
+    assert_eq!(every.len(), 28);
+    for (line, event) in golden.lines().zip(&events) {
+        let stored: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(stored["event"]["type"], event.kind.type_name(), "{line}");
+    }
 }

@@ -2,7 +2,7 @@
 //! worker's output in the agent pane, and `w` to move the focus, on ratatui's TestBackend.
 
 use iteratr::protocol::{AgentUpdate, BuildEvent, WorkerPhase};
-use iteratr::session::{Author, Event, EventKind};
+use iteratr::session::{Author, Event, EventKind, TaskStatus};
 use iteratr::tui::App;
 use ratatui::crossterm::event::KeyCode;
 
@@ -37,6 +37,19 @@ fn the_strip_shows_every_worker_and_w_moves_the_focus() {
             event: Event::new(1_764_000_000_000, Author::System, kind),
         });
     };
+    // The strip reads claims from the session, so the tasks exist first, as in any real log.
+    for task in [1, 2] {
+        log(
+            &mut app,
+            EventKind::TaskAdded {
+                task,
+                content: format!("task {task}"),
+                status: TaskStatus::Remaining,
+                priority: 2,
+                depends_on: vec![],
+            },
+        );
+    }
     for (worker, task) in [("w1", 1), ("w2", 2)] {
         app.on_build_event(from(
             worker,

@@ -319,7 +319,7 @@ fn render_permissions(out: &mut String, p: &crate::session::Permissions) {
         let _ = writeln!(
             out,
             "  {when}{} → {}",
-            first_line(&crate::acp::call_label(&r.tool, &r.title)),
+            first_line(&crate::protocol::call_label(&r.tool, &r.title)),
             r.decision.describe(r.rule.as_deref())
         );
     }

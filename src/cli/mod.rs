@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 // Store selection lives in `store`; these names stay reachable here for the commands.
-pub use crate::store::{NatsChoice, StoreConfig, open_store};
+use crate::store::StoreConfig;
 
 pub const VERSION_LINE: &str = concat!(
     env!("CARGO_PKG_VERSION"),

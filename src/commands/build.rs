@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{follow_log, open_for_writing, run_tui, shutdown_signal, stdout_is_terminal};
-use crate::cli::{BuildArgs, StoreConfig};
+use crate::cli::BuildArgs;
 use crate::service::SessionHandle;
 use crate::session::{SessionName, session_name_from};
+use crate::store::StoreConfig;
 use crate::template::PromptTemplate;
 
 /// The spec given, or the only Markdown file in `specs/`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::{NatsChoice, StoreConfig};
+use crate::store::{NatsChoice, StoreConfig};
 
 pub async fn run(store: &StoreConfig, agent: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
     let data_dir = &store.data_dir;

@@ -11,9 +11,9 @@ use super::build::{find_spec, load_template};
 use super::{
     Picked, open_for_writing, pick_session, session_for_this_directory, several, shutdown_signal,
 };
-use crate::cli::StoreConfig;
 use crate::mcp::{HttpOptions, PromptSource, SessionTools, serve_http, serve_stdio};
 use crate::service::SessionHandle;
+use crate::store::StoreConfig;
 
 /// The tools as `tools/list` shows them, pretty-printed (also the content of `mcp/tools.json`).
 pub fn tools_json() -> anyhow::Result<String> {

@@ -17,12 +17,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{Cli, Commands, McpCommand, StoreConfig, VERSION_LINE, open_store};
+use crate::cli::{Cli, Commands, McpCommand, VERSION_LINE};
 use crate::service::SessionHandle;
 use crate::session::display::error_chain;
 use crate::session::{SessionName, session_name_from};
 pub use crate::signal::shutdown_signal;
 use crate::store::EventLog;
+use crate::store::{StoreConfig, open_store};
 
 pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     if let Commands::NatsKeeper { server_bin } = &cli.command {

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::bail;
 
 use super::{Picked, open_for_reading, pick_session, several};
-use crate::cli::StoreConfig;
 use crate::service::SessionHandle;
 use crate::session::{Author, Command};
+use crate::store::StoreConfig;
 
 pub async fn run(
     store: &StoreConfig,

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use super::{Picked, open_for_reading, pick_session};
-use crate::cli::StoreConfig;
 use crate::service::SessionHandle;
 use crate::session::SessionName;
 use crate::status;
+use crate::store::StoreConfig;
 
 pub async fn run(
     store: &StoreConfig,

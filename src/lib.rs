@@ -21,6 +21,7 @@ pub mod logging;
 pub mod mcp;
 pub mod narrate;
 pub mod orchestrator;
+pub mod output;
 pub mod process;
 pub mod protocol;
 pub mod render;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 pub use crate::session::Usage;
@@ -271,7 +271,7 @@ pub enum Answer {
 }
 
 /// What kind of tool the agent calls (ACP's `ToolKind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolKind {
     Read,
@@ -294,7 +294,7 @@ impl ToolKind {
 }
 
 /// Where a tool call is (ACP's `ToolCallStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolStatus {
     Pending,
@@ -311,7 +311,7 @@ impl ToolStatus {
 }
 
 /// One thing the agent did during a turn.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentUpdate {
     /// A chunk of the agent's answer (streamed; lines may be split across chunks).
@@ -337,9 +337,9 @@ pub enum AgentUpdate {
         #[serde(skip_serializing_if = "Option::is_none")]
         status: Option<ToolStatus>,
         /// Text the tool produced.
-        #[serde(skip_serializing_if = "String::is_empty")]
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         output: String,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         diffs: Vec<Diff>,
     },
     Plan {
@@ -356,25 +356,25 @@ pub enum AgentUpdate {
     PermissionAsked {
         id: u64,
         /// The tool's name, when the agent told it.
-        #[serde(skip_serializing_if = "String::is_empty")]
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         tool: String,
         title: String,
         kind: ToolKind,
         #[serde(skip_serializing_if = "Option::is_none")]
         input: Option<Value>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         diffs: Vec<Diff>,
     },
     /// iteratr allowed a call with no person and no rule involved: counted per iteration
     /// (`iteration_finished`), not shown one by one.
     AllowedQuietly {
-        #[serde(skip_serializing_if = "String::is_empty")]
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         tool: String,
     },
     /// iteratr answered a permission request (`id` matches an earlier `PermissionAsked`).
     Permission {
         id: u64,
-        #[serde(skip_serializing_if = "String::is_empty")]
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         tool: String,
         title: String,
         decision: PermissionDecision,
@@ -444,7 +444,28 @@ impl Serialize for AgentExit {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Reads back what [`Display`](std::fmt::Display) wrote (the output stream stores it so).
+impl<'de> Deserialize<'de> for AgentExit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(
+            if let Some(code) = text
+                .strip_prefix("exit status: ")
+                .and_then(|c| c.parse().ok())
+            {
+                AgentExit::Code(code)
+            } else if text == "stopped by iteratr" {
+                AgentExit::StoppedByIteratr
+            } else if let Some(e) = text.strip_prefix("lost track of it: ") {
+                AgentExit::Lost(e.to_string())
+            } else {
+                AgentExit::Signal(text)
+            },
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diff {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -452,7 +473,7 @@ pub struct Diff {
     pub new: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanEntry {
     pub content: String,
     pub status: String,

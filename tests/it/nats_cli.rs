@@ -9,6 +9,9 @@ use crate::common::procs::running;
 
 use serde_json::{Value, json};
 
+use crate::common::fake_agent::script::{Action, Script, Turn};
+use crate::common::project::{status_of, summary, tool};
+
 const SPEC: &str = "# Demo\n\nOne file.\n\n- [ ] Write hello.txt\n";
 
 fn project() -> tempfile::TempDir {
@@ -17,18 +20,17 @@ fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("specs")).unwrap();
     std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
-    let tool = |name: &str, args: Value| json!({"tool": name, "args": args});
-    let script = json!({"turns": [
-        {"actions": [tool("iteration-summary", json!({"summary": "planned"}))]},
-        {"actions": [
-            tool("task-status", json!({"id": "TAS-1", "status": "in_progress"})),
-            {"write": {"path": "hello.txt", "content": "done\n"}},
-            tool("task-status", json!({"id": "TAS-1", "status": "completed"})),
-            tool("iteration-summary", json!({"summary": "TAS-1 done"})),
+    let script = Script::turns([
+        Turn::of([summary("planned")]),
+        Turn::of([
+            status_of("TAS-1", "in_progress"),
+            Action::write("hello.txt", "done\n"),
+            status_of("TAS-1", "completed"),
+            summary("TAS-1 done"),
             tool("session-complete", json!({"summary": "all done"})),
-        ]},
-    ]});
-    std::fs::write(dir.path().join("script.json"), script.to_string()).unwrap();
+        ]),
+    ]);
+    std::fs::write(dir.path().join("script.json"), script.to_json()).unwrap();
     dir
 }
 

@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Script<A = Action> {
     pub turns: Vec<Turn<A>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Missing is `None` all the same; `default` would ask `A: Default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repeat: Option<Turn<A>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
@@ -34,7 +35,8 @@ pub struct Script<A = Action> {
 /// `session/new` (the turn is used up, so a restarted agent goes on with the next one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn<A = Action> {
-    #[serde(default)]
+    // A path, not `default`: that would ask `A: Default` of every action type.
+    #[serde(default = "Vec::new")]
     pub actions: Vec<A>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Stop>,

@@ -285,3 +285,14 @@ pub fn pids<K: Kind>(log: &[Record]) -> std::collections::BTreeSet<u32> {
         .map(|r| r.pid)
         .collect()
 }
+
+/// The `set_config_option` events of a log (`set_model` ones have the same fields).
+#[allow(dead_code)] // what the tests read with
+pub fn config_options(log: &[Record]) -> Vec<SetOption> {
+    log.iter()
+        .filter_map(|r| match &r.event {
+            Event::SetConfigOption(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}

@@ -141,22 +141,17 @@ impl Fake {
                         r = cx.send_request(req).block_task() => r,
                         _ = token.cancelled() => return cancelled,
                     };
-                    match result {
-                        Ok(r) => self.log(Event::Read(log::Read {
-                            session_id: sid(session),
-                            path,
-                            ok: true,
-                            content: Some(r.content),
-                            error: None,
-                        })),
-                        Err(e) => self.log(Event::Read(log::Read {
-                            session_id: sid(session),
-                            path,
-                            ok: false,
-                            content: None,
-                            error: Some(e.message),
-                        })),
-                    }
+                    let (content, error) = match result {
+                        Ok(r) => (Some(r.content), None),
+                        Err(e) => (None, Some(e.message)),
+                    };
+                    self.log(Event::Read(log::Read {
+                        session_id: sid(session),
+                        path,
+                        ok: error.is_none(),
+                        content,
+                        error,
+                    }));
                 }
                 Action::Write { path, content } => {
                     if !self.write_file(cx, session, &path, content, token).await {
@@ -349,20 +344,13 @@ impl Fake {
             r = cx.send_request(req).block_task() => r,
             _ = token.cancelled() => return false,
         };
-        match result {
-            Ok(_) => self.log(Event::Write(log::Write {
-                session_id: sid(session),
-                path,
-                ok: true,
-                error: None,
-            })),
-            Err(e) => self.log(Event::Write(log::Write {
-                session_id: sid(session),
-                path,
-                ok: false,
-                error: Some(e.message),
-            })),
-        }
+        let error = result.err().map(|e| e.message);
+        self.log(Event::Write(log::Write {
+            session_id: sid(session),
+            path,
+            ok: error.is_none(),
+            error,
+        }));
         true
     }
 

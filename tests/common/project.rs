@@ -285,6 +285,11 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// What the command printed: its stdout, then its stderr.
+pub fn stdout_and_stderr(o: &Output) -> String {
+    format!("{}\n{}", stdout(o), stderr(o))
+}
+
 pub fn tool(name: &str, args: Value) -> Action {
     Action::tool(name, args)
 }

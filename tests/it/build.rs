@@ -81,14 +81,7 @@ fn a_three_task_spec_completes() {
         assert!(url.starts_with("http://127.0.0.1:"), "{s:?}");
         assert_eq!(s.cwd, p.path().canonicalize().unwrap());
     }
-    let models: Vec<log::SetOption> = p
-        .agent_log()
-        .into_iter()
-        .filter_map(|r| match r.event {
-            Event::SetConfigOption(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let models = log::config_options(&p.agent_log());
     assert_eq!(models.len(), 4);
     assert!(models.iter().all(|m| m.value == "fake/large" && m.ok));
     let prompts = p.agent_events::<log::Prompt>();

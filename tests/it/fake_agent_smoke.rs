@@ -188,14 +188,7 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
         panic!("not over HTTP: {new:?}")
     };
     assert_eq!((url, auth), (&serve.url, &true));
-    let set: Vec<_> = log
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::SetConfigOption(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(set[0].value, "fake/large");
+    assert_eq!(log::config_options(&log)[0].value, "fake/large");
     let p = &log::of::<log::Prompt>(&log)[0];
     assert_eq!((p.turn, p.text.as_str()), (Some(0), "Build the spec"));
     let tools = log::of::<log::Tool>(&log);

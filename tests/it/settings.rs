@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 
-use crate::common::fake_agent::log::Event;
+use crate::common::fake_agent::log;
 use crate::common::project::*;
 
 fn config(
@@ -138,14 +138,7 @@ fn a_build_takes_its_model_from_the_projects_file() {
         stdout(&out),
         stderr(&out)
     );
-    let models: Vec<_> = p
-        .agent_log()
-        .into_iter()
-        .filter_map(|r| match r.event {
-            Event::SetConfigOption(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let models = log::config_options(&p.agent_log());
     assert!(
         models.iter().any(|m| m.value == "fake/large"),
         "the model of iteratr.toml did not reach the agent: {models:?}"

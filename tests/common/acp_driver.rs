@@ -1,4 +1,4 @@
-//! A client for the scripted fake ACP agent (`examples/fake_agent.rs`) built on the
+//! A client for the scripted fake ACP agent (`examples/fake_agent/`) built on the
 //! `agent-client-protocol` crate's own client, independent of iteratr's: spawning the agent,
 //! running a client that records what it sees, the agent's log, and reading the updates.
 
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::PATIENCE;
+use super::fake_agent::script::Script;
 
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
@@ -189,18 +190,10 @@ pub async fn prompt(
     .await
 }
 
-pub fn write_script(dir: &Path, script: Value) -> PathBuf {
+pub fn write_script(dir: &Path, script: &Script) -> PathBuf {
     let path = dir.join("script.json");
-    std::fs::write(&path, script.to_string()).unwrap();
+    std::fs::write(&path, script.to_json()).unwrap();
     path
-}
-
-pub fn log_events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
-        .collect()
 }
 
 /// Waits until the agent has logged `n` prompts: it has taken the turn, and a cancel finds it.
@@ -216,10 +209,6 @@ pub async fn prompts_logged(log: &Path, n: usize) {
         }
     })
     .await
-}
-
-pub fn events<'a>(log: &'a [Value], name: &str) -> Vec<&'a Value> {
-    log.iter().filter(|e| e["event"] == name).collect()
 }
 
 pub fn block_text(b: &ContentBlock) -> String {

@@ -1,7 +1,15 @@
-//! Where the scripted fake ACP agent (`examples/fake_agent.rs`) is built: `cargo test` builds
-//! examples beside the test binaries.
+//! The scripted fake ACP agent (`examples/fake_agent/`): where `cargo test` builds it (beside
+//! the test binaries), its script and log formats (the agent's own serde types), and what the
+//! tests read in its log.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+#[path = "../../examples/fake_agent/log.rs"]
+pub mod log;
+#[path = "../../examples/fake_agent/script.rs"]
+pub mod script;
+
+use log::{Event, Record};
 
 pub fn path() -> PathBuf {
     super::example("fake_agent")
@@ -9,40 +17,35 @@ pub fn path() -> PathBuf {
 
 /// The processes a fake agent log names: every agent that started, and every grandchild a
 /// stubborn agent (`ITERATR_FAKE_AGENT_STUBBORN`) started, each with what it is.
-pub fn processes(log: &[serde_json::Value]) -> Vec<(u32, String)> {
+pub fn processes(log: &[Record]) -> Vec<(u32, String)> {
     log.iter()
-        .filter_map(|e| match e["event"].as_str()? {
-            "start" => Some((e["pid"].as_u64()? as u32, "an agent".to_string())),
-            "grandchild" => Some((
-                e["grandchild"].as_u64()? as u32,
-                format!("the grandchild of agent {}", e["pid"]),
-            )),
+        .filter_map(|r| match &r.event {
+            Event::Start(_) => Some((r.pid, "an agent".to_string())),
+            Event::Grandchild(g) => {
+                Some((g.grandchild, format!("the grandchild of agent {}", r.pid)))
+            }
             _ => None,
         })
         .collect()
 }
 
-/// Reads a fake agent log file (lines of JSON; a missing file is an empty log).
-pub fn read_log(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+/// Reads a fake agent log file (its whole lines; a missing file is an empty log).
+pub fn read_log(path: &Path) -> Vec<Record> {
+    super::project::json_lines(path)
 }
 
 /// Waits until none of the processes `log` names runs (a stubborn agent and its grandchild end
 /// only when someone kills them); fails naming those left. With `stubborn`, every agent that
 /// started must have logged its grandchild, so the check cannot pass for want of one.
 #[track_caller]
-pub fn assert_gone(log: &[serde_json::Value], stubborn: bool) {
+pub fn assert_gone(log: &[Record], stubborn: bool) {
     if stubborn {
-        for start in log.iter().filter(|e| e["event"] == "start") {
+        for start in log.iter().filter(|r| matches!(r.event, Event::Start(_))) {
             assert!(
                 log.iter()
-                    .any(|e| e["event"] == "grandchild" && e["pid"] == start["pid"]),
+                    .any(|r| matches!(r.event, Event::Grandchild(_)) && r.pid == start.pid),
                 "the stubborn agent {} started no grandchild: {log:?}",
-                start["pid"]
+                start.pid
             );
         }
     }

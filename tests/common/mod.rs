@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
 
 pub mod acp_driver;
 pub mod conformance;
@@ -47,7 +46,8 @@ pub fn message(text: impl Into<String>) -> Event {
     )
 }
 
-/// The example binary `name` (a helper process of the tests, `examples/NAME.rs`): `cargo test`
+/// The example binary `name` (a helper process of the tests, `examples/NAME.rs` or
+/// `examples/NAME/main.rs`): `cargo test`
 /// builds examples beside the test binaries.
 pub fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::fake_agent::log::{self, Record};
+use super::fake_agent::script::{Action, Script, Turn};
+
 /// A project directory with a spec, a script for the fake agent, and its own data dir.
 pub struct Project {
     pub dir: tempfile::TempDir,
@@ -17,7 +20,7 @@ pub struct Project {
 pub const SPEC: &str = "# Demo\n\nMake three files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n- [ ] Write the README\n";
 
 impl Project {
-    pub fn new(script: Value) -> Self {
+    pub fn new(script: Script) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
         std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
@@ -25,7 +28,7 @@ impl Project {
             dir,
             env: Vec::new(),
         };
-        p.script(script);
+        p.script(&script);
         p
     }
 
@@ -40,8 +43,8 @@ impl Project {
     }
 
     /// Replaces the script and restarts it from its first turn.
-    pub fn script(&self, script: Value) {
-        std::fs::write(self.path().join("script.json"), script.to_string()).unwrap();
+    pub fn script(&self, script: &Script) {
+        std::fs::write(self.path().join("script.json"), script.to_json()).unwrap();
         let _ = std::fs::remove_file(self.path().join("script.json.state"));
     }
 
@@ -81,15 +84,14 @@ impl Project {
         finish(child, Duration::from_secs(60))
     }
 
-    pub fn agent_log(&self) -> Vec<Value> {
+    /// The fake agent's log.
+    pub fn agent_log(&self) -> Vec<Record> {
         json_lines(&self.path().join("agent.log"))
     }
 
-    pub fn agent_events(&self, kind: &str) -> Vec<Value> {
-        self.agent_log()
-            .into_iter()
-            .filter(|e| e["event"] == kind)
-            .collect()
+    /// The fake agent's events of kind `K` (`log::Prompt`...), in order.
+    pub fn agent_events<K: log::Kind>(&self) -> Vec<K> {
+        log::of(&self.agent_log())
     }
 
     pub fn status(&self) -> Value {
@@ -140,10 +142,9 @@ impl Project {
     }
 }
 
-/// Runs `git ARGS` in `dir` and returns what it printed, failing the test when git fails.
 /// The whole lines of a JSON-lines log another process may be appending to: a last line without
 /// its newline is still being written, and is left for the next read.
-pub fn json_lines(path: &Path) -> Vec<Value> {
+pub fn json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let whole = text.rfind('\n').map_or("", |end| &text[..end]);
     whole
@@ -151,7 +152,7 @@ pub fn json_lines(path: &Path) -> Vec<Value> {
         .map(|l| {
             serde_json::from_str(l).unwrap_or_else(|e| {
                 panic!(
-                    "{} holds a line that is not JSON ({e}): {l}",
+                    "{} holds a line that is not what was expected ({e}): {l}",
                     path.display()
                 )
             })
@@ -159,6 +160,7 @@ pub fn json_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Runs `git ARGS` in `dir` and returns what it printed, failing the test when git fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -283,49 +285,62 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-pub fn tool(name: &str, args: Value) -> Value {
-    json!({"tool": name, "args": args})
+/// What the command printed: its stdout, then its stderr.
+pub fn stdout_and_stderr(o: &Output) -> String {
+    format!("{}\n{}", stdout(o), stderr(o))
 }
 
-pub fn status_of(id: &str, status: &str) -> Value {
+pub fn tool(name: &str, args: Value) -> Action {
+    Action::tool(name, args)
+}
+
+pub fn status_of(id: &str, status: &str) -> Action {
     tool("task-status", json!({"id": id, "status": status}))
 }
 
-pub fn summary(text: &str) -> Value {
+pub fn summary(text: &str) -> Action {
     tool("iteration-summary", json!({"summary": text}))
 }
 
-pub fn planning_turn() -> Value {
-    json!({"actions": [
-        {"say": "Planning.\n"},
+pub fn planning_turn() -> Turn {
+    Turn::of([
+        Action::say("Planning.\n"),
         tool("task-list", json!({})),
-        tool("note-add", json!({"type": "decision", "content": "Plain text files"})),
+        tool(
+            "note-add",
+            json!({"type": "decision", "content": "Plain text files"}),
+        ),
         summary("Planned three tasks"),
-    ]})
+    ])
 }
 
-pub fn work_turn(id: &str, file: &str) -> Value {
-    json!({"actions": [
+pub fn work_turn(id: &str, file: &str) -> Turn {
+    Turn::of([
         status_of(id, "in_progress"),
-        {"write": {"path": file, "content": "done\n"}},
+        Action::write(file, "done\n"),
         status_of(id, "completed"),
         summary(&format!("{id} done")),
-    ]})
+    ])
 }
 
-pub fn finishing_turn() -> Value {
-    json!({"actions": [
+pub fn finishing_turn() -> Turn {
+    Turn::of([
         // Declaring victory early is refused...
         tool("session-complete", json!({})),
         status_of("TAS-3", "completed"),
         summary("README written"),
         // ...and accepted once every task is done.
         tool("session-complete", json!({"summary": "all done"})),
-    ]})
+    ])
 }
 
-pub fn full_script() -> Value {
-    json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
+pub fn full_script() -> Script {
+    Script::turns([
+        planning_turn(),
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ])
 }
 
 /// Each iteration of a `status --json` as (outcome, planning).
@@ -362,14 +377,14 @@ pub fn build_completes(p: &Project) -> (String, Value) {
 
 /// What the agent does after a build was stopped by a fault, whatever iteration it is: ask for
 /// the next task, finish everything, complete the session.
-pub fn catch_up_script() -> Value {
-    let turn = json!({"actions": [
+pub fn catch_up_script() -> Script {
+    let turn = Turn::of([
         tool("task-next", json!({})),
         status_of("TAS-1", "completed"),
         status_of("TAS-2", "completed"),
         status_of("TAS-3", "completed"),
         summary("finished after the kill"),
         tool("session-complete", json!({"summary": "done"})),
-    ]});
-    json!({"turns": [turn.clone(), turn.clone(), turn]})
+    ]);
+    Script::turns([turn.clone(), turn.clone(), turn])
 }

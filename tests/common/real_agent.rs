@@ -365,19 +365,31 @@ pub fn run_script_to_the_end(
     p: &Project,
     limit: Duration,
 ) -> (Finished, String) {
-    let out = Run::start(cmd).finish(limit, || format!("{}\n{}", llm.report(), p.log_tail()));
-    let context = format!(
-        "{}\n{}\n{}\n{}",
-        out.stdout,
-        out.stderr,
-        llm.report(),
-        p.log_tail()
-    );
-    assert!(llm.errors().is_empty(), "{context}");
-    let (done, steps) = llm.progress();
-    assert_eq!(done, steps, "{context}");
-    assert_eq!(out.code, Some(0), "{context}");
-    (out, context)
+    Run::start(cmd).script_to_the_end(llm, p, limit)
+}
+
+impl Run {
+    /// [`run_script_to_the_end`] for a build already started.
+    pub fn script_to_the_end(
+        self,
+        llm: &FakeLlm,
+        p: &Project,
+        limit: Duration,
+    ) -> (Finished, String) {
+        let out = self.finish(limit, || format!("{}\n{}", llm.report(), p.log_tail()));
+        let context = format!(
+            "{}\n{}\n{}\n{}",
+            out.stdout,
+            out.stderr,
+            llm.report(),
+            p.log_tail()
+        );
+        assert!(llm.errors().is_empty(), "{context}");
+        let (done, steps) = llm.progress();
+        assert_eq!(done, steps, "{context}");
+        assert_eq!(out.code, Some(0), "{context}");
+        (out, context)
+    }
 }
 
 /// Asserts that no process is left (after a grace) working in `dir` or below it (a worker's

@@ -2,34 +2,40 @@
 //! with its number, tasks and summary; never the data dir, ignored files or files that were
 //! untracked before; nothing while a rebase is in progress; nothing with --no-auto-commit.
 
-use serde_json::json;
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
 
 use crate::common::project::*;
 
 /// A project that is a git repository with one commit, an ignored pattern and an untracked file.
-fn repo(script: serde_json::Value) -> Project {
+fn repo(script: Script) -> Project {
     let p = Project::new(script);
     p.init_git();
     std::fs::write(p.path().join("scratch.txt"), "mine, not committed\n").unwrap();
     p
 }
 
-fn writes_too(mut turn: serde_json::Value, extra: &[(&str, &str)]) -> serde_json::Value {
-    let actions = turn["actions"].as_array_mut().unwrap();
-    for (path, content) in extra {
-        actions.insert(0, json!({"write": {"path": path, "content": content}}));
-    }
-    turn
+fn writes_too(turn: Turn, extra: &[(&str, &str)]) -> Turn {
+    // Each one before the others, as they were inserted at the front one by one.
+    let writes = extra
+        .iter()
+        .rev()
+        .map(|(path, content)| Action::write(path, *content));
+    Turn::of(writes).then(turn.actions)
 }
 
 #[test]
 fn each_iteration_that_changed_files_is_one_commit_of_exactly_those_files() {
-    let p = repo(json!({"turns": [
+    let extra = [
+        ("scratch.txt", "changed by the agent\n"),
+        ("debug.log", "ignored\n"),
+    ];
+    let p = repo(Script::turns([
         planning_turn(),
-        writes_too(work_turn("TAS-1", "hello.txt"), &[("scratch.txt", "changed by the agent\n"), ("debug.log", "ignored\n")]),
+        writes_too(work_turn("TAS-1", "hello.txt"), &extra),
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
-    ]}));
+    ]));
     let out = p.build(&["--headless"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
@@ -101,7 +107,10 @@ fn each_iteration_that_changed_files_is_one_commit_of_exactly_those_files() {
 
 #[test]
 fn a_repository_mid_rebase_is_left_alone_and_the_flag_turns_commits_off() {
-    let p = repo(json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt")]}));
+    let p = repo(Script::turns([
+        planning_turn(),
+        work_turn("TAS-1", "hello.txt"),
+    ]));
     let rebase = p.path().join(".git/rebase-merge");
     std::fs::create_dir_all(&rebase).unwrap();
     let out = p.build(&["--headless", "-i", "1"]);
@@ -111,7 +120,7 @@ fn a_repository_mid_rebase_is_left_alone_and_the_flag_turns_commits_off() {
     assert_eq!(git(p.path(), &["rev-list", "--count", "HEAD"]), "1");
     std::fs::remove_dir_all(&rebase).unwrap();
 
-    p.script(json!({"turns": [work_turn("TAS-2", "world.txt")]}));
+    p.script(&Script::turns([work_turn("TAS-2", "world.txt")]));
     let out = p.build(&["--headless", "-i", "1", "--no-auto-commit"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(p.path().join("world.txt").exists());
@@ -120,8 +129,8 @@ fn a_repository_mid_rebase_is_left_alone_and_the_flag_turns_commits_off() {
 
 #[test]
 fn iterations_that_change_nothing_stop_the_loop_in_a_repository_only() {
-    let idle = || json!({"actions": [{"say": "Looking around; nothing to change.\n"}]});
-    let script = json!({"turns": [planning_turn(), idle(), idle(), idle(), idle(), idle()]});
+    let idle = || Turn::of([Action::say("Looking around; nothing to change.\n")]);
+    let script = Script::turns([planning_turn(), idle(), idle(), idle(), idle(), idle()]);
     let p = repo(script.clone());
     let out = p.build(&["--headless"]);
     let text = stdout(&out);
@@ -133,7 +142,7 @@ fn iterations_that_change_nothing_stop_the_loop_in_a_repository_only() {
         "{text}"
     );
     assert_eq!(
-        p.agent_events("prompt").len(),
+        p.agent_events::<log::Prompt>().len(),
         4,
         "planning and three idle iterations"
     );
@@ -142,5 +151,5 @@ fn iterations_that_change_nothing_stop_the_loop_in_a_repository_only() {
     let plain = Project::new(script);
     let out = plain.build(&["--headless", "-i", "4"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert_eq!(plain.agent_events("prompt").len(), 5);
+    assert_eq!(plain.agent_events::<log::Prompt>().len(), 5);
 }

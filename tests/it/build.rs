@@ -3,11 +3,14 @@
 
 use crate::common::project::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::common::fake_agent::log::{self, Event};
+use crate::common::fake_agent::script::{Action, Script, Turn};
 
 #[test]
 fn a_three_task_spec_completes() {
@@ -65,46 +68,30 @@ fn a_three_task_spec_completes() {
 
     // The agent: one fresh ACP session per iteration, each with iteratr's HTTP MCP server and
     // its bearer token; the model chosen with -m; prompts rendered from the template.
-    let sessions = p.agent_events("new_session");
+    let sessions = p.agent_events::<log::NewSession>();
     assert_eq!(sessions.len(), 4);
-    let ids: std::collections::BTreeSet<&str> = sessions
-        .iter()
-        .map(|s| s["session_id"].as_str().unwrap())
-        .collect();
+    let ids: std::collections::BTreeSet<&str> =
+        sessions.iter().map(|s| s.session_id.as_str()).collect();
     assert_eq!(ids.len(), 4, "a fresh session every iteration");
     for s in &sessions {
-        let server = &s["mcp_servers"][0];
-        assert_eq!(
-            (server["kind"].as_str(), server["auth"].as_bool()),
-            (Some("http"), Some(true)),
-            "{s}"
-        );
-        assert!(
-            server["url"]
-                .as_str()
-                .unwrap()
-                .starts_with("http://127.0.0.1:")
-        );
-        assert_eq!(
-            s["cwd"].as_str().map(PathBuf::from),
-            Some(p.path().canonicalize().unwrap())
-        );
+        let log::McpServer::Http { url, auth, .. } = &s.mcp_servers[0] else {
+            panic!("not over HTTP: {s:?}")
+        };
+        assert!(auth, "{s:?}");
+        assert!(url.starts_with("http://127.0.0.1:"), "{s:?}");
+        assert_eq!(s.cwd, p.path().canonicalize().unwrap());
     }
-    let models: Vec<Value> = p.agent_events("set_config_option");
+    let models = log::config_options(&p.agent_log());
     assert_eq!(models.len(), 4);
-    assert!(
-        models
-            .iter()
-            .all(|m| m["value"] == "fake/large" && m["ok"] == true)
-    );
-    let prompts = p.agent_events("prompt");
-    let first = prompts[0]["text"].as_str().unwrap();
+    assert!(models.iter().all(|m| m.value == "fake/large" && m.ok));
+    let prompts = p.agent_events::<log::Prompt>();
+    let first = &prompts[0].text;
     assert!(
         first.contains("iteration 0") && first.contains("planning iteration"),
         "{first}"
     );
     assert!(first.contains("- TAS-1 [p2] Write hello.txt"), "{first}");
-    let second = prompts[1]["text"].as_str().unwrap();
+    let second = &prompts[1].text;
     assert!(
         second.contains("- #0 (end_turn): Planned three tasks"),
         "{second}"
@@ -129,13 +116,17 @@ fn a_three_task_spec_completes() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     // And no agent is left running.
-    for start in p.agent_events("start") {
-        assert_gone(start["pid"].as_u64().unwrap() as u32);
-    }
+    assert_agents_gone(&p);
 }
 
-fn assert_gone(pid: u32) {
-    crate::common::procs::wait_gone(pid, "agent process", crate::common::PATIENCE);
+fn assert_agents_gone(p: &Project) {
+    let starts = p
+        .agent_log()
+        .into_iter()
+        .filter(|r| matches!(r.event, Event::Start(_)));
+    for start in starts {
+        crate::common::procs::wait_gone(start.pid, "agent process", crate::common::PATIENCE);
+    }
 }
 
 #[test]
@@ -164,13 +155,8 @@ fn iteration_limit_then_resume_then_reset() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("resuming session demo after iteration 2"));
     assert!(stdout(&out).contains("── iteration 3 ──") && !stdout(&out).contains("iteration 0"));
-    let prompts = p.agent_events("prompt");
-    assert!(
-        prompts.last().unwrap()["text"]
-            .as_str()
-            .unwrap()
-            .contains("iteration 3")
-    );
+    let prompts = p.agent_events::<log::Prompt>();
+    assert!(prompts.last().unwrap().text.contains("iteration 3"));
     assert_eq!(p.status()["completed"], true);
 
     // Completed: running again says so and does nothing.
@@ -183,7 +169,7 @@ fn iteration_limit_then_resume_then_reset() {
     );
 
     // --reset starts over: tasks imported again, planning again, numbering from TAS-1.
-    p.script(full_script());
+    p.script(&full_script());
     let out = p.build(&["--headless", "--reset", "-i", "1"]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     assert!(stdout(&out).contains("iteration 0 (planning)"));
@@ -194,9 +180,10 @@ fn iteration_limit_then_resume_then_reset() {
 
 #[test]
 fn sigint_cancels_the_turn_and_the_next_run_resumes() {
-    let p = Project::new(
-        json!({"turns": [planning_turn(), {"actions": [{"say": "long job\n"}, {"hang": true}]}]}),
-    );
+    let p = Project::new(Script::turns([
+        planning_turn(),
+        Turn::of([Action::say("long job\n"), Action::Hang]),
+    ]));
     let mut child = p.command(&["--headless"]).spawn().unwrap();
     // The agent is in the hanging turn (it logs the prompt once a cancel would find the turn).
     wait_for_prompts(&p, 2);
@@ -213,16 +200,18 @@ fn sigint_cancels_the_turn_and_the_next_run_resumes() {
         stderr(&out)
     );
     assert!(stdout(&out).contains("interrupted; run the same command again to resume"));
-    let cancels = p.agent_events("cancel");
+    let cancels = p.agent_events::<log::Cancel>();
     assert_eq!(cancels.len(), 1, "session/cancel reached the agent");
-    for start in p.agent_events("start") {
-        assert_gone(start["pid"].as_u64().unwrap() as u32);
-    }
+    assert_agents_gone(&p);
     let s = p.status();
     assert_eq!(s["iterations"][1]["outcome"], "interrupted");
 
     // The next run resumes at iteration 2.
-    p.script(json!({"turns": [work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]}));
+    p.script(&Script::turns([
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ]));
     let out = p.build(&["--headless"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("── iteration 2 ──"));
@@ -272,9 +261,11 @@ fn agents_without_http_mcp_get_the_stdio_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("(session tools over stdio)"));
-    let server = &p.agent_events("new_session")[0]["mcp_servers"][0];
-    assert_eq!(server["kind"], "stdio");
-    assert_eq!(server["command"].as_str(), Some(crate::common::bin()));
+    let new = &p.agent_events::<log::NewSession>()[0];
+    let log::McpServer::Stdio { command, .. } = &new.mcp_servers[0] else {
+        panic!("not over stdio: {new:?}")
+    };
+    assert_eq!(command, Path::new(crate::common::bin()));
     assert_eq!(p.status()["completed"], true);
 }
 
@@ -341,13 +332,28 @@ fn prompts(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sent_during_a_turn_are_delivered() {
-    let p = Project::new(json!({"turns": [
+    let p = Project::new(Script::turns([
         planning_turn(),
         // The turn goes on until the test has sent its message.
-        {"actions": [{"say": "working\n"}, {"wait_file": "message-sent"}, summary("first pass")]},
-        {"actions": [{"say": "noted\n"}, tool("note-add", json!({"type": "tip", "content": "British spelling"}))]},
-        {"actions": [status_of("TAS-1", "cancelled"), status_of("TAS-2", "cancelled"), status_of("TAS-3", "cancelled"), tool("session-complete", json!({}))]},
-    ]}));
+        Turn::of([
+            Action::say("working\n"),
+            Action::wait_file("message-sent"),
+            summary("first pass"),
+        ]),
+        Turn::of([
+            Action::say("noted\n"),
+            tool(
+                "note-add",
+                json!({"type": "tip", "content": "British spelling"}),
+            ),
+        ]),
+        Turn::of([
+            status_of("TAS-1", "cancelled"),
+            status_of("TAS-2", "cancelled"),
+            status_of("TAS-3", "cancelled"),
+            tool("session-complete", json!({})),
+        ]),
+    ]));
     let child = p.command(&["--headless"]).spawn().unwrap();
     let path = p.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -371,17 +377,17 @@ async fn messages_sent_during_a_turn_are_delivered() {
         "{}",
         stdout(&out)
     );
-    let prompts = p.agent_events("prompt");
+    let prompts = p.agent_events::<log::Prompt>();
     assert_eq!(prompts.len(), 4);
     // The follow-up went to the same ACP session, right after the turn.
-    assert_eq!(prompts[2]["session_id"], prompts[1]["session_id"]);
-    let follow_up = prompts[2]["text"].as_str().unwrap();
+    assert_eq!(prompts[2].session_id, prompts[1].session_id);
+    let follow_up = &prompts[2].text;
     assert!(
         follow_up.contains("arrived while you worked")
             && follow_up.contains("Please use British spelling")
     );
     // And the next iteration's prompt repeats it.
-    let next = prompts[3]["text"].as_str().unwrap();
+    let next = &prompts[3].text;
     assert!(
         next.contains("## Messages from the user\n- Please use British spelling"),
         "{next}"
@@ -403,12 +409,14 @@ fn without_a_terminal_build_prints_progress_lines() {
 
 #[test]
 fn approve_ask_without_a_terminal_denies_and_says_so() {
-    let turn = json!({"actions": [
-        {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
-        status_of("TAS-1", "cancelled"), status_of("TAS-2", "cancelled"), status_of("TAS-3", "cancelled"),
+    let turn = Turn::of([
+        Action::permission("Edit src/lib.rs", "edit"),
+        status_of("TAS-1", "cancelled"),
+        status_of("TAS-2", "cancelled"),
+        status_of("TAS-3", "cancelled"),
         tool("session-complete", json!({})),
-    ]});
-    let p = Project::new(json!({"turns": [planning_turn(), turn.clone()]}));
+    ]);
+    let p = Project::new(Script::turns([planning_turn(), turn]));
     let out = p.build(&["--headless", "--approve", "ask"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -422,7 +430,10 @@ fn approve_ask_without_a_terminal_denies_and_says_so() {
         text.contains("permission: Edit src/lib.rs → denied: --approve ask, and nobody can answer (--headless)"),
         "{text}"
     );
-    assert_eq!(p.agent_events("permission")[0]["outcome"], "reject_once");
+    assert_eq!(
+        p.agent_events::<log::Permission>()[0].outcome,
+        "reject_once"
+    );
     assert_eq!(
         p.status()["permissions"]["recent"][0]["decision"],
         "denied_unattended"
@@ -433,20 +444,23 @@ fn approve_ask_without_a_terminal_denies_and_says_so() {
 /// line, `--json`, `status`), never shown or logged one by one; a deny rule's refusal still is.
 #[test]
 fn approve_auto_counts_what_it_allows_and_shows_and_logs_only_refusals() {
-    let asks = |mut turn: Value, titles: &[(&str, &str)]| {
-        let actions = turn["actions"].as_array_mut().unwrap();
-        for (i, (title, kind)) in titles.iter().enumerate() {
-            actions.insert(i, json!({"permission": {"title": title, "kind": kind}}));
-        }
-        turn
+    let asks = |turn: Turn, titles: &[(&str, &str)]| {
+        let asked = titles.iter().map(|(t, k)| Action::permission(*t, *k));
+        Turn::of(asked).then(turn.actions)
     };
     let run = [("Run cargo test", "execute"), ("Edit src/lib.rs", "edit")];
-    let script = json!({"turns": [
+    let script = Script::turns([
         planning_turn(),
         asks(work_turn("TAS-1", "hello.txt"), &run),
         asks(work_turn("TAS-2", "world.txt"), &run),
-        asks(finishing_turn(), &[("Run cargo test", "execute"), ("Run rm -rf target", "execute")]),
-    ]});
+        asks(
+            finishing_turn(),
+            &[
+                ("Run cargo test", "execute"),
+                ("Run rm -rf target", "execute"),
+            ],
+        ),
+    ]);
     for json in [false, true] {
         let p = Project::new(script.clone());
         let mut args = vec!["--headless", "--deny-tools", "*rm -rf*"];
@@ -458,9 +472,9 @@ fn approve_auto_counts_what_it_allows_and_shows_and_logs_only_refusals() {
         assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
         // The agent was answered every time.
         let answers: Vec<String> = p
-            .agent_events("permission")
-            .iter()
-            .map(|e| e["outcome"].as_str().unwrap().to_string())
+            .agent_events::<log::Permission>()
+            .into_iter()
+            .map(|e| e.outcome)
             .collect();
         assert_eq!(answers.len(), 6, "{answers:?}");
         assert_eq!(answers.iter().filter(|a| *a == "reject_once").count(), 1);
@@ -525,10 +539,8 @@ fn approve_auto_counts_what_it_allows_and_shows_and_logs_only_refusals() {
 #[test]
 fn a_build_that_prints_more_than_a_pipe_holds_finishes() {
     let line = "x".repeat(99);
-    let says: Vec<Value> = (0..2000)
-        .map(|i| json!({"say": format!("{i:05} {line}\n")}))
-        .collect();
-    let p = Project::new(json!({"turns": [{"actions": says}]}));
+    let says = (0..2000).map(|i| Action::say(format!("{i:05} {line}\n")));
+    let p = Project::new(Script::turns([Turn::of(says)]));
     let out = p.build(&["--headless", "-i", "1"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));

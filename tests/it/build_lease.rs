@@ -7,18 +7,22 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::common::project::*;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
 
 const HELD: i32 = 4;
 
 /// Planning waits for the file `go`, so the first build holds the session while others try.
-fn held_script() -> Value {
-    let mut planning = planning_turn();
-    planning["actions"]
-        .as_array_mut()
-        .unwrap()
-        .insert(0, json!({"wait_file": "go"}));
-    json!({"turns": [planning, work_turn("TAS-1", "hello.txt"), work_turn("TAS-2", "world.txt"), finishing_turn()]})
+fn held_script() -> Script {
+    let planning = Turn::of([Action::wait_file("go")]).then(planning_turn().actions);
+    Script::turns([
+        planning,
+        work_turn("TAS-1", "hello.txt"),
+        work_turn("TAS-2", "world.txt"),
+        finishing_turn(),
+    ])
 }
 
 fn iterations(s: &Value) -> Vec<(u64, String)> {
@@ -83,7 +87,7 @@ fn two_builds_race(p: &Project) {
         all()
     );
     // One agent ever ran; the history is one build's, gap-free and finished.
-    assert_eq!(p.agent_events("start").len(), 1, "{}", all());
+    assert_eq!(p.agent_events::<log::Start>().len(), 1, "{}", all());
     let s = p.status();
     assert_eq!(s["completed"], true);
     assert_eq!(
@@ -122,14 +126,14 @@ fn killed_holder(p: &Project, ttl: &str) {
     holder.wait().unwrap();
 }
 
-fn resumed_script() -> Value {
-    json!({"turns": [
-        {"actions": [{"wait_file": "never"}]},
+fn resumed_script() -> Script {
+    Script::turns([
+        Turn::of([Action::wait_file("never")]),
         planning_turn(),
         work_turn("TAS-1", "hello.txt"),
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
-    ]})
+    ])
 }
 
 #[test]
@@ -247,7 +251,7 @@ async fn a_lease_whose_process_still_runs_is_not_taken_even_if_it_is_no_iteratr(
     }
     other.kill().unwrap();
     other.wait().unwrap();
-    assert!(p.agent_events("start").is_empty(), "an agent ran");
+    assert!(p.agent_events::<log::Start>().is_empty(), "an agent ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,7 +268,7 @@ async fn a_lease_from_another_machine_is_taken_only_with_takeover_and_a_warning(
             && err.contains("if that machine is gone, run again with --takeover"),
         "{err}"
     );
-    assert!(p.agent_events("start").is_empty(), "an agent ran");
+    assert!(p.agent_events::<log::Start>().is_empty(), "an agent ran");
     let out = tokio::task::block_in_place(|| p.build(&["--headless", "--takeover"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -407,7 +411,7 @@ fn six_builds_started_at_once_on_a_fresh_data_dir_one_runs_the_others_are_refuse
             errs[..5].iter().all(|e| e.contains("already being built")),
             "round {round}: {errs:#?}"
         );
-        assert_eq!(p.agent_events("start").len(), 1);
+        assert_eq!(p.agent_events::<log::Start>().len(), 1);
     }
 }
 
@@ -476,7 +480,10 @@ async fn a_build_that_loses_its_lease_stops_and_says_why() {
         err.starts_with("error: this build stopped because this build no longer holds the session: iteratr 9.9.9 (pid 1 on elsewhere) took it over"),
         "{err}"
     );
-    assert!(!p.agent_events("cancel").is_empty(), "the turn was stopped");
+    assert!(
+        !p.agent_events::<log::Cancel>().is_empty(),
+        "the turn was stopped"
+    );
     // The new holder keeps the session: the stopped build did not release it.
     assert_eq!(p.status()["builder"]["id"], "other-builder");
 }

@@ -3,7 +3,10 @@
 //! failure. (An agent that dies or hangs: `reliability_agent.rs`.)
 
 use crate::common::project::*;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Stop, Turn};
 
 #[test]
 fn dash_i_0_means_no_limit_and_dash_i_1_stops_after_one_iteration() {
@@ -38,14 +41,17 @@ fn task_states(s: &Value) -> Vec<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_added_and_ticked_in_the_spec_between_runs_become_tasks_and_completions() {
-    let p = Project::new(json!({"turns": [planning_turn(), {"actions": [summary("first")]}]}));
+    let p = Project::new(Script::turns([
+        planning_turn(),
+        Turn::of([summary("first")]),
+    ]));
     let out = p.build(&["--headless", "-i", "1"]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     let spec = std::fs::read_to_string(p.path().join("specs/demo.md")).unwrap();
     let edited = spec.replace("- [ ] Write hello.txt", "- [x] Write hello.txt")
         + "- [ ] Second thing added later\n- [x] Done by hand already\n";
     std::fs::write(p.path().join("specs/demo.md"), &edited).unwrap();
-    p.script(json!({"turns": [{"actions": [summary("second")]}]}));
+    p.script(&Script::turns([Turn::of([summary("second")])]));
     let out = p.build(&["--headless", "-i", "1"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
@@ -89,7 +95,7 @@ async fn lines_added_and_ticked_in_the_spec_between_runs_become_tasks_and_comple
         edited.replace("- [ ] Write world.txt\n", ""),
     )
     .unwrap();
-    p.script(json!({"turns": [{"actions": [summary("third")]}]}));
+    p.script(&Script::turns([Turn::of([summary("third")])]));
     let out = p.build(&["--headless", "-i", "1"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
@@ -143,15 +149,15 @@ fn an_agent_without_agent_info_is_named_by_its_command() {
 
 #[test]
 fn a_rate_limited_agent_waits_and_is_not_counted_as_failing() {
-    let limited = || json!({"actions": [{"fail": "API error 429: Too Many Requests"}]});
-    let p = Project::new(json!({"turns": [
+    let limited = || Turn::of([Action::fail("API error 429: Too Many Requests")]);
+    let p = Project::new(Script::turns([
         planning_turn(),
         limited(),
         limited(),
         work_turn("TAS-1", "hello.txt"),
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
-    ]}));
+    ]));
     // One real failure would stop this build; two rate limits do not.
     let out = p.build(&["--headless", "--max-failures", "1", "--retry-delay", "50ms"]);
     let text = stdout(&out);
@@ -166,29 +172,26 @@ fn a_rate_limited_agent_waits_and_is_not_counted_as_failing() {
         "{text}"
     );
     // The agent was kept: one process served every iteration.
-    let pids: std::collections::BTreeSet<u64> = p
-        .agent_events("prompt")
-        .iter()
-        .filter_map(|e| e["pid"].as_u64())
-        .collect();
+    let pids = log::pids::<log::Prompt>(&p.agent_log());
     assert_eq!(pids.len(), 1);
 }
 
 #[test]
 fn usage_is_recorded_and_a_token_budget_stops_the_run() {
-    let with_usage = |mut turn: Value, input: u64, output: u64, cost: f64| {
-        turn["actions"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"usage": {"input": input, "output": output, "cost": cost}}));
-        turn
+    let with_usage = |turn: Turn, input: u64, output: u64, cost: f64| {
+        let cost = Some(cost);
+        turn.then([Action::Usage {
+            input,
+            output,
+            cost,
+        }])
     };
-    let p = Project::new(json!({"turns": [
+    let p = Project::new(Script::turns([
         with_usage(planning_turn(), 100, 20, 0.01),
         with_usage(work_turn("TAS-1", "hello.txt"), 200, 50, 0.03),
         with_usage(work_turn("TAS-2", "world.txt"), 200, 50, 0.03),
         finishing_turn(),
-    ]}));
+    ]));
     // 120 + 250 = 370 tokens after the first work iteration; 620 after the second.
     let out = p.build(&["--headless", "--max-tokens", "500"]);
     let text = stdout(&out);
@@ -200,7 +203,7 @@ fn usage_is_recorded_and_a_token_budget_stops_the_run() {
         "{end}"
     );
     assert_eq!(
-        p.agent_events("prompt").len(),
+        p.agent_events::<log::Prompt>().len(),
         3,
         "no iteration after the budget"
     );
@@ -212,11 +215,11 @@ fn usage_is_recorded_and_a_token_budget_stops_the_run() {
     let cost = s["usage"]["cost"].as_f64().unwrap();
     assert!((cost - 0.07).abs() < 1e-9, "{cost}");
     // A cost budget works the same way.
-    let q = Project::new(json!({"turns": [
+    let q = Project::new(Script::turns([
         with_usage(planning_turn(), 1, 1, 0.5),
         with_usage(work_turn("TAS-1", "hello.txt"), 1, 1, 0.6),
         finishing_turn(),
-    ]}));
+    ]));
     let out = q.build(&["--headless", "--max-cost", "1"]);
     assert_eq!(out.status.code(), Some(6), "{}", stdout(&out));
     assert!(
@@ -228,11 +231,11 @@ fn usage_is_recorded_and_a_token_budget_stops_the_run() {
 
 #[test]
 fn max_tokens_and_refusal_are_said_for_what_they_are() {
-    let p = Project::new(json!({"turns": [
+    let p = Project::new(Script::turns([
         planning_turn(),
-        {"actions": [{"say": "Long answer...\n"}], "stop": "max_tokens"},
-        {"actions": [{"say": "I cannot help with that.\n"}], "stop": "refusal"},
-    ]}));
+        Turn::of([Action::say("Long answer...\n")]).stop(Stop::MaxTokens),
+        Turn::of([Action::say("I cannot help with that.\n")]).stop(Stop::Refusal),
+    ]));
     let out = p.build(&["--headless", "-i", "2"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
@@ -253,11 +256,11 @@ fn max_tokens_and_refusal_are_said_for_what_they_are() {
 fn a_rate_limited_worker_waits_and_is_not_counted_as_failing() {
     let planning = vec![summary("planned")];
     let p = crate::workers::team_project(&["write a.txt: a", "write b.txt: b"], planning, 0);
-    let limited = json!({"actions": [{"fail": "API error 429: Too Many Requests"}]});
-    p.script(json!({
-        "turns": [{"actions": [summary("planned")]}, limited.clone(), limited],
-        "repeat": {"actions": [{"work": {"sleep_ms": 0}}]},
-    }));
+    let limited = Turn::of([Action::fail("API error 429: Too Many Requests")]);
+    p.script(
+        &Script::turns([Turn::of([summary("planned")]), limited.clone(), limited])
+            .repeat(Turn::of([Action::work(0)])),
+    );
     let out = p.build(&[
         "--headless",
         "--workers",
@@ -282,12 +285,8 @@ fn a_rate_limited_worker_waits_and_is_not_counted_as_failing() {
     );
     // No agent was restarted: each agent process that prompted was started once.
     assert!(!text.contains("restarting it in"), "{text}");
-    let starts = p.agent_events("start").len();
-    let prompting: std::collections::BTreeSet<u64> = p
-        .agent_events("prompt")
-        .iter()
-        .filter_map(|e| e["pid"].as_u64())
-        .collect();
+    let starts = p.agent_events::<log::Start>().len();
+    let prompting = log::pids::<log::Prompt>(&p.agent_log());
     assert_eq!(starts, prompting.len(), "{text}");
     assert_eq!(p.status()["completed"], true);
 }

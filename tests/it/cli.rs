@@ -8,6 +8,8 @@ use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, NewTask, NoteType, TaskStatus};
 use iteratr::store::{EventLog, SqliteLog};
 
+use crate::common::project::{stderr, stdout};
+
 fn iteratr(dir: &Path, args: &[&str]) -> Output {
     Process::new(crate::common::bin())
         .args(args)
@@ -16,14 +18,6 @@ fn iteratr(dir: &Path, args: &[&str]) -> Output {
         .env_remove("ITERATR_LOG_LEVEL")
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 async fn populate(dir: &Path, session: &str) {

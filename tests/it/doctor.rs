@@ -4,6 +4,8 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::common::project::stdout;
+
 /// How long doctor waits for an agent's `initialize`: generous for agents (a debug build on a
 /// busy machine), short only where the test wants the timeout.
 const AGENT_TIMEOUT: &str = "60s";
@@ -30,16 +32,12 @@ fn doctor_within(
     cmd.output().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 #[test]
 fn a_working_agent_passes() {
     let dir = tempfile::tempdir().unwrap();
     let agent = crate::common::fake_agent::path().display().to_string();
     let out = doctor(dir.path(), &agent, &[]);
-    let t = text(&out);
+    let t = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(
         t.contains("ok    agent")
@@ -63,9 +61,9 @@ fn a_working_agent_passes() {
     );
     let out = doctor(dir.path(), &agent, &[("ITERATR_FAKE_AGENT_NO_HTTP", "1")]);
     assert!(
-        text(&out).contains("takes MCP over stdio only"),
+        stdout(&out).contains("takes MCP over stdio only"),
         "{}",
-        text(&out)
+        stdout(&out)
     );
 }
 
@@ -73,7 +71,7 @@ fn a_working_agent_passes() {
 fn a_missing_agent_fails_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let out = doctor(dir.path(), "no-such-agent-anywhere acp", &[]);
-    let t = text(&out);
+    let t = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
         t.contains("FAIL  agent")
@@ -89,7 +87,7 @@ fn a_command_that_is_not_an_acp_agent_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let out = doctor_within(dir.path(), "sleep 3071", &[], NOT_AN_AGENT_TIMEOUT);
-    let t = text(&out);
+    let t = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
         t.contains("did not answer `initialize` within 2s; is it an ACP agent?"),
@@ -105,9 +103,9 @@ fn a_command_that_is_not_an_acp_agent_times_out() {
     // One that answers something else is told apart too.
     let out = doctor_within(dir.path(), "cat", &[], NOT_AN_AGENT_TIMEOUT);
     assert!(
-        text(&out).contains("refused `initialize`") || text(&out).contains("did not answer"),
+        stdout(&out).contains("refused `initialize`") || stdout(&out).contains("did not answer"),
         "{}",
-        text(&out)
+        stdout(&out)
     );
 }
 
@@ -126,7 +124,7 @@ fn a_damaged_store_and_an_unreachable_nats_fail() {
         &agent,
         &[("ITERATR_NATS_URL", "nats://127.0.0.1:1")],
     );
-    let t = text(&out);
+    let t = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
         t.contains("FAIL  store") && t.contains("damaged or not an iteratr database"),
@@ -161,7 +159,7 @@ fn the_real_opencode_passes() {
         .env("OPENCODE_DISABLE_SHARE", "1")
         .output()
         .unwrap();
-    let t = text(&out);
+    let t = stdout(&out);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -202,7 +200,7 @@ fn opencode_is_reported_as_asking() {
     };
     let run = |permission: &str| run_agent(&agent, permission);
     let out = run(r#"{"edit": "allow"}"#);
-    let t = text(&out);
+    let t = stdout(&out);
     assert!(
         t.contains("ok    perms     set opencode's permission config (OPENCODE_PERMISSION, OPENCODE_CONFIG_CONTENT) so that it asks before every tool call (1 \"allow\" rule(s) of yours now \"ask\"; 0 \"deny\" rule(s) of yours kept)"),
         "{t}"
@@ -216,13 +214,13 @@ fn opencode_is_reported_as_asking() {
         "sh -c \"exec '{}' acp\"",
         crate::common::real_agent::opencode().display()
     );
-    let t = text(&run_agent(&wrapped, ""));
+    let t = stdout(&run_agent(&wrapped, ""));
     assert!(
         t.contains("warn  perms     this is OpenCode, but the command does not start `opencode` directly, so iteratr did not set its permission config"),
         "{t}"
     );
     let out = run("{edit: allow}");
-    let t = text(&out);
+    let t = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
         t.contains("FAIL  perms     OPENCODE_PERMISSION is not valid JSON"),

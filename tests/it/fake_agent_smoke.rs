@@ -1,4 +1,4 @@
-//! Drives the scripted fake ACP agent (`examples/fake_agent.rs`) with the `agent-client-protocol`
+//! Drives the scripted fake ACP agent (`examples/fake_agent/`) with the `agent-client-protocol`
 //! crate's own client, independently of iteratr's ACP client: the agent must speak real ACP,
 //! reach a real `iteratr mcp serve` over HTTP (with the bearer token) and over stdio, stream its
 //! updates, ask permission, use the client's file system, honour cancel, crash on request and
@@ -8,10 +8,13 @@ use std::time::Instant;
 
 use crate::common::PATIENCE;
 use crate::common::acp_driver::{
-    Shared, block_text, events, exit_code, initialize, iteratr_status, log_events, message_chunks,
-    model_option, new_session, prompt, prompts_logged, spawn_agent, tool_result, with_client,
-    within, write_script,
+    Shared, block_text, exit_code, initialize, iteratr_status, message_chunks, model_option,
+    new_session, prompt, prompts_logged, spawn_agent, tool_result, with_client, within,
+    write_script,
 };
+use crate::common::fake_agent::log::{self, Event};
+use crate::common::fake_agent::read_log;
+use crate::common::fake_agent::script::{Action, Script, Stop, Turn};
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     CancelNotification, EnvVariable, HttpHeader, McpServer, McpServerHttp, McpServerStdio,
@@ -30,18 +33,16 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
     let args = json!({"content": "Write the smoke test", "priority": 2});
     let script = write_script(
         dir.path(),
-        json!({"turns": [{
-            "actions": [
-                {"think": "Reading the spec first."},
-                {"plan": ["add a task", "list the tasks"]},
-                {"say": said},
-                {"tool": "task-add", "args": args},
-                {"tool": "task-list", "args": {}},
-                {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
-                {"diff": {"path": "src/x.rs", "old": "a\n", "new": "b\n"}},
-            ],
-            "stop": "end_turn",
-        }]}),
+        &Script::turns([Turn::of([
+            Action::think("Reading the spec first."),
+            Action::plan(["add a task", "list the tasks"]),
+            Action::say(said),
+            Action::tool("task-add", args.clone()),
+            Action::tool("task-list", json!({})),
+            Action::permission("Edit src/lib.rs", "edit"),
+            Action::diff("src/x.rs", Some("a\n"), "b\n"),
+        ])
+        .stop(Stop::EndTurn)]),
     );
     let (mut child, transport) = spawn_agent(&script, &log, &[]);
     // Read now: once the child is waited on, `id()` is None.
@@ -175,42 +176,32 @@ async fn http_mcp_turn_streams_text_tools_plan_diff_and_permission() {
         !raw_log.contains(crate::common::mcp::TOKEN),
         "the token leaked into the log"
     );
-    let log = log_events(&log);
-    assert_eq!(log[0]["event"], "start");
-    assert_eq!(
-        log[0]["pid"],
-        json!(pid),
-        "the log records the agent's own pid"
-    );
-    let init = events(&log, "initialize");
-    assert_eq!(init[0]["client_capabilities"]["fs"]["readTextFile"], true);
-    let new = events(&log, "new_session")[0];
-    assert_eq!(new["session_id"], json!(session.session_id));
-    assert_eq!(new["cwd"], json!(dir.path()));
-    assert_eq!(new["mcp_servers"][0]["kind"], "http");
-    assert_eq!(new["mcp_servers"][0]["url"], json!(serve.url));
-    assert_eq!(new["mcp_servers"][0]["auth"], true);
-    assert_eq!(events(&log, "set_config_option")[0]["value"], "fake/large");
-    let p = events(&log, "prompt")[0];
-    assert_eq!(
-        (&p["turn"], &p["text"]),
-        (&json!(0), &json!("Build the spec"))
-    );
-    let tools = events(&log, "tool");
+    let log = read_log(&log);
+    assert!(matches!(log[0].event, Event::Start(_)), "{:?}", log[0]);
+    assert_eq!(log[0].pid, pid, "the log records the agent's own pid");
+    let init = log::of::<log::Initialize>(&log);
+    assert_eq!(init[0].client_capabilities["fs"]["readTextFile"], true);
+    let new = &log::of::<log::NewSession>(&log)[0];
+    assert_eq!(new.session_id, *session.session_id.0);
+    assert_eq!(new.cwd, dir.path());
+    let log::McpServer::Http { url, auth, .. } = &new.mcp_servers[0] else {
+        panic!("not over HTTP: {new:?}")
+    };
+    assert_eq!((url, auth), (&serve.url, &true));
+    assert_eq!(log::config_options(&log)[0].value, "fake/large");
+    let p = &log::of::<log::Prompt>(&log)[0];
+    assert_eq!((p.turn, p.text.as_str()), (Some(0), "Build the spec"));
+    let tools = log::of::<log::Tool>(&log);
     assert_eq!(tools.len(), 2);
-    assert_eq!(tools[0]["name"], "task-add");
-    assert_eq!(tools[0]["is_error"], false);
-    assert!(
-        tools[1]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Write the smoke test")
-    );
-    let perm = events(&log, "permission")[0];
-    assert_eq!(perm["title"], "Edit src/lib.rs");
-    assert_eq!(perm["outcome"], "allow_always");
-    assert_eq!(events(&log, "prompt_done")[0]["stop_reason"], "end_turn");
-    assert_eq!(log.last().unwrap()["event"], "eof");
+    assert_eq!(tools[0].name, "task-add");
+    assert!(!tools[0].is_error);
+    assert!(tools[1].text.contains("Write the smoke test"));
+    let perm = &log::of::<log::Permission>(&log)[0];
+    assert_eq!(perm.title, "Edit src/lib.rs");
+    assert_eq!(perm.outcome, "allow_always");
+    let done = &log::of::<log::PromptDone>(&log)[0];
+    assert_eq!(done.stop_reason.as_deref(), Some("end_turn"));
+    assert_eq!(log.last().unwrap().event, Event::Eof);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,18 +212,22 @@ async fn stdio_mcp_file_system_failures_and_stop_reasons() {
     std::fs::write(dir.path().join("notes.txt"), "remember the milk\n").unwrap();
     let script = write_script(
         dir.path(),
-        json!({"turns": [
-            {"actions": [
-                {"tool": "task-add", "args": {"content": "Over stdio"}},
-                {"tool": "task-add", "args": {"content": "   "}},
-                {"read": "notes.txt"},
-                {"read": "missing.txt"},
-                {"write": {"path": "out/new.txt", "content": "written by the agent"}},
-            ], "stop": "max_tokens"},
-            {"actions": [{"say": "about to fail"}, {"fail": "scripted failure"}]},
-            {"actions": [{"say": "no"}], "stop": "refusal"},
-            {"actions": [], "stop": "max_turn_requests"},
-        ]}),
+        &Script::turns([
+            Turn::of([
+                Action::tool("task-add", json!({"content": "Over stdio"})),
+                Action::tool("task-add", json!({"content": "   "})),
+                Action::read("notes.txt"),
+                Action::read("missing.txt"),
+                Action::write("out/new.txt", "written by the agent"),
+            ])
+            .stop(Stop::MaxTokens),
+            Turn::of([
+                Action::say("about to fail"),
+                Action::fail("scripted failure"),
+            ]),
+            Turn::of([Action::say("no")]).stop(Stop::Refusal),
+            Turn::of([]).stop(Stop::MaxTurnRequests),
+        ]),
     );
     let (mut child, transport) = spawn_agent(&script, &log, &[("ITERATR_FAKE_AGENT_NO_HTTP", "1")]);
     let seen = Shared::default();
@@ -311,35 +306,36 @@ async fn stdio_mcp_file_system_failures_and_stop_reasons() {
         !raw_log.contains("s3cret-value"),
         "an env value leaked into the log"
     );
-    let log = log_events(&log);
-    let server = &events(&log, "new_session")[0]["mcp_servers"][0];
-    assert_eq!(server["kind"], "stdio");
-    assert_eq!(server["command"], json!(crate::common::bin()));
-    assert_eq!(server["env"], json!(["FAKE_SECRET"]));
-    let tools = events(&log, "tool");
-    assert_eq!(tools[0]["is_error"], false);
-    assert_eq!(tools[1]["is_error"], true);
+    let log = read_log(&log);
+    let new = &log::of::<log::NewSession>(&log)[0];
+    let log::McpServer::Stdio { command, env, .. } = &new.mcp_servers[0] else {
+        panic!("not over stdio: {new:?}")
+    };
+    assert_eq!(command, std::path::Path::new(crate::common::bin()));
+    assert_eq!(env, &["FAKE_SECRET"]);
+    let tools = log::of::<log::Tool>(&log);
+    assert!(!tools[0].is_error);
+    assert!(tools[1].is_error);
+    assert!(tools[1].text.contains("empty"), "{:?}", tools[1]);
+    let reads = log::of::<log::Read>(&log);
+    assert!(reads[0].ok);
+    assert_eq!(reads[0].content.as_deref(), Some("remember the milk\n"));
+    assert_eq!(reads[0].path, dir.path().join("notes.txt"));
+    assert!(!reads[1].ok);
     assert!(
-        tools[1]["text"].as_str().unwrap().contains("empty"),
-        "{}",
-        tools[1]
-    );
-    let reads = events(&log, "read");
-    assert_eq!(reads[0]["ok"], true);
-    assert_eq!(reads[0]["content"], "remember the milk\n");
-    assert_eq!(reads[0]["path"], json!(dir.path().join("notes.txt")));
-    assert_eq!(reads[1]["ok"], false);
-    assert!(
-        reads[1]["error"].as_str().unwrap().contains("missing.txt"),
-        "{}",
+        reads[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("missing.txt")),
+        "{:?}",
         reads[1]
     );
-    assert_eq!(events(&log, "write")[0]["ok"], true);
-    let turns: Vec<_> = events(&log, "prompt")
+    assert!(log::of::<log::Write>(&log)[0].ok);
+    let turns: Vec<_> = log::of::<log::Prompt>(&log)
         .iter()
-        .map(|p| p["turn"].clone())
+        .map(|p| p.turn)
         .collect();
-    assert_eq!(turns, [json!(0), json!(1), json!(2), json!(3), Value::Null]);
+    assert_eq!(turns, [Some(0), Some(1), Some(2), Some(3), None]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,12 +344,16 @@ async fn cancel_crash_and_restart_continue_the_script() {
     let log = dir.path().join("agent.log");
     let script = write_script(
         dir.path(),
-        json!({"turns": [
-            {"actions": [{"say": "waiting for you"}, {"hang": true}]},
-            {"actions": [{"sleep_ms": 600_000}]},
-            {"actions": [{"say": "about to crash"}, {"exit": 7}, {"say": "never said"}]},
-            {"actions": [{"say": "after the restart"}]},
-        ]}),
+        &Script::turns([
+            Turn::of([Action::say("waiting for you"), Action::Hang]),
+            Turn::of([Action::SleepMs(600_000)]),
+            Turn::of([
+                Action::say("about to crash"),
+                Action::Exit(7),
+                Action::say("never said"),
+            ]),
+            Turn::of([Action::say("after the restart")]),
+        ]),
     );
     let state = dir.path().join("script.json.state");
 
@@ -416,30 +416,35 @@ async fn cancel_crash_and_restart_continue_the_script() {
     let progress: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(progress, json!({"next_turn": 4}));
 
-    let log = log_events(&log);
-    let starts = events(&log, "start");
+    let log = read_log(&log);
+    let starts: Vec<u32> = log
+        .iter()
+        .filter(|r| matches!(r.event, Event::Start(_)))
+        .map(|r| r.pid)
+        .collect();
     assert_eq!(starts.len(), 2);
-    assert_ne!(starts[0]["pid"], starts[1]["pid"]);
-    let cancels = events(&log, "cancel");
+    assert_ne!(starts[0], starts[1]);
+    let cancels = log::of::<log::Cancel>(&log);
     assert_eq!(cancels.len(), 2);
-    assert!(cancels.iter().all(|c| c["running"] == true));
-    assert_eq!(events(&log, "exit")[0]["code"], 7);
-    let turns: Vec<_> = events(&log, "prompt")
+    assert!(cancels.iter().all(|c| c.running));
+    assert_eq!(log::of::<log::Exit>(&log)[0].code, 7);
+    let turns: Vec<_> = log::of::<log::Prompt>(&log)
         .iter()
-        .map(|p| p["turn"].clone())
+        .map(|p| p.turn)
         .collect();
-    assert_eq!(turns, [json!(0), json!(1), json!(2), json!(3), Value::Null]);
-    let done: Vec<_> = events(&log, "prompt_done")
-        .iter()
-        .map(|p| p["stop_reason"].clone())
+    assert_eq!(turns, [Some(0), Some(1), Some(2), Some(3), None]);
+    let done: Vec<_> = log::of::<log::PromptDone>(&log)
+        .into_iter()
+        .map(|p| p.stop_reason)
         .collect();
+    let reason = |r: &str| Some(r.to_string());
     assert_eq!(
         done,
         [
-            json!("cancelled"),
-            json!("cancelled"),
-            json!("end_turn"),
-            json!("end_turn")
+            reason("cancelled"),
+            reason("cancelled"),
+            reason("end_turn"),
+            reason("end_turn")
         ]
     );
 }
@@ -451,10 +456,8 @@ async fn two_processes_on_one_script_never_take_the_same_turn() {
     const EACH: usize = 40;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("agent.log");
-    let turns: Vec<Value> = (0..2 * EACH)
-        .map(|n| json!({"actions": [{"say": format!("turn {n}")}]}))
-        .collect();
-    let script = write_script(dir.path(), json!({ "turns": turns }));
+    let turns = (0..2 * EACH).map(|n| Turn::of([Action::say(format!("turn {n}"))]));
+    let script = write_script(dir.path(), &Script::turns(turns));
     let run = |n: usize| {
         let (child, transport) = spawn_agent(&script, &log, &[]);
         let cwd = dir.path().to_path_buf();
@@ -475,10 +478,10 @@ async fn two_processes_on_one_script_never_take_the_same_turn() {
         }
     };
     futures_util::future::join(run(0), run(1)).await;
-    let mut taken: Vec<u64> = events(&log_events(&log), "prompt")
+    let mut taken: Vec<usize> = log::of::<log::Prompt>(&read_log(&log))
         .iter()
-        .map(|p| p["turn"].as_u64().expect("every prompt took a turn"))
+        .map(|p| p.turn.expect("every prompt took a turn"))
         .collect();
     taken.sort_unstable();
-    assert_eq!(taken, (0..2 * EACH as u64).collect::<Vec<_>>());
+    assert_eq!(taken, (0..2 * EACH).collect::<Vec<_>>());
 }

@@ -3,7 +3,8 @@
 //! values reach hooks only as environment variables (text the agent wrote is never run), a
 //! hanging hook is killed at its timeout, and every run is reported.
 
-use serde_json::json;
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
 
 use crate::common::project::*;
 
@@ -16,17 +17,17 @@ const PWNED: [&str; 4] = ["pwned", "pwned2", "pwned3", "pwned4"];
 
 #[test]
 fn a_failing_check_goes_back_to_the_agent_and_values_never_become_code() {
-    let fix_turn = json!({"actions": [
-        {"write": {"path": "fixed.txt", "content": "fixed\n"}},
+    let fix_turn = Turn::of([
+        Action::write("fixed.txt", "fixed\n"),
         summary("TAS-1 done, check fixed"),
-    ]});
-    let p = Project::new(json!({"turns": [
+    ]);
+    let p = Project::new(Script::turns([
         planning_turn(),
         work_turn("TAS-1", "hello.txt"),
         fix_turn,
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
-    ]}));
+    ]));
     std::fs::write(p.path().join("specs/demo.md"), SPEC_WITH_SHELL_TEXT).unwrap();
     std::fs::write(
         p.path().join("iteratr.toml"),
@@ -54,45 +55,30 @@ command = ["sh", "-c", "cat > end.json"]
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
 
     // The failing check's output reached the agent as a follow-up in the same session, once.
-    let prompts = p.agent_events("prompt");
-    let follow_ups: Vec<&serde_json::Value> = prompts
+    let prompts = p.agent_events::<log::Prompt>();
+    let follow_ups: Vec<&log::Prompt> = prompts
         .iter()
-        .filter(|e| {
-            e["text"]
-                .as_str()
-                .unwrap_or("")
-                .contains("test hello FAILED")
-        })
+        .filter(|e| e.text.contains("test hello FAILED"))
         .collect();
     assert_eq!(follow_ups.len(), 1, "{prompts:?}");
-    let follow_up = follow_ups[0]["text"].as_str().unwrap();
+    let follow_up = &follow_ups[0].text;
     assert!(
         follow_up.contains("Fix what it reports first"),
         "{follow_up}"
     );
     let work_prompt = prompts
         .iter()
-        .position(|e| {
-            e["text"]
-                .as_str()
-                .unwrap_or("")
-                .contains("test hello FAILED")
-        })
+        .position(|e| e.text.contains("test hello FAILED"))
         .unwrap();
     assert_eq!(
-        prompts[work_prompt]["session_id"],
-        prompts[work_prompt - 1]["session_id"],
+        prompts[work_prompt].session_id,
+        prompts[work_prompt - 1].session_id,
         "the follow-up went to another ACP session"
     );
     // The pre_iteration check joined every prompt.
     let main_prompts: Vec<_> = prompts
         .iter()
-        .filter(|e| {
-            e["text"]
-                .as_str()
-                .unwrap_or("")
-                .contains("Reminder from pre_iteration")
-        })
+        .filter(|e| e.text.contains("Reminder from pre_iteration"))
         .collect();
     assert_eq!(main_prompts.len(), 4, "planning and three work iterations");
 
@@ -174,7 +160,10 @@ command = ["sh", "-c", "cat > end.json"]
 
 #[test]
 fn a_hanging_check_is_killed_at_its_timeout_and_the_build_goes_on() {
-    let p = Project::new(json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt")]}));
+    let p = Project::new(Script::turns([
+        planning_turn(),
+        work_turn("TAS-1", "hello.txt"),
+    ]));
     // The check's shell waits for a child it started in the background.
     std::fs::write(
         p.path().join("iteratr.toml"),
@@ -205,7 +194,10 @@ fn a_hanging_check_is_killed_at_its_timeout_and_the_build_goes_on() {
 
 #[test]
 fn the_original_hooks_file_runs_with_its_placeholders_as_environment_variables() {
-    let p = Project::new(json!({"turns": [planning_turn(), work_turn("TAS-1", "hello.txt")]}));
+    let p = Project::new(Script::turns([
+        planning_turn(),
+        work_turn("TAS-1", "hello.txt"),
+    ]));
     std::fs::write(p.path().join("specs/demo.md"), SPEC_WITH_SHELL_TEXT).unwrap();
     std::fs::write(
         p.path().join(".iteratr.hooks.yml"),

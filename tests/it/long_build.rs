@@ -7,15 +7,16 @@ use std::sync::mpsc;
 
 use serde_json::json;
 
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
+
 use crate::common::footprint;
 use crate::common::project::{Project, finish};
 
 #[test]
 fn a_build_of_300_iterations_with_a_client_that_never_closes_holds_no_more_fds_than_at_50() {
-    let p = Project::new(json!({
-        "turns": [],
-        "repeat": {"actions": [{"tool": "task-next", "args": {}}]},
-    }));
+    let p =
+        Project::new(Script::turns([]).repeat(Turn::of([Action::tool("task-next", json!({}))])));
     // Past the last sample: the end of the build closes everything, which would hide a leak.
     let mut child = p
         .command(&["--headless", "--json", "-i", "305"])
@@ -58,9 +59,9 @@ fn a_build_of_300_iterations_with_a_client_that_never_closes_holds_no_more_fds_t
     );
     // Every iteration's tool call reached the server (none failed on a closed connection).
     let failed: Vec<_> = p
-        .agent_events("tool")
+        .agent_events::<log::Tool>()
         .into_iter()
-        .filter(|e| e["is_error"] != false)
+        .filter(|e| e.is_error)
         .collect();
     assert!(failed.is_empty(), "tool calls failed: {failed:?}");
 }

@@ -12,6 +12,7 @@ mod build_lease;
 mod build_runs;
 mod cli;
 mod doctor;
+mod fake_agent_script;
 mod fake_agent_smoke;
 mod fake_llm;
 mod fuzz_mcp;

@@ -11,6 +11,8 @@ use crate::mcp_python::require_sdk;
 use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams, ResourceContents};
 use serde_json::json;
 
+use crate::common::fake_agent::log;
+
 /// Runs the Python client in `mode` (legacy or modern), on stdio or, with `http`, against
 /// `iteratr mcp serve --http` on the same data dir.
 fn follow_with_python(mode: &str, http: bool) {
@@ -160,7 +162,7 @@ async fn the_iteration_prompt_is_what_build_sends_next() {
     );
 
     tokio::task::block_in_place(|| build(&p));
-    let prompts = p.agent_events("prompt");
-    let sent = prompts.last().unwrap()["text"].as_str().unwrap();
+    let prompts = p.agent_events::<log::Prompt>();
+    let sent = prompts.last().unwrap().text.as_str();
     assert_eq!(by_mcp, sent);
 }

@@ -9,6 +9,9 @@ use crate::common::procs::running;
 
 use serde_json::{Value, json};
 
+use crate::common::fake_agent::script::{Action, Script, Turn};
+use crate::common::project::{status_of, stdout_and_stderr, summary, tool};
+
 const SPEC: &str = "# Demo\n\nOne file.\n\n- [ ] Write hello.txt\n";
 
 fn project() -> tempfile::TempDir {
@@ -17,18 +20,17 @@ fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("specs")).unwrap();
     std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
-    let tool = |name: &str, args: Value| json!({"tool": name, "args": args});
-    let script = json!({"turns": [
-        {"actions": [tool("iteration-summary", json!({"summary": "planned"}))]},
-        {"actions": [
-            tool("task-status", json!({"id": "TAS-1", "status": "in_progress"})),
-            {"write": {"path": "hello.txt", "content": "done\n"}},
-            tool("task-status", json!({"id": "TAS-1", "status": "completed"})),
-            tool("iteration-summary", json!({"summary": "TAS-1 done"})),
+    let script = Script::turns([
+        Turn::of([summary("planned")]),
+        Turn::of([
+            status_of("TAS-1", "in_progress"),
+            Action::write("hello.txt", "done\n"),
+            status_of("TAS-1", "completed"),
+            summary("TAS-1 done"),
             tool("session-complete", json!({"summary": "all done"})),
-        ]},
-    ]});
-    std::fs::write(dir.path().join("script.json"), script.to_string()).unwrap();
+        ]),
+    ]);
+    std::fs::write(dir.path().join("script.json"), script.to_json()).unwrap();
     dir
 }
 
@@ -59,14 +61,6 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn wait_gone(pid: u32, what: &str) {
@@ -144,7 +138,7 @@ fn build_on_a_managed_server_then_status_reuses_the_data() {
     let dir = project();
     let p = dir.path();
     let out = run(p, &["--nats-server", "build", "--headless"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     assert_eq!(
         std::fs::read_to_string(p.join("hello.txt")).unwrap(),
         "done\n"
@@ -162,7 +156,11 @@ fn build_on_a_managed_server_then_status_reuses_the_data() {
     assert_eq!(s["completed"], true, "{s}");
     assert_eq!(s["counts"]["completed"], 1);
     let out = run(p, &["--nats-server", "status"]);
-    assert!(text(&out).contains("demo"), "{}", text(&out));
+    assert!(
+        stdout_and_stderr(&out).contains("demo"),
+        "{}",
+        stdout_and_stderr(&out)
+    );
 }
 
 #[test]
@@ -184,13 +182,13 @@ fn sigkill_of_iteratr_leaves_no_nats_server_and_a_second_process_shares_it() {
     assert_eq!(holders, [first_pid, second_pid], "both hold the server");
     assert_eq!(server_state(p)["server_pid"], state["server_pid"], "reused");
     let out = run(p, &["--nats-server", "status"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", stdout_and_stderr(&out));
     // Kill the first without warning (and reap it): its share goes, the second's stays, so the
     // keeper keeps the server for the second.
     drop(first);
     assert_eq!(users(p), [second_pid], "the second still holds the server");
     let out = run(p, &["--nats-server", "status"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", stdout_and_stderr(&out));
     assert!(running(server), "the server stopped while still in use");
     assert!(running(keeper));
     assert_eq!(server_state(p)["server_pid"], state["server_pid"]);
@@ -207,7 +205,7 @@ fn nats_url_selects_an_existing_server() {
     let p = dir.path();
     let url = server.url();
     let out = run(p, &["--nats-url", &url, "build", "--headless"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     let s = status_json(p, &["--nats-url", &url]);
     assert_eq!(s["completed"], true, "{s}");
     assert!(!p.join(".iteratr").exists(), "nothing written locally");
@@ -219,13 +217,17 @@ fn nats_url_selects_an_existing_server() {
     );
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("cannot connect to the NATS server"),
+        stdout_and_stderr(&out).contains("cannot connect to the NATS server"),
         "{}",
-        text(&out)
+        stdout_and_stderr(&out)
     );
     let out = run(p, &["--nats-url", "nats://a b", "status"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("--nats-url"), "{}", text(&out));
+    assert!(
+        stdout_and_stderr(&out).contains("--nats-url"),
+        "{}",
+        stdout_and_stderr(&out)
+    );
 }
 
 #[test]
@@ -242,7 +244,11 @@ fn a_missing_nats_server_binary_is_a_clear_error() {
     .output()
     .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out).contains("ITERATR_NATS_SERVER"), "{}", text(&out));
+    assert!(
+        stdout_and_stderr(&out).contains("ITERATR_NATS_SERVER"),
+        "{}",
+        stdout_and_stderr(&out)
+    );
 }
 
 /// An agent that takes MCP over stdio only runs `iteratr mcp serve` itself: it must reach the
@@ -255,11 +261,11 @@ fn a_stdio_only_agent_reaches_the_same_jetstream_store() {
     cmd.env("ITERATR_FAKE_AGENT_NO_HTTP", "1");
     let child = cmd.spawn().unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     assert!(
-        text(&out).contains("(session tools over stdio)"),
+        stdout_and_stderr(&out).contains("(session tools over stdio)"),
         "{}",
-        text(&out)
+        stdout_and_stderr(&out)
     );
     let log = std::fs::read_to_string(p.join("agent.log")).unwrap();
     assert!(

@@ -4,7 +4,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
 
 use crate::common::project::*;
 
@@ -25,17 +26,13 @@ fn iteratr(p: &Project, args: &[&str]) -> String {
 
 #[test]
 fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
-    let mut planning = planning_turn();
-    planning["actions"]
-        .as_array_mut()
-        .unwrap()
-        .insert(0, json!({"wait_file": "go"}));
-    let p = Project::new(json!({"turns": [
+    let planning = Turn::of([Action::wait_file("go")]).then(planning_turn().actions);
+    let p = Project::new(Script::turns([
         planning,
         work_turn("TAS-1", "hello.txt"),
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
-    ]}));
+    ]));
     let mut child = p.command(&["--headless"]).spawn().unwrap();
     // The build's output, line by line as it comes: the loop says when it starts waiting.
     let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
@@ -69,7 +66,7 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
     assert!(s["iterations"][0]["finished_at_ms"].is_number(), "{s}");
     assert!(s["paused"].is_object(), "{s}");
     assert_eq!(
-        p.agent_events("prompt").len(),
+        p.agent_events::<log::Prompt>().len(),
         1,
         "a prompt was sent while paused"
     );
@@ -80,7 +77,7 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
     let text = printed.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(text.contains("iteratr: resumed"), "{text}");
-    assert_eq!(p.agent_events("prompt").len(), 4);
+    assert_eq!(p.agent_events::<log::Prompt>().len(), 4);
     assert!(p.status()["paused"].is_null());
     // In the log, no iteration started between the pause and the resume.
     let log = crate::common::reliability::sqlite_log(&p.path().join(".iteratr"));

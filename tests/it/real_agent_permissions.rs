@@ -7,15 +7,11 @@ use std::time::Duration;
 
 use crate::common::fake_llm::{Api, FakeLlm, prompt, result};
 use crate::common::real_agent::{
-    Project, claude_code_acp, claude_env, opencode, opencode_env, quote, run,
+    Project, claude_code_acp, claude_env, opencode, opencode_env, quote, run, run_script_to_the_end,
 };
 use serde_json::json;
 
 const SPEC: &str = "# Tools\n\nNothing to build: the agent tries a few of its tools.\n";
-
-fn text(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn opencode_asks_and_a_deny_rule_refuses_its_shell() {
@@ -46,20 +42,9 @@ fn opencode_asks_and_a_deny_rule_refuses_its_shell() {
         &["-i", "1", "-m", "fakellm/scripted", "--deny-tools", "bash*"],
     );
     opencode_env(&mut cmd, &llm, "other");
-    let out = run(cmd, Duration::from_secs(110));
-    let text = text(&out);
-    let context = || {
-        format!(
-            "{text}\n{}\n{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            llm.report(),
-            p.log_tail()
-        )
-    };
-    assert!(llm.errors().is_empty(), "{}", context());
-    let (done, steps) = llm.progress();
-    assert_eq!(done, steps, "{}", context());
-    assert_eq!(out.status.code(), Some(0), "{}", context());
+    let (out, context) = run_script_to_the_end(cmd, &llm, &p, Duration::from_secs(110));
+    let text = &out.stdout;
+    let context = || context.clone();
 
     // The shell command never ran; the edit did.
     assert!(!p.path().join("denied.txt").exists(), "{}", context());
@@ -140,20 +125,10 @@ fn without_rules_opencode_runs_everything_and_the_users_settings_still_apply() {
     let mut cmd = p.build(&agent, &["-i", "1"]);
     opencode_env(&mut cmd, &llm, "other");
     cmd.env("OPENCODE_PERMISSION", r#"{"webfetch": "deny"}"#);
-    let out = run(cmd, Duration::from_secs(110));
-    let text = text(&out);
-    let context = || {
-        format!(
-            "{text}\n{}\n{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            llm.report(),
-            p.log_tail()
-        )
-    };
-    assert!(llm.errors().is_empty(), "{}", context());
-    let (done, steps) = llm.progress();
-    assert_eq!(done, steps, "{}", context());
-    assert_eq!(out.status.code(), Some(0), "{}", context());
+    let (out, context) = run_script_to_the_end(cmd, &llm, &p, Duration::from_secs(110));
+    let text = &out.stdout;
+    let steps = llm.progress().1;
+    let context = || context.clone();
 
     // Without rules every call iteratr was asked about ran.
     assert_eq!(
@@ -221,7 +196,7 @@ fn claude_code_follows_the_same_deny_rule() {
     let mut cmd = p.build(&agent, &["-i", "1", "--deny-tools", "bash*"]);
     claude_env(&mut cmd, &llm);
     let out = run(cmd, Duration::from_secs(110));
-    let text = text(&out);
+    let text = crate::common::project::stdout(&out);
     let context = || {
         format!(
             "{text}\n{}\n{}\n{}",

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::common::fake_llm::{Api, FakeLlm, Step, failed, prompt, result};
 use crate::common::real_agent::{
     Project, Run, assert_failed_calls, assert_none_left, claude_code_acp, claude_env, mcp_post,
-    opencode, opencode_env, quote,
+    opencode, opencode_env, quote, run_script_to_the_end,
 };
 use serde_json::json;
 
@@ -113,17 +113,11 @@ fn opencode_builds_a_spec_through_iteratrs_tools() {
     );
     let unauthenticated = mcp_post(&url, None);
     let wrong = mcp_post(&url, Some("Bearer not-the-session-token"));
-    let out = run.finish(Duration::from_secs(110), || {
-        format!("{}\n{}", llm.report(), p.log_tail())
-    });
-    let text = &out.stdout;
-    let context = || format!("{text}\n{}\n{}\n{}", out.stderr, llm.report(), p.log_tail());
-
     // The script ran to its end, every request matching its step.
-    assert!(llm.errors().is_empty(), "{}", context());
-    let (done, steps) = llm.progress();
-    assert_eq!(done, steps, "{}", context());
-    assert_eq!(out.code, Some(0), "{}", context());
+    let (out, context) = run.script_to_the_end(&llm, &p, Duration::from_secs(110));
+    let text = &out.stdout;
+    let steps = llm.progress().1;
+    let context = || context.clone();
     assert_failed_calls(text, &llm, context);
 
     // What the agent wrote with its own tool.
@@ -392,16 +386,9 @@ fn claude_code_builds_a_spec_through_iteratrs_tools() {
     let agent = format!("node {}", quote(&acp));
     let mut cmd = p.build(&agent, &["-i", "3", "-m", "haiku"]);
     claude_env(&mut cmd, &llm);
-    let out = Run::start(cmd).finish(Duration::from_secs(110), || {
-        format!("{}\n{}", llm.report(), p.log_tail())
-    });
+    let (out, context) = run_script_to_the_end(cmd, &llm, &p, Duration::from_secs(110));
     let text = &out.stdout;
-    let context = || format!("{text}\n{}\n{}\n{}", out.stderr, llm.report(), p.log_tail());
-
-    assert!(llm.errors().is_empty(), "{}", context());
-    let (done, steps) = llm.progress();
-    assert_eq!(done, steps, "{}", context());
-    assert_eq!(out.code, Some(0), "{}", context());
+    let context = || context.clone();
     assert_failed_calls(text, &llm, context);
 
     // The files, written through iteratr's fs/write_text_file.

@@ -15,22 +15,29 @@ use crate::common::project::*;
 use crate::common::{PATIENCE, rogue};
 use serde_json::{Value, json};
 
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
+
 #[test]
 fn a_crash_mid_turn_is_retried_and_the_run_completes() {
     let mut turns = vec![planning_turn()];
-    turns.push(json!({"actions": [{"say": "Starting TAS-1\n"}, status_of("TAS-1", "in_progress"), {"exit": 9}]}));
+    turns.push(Turn::of([
+        Action::say("Starting TAS-1\n"),
+        status_of("TAS-1", "in_progress"),
+        Action::Exit(9),
+    ]));
     turns.extend([
         work_turn("TAS-1", "hello.txt"),
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
     ]);
-    let p = Project::new(json!({ "turns": turns }));
+    let p = Project::new(Script::turns(turns));
     let out = p.build(&["--headless", "--retry-delay", "50ms"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("the agent failed (1/3)"), "{text}");
     assert_eq!(
-        p.agent_events("start").len(),
+        p.agent_events::<log::Start>().len(),
         2,
         "the agent was restarted once"
     );
@@ -53,14 +60,14 @@ fn a_crash_mid_turn_is_retried_and_the_run_completes() {
 fn a_hanging_turn_times_out_and_is_retried() {
     let mut turns = vec![
         planning_turn(),
-        json!({"actions": [{"say": "thinking hard\n"}, {"hang": true}]}),
+        Turn::of([Action::say("thinking hard\n"), Action::Hang]),
     ];
     turns.extend([
         work_turn("TAS-1", "hello.txt"),
         work_turn("TAS-2", "world.txt"),
         finishing_turn(),
     ]);
-    let p = Project::new(json!({ "turns": turns }));
+    let p = Project::new(Script::turns(turns));
     // The timeout applies to every turn: generous enough that only the turn that hangs reaches it
     // however slow the machine (a debug build, MCP connected lazily).
     let out = p.build(&[
@@ -72,7 +79,7 @@ fn a_hanging_turn_times_out_and_is_retried() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(
-        p.agent_events("cancel").len(),
+        p.agent_events::<log::Cancel>().len(),
         1,
         "the hanging turn was cancelled"
     );
@@ -89,8 +96,13 @@ fn a_hanging_turn_times_out_and_is_retried() {
 
 #[test]
 fn three_crashes_in_a_row_stop_with_a_clear_error() {
-    let crash = json!({"actions": [{"say": "oops\n"}, {"exit": 1}]});
-    let p = Project::new(json!({"turns": [planning_turn(), crash.clone(), crash.clone(), crash]}));
+    let crash = Turn::of([Action::say("oops\n"), Action::Exit(1)]);
+    let p = Project::new(Script::turns([
+        planning_turn(),
+        crash.clone(),
+        crash.clone(),
+        crash,
+    ]));
     let out = p.build(&["--headless", "--retry-delay", "20ms"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     // Said once, on stderr.
@@ -112,11 +124,11 @@ fn three_crashes_in_a_row_stop_with_a_clear_error() {
     assert_eq!(s["notes"].as_array().unwrap().len(), 1);
 }
 
-fn crash() -> Value {
-    json!({"actions": [{"say": "about to die\n"}, {"exit": 9}]})
+fn crash() -> Turn {
+    Turn::of([Action::say("about to die\n"), Action::Exit(9)])
 }
 
-fn work_turns() -> Vec<Value> {
+fn work_turns() -> Vec<Turn> {
     vec![
         work_turn("TAS-1", "hello.txt"),
         work_turn("TAS-2", "world.txt"),
@@ -131,11 +143,15 @@ fn pairs(v: &[(&str, bool)]) -> Vec<(String, bool)> {
 #[test]
 fn an_agent_dying_during_planning_is_planned_again() {
     let mut turns = vec![
-        json!({"actions": [{"say": "Planning.\n"}, tool("note-add", json!({"type": "decision", "content": "kept"})), {"exit": 9}]}),
+        Turn::of([
+            Action::say("Planning.\n"),
+            tool("note-add", json!({"type": "decision", "content": "kept"})),
+            Action::Exit(9),
+        ]),
         planning_turn(),
     ];
     turns.extend(work_turns());
-    let p = Project::new(json!({ "turns": turns }));
+    let p = Project::new(Script::turns(turns));
     let (text, s) = build_completes(&p);
     assert!(text.contains("the agent failed (1/3)"), "{text}");
     // Planning is redone under the next number; numbers are never reused.
@@ -149,19 +165,9 @@ fn an_agent_dying_during_planning_is_planned_again() {
             ("end_turn", false),
         ])
     );
-    let prompts = p.agent_events("prompt");
-    assert!(
-        prompts[1]["text"]
-            .as_str()
-            .unwrap()
-            .contains("This is the planning iteration")
-    );
-    assert!(
-        !prompts[2]["text"]
-            .as_str()
-            .unwrap()
-            .contains("This is the planning iteration")
-    );
+    let prompts = p.agent_events::<log::Prompt>();
+    assert!(prompts[1].text.contains("This is the planning iteration"));
+    assert!(!prompts[2].text.contains("This is the planning iteration"));
     // What the dead planning turn recorded is kept.
     assert_eq!(s["notes"][0]["content"], "kept");
     assert!(
@@ -172,12 +178,12 @@ fn an_agent_dying_during_planning_is_planned_again() {
 
 #[test]
 fn a_planning_iteration_that_failed_in_an_earlier_run_is_planned_again() {
-    let p = Project::new(json!({"turns": [crash(), crash()]}));
+    let p = Project::new(Script::turns([crash(), crash()]));
     let out = p.build(&["--headless", "--retry-delay", "20ms", "--max-failures", "2"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let mut turns = vec![planning_turn()];
     turns.extend(work_turns());
-    p.script(json!({ "turns": turns }));
+    p.script(&Script::turns(turns));
     let (_, s) = build_completes(&p);
     assert_eq!(
         outcomes(&s)[..3],
@@ -190,40 +196,40 @@ fn a_planning_iteration_that_failed_in_an_earlier_run_is_planned_again() {
 fn an_agent_dying_in_a_normal_iteration_is_restarted() {
     let mut turns = vec![planning_turn(), crash()];
     turns.extend(work_turns());
-    let p = Project::new(json!({ "turns": turns }));
+    let p = Project::new(Script::turns(turns));
     let (text, s) = build_completes(&p);
     assert!(text.contains("the agent failed (1/3)"), "{text}");
     assert_eq!(outcomes(&s)[1], ("error".to_string(), false));
-    assert_eq!(p.agent_events("start").len(), 2);
+    assert_eq!(p.agent_events::<log::Start>().len(), 2);
 }
 
 #[test]
 fn an_agent_dying_during_session_new_is_restarted() {
-    let mut turns = vec![planning_turn(), json!({"exit_in_new_session": 7})];
+    let mut turns = vec![planning_turn(), Turn::exit_in_new_session(7)];
     turns.extend(work_turns());
-    let p = Project::new(json!({ "turns": turns }));
+    let p = Project::new(Script::turns(turns));
     let (text, s) = build_completes(&p);
     assert!(text.contains("session/new failed"), "{text}");
     assert_eq!(outcomes(&s)[1], ("error".to_string(), false));
-    assert_eq!(p.agent_events("start").len(), 2);
+    assert_eq!(p.agent_events::<log::Start>().len(), 2);
 }
 
 #[test]
 fn an_agent_dying_right_after_session_complete_ends_complete_without_a_restart() {
-    let mut done = finishing_turn();
-    done["actions"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"exit": 9}));
-    let p = Project::new(json!({"turns": [
+    let done = finishing_turn().then([Action::Exit(9)]);
+    let p = Project::new(Script::turns([
         planning_turn(),
         work_turn("TAS-1", "hello.txt"),
         work_turn("TAS-2", "world.txt"),
         done,
-    ]}));
+    ]));
     let (text, s) = build_completes(&p);
     assert!(!text.contains("restarting"), "{text}");
-    assert_eq!(p.agent_events("start").len(), 1, "no agent restarted");
+    assert_eq!(
+        p.agent_events::<log::Start>().len(),
+        1,
+        "no agent restarted"
+    );
     assert_eq!(outcomes(&s)[3], ("error".to_string(), false));
     assert!(
         text.contains("session complete after 3 iterations + planning, 1 failed"),
@@ -235,12 +241,16 @@ fn an_agent_dying_right_after_session_complete_ends_complete_without_a_restart()
 async fn an_agent_dying_during_the_follow_up_delivery_is_restarted() {
     let mut turns = vec![
         planning_turn(),
-        json!({"actions": [{"say": "working\n"}, {"wait_file": "go"}, summary("first pass")]}),
+        Turn::of([
+            Action::say("working\n"),
+            Action::wait_file("go"),
+            summary("first pass"),
+        ]),
         // The follow-up prompt that delivers the message.
         crash(),
     ];
     turns.extend(work_turns());
-    let p = Project::new(json!({ "turns": turns }));
+    let p = Project::new(Script::turns(turns));
     let child = p
         .command(&["--headless", "--retry-delay", "50ms"])
         .spawn()
@@ -259,14 +269,11 @@ async fn an_agent_dying_during_the_follow_up_delivery_is_restarted() {
     assert_eq!(s["completed"], true);
     assert_eq!(outcomes(&s)[1], ("error".to_string(), false));
     // The message the dead agent may not have read is in the next iteration's prompt.
-    let prompts = p.agent_events("prompt");
+    let prompts = p.agent_events::<log::Prompt>();
     assert!(
-        prompts[3]["text"]
-            .as_str()
-            .unwrap()
-            .contains("- Please use British spelling"),
+        prompts[3].text.contains("- Please use British spelling"),
         "{}",
-        prompts[3]["text"]
+        prompts[3].text
     );
 }
 
@@ -284,7 +291,7 @@ fn pids_started(p: &Project) -> Vec<u32> {
 
 #[test]
 fn an_agent_that_hangs_in_initialize_stops_the_build_with_what_to_do() {
-    let p = Project::new(json!({"turns": []}));
+    let p = Project::new(Script::turns([]));
     rogue::script(&p, json!({"init": "hang", "turns": []}));
     let child = rogue::command(&p, &["--headless", "--init-timeout", "2s"])
         .spawn()
@@ -307,7 +314,7 @@ fn an_agent_that_hangs_in_initialize_stops_the_build_with_what_to_do() {
 /// iterations that failed with "no agent is running", and say only that).
 #[test]
 fn an_agent_that_hangs_in_initialize_after_a_restart_is_said_so() {
-    let p = Project::new(json!({"turns": []}));
+    let p = Project::new(Script::turns([]));
     rogue::script(
         &p,
         json!({"init_hang_after": 1, "turns": [rogue_planning(), [{"exit": 9}]]}),
@@ -352,7 +359,7 @@ fn an_agent_that_hangs_in_initialize_after_a_restart_is_said_so() {
 /// iteration runs.
 #[test]
 fn a_turn_that_hangs_and_ignores_cancel_is_stopped_and_the_agent_replaced() {
-    let p = Project::new(json!({"turns": []}));
+    let p = Project::new(Script::turns([]));
     rogue::script(
         &p,
         json!({"turns": [rogue_planning(), [{"say": "thinking\n"}, {"hang": true}], [{"say": "back\n"}]]}),

@@ -14,12 +14,14 @@ use crate::common::project::*;
 use crate::common::rogue;
 use serde_json::{Value, json};
 
+use crate::common::fake_agent::script::Script;
+
 /// Generous: a debug build of iteratr idles at a few tens of MiB.
 const RSS_LIMIT_MIB: u64 = 300;
 
 /// A project whose rogue agent plans (says a word), then runs `turn` as iteration 1.
 fn rogue_project(turn: Value) -> Project {
-    let p = Project::new(json!({"turns": []}));
+    let p = Project::new(Script::turns([]));
     rogue::script(&p, json!({"turns": [[{"say": "planning\n"}], turn]}));
     p
 }
@@ -139,7 +141,7 @@ fn file_requests_outside_the_project_are_refused() {
     let outside = tempfile::tempdir().unwrap();
     let secret = outside.path().join("secret.txt");
     std::fs::write(&secret, "top secret").unwrap();
-    let p = Project::new(json!({"turns": []}));
+    let p = Project::new(Script::turns([]));
     let root = p.path().canonicalize().unwrap();
     std::os::unix::fs::symlink(&secret, root.join("link.txt")).unwrap();
     std::os::unix::fs::symlink(outside.path(), root.join("linkdir")).unwrap();

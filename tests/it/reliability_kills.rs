@@ -18,7 +18,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, EventKind};
 use iteratr::store::{EventLog, SqliteLog, read_all};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script};
 
 use crate::common::procs;
 use crate::common::project::*;
@@ -84,7 +87,7 @@ impl Point {
 
 /// The script of the build that is killed: plan, TAS-1, TAS-2, finish; the streaming turn (if
 /// any) stops in the middle of its work and waits forever.
-fn killed_script(point: Point) -> Value {
+fn killed_script(point: Point) -> Script {
     let mut turns = vec![
         planning_turn(),
         work_turn("TAS-1", "hello.txt"),
@@ -92,13 +95,13 @@ fn killed_script(point: Point) -> Value {
         finishing_turn(),
     ];
     if let Some(k) = point.streaming_turn() {
-        let actions = turns[k]["actions"].as_array_mut().unwrap();
+        let actions = &mut turns[k].actions;
         // After the task is taken (work turns start with it), before the work is done.
         let at = usize::from(k > 0);
         for (i, a) in [
-            json!({"say": "Working on it: "}),
-            json!({"say": "reading the code, "}),
-            json!({"wait_file": ".iteratr/never"}),
+            Action::say("Working on it: "),
+            Action::say("reading the code, "),
+            Action::wait_file(".iteratr/never"),
         ]
         .into_iter()
         .enumerate()
@@ -106,7 +109,7 @@ fn killed_script(point: Point) -> Value {
             actions.insert(at + i, a);
         }
     }
-    json!({"turns": turns})
+    Script::turns(turns)
 }
 
 const HOOK: &str = "[hooks.post_iteration]\ncommand = \"[ -e .iteratr/hook-ran ] && exit 0; touch .iteratr/hook-ran; sleep 600 & echo $! > .iteratr/hook-child.pid; wait\"\n";
@@ -217,11 +220,7 @@ fn assert_nothing_left(p: &Project) {
     crate::common::fake_agent::assert_gone(&p.agent_log(), true);
     let dir = p.path().canonicalize().unwrap();
     let needle = dir.display().to_string();
-    let agents: Vec<u32> = p
-        .agent_events("start")
-        .iter()
-        .map(|e| e["pid"].as_u64().unwrap() as u32)
-        .collect();
+    let agents = log::pids::<log::Start>(&p.agent_log());
     let children: Vec<u32> = ["hook-child.pid", "commit-child.pid"]
         .iter()
         .filter_map(|f| std::fs::read_to_string(dir.join(".iteratr").join(f)).ok())
@@ -280,11 +279,11 @@ fn logged(p: &Project, point: Point) -> Vec<iteratr::session::Event> {
 
 /// The task status changes the agent was told succeeded, in order.
 fn acknowledged(p: &Project) -> Vec<(String, String)> {
-    p.agent_events("tool")
+    p.agent_events::<log::Tool>()
         .into_iter()
-        .filter(|e| e["name"] == "task-status" && e["is_error"] == false)
+        .filter(|e| e.name == "task-status" && !e.is_error)
         .map(|e| {
-            let a = &e["args"];
+            let a = &e.args;
             (
                 a["id"].as_str().unwrap().to_string(),
                 a["status"].as_str().unwrap().to_string(),
@@ -402,7 +401,7 @@ fn survive(p: &Project, point: Point) {
         );
     }
     let _ = std::fs::remove_file(p.path().join("agent.log"));
-    p.script(catch_up_script());
+    p.script(&catch_up_script());
     let out = finish(build(p, point, &[]).spawn().unwrap(), PATIENCE);
     let text = stdout(&out);
     assert_eq!(
@@ -437,13 +436,13 @@ fn survive(p: &Project, point: Point) {
             .min_by_key(|id| id[4..].parse::<u32>().unwrap())
         {
             let next = p
-                .agent_events("tool")
+                .agent_events::<log::Tool>()
                 .into_iter()
-                .find(|e| e["name"] == "task-next")
+                .find(|e| e.name == "task-next")
                 .unwrap();
             assert!(
-                next["text"].as_str().unwrap().contains(first.as_str()),
-                "task-next offered {next}, not {first}"
+                next.text.contains(first.as_str()),
+                "task-next offered {next:?}, not {first}"
             );
         }
     } else {

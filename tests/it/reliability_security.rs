@@ -17,6 +17,9 @@ use crate::common::project::*;
 use crate::common::{PATIENCE, rogue, wait_until};
 use serde_json::{Value, json};
 
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_requires_the_token_and_a_loopback_origin_and_host() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,22 +169,24 @@ fn permissions_and_files_follow_the_policy() {
     let outside = tempfile::tempdir().unwrap();
     let secret = outside.path().join("secret.txt");
     std::fs::write(&secret, "top secret").unwrap();
-    let turn = json!({"actions": [
-        {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
-        {"permission": {"title": "Run rm -rf target", "kind": "execute"}},
-        {"read": secret.display().to_string()},
-        {"read": "specs/demo.md"},
-        {"write": {"path": outside.path().join("planted.txt").display().to_string(), "content": "x"}},
-        status_of("TAS-1", "cancelled"), status_of("TAS-2", "cancelled"), status_of("TAS-3", "cancelled"),
+    let turn = Turn::of([
+        Action::permission("Edit src/lib.rs", "edit"),
+        Action::permission("Run rm -rf target", "execute"),
+        Action::read(&secret),
+        Action::read("specs/demo.md"),
+        Action::write(outside.path().join("planted.txt"), "x"),
+        status_of("TAS-1", "cancelled"),
+        status_of("TAS-2", "cancelled"),
+        status_of("TAS-3", "cancelled"),
         tool("session-complete", json!({})),
-    ]});
-    let p = Project::new(json!({"turns": [planning_turn(), turn]}));
+    ]);
+    let p = Project::new(Script::turns([planning_turn(), turn]));
     let out = p.build(&["--headless", "--deny-tools", "run rm*"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    let perms = p.agent_events("permission");
-    assert_eq!(perms[0]["outcome"], "allow_once", "{perms:?}");
-    assert_eq!(perms[1]["outcome"], "reject_once", "{perms:?}");
+    let perms = p.agent_events::<log::Permission>();
+    assert_eq!(perms[0].outcome, "allow_once", "{perms:?}");
+    assert_eq!(perms[1].outcome, "reject_once", "{perms:?}");
     // What no rule refuses is counted, not shown one by one.
     assert!(!text.contains("permission: Edit src/lib.rs"), "{text}");
     assert!(text.contains(" · 1 tool call allowed"), "{text}");
@@ -222,18 +227,18 @@ fn permissions_and_files_follow_the_policy() {
         status.contains("#1   Run rm -rf target → denied by --deny-tools 'run rm*'"),
         "{status}"
     );
-    let reads = p.agent_events("read");
-    assert_eq!(reads[0]["ok"], false);
+    let reads = p.agent_events::<log::Read>();
+    assert!(!reads[0].ok);
     assert!(
-        reads[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("outside the project directory"),
+        reads[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("outside the project directory")),
         "{reads:?}"
     );
-    assert_eq!(reads[1]["ok"], true);
-    assert_eq!(reads[1]["content"], SPEC);
-    assert_eq!(p.agent_events("write")[0]["ok"], false);
+    assert!(reads[1].ok);
+    assert_eq!(reads[1].content.as_deref(), Some(SPEC));
+    assert!(!p.agent_events::<log::Write>()[0].ok);
     assert!(!outside.path().join("planted.txt").exists());
 }
 
@@ -282,7 +287,7 @@ fn token_given(p: &Project) -> String {
 /// file even at the trace level, and in no file of the data dir.
 #[test]
 fn the_builds_endpoint_is_on_loopback_and_its_token_is_never_printed() {
-    let p = Project::new(json!({"turns": []}));
+    let p = Project::new(Script::turns([]));
     let go = p.path().join("go");
     let log = p.path().join("iteratr.log");
     let runs: [(&[&str], Value); 2] = [
@@ -348,9 +353,11 @@ fn the_builds_endpoint_is_on_loopback_and_its_token_is_never_printed() {
 fn secrets_for_the_stdio_mcp_entry_never_appear_on_a_command_line() {
     const SECRET: &str = "nats-secret-token-5f1e2d3c4b5a69788796";
     let server = NatsServer::start_with(free_port(), vec!["--auth".into(), SECRET.into()]);
-    let p = Project::new(json!({"turns": [
-        {"actions": [tool("task-list", json!({})), {"wait_file": "go"}, summary("planned")]},
-    ]}))
+    let p = Project::new(Script::turns([Turn::of([
+        tool("task-list", json!({})),
+        Action::wait_file("go"),
+        summary("planned"),
+    ])]))
     .with_env("ITERATR_NATS_URL", &server.url())
     .with_env("ITERATR_NATS_TOKEN", SECRET);
     let mut cmd = p.command(&["--headless", "-i", "1"]);
@@ -422,9 +429,11 @@ fn with_umask_022(cmd: &Command) -> Command {
 #[test]
 fn the_data_dir_and_its_files_are_owner_only() {
     for store in [&[][..], &["--nats-server"][..]] {
-        let p = Project::new(json!({"turns": [
-            {"actions": [tool("task-list", json!({})), {"wait_file": "go"}, summary("planned")]},
-        ]}));
+        let p = Project::new(Script::turns([Turn::of([
+            tool("task-list", json!({})),
+            Action::wait_file("go"),
+            summary("planned"),
+        ])]));
         let data = p.path().join(".iteratr");
         // `--nats-server` is a global flag: it may follow the subcommand.
         let mut args = vec!["--headless", "-i", "1"];

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::common::fake_agent::log::{self, Event};
+use crate::common::fake_agent::script::{Action, Script, Turn};
+
 use crate::common::nats::NatsServer;
 use crate::common::project::*;
 use crate::common::reliability::{Tmpfs, assert_prefix, report, sqlite_log, stored_rows};
@@ -17,22 +20,22 @@ use crate::store_nats::{Writer, append_numbered, check_whole, record_retries, re
 use iteratr::store::{EventLog, NatsLog, NatsOptions, read_all};
 
 /// A work turn that takes TAS-1 and then waits for the test's `go` before finishing it.
-fn held_turn() -> serde_json::Value {
-    json!({"actions": [
+fn held_turn() -> Turn {
+    Turn::of([
         status_of("TAS-1", "in_progress"),
-        {"say": "working\n"},
-        {"wait_file": "go"},
-        {"write": {"path": "hello.txt", "content": "done\n"}},
+        Action::say("working\n"),
+        Action::wait_file("go"),
+        Action::write("hello.txt", "done\n"),
         status_of("TAS-1", "completed"),
         summary("TAS-1 done"),
-    ]})
+    ])
 }
 
 /// Runs the same command again (it takes over by itself the lease the stopped build could not
 /// release) with the agent finishing everything: it completes, and the events stored before are
 /// unchanged.
 fn rerun_completes(p: &Project, data_dir: &std::path::Path, before: &[(i64, String)]) {
-    p.script(catch_up_script());
+    p.script(&catch_up_script());
     let out = p.build(&["--headless"]);
     assert_eq!(
         out.status.code(),
@@ -79,7 +82,7 @@ fn reliability_store_disk_full_mid_build_stops_clearly_and_a_rerun_completes() {
 
 #[test]
 fn reliability_store_data_dir_made_read_only_mid_run_stops_clearly_and_a_rerun_completes() {
-    let p = Project::new(json!({"turns": [planning_turn(), held_turn()]}));
+    let p = Project::new(Script::turns([planning_turn(), held_turn()]));
     let data = p.path().join(".iteratr");
     let child = p.command(&["--headless"]).spawn().unwrap();
     p.wait_for_agent("waiting");
@@ -111,11 +114,11 @@ fn reliability_store_data_dir_made_read_only_mid_run_stops_clearly_and_a_rerun_c
     failed_saying(&out, &["read-only", "run the same command again"]);
     // The agent was told its change could not be recorded.
     let refused = p
-        .agent_events("tool")
+        .agent_events::<log::Tool>()
         .into_iter()
-        .find(|e| e["args"]["status"] == "completed")
+        .find(|e| e.args["status"] == "completed")
         .unwrap();
-    assert_eq!(refused["is_error"], true, "{refused}");
+    assert!(refused.is_error, "{refused:?}");
     sqlite_log(&data);
     assert_prefix(&before, &stored_rows(&data, "demo"));
     let before = stored_rows(&data, "demo");
@@ -188,16 +191,16 @@ fn reliability_store_a_truncated_or_damaged_database_is_refused_and_left_untouch
 /// the agent tries again only once it is free: no outcome depends on the machine's speed.
 #[test]
 fn reliability_store_a_write_lock_held_by_another_process() {
-    let held = json!({"actions": [
+    let held = Turn::of([
         status_of("TAS-1", "in_progress"),
-        {"wait_file": "go"},
+        Action::wait_file("go"),
         // Refused after 10 s of waiting for the lock.
         status_of("TAS-1", "completed"),
-        {"wait_file": "unlocked"},
+        Action::wait_file("unlocked"),
         status_of("TAS-1", "completed"),
         summary("TAS-1 done after the lock"),
-    ]});
-    let p = Project::new(json!({"turns": [planning_turn(), held, finishing_turn_all()]}));
+    ]);
+    let p = Project::new(Script::turns([planning_turn(), held, finishing_turn_all()]));
     let data = p.path().join(".iteratr");
     let child = p.command(&["--headless"]).spawn().unwrap();
     p.wait_for_agent("waiting");
@@ -223,11 +226,15 @@ fn reliability_store_a_write_lock_held_by_another_process() {
     .unwrap();
     assert_eq!(line.trim(), "locked");
     std::fs::write(p.path().join("go"), "").unwrap();
-    let completing = |e: &Value| e["args"]["id"] == "TAS-1" && e["args"]["status"] == "completed";
+    let completing = |args: &Value| args["id"] == "TAS-1" && args["status"] == "completed";
     wait_until(
         PATIENCE,
         || "the call made while the lock was held was never answered",
-        || p.agent_events("tool").iter().any(completing),
+        || {
+            p.agent_events::<log::Tool>()
+                .iter()
+                .any(|e| completing(&e.args))
+        },
     );
     std::fs::write(&release, "").unwrap();
     let status = locker.into_inner().wait().unwrap();
@@ -241,28 +248,28 @@ fn reliability_store_a_write_lock_held_by_another_process() {
         stdout(&out),
         stderr(&out)
     );
-    let calls: Vec<_> = p
-        .agent_events("tool")
-        .into_iter()
-        .filter(completing)
-        .collect();
-    assert_eq!(calls[0]["is_error"], true, "{calls:?}");
-    let refusal = calls[0]["text"].as_str().unwrap();
+    // The records (with their times) of the calls completing TAS-1: sent, and answered.
+    let agent_log = p.agent_log();
+    let (mut calls, mut sent) = (Vec::new(), Vec::new());
+    for r in &agent_log {
+        match &r.event {
+            Event::Tool(t) if completing(&t.args) => calls.push((t, r.at_us)),
+            Event::ToolCall(c) if completing(&c.args) => sent.push(r.at_us),
+            _ => {}
+        }
+    }
+    assert!(calls[0].0.is_error, "{calls:?}");
+    let refusal = &calls[0].0.text;
     assert!(
         refusal.contains("is locked") && refusal.contains("another process held it"),
         "{refusal}"
     );
     // It was refused only after waiting the busy timeout (a lower bound: a slow machine only
     // makes the wait longer).
-    let sent = p
-        .agent_events("tool_call")
-        .into_iter()
-        .find(completing)
-        .unwrap();
-    let waited_ms = (calls[0]["at_us"].as_u64().unwrap() - sent["at_us"].as_u64().unwrap()) / 1000;
+    let waited_ms = (calls[0].1 - sent[0]) / 1000;
     println!("the refused call waited {waited_ms} ms for the lock");
     assert!(waited_ms >= 10_000, "refused after {waited_ms} ms");
-    assert_eq!(calls[1]["is_error"], false, "{calls:?}");
+    assert!(!calls[1].0.is_error, "{calls:?}");
     assert_eq!(p.status()["completed"], true);
     sqlite_log(&data);
     assert_prefix(&before, &stored_rows(&data, "demo"));
@@ -275,8 +282,12 @@ fn reliability_store_a_write_lock_held_by_another_process() {
 #[test]
 fn reliability_store_jetstream_restarted_mid_iteration_the_build_goes_on() {
     let mut server = NatsServer::start();
-    let p = Project::new(json!({"turns": [planning_turn(), held_turn(), finishing_turn_all()]}))
-        .with_env("ITERATR_NATS_URL", &server.url());
+    let p = Project::new(Script::turns([
+        planning_turn(),
+        held_turn(),
+        finishing_turn_all(),
+    ]))
+    .with_env("ITERATR_NATS_URL", &server.url());
     let log = p.path().join("iteratr.log");
     let child = p
         .command(&["--headless"])
@@ -289,13 +300,17 @@ fn reliability_store_jetstream_restarted_mid_iteration_the_build_goes_on() {
     // The agent goes on while the server is down: its call to complete TAS-1 is sent, and the
     // store retries (the log says so) until the server is back.
     std::fs::write(p.path().join("go"), "").unwrap();
-    let completing = |e: &Value| {
-        e["name"] == "task-status" && e["args"] == json!({"id": "TAS-1", "status": "completed"})
+    let completing = |name: &str, args: &Value| {
+        name == "task-status" && *args == json!({"id": "TAS-1", "status": "completed"})
     };
     wait_until(
         PATIENCE,
         || "the agent never sent its call while the server was down",
-        || p.agent_events("tool_call").iter().any(completing),
+        || {
+            p.agent_events::<log::ToolCall>()
+                .iter()
+                .any(|c| completing(&c.name, &c.args))
+        },
     );
     wait_until(
         PATIENCE,
@@ -307,7 +322,9 @@ fn reliability_store_jetstream_restarted_mid_iteration_the_build_goes_on() {
         },
     );
     assert!(
-        !p.agent_events("tool").iter().any(completing),
+        !p.agent_events::<log::Tool>()
+            .iter()
+            .any(|t| completing(&t.name, &t.args)),
         "the call was answered while the server was down"
     );
     server.restart();
@@ -320,13 +337,13 @@ fn reliability_store_jetstream_restarted_mid_iteration_the_build_goes_on() {
         stderr(&out)
     );
     // The call that hit the outage succeeded once the server was back.
-    let answered: Vec<Value> = p
-        .agent_events("tool")
+    let answered: Vec<log::Tool> = p
+        .agent_events::<log::Tool>()
         .into_iter()
-        .filter(completing)
+        .filter(|t| completing(&t.name, &t.args))
         .collect();
     assert_eq!(answered.len(), 1, "{answered:?}");
-    assert_eq!(answered[0]["is_error"], false, "{answered:?}");
+    assert!(!answered[0].is_error, "{answered:?}");
     let s = p.status();
     assert_eq!(s["completed"], true, "{s}");
     assert!(s["events"].as_u64().unwrap() > events);
@@ -337,12 +354,12 @@ fn reliability_store_jetstream_restarted_mid_iteration_the_build_goes_on() {
 }
 
 /// The last turn of a run that went on: finish TAS-2 and TAS-3 and complete.
-fn finishing_turn_all() -> serde_json::Value {
-    json!({"actions": [
+fn finishing_turn_all() -> Turn {
+    Turn::of([
         status_of("TAS-2", "completed"),
         status_of("TAS-3", "completed"),
         tool("session-complete", json!({"summary": "done"})),
-    ]})
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 use std::process::{Command, Output};
 
+use crate::common::fake_agent::log;
 use crate::common::project::*;
 
 fn config(
@@ -137,9 +138,9 @@ fn a_build_takes_its_model_from_the_projects_file() {
         stdout(&out),
         stderr(&out)
     );
-    let models = p.agent_events("set_config_option");
+    let models = log::config_options(&p.agent_log());
     assert!(
-        models.iter().any(|m| m["value"] == "fake/large"),
+        models.iter().any(|m| m.value == "fake/large"),
         "the model of iteratr.toml did not reach the agent: {models:?}"
     );
     let s = p.status();

@@ -9,6 +9,10 @@ use crate::common::PATIENCE;
 use crate::common::tmux::Tmux;
 use serde_json::json;
 
+use crate::common::fake_agent::log::{self, Record};
+use crate::common::fake_agent::read_log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
+
 fn messages(dir: &Path) -> Vec<String> {
     let out = Command::new(crate::common::bin())
         .current_dir(dir)
@@ -34,16 +38,24 @@ fn the_tui_in_a_real_terminal() {
         "# Demo\n- [ ] First task\n- [ ] Second task\n- [ ] Third task\n",
     )
     .unwrap();
-    let status =
-        |id: &str, s: &str| json!({"tool": "task-status", "args": {"id": id, "status": s}});
-    let script = json!({"turns": [
-        {"actions": [{"say": "Planning the work.\n"}, {"tool": "iteration-summary", "args": {"summary": "planned"}}]},
+    let status = |id: &str, s: &str| Action::tool("task-status", json!({"id": id, "status": s}));
+    let script = Script::turns([
+        Turn::of([Action::say("Planning the work.\n"), planned()]),
         // The turn goes on until the test has typed its message and seen it in the log.
-        {"actions": [{"say": "Working on the first task.\n"}, status("TAS-1", "in_progress"), {"wait_file": "typed"}, status("TAS-1", "completed")]},
-        {"actions": [{"say": "Thanks for the message.\n"}]},
-        {"actions": [status("TAS-2", "completed"), status("TAS-3", "completed"), {"tool": "session-complete", "args": {"summary": "done"}}]},
-    ]});
-    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+        Turn::of([
+            Action::say("Working on the first task.\n"),
+            status("TAS-1", "in_progress"),
+            Action::wait_file("typed"),
+            status("TAS-1", "completed"),
+        ]),
+        Turn::of([Action::say("Thanks for the message.\n")]),
+        Turn::of([
+            status("TAS-2", "completed"),
+            status("TAS-3", "completed"),
+            Action::tool("session-complete", json!({"summary": "done"})),
+        ]),
+    ]);
+    std::fs::write(dir.join("script.json"), script.to_json()).unwrap();
     let agent_log = dir.join("agent.log");
 
     let tmux = start_build(dir, "build", "");
@@ -85,19 +97,18 @@ fn the_tui_in_a_real_terminal() {
         !screen.contains("Dashboard") && !screen.contains("┌ Agent"),
         "the interface is still on screen:\n{screen}"
     );
-    let pids: Vec<u32> = std::fs::read_to_string(&agent_log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "start")
-        .filter_map(|v| v["pid"].as_u64().map(|p| p as u32))
-        .collect();
+    let pids = log::pids::<log::Start>(&read_log(&agent_log));
     assert!(!pids.is_empty());
     for pid in pids {
         crate::common::procs::wait_gone(pid, "agent", PATIENCE);
     }
     // No iteratr process of this test is left: only the shell (echo, sleep) remains in the pane.
     assert_no_iteratr_in(&tmux);
+}
+
+/// The planning turn's summary.
+fn planned() -> Action {
+    Action::tool("iteration-summary", json!({"summary": "planned"}))
 }
 
 /// No iteratr process runs in the pane any more: only the shell (echo, sleep) is left.
@@ -141,16 +152,16 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
     let dir = project.path();
     std::fs::create_dir(dir.join("specs")).unwrap();
     std::fs::write(dir.join("specs/demo.md"), "# Demo\n- [ ] First task\n").unwrap();
-    let script = json!({"turns": [
-        {"actions": [{"say": "Planning.\n"}, {"tool": "iteration-summary", "args": {"summary": "planned"}}]},
-        {"actions": [
-            {"permission": {"title": "Run rm -rf build", "kind": "execute"}},
-            {"permission": {"title": "Edit src/lib.rs", "kind": "edit"}},
-            {"tool": "task-status", "args": {"id": "TAS-1", "status": "completed"}},
-            {"tool": "session-complete", "args": {"summary": "done"}},
-        ]},
-    ]});
-    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+    let script = Script::turns([
+        Turn::of([Action::say("Planning.\n"), planned()]),
+        Turn::of([
+            Action::permission("Run rm -rf build", "execute"),
+            Action::permission("Edit src/lib.rs", "edit"),
+            Action::tool("task-status", json!({"id": "TAS-1", "status": "completed"})),
+            Action::tool("session-complete", json!({"summary": "done"})),
+        ]),
+    ]);
+    std::fs::write(dir.join("script.json"), script.to_json()).unwrap();
     let tmux = start_build(dir, "ask", "--approve ask");
 
     // The first request waits on screen with what the agent wants to do and the choices.
@@ -164,8 +175,8 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
         "{screen}"
     );
     // Nothing was answered yet: the agent still waits.
-    let agent_log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
-    assert!(!agent_log().contains(r#""event":"permission""#));
+    let agent_log = || read_log(&dir.join("agent.log"));
+    assert!(log::of::<log::Permission>(&agent_log()).is_empty());
     tmux.keys(&["y"]);
     let screen = tmux.wait_for("call   Edit src/lib.rs", PATIENCE);
     assert!(
@@ -182,17 +193,9 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
     assert!(!screen.contains("The agent asks permission"), "{screen}");
 
     // The agent got the answers, and the log has them as the person's decisions.
-    let outcomes: Vec<String> = agent_log()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "permission")
-        .map(|v| {
-            format!(
-                "{} {}",
-                v["title"].as_str().unwrap(),
-                v["outcome"].as_str().unwrap()
-            )
-        })
+    let outcomes: Vec<String> = log::of::<log::Permission>(&agent_log())
+        .iter()
+        .map(|v| format!("{} {}", v.title, v.outcome))
         .collect();
     assert_eq!(
         outcomes,
@@ -226,11 +229,11 @@ fn the_agent_s_markdown_is_rendered_in_a_real_terminal() {
                1. Read the spec\n2. Write the lexer\n3. Run the tests\n\n\
                See [the ratatui docs](https://docs.rs/ratatui) for more.\n\n\
                ```rust\nfn main() {\n    let answer = 42;\n}\n```\nDone.\n";
-    let script = json!({"turns": [
+    let script = Script::turns([
         // The turn waits until the test has read the screen.
-        {"actions": [{"say": doc}, {"wait_file": "seen"}]},
-    ]});
-    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+        Turn::of([Action::say(doc), Action::wait_file("seen")]),
+    ]);
+    std::fs::write(dir.join("script.json"), script.to_json()).unwrap();
     let tmux = start_build(dir, "markdown", "");
 
     let screen = tmux.wait_for("Done.", PATIENCE);
@@ -286,23 +289,21 @@ fn with_workers_and_approve_ask_one_window_answers_every_workers_agent() {
     .unwrap();
     crate::common::project::git(dir, &["add", "."]);
     crate::common::project::git(dir, &["commit", "--quiet", "-m", "initial"]);
-    let script = json!({
-        "turns": [{"actions": [{"tool": "iteration-summary", "args": {"summary": "planned"}}]}],
-        "repeat": {"actions": [
-            {"permission": {"title": "Run the tests", "kind": "execute"}},
-            {"work": {"sleep_ms": 100}},
-        ]},
-    });
-    std::fs::write(dir.join("script.json"), script.to_string()).unwrap();
+    let script = Script::turns([Turn::of([planned()])]).repeat(Turn::of([
+        Action::permission("Run the tests", "execute"),
+        Action::work(100),
+    ]));
+    std::fs::write(dir.join("script.json"), script.to_json()).unwrap();
     let tmux = start_build(dir, "ask-workers", "--workers 2 --approve ask");
     // Both workers' agents ask; one window takes them in turn, naming the worker: each is
     // answered, and its answer reached its agent, before the next request is looked for.
-    let allowed = || -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.join("agent.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["event"] == "permission" && v["outcome"] == "allow_once")
+    let allowed = || -> Vec<Record> {
+        read_log(&dir.join("agent.log"))
+            .into_iter()
+            .filter(|r| {
+                r.get::<log::Permission>()
+                    .is_some_and(|p| p.outcome == "allow_once")
+            })
             .collect()
     };
     let mut answered: Vec<&str> = Vec::new();
@@ -327,10 +328,7 @@ fn with_workers_and_approve_ask_one_window_answers_every_workers_agent() {
     assert_eq!(answered, ["w1", "w2"]);
     tmux.wait_for("session complete", PATIENCE);
     // Each worker's agent (its own process) got its answer.
-    let agents: std::collections::BTreeSet<u64> = allowed()
-        .iter()
-        .map(|v| v["pid"].as_u64().unwrap())
-        .collect();
+    let agents: std::collections::BTreeSet<u32> = allowed().iter().map(|r| r.pid).collect();
     assert_eq!(allowed().len(), 2);
     assert_eq!(agents.len(), 2, "{:?}", allowed());
     for file in ["a", "b"] {

@@ -7,15 +7,17 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::common::fake_agent::log;
+use crate::common::fake_agent::script::{Action, Script, Turn};
+
 use crate::common::project::*;
 
 /// A git repository with a spec of `tasks` (checklist lines) and a fake agent that plans with
 /// `planning` actions, then works every prompt after.
-pub fn team_project(tasks: &[&str], planning: Vec<Value>, sleep_ms: u64) -> Project {
-    let p = Project::new(json!({
-        "turns": [{"actions": planning}],
-        "repeat": {"actions": [{"work": {"sleep_ms": sleep_ms}}]},
-    }));
+pub fn team_project(tasks: &[&str], planning: Vec<Action>, sleep_ms: u64) -> Project {
+    let p = Project::new(
+        Script::turns([Turn::of(planning)]).repeat(Turn::of([Action::work(sleep_ms)])),
+    );
     let spec: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
     std::fs::write(p.path().join("specs/demo.md"), format!("# Demo\n\n{spec}")).unwrap();
     git_init(p.path());
@@ -97,11 +99,9 @@ fn build_with_gate(
 }
 
 /// A fake agent's script: plan with `planning`, then every prompt wait for `gate` and work.
-fn gated_script(planning: Vec<Value>, gate: &std::path::Path, sleep_ms: u64) -> Value {
-    json!({
-        "turns": [{"actions": planning}],
-        "repeat": {"actions": [{"wait_file": gate}, {"work": {"sleep_ms": sleep_ms}}]},
-    })
+fn gated_script(planning: Vec<Action>, gate: &std::path::Path, sleep_ms: u64) -> Script {
+    Script::turns([Turn::of(planning)])
+        .repeat(Turn::of([Action::wait_file(gate), Action::work(sleep_ms)]))
 }
 
 /// No worktree left beside the main checkout, and no worker branch.
@@ -208,8 +208,7 @@ async fn three_workers_claim_each_task_once_and_integrate_in_dependency_order() 
     assert_eq!(worked.len(), 9, "{s}");
     assert_no_worktree_left(p.path());
     // No agent outlived iteratr, nor what the agents started.
-    for start in p.agent_events("start") {
-        let pid = start["pid"].as_u64().unwrap() as u32;
+    for pid in log::pids::<log::Start>(&p.agent_log()) {
         assert!(
             !crate::common::procs::running(pid),
             "agent {pid} still runs"
@@ -227,7 +226,7 @@ async fn two_tasks_editing_the_same_line_conflict_and_the_agent_resolves_it() {
     );
     // Both workers hold their task before either works on it: the second to integrate conflicts.
     let gate = p.path().join(".iteratr/both-claimed");
-    p.script(gated_script(vec![summary("Planned")], &gate, 0));
+    p.script(&gated_script(vec![summary("Planned")], &gate, 0));
     let out = build_with_gate(&p, p.command(&["--headless", "--workers", "2"]), &gate, 2);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
@@ -236,15 +235,10 @@ async fn two_tasks_editing_the_same_line_conflict_and_the_agent_resolves_it() {
         text.contains("the rebase conflicts in shared.txt"),
         "{text}"
     );
-    let asked: Vec<Value> = p
-        .agent_events("prompt")
+    let asked: Vec<log::Prompt> = p
+        .agent_events::<log::Prompt>()
         .into_iter()
-        .filter(|e| {
-            e["text"]
-                .as_str()
-                .unwrap()
-                .contains("stopped with conflicts")
-        })
+        .filter(|e| e.text.contains("stopped with conflicts"))
         .collect();
     assert_eq!(asked.len(), 1, "{asked:?}");
     // Both changes are integrated, without a marker left.
@@ -268,12 +262,14 @@ async fn a_killed_workers_claim_expires_and_another_worker_completes_its_task() 
         0,
     );
     let gate = p.path().join(".iteratr/joined-works");
-    p.script(gated_script(vec![summary("Planned")], &gate, 0));
+    p.script(&gated_script(vec![summary("Planned")], &gate, 0));
     // A worker that joins from another process, whose agent takes a minute over its task.
     let slow = p.path().join("slow.json");
     std::fs::write(
         &slow,
-        json!({"turns": [], "repeat": {"actions": [{"work": {"sleep_ms": 60_000}}]}}).to_string(),
+        Script::turns([])
+            .repeat(Turn::of([Action::work(60_000)]))
+            .to_json(),
     )
     .unwrap();
     let slow_log = p.path().join("slow-agent.log");
@@ -402,11 +398,14 @@ async fn workers_of_an_agent_without_http_claim_through_their_stdio_server() {
     assert!(listed.is_empty(), "git listed the worktrees: {listed:?}");
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    let servers: Vec<Value> = p.agent_events("new_session");
-    let worker_args: Vec<&Value> = servers
+    let servers = p.agent_events::<log::NewSession>();
+    let worker_args: Vec<&log::McpServer> = servers
         .iter()
-        .flat_map(|e| e["mcp_servers"].as_array().unwrap())
-        .filter(|s| s["args"].to_string().contains("--worker"))
+        .flat_map(|e| &e.mcp_servers)
+        .filter(|s| {
+            matches!(s, log::McpServer::Stdio { args, .. }
+                if args.iter().any(|a| a.contains("--worker")))
+        })
         .collect();
     assert!(!worker_args.is_empty(), "{servers:?}");
     let claims = claims_by_task(&events(&p).await);
@@ -427,7 +426,7 @@ async fn a_check_that_fails_after_the_rebase_blocks_the_task_and_keeps_its_work(
     // Both workers hold their task before either works on it, so the second change is checked
     // after rebasing on the first.
     let gate = p.path().join(".iteratr/both-claimed");
-    p.script(gated_script(vec![summary("Planned")], &gate, 0));
+    p.script(&gated_script(vec![summary("Planned")], &gate, 0));
     // Each change passes alone; together they need a file neither task writes.
     std::fs::write(
         p.path().join("iteratr.toml"),
@@ -441,14 +440,9 @@ async fn a_check_that_fails_after_the_rebase_blocks_the_task_and_keeps_its_work(
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     // The agent was asked to fix the check (it did not), then the task was blocked.
     let asked = p
-        .agent_events("prompt")
+        .agent_events::<log::Prompt>()
         .into_iter()
-        .filter(|e| {
-            e["text"]
-                .as_str()
-                .unwrap()
-                .contains("CHECK: a.txt and b.txt")
-        })
+        .filter(|e| e.text.contains("CHECK: a.txt and b.txt"))
         .count();
     assert_eq!(asked, 1, "{text}");
     let s = p.status();
@@ -496,10 +490,10 @@ async fn a_token_budget_counts_every_worker_together() {
     let tasks: Vec<String> = (1..=9).map(|n| format!("write u{n}.txt: {n}")).collect();
     let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
     let p = team_project(&tasks, vec![summary("Planned")], 200);
-    p.script(json!({
-        "turns": [{"actions": [summary("Planned")]}],
-        "repeat": {"actions": [{"usage": {"input": 600, "output": 0}}, {"work": {"sleep_ms": 200}}]},
-    }));
+    p.script(
+        &Script::turns([Turn::of([summary("Planned")])])
+            .repeat(Turn::of([Action::usage(600, 0), Action::work(200)])),
+    );
     let out = p.build(&["--headless", "--workers", "3", "--max-tokens", "1000"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(6), "{text}\n{}", stderr(&out));
@@ -549,13 +543,13 @@ async fn a_task_a_single_build_left_in_progress_is_worked_on_by_the_workers() {
         100,
     );
     // A single build whose agent starts TAS-1 and stops there.
-    p.script(json!({"turns": [
-        {"actions": [summary("Planned")]},
-        {"actions": [status_of("TAS-1", "in_progress"), summary("started")]},
-    ]}));
+    p.script(&Script::turns([
+        Turn::of([summary("Planned")]),
+        Turn::of([status_of("TAS-1", "in_progress"), summary("started")]),
+    ]));
     let out = p.build(&["--headless", "-i", "1"]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
-    p.script(json!({"turns": [], "repeat": {"actions": [{"work": {"sleep_ms": 100}}]}}));
+    p.script(&Script::turns([]).repeat(Turn::of([Action::work(100)])));
     let out = p.build(&["--headless", "--workers", "2"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));

@@ -2,14 +2,14 @@
 //! nats-server. `build --workers 2 --remote origin` in one, `iteratr worker --remote origin` in the
 //! other; each integrates by pushing (never forced) to the remote's integration branch.
 
-use serde_json::json;
+use crate::common::fake_agent::script::{Action, Script, Turn};
 
 use super::workers::team_project;
 use crate::common::nats::NatsServer;
 use crate::common::project::*;
 
 /// A second clone of `bare` in a new project directory (with the same fake agent script).
-fn second_clone(bare: &std::path::Path, script: serde_json::Value) -> Project {
+fn second_clone(bare: &std::path::Path, script: Script) -> Project {
     let p = Project::new(script);
     git_init(p.path());
     git(
@@ -49,7 +49,7 @@ async fn a_build_and_a_worker_on_another_clone_complete_one_session_together() {
     git(a.path(), &["push", "--quiet", "origin", "main"]);
     let b = second_clone(
         bare.path(),
-        json!({"turns": [], "repeat": {"actions": [{"work": {"sleep_ms": 700}}]}}),
+        Script::turns([]).repeat(Turn::of([Action::work(700)])),
     )
     .with_env("ITERATR_NATS_URL", &server.url());
     git(b.path(), &["config", "user.name", "Other machine"]);

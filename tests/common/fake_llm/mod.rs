@@ -63,8 +63,6 @@ pub enum Expect {
     /// Tool results (all those after the last assistant message, joined) containing this text;
     /// `is_error`: whether one of them failed (else all succeeded).
     ToolResult { text: String, is_error: bool },
-    /// Anything.
-    Any,
 }
 
 /// What a step answers.
@@ -126,11 +124,6 @@ fn tool_result(text: &str, is_error: bool) -> When {
         text: text.to_string(),
         is_error,
     })
-}
-
-/// A step that applies whatever the last message is.
-pub fn any() -> When {
-    When(Expect::Any)
 }
 
 impl When {
@@ -378,7 +371,6 @@ fn clip(s: &str, max: usize) -> String {
 
 fn matches(expect: &Expect, last: &Last) -> bool {
     match (expect, last) {
-        (Expect::Any, _) => true,
         (Expect::Prompt(t), Last::Prompt(p)) => p.contains(t.as_str()),
         (
             Expect::ToolResult {

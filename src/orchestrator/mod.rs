@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 mod commit;
 mod integrate;
 pub mod lease;
+mod mcp_server;
 mod next;
 mod permissions;
 mod prompt;

@@ -9,12 +9,11 @@
 use std::time::Duration;
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::footer;
+use super::keys::{self, Action, Scope};
 use super::layout::Layout;
 use super::overlays::approval::{Approval, AskChange};
 use super::overlays::task::TaskKey;
@@ -301,69 +300,85 @@ impl App {
         self.sidebar.unwrap_or(!self.layout.compact())
     }
 
-    /// Handles a key press; returns what the outside world must do.
+    /// Where the keys go now (after those of [`Scope::Anywhere`]).
+    pub(super) fn key_scope(&self) -> Scope {
+        if self.approval.waiting() && self.focus != Focus::Input {
+            return Scope::Approval;
+        }
+        if self.focus == Focus::Input {
+            return Scope::Input;
+        }
+        match self.overlay {
+            Overlay::Help => Scope::Help,
+            Overlay::Task(_) => Scope::Task,
+            Overlay::Note(_) => Scope::Note,
+            Overlay::None => Scope::Main,
+        }
+    }
+
+    /// Handles a key press, as the key table says; returns what the outside world must do.
     pub fn on_key(&mut self, key: KeyEvent) -> Option<Op> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && key.code == KeyCode::Char('c') {
-            // A watcher (read-only) runs no agent: nothing to stop first.
-            if self.quitting || self.info.finished.is_some() || self.read_only {
-                return Some(Op::Leave);
+        let scope = self.key_scope();
+        let Some(action) = keys::action(scope, &key) else {
+            // Typing: what is not a binding of the input box is text.
+            if scope == Scope::Input {
+                self.input.type_key(key);
             }
-            self.quitting = true;
-            self.set_status_message(
-                "stopping the agent… (Ctrl+C again to leave at once)".into(),
-                true,
-            );
-            return Some(Op::Stop);
-        }
-        if ctrl && key.code == KeyCode::Char('l') {
-            self.view = if self.view == View::Logs {
-                View::Dashboard
-            } else {
-                View::Logs
-            };
             return None;
-        }
-        if ctrl && key.code == KeyCode::Char('s') {
-            self.sidebar = Some(!self.sidebar_shown());
-            return None;
-        }
-        if self.approval.waiting() && self.focus != Focus::Input {
-            let answer = self.approval.on_key(key)?;
-            return self.answer(answer);
-        }
-        if self.focus == Focus::Input {
-            return self.input_key(key);
-        }
-        match self.overlay {
-            Overlay::Help => {
-                self.overlay = Overlay::None;
-                return None;
-            }
-            Overlay::Task(id) => return self.task_key(id, key),
-            Overlay::Note(_) => {
-                if note::closes(key) {
-                    self.overlay = Overlay::None;
+        };
+        match action {
+            Action::Quit => {
+                // A watcher (read-only) runs no agent: nothing to stop first.
+                if self.quitting || self.info.finished.is_some() || self.read_only {
+                    return Some(Op::Leave);
                 }
-                return None;
+                self.quitting = true;
+                self.set_status_message(
+                    "stopping the agent… (Ctrl+C again to leave at once)".into(),
+                    true,
+                );
+                return Some(Op::Stop);
             }
-            Overlay::None => {}
+            Action::ToggleLogs => {
+                self.view = if self.view == View::Logs {
+                    View::Dashboard
+                } else {
+                    View::Logs
+                };
+            }
+            Action::ToggleSidebar => self.sidebar = Some(!self.sidebar_shown()),
+            Action::Answer(answer) => return self.answer(answer),
+            Action::Send | Action::Cancel | Action::NextNoteType => return self.input_key(action),
+            _ => match scope {
+                Scope::Help | Scope::Note => self.overlay = Overlay::None,
+                Scope::Task => {
+                    if let Overlay::Task(id) = self.overlay {
+                        return self.task_key(id, action);
+                    }
+                }
+                _ => return self.main_key(action),
+            },
         }
-        match key.code {
-            KeyCode::Char('?') => self.overlay = Overlay::Help,
-            KeyCode::Char('w') if self.workers.shown() => self.workers.cycle(&mut self.agent),
-            KeyCode::Char('i') => self.start_input(InputPurpose::Message, ""),
-            KeyCode::Char('p') if self.info.finished.is_none() => {
+        None
+    }
+
+    /// A key on the dashboard (or the logs or notes view) with no window open.
+    fn main_key(&mut self, action: Action) -> Option<Op> {
+        match action {
+            Action::ShowHelp => self.overlay = Overlay::Help,
+            Action::NextWorker if self.workers.shown() => self.workers.cycle(&mut self.agent),
+            Action::Message => self.start_input(InputPurpose::Message, ""),
+            Action::Pause if self.info.finished.is_none() => {
                 return Some(Op::Session(if self.state.paused.is_some() {
                     Command::Resume
                 } else {
                     Command::Pause
                 }));
             }
-            KeyCode::Tab => {
+            Action::FocusNext => {
                 self.focus = match self.focus {
                     Focus::Agent => Focus::Tasks,
                     Focus::Tasks => Focus::Notes,
@@ -373,45 +388,45 @@ impl App {
                     self.sidebar = Some(true);
                 }
             }
-            KeyCode::BackTab => {
+            Action::FocusPrevious => {
                 self.focus = match self.focus {
                     Focus::Agent => Focus::Notes,
                     Focus::Notes => Focus::Tasks,
                     _ => Focus::Agent,
                 };
             }
-            KeyCode::Esc => {
+            Action::Close => {
                 self.view = View::Dashboard;
                 self.focus = Focus::Agent;
             }
-            KeyCode::Char('q') if self.info.finished.is_some() => return Some(Op::Leave),
-            KeyCode::Char('a') if self.focus == Focus::Tasks && !self.read_only => {
+            Action::Leave if self.info.finished.is_some() => return Some(Op::Leave),
+            Action::Add if self.focus == Focus::Tasks && !self.read_only => {
                 self.start_input(InputPurpose::NewTask, "")
             }
-            KeyCode::Char('a') if self.focus == Focus::Notes && !self.read_only => {
+            Action::Add if self.focus == Focus::Notes && !self.read_only => {
                 self.start_input(InputPurpose::NewNote(NoteType::Learning), "")
             }
-            code => self.navigate(code),
+            action => self.navigate(action),
         }
         None
     }
 
     /// Moving keys: in the logs view they scroll the log; on a list they move its selection;
     /// otherwise (and for the keys a list does not take) they scroll the agent output.
-    fn navigate(&mut self, code: KeyCode) {
+    fn navigate(&mut self, action: Action) {
         let page = self.layout.page();
         if self.view == View::Logs {
-            self.logs.on_key(code, page);
+            self.logs.on_key(action, page);
             return;
         }
         let outcome = match self.focus {
-            Focus::Tasks => self.tasks.on_key(code, &self.state),
-            Focus::Notes => self.notes.on_key(code, &self.state),
+            Focus::Tasks => self.tasks.on_key(action, &self.state),
+            Focus::Notes => self.notes.on_key(action, &self.state),
             _ => ListKey::Ignored,
         };
         match (self.focus, outcome) {
             (_, ListKey::Ignored) => {
-                self.agent.on_key(code, page, self.focus == Focus::Agent);
+                self.agent.on_key(action, page, self.focus == Focus::Agent);
             }
             (_, ListKey::Used) => {}
             (Focus::Notes, ListKey::Open(id)) => self.overlay = Overlay::Note(id),
@@ -419,8 +434,8 @@ impl App {
         }
     }
 
-    fn input_key(&mut self, key: KeyEvent) -> Option<Op> {
-        match self.input.on_key(key) {
+    fn input_key(&mut self, action: Action) -> Option<Op> {
+        match self.input.on_action(action) {
             InputKey::Typed => None,
             InputKey::Cancelled => {
                 self.focus = Focus::Agent;
@@ -444,12 +459,12 @@ impl App {
         }
     }
 
-    fn task_key(&mut self, id: u64, key: KeyEvent) -> Option<Op> {
+    fn task_key(&mut self, id: u64, action: Action) -> Option<Op> {
         let Some(t) = self.state.tasks.get(&id) else {
             self.overlay = Overlay::None;
             return None;
         };
-        match task::on_key(key, t, self.read_only) {
+        match task::on_action(action, t, self.read_only) {
             TaskKey::Nothing => None,
             TaskKey::Close => {
                 self.overlay = Overlay::None;

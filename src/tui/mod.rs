@@ -10,6 +10,7 @@
 
 mod app;
 mod footer;
+mod keys;
 mod layout;
 mod overlays;
 mod panes;

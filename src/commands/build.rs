@@ -1,4 +1,7 @@
-//! `iteratr build`: the agent loop with its front end (full screen or progress lines).
+//! `iteratr build`: the agent loop with its front end (full screen or progress lines). Its steps
+//! (check the flags, the loop's options, start the run, the front end) are functions that
+//! `iteratr worker` (`worker.rs`) reuses; what only a build does (its team of `--workers`, the
+//! session's lease) is here.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,15 +59,15 @@ pub(super) fn load_template(given: Option<&Path>) -> anyhow::Result<PromptTempla
 }
 
 /// What the flags say, checked: a mistake is a usage error (exit 2) before anything starts.
-struct Checked {
+pub(super) struct Checked {
     spec_path: PathBuf,
-    session: SessionName,
+    pub(super) session: SessionName,
     template: PromptTemplate,
     policy: crate::acp::policy::Policy,
     agent: Vec<String>,
 }
 
-fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
+pub(super) fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
     if args.json && !args.headless {
         bail!("--json goes with --headless");
     }
@@ -94,6 +97,12 @@ fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
         policy,
         agent,
     })
+}
+
+/// A mistake in the flags or the setup: said on stderr, exit code 2.
+pub(super) fn usage(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::from(crate::orchestrator::exit::USAGE)
 }
 
 /// One builder per session: the lease, or the exit code of a refusal (said on stderr). A build
@@ -168,13 +177,8 @@ fn options(
     (opts, checked.template)
 }
 
-type Run = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = (crate::orchestrator::Outcome, crate::protocol::BuildEvent),
-            > + Send,
-    >,
->;
+type Run =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::orchestrator::RunSummary> + Send>>;
 
 /// The run of a single build or of a team of workers, and where its permission requests are
 /// answered.
@@ -228,38 +232,72 @@ async fn start(
     })
 }
 
-/// `joining`: `iteratr worker`, which joins the workers of a session another build drives.
+/// `iteratr build`: a single build, or a team with `--workers`, holding the session's lease.
 pub async fn run(
     store: &StoreConfig,
     mut args: BuildArgs,
     settings: &crate::config::Settings,
-    joining: bool,
 ) -> anyhow::Result<ExitCode> {
-    let usage = |e: anyhow::Error| -> anyhow::Result<ExitCode> {
-        eprintln!("error: {e:#}");
-        Ok(ExitCode::from(crate::orchestrator::exit::USAGE))
-    };
     let checked = match check(&mut args) {
         Ok(c) => c,
-        Err(e) => return usage(e),
+        Err(e) => return Ok(usage(e)),
     };
     let project_dir = std::env::current_dir().context("cannot read the current directory")?;
-    let team = match super::worker::team(&args, &project_dir, joining).await {
+    let team = match super::worker::build_team(&args, &project_dir).await {
         Ok(team) => team,
-        Err(e) => return usage(e),
+        Err(e) => return Ok(usage(e)),
     };
     let log = open_for_writing(store).await?;
     let interrupt = tokio_util::sync::CancellationToken::new();
     // One builder per session: refused at once, before any agent or screen, when another holds
-    // it. Workers that join a session run beside its build.
-    let lease = if joining {
-        None
-    } else {
-        match take_lease(&log, &checked.session, &args, &interrupt).await? {
-            Ok(lease) => Some(lease),
-            Err(refused) => return Ok(refused),
-        }
+    // it.
+    let lease = match take_lease(&log, &checked.session, &args, &interrupt).await? {
+        Ok(lease) => lease,
+        Err(refused) => return Ok(refused),
     };
+    drive(
+        Launch {
+            args,
+            checked,
+            project_dir,
+            team,
+            log,
+            interrupt,
+            lease: Some(lease),
+        },
+        store,
+        settings,
+    )
+    .await
+}
+
+/// A run ready to start: the flags checked, the store open, the team (if it runs workers) and
+/// the session's lease (if it holds one).
+pub(super) struct Launch {
+    pub(super) args: BuildArgs,
+    pub(super) checked: Checked,
+    pub(super) project_dir: PathBuf,
+    pub(super) team: Option<crate::orchestrator::Team>,
+    pub(super) log: Arc<dyn crate::store::EventLog>,
+    pub(super) interrupt: tokio_util::sync::CancellationToken,
+    pub(super) lease: Option<crate::orchestrator::LeaseGuard>,
+}
+
+/// Starts the run and its front end, and waits for both; the exit code says how the run ended.
+pub(super) async fn drive(
+    launch: Launch,
+    store: &StoreConfig,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<ExitCode> {
+    let Launch {
+        args,
+        checked,
+        project_dir,
+        team,
+        log,
+        interrupt,
+        lease,
+    } = launch;
     let (headless, json) = (args.headless, args.json);
     let (opts, template) = options(checked, args, store, settings, project_dir);
     let signal_token = interrupt.clone();
@@ -299,9 +337,9 @@ pub async fn run(
         let log = log.clone();
         let session_name = session_name.clone();
         tokio::spawn(async move {
-            let (outcome, finished) = run.await;
+            let summary = run.await;
             // Said once on stderr below; the log keeps it only when it is a file.
-            if let crate::orchestrator::Outcome::Failed(message) = &outcome
+            if let crate::orchestrator::Outcome::Failed(message) = &summary.outcome
                 && crate::logging::to_file()
             {
                 tracing::error!("{message}");
@@ -316,8 +354,8 @@ pub async fn run(
                 tracing::warn!("the front end did not receive the log's last events in time");
             }
             follower.abort();
-            let _ = events_tx.send(finished);
-            outcome
+            let _ = events_tx.send(summary.finished());
+            summary.outcome
         })
     };
     let outcome = if headless {

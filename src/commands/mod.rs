@@ -37,8 +37,8 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
     match cli.command {
         Commands::NatsKeeper { .. } => Ok(ExitCode::SUCCESS),
         Commands::Status { session, json } => status::run(store, session.as_deref(), json).await,
-        Commands::Build(args) => build::run(store, args, settings, false).await,
-        Commands::Worker(args) => build::run(store, args, settings, true).await,
+        Commands::Build(args) => build::run(store, args, settings).await,
+        Commands::Worker(args) => worker::run(store, args, settings).await,
         Commands::Config => config::run(settings),
         Commands::Pause { session } => pause::run(store, session.as_deref(), true).await,
         Commands::Resume { session } => pause::run(store, session.as_deref(), false).await,
@@ -241,10 +241,11 @@ pub(crate) async fn run_tui(
             }
         }
     });
+    // The status bar's branch: the interface runs no git itself.
     let git = tokio::spawn(async move {
         let dir = std::env::current_dir().unwrap_or_default();
         loop {
-            let status = crate::tui::git_status(&dir).await;
+            let status = crate::git::branch_status(&dir).await;
             if notice_tx.send(AppNotice::Git(status)).is_err() {
                 return;
             }

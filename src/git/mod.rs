@@ -10,7 +10,7 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 mod worktree;
-pub use worktree::{Integration, Rebase};
+pub use worktree::{Integration, Rebase, prepare_worktrees_root};
 
 /// A working tree's changes: path (relative to the top) → what git says plus a content stamp.
 pub type Snapshot = BTreeMap<String, String>;
@@ -86,6 +86,22 @@ pub(crate) async fn git(
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The branch checked out in `dir` and whether tracked files have changes (what the status bar
+/// shows), or None outside a repository.
+pub async fn branch_status(dir: &Path) -> Option<(String, bool)> {
+    let branch = git(dir, &["rev-parse", "--abbrev-ref", "HEAD"], None)
+        .await
+        .ok()?;
+    let dirty = git(
+        dir,
+        &["status", "--porcelain", "--untracked-files=no"],
+        None,
+    )
+    .await
+    .is_ok_and(|out| !out.is_empty());
+    Some((branch.trim().to_string(), dirty))
 }
 
 impl Repo {

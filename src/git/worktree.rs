@@ -118,6 +118,23 @@ pub async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
         .to_string())
 }
 
+/// Makes `root` (a directory inside the project) ready to hold worktrees under `group`: both
+/// created, and a `.gitignore` at the root so that git in the project does not list the
+/// worktrees as untracked (nor `git add -A` take them as embedded repositories). Returns the
+/// group's directory.
+pub fn prepare_worktrees_root(root: &Path, group: &str) -> std::io::Result<PathBuf> {
+    let dir = root.join(group);
+    std::fs::create_dir_all(&dir)?;
+    let ignore = root.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(
+            &ignore,
+            "# iteratr's worker worktrees: not part of the project\n*\n",
+        )?;
+    }
+    Ok(dir)
+}
+
 impl Repo {
     /// The branch checked out in this working tree, if any (not a detached HEAD).
     pub async fn current_branch(&self) -> Option<String> {

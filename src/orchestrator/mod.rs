@@ -23,12 +23,14 @@ mod recover;
 mod retry;
 mod run_hooks;
 pub(crate) mod spec;
+mod summary;
 mod team;
 mod turn;
 mod worker;
 
 pub use lease::LeaseGuard;
 pub use spec::{SpecSync, checklist_tasks};
+pub use summary::{Outcome, RunSummary};
 pub use team::{Team, run_team, worker_branch};
 pub use worker::{Role, WorkerOptions};
 
@@ -36,7 +38,7 @@ use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
 use crate::acp::{Agent, AgentUpdate, UpdateSink};
 use crate::mcp::HttpServer;
-use crate::protocol::{BuildEvent, RunOutcome};
+use crate::protocol::BuildEvent;
 use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
 use crate::session::{Author, Command, IterationOutcome, Usage};
@@ -102,42 +104,6 @@ pub struct BuildOptions {
     pub approvals: Option<Arc<Approvals>>,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Completed,
-    IterationLimit,
-    Idle,
-    Budget,
-    Failed(String),
-    Interrupted,
-}
-
-impl Outcome {
-    /// How front ends are told the run ended.
-    pub fn run_outcome(&self) -> RunOutcome {
-        match self {
-            Outcome::Completed => RunOutcome::Completed,
-            Outcome::IterationLimit => RunOutcome::IterationLimit,
-            Outcome::Idle => RunOutcome::Idle,
-            Outcome::Budget => RunOutcome::Budget,
-            Outcome::Failed(_) => RunOutcome::Failed,
-            Outcome::Interrupted => RunOutcome::Interrupted,
-        }
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Completed => exit::COMPLETED,
-            Outcome::IterationLimit => exit::ITERATION_LIMIT,
-            Outcome::Idle => exit::IDLE,
-            Outcome::Budget => exit::BUDGET,
-            Outcome::Failed(_) => exit::FAILED,
-            Outcome::Interrupted => exit::INTERRUPTED,
-        }
-    }
-}
-
 enum Turn {
     /// The agent's stop reason.
     Done(IterationOutcome),
@@ -170,8 +136,6 @@ pub struct Orchestrator {
     /// Messages from people already put in a prompt (count of `state.messages`).
     messages_prompted: usize,
     binary: String,
-    /// Iterations run so far (not counting planning).
-    ran: u32,
     /// This build's hold on the session, released when the run ends.
     lease: Option<LeaseGuard>,
     /// The repository each iteration is committed in (auto-commit).
@@ -269,7 +233,6 @@ impl Orchestrator {
             asking_reported: false,
             messages_prompted: 0,
             binary,
-            ran: 0,
             lease: None,
             repo: None,
             last_idle: None,
@@ -331,30 +294,20 @@ impl Orchestrator {
     }
 
     /// Runs the loop to its end, cleans up (agent stopped, MCP server closed, lease released),
-    /// then returns how it ended with the last event (`Finished`) to send: the caller sends it
-    /// once everything the run appended to the log has reached the front end.
-    pub async fn run(mut self) -> (Outcome, BuildEvent) {
+    /// then returns how it ended: the caller tells the front end ([`RunSummary::finished`]) once
+    /// everything the run appended to the log has reached it.
+    pub async fn run(mut self) -> RunSummary {
         let result = if self.opts.role.worker().is_some() {
             self.worker_loop().await
         } else {
             self.run_loop().await
         };
-        let (mut outcome, mut message) = match result {
-            Ok(done) => done,
-            Err(e) => {
-                let message = format!("{e:#}");
-                (Outcome::Failed(message.clone()), message)
-            }
-        };
+        let mut summary = result.unwrap_or_else(|e| RunSummary::failed(format!("{e:#}")));
         if let Some(agent) = self.agent.take() {
             agent.shutdown(Duration::from_secs(2)).await;
         }
         if matches!(self.opts.role, Role::Single) {
-            let mut input = self.hook_input(None);
-            input.summary = Some(message.clone());
-            if let Outcome::Failed(e) = &outcome {
-                input.error = Some(e.clone());
-            }
+            let input = run_hooks::session_end_input(&self.opts, &summary);
             self.run_hook(crate::hooks::HookPoint::SessionEnd, input)
                 .await;
         }
@@ -368,23 +321,12 @@ impl Orchestrator {
             let _ = tokio::time::timeout(Duration::from_secs(10), recording).await;
         }
         if let Some(lease) = self.lease.take() {
-            if let Some(why) = lease.lost() {
-                message = format!(
-                    "this build stopped because {why}; `iteratr status` shows who holds the session now"
-                );
-                outcome = Outcome::Failed(message.clone());
-            }
-            lease.release().await;
+            summary.release(lease).await;
         }
-        let finished = BuildEvent::Finished {
-            outcome: outcome.run_outcome(),
-            iterations: self.ran,
-            message,
-        };
-        (outcome, finished)
+        summary
     }
 
-    async fn run_loop(&mut self) -> anyhow::Result<(Outcome, String)> {
+    async fn run_loop(&mut self) -> anyhow::Result<RunSummary> {
         if self.opts.reset {
             self.exec(Command::Reset {
                 reason: Some("iteratr build --reset".into()),
@@ -429,7 +371,7 @@ impl Orchestrator {
     /// The loop of every kind of build (single, planner, worker): each step is decided by
     /// `next`, from the state and the last turn; only claiming and a worker's bookkeeping after
     /// a turn are its own.
-    async fn drive(&mut self) -> anyhow::Result<(Outcome, String)> {
+    async fn drive(&mut self) -> anyhow::Result<RunSummary> {
         let kind = match &self.opts.role {
             Role::Single => next::Kind::Single,
             Role::Planner => next::Kind::Planner,
@@ -559,19 +501,22 @@ impl Orchestrator {
         }
     }
 
-    fn too_many_failures(&mut self, failures: u32, ran: u32, last: &str) -> (Outcome, String) {
+    fn too_many_failures(&self, failures: u32, ran: u32, last: &str) -> RunSummary {
         let message =
             format!("the agent failed {failures} times in a row; stopping. Last failure: {last}");
         self.finish(Outcome::Failed(message.clone()), ran, &message)
     }
 
     /// Ctrl+C ended the run.
-    fn interrupted(&mut self, iterations: u32) -> (Outcome, String) {
+    fn interrupted(&self, iterations: u32) -> RunSummary {
         self.finish(Outcome::Interrupted, iterations, next::INTERRUPTED)
     }
 
-    fn finish(&mut self, outcome: Outcome, iterations: u32, message: &str) -> (Outcome, String) {
-        self.ran = iterations;
-        (outcome, message.to_string())
+    fn finish(&self, outcome: Outcome, iterations: u32, message: &str) -> RunSummary {
+        RunSummary {
+            outcome,
+            message: message.to_string(),
+            iterations,
+        }
     }
 }

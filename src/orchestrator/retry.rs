@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Orchestrator, Outcome, rate_limit};
+use super::{Orchestrator, Outcome, RunSummary, rate_limit};
 use crate::protocol::BuildEvent;
 use crate::session::display::first_line;
 
@@ -23,7 +23,7 @@ impl Orchestrator {
         f: &mut Failures,
         ran: u32,
         reason: String,
-    ) -> anyhow::Result<Option<(Outcome, String)>> {
+    ) -> anyhow::Result<Option<RunSummary>> {
         if rate_limit::is_rate_limit(&reason) && f.limited < rate_limit::MAX_WAITS {
             f.limited += 1;
             let wait = rate_limit::wait(self.opts.retry_delay, f.limited);
@@ -55,7 +55,7 @@ impl Orchestrator {
         failures: &mut u32,
         ran: u32,
         reason: String,
-    ) -> Option<(Outcome, String)> {
+    ) -> Option<RunSummary> {
         *failures += 1;
         if *failures >= self.opts.max_failures {
             return Some(self.too_many_failures(*failures, ran, &reason));
@@ -71,7 +71,7 @@ impl Orchestrator {
         failures: &mut u32,
         mut reason: String,
         ran: u32,
-    ) -> Option<(Outcome, String)> {
+    ) -> Option<RunSummary> {
         loop {
             let delay = self
                 .opts

@@ -5,11 +5,17 @@
 //! run is a [`BuildEvent::Hook`].
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
-use super::{Orchestrator, Turn};
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{BuildOptions, Orchestrator, Outcome, RunSummary, Turn};
 use crate::hooks::{Hook, HookInput, HookPoint, HookRun};
 use crate::protocol::{BuildEvent, HookReport};
-use crate::session::{Command, SessionState, TaskStatus, task_id};
+use crate::service::SessionHandle;
+use crate::session::{Author, Command, SessionState, TaskStatus, task_id};
 
 /// Lines of a hook's output sent to the agent at most (its end: where test runners summarise).
 const OUTPUT_TO_AGENT_LINES: usize = 80;
@@ -41,28 +47,45 @@ pub(super) fn fenced(run: &HookRun) -> String {
     format!("{fence}\n{}\n{fence}", tail.join("\n"))
 }
 
-impl Orchestrator {
-    fn declared(&self, point: HookPoint) -> Option<Hook> {
-        self.opts.hooks.iter().find(|h| h.point == point).cloned()
+/// What every hook is told: the session, the data dir, and the iteration it runs in.
+fn hook_input(opts: &BuildOptions, iteration: Option<u32>) -> HookInput {
+    HookInput {
+        session: opts.session.to_string(),
+        iteration,
+        data_dir: opts.data_dir.display().to_string(),
+        ..HookInput::default()
     }
+}
 
-    pub(super) fn hook_input(&self, iteration: Option<u32>) -> HookInput {
-        HookInput {
-            session: self.opts.session.to_string(),
-            iteration,
-            data_dir: self.opts.data_dir.display().to_string(),
-            ..HookInput::default()
-        }
+/// The `session_end` hook's input: how the run ended.
+pub(super) fn session_end_input(opts: &BuildOptions, summary: &RunSummary) -> HookInput {
+    let mut input = hook_input(opts, None);
+    input.summary = Some(summary.message.clone());
+    if let Outcome::Failed(e) = &summary.outcome {
+        input.error = Some(e.clone());
     }
+    input
+}
 
+/// Where hooks run, and where their runs are told and recorded: an orchestrator's, or a team's
+/// for its `session_end`.
+pub(super) struct HookSite<'a> {
+    pub hooks: &'a [Hook],
+    pub project_dir: &'a Path,
+    pub session: &'a SessionHandle,
+    pub events: &'a mpsc::UnboundedSender<BuildEvent>,
+    pub interrupt: &'a CancellationToken,
+}
+
+impl HookSite<'_> {
     /// Runs the hook declared for `point`, if any, and reports it. Ctrl+C stops it.
-    pub(super) async fn run_hook(&self, point: HookPoint, input: HookInput) -> Option<HookRun> {
-        let hook = self.declared(point)?;
+    pub(super) async fn run(&self, point: HookPoint, input: HookInput) -> Option<HookRun> {
+        let hook = self.hooks.iter().find(|h| h.point == point)?;
         let run = tokio::select! {
-            run = crate::hooks::run(&hook, &input, &self.opts.project_dir) => run,
+            run = crate::hooks::run(hook, &input, self.project_dir) => run,
             _ = self.interrupt.cancelled() => return None,
         };
-        self.emit(BuildEvent::Hook { hook: report(&run) });
+        let _ = self.events.send(BuildEvent::Hook { hook: report(&run) });
         let record = Command::RecordHook {
             point: run.point,
             command: run.command.clone(),
@@ -72,12 +95,40 @@ impl Orchestrator {
             took_ms: u64::try_from(run.took.as_millis()).unwrap_or(u64::MAX),
             output: run.output.clone(),
         };
-        if let Err(e) = self.exec(record).await {
-            self.emit(BuildEvent::Warning {
+        let recorded = self
+            .session
+            .execute(&record, Author::System)
+            .await
+            .with_context(|| format!("cannot record {record} in the session log"));
+        if let Err(e) = recorded {
+            let _ = self.events.send(BuildEvent::Warning {
                 message: format!("{e:#}"),
             });
         }
         Some(run)
+    }
+}
+
+impl Orchestrator {
+    fn declared(&self, point: HookPoint) -> Option<Hook> {
+        self.opts.hooks.iter().find(|h| h.point == point).cloned()
+    }
+
+    pub(super) fn hook_input(&self, iteration: Option<u32>) -> HookInput {
+        hook_input(&self.opts, iteration)
+    }
+
+    /// Runs the hook declared for `point`, if any, and reports it. Ctrl+C stops it.
+    pub(super) async fn run_hook(&self, point: HookPoint, input: HookInput) -> Option<HookRun> {
+        HookSite {
+            hooks: &self.opts.hooks,
+            project_dir: &self.opts.project_dir,
+            session: &self.session,
+            events: &self.events,
+            interrupt: &self.interrupt,
+        }
+        .run(point, input)
+        .await
     }
 
     /// The `pre_iteration` hook; what it says for the prompt (when it goes to the agent).

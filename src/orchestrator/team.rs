@@ -10,10 +10,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::run_hooks::{HookSite, session_end_input};
 use super::worker::{Role, WorkerOptions};
-use super::{BuildOptions, LeaseGuard, Orchestrator, Outcome};
+use super::{BuildOptions, LeaseGuard, Orchestrator, Outcome, RunSummary};
 use crate::git::{Integration, Repo};
 use crate::protocol::BuildEvent;
+use crate::service::SessionHandle;
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
 
@@ -33,7 +35,7 @@ pub fn worker_branch(session: &str, worker: &str) -> String {
     format!("iteratr/{session}/{worker}")
 }
 
-/// Runs the team to its end; returns how it ended and the last event to send.
+/// Runs the team to its end; returns how it ended (its workers' runs combined).
 pub async fn run_team(
     base: BuildOptions,
     team: Team,
@@ -42,54 +44,35 @@ pub async fn run_team(
     events: mpsc::UnboundedSender<BuildEvent>,
     interrupt: CancellationToken,
     lease: Option<LeaseGuard>,
-) -> (Outcome, BuildEvent) {
-    let (mut outcome, mut message, iterations) =
-        match run(&base, &team, &log, &template, &events, &interrupt).await {
-            Ok(done) => done,
-            Err(e) => {
-                let message = format!("{e:#}");
-                (Outcome::Failed(message.clone()), message, 0)
-            }
-        };
+) -> RunSummary {
+    let mut summary = run(&base, &team, &log, &template, &events, &interrupt)
+        .await
+        .unwrap_or_else(|e| RunSummary::failed(format!("{e:#}")));
     // The build's `session_end` hook, once for the whole team (a worker that joined has none).
     if team.plan
         && base
             .hooks
             .iter()
             .any(|h| h.point == crate::hooks::HookPoint::SessionEnd)
+        && let Ok(session) = SessionHandle::open(Arc::clone(&log), &base.session).await
     {
-        let closer = BuildOptions {
-            role: Role::Planner,
-            ..base.clone()
+        let site = HookSite {
+            hooks: &base.hooks,
+            project_dir: &base.project_dir,
+            session: &session,
+            events: &events,
+            interrupt: &interrupt,
         };
-        if let Ok(closer) =
-            Orchestrator::new(closer, log, template, events.clone(), interrupt.clone()).await
-        {
-            let mut input = closer.hook_input(None);
-            input.summary = Some(message.clone());
-            if let Outcome::Failed(e) = &outcome {
-                input.error = Some(e.clone());
-            }
-            closer
-                .run_hook(crate::hooks::HookPoint::SessionEnd, input)
-                .await;
-        }
+        site.run(
+            crate::hooks::HookPoint::SessionEnd,
+            session_end_input(&base, &summary),
+        )
+        .await;
     }
     if let Some(lease) = lease {
-        if let Some(why) = lease.lost() {
-            message = format!(
-                "this build stopped because {why}; `iteratr status` shows who holds the session now"
-            );
-            outcome = Outcome::Failed(message.clone());
-        }
-        lease.release().await;
+        summary.release(lease).await;
     }
-    let finished = BuildEvent::Finished {
-        outcome: outcome.run_outcome(),
-        iterations,
-        message,
-    };
-    (outcome, finished)
+    summary
 }
 
 async fn run(
@@ -99,7 +82,7 @@ async fn run(
     template: &PromptTemplate,
     events: &mpsc::UnboundedSender<BuildEvent>,
     interrupt: &CancellationToken,
-) -> anyhow::Result<(Outcome, String, u32)> {
+) -> anyhow::Result<RunSummary> {
     let info = |message: String| {
         let _ = events.send(BuildEvent::Info { message });
     };
@@ -119,8 +102,8 @@ async fn run(
             interrupt.clone(),
         )
         .await?;
-        let (outcome, _) = orchestrator.run().await;
-        match outcome {
+        let planned = orchestrator.run().await;
+        match planned.outcome {
             Outcome::IterationLimit => {}
             other => {
                 let message = match &other {
@@ -129,7 +112,11 @@ async fn run(
                     _ => "interrupted during planning; run the same command again to resume"
                         .to_string(),
                 };
-                return Ok((other, message, 0));
+                return Ok(RunSummary {
+                    outcome: other,
+                    message,
+                    iterations: 0,
+                });
             }
         }
     }
@@ -146,22 +133,12 @@ async fn run(
     let usage = Arc::default();
     let mut places: Vec<(String, PathBuf, String)> = Vec::new();
     let mut running = Vec::new();
+    // The worktrees sit in the project's tree, under the data dir.
+    let root = worktrees_root(&base.data_dir, &base.project_dir);
+    let session_dir = crate::git::prepare_worktrees_root(&root, &base.session)?;
     for name in &team.names {
-        let path = worktree_dir(&base.data_dir, &base.project_dir, &base.session, name);
+        let path = session_dir.join(name);
         let branch = worker_branch(&base.session, name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        // The worktrees sit in the project's tree: git there must not list them as untracked
-        // (nor `git add -A` take them as embedded repositories).
-        let root = worktrees_root(&base.data_dir, &base.project_dir);
-        let ignore = root.join(".gitignore");
-        if !ignore.exists() {
-            std::fs::write(
-                &ignore,
-                "# iteratr's worker worktrees: not part of the project\n*\n",
-            )?;
-        }
         main.add_worktree(&path, &branch, &start)
             .await
             .map_err(|e| {
@@ -209,29 +186,21 @@ async fn run(
         )
         .await?;
         running.push(tokio::spawn(async move {
-            let (outcome, finished) = orchestrator.run().await;
-            let BuildEvent::Finished {
-                iterations,
-                message,
-                ..
-            } = finished
-            else {
-                return (outcome, 0);
-            };
+            let summary = orchestrator.run().await;
             // The build's own end is said once, by the team; a worker's end is news about it.
             let _ = tx.send(BuildEvent::Phase {
                 phase: crate::protocol::WorkerPhase::Stopped,
-                message: format!("stopped: {message}"),
+                message: format!("stopped: {}", summary.message),
             });
-            (outcome, iterations)
+            summary
         }));
     }
     let mut outcomes = Vec::new();
     let mut iterations = 0;
     for handle in running {
-        let (outcome, ran) = handle.await?;
-        iterations += ran;
-        outcomes.push(outcome);
+        let summary = handle.await?;
+        iterations += summary.iterations;
+        outcomes.push(summary.outcome);
     }
     let tip = team.integration.tip(&main.top).await.unwrap_or(start);
     for (name, path, branch) in &places {
@@ -247,7 +216,7 @@ async fn run(
             )),
         }
     }
-    let session = crate::service::SessionHandle::open(Arc::clone(log), &base.session).await?;
+    let session = SessionHandle::open(Arc::clone(log), &base.session).await?;
     let state = session.refresh().await?;
     let counts = crate::session::display::task_counts(&state);
     if state.completed.is_some() {
@@ -256,15 +225,15 @@ async fn run(
             .values()
             .filter(|t| t.integrated.is_some())
             .count();
-        return Ok((
-            Outcome::Completed,
-            format!(
+        return Ok(RunSummary {
+            outcome: Outcome::Completed,
+            message: format!(
                 "session complete: {integrated} task(s) integrated into {} by {} worker(s) · {counts}",
                 team.integration.branch,
                 team.names.len()
             ),
             iterations,
-        ));
+        });
     }
     let first = |wanted: fn(&Outcome) -> bool| outcomes.iter().find(|o| wanted(o)).cloned();
     let outcome = first(|o| matches!(o, Outcome::Interrupted))
@@ -281,7 +250,11 @@ async fn run(
         ),
         _ => format!("the workers stopped · {counts}; run again to continue"),
     };
-    Ok((outcome, message, iterations))
+    Ok(RunSummary {
+        outcome,
+        message,
+        iterations,
+    })
 }
 
 /// Tasks a single build left `in_progress` (its agent stopped mid-task) would never be claimed:
@@ -327,15 +300,4 @@ fn worktrees_root(data_dir: &std::path::Path, project_dir: &std::path::Path) -> 
         project_dir.join(data_dir)
     };
     data.join("worktrees")
-}
-
-fn worktree_dir(
-    data_dir: &std::path::Path,
-    project_dir: &std::path::Path,
-    session: &str,
-    worker: &str,
-) -> PathBuf {
-    worktrees_root(data_dir, project_dir)
-        .join(session)
-        .join(worker)
 }

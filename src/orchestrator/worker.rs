@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::{Orchestrator, Outcome};
+use super::{Orchestrator, Outcome, RunSummary};
 use crate::git::Integration;
 use crate::protocol::BuildEvent;
 use crate::service::SessionHandle;
@@ -121,7 +121,7 @@ impl Orchestrator {
         ))
     }
 
-    pub(super) async fn worker_loop(&mut self) -> anyhow::Result<(Outcome, String)> {
+    pub(super) async fn worker_loop(&mut self) -> anyhow::Result<RunSummary> {
         let Some(w) = self.opts.role.worker().cloned() else {
             bail!("not a worker");
         };
@@ -142,8 +142,10 @@ impl Orchestrator {
             && let Some(t) = state.claim_of(&w.name)
         {
             let reason = match &result {
-                Ok((Outcome::Interrupted, _)) => "the worker was interrupted".to_string(),
-                Ok((_, why)) => format!("the worker stopped: {}", clip(why, 200)),
+                Ok(s) if s.outcome == Outcome::Interrupted => {
+                    "the worker was interrupted".to_string()
+                }
+                Ok(s) => format!("the worker stopped: {}", clip(&s.message, 200)),
                 Err(e) => format!("the worker failed: {}", clip(&format!("{e:#}"), 200)),
             };
             let release = Command::ReleaseClaim {

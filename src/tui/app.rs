@@ -1,7 +1,8 @@
 //! The TUI's state and the dispatch of what happens to it. Pure: no terminal, no I/O. Build events,
 //! keys and mouse events come in; the app hands each to the component it is for (the panes, the
 //! overlays, the status bar), acts on what they ask for (focus, open a window, start typing) and
-//! hands [`Op`]s out; the event loop in `mod.rs` does the rest.
+//! hands [`Op`]s out; the event loop in `mod.rs` does the rest. Keys are dispatched in
+//! `app/dispatch.rs`, as the key table (`keys.rs`) says.
 //!
 //! A frame is two steps: [`App::lay_out`] computes where everything goes and keeps it (the mouse
 //! is tested against it), then [`App::render`] draws from `&self`.
@@ -9,25 +10,21 @@
 use std::time::Duration;
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::footer;
 use super::layout::Layout;
 use super::overlays::approval::{Approval, AskChange};
-use super::overlays::task::TaskKey;
 use super::overlays::{Overlay, help, note, task};
-use super::panes::ListKey;
 use super::panes::agent::AgentPane;
-use super::panes::input::{InputKey, InputPane, InputPurpose};
+use super::panes::input::{InputPane, InputPurpose};
 use super::panes::logs::LogsPane;
 use super::panes::notes::NotesPane;
 use super::panes::tasks::TasksPane;
 use super::status_bar::BuildInfo;
-use crate::protocol::{Answer, BuildEvent, Op, iteration_ended};
-use crate::session::{Command, Event, EventKind, NoteType, SessionState};
+use crate::protocol::{BuildEvent, Op, iteration_ended};
+use crate::session::{Event, EventKind, SessionState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -303,179 +300,6 @@ impl App {
         self.sidebar.unwrap_or(!self.layout.compact())
     }
 
-    /// Handles a key press; returns what the outside world must do.
-    pub fn on_key(&mut self, key: KeyEvent) -> Option<Op> {
-        if key.kind == KeyEventKind::Release {
-            return None;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && key.code == KeyCode::Char('c') {
-            // A watcher (read-only) runs no agent: nothing to stop first.
-            if self.quitting || self.info.finished.is_some() || self.read_only {
-                return Some(Op::Leave);
-            }
-            self.quitting = true;
-            self.set_status_message(
-                "stopping the agent… (Ctrl+C again to leave at once)".into(),
-                true,
-            );
-            return Some(Op::Stop);
-        }
-        if ctrl && key.code == KeyCode::Char('l') {
-            self.view = if self.view == View::Logs {
-                View::Dashboard
-            } else {
-                View::Logs
-            };
-            return None;
-        }
-        if ctrl && key.code == KeyCode::Char('s') {
-            self.sidebar = Some(!self.sidebar_shown());
-            return None;
-        }
-        if self.approval.waiting() && self.focus != Focus::Input {
-            let answer = self.approval.on_key(key)?;
-            return self.answer(answer);
-        }
-        if self.focus == Focus::Input {
-            return self.input_key(key);
-        }
-        match self.overlay {
-            Overlay::Help => {
-                self.overlay = Overlay::None;
-                return None;
-            }
-            Overlay::Task(id) => return self.task_key(id, key),
-            Overlay::Note(_) => {
-                if note::closes(key) {
-                    self.overlay = Overlay::None;
-                }
-                return None;
-            }
-            Overlay::None => {}
-        }
-        match key.code {
-            KeyCode::Char('?') => self.overlay = Overlay::Help,
-            KeyCode::Char('w') if self.workers.shown() => self.workers.cycle(&mut self.agent),
-            KeyCode::Char('i') => self.start_input(InputPurpose::Message, ""),
-            KeyCode::Char('p') if self.info.finished.is_none() => {
-                return Some(Op::Session(if self.state.paused.is_some() {
-                    Command::Resume
-                } else {
-                    Command::Pause
-                }));
-            }
-            KeyCode::Tab => {
-                self.focus = match self.focus {
-                    Focus::Agent => Focus::Tasks,
-                    Focus::Tasks => Focus::Notes,
-                    _ => Focus::Agent,
-                };
-                if self.focus != Focus::Agent && !self.sidebar_shown() {
-                    self.sidebar = Some(true);
-                }
-            }
-            KeyCode::BackTab => {
-                self.focus = match self.focus {
-                    Focus::Agent => Focus::Notes,
-                    Focus::Notes => Focus::Tasks,
-                    _ => Focus::Agent,
-                };
-            }
-            KeyCode::Esc => {
-                self.view = View::Dashboard;
-                self.focus = Focus::Agent;
-            }
-            KeyCode::Char('q') if self.info.finished.is_some() => return Some(Op::Leave),
-            KeyCode::Char('a') if self.focus == Focus::Tasks && !self.read_only => {
-                self.start_input(InputPurpose::NewTask, "")
-            }
-            KeyCode::Char('a') if self.focus == Focus::Notes && !self.read_only => {
-                self.start_input(InputPurpose::NewNote(NoteType::Learning), "")
-            }
-            code => self.navigate(code),
-        }
-        None
-    }
-
-    /// Moving keys: in the logs view they scroll the log; on a list they move its selection;
-    /// otherwise (and for the keys a list does not take) they scroll the agent output.
-    fn navigate(&mut self, code: KeyCode) {
-        let page = self.layout.page();
-        if self.view == View::Logs {
-            self.logs.on_key(code, page);
-            return;
-        }
-        let outcome = match self.focus {
-            Focus::Tasks => self.tasks.on_key(code, &self.state),
-            Focus::Notes => self.notes.on_key(code, &self.state),
-            _ => ListKey::Ignored,
-        };
-        match (self.focus, outcome) {
-            (_, ListKey::Ignored) => {
-                self.agent.on_key(code, page, self.focus == Focus::Agent);
-            }
-            (_, ListKey::Used) => {}
-            (Focus::Notes, ListKey::Open(id)) => self.overlay = Overlay::Note(id),
-            (_, ListKey::Open(id)) => self.overlay = Overlay::Task(id),
-        }
-    }
-
-    fn input_key(&mut self, key: KeyEvent) -> Option<Op> {
-        match self.input.on_key(key) {
-            InputKey::Typed => None,
-            InputKey::Cancelled => {
-                self.focus = Focus::Agent;
-                None
-            }
-            InputKey::Done { purpose, command } => {
-                self.focus = match purpose {
-                    InputPurpose::NewTask | InputPurpose::EditTask(_) => Focus::Tasks,
-                    InputPurpose::NewNote(_) => Focus::Notes,
-                    InputPurpose::Message => Focus::Agent,
-                };
-                let command = command?;
-                if matches!(command, Command::UserMessage { .. }) && self.info.working {
-                    self.set_status_message(
-                        "message queued: the agent gets it when its turn ends".into(),
-                        false,
-                    );
-                }
-                Some(Op::Session(command))
-            }
-        }
-    }
-
-    fn task_key(&mut self, id: u64, key: KeyEvent) -> Option<Op> {
-        let Some(t) = self.state.tasks.get(&id) else {
-            self.overlay = Overlay::None;
-            return None;
-        };
-        match task::on_key(key, t, self.read_only) {
-            TaskKey::Nothing => None,
-            TaskKey::Close => {
-                self.overlay = Overlay::None;
-                None
-            }
-            TaskKey::Run(command) => Some(Op::Session(command)),
-            TaskKey::Edit => {
-                let content = t.content.clone();
-                self.overlay = Overlay::None;
-                self.start_input(InputPurpose::EditTask(id), &content);
-                None
-            }
-        }
-    }
-
-    /// Answers the oldest waiting permission request.
-    fn answer(&mut self, answer: Answer) -> Option<Op> {
-        let id = self.approval.answer()?;
-        if !self.approval.waiting() {
-            self.input.set_status(None);
-        }
-        Some(Op::Answer(id, answer))
-    }
-
     /// Handles a mouse event against the last frame's layout: focus, open, scroll, buttons.
     pub fn on_mouse(&mut self, m: MouseEvent) -> Option<Op> {
         let at = Position::new(m.column, m.row);
@@ -582,6 +406,7 @@ impl App {
     }
 }
 
+mod dispatch;
 mod workers;
 
 #[cfg(test)]

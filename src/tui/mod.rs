@@ -10,6 +10,7 @@
 
 mod app;
 mod footer;
+mod keys;
 mod layout;
 mod overlays;
 mod panes;
@@ -162,24 +163,4 @@ pub async fn run(
 pub enum AppNotice {
     Git(Option<(String, bool)>),
     Message(String, bool),
-}
-
-/// The git branch of `dir` and whether the tree has changes, or None outside a repository.
-pub async fn git_status(dir: &std::path::Path) -> Option<(String, bool)> {
-    let branch = tokio::process::Command::new("git")
-        .args(["rev-parse", "--abbrev-ref", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .await
-        .ok()
-        .filter(|o| o.status.success())?;
-    let branch = String::from_utf8_lossy(&branch.stdout).trim().to_string();
-    let dirty = tokio::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .current_dir(dir)
-        .output()
-        .await
-        .ok()
-        .is_some_and(|o| !o.stdout.is_empty());
-    Some((branch, dirty))
 }

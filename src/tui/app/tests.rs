@@ -110,3 +110,77 @@ fn keys_and_clicks_answer_in_order() {
     });
     assert!(!app.approval.waiting());
 }
+
+/// Every binding of the key table: the app gets into its scope, the key there does the binding's
+/// action (no binding shadows it), and the help window shows its line, which names the key.
+#[test]
+fn every_key_binding_is_reachable_and_told_in_the_help() {
+    use crate::tui::keys::{self, Key, Scope};
+    use crate::tui::overlays::Overlay;
+
+    let in_scope = |scope: Scope| {
+        let mut app = App::new("s", false);
+        match scope {
+            Scope::Anywhere | Scope::Main => {}
+            Scope::Approval => {
+                app.on_build_event(crate::protocol::BuildEvent::Agent { update: asked(1) })
+            }
+            Scope::Input => app.focus = Focus::Input,
+            Scope::Help => app.overlay = Overlay::Help,
+            Scope::Task => app.overlay = Overlay::Task(1),
+            Scope::Note => app.overlay = Overlay::Note(1),
+        }
+        app
+    };
+    let mut help = App::new("s", false);
+    help.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    assert_eq!(help.overlay(), Overlay::Help);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    terminal.draw(|f| crate::tui::draw(f, &mut help)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    let shown: Vec<String> = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect();
+    let mut count = 0;
+    for entry in keys::TABLE {
+        assert!(!entry.bindings.is_empty(), "{entry:?}");
+        let line = format!("{:<13}{}", entry.keys, entry.help);
+        assert!(
+            shown.iter().any(|l| l.contains(&line)),
+            "the help shows {line:?}:\n{}",
+            shown.join("\n")
+        );
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || "/,;:()".contains(c))
+            .collect();
+        for binding in entry.bindings {
+            let app = in_scope(binding.scope);
+            let scope = match binding.scope {
+                Scope::Anywhere => app.key_scope(),
+                s => {
+                    assert_eq!(app.key_scope(), s);
+                    s
+                }
+            };
+            assert_eq!(
+                keys::action(scope, &binding.key.event()),
+                Some(binding.action),
+                "{binding:?} is reachable"
+            );
+            let name = binding.key.name();
+            assert!(
+                words.contains(&name.as_str()),
+                "{binding:?}: the help line {line:?} names {name}"
+            );
+            if binding.key != Key::Any {
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 30, "{count} bindings");
+    assert!(shown.iter().any(|l| l.contains(keys::MOUSE.1)));
+}

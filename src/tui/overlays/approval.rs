@@ -5,7 +5,6 @@
 use std::collections::VecDeque;
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -14,6 +13,7 @@ use serde_json::Value;
 
 use crate::protocol::{AgentUpdate, Answer, ToolKind};
 use crate::render::diff::{self, FileDiff};
+use crate::tui::keys::{self, Action, Scope};
 
 /// Argument lines shown at most.
 const INPUT_LINES: usize = 14;
@@ -30,11 +30,17 @@ pub struct PendingAsk {
     pub diffs: Vec<FileDiff>,
 }
 
-const BUTTONS: [(char, &str, Answer); 3] = [
-    ('y', "Allow once", Answer::AllowOnce),
-    ('a', "Allow always", Answer::AllowAlways),
-    ('n', "Deny", Answer::Deny),
+/// The buttons, in order; their keys are the key table's.
+const BUTTONS: [(&str, Answer); 3] = [
+    ("Allow once", Answer::AllowOnce),
+    ("Allow always", Answer::AllowAlways),
+    ("Deny", Answer::Deny),
 ];
+
+/// The key that gives `answer`, as the buttons name it.
+fn key_of(answer: Answer) -> String {
+    keys::key_for(Scope::Approval, Action::Answer(answer)).map_or(String::new(), |k| k.name())
+}
 
 /// What an agent update did to the waiting requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,19 +101,10 @@ impl Approval {
         AskChange::None
     }
 
-    /// A key while a request waits: `y`, `a` or `n` are answers; other keys are nothing.
-    pub fn on_key(&self, key: KeyEvent) -> Option<Answer> {
-        let KeyCode::Char(c) = key.code else {
-            return None;
-        };
-        let c = c.to_ascii_lowercase();
-        BUTTONS.iter().find(|(k, ..)| *k == c).map(|(.., a)| *a)
-    }
-
     /// A click while a request waits: on one of the `buttons` laid out it is that answer.
     pub fn on_click(&self, buttons: &[Rect; 3], at: Position) -> Option<Answer> {
         let i = buttons.iter().position(|b| b.contains(at))?;
-        Some(BUTTONS[i].2)
+        Some(BUTTONS[i].1)
     }
 
     /// Answers the oldest request: its id, for the agent.
@@ -195,9 +192,9 @@ impl Approval {
             }
         );
         let texts = [
-            format!(" y {} ", BUTTONS[0].1),
-            format!(" a {always} "),
-            format!(" n {} ", BUTTONS[2].1),
+            format!(" {} {} ", key_of(BUTTONS[0].1), BUTTONS[0].0),
+            format!(" {} {always} ", key_of(BUTTONS[1].1)),
+            format!(" {} {} ", key_of(BUTTONS[2].1), BUTTONS[2].0),
         ];
         let mut spans = Vec::new();
         for (i, t) in texts.iter().enumerate() {

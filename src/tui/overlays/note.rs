@@ -1,18 +1,12 @@
-//! A note in full, with its type and iteration; Esc, Enter or q close it.
+//! A note in full, with its type and iteration (the key table says what closes it).
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use crate::session::{Note, note_id};
 use crate::tui::style::{block, centered, note_color};
-
-/// Whether the key closes the note.
-pub fn closes(key: KeyEvent) -> bool {
-    matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q'))
-}
 
 pub fn draw(frame: &mut Frame, n: &Note) {
     let area = centered(frame.area(), 76, 12);

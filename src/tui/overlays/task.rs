@@ -3,13 +3,13 @@
 //! watching).
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use crate::session::display::format_time;
 use crate::session::{Command, Task, TaskStatus, task_id};
+use crate::tui::keys::Action;
 use crate::tui::style::{block, centered, status_color};
 
 /// What a key asks for in a task's details.
@@ -31,12 +31,13 @@ const STATUS_CYCLE: [TaskStatus; 5] = [
     TaskStatus::Cancelled,
 ];
 
-pub fn on_key(key: KeyEvent, task: &Task, read_only: bool) -> TaskKey {
+/// What a key of the task window (the key table's) does to `task`.
+pub fn on_action(action: Action, task: &Task, read_only: bool) -> TaskKey {
     let label = task.label();
-    match key.code {
-        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => TaskKey::Close,
+    match action {
+        Action::Close => TaskKey::Close,
         _ if read_only => TaskKey::Nothing,
-        KeyCode::Char('s') => {
+        Action::NextStatus => {
             let i = STATUS_CYCLE
                 .iter()
                 .position(|s| *s == task.status)
@@ -46,17 +47,15 @@ pub fn on_key(key: KeyEvent, task: &Task, read_only: bool) -> TaskKey {
                 status: STATUS_CYCLE[(i + 1) % STATUS_CYCLE.len()],
             })
         }
-        KeyCode::Char('+') | KeyCode::Char('=') if task.priority < 4 => {
-            TaskKey::Run(Command::SetPriority {
-                task: label,
-                priority: i64::from(task.priority) + 1,
-            })
-        }
-        KeyCode::Char('-') if task.priority > 0 => TaskKey::Run(Command::SetPriority {
+        Action::PriorityUp if task.priority < 4 => TaskKey::Run(Command::SetPriority {
+            task: label,
+            priority: i64::from(task.priority) + 1,
+        }),
+        Action::PriorityDown if task.priority > 0 => TaskKey::Run(Command::SetPriority {
             task: label,
             priority: i64::from(task.priority) - 1,
         }),
-        KeyCode::Char('e') => TaskKey::Edit,
+        Action::Edit => TaskKey::Edit,
         _ => TaskKey::Nothing,
     }
 }

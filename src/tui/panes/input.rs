@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::session::{Command, NewTask, NoteType, limits, task_id};
+use crate::tui::keys::Action;
 use crate::tui::style::block;
 
 /// What the text typed becomes.
@@ -87,13 +88,14 @@ impl InputPane {
         self.queued.clear();
     }
 
-    pub fn on_key(&mut self, key: KeyEvent) -> InputKey {
-        match key.code {
-            KeyCode::Esc => {
+    /// A binding of the input box (the key table's): send, cancel, the next note type.
+    pub fn on_action(&mut self, action: Action) -> InputKey {
+        match action {
+            Action::Cancel => {
                 self.text.clear();
                 return InputKey::Cancelled;
             }
-            KeyCode::Enter => {
+            Action::Send => {
                 let text = std::mem::take(&mut self.text).trim().to_string();
                 let command = (!text.is_empty()).then(|| match self.purpose {
                     InputPurpose::Message => Command::UserMessage { text },
@@ -112,13 +114,21 @@ impl InputPane {
                     command,
                 };
             }
-            KeyCode::Tab => {
+            Action::NextNoteType => {
                 if let InputPurpose::NewNote(t) = self.purpose {
                     let i = NoteType::ALL.iter().position(|x| *x == t).unwrap_or(0);
                     self.purpose =
                         InputPurpose::NewNote(NoteType::ALL[(i + 1) % NoteType::ALL.len()]);
                 }
             }
+            _ => {}
+        }
+        InputKey::Typed
+    }
+
+    /// Any other key while typing: text, or Backspace.
+    pub fn type_key(&mut self, key: KeyEvent) {
+        match key.code {
             KeyCode::Backspace => {
                 self.text.pop();
             }
@@ -127,7 +137,6 @@ impl InputPane {
             }
             _ => {}
         }
-        InputKey::Typed
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, focused: bool, read_only: bool) {

@@ -3,9 +3,10 @@
 //! `offset`: the first row shown). The offset and the rows are set when a frame is laid out, so
 //! drawing only reads them and a click finds the item that frame drew under the pointer.
 
-use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::widgets::ListState;
+
+use crate::tui::keys::Action;
 
 /// What a key did to a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +59,11 @@ impl ItemList {
 
     /// Keeps the selection among `len` items (after some went away).
     /// j/k, arrows and Enter/space over items shown in `order` (their ids, top to bottom).
-    pub fn on_key(&mut self, code: KeyCode, order: &[u64]) -> ListKey {
-        match code {
-            KeyCode::Char('j') | KeyCode::Down => self.next(order.len()),
-            KeyCode::Char('k') | KeyCode::Up => self.previous(),
-            KeyCode::Enter | KeyCode::Char(' ') => {
+    pub fn on_key(&mut self, action: Action, order: &[u64]) -> ListKey {
+        match action {
+            Action::Down => self.next(order.len()),
+            Action::Up => self.previous(),
+            Action::Open => {
                 if let Some(id) = order.get(self.selected()) {
                     return ListKey::Open(*id);
                 }

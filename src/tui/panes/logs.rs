@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 
+use crate::tui::keys::Action;
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -34,13 +34,13 @@ impl LogsPane {
     }
 
     /// Scrolling; `page` is a screenful of lines.
-    pub fn on_key(&mut self, code: KeyCode, page: usize) {
-        match code {
-            KeyCode::Char('k') | KeyCode::Up => self.scroll += 1,
-            KeyCode::Char('j') | KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
-            KeyCode::PageUp => self.scroll += page,
-            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(page),
-            KeyCode::End => self.scroll = 0,
+    pub fn on_key(&mut self, action: Action, page: usize) {
+        match action {
+            Action::Up => self.scroll += 1,
+            Action::Down => self.scroll = self.scroll.saturating_sub(1),
+            Action::PageUp => self.scroll += page,
+            Action::PageDown => self.scroll = self.scroll.saturating_sub(page),
+            Action::Follow => self.scroll = 0,
             _ => {}
         }
     }

@@ -1,8 +1,8 @@
 //! The notes pane: notes grouped by type, one line each in the sidebar (j/k move, Enter opens a
 //! note), or every note in full in the notes view.
 
+use crate::tui::keys::Action;
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
@@ -61,8 +61,8 @@ impl NotesPane {
         self.list.lay_out(rows, area);
     }
 
-    pub fn on_key(&mut self, code: KeyCode, state: &SessionState) -> ListKey {
-        self.list.on_key(code, &order(state))
+    pub fn on_key(&mut self, action: Action, state: &SessionState) -> ListKey {
+        self.list.on_key(action, &order(state))
     }
 
     /// The wheel moves the selection.

@@ -1,8 +1,8 @@
 //! The tasks pane: tasks grouped by status (in progress first), one line each with its id,
 //! priority and dependencies; j/k move, Enter opens a task's details.
 
+use crate::tui::keys::Action;
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
@@ -64,8 +64,8 @@ impl TasksPane {
         self.list.lay_out(rows, area);
     }
 
-    pub fn on_key(&mut self, code: KeyCode, state: &SessionState) -> ListKey {
-        self.list.on_key(code, &order(state))
+    pub fn on_key(&mut self, action: Action, state: &SessionState) -> ListKey {
+        self.list.on_key(action, &order(state))
     }
 
     /// The wheel moves the selection.

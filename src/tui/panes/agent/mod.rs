@@ -5,8 +5,8 @@ mod cell;
 mod narrate;
 pub mod transcript;
 
+use crate::tui::keys::Action;
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 
@@ -54,15 +54,15 @@ impl AgentPane {
     }
 
     /// Scrolling and expanding; `page` is a screenful of lines. Returns whether the key was used.
-    pub fn on_key(&mut self, code: KeyCode, page: usize, focused: bool) -> bool {
-        match code {
-            KeyCode::Char('k') | KeyCode::Up => self.scroll += 1,
-            KeyCode::Char('j') | KeyCode::Down => self.scroll = self.scroll.saturating_sub(1),
-            KeyCode::PageUp => self.scroll += page,
-            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(page),
-            KeyCode::End => self.scroll = 0,
-            KeyCode::Home => self.scroll = usize::MAX / 2,
-            KeyCode::Enter | KeyCode::Char(' ') if focused => self.transcript.toggle_expanded(),
+    pub fn on_key(&mut self, action: Action, page: usize, focused: bool) -> bool {
+        match action {
+            Action::Up => self.scroll += 1,
+            Action::Down => self.scroll = self.scroll.saturating_sub(1),
+            Action::PageUp => self.scroll += page,
+            Action::PageDown => self.scroll = self.scroll.saturating_sub(page),
+            Action::Follow => self.scroll = 0,
+            Action::Top => self.scroll = usize::MAX / 2,
+            Action::Open if focused => self.transcript.toggle_expanded(),
             _ => return false,
         }
         true

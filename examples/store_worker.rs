@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, Event, EventKind, NewTask};
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, NatsLog, NatsOptions, SqliteLog};
 
 const SESSION: &str = "shared";

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use iteratr::acp::permission::{Approvals, ApproveMode};
 use iteratr::acp::policy::Policy;
 use iteratr::acp::{Agent, AgentSpec, AgentUpdate, UpdateSink};
-use iteratr::protocol::BuildEvent;
+use iteratr::frontend::BuildEvent;
 use iteratr::tui::{App, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::acp::permission::Approvals;
-use crate::protocol::Op;
-use crate::service::SessionHandle;
+use crate::frontend::Op;
 use crate::session::Author;
+use crate::session_handle::SessionHandle;
 
 pub struct Control {
     session: Arc<SessionHandle>,
@@ -67,7 +67,7 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Answer;
+    use crate::frontend::Answer;
     use crate::session::{Command, TaskStatus};
     use crate::store::{EventLog, SqliteLog, read_all};
 

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use tokio::sync::mpsc;
 
-use crate::protocol::{
+use crate::frontend::{
     AgentUpdate, BuildEvent, RunOutcome, ToolStatus, call_label, iteration_ended,
 };
 use crate::render::diff::FileDiff;
@@ -316,7 +316,7 @@ mod tests {
             update: AgentUpdate::ToolCall {
                 id: "t1".into(),
                 title: title.into(),
-                kind: crate::protocol::ToolKind::Other,
+                kind: crate::frontend::ToolKind::Other,
                 status: ToolStatus::Pending,
                 input: None,
             },
@@ -352,7 +352,7 @@ mod tests {
                     title: Some("Edit a.txt".into()),
                     status: None,
                     output: String::new(),
-                    diffs: vec![crate::protocol::Diff {
+                    diffs: vec![crate::frontend::Diff {
                         path: "a.txt".into(),
                         old: Some(old.clone()),
                         new: new.clone(),
@@ -376,7 +376,7 @@ mod tests {
             update: AgentUpdate::ToolCall {
                 id: "call-1".into(),
                 title: "task-list".into(),
-                kind: crate::protocol::ToolKind::Other,
+                kind: crate::frontend::ToolKind::Other,
                 status: ToolStatus::Pending,
                 input: None,
             },

@@ -2,7 +2,7 @@
 //! and for `watch`'s full-screen transcript, matched with no wildcard arm so that a new kind of
 //! event says something (or says that it says nothing) before it compiles.
 
-use crate::protocol::{HookReport, call_label};
+use crate::frontend::{HookReport, call_label};
 use crate::session::display::{clip, first_line};
 use crate::session::{EventKind, note_id, task_id};
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::AgentUpdate;
+use crate::frontend::AgentUpdate;
 
 /// Version of the record encoding this build reads and writes.
 pub const OUTPUT_VERSION: u32 = 1;
@@ -158,7 +158,7 @@ impl Coalescer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{AgentExit, ToolKind, ToolStatus};
+    use crate::frontend::{AgentExit, ToolKind, ToolStatus};
 
     fn text(s: &str) -> OutputRecord {
         OutputRecord::new(None, Some(1), AgentUpdate::Text { text: s.into() })

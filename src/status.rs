@@ -111,9 +111,9 @@ pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
         builder: state
             .lease
             .as_ref()
-            .filter(|l| l.is_live(crate::service::now_ms()))
+            .filter(|l| l.is_live(crate::clock::now_ms()))
             .map(|l| &l.holder),
-        builder_text: builder_line(state, crate::service::now_ms()),
+        builder_text: builder_line(state, crate::clock::now_ms()),
         permissions: &state.permissions,
     };
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
@@ -154,7 +154,7 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
     if let Some((name, version)) = &state.agent {
         let _ = writeln!(out, "Agent: {name} {version}");
     }
-    if let Some(builder) = builder_line(state, crate::service::now_ms()) {
+    if let Some(builder) = builder_line(state, crate::clock::now_ms()) {
         let _ = writeln!(out, "Builder: {builder}");
     }
     if let Some(summary) = state.completed.as_ref().and_then(|c| c.summary.as_deref()) {
@@ -169,7 +169,7 @@ pub fn render_session(name: &str, state: &SessionState) -> String {
         );
     }
     let _ = writeln!(out, "Tasks: {}", task_counts(state));
-    let now = crate::service::now_ms();
+    let now = crate::clock::now_ms();
     for t in state.claimed_tasks() {
         if let Some(c) = &t.claim {
             let when = if c.is_live(now) {
@@ -319,7 +319,7 @@ fn render_permissions(out: &mut String, p: &crate::session::Permissions) {
         let _ = writeln!(
             out,
             "  {when}{} → {}",
-            first_line(&crate::protocol::call_label(&r.tool, &r.title)),
+            first_line(&crate::frontend::call_label(&r.tool, &r.title)),
             r.decision.describe(r.rule.as_deref())
         );
     }

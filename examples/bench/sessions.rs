@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, NewTask, NoteType, TaskStatus};
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, NatsLog, NatsOptions, NatsUrl, SqliteLog};
 use iteratr::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
 

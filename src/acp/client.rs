@@ -19,7 +19,7 @@ use super::{AgentInfo, AgentUpdate};
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromptDone {
     pub stop: String,
-    pub usage: Option<crate::protocol::Usage>,
+    pub usage: Option<crate::frontend::Usage>,
 }
 
 #[derive(Debug, Clone)]

@@ -31,8 +31,8 @@ use super::permission::{CallInfo, Decided, ToolCalls};
 use super::policy::{Sandbox, slice_lines};
 use super::updates::{Taken, take_updates};
 use super::{AgentInfo, AgentUpdate, convert_updates};
+use crate::frontend::AgentExit;
 use crate::process;
-use crate::protocol::AgentExit;
 
 /// Lines of the agent's stderr kept for error messages.
 const STDERR_TAIL: usize = 20;
@@ -438,7 +438,7 @@ pub(super) async fn run(
                                     .ok()
                                     .and_then(|v| v.as_str().map(str::to_string))
                                     .unwrap_or_else(|| "unknown".into());
-                                let usage = r.usage.map(|u| crate::protocol::Usage {
+                                let usage = r.usage.map(|u| crate::frontend::Usage {
                                     input_tokens: u.input_tokens,
                                     output_tokens: u.output_tokens,
                                     cache_read_tokens: u.cached_read_tokens.unwrap_or(0),

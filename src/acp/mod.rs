@@ -15,8 +15,8 @@ mod updates;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::protocol::{AgentUpdate, Diff, PlanEntry, call_label};
-use crate::protocol::{ToolKind, ToolStatus};
+pub use crate::frontend::{AgentUpdate, Diff, PlanEntry, call_label};
+use crate::frontend::{ToolKind, ToolStatus};
 
 pub use client::{Agent, AgentError, AgentSpec, McpEntry, ModelChoice, UpdateSink};
 

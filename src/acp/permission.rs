@@ -28,7 +28,7 @@ pub enum ApproveMode {
 
 crate::named!(ApproveMode);
 
-pub use crate::protocol::Answer;
+pub use crate::frontend::Answer;
 
 /// A tool call the agent asks about, as iteratr understands it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -264,7 +264,7 @@ impl Approvals {
             id,
             tool: call.tool.clone(),
             title: call.title.clone(),
-            kind: crate::protocol::ToolKind::parse(&call.kind),
+            kind: crate::frontend::ToolKind::parse(&call.kind),
             input: call.input.clone(),
             diffs: call.diffs.clone(),
         });

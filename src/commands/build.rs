@@ -12,8 +12,8 @@ use anyhow::{Context, bail};
 
 use super::{follow_log, open_for_writing, run_tui, shutdown_signal, stdout_is_terminal};
 use crate::cli::BuildArgs;
-use crate::service::SessionHandle;
 use crate::session::{SessionName, session_name_from};
+use crate::session_handle::SessionHandle;
 use crate::store::StoreConfig;
 use crate::template::PromptTemplate;
 
@@ -187,7 +187,7 @@ async fn start(
     team: Option<crate::orchestrator::Team>,
     log: &Arc<dyn crate::store::EventLog>,
     template: PromptTemplate,
-    events: tokio::sync::mpsc::UnboundedSender<crate::protocol::BuildEvent>,
+    events: tokio::sync::mpsc::UnboundedSender<crate::frontend::BuildEvent>,
     interrupt: &tokio_util::sync::CancellationToken,
     lease: Option<crate::orchestrator::LeaseGuard>,
 ) -> anyhow::Result<(Run, Arc<crate::acp::permission::Approvals>)> {

@@ -12,7 +12,7 @@ use super::{
     Picked, open_for_writing, pick_session, session_for_this_directory, several, shutdown_signal,
 };
 use crate::mcp::{HttpOptions, PromptSource, SessionTools, serve_http, serve_stdio};
-use crate::service::SessionHandle;
+use crate::session_handle::SessionHandle;
 use crate::store::StoreConfig;
 
 /// The tools as `tools/list` shows them, pretty-printed (also the content of `mcp/tools.json`).

@@ -18,9 +18,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::cli::{Cli, Commands, McpCommand, VERSION_LINE};
-use crate::service::SessionHandle;
 use crate::session::display::error_chain;
 use crate::session::{SessionName, session_name_from};
+use crate::session_handle::SessionHandle;
 pub use crate::signal::shutdown_signal;
 use crate::store::EventLog;
 use crate::store::{StoreConfig, open_store};
@@ -174,10 +174,10 @@ pub(crate) fn follow_log(
     log: Arc<dyn EventLog>,
     session: SessionName,
     after: u64,
-    events: tokio::sync::mpsc::UnboundedSender<crate::protocol::BuildEvent>,
+    events: tokio::sync::mpsc::UnboundedSender<crate::frontend::BuildEvent>,
     delivered: Option<tokio::sync::watch::Sender<u64>>,
 ) -> tokio::task::JoinHandle<()> {
-    use crate::protocol::BuildEvent;
+    use crate::frontend::BuildEvent;
     tokio::spawn(async move {
         let mut sub = match log.subscribe(&session, after).await {
             Ok(sub) => sub,
@@ -224,13 +224,13 @@ pub fn stdout_is_terminal() -> bool {
 /// session commands as the user, permission answers, the build's stop (`interrupt`).
 pub(crate) async fn run_tui(
     app: crate::tui::App,
-    events: tokio::sync::mpsc::UnboundedReceiver<crate::protocol::BuildEvent>,
+    events: tokio::sync::mpsc::UnboundedReceiver<crate::frontend::BuildEvent>,
     session: Arc<SessionHandle>,
     interrupt: Option<tokio_util::sync::CancellationToken>,
     approvals: Option<Arc<crate::acp::permission::Approvals>>,
 ) -> anyhow::Result<()> {
     use crate::tui::AppNotice;
-    let (ops_tx, mut ops_rx) = tokio::sync::mpsc::unbounded_channel::<crate::protocol::Op>();
+    let (ops_tx, mut ops_rx) = tokio::sync::mpsc::unbounded_channel::<crate::frontend::Op>();
     let (notice_tx, notice_rx) = tokio::sync::mpsc::unbounded_channel::<AppNotice>();
     let notices = notice_tx.clone();
     let control = crate::control::Control::new(session, interrupt, approvals);

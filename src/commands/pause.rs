@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::bail;
 
 use super::{Picked, open_for_reading, pick_session, several};
-use crate::service::SessionHandle;
 use crate::session::{Author, Command};
+use crate::session_handle::SessionHandle;
 use crate::store::StoreConfig;
 
 pub async fn run(

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use super::{Picked, open_for_reading, pick_session};
-use crate::service::SessionHandle;
 use crate::session::SessionName;
+use crate::session_handle::SessionHandle;
 use crate::status;
 use crate::store::StoreConfig;
 

@@ -8,7 +8,7 @@ use anyhow::bail;
 use super::{
     Picked, follow_log, open_for_reading, pick_session, run_tui, several, stdout_is_terminal,
 };
-use crate::service::SessionHandle;
+use crate::session_handle::SessionHandle;
 use crate::store::StoreConfig;
 
 pub async fn run(store: &StoreConfig, session: Option<&str>) -> anyhow::Result<ExitCode> {

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::tools::{SessionTools, failure, success, task_json};
-use crate::service::now_ms;
+use crate::clock::now_ms;
 use crate::session::display::task_line;
 use crate::session::{Command, TaskStatus};
 

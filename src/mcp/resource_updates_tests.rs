@@ -15,7 +15,7 @@ use crate::session::{
 /// Ten minutes ago: the lease's renewals show against the clock.
 fn t0() -> i64 {
     static T0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *T0.get_or_init(|| crate::service::now_ms() - 600_000)
+    *T0.get_or_init(|| crate::clock::now_ms() - 600_000)
 }
 
 use crate::session::task_added as task;

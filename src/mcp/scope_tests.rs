@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::mcp::{HttpOptions, HttpServer, SessionTools, serve_http};
-use crate::service::SessionHandle;
+use crate::session_handle::SessionHandle;
 use crate::store::{EventLog, SqliteLog};
 
 async fn server(dir: &std::path::Path) -> HttpServer {

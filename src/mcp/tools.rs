@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use super::args::*;
 use super::prompts::PromptSource;
 use super::subscriptions::Subscriptions;
-use crate::service::{ExecError, Executed, SessionHandle};
 use crate::session::display::{all_counts, error_chain, one_line, task_line};
 use crate::session::{
     Author, Command, DomainError, EventKind, NoteType, SessionState, Task, TaskStatus, note_id,
     task_id,
 };
+use crate::session_handle::{ExecError, Executed, SessionHandle};
 
 pub(super) const INSTRUCTIONS: &str = "Session memory for an agent working through a spec over several iterations. \
 Keep the task list true: add tasks (task-add, task-batch-add), mark the one you work on in_progress and \
@@ -309,7 +309,7 @@ impl SessionTools {
         }
         let state = self.state().await?;
         // A task a worker holds is not offered to anyone else.
-        if let Some(t) = state.claimable_task(crate::service::now_ms()) {
+        if let Some(t) = state.claimable_task(crate::clock::now_ms()) {
             return Ok(success(
                 format!("Next: {}", task_line(t)),
                 json!({ "task": task_json(t) }),

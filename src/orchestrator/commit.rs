@@ -4,8 +4,8 @@
 //! trailers that let tools find it. It never pushes.
 
 use super::{Orchestrator, Turn};
+use crate::frontend::BuildEvent;
 use crate::git::{Repo, Snapshot};
-use crate::protocol::BuildEvent;
 use crate::session::display::{clip, first_line};
 use crate::session::{SessionState, TaskStatus, task_id};
 

@@ -64,7 +64,7 @@ impl Orchestrator {
                     })?;
             if !repo.contains(&base).await {
                 self.phase(
-                    crate::protocol::WorkerPhase::Integrating,
+                    crate::frontend::WorkerPhase::Integrating,
                     format!(
                         "{}: rebasing onto {branch} ({})",
                         task.label(),
@@ -86,7 +86,7 @@ impl Orchestrator {
                 })?;
             if moved {
                 if let Err(e) = w.integration.follow_in_checkout(&base, &new).await {
-                    self.emit(crate::protocol::BuildEvent::Warning {
+                    self.emit(crate::frontend::BuildEvent::Warning {
                         message: format!(
                             "{branch} moved to {} but the main checkout's files could not follow ({e}); run `git reset --keep {branch}` there",
                             &new[..12.min(new.len())]

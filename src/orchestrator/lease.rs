@@ -11,10 +11,11 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_ms;
 use crate::process;
-use crate::service::{ExecError, SessionHandle, now_ms};
 use crate::session::display::{format_duration, held_by};
 use crate::session::{Author, Command, DomainError, Lease, LeaseHolder, SessionState};
+use crate::session_handle::{ExecError, SessionHandle};
 
 /// How long a lease lasts without renewal (`ITERATR_LEASE_TTL` changes it).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(90);

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::Orchestrator;
 use crate::acp::McpEntry;
 use crate::acp::permission::ApproveMode;
+use crate::frontend::BuildEvent;
 use crate::mcp::{HttpOptions, McpScope, PromptSource, SessionTools, serve_http};
-use crate::protocol::BuildEvent;
 
 impl Orchestrator {
     /// The MCP server for `session/new`: over HTTP with the iteration's own token (`scope`), else

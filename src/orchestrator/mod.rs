@@ -37,11 +37,11 @@ pub use worker::{Role, WorkerOptions};
 use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
 use crate::acp::{Agent, AgentUpdate, UpdateSink};
+use crate::frontend::BuildEvent;
 use crate::mcp::HttpServer;
-use crate::protocol::BuildEvent;
-use crate::service::{Executed, SessionHandle};
 use crate::session::SessionName;
 use crate::session::{Author, Command, IterationOutcome, Usage};
+use crate::session_handle::{Executed, SessionHandle};
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
 
@@ -270,7 +270,7 @@ impl Orchestrator {
     }
 
     /// A worker's step in its loop, typed for the front ends, in words for people.
-    fn phase(&self, phase: crate::protocol::WorkerPhase, message: impl Into<String>) {
+    fn phase(&self, phase: crate::frontend::WorkerPhase, message: impl Into<String>) {
         self.emit(BuildEvent::Phase {
             phase,
             message: message.into(),

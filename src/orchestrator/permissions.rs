@@ -13,9 +13,9 @@ use crate::acp::opencode;
 use crate::acp::permission::ApproveMode;
 use crate::acp::policy::Policy;
 use crate::acp::{AgentInfo, AgentUpdate};
-use crate::protocol::BuildEvent;
-use crate::service::SessionHandle;
+use crate::frontend::BuildEvent;
 use crate::session::{Author, Command};
+use crate::session_handle::SessionHandle;
 
 /// How long `opencode debug config` may take.
 const DEBUG_CONFIG_TIMEOUT: Duration = Duration::from_secs(30);

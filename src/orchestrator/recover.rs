@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Orchestrator;
-use crate::protocol::BuildEvent;
+use crate::frontend::BuildEvent;
 use crate::session::{Author, Command, EventKind, SessionState, task_id};
 
 impl Orchestrator {

@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{BuildOptions, Orchestrator, Outcome, RunSummary, Turn};
+use crate::frontend::{BuildEvent, HookReport};
 use crate::hooks::{Hook, HookInput, HookPoint, HookRun};
-use crate::protocol::{BuildEvent, HookReport};
-use crate::service::SessionHandle;
 use crate::session::{Author, Command, SessionState, TaskStatus, task_id};
+use crate::session_handle::SessionHandle;
 
 /// Lines of a hook's output sent to the agent at most (its end: where test runners summarise).
 const OUTPUT_TO_AGENT_LINES: usize = 80;
@@ -35,7 +35,7 @@ fn report(run: &HookRun) -> HookReport {
 
 /// The end of a hook's output, fenced, for a prompt.
 pub(super) fn fenced(run: &HookRun) -> String {
-    let tail = crate::protocol::last_lines(&run.output, OUTPUT_TO_AGENT_LINES);
+    let tail = crate::frontend::last_lines(&run.output, OUTPUT_TO_AGENT_LINES);
     // A fence longer than any backtick run in the output, so the output cannot close it.
     let longest = run
         .output

@@ -2,7 +2,7 @@
 //! command, or the team that combines its workers'), and what front ends are told from it.
 
 use super::{LeaseGuard, exit};
-use crate::protocol::{BuildEvent, RunOutcome};
+use crate::frontend::{BuildEvent, RunOutcome};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::run_hooks::{HookSite, session_end_input};
 use super::worker::{Role, WorkerOptions};
 use super::{BuildOptions, LeaseGuard, Orchestrator, Outcome, RunSummary};
+use crate::frontend::BuildEvent;
 use crate::git::{Integration, Repo};
-use crate::protocol::BuildEvent;
-use crate::service::SessionHandle;
+use crate::session_handle::SessionHandle;
 use crate::store::EventLog;
 use crate::template::PromptTemplate;
 
@@ -189,7 +189,7 @@ async fn run(
             let summary = orchestrator.run().await;
             // The build's own end is said once, by the team; a worker's end is news about it.
             let _ = tx.send(BuildEvent::Phase {
-                phase: crate::protocol::WorkerPhase::Stopped,
+                phase: crate::frontend::WorkerPhase::Stopped,
                 message: format!("stopped: {}", summary.message),
             });
             summary
@@ -264,7 +264,8 @@ async fn give_back_unclaimed(
     base: &BuildOptions,
     events: &mpsc::UnboundedSender<BuildEvent>,
 ) -> anyhow::Result<()> {
-    let session = crate::service::SessionHandle::open(Arc::clone(log), &base.session).await?;
+    let session =
+        crate::session_handle::SessionHandle::open(Arc::clone(log), &base.session).await?;
     let state = session.refresh().await?;
     let left: Vec<String> = state
         .tasks_with_status(crate::session::TaskStatus::InProgress)

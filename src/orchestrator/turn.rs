@@ -9,7 +9,7 @@ use anyhow::bail;
 
 use super::{Orchestrator, Turn, permissions};
 use crate::acp::{Agent, AgentError, AgentSpec, ModelChoice};
-use crate::protocol::BuildEvent;
+use crate::frontend::BuildEvent;
 use crate::session::display::TaskCounts;
 use crate::session::{Command, IterationOutcome};
 
@@ -188,7 +188,7 @@ impl Orchestrator {
                 .await
             {
                 Ok(_) => return Ok(number),
-                Err(crate::service::ExecError::Rejected(
+                Err(crate::session_handle::ExecError::Rejected(
                     crate::session::DomainError::IterationOutOfOrder { latest, .. },
                 )) if worker.is_some() => number = latest + 1,
                 Err(e) => {

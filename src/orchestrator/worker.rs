@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::{Orchestrator, Outcome, RunSummary};
+use crate::frontend::BuildEvent;
 use crate::git::Integration;
-use crate::protocol::BuildEvent;
-use crate::service::SessionHandle;
 use crate::session::display::clip;
 use crate::session::{Command, NoteType, SessionState, TaskStatus, task_id};
+use crate::session_handle::SessionHandle;
 
 /// What claiming gave a worker.
 pub(super) enum Claimed {
@@ -182,7 +182,7 @@ impl Orchestrator {
             )
             .await?;
         let Some(task) = claimed.state.claim_of(&w.name).map(|t| t.id) else {
-            let now = crate::service::now_ms();
+            let now = crate::clock::now_ms();
             if let Some(why) = stuck(&claimed.state, now) {
                 return Ok(Claimed::Stop(Outcome::Failed(why.clone()), why));
             }
@@ -210,7 +210,7 @@ impl Orchestrator {
     pub(super) async fn wait_a_moment(&self, waiting: &mut bool, why: &str) -> bool {
         if !*waiting {
             *waiting = true;
-            self.phase(crate::protocol::WorkerPhase::Waiting, why);
+            self.phase(crate::frontend::WorkerPhase::Waiting, why);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => true,

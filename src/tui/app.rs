@@ -23,7 +23,7 @@ use super::panes::logs::LogsPane;
 use super::panes::notes::NotesPane;
 use super::panes::tasks::TasksPane;
 use super::status_bar::BuildInfo;
-use crate::protocol::{BuildEvent, Op, iteration_ended};
+use crate::frontend::{BuildEvent, Op, iteration_ended};
 use crate::session::{Event, EventKind, SessionState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

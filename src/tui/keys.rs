@@ -5,7 +5,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::protocol::Answer;
+use crate::frontend::Answer;
 
 /// Where a binding applies. Keys of [`Scope::Anywhere`] come first, whatever has the keys;
 /// otherwise the one scope that has them now: a waiting permission request (unless typing), the

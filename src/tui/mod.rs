@@ -32,7 +32,7 @@ pub use panes::agent::transcript::MAX_LINES as TRANSCRIPT_MAX_LINES;
 pub use panes::input::InputPurpose;
 pub use panes::logs::LOG_KEEP;
 
-use crate::protocol::{BuildEvent, Op};
+use crate::frontend::{BuildEvent, Op};
 
 const FRAME: Duration = Duration::from_millis(16);
 

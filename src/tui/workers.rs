@@ -11,7 +11,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use super::panes::agent::AgentPane;
-use crate::protocol::BuildEvent;
+use crate::frontend::BuildEvent;
 use crate::session::{SessionState, task_id};
 
 fn dim() -> Style {

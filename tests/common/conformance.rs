@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, NewTask};
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, StoreError, StoredEvent, Subscription, read_all};
 
 use super::message;

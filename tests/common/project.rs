@@ -120,11 +120,11 @@ impl Project {
     }
 
     /// The project's session (`demo`) in its SQLite data dir, as another process would open it.
-    pub async fn session(&self) -> iteratr::service::SessionHandle {
+    pub async fn session(&self) -> iteratr::session_handle::SessionHandle {
         let log: std::sync::Arc<dyn iteratr::store::EventLog> = std::sync::Arc::new(
             iteratr::store::SqliteLog::open(&self.path().join(".iteratr")).unwrap(),
         );
-        iteratr::service::SessionHandle::open(log, "demo")
+        iteratr::session_handle::SessionHandle::open(log, "demo")
             .await
             .unwrap()
     }

@@ -230,7 +230,7 @@ fn the_checker_finds_a_circle() {
 
 #[test]
 fn the_checker_reads_groups_and_paths() {
-    let text = "use crate::{session::{Event, Task}, store};\nlet x = crate::protocol::Op::Stop;\nfoo_crate::bar;";
+    let text = "use crate::{session::{Event, Task}, store};\nlet x = crate::frontend::Op::Stop;\nfoo_crate::bar;";
     let found: Vec<String> = uses(text, "crate").into_iter().collect();
-    assert_eq!(found, ["protocol", "session", "store"]);
+    assert_eq!(found, ["frontend", "session", "store"]);
 }

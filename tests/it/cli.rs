@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::{Command as Process, Output};
 use std::sync::Arc;
 
-use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, NewTask, NoteType, TaskStatus};
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, SqliteLog};
 
 use crate::common::project::{stderr, stdout};

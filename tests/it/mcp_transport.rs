@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::common::keep_alive::KeepAlive;
 use crate::common::mcp::{self, INIT, TOKEN, connect_http, connect_stdio, ok, post};
-use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, NewTask};
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, SqliteLog};
 use serde_json::{Value, json};
 

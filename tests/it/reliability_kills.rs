@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command as SessionCommand, EventKind};
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, SqliteLog, read_all};
 use serde_json::Value;
 

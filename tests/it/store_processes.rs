@@ -6,8 +6,8 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 
 use crate::common::conformance::next_event;
-use iteratr::service::SessionHandle;
 use iteratr::session::EventKind;
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, SqliteLog, read_all};
 
 pub(crate) const SESSION: &str = "shared";

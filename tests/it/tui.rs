@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use iteratr::protocol::BuildEvent;
-use iteratr::protocol::Op;
-use iteratr::protocol::{AgentUpdate, Diff, ToolKind, ToolStatus};
+use iteratr::frontend::BuildEvent;
+use iteratr::frontend::Op;
+use iteratr::frontend::{AgentUpdate, Diff, ToolKind, ToolStatus};
 use iteratr::session::{Author, Command, Ctx, NewTask, NoteType, SessionState, TaskStatus, decide};
 use iteratr::tui::{App, Focus, InputPurpose, Overlay, View, draw};
 use ratatui::Terminal;

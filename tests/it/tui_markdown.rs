@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use iteratr::protocol::{AgentUpdate, BuildEvent, Diff, ToolKind, ToolStatus};
+use iteratr::frontend::{AgentUpdate, BuildEvent, Diff, ToolKind, ToolStatus};
 use iteratr::tui::{App, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

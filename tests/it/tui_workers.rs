@@ -1,7 +1,7 @@
 //! The full-screen interface with `--workers`: a strip of workers (task, state, time), the focused
 //! worker's output in the agent pane, and `w` to move the focus, on ratatui's TestBackend.
 
-use iteratr::protocol::{AgentUpdate, BuildEvent, WorkerPhase};
+use iteratr::frontend::{AgentUpdate, BuildEvent, WorkerPhase};
 use iteratr::session::{Author, Event, EventKind, TaskStatus};
 use iteratr::tui::App;
 use ratatui::crossterm::event::KeyCode;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::common::PATIENCE;
 use crate::common::tmux::Tmux;
-use iteratr::service::SessionHandle;
 use iteratr::session::{Author, Command, NewTask, NoteType, TaskStatus};
+use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, NatsLog, NatsOptions, SqliteLog};
 
 /// The other process's side: commands appended to the session through the library.

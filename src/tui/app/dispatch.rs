@@ -4,7 +4,7 @@
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::{App, Focus, View};
-use crate::protocol::{Answer, Op};
+use crate::frontend::{Answer, Op};
 use crate::session::{Command, NoteType};
 use crate::tui::keys::{self, Action, Scope};
 use crate::tui::overlays::Overlay;

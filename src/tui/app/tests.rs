@@ -6,7 +6,7 @@ use ratatui::crossterm::event::{
 use serde_json::json;
 
 use super::{App, Focus};
-use crate::protocol::{AgentUpdate, Answer, Diff, Op, ToolKind};
+use crate::frontend::{AgentUpdate, Answer, Diff, Op, ToolKind};
 
 fn asked(id: u64) -> AgentUpdate {
     AgentUpdate::PermissionAsked {
@@ -36,14 +36,14 @@ fn screen(app: &mut App) -> String {
 #[test]
 fn the_window_shows_the_tool_its_arguments_or_its_diff() {
     let mut app = App::new("s", false);
-    app.on_build_event(crate::protocol::BuildEvent::Agent { update: asked(1) });
+    app.on_build_event(crate::frontend::BuildEvent::Agent { update: asked(1) });
     let s = screen(&mut app);
     assert!(s.contains("The agent asks permission"), "{s}");
     assert!(s.contains("tool   bash"), "{s}");
     assert!(s.contains("call   rm -rf build"), "{s}");
     assert!(s.contains(r#""command": "rm -rf build""#), "{s}");
     assert!(s.contains("a Allow always (bash)"), "{s}");
-    app.on_build_event(crate::protocol::BuildEvent::Agent {
+    app.on_build_event(crate::frontend::BuildEvent::Agent {
         update: AgentUpdate::PermissionAsked {
             id: 2,
             tool: "edit".into(),
@@ -74,8 +74,8 @@ fn the_window_shows_the_tool_its_arguments_or_its_diff() {
 #[test]
 fn keys_and_clicks_answer_in_order() {
     let mut app = App::new("s", false);
-    app.on_build_event(crate::protocol::BuildEvent::Agent { update: asked(1) });
-    app.on_build_event(crate::protocol::BuildEvent::Agent { update: asked(2) });
+    app.on_build_event(crate::frontend::BuildEvent::Agent { update: asked(1) });
+    app.on_build_event(crate::frontend::BuildEvent::Agent { update: asked(2) });
     let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
     // Typing a message: the keys are the message's, not answers.
     app.focus = Focus::Input;
@@ -97,8 +97,8 @@ fn keys_and_clicks_answer_in_order() {
     assert_eq!(app.on_mouse(click), Some(Op::Answer(2, Answer::Deny)));
     assert!(!app.approval.waiting());
     // A request cancelled with the turn goes away by itself.
-    app.on_build_event(crate::protocol::BuildEvent::Agent { update: asked(3) });
-    app.on_build_event(crate::protocol::BuildEvent::Agent {
+    app.on_build_event(crate::frontend::BuildEvent::Agent { update: asked(3) });
+    app.on_build_event(crate::frontend::BuildEvent::Agent {
         update: AgentUpdate::Permission {
             id: 3,
             tool: "bash".into(),
@@ -123,7 +123,7 @@ fn every_key_binding_is_reachable_and_told_in_the_help() {
         match scope {
             Scope::Anywhere | Scope::Main => {}
             Scope::Approval => {
-                app.on_build_event(crate::protocol::BuildEvent::Agent { update: asked(1) })
+                app.on_build_event(crate::frontend::BuildEvent::Agent { update: asked(1) })
             }
             Scope::Input => app.focus = Focus::Input,
             Scope::Help => app.overlay = Overlay::Help,

@@ -2,7 +2,7 @@
 //! the focus), and the strip follows them.
 
 use super::App;
-use crate::protocol::BuildEvent;
+use crate::frontend::BuildEvent;
 
 impl App {
     /// A worker's event: its own output goes to its pane, the one shown while it has the focus.
@@ -10,7 +10,7 @@ impl App {
         self.workers.on_worker_event(worker, &event);
         // The approval window is for every worker: it says which one asks.
         if let BuildEvent::Agent {
-            update: crate::protocol::AgentUpdate::PermissionAsked { title, .. },
+            update: crate::frontend::AgentUpdate::PermissionAsked { title, .. },
         } = &mut event
         {
             *title = format!("{worker}: {title}");

@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use serde_json::Value;
 
-use crate::protocol::{AgentUpdate, Answer, ToolKind};
+use crate::frontend::{AgentUpdate, Answer, ToolKind};
 use crate::render::diff::{self, FileDiff};
 use crate::tui::keys::{self, Action, Scope};
 

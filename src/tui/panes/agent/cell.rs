@@ -5,7 +5,7 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::protocol::ToolStatus;
+use crate::frontend::ToolStatus;
 use crate::render::diff::{self, FileDiff};
 use crate::render::markdown::MarkdownStream;
 use crate::render::wrap::wrap_line;

@@ -11,7 +11,7 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 
 use self::transcript::Transcript;
-use crate::protocol::AgentUpdate;
+use crate::frontend::AgentUpdate;
 use crate::session::EventKind;
 use crate::tui::style::block;
 

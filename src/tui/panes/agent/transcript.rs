@@ -8,7 +8,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 
 use super::cell::Cell;
-use crate::protocol::AgentUpdate;
+use crate::frontend::AgentUpdate;
 use crate::render::diff::FileDiff;
 use crate::render::markdown::MarkdownStream;
 
@@ -196,7 +196,7 @@ impl Transcript {
             } => self.info(
                 format!(
                     "permission: {} → {}",
-                    crate::protocol::call_label(tool, title),
+                    crate::frontend::call_label(tool, title),
                     decision.describe(rule.as_deref())
                 ),
                 !decision.allowed(),
@@ -287,8 +287,8 @@ mod tests {
         let call = |title: &str| AgentUpdate::ToolCall {
             id: "call-1".into(),
             title: title.into(),
-            kind: crate::protocol::ToolKind::Other,
-            status: crate::protocol::ToolStatus::Completed,
+            kind: crate::frontend::ToolKind::Other,
+            status: crate::frontend::ToolStatus::Completed,
             input: None,
         };
         let mut t = Transcript::default();

@@ -3,7 +3,9 @@
 //! expected sequence number, and on a conflict catch up and decide again).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::now_ms;
 
 use thiserror::Error;
 use tokio::sync::Mutex;
@@ -39,13 +41,6 @@ pub struct SessionHandle {
     log: Arc<dyn EventLog>,
     name: String,
     state: Mutex<Arc<SessionState>>,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl SessionHandle {

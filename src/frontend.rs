@@ -2,7 +2,7 @@
 //! told while a build runs, in one place: the loop's milestones, what the agent does, and every
 //! event the session log records. Front ends depend on this module and `session` only; the build
 //! loop merges the agent's updates and the session log into one ordered stream of these, ending
-//! with `Finished`.
+//! with `Finished`; and what front ends ask of a build ([`Op`]), carried out by `control`.
 
 use std::time::Duration;
 

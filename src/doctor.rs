@@ -143,11 +143,7 @@ pub async fn check_data_dir(data_dir: &Path) -> Check {
                     sessions.len()
                 ),
             ),
-            Err(e) => Check::new(
-                Level::Fail,
-                "store",
-                crate::session::display::error_chain(&e),
-            ),
+            Err(e) => Check::new(Level::Fail, "store", crate::session::text::error_chain(&e)),
         },
         Err(StoreError::NotFound(_)) => {
             // Nothing yet: make sure it could be created, without leaving anything behind.
@@ -184,11 +180,7 @@ pub async fn check_data_dir(data_dir: &Path) -> Check {
                 ),
             }
         }
-        Err(e) => Check::new(
-            Level::Fail,
-            "store",
-            crate::session::display::error_chain(&e),
-        ),
+        Err(e) => Check::new(Level::Fail, "store", crate::session::text::error_chain(&e)),
     }
 }
 
@@ -246,11 +238,7 @@ pub fn check_managed_nats() -> Check {
                 path.display()
             ),
         ),
-        Err(e) => Check::new(
-            Level::Fail,
-            "nats",
-            crate::session::display::error_chain(&e),
-        ),
+        Err(e) => Check::new(Level::Fail, "nats", crate::session::text::error_chain(&e)),
     }
 }
 

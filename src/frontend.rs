@@ -129,7 +129,7 @@ impl HookReport {
         format!(
             "hook {} `{}`: {} after {:.1}s",
             self.point,
-            crate::session::display::clip(&self.command, 80),
+            crate::session::text::clip(&self.command, 80),
             self.result,
             self.took.as_secs_f64()
         )
@@ -219,9 +219,7 @@ pub fn iteration_ended(
     };
     format!(
         "iteration {iteration} ended: {outcome} after {} · {tasks}{usage}{allowed}",
-        crate::session::display::format_duration(
-            i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
-        )
+        crate::session::text::format_duration(i64::try_from(took.as_millis()).unwrap_or(i64::MAX))
     )
 }
 

@@ -10,7 +10,7 @@ use crate::frontend::{
 };
 use crate::render::diff::FileDiff;
 use crate::session::EventKind;
-use crate::session::display::{clip, first_line};
+use crate::session::text::{clip, first_line};
 
 /// Prints events until the channel closes.
 pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {

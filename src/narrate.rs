@@ -3,7 +3,7 @@
 //! event says something (or says that it says nothing) before it compiles.
 
 use crate::frontend::{HookReport, call_label};
-use crate::session::display::{clip, first_line};
+use crate::session::text::{clip, first_line};
 use crate::session::{EventKind, note_id, task_id};
 
 /// How a told line is shown.

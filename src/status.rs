@@ -4,9 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::session::display::{
-    first_line, format_duration, format_time, held_by, iteration_counts, task_counts,
-};
+use crate::session::display::{held_by, iteration_counts, task_counts};
+use crate::session::text::{first_line, format_duration, format_time};
 use crate::session::{NoteType, SessionState, TaskStatus, note_id, task_id};
 use crate::store::SessionInfo;
 

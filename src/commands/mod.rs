@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::cli::{Cli, Commands, McpCommand, VERSION_LINE};
-use crate::session::display::error_chain;
+use crate::session::text::error_chain;
 use crate::session::{SessionName, session_name_from};
 use crate::session_handle::SessionHandle;
 pub use crate::signal::shutdown_signal;

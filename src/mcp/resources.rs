@@ -9,7 +9,8 @@ use rmcp::ErrorData;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde_json::{Value, json};
 
-use crate::session::display::{format_time, iteration_counts};
+use crate::session::display::iteration_counts;
+use crate::session::text::format_time;
 use crate::session::{self, EventKind, SessionState, validate_session_name};
 use crate::template::{history_block, notes_block, tasks_block};
 

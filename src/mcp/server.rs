@@ -20,7 +20,7 @@ use super::prompts;
 use super::resources::{self, Uri};
 use super::subscriptions::{follow, updated};
 use super::tools::{INSTRUCTIONS, SessionTools};
-use crate::session::{SessionState, display::error_chain};
+use crate::session::{SessionState, text::error_chain};
 use crate::session_handle::SessionHandle;
 
 fn store_error(what: &str, e: impl std::error::Error + 'static) -> ErrorData {

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use super::args::*;
 use super::prompts::PromptSource;
 use super::subscriptions::Subscriptions;
-use crate::session::display::{all_counts, error_chain, one_line, task_line};
+use crate::session::display::{all_counts, task_line};
+use crate::session::text::{error_chain, one_line};
 use crate::session::{
     Author, Command, DomainError, EventKind, NoteType, SessionState, Task, TaskStatus, note_id,
     task_id,

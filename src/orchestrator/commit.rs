@@ -6,7 +6,7 @@
 use super::{Orchestrator, Turn};
 use crate::frontend::BuildEvent;
 use crate::git::{Repo, Snapshot};
-use crate::session::display::{clip, first_line};
+use crate::session::text::{clip, first_line};
 use crate::session::{SessionState, TaskStatus, task_id};
 
 /// Git's advice for a subject line.

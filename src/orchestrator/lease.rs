@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
 use crate::process;
-use crate::session::display::{format_duration, held_by};
+use crate::session::display::held_by;
+use crate::session::text::format_duration;
 use crate::session::{Author, Command, DomainError, Lease, LeaseHolder, SessionState};
 use crate::session_handle::{ExecError, SessionHandle};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Orchestrator, Outcome, RunSummary, rate_limit};
 use crate::frontend::BuildEvent;
-use crate::session::display::first_line;
+use crate::session::text::first_line;
 
 /// Failed turns in a row, and rate limits waited out in a row; a turn that ends well resets both.
 #[derive(Debug, Default)]

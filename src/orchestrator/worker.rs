@@ -11,7 +11,7 @@ use anyhow::bail;
 use super::{Orchestrator, Outcome, RunSummary};
 use crate::frontend::BuildEvent;
 use crate::git::Integration;
-use crate::session::display::clip;
+use crate::session::text::clip;
 use crate::session::{Command, NoteType, SessionState, TaskStatus, task_id};
 use crate::session_handle::SessionHandle;
 

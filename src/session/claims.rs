@@ -9,13 +9,13 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::command::Command;
-use super::display::clip;
 use super::error::DomainError;
 use super::event::TaskStatus;
 use super::event_kind::EventKind;
 use super::limits;
 use super::state::SessionState;
 use super::state::task_id;
+use super::text::clip;
 
 /// Default time a claim lasts without renewal.
 pub const CLAIM_TTL_MS: u64 = 120_000;

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use super::claims::validate_worker_name;
-use super::display::clip;
 use super::error::DomainError;
 use super::event::{Author, Event, IterationOutcome, NoteType, PermissionDecision, TaskStatus};
 use super::event_kind::EventKind;
@@ -13,6 +12,7 @@ use super::hook_point::HookPoint;
 use super::lease::LeaseHolder;
 use super::limits::{self, check_priority, check_text, tail_chars};
 use super::state::{SessionState, normalize_content, task_id};
+use super::text::clip;
 use super::usage::Usage;
 
 /// The context a command runs in: who asks, and the time (the domain has no clock).

@@ -1,46 +1,13 @@
 //! How the session reads to people and to the model, said the same way everywhere (tool results,
-//! `status`, the prompt, the full-screen interface, progress lines): task lines, counts,
-//! durations, times, clipping.
+//! `status`, the prompt, the full-screen interface, progress lines): task lines, counts, who holds
+//! the session, iterations.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use super::event::TaskStatus;
 use super::lease::Lease;
 use super::state::{SessionState, Task, task_id};
-
-pub fn format_time(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-}
-
-pub fn format_duration(ms: i64) -> String {
-    let secs = (ms.max(0) as u64 + 500) / 1000;
-    humantime::format_duration(Duration::from_secs(secs)).to_string()
-}
-
-/// The first line that says something, trimmed.
-pub fn first_line(s: &str) -> &str {
-    s.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-}
-
-/// At most `max` characters, with `…` when cut.
-pub fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
-/// All whitespace (newlines included) as single spaces.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+use super::text::{format_duration, one_line};
 
 /// `TAS-4 [p2] Write the parser (after TAS-1, TAS-2)`
 pub fn task_line(t: &Task) -> String {
@@ -153,22 +120,6 @@ pub fn iteration_counts(state: &SessionState) -> String {
     }
     if failed > 0 {
         let _ = write!(out, ", {failed} failed");
-    }
-    out
-}
-
-/// An error with its causes, as one line: "cannot open X: permission denied". For places that
-/// show an error to people or to the model without anyhow's `{:#}`.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
     }
     out
 }

@@ -17,6 +17,7 @@ pub mod names;
 mod parts;
 mod queries;
 mod state;
+pub mod text;
 pub mod tools;
 mod usage;
 

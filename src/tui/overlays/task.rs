@@ -7,7 +7,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use crate::session::display::format_time;
+use crate::session::text::format_time;
 use crate::session::{Command, Task, TaskStatus, task_id};
 use crate::tui::keys::Action;
 use crate::tui::style::{block, centered, status_color};

@@ -90,6 +90,15 @@ pub(crate) async fn git(
 
 /// The branch checked out in `dir` and whether tracked files have changes (what the status bar
 /// shows), or None outside a repository.
+/// The commit `rev` names in `dir`.
+pub async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
+    let arg = format!("{rev}^{{commit}}");
+    Ok(git(dir, &["rev-parse", "--verify", "--quiet", &arg], None)
+        .await?
+        .trim()
+        .to_string())
+}
+
 pub async fn branch_status(dir: &Path) -> Option<(String, bool)> {
     let branch = git(dir, &["rev-parse", "--abbrev-ref", "HEAD"], None)
         .await
@@ -105,6 +114,35 @@ pub async fn branch_status(dir: &Path) -> Option<(String, bool)> {
 }
 
 impl Repo {
+    /// The branch checked out in this working tree, if any (not a detached HEAD).
+    pub async fn current_branch(&self) -> Option<String> {
+        git(
+            &self.top,
+            &["symbolic-ref", "--quiet", "--short", "HEAD"],
+            None,
+        )
+        .await
+        .ok()
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+    }
+
+    /// The commit checked out.
+    pub async fn head(&self) -> Result<String, GitError> {
+        rev_parse(&self.top, "HEAD").await
+    }
+
+    /// Whether `commit` is already in this working tree's history.
+    pub async fn contains(&self, commit: &str) -> bool {
+        git(
+            &self.top,
+            &["merge-base", "--is-ancestor", commit, "HEAD"],
+            None,
+        )
+        .await
+        .is_ok()
+    }
+
     /// The repository `dir` is in, if any (and git is installed).
     pub async fn discover(dir: &Path, never_commit: &[PathBuf]) -> Option<Repo> {
         let top = git(dir, &["rev-parse", "--show-toplevel"], None)

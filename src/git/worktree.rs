@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{GitError, Repo, git};
+use super::{GitError, Repo, git, rev_parse};
 
 /// Where the workers' finished work goes: a branch of the project's repository, moved by
 /// compare-and-set, or the same branch on a remote, moved by a push without force.
@@ -110,14 +110,6 @@ impl Integration {
     }
 }
 
-pub async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
-    let arg = format!("{rev}^{{commit}}");
-    Ok(git(dir, &["rev-parse", "--verify", "--quiet", &arg], None)
-        .await?
-        .trim()
-        .to_string())
-}
-
 /// Makes `root` (a directory inside the project) ready to hold worktrees under `group`: both
 /// created, and a `.gitignore` at the root so that git in the project does not list the
 /// worktrees as untracked (nor `git add -A` take them as embedded repositories). Returns the
@@ -136,23 +128,6 @@ pub fn prepare_worktrees_root(root: &Path, group: &str) -> std::io::Result<PathB
 }
 
 impl Repo {
-    /// The branch checked out in this working tree, if any (not a detached HEAD).
-    pub async fn current_branch(&self) -> Option<String> {
-        git(
-            &self.top,
-            &["symbolic-ref", "--quiet", "--short", "HEAD"],
-            None,
-        )
-        .await
-        .ok()
-        .map(|b| b.trim().to_string())
-        .filter(|b| !b.is_empty())
-    }
-
-    pub async fn head(&self) -> Result<String, GitError> {
-        rev_parse(&self.top, "HEAD").await
-    }
-
     /// A worktree at `path` on `branch`: the existing one, or a new one whose branch starts at
     /// `start` (or continues the branch when it exists, from an earlier run).
     pub async fn add_worktree(
@@ -219,17 +194,6 @@ impl Repo {
             git(&self.top, &["branch", "--quiet", "-D", branch], None).await?;
         }
         Ok(true)
-    }
-
-    /// Whether `commit` is already in this working tree's history.
-    pub async fn contains(&self, commit: &str) -> bool {
-        git(
-            &self.top,
-            &["merge-base", "--is-ancestor", commit, "HEAD"],
-            None,
-        )
-        .await
-        .is_ok()
     }
 
     /// Replays this branch's own commits onto `onto` (changes not committed are put aside and

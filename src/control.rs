@@ -12,7 +12,7 @@ use crate::frontend::Op;
 use crate::session::Author;
 use crate::session_handle::SessionHandle;
 
-pub struct Control {
+pub(crate) struct Control {
     session: Arc<SessionHandle>,
     /// Stops the build this front end runs (none when watching another process's build).
     stop: Option<CancellationToken>,
@@ -21,7 +21,7 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(
+    pub(crate) fn new(
         session: Arc<SessionHandle>,
         stop: Option<CancellationToken>,
         approvals: Option<Arc<Approvals>>,
@@ -34,7 +34,7 @@ impl Control {
     }
 
     /// Carries `op` out; what went wrong, in words for people.
-    pub async fn apply(&self, op: Op) -> Result<(), String> {
+    pub(crate) async fn apply(&self, op: Op) -> Result<(), String> {
         match op {
             Op::Stop | Op::Leave => {
                 if let Some(stop) = &self.stop {

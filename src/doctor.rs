@@ -13,14 +13,14 @@ use crate::acp::{Agent, AgentSpec, AgentUpdate};
 use crate::store::{EventLog, SqliteLog, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     Ok,
     Warn,
     Fail,
 }
 
 #[derive(Debug, Clone)]
-pub struct Check {
+pub(crate) struct Check {
     pub level: Level,
     pub what: &'static str,
     pub message: String,
@@ -35,7 +35,7 @@ impl Check {
         }
     }
 
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let tag = match self.level {
             Level::Ok => "ok  ",
             Level::Warn => "warn",
@@ -48,7 +48,7 @@ impl Check {
 /// Starts the agent (as a build would: opencode with iteratr's permission config), completes
 /// `initialize`, and stops it again. Two checks: the agent, and whether its tool calls reach
 /// iteratr's permission rules.
-pub async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> Vec<Check> {
+pub(crate) async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> Vec<Check> {
     let command = argv.join(" ");
     let mut perms = Vec::new();
     let mut env = Vec::new();
@@ -131,7 +131,7 @@ pub async fn check_agent(argv: &[String], project: &Path, timeout: Duration) -> 
 }
 
 /// The data dir: the store opens (and is ours), or the directory can be created.
-pub async fn check_data_dir(data_dir: &Path) -> Check {
+pub(crate) async fn check_data_dir(data_dir: &Path) -> Check {
     match SqliteLog::open_existing(data_dir) {
         Ok(log) => match log.sessions().await {
             Ok(sessions) => Check::new(
@@ -185,7 +185,7 @@ pub async fn check_data_dir(data_dir: &Path) -> Check {
 }
 
 /// A NATS server named by `ITERATR_NATS_URL` answers on its port.
-pub async fn check_nats(url: Option<&str>) -> Check {
+pub(crate) async fn check_nats(url: Option<&str>) -> Check {
     let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
         return Check::new(
             Level::Ok,
@@ -228,7 +228,7 @@ pub async fn check_nats(url: Option<&str>) -> Check {
 }
 
 /// `--nats-server`: the server binary is there.
-pub fn check_managed_nats() -> Check {
+pub(crate) fn check_managed_nats() -> Check {
     match crate::store::managed::server_binary() {
         Ok(path) => Check::new(
             Level::Ok,
@@ -243,7 +243,7 @@ pub fn check_managed_nats() -> Check {
 }
 
 /// Terminal size and colour support, for the full-screen interface.
-pub fn check_terminal() -> Check {
+pub(crate) fn check_terminal() -> Check {
     let stdout = std::io::stdout();
     if !rustix::termios::isatty(&stdout) {
         return Check::new(

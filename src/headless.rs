@@ -13,7 +13,7 @@ use crate::session::EventKind;
 use crate::session::text::{clip, first_line};
 
 /// Prints events until the channel closes.
-pub async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
+pub(crate) async fn print(mut rx: mpsc::UnboundedReceiver<BuildEvent>, json: bool) {
     let colour = std::io::stdout().is_terminal();
     let mut printer = Printer {
         colour,
@@ -70,7 +70,7 @@ const DIFF_LINES: usize = 200;
 
 /// Turns events into lines. Streamed text is held until a line is complete.
 #[derive(Default)]
-pub struct Printer {
+pub(crate) struct Printer {
     /// Diffs in red and green (stdout is a terminal).
     pub colour: bool,
     text: String,
@@ -80,7 +80,7 @@ pub struct Printer {
 
 impl Printer {
     /// Lines of streamed text and thought still held back.
-    pub fn flush_text(&mut self) -> String {
+    pub(crate) fn flush_text(&mut self) -> String {
         let mut out = String::new();
         if !self.thought.trim().is_empty() {
             out.push_str(&format!("  (thinking) {}\n", self.thought.trim_end()));
@@ -105,7 +105,7 @@ impl Printer {
         out
     }
 
-    pub fn render(&mut self, event: &BuildEvent) -> String {
+    pub(crate) fn render(&mut self, event: &BuildEvent) -> String {
         // Streamed text keeps streaming; anything else first flushes what is held.
         if let BuildEvent::Agent {
             update: AgentUpdate::Text { text },

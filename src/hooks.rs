@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// How much of a hook's output is kept (its end: where test runners print their summary).
-pub const OUTPUT_TAIL_BYTES: usize = 8 * 1024;
+pub(crate) const OUTPUT_TAIL_BYTES: usize = 8 * 1024;
 /// How long a hook may take unless its declaration says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Rounds a failing `post_iteration` hook sends back to the agent unless declared otherwise.
-pub const DEFAULT_FIX_ROUNDS: u32 = 2;
+pub(crate) const DEFAULT_FIX_ROUNDS: u32 = 2;
 
-pub use crate::session::HookPoint;
+pub(crate) use crate::session::HookPoint;
 
 /// What a hook runs: a program with its arguments (no shell involved), or a line for `sh -c`
 /// (written by the user; values reach it only as environment variables).
@@ -61,7 +61,7 @@ pub struct Hook {
 
 /// The values a hook gets, as `ITERATR_*` environment variables and as JSON on stdin.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct HookInput {
+pub(crate) struct HookInput {
     pub session: String,
     pub iteration: Option<u32>,
     pub task_id: Option<String>,
@@ -95,7 +95,7 @@ impl HookInput {
 
 /// How a hook run ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HookRun {
+pub(crate) struct HookRun {
     pub point: HookPoint,
     /// The command as the user declared it (for people; it holds no values).
     pub command: String,
@@ -110,12 +110,12 @@ pub struct HookRun {
 }
 
 impl HookRun {
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.exit_code == Some(0)
     }
 
     /// "exit 0", "exit 2", "timed out after 5m", "could not start: ...".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.spawn_error, self.timed_out, self.exit_code) {
             (Some(e), _, _) => format!("could not start: {e}"),
             (None, true, _) => format!(
@@ -158,7 +158,7 @@ async fn drain(mut pipe: impl AsyncRead + Unpin) -> Vec<u8> {
 }
 
 /// Runs `hook` in `cwd` with `input`, and waits for it (at most its timeout).
-pub async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
+pub(crate) async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
     let started = Instant::now();
     let declared = hook.command.to_string();
     let failed = |e: String| HookRun {

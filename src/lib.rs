@@ -4,32 +4,33 @@
 //! [`store`] persists events in an append-only log that several processes share; [`session_handle`]
 //! ties the two together with optimistic concurrency.
 #![deny(unsafe_code)]
+#![warn(unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod acp;
 pub mod cli;
-pub mod clock;
+mod clock;
 pub mod commands;
 pub mod config;
-pub mod control;
-pub mod doctor;
+mod control;
+mod doctor;
 pub mod fault;
 pub mod fd_limit;
 pub mod frontend;
-pub mod git;
-pub mod headless;
-pub mod hooks;
+mod git;
+mod headless;
+mod hooks;
 pub mod logging;
 pub mod mcp;
-pub mod narrate;
-pub mod orchestrator;
+mod narrate;
+mod orchestrator;
 pub mod output;
 pub mod process;
-pub mod render;
+mod render;
 pub mod session;
 pub mod session_handle;
-pub mod signal;
-pub mod status;
+mod signal;
+mod status;
 pub mod store;
 pub mod template;
 pub mod tui;

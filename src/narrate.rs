@@ -8,7 +8,7 @@ use crate::session::{EventKind, note_id, task_id};
 
 /// How a told line is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
+pub(crate) enum Tone {
     Info,
     /// Something that went wrong or needs a look.
     Warning,
@@ -19,7 +19,7 @@ pub enum Tone {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Told {
+pub(crate) struct Told {
     pub text: String,
     pub tone: Tone,
 }
@@ -27,7 +27,7 @@ pub struct Told {
 /// Who listens: a running build's progress lines, which also say the iterations, permissions
 /// and hooks as they happen, or a watcher, which has only the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
+pub(crate) enum Listener {
     Build,
     Watcher,
 }
@@ -47,7 +47,7 @@ fn warning(text: String) -> Option<Told> {
 }
 
 /// What `kind` says to `listener`, if anything.
-pub fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
+pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
     let watching = listener == Listener::Watcher;
     match kind {
         EventKind::TaskAdded {

@@ -260,7 +260,7 @@ mod descendants {
     use super::stat;
 
     /// Adds the living descendants of `leader` to `known`, and forgets those that ended.
-    pub fn note(leader: i32, known: &mut HashMap<i32, u64>) {
+    pub(super) fn note(leader: i32, known: &mut HashMap<i32, u64>) {
         let table = table();
         known.retain(|pid, start| table.get(pid).is_some_and(|(_, s)| s == start));
         let mut frontier = vec![leader];
@@ -276,7 +276,7 @@ mod descendants {
     }
 
     /// Kills those of `known` that still run (the same pid with the same start time).
-    pub fn kill(known: &HashMap<i32, u64>) {
+    pub(super) fn kill(known: &HashMap<i32, u64>) {
         for (pid, start) in known {
             if stat(*pid).is_some_and(|(_, s)| s == *start)
                 && let Some(pid) = rustix::process::Pid::from_raw(*pid)

@@ -61,7 +61,7 @@ struct StatusJson<'a> {
     usage: crate::session::Usage,
 }
 
-pub fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
+pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
     let mut counts = std::collections::BTreeMap::new();
     for s in TaskStatus::ALL {
         counts.insert(s.as_str(), state.count(s));
@@ -140,7 +140,7 @@ fn builder_line(state: &SessionState, now_ms: i64) -> Option<String> {
     })
 }
 
-pub fn render_session(name: &str, state: &SessionState) -> String {
+pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Session {name} ({} events)", state.last_seq);
     let progress = match (&state.completed, state.running_iteration()) {
@@ -324,7 +324,7 @@ fn render_permissions(out: &mut String, p: &crate::session::Permissions) {
     }
 }
 
-pub fn render_sessions(data_dir: &str, sessions: &[SessionInfo]) -> String {
+pub(crate) fn render_sessions(data_dir: &str, sessions: &[SessionInfo]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} sessions in {data_dir}:", sessions.len());
     for s in sessions {

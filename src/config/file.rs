@@ -12,7 +12,7 @@ use toml::Spanned;
 use crate::hooks::HookPoint;
 
 /// A value with where it was written.
-pub type At<T> = Option<Spanned<T>>;
+pub(crate) type At<T> = Option<Spanned<T>>;
 
 /// The keys of a settings file. Values that clap parses again are kept as the text written
 /// (checked here, so a mistake is reported against the file).
@@ -164,7 +164,7 @@ pub enum FileError {
 }
 
 /// A parsed file and its text (to turn spans into lines).
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub path: PathBuf,
     pub text: String,
     pub settings: FileSettings,
@@ -172,13 +172,13 @@ pub struct Loaded {
 
 impl Loaded {
     /// The 1-based line of a span in this file.
-    pub fn line(&self, span: &Range<usize>) -> usize {
+    pub(crate) fn line(&self, span: &Range<usize>) -> usize {
         line_col(&self.text, span.start).0
     }
 }
 
 /// Reads and checks `path`; `None` when there is no such file.
-pub fn load(path: &Path) -> Result<Option<Loaded>, FileError> {
+pub(crate) fn load(path: &Path) -> Result<Option<Loaded>, FileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -224,7 +224,7 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, FileError> {
     }))
 }
 
-pub fn parse(text: &str) -> Result<FileSettings, toml::de::Error> {
+pub(crate) fn parse(text: &str) -> Result<FileSettings, toml::de::Error> {
     toml::from_str(text)
 }
 

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use super::file::FileError;
 use crate::hooks::{DEFAULT_FIX_ROUNDS, Hook, HookCommand, HookPoint};
 
-pub const LEGACY_FILE: &str = ".iteratr.hooks.yml";
+pub(crate) const LEGACY_FILE: &str = ".iteratr.hooks.yml";
 const LEGACY_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +62,7 @@ fn variable(placeholder: &str) -> Option<&'static str> {
 
 /// Replaces `{{name}}` with a reference to its environment variable, quoted for where it stands:
 /// `"$V"` outside quotes, `${V}` inside double quotes, `'"$V"'` inside single quotes.
-pub fn migrate_command(command: &str) -> Result<String, String> {
+pub(crate) fn migrate_command(command: &str) -> Result<String, String> {
     let mut out = String::new();
     let (mut single, mut double, mut escaped) = (false, false, false);
     let mut rest = command;
@@ -101,7 +101,7 @@ pub fn migrate_command(command: &str) -> Result<String, String> {
 }
 
 /// The hooks of `dir/.iteratr.hooks.yml`, one a point; none when there is no such file.
-pub fn load(dir: &Path) -> Result<Vec<Hook>, FileError> {
+pub(crate) fn load(dir: &Path) -> Result<Vec<Hook>, FileError> {
     let path = dir.join(LEGACY_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

@@ -10,13 +10,13 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 mod worktree;
-pub use worktree::{Integration, Rebase, prepare_worktrees_root};
+pub(crate) use worktree::{Integration, Rebase, prepare_worktrees_root};
 
 /// A working tree's changes: path (relative to the top) → what git says plus a content stamp.
-pub type Snapshot = BTreeMap<String, String>;
+pub(crate) type Snapshot = BTreeMap<String, String>;
 
 #[derive(Debug, thiserror::Error)]
-pub enum GitError {
+pub(crate) enum GitError {
     #[error("git {args} failed: {message}")]
     Failed { args: String, message: String },
     #[error("cannot run git: {0}")]
@@ -25,7 +25,7 @@ pub enum GitError {
 
 /// A repository iteratr may commit in.
 #[derive(Debug, Clone)]
-pub struct Repo {
+pub(crate) struct Repo {
     pub top: PathBuf,
     /// Paths never committed (the data dir), relative to `top`, with a trailing `/`.
     excluded: Vec<String>,
@@ -91,7 +91,7 @@ pub(crate) async fn git(
 /// The branch checked out in `dir` and whether tracked files have changes (what the status bar
 /// shows), or None outside a repository.
 /// The commit `rev` names in `dir`.
-pub async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
+pub(crate) async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
     let arg = format!("{rev}^{{commit}}");
     Ok(git(dir, &["rev-parse", "--verify", "--quiet", &arg], None)
         .await?
@@ -99,7 +99,7 @@ pub async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
         .to_string())
 }
 
-pub async fn branch_status(dir: &Path) -> Option<(String, bool)> {
+pub(crate) async fn branch_status(dir: &Path) -> Option<(String, bool)> {
     let branch = git(dir, &["rev-parse", "--abbrev-ref", "HEAD"], None)
         .await
         .ok()?;
@@ -115,7 +115,7 @@ pub async fn branch_status(dir: &Path) -> Option<(String, bool)> {
 
 impl Repo {
     /// The branch checked out in this working tree, if any (not a detached HEAD).
-    pub async fn current_branch(&self) -> Option<String> {
+    pub(crate) async fn current_branch(&self) -> Option<String> {
         git(
             &self.top,
             &["symbolic-ref", "--quiet", "--short", "HEAD"],
@@ -128,12 +128,12 @@ impl Repo {
     }
 
     /// The commit checked out.
-    pub async fn head(&self) -> Result<String, GitError> {
+    pub(crate) async fn head(&self) -> Result<String, GitError> {
         rev_parse(&self.top, "HEAD").await
     }
 
     /// Whether `commit` is already in this working tree's history.
-    pub async fn contains(&self, commit: &str) -> bool {
+    pub(crate) async fn contains(&self, commit: &str) -> bool {
         git(
             &self.top,
             &["merge-base", "--is-ancestor", commit, "HEAD"],
@@ -144,7 +144,7 @@ impl Repo {
     }
 
     /// The repository `dir` is in, if any (and git is installed).
-    pub async fn discover(dir: &Path, never_commit: &[PathBuf]) -> Option<Repo> {
+    pub(crate) async fn discover(dir: &Path, never_commit: &[PathBuf]) -> Option<Repo> {
         let top = git(dir, &["rev-parse", "--show-toplevel"], None)
             .await
             .ok()?;
@@ -166,7 +166,7 @@ impl Repo {
     }
 
     /// The operation in progress that makes committing wrong, if any.
-    pub async fn operation_in_progress(&self) -> Option<&'static str> {
+    pub(crate) async fn operation_in_progress(&self) -> Option<&'static str> {
         for (marker, what) in [
             ("MERGE_HEAD", "a merge"),
             ("rebase-merge", "a rebase"),
@@ -186,7 +186,7 @@ impl Repo {
 
     /// What is changed or untracked now (ignored files are not listed), each with a stamp of
     /// its content, so a file already dirty before counts as changed only if it changed again.
-    pub async fn snapshot(&self) -> Result<Snapshot, GitError> {
+    pub(crate) async fn snapshot(&self) -> Result<Snapshot, GitError> {
         let out = git(
             &self.top,
             &["status", "--porcelain=v1", "-z", "--untracked-files=all"],
@@ -218,7 +218,7 @@ impl Repo {
 
     /// The paths an iteration changed: in `after` and new or different since `before`, never
     /// an untracked file that existed before, never under an excluded directory.
-    pub fn changed(&self, before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    pub(crate) fn changed(&self, before: &Snapshot, after: &Snapshot) -> Vec<String> {
         after
             .iter()
             .filter(|(path, state)| before.get(*path) != Some(state))
@@ -230,7 +230,7 @@ impl Repo {
 
     /// Stages `paths` and commits only them with `message` (read from stdin, never a command
     /// line); returns the new commit's hash.
-    pub async fn commit(&self, paths: &[String], message: &str) -> Result<String, GitError> {
+    pub(crate) async fn commit(&self, paths: &[String], message: &str) -> Result<String, GitError> {
         let mut add = vec!["add", "--all", "--"];
         add.extend(paths.iter().map(String::as_str));
         git(&self.top, &add, None).await?;

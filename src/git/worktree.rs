@@ -10,7 +10,7 @@ use super::{GitError, Repo, git, rev_parse};
 /// Where the workers' finished work goes: a branch of the project's repository, moved by
 /// compare-and-set, or the same branch on a remote, moved by a push without force.
 #[derive(Debug, Clone)]
-pub struct Integration {
+pub(crate) struct Integration {
     /// The project's repository (its main checkout).
     pub repo: PathBuf,
     pub branch: String,
@@ -19,7 +19,7 @@ pub struct Integration {
 
 /// How a rebase went.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Rebase {
+pub(crate) enum Rebase {
     Done,
     /// Stopped on conflicts in these files (the rebase waits for them to be resolved).
     Conflict(Vec<String>),
@@ -32,7 +32,7 @@ fn is_conflict_stop(e: &GitError) -> bool {
 
 impl Integration {
     /// The integration branch's commit now (on the remote, after fetching it into `worktree`).
-    pub async fn tip(&self, worktree: &Path) -> Result<String, GitError> {
+    pub(crate) async fn tip(&self, worktree: &Path) -> Result<String, GitError> {
         match &self.remote {
             None => rev_parse(&self.repo, &format!("refs/heads/{}", self.branch)).await,
             Some(remote) => {
@@ -63,7 +63,12 @@ impl Integration {
 
     /// Moves the integration branch from `old` to `new`; false when it no longer points at `old`
     /// (another worker moved it first: fetch, rebase and try again).
-    pub async fn advance(&self, worktree: &Path, old: &str, new: &str) -> Result<bool, GitError> {
+    pub(crate) async fn advance(
+        &self,
+        worktree: &Path,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, GitError> {
         let result = match &self.remote {
             None => {
                 let name = format!("refs/heads/{}", self.branch);
@@ -96,7 +101,7 @@ impl Integration {
 
     /// Brings the main checkout's files along after the branch it has checked out moved from
     /// `old` to `new` (a two-tree merge: the person's own changes there are kept).
-    pub async fn follow_in_checkout(&self, old: &str, new: &str) -> Result<(), GitError> {
+    pub(crate) async fn follow_in_checkout(&self, old: &str, new: &str) -> Result<(), GitError> {
         if self.remote.is_some() {
             return Ok(());
         }
@@ -114,7 +119,7 @@ impl Integration {
 /// created, and a `.gitignore` at the root so that git in the project does not list the
 /// worktrees as untracked (nor `git add -A` take them as embedded repositories). Returns the
 /// group's directory.
-pub fn prepare_worktrees_root(root: &Path, group: &str) -> std::io::Result<PathBuf> {
+pub(crate) fn prepare_worktrees_root(root: &Path, group: &str) -> std::io::Result<PathBuf> {
     let dir = root.join(group);
     std::fs::create_dir_all(&dir)?;
     let ignore = root.join(".gitignore");
@@ -130,7 +135,7 @@ pub fn prepare_worktrees_root(root: &Path, group: &str) -> std::io::Result<PathB
 impl Repo {
     /// A worktree at `path` on `branch`: the existing one, or a new one whose branch starts at
     /// `start` (or continues the branch when it exists, from an earlier run).
-    pub async fn add_worktree(
+    pub(crate) async fn add_worktree(
         &self,
         path: &Path,
         branch: &str,
@@ -166,7 +171,7 @@ impl Repo {
 
     /// Removes the worktree at `path` if it holds no change and no untracked file; true when
     /// removed. Its branch goes too when the integration branch has all of it.
-    pub async fn remove_worktree_if_clean(
+    pub(crate) async fn remove_worktree_if_clean(
         &self,
         path: &Path,
         branch: &str,
@@ -198,7 +203,7 @@ impl Repo {
 
     /// Replays this branch's own commits onto `onto` (changes not committed are put aside and
     /// back, so they never block it).
-    pub async fn rebase(&self, onto: &str) -> Result<Rebase, GitError> {
+    pub(crate) async fn rebase(&self, onto: &str) -> Result<Rebase, GitError> {
         match git(&self.top, &["rebase", "--quiet", "--autostash", onto], None).await {
             Ok(_) => Ok(Rebase::Done),
             Err(e) if is_conflict_stop(&e) => Ok(Rebase::Conflict(self.conflicted().await?)),
@@ -207,7 +212,7 @@ impl Repo {
     }
 
     /// After the conflicted files were edited: stages them and goes on with the rebase.
-    pub async fn continue_rebase(&self, files: &[String]) -> Result<Rebase, GitError> {
+    pub(crate) async fn continue_rebase(&self, files: &[String]) -> Result<Rebase, GitError> {
         let mut add = vec!["add", "--"];
         add.extend(files.iter().map(String::as_str));
         git(&self.top, &add, None).await?;
@@ -234,19 +239,19 @@ impl Repo {
 
     /// Keeps this branch's work under `keep` (a new branch) and moves this branch back to
     /// `tip`; files not committed and untracked files stay as they are.
-    pub async fn park(&self, keep: &str, tip: &str) -> Result<(), GitError> {
+    pub(crate) async fn park(&self, keep: &str, tip: &str) -> Result<(), GitError> {
         git(&self.top, &["branch", "--force", keep, "HEAD"], None).await?;
         git(&self.top, &["reset", "--quiet", "--keep", tip], None)
             .await
             .map(drop)
     }
 
-    pub async fn abort_rebase(&self) -> Result<(), GitError> {
+    pub(crate) async fn abort_rebase(&self) -> Result<(), GitError> {
         git(&self.top, &["rebase", "--abort"], None).await.map(drop)
     }
 
     /// Files with unresolved conflicts.
-    pub async fn conflicted(&self) -> Result<Vec<String>, GitError> {
+    pub(crate) async fn conflicted(&self) -> Result<Vec<String>, GitError> {
         let out = git(
             &self.top,
             &["diff", "--name-only", "-z", "--diff-filter=U"],
@@ -261,7 +266,7 @@ impl Repo {
     }
 
     /// Files among `files` that still hold conflict markers.
-    pub fn still_marked(&self, files: &[String]) -> Vec<String> {
+    pub(crate) fn still_marked(&self, files: &[String]) -> Vec<String> {
         files
             .iter()
             .filter(|f| {

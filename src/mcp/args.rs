@@ -108,14 +108,14 @@ impl From<TaskAddArgs> for NewTask {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TaskBatchAddArgs {
+pub(super) struct TaskBatchAddArgs {
     /// The tasks to add (at most 100). All are added, or none when one is invalid.
     pub tasks: Vec<TaskAddArgs>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TaskStatusArgs {
+pub(super) struct TaskStatusArgs {
     /// Task id, e.g. "TAS-4".
     pub id: String,
     /// The new status.
@@ -124,7 +124,7 @@ pub struct TaskStatusArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TaskPriorityArgs {
+pub(super) struct TaskPriorityArgs {
     /// Task id, e.g. "TAS-4".
     pub id: String,
     /// 0 (lowest) to 4 (highest).
@@ -134,7 +134,7 @@ pub struct TaskPriorityArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TaskDependsArgs {
+pub(super) struct TaskDependsArgs {
     /// The task that has to wait, e.g. "TAS-5".
     pub id: String,
     /// The task it waits for, e.g. "TAS-4".
@@ -144,7 +144,7 @@ pub struct TaskDependsArgs {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = absent_or_typed)]
-pub struct TaskListArgs {
+pub(super) struct TaskListArgs {
     /// Only tasks with this status; all tasks when left out.
     #[serde(default)]
     pub status: Option<StatusArg>,
@@ -152,7 +152,7 @@ pub struct TaskListArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NoteAddArgs {
+pub(super) struct NoteAddArgs {
     /// learning, stuck, tip or decision.
     #[serde(rename = "type")]
     pub note_type: NoteTypeArg,
@@ -163,7 +163,7 @@ pub struct NoteAddArgs {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = absent_or_typed)]
-pub struct NoteListArgs {
+pub(super) struct NoteListArgs {
     /// Only notes of this type; all notes when left out.
     #[serde(default, rename = "type")]
     pub note_type: Option<NoteTypeArg>,
@@ -171,7 +171,7 @@ pub struct NoteListArgs {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct IterationSummaryArgs {
+pub(super) struct IterationSummaryArgs {
     /// What this iteration did and what the next one should know (at most 4000 characters).
     pub summary: String,
 }
@@ -179,7 +179,7 @@ pub struct IterationSummaryArgs {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = absent_or_typed)]
-pub struct SessionCompleteArgs {
+pub(super) struct SessionCompleteArgs {
     /// Optional closing summary of the whole session.
     #[serde(default)]
     pub summary: Option<String>,

@@ -21,7 +21,7 @@ use super::scope::{ConnHandle, McpScope, OutOfFds, ScopedListener, Scopes};
 use super::tools::SessionTools;
 
 /// Largest JSON-RPC request accepted (a batch of 100 long tasks fits comfortably).
-pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+pub(super) const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 const MIN_TOKEN_LEN: usize = 16;
 /// The header that carries the MCP session's id (set on the answer to `initialize`).
 const MCP_SESSION_ID: &str = "mcp-session-id";

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::session::SessionState;
 use crate::template::{Iteration, PromptTemplate};
 
-pub const ITERATION: &str = "iteration";
+pub(super) const ITERATION: &str = "iteration";
 
 /// What the prompt and the `spec` resource need besides the log: the spec file, the template and
 /// the extra instructions, as `iteratr build` has them.
@@ -33,7 +33,7 @@ impl Default for PromptSource {
     }
 }
 
-pub fn list() -> Vec<Prompt> {
+pub(super) fn list() -> Vec<Prompt> {
     vec![Prompt::new(
         ITERATION,
         Some(
@@ -49,7 +49,7 @@ pub fn list() -> Vec<Prompt> {
 }
 
 /// The session `arguments` name, or `served`.
-pub fn session_argument(
+pub(super) fn session_argument(
     arguments: Option<&Map<String, Value>>,
     served: &str,
 ) -> Result<String, ErrorData> {
@@ -75,7 +75,7 @@ pub fn session_argument(
 }
 
 /// Renders the next iteration's prompt of `session`.
-pub fn render(
+pub(super) fn render(
     source: &PromptSource,
     session: &str,
     state: &SessionState,

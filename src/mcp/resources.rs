@@ -20,7 +20,7 @@ const MARKDOWN: &str = "text/markdown";
 
 /// What part of a session a resource shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Part {
+pub(super) enum Part {
     Tasks,
     Notes,
     Iterations,
@@ -28,7 +28,7 @@ pub enum Part {
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Part::Tasks, Part::Notes, Part::Iterations, Part::Spec];
+    pub(super) const ALL: [Part; 4] = [Part::Tasks, Part::Notes, Part::Iterations, Part::Spec];
 
     fn name(self) -> &'static str {
         match self {
@@ -52,7 +52,7 @@ impl Part {
 
     /// The resources an event changes (from the session's one answer, [`EventKind::changes`]);
     /// subscribers of those get `notifications/resources/updated`.
-    pub fn changed_by(kind: &EventKind) -> impl Iterator<Item = Part> + use<> {
+    pub(super) fn changed_by(kind: &EventKind) -> impl Iterator<Item = Part> + use<> {
         kind.changes().iter().filter_map(|part| match part {
             session::Part::Tasks => Some(Part::Tasks),
             session::Part::Notes => Some(Part::Notes),
@@ -70,14 +70,14 @@ impl Part {
 
 /// A parsed resource URI.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Uri {
+pub(super) struct Uri {
     pub session: String,
     pub part: Part,
     pub markdown: bool,
 }
 
 impl Uri {
-    pub fn new(session: &str, part: Part, markdown: bool) -> Self {
+    pub(super) fn new(session: &str, part: Part, markdown: bool) -> Self {
         Uri {
             session: session.to_string(),
             part,
@@ -85,7 +85,7 @@ impl Uri {
         }
     }
 
-    pub fn parse(uri: &str) -> Result<Uri, ErrorData> {
+    pub(super) fn parse(uri: &str) -> Result<Uri, ErrorData> {
         let wrong = |why: String| {
             ErrorData::resource_not_found(
                 format!(
@@ -112,7 +112,7 @@ impl Uri {
         Ok(Uri::new(session, part, markdown))
     }
 
-    pub fn mime_type(&self) -> &'static str {
+    pub(super) fn mime_type(&self) -> &'static str {
         if self.markdown { MARKDOWN } else { JSON }
     }
 }
@@ -125,7 +125,7 @@ impl std::fmt::Display for Uri {
 }
 
 /// The eight resources of `session`.
-pub fn list(session: &str) -> Vec<Resource> {
+pub(super) fn list(session: &str) -> Vec<Resource> {
     Part::ALL
         .into_iter()
         .flat_map(|part| [false, true].map(|md| Uri::new(session, part, md)))
@@ -146,7 +146,7 @@ pub fn list(session: &str) -> Vec<Resource> {
 }
 
 /// The URI templates: any session's parts.
-pub fn templates() -> Vec<ResourceTemplate> {
+pub(super) fn templates() -> Vec<ResourceTemplate> {
     Part::ALL
         .into_iter()
         .flat_map(|part| [false, true].map(move |md| (part, md)))
@@ -162,7 +162,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// The contents of `uri`, for the session in `state`; `spec` is the spec file the server was
 /// given (the spec lives in the project, not in the log).
-pub fn read(
+pub(super) fn read(
     uri: &Uri,
     state: &SessionState,
     spec: Option<&Path>,

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// Rewrites `schema` and its subschemas so that no optional value is typed as `null`. Used as
 /// `#[schemars(transform = absent_or_typed)]` on argument structs with optional fields.
-pub fn absent_or_typed(schema: &mut Schema) {
+pub(super) fn absent_or_typed(schema: &mut Schema) {
     RecursiveTransform(drop_null).transform(schema);
 }
 

@@ -30,13 +30,13 @@ use super::http::{random_token, same};
 
 /// One connection's off switch.
 #[derive(Debug, Default)]
-pub struct ConnTag {
+pub(super) struct ConnTag {
     close: CancellationToken,
 }
 
 /// The connection a request came on (axum's `ConnectInfo`).
 #[derive(Debug, Clone)]
-pub struct ConnHandle(pub Arc<ConnTag>);
+pub(super) struct ConnHandle(pub Arc<ConnTag>);
 
 impl Connected<IncomingStream<'_, ScopedListener>> for ConnHandle {
     fn connect_info(stream: IncomingStream<'_, ScopedListener>) -> Self {
@@ -52,13 +52,13 @@ struct ScopeState {
 }
 
 /// The live scopes of one HTTP server (one per running iteration: a handful at most).
-pub struct Scopes {
+pub(super) struct Scopes {
     live: Mutex<Vec<ScopeState>>,
     sessions: Arc<LocalSessionManager>,
 }
 
 impl Scopes {
-    pub fn new(sessions: Arc<LocalSessionManager>) -> Self {
+    pub(super) fn new(sessions: Arc<LocalSessionManager>) -> Self {
         Scopes {
             live: Mutex::new(Vec::new()),
             sessions,
@@ -70,7 +70,7 @@ impl Scopes {
     }
 
     /// Whether `token` is a live scope's; if so, `conn` is remembered as carrying it.
-    pub fn enter(&self, token: &str, conn: Option<&ConnHandle>) -> bool {
+    pub(super) fn enter(&self, token: &str, conn: Option<&ConnHandle>) -> bool {
         let mut live = self.live();
         // Every token is compared, in equal time, so none can be guessed from response times.
         let found = live.iter_mut().fold(None, |found, s| {
@@ -99,7 +99,7 @@ impl Scopes {
     /// Remembers that the MCP session `id` was opened with `token`. When that scope was closed
     /// meanwhile (the iteration ended while the session was being initialized), the session is
     /// closed now.
-    pub async fn opened(&self, token: &str, id: &str) {
+    pub(super) async fn opened(&self, token: &str, id: &str) {
         let kept = {
             let mut live = self.live();
             match live
@@ -122,7 +122,7 @@ impl Scopes {
 
     /// MCP sessions alive on this server (all of them, scoped or not).
     #[cfg(test)]
-    pub async fn sessions_alive(&self) -> usize {
+    pub(crate) async fn sessions_alive(&self) -> usize {
         self.sessions.sessions.read().await.len()
     }
 
@@ -159,7 +159,7 @@ impl Scopes {
     }
 
     /// A new scope with a fresh token.
-    pub fn open(self: &Arc<Self>) -> anyhow::Result<McpScope> {
+    pub(super) fn open(self: &Arc<Self>) -> anyhow::Result<McpScope> {
         let token = random_token()?;
         self.live().push(ScopeState {
             token: token.clone(),
@@ -221,17 +221,17 @@ impl Drop for McpScope {
 
 /// Set when accepting a connection failed for want of file descriptors.
 #[derive(Debug, Default)]
-pub struct OutOfFds(AtomicBool);
+pub(super) struct OutOfFds(AtomicBool);
 
 impl OutOfFds {
-    pub fn happened(&self) -> bool {
+    pub(super) fn happened(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 }
 
 /// The loopback listener of the MCP server: `TCP_NODELAY` on every connection, each one closable
 /// through its [`ConnTag`], and running out of file descriptors reported.
-pub struct ScopedListener {
+pub(super) struct ScopedListener {
     pub tcp: TcpListener,
     pub out_of_fds: Arc<OutOfFds>,
 }
@@ -294,7 +294,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// An accepted connection. Once its tag is closed, or it was idle for [`IDLE_TIMEOUT`], reads see
 /// the end of the stream (so the HTTP server ends the connection) and writes fail.
-pub struct Conn {
+pub(super) struct Conn {
     tcp: TcpStream,
     tag: Arc<ConnTag>,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,

@@ -16,14 +16,14 @@ use tokio_util::sync::CancellationToken;
 use super::resources::{Part, Uri};
 use crate::store::EventLog;
 
-pub fn updated(uri: String) -> ResourceUpdatedNotification {
+pub(super) fn updated(uri: String) -> ResourceUpdatedNotification {
     ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(uri))
 }
 
 /// What one connection follows through `resources/subscribe`. Dropped with the connection, which
 /// stops its followers.
 #[derive(Default)]
-pub struct Subscriptions {
+pub(super) struct Subscriptions {
     uris: Arc<Mutex<HashSet<Uri>>>,
     /// Sessions that have a follower task already.
     followed: Mutex<HashSet<String>>,
@@ -39,7 +39,7 @@ impl Drop for Subscriptions {
 impl Subscriptions {
     /// Adds `uri`; the first subscription to a session starts following its log from now.
     /// `notify` sends one update and says whether the client is still there.
-    pub async fn subscribe<N, F>(
+    pub(super) async fn subscribe<N, F>(
         &self,
         log: Arc<dyn EventLog>,
         uri: Uri,
@@ -96,7 +96,7 @@ impl Subscriptions {
         Ok(())
     }
 
-    pub fn unsubscribe(&self, uri: &Uri) {
+    pub(super) fn unsubscribe(&self, uri: &Uri) {
         if let Ok(mut uris) = self.uris.lock() {
             uris.remove(uri);
         }
@@ -106,7 +106,7 @@ impl Subscriptions {
 /// Follows `session`'s log after `after`. For each event (or burst of events: a batch of 100
 /// tasks is one update), sends an update for every URI `wanted` names for the parts it changed.
 /// Ends when `stop` fires, when the log closes, or when the client is gone.
-pub async fn follow<W, N, F>(
+pub(super) async fn follow<W, N, F>(
     log: Arc<dyn EventLog>,
     session: String,
     after: u64,

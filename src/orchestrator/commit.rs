@@ -25,7 +25,12 @@ fn fit(s: &str, max: usize) -> String {
 /// (`TAS-3: Print the log`, `… (+2 more)` for several; the completed first), else the first line
 /// of its summary; the body has the summary and the tasks; trailers name the session, the
 /// iteration and the worker.
-pub fn message(session: &str, number: u32, worker: Option<&str>, state: &SessionState) -> String {
+pub(super) fn message(
+    session: &str,
+    number: u32,
+    worker: Option<&str>,
+    state: &SessionState,
+) -> String {
     let it = state.iterations.get(&number);
     let summary = it.and_then(|it| it.summary.as_deref()).map(str::trim);
     let mut tasks: Vec<_> = it

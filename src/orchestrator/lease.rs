@@ -18,16 +18,13 @@ use crate::session::text::format_duration;
 use crate::session::{Author, Command, DomainError, Lease, LeaseHolder, SessionState};
 use crate::session_handle::{ExecError, SessionHandle};
 
-/// How long a lease lasts without renewal (`ITERATR_LEASE_TTL` changes it).
-pub const DEFAULT_TTL: Duration = Duration::from_secs(90);
-
 /// Another build holds the session: who, and what to do, in words for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Held(pub String);
+pub(crate) struct Held(pub String);
 
 /// The lease a running build holds; renewed in the background until released.
-pub struct LeaseGuard {
+pub(crate) struct LeaseGuard {
     session: Arc<SessionHandle>,
     id: String,
     lost: Arc<Mutex<Option<String>>>,
@@ -146,7 +143,7 @@ fn took_over(session: &str, lease: &Lease, seen: Seen) -> String {
 impl LeaseGuard {
     /// Takes the session for this build, or says (`Ok(Err(message))`) who holds it and what to
     /// do. `lost` is cancelled if the lease is lost while the build runs.
-    pub async fn acquire(
+    pub(crate) async fn acquire(
         session: Arc<SessionHandle>,
         ttl: Duration,
         takeover: bool,
@@ -223,17 +220,17 @@ impl LeaseGuard {
     }
 
     /// The line to show people when this build took the session over from another holder.
-    pub fn took_over(&self) -> Option<&str> {
+    pub(crate) fn took_over(&self) -> Option<&str> {
         self.took_over.as_deref()
     }
 
     /// Why the lease was lost while the build ran, if it was.
-    pub fn lost(&self) -> Option<String> {
+    pub(crate) fn lost(&self) -> Option<String> {
         self.lost.lock().ok().and_then(|l| l.clone())
     }
 
     /// Stops renewing and lets the session go (nothing to do when it was lost).
-    pub async fn release(self) {
+    pub(crate) async fn release(self) {
         self.stop.cancel();
         let LeaseGuard {
             session,

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 mod commit;
 mod integrate;
-pub mod lease;
+pub(crate) mod lease;
 mod mcp_server;
 mod next;
 mod permissions;
@@ -28,11 +28,10 @@ mod team;
 mod turn;
 mod worker;
 
-pub use lease::LeaseGuard;
-pub use spec::{SpecSync, checklist_tasks};
-pub use summary::{Outcome, RunSummary};
-pub use team::{Team, run_team, worker_branch};
-pub use worker::{Role, WorkerOptions};
+pub(crate) use lease::LeaseGuard;
+pub(crate) use summary::{Outcome, RunSummary};
+pub(crate) use team::{Team, run_team, worker_branch};
+pub(crate) use worker::Role;
 
 use crate::acp::permission::{Approvals, ApproveMode};
 use crate::acp::policy::Policy;
@@ -46,22 +45,22 @@ use crate::store::EventLog;
 use crate::template::PromptTemplate;
 
 /// Exit codes of `iteratr build`.
-pub mod exit {
-    pub const COMPLETED: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const ITERATION_LIMIT: u8 = 3;
+pub(crate) mod exit {
+    pub(crate) const COMPLETED: u8 = 0;
+    pub(crate) const FAILED: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
+    pub(crate) const ITERATION_LIMIT: u8 = 3;
     /// Iterations in a row changed no task and no file (`--max-idle-iterations`).
-    pub const IDLE: u8 = 5;
+    pub(crate) const IDLE: u8 = 5;
     /// `--max-tokens` or `--max-cost` was reached.
-    pub const BUDGET: u8 = 6;
+    pub(crate) const BUDGET: u8 = 6;
     /// Another build holds the session.
-    pub const HELD: u8 = 4;
-    pub const INTERRUPTED: u8 = 130;
+    pub(crate) const HELD: u8 = 4;
+    pub(crate) const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, Clone)]
-pub struct BuildOptions {
+pub(crate) struct BuildOptions {
     pub session: SessionName,
     pub spec_path: PathBuf,
     pub project_dir: PathBuf,
@@ -114,7 +113,7 @@ enum Turn {
     Interrupted,
 }
 
-pub struct Orchestrator {
+pub(crate) struct Orchestrator {
     opts: BuildOptions,
     session: Arc<SessionHandle>,
     template: PromptTemplate,
@@ -163,7 +162,7 @@ struct IterationTally {
 }
 
 impl Orchestrator {
-    pub async fn new(
+    pub(crate) async fn new(
         opts: BuildOptions,
         log: Arc<dyn EventLog>,
         template: PromptTemplate,
@@ -245,17 +244,13 @@ impl Orchestrator {
     }
 
     /// The run holds `lease` and releases it when it ends; losing it stops the run.
-    pub fn with_lease(mut self, lease: LeaseGuard) -> Self {
+    pub(crate) fn with_lease(mut self, lease: LeaseGuard) -> Self {
         self.lease = Some(lease);
         self
     }
 
-    pub fn session_name(&self) -> &SessionName {
-        &self.opts.session
-    }
-
     /// Where a front end answers the agent's permission requests.
-    pub fn approvals(&self) -> Arc<Approvals> {
+    pub(crate) fn approvals(&self) -> Arc<Approvals> {
         Arc::clone(&self.approvals)
     }
 
@@ -296,7 +291,7 @@ impl Orchestrator {
     /// Runs the loop to its end, cleans up (agent stopped, MCP server closed, lease released),
     /// then returns how it ended: the caller tells the front end ([`RunSummary::finished`]) once
     /// everything the run appended to the log has reached it.
-    pub async fn run(mut self) -> RunSummary {
+    pub(crate) async fn run(mut self) -> RunSummary {
         let result = if self.opts.role.worker().is_some() {
             self.worker_loop().await
         } else {

@@ -22,7 +22,7 @@ const DEBUG_CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The environment that makes opencode ask (empty for other agents), and what to tell people.
 /// Fails when the user's own opencode settings in the environment cannot be read.
-pub async fn agent_env(
+pub(super) async fn agent_env(
     argv: &[String],
     cwd: &Path,
     policy: &Policy,
@@ -69,7 +69,7 @@ pub async fn agent_env(
 
 /// What to say once the agent answered `initialize`: whether it asks before its tools, and a
 /// warning when rules or `--approve ask` may not reach them.
-pub fn asking_report(
+pub(super) fn asking_report(
     info: &AgentInfo,
     configured_as_opencode: bool,
     has_rules: bool,
@@ -94,7 +94,7 @@ pub fn asking_report(
 
 /// Appends a `permission_decided` event for every decision sent to it, in order. The task ends
 /// when every sender is gone.
-pub fn spawn_recorder(
+pub(super) fn spawn_recorder(
     session: Arc<SessionHandle>,
     events: mpsc::UnboundedSender<BuildEvent>,
 ) -> (mpsc::UnboundedSender<AgentUpdate>, JoinHandle<()>) {

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 /// Waits in a row before a rate limit counts as a failure after all (about two hours with the
 /// default delay: a quota that ran out will not come back tonight).
-pub const MAX_WAITS: u32 = 12;
+pub(super) const MAX_WAITS: u32 = 12;
 const LONGEST_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// Whether an agent's error says its provider is rate-limiting or overloaded.
-pub fn is_rate_limit(reason: &str) -> bool {
+pub(super) fn is_rate_limit(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
     let phrases = [
         "rate limit",
@@ -34,7 +34,7 @@ fn has_status(text: &str, code: &str) -> bool {
 }
 
 /// The wait before trying again after the `n`th rate limit in a row (1-based).
-pub fn wait(first: Duration, n: u32) -> Duration {
+pub(super) fn wait(first: Duration, n: u32) -> Duration {
     first
         .max(Duration::from_millis(1))
         .saturating_mul(1 << (n.saturating_sub(1)).min(16))

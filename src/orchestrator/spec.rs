@@ -8,7 +8,7 @@ use crate::session::{
 };
 
 /// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`).
-pub fn checklist_tasks(spec: &str) -> Vec<NewTask> {
+pub(crate) fn checklist_tasks(spec: &str) -> Vec<NewTask> {
     let mut tasks: Vec<NewTask> = Vec::new();
     for line in spec.lines() {
         let l = line.trim_start();
@@ -52,7 +52,7 @@ pub fn checklist_tasks(spec: &str) -> Vec<NewTask> {
 
 /// What the spec asks of the session now.
 #[derive(Debug, Default, PartialEq)]
-pub struct SpecSync {
+pub(crate) struct SpecSync {
     /// Checklist lines that are not tasks yet (ticked ones arrive completed).
     pub new: Vec<NewTask>,
     /// Open tasks whose line the user ticked: the user completed them.
@@ -60,7 +60,7 @@ pub struct SpecSync {
 }
 
 impl SpecSync {
-    pub fn plan(state: &SessionState, spec: &str) -> SpecSync {
+    pub(crate) fn plan(state: &SessionState, spec: &str) -> SpecSync {
         let mut sync = SpecSync::default();
         for item in checklist_tasks(spec) {
             let done = item.status == Some(TaskStatus::Completed);

@@ -6,7 +6,7 @@ use crate::frontend::{BuildEvent, RunOutcome};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Completed,
     IterationLimit,
     Idle,
@@ -17,7 +17,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// How front ends are told the run ended.
-    pub fn run_outcome(&self) -> RunOutcome {
+    pub(crate) fn run_outcome(&self) -> RunOutcome {
         match self {
             Outcome::Completed => RunOutcome::Completed,
             Outcome::IterationLimit => RunOutcome::IterationLimit,
@@ -28,7 +28,7 @@ impl Outcome {
         }
     }
 
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Outcome::Completed => exit::COMPLETED,
             Outcome::IterationLimit => exit::ITERATION_LIMIT,
@@ -42,7 +42,7 @@ impl Outcome {
 
 /// A run's end: how, in words, and how many work iterations it ran (not counting planning).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunSummary {
+pub(crate) struct RunSummary {
     pub outcome: Outcome,
     /// What the run's last line says.
     pub message: String,
@@ -51,7 +51,7 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// A run that failed before it could count anything.
-    pub fn failed(message: String) -> Self {
+    pub(crate) fn failed(message: String) -> Self {
         RunSummary {
             outcome: Outcome::Failed(message.clone()),
             message,
@@ -60,7 +60,7 @@ impl RunSummary {
     }
 
     /// The event that tells front ends the run ended.
-    pub fn finished(&self) -> BuildEvent {
+    pub(crate) fn finished(&self) -> BuildEvent {
         BuildEvent::Finished {
             outcome: self.outcome.run_outcome(),
             iterations: self.iterations,

@@ -21,7 +21,7 @@ use crate::template::PromptTemplate;
 
 /// A team of workers.
 #[derive(Debug, Clone)]
-pub struct Team {
+pub(crate) struct Team {
     /// Names of the workers this process runs (`w1`, `w2`, ... for a build).
     pub names: Vec<String>,
     pub integration: Integration,
@@ -31,12 +31,12 @@ pub struct Team {
 }
 
 /// The branch a worker works on.
-pub fn worker_branch(session: &str, worker: &str) -> String {
+pub(crate) fn worker_branch(session: &str, worker: &str) -> String {
     format!("iteratr/{session}/{worker}")
 }
 
 /// Runs the team to its end; returns how it ended (its workers' runs combined).
-pub async fn run_team(
+pub(crate) async fn run_team(
     base: BuildOptions,
     team: Team,
     log: Arc<dyn EventLog>,

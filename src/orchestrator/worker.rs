@@ -29,7 +29,7 @@ const TRIES_PER_TASK: u32 = 3;
 
 /// What makes a build loop a worker.
 #[derive(Debug, Clone)]
-pub struct WorkerOptions {
+pub(crate) struct WorkerOptions {
     pub name: String,
     pub claim_ttl: Duration,
     pub integration: Integration,
@@ -42,7 +42,7 @@ pub struct WorkerOptions {
 
 /// The loop's place in a build: alone, the planner before the workers, or one of them.
 #[derive(Debug, Clone, Default)]
-pub enum Role {
+pub(crate) enum Role {
     #[default]
     Single,
     /// Imports the spec and runs the planning iteration, then stops.
@@ -51,7 +51,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn worker(&self) -> Option<&WorkerOptions> {
+    pub(crate) fn worker(&self) -> Option<&WorkerOptions> {
         match self {
             Role::Worker(w) => Some(w),
             _ => None,

@@ -13,12 +13,12 @@ use similar::{Algorithm, ChangeTag, TextDiff};
 use super::wrap::wrap_prefixed;
 
 /// Unchanged lines shown around a change.
-pub const CONTEXT: usize = 3;
+pub(crate) const CONTEXT: usize = 3;
 /// A diff of two big files gives up looking for the smallest change after this long.
 const TIMEOUT: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowKind {
+pub(crate) enum RowKind {
     Context,
     Removed,
     Added,
@@ -27,7 +27,7 @@ pub enum RowKind {
 /// One line of a hunk: its numbers in the old and new file (from 1), and its text in parts,
 /// `true` for the parts that changed within the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
+pub(crate) struct Row {
     pub kind: RowKind,
     pub old: Option<usize>,
     pub new: Option<usize>,
@@ -35,7 +35,7 @@ pub struct Row {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hunk {
+pub(crate) struct Hunk {
     pub old_start: usize,
     pub old_len: usize,
     pub new_start: usize,
@@ -44,7 +44,7 @@ pub struct Hunk {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileDiff {
+pub(crate) struct FileDiff {
     pub path: String,
     pub added: usize,
     pub removed: usize,
@@ -53,7 +53,7 @@ pub struct FileDiff {
 
 impl FileDiff {
     /// The change from `old` (none: a new file) to `new`.
-    pub fn new(path: &str, old: Option<&str>, new: &str) -> FileDiff {
+    pub(crate) fn new(path: &str, old: Option<&str>, new: &str) -> FileDiff {
         let old = old.unwrap_or("");
         let diff = TextDiff::configure()
             .algorithm(Algorithm::Patience)
@@ -113,22 +113,22 @@ impl FileDiff {
     }
 
     /// `+12 -3`.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!("+{} -{}", self.added, self.removed)
     }
 
     /// Lines of the hunks shown when expanded (a header per hunk and its rows).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.hunks.iter().map(|h| h.rows.len() + 1).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.hunks.is_empty()
     }
 
     /// As a unified diff for a log: `@@ -a,b +c,d @@` headers and `+`/`-`/` ` lines, each line
     /// after `indent`, at most `limit` lines; red and green (changed words in bold) when `colour`.
-    pub fn unified(&self, indent: &str, limit: usize, colour: bool) -> String {
+    pub(crate) fn unified(&self, indent: &str, limit: usize, colour: bool) -> String {
         let mut out = String::new();
         let mut shown = 0;
         for hunk in &self.hunks {
@@ -176,7 +176,7 @@ impl FileDiff {
 }
 
 impl Hunk {
-    pub fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         format!(
             "@@ -{},{} +{},{} @@",
             self.old_start, self.old_len, self.new_start, self.new_len
@@ -186,7 +186,7 @@ impl Hunk {
 
 /// The change as styled lines at `width`: a line with the path and `+N -M`, then (unless
 /// `collapsed`) its hunks with line numbers, at most `limit` of their lines.
-pub fn styled(
+pub(crate) fn styled(
     out: &mut Vec<Line<'static>>,
     diff: &FileDiff,
     width: usize,

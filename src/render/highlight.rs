@@ -87,13 +87,14 @@ fn highlighting() -> &'static Highlighting {
 }
 
 /// Whether `lang` (a fence's info string: `rust`, `py`, `sh`, ...) names a known language.
-pub fn knows(lang: &str) -> bool {
+#[cfg(test)]
+fn knows(lang: &str) -> bool {
     !lang.is_empty() && highlighting().syntaxes.find_syntax_by_token(lang).is_some()
 }
 
 /// `code` in `lang`, a list of spans per line (without line ends, tabs as four spaces); `None`
 /// when the language is unknown.
-pub fn highlight(code: &str, lang: &str) -> Option<Vec<Vec<Span<'static>>>> {
+pub(crate) fn highlight(code: &str, lang: &str) -> Option<Vec<Vec<Span<'static>>>> {
     if lang.is_empty() {
         return None;
     }

@@ -2,10 +2,10 @@
 //! changes as hunks with word-level highlights, and wrapping that knows how wide characters are.
 //! Shared by the front ends (the full-screen interface, `--headless`); it knows nothing of them.
 
-pub mod diff;
-pub mod highlight;
-pub mod markdown;
-pub mod wrap;
+pub(crate) mod diff;
+pub(crate) mod highlight;
+pub(crate) mod markdown;
+pub(crate) mod wrap;
 
 /// The text of each line, without styles (for tests).
 #[cfg(test)]

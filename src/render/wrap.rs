@@ -10,18 +10,18 @@ use textwrap::wrap_algorithms::wrap_first_fit;
 use unicode_width::UnicodeWidthChar;
 
 /// Columns the spans take.
-pub fn width_of(spans: &[Span<'_>]) -> usize {
+pub(crate) fn width_of(spans: &[Span<'_>]) -> usize {
     spans.iter().map(|s| display_width(&s.content)).sum()
 }
 
 /// Wraps one line of styled spans (no newlines in them) to `width` columns, keeping their styles.
-pub fn wrap_line(out: &mut Vec<Line<'static>>, spans: Vec<Span<'static>>, width: usize) {
+pub(crate) fn wrap_line(out: &mut Vec<Line<'static>>, spans: Vec<Span<'static>>, width: usize) {
     wrap_prefixed(out, spans, width, &[], &[]);
 }
 
 /// Wraps one line of styled spans to `width` columns; the first output line starts with `first`,
 /// the ones it wraps onto with `rest` (list markers and their indentation, quote bars).
-pub fn wrap_prefixed(
+pub(crate) fn wrap_prefixed(
     out: &mut Vec<Line<'static>>,
     spans: Vec<Span<'static>>,
     width: usize,
@@ -86,7 +86,7 @@ fn slice_runs(
 }
 
 /// The spans cut to at most `width` columns (a cut marked with `…`), and the columns they take.
-pub fn clip(spans: &[Span<'static>], width: usize) -> (Vec<Span<'static>>, usize) {
+pub(crate) fn clip(spans: &[Span<'static>], width: usize) -> (Vec<Span<'static>>, usize) {
     let total = width_of(spans);
     if total <= width {
         return (spans.to_vec(), total);

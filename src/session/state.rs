@@ -15,7 +15,7 @@ use super::lease::Lease;
 use super::usage::Usage;
 
 /// Permission decisions kept in the state for `status` (the log keeps them all).
-pub const PERMISSIONS_KEPT: usize = 20;
+pub(super) const PERMISSIONS_KEPT: usize = 20;
 
 pub fn task_id(n: u64) -> String {
     format!("TAS-{n}")

@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 const BUTTONS: [&str; 3] = ["Dashboard", "Logs", "Notes"];
 
 /// Where the buttons are on the footer line at `area`.
-pub fn buttons(area: Rect) -> [Rect; 3] {
+pub(super) fn buttons(area: Rect) -> [Rect; 3] {
     let mut buttons = [Rect::default(); 3];
     let mut x = area.x;
     for (i, label) in BUTTONS.iter().enumerate() {
@@ -22,7 +22,7 @@ pub fn buttons(area: Rect) -> [Rect; 3] {
 }
 
 /// `current` is the index of the view shown; `finished`: the build is over.
-pub fn draw(frame: &mut Frame, area: Rect, current: usize, finished: bool) {
+pub(super) fn draw(frame: &mut Frame, area: Rect, current: usize, finished: bool) {
     let mut spans = Vec::new();
     for (i, label) in BUTTONS.iter().enumerate() {
         let style = if i == current {

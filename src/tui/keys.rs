@@ -11,7 +11,7 @@ use crate::frontend::Answer;
 /// otherwise the one scope that has them now: a waiting permission request (unless typing), the
 /// input box while typing, an open window, or the dashboard and its views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(super) enum Scope {
     Anywhere,
     /// A permission request waits (and the user is not typing).
     Approval,
@@ -72,7 +72,7 @@ pub enum Action {
 
 /// A key as the table names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
+pub(super) enum Key {
     /// A key with Ctrl held.
     Ctrl(char),
     /// A key, whatever modifiers are held (as a terminal reports them).
@@ -93,7 +93,7 @@ impl Key {
     }
 
     /// How the help names the key.
-    pub fn name(self) -> String {
+    pub(super) fn name(self) -> String {
         match self {
             Key::Ctrl(c) => format!("Ctrl+{}", c.to_ascii_uppercase()),
             Key::Code(KeyCode::Char(' ')) => "space".into(),
@@ -115,7 +115,7 @@ impl Key {
 
     /// A press of the key (for tests).
     #[cfg(test)]
-    pub fn event(self) -> KeyEvent {
+    pub(crate) fn event(self) -> KeyEvent {
         match self {
             Key::Ctrl(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
             Key::Code(code) => KeyEvent::new(code, KeyModifiers::NONE),
@@ -126,7 +126,7 @@ impl Key {
 
 /// One key doing one thing in one scope.
 #[derive(Debug, Clone, Copy)]
-pub struct Binding {
+pub(super) struct Binding {
     pub key: Key,
     pub scope: Scope,
     pub action: Action,
@@ -134,7 +134,7 @@ pub struct Binding {
 
 /// One line of the help and the bindings it tells about (each key is named in the line).
 #[derive(Debug)]
-pub struct Entry {
+pub(super) struct Entry {
     pub keys: &'static str,
     pub help: &'static str,
     pub bindings: &'static [Binding],
@@ -153,7 +153,7 @@ use Key::Code as K;
 use Scope as S;
 
 /// The bindings, in the order the help shows them. Within a scope the first match wins.
-pub const TABLE: &[Entry] = &[
+pub(super) const TABLE: &[Entry] = &[
     Entry {
         keys: "Ctrl+C",
         help: "stop the agent and quit (twice: at once); after the end q leaves too",
@@ -279,14 +279,14 @@ pub const TABLE: &[Entry] = &[
 ];
 
 /// The mouse, told after the keys.
-pub const MOUSE: (&str, &str) = (
+pub(super) const MOUSE: (&str, &str) = (
     "mouse",
     "click a pane or an item, wheel scrolls, footer buttons switch views",
 );
 
 /// What `key` does in `scope`: a key of [`Scope::Anywhere`] first, then the scope's own. A
 /// permission request's answers take upper case too.
-pub fn action(scope: Scope, key: &KeyEvent) -> Option<Action> {
+pub(super) fn action(scope: Scope, key: &KeyEvent) -> Option<Action> {
     let mut key = *key;
     if scope == Scope::Approval
         && let KeyCode::Char(c) = key.code
@@ -301,12 +301,12 @@ pub fn action(scope: Scope, key: &KeyEvent) -> Option<Action> {
 }
 
 /// Every binding of the table.
-pub fn bindings() -> impl Iterator<Item = &'static Binding> {
+pub(super) fn bindings() -> impl Iterator<Item = &'static Binding> {
     TABLE.iter().flat_map(|e| e.bindings.iter())
 }
 
 /// The key that does `action` in `scope` (how a window names its buttons).
-pub fn key_for(scope: Scope, action: Action) -> Option<Key> {
+pub(super) fn key_for(scope: Scope, action: Action) -> Option<Key> {
     bindings()
         .find(|b| b.scope == scope && b.action == action)
         .map(|b| b.key)

@@ -15,7 +15,7 @@ const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "�
 
 /// What the app knows of the build beyond the session's log.
 #[derive(Debug)]
-pub struct BuildInfo {
+pub(super) struct BuildInfo {
     pub session: String,
     pub iteration: Option<u32>,
     /// The agent is in a turn (the spinner turns).
@@ -34,7 +34,7 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
-    pub fn new(session: &str) -> Self {
+    pub(super) fn new(session: &str) -> Self {
         BuildInfo {
             session: session.to_string(),
             iteration: None,
@@ -49,11 +49,11 @@ impl BuildInfo {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
+    pub(super) fn elapsed(&self) -> Duration {
         self.clock.unwrap_or_else(|| self.started.elapsed())
     }
 
-    pub fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState) {
+    pub(super) fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState) {
         let secs = self.elapsed().as_secs();
         let sep = Span::styled(" │ ", Style::default().fg(Color::DarkGray));
         let mut spans = vec![

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders};
 use crate::session::{NoteType, TaskStatus};
 
 /// A bordered block with a bold title; cyan borders when it has the focus.
-pub fn block<'a>(title: String, focused: bool) -> Block<'a> {
+pub(super) fn block<'a>(title: String, focused: bool) -> Block<'a> {
     let style = if focused {
         Style::default().fg(Color::Cyan)
     } else {
@@ -24,7 +24,7 @@ pub fn block<'a>(title: String, focused: bool) -> Block<'a> {
         ))
 }
 
-pub fn status_color(s: TaskStatus) -> Color {
+pub(super) fn status_color(s: TaskStatus) -> Color {
     match s {
         TaskStatus::InProgress => Color::Cyan,
         TaskStatus::Remaining => Color::White,
@@ -34,7 +34,7 @@ pub fn status_color(s: TaskStatus) -> Color {
     }
 }
 
-pub fn note_color(t: NoteType) -> Color {
+pub(super) fn note_color(t: NoteType) -> Color {
     match t {
         NoteType::Learning => Color::Blue,
         NoteType::Stuck => Color::Red,
@@ -44,7 +44,7 @@ pub fn note_color(t: NoteType) -> Color {
 }
 
 /// A window of at most `width` x `height` in the middle of `area`.
-pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect::new(

@@ -11,13 +11,13 @@ use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, T
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
-pub use self::stream::MarkdownStream;
+pub(crate) use self::stream::MarkdownStream;
 use self::table::Table;
 use super::highlight::highlight;
 use super::wrap::{width_of, wrap_prefixed};
 
 /// Lines of `source` at `width` columns.
-pub fn render(source: &str, width: usize) -> Vec<Line<'static>> {
+pub(crate) fn render(source: &str, width: usize) -> Vec<Line<'static>> {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut writer = Writer {

@@ -42,7 +42,7 @@ struct Fence {
 }
 
 #[derive(Debug, Default)]
-pub struct MarkdownStream {
+pub(crate) struct MarkdownStream {
     blocks: VecDeque<Block>,
     /// The open block: complete lines, then the line still arriving (from `live`).
     open: String,
@@ -81,12 +81,12 @@ fn plain(line: &str) -> bool {
 
 impl MarkdownStream {
     /// Complete lines held.
-    pub fn lines(&self) -> usize {
+    pub(crate) fn lines(&self) -> usize {
         self.lines
     }
 
     /// Adds a chunk; returns the number of lines it completed.
-    pub fn push(&mut self, chunk: &str) -> usize {
+    pub(crate) fn push(&mut self, chunk: &str) -> usize {
         let mut completed = 0;
         for (i, part) in chunk.split('\n').enumerate() {
             if i > 0 {
@@ -165,7 +165,7 @@ impl MarkdownStream {
 
     /// Drops blocks from the start until at least `lines` complete lines went (never the open
     /// block); returns how many went.
-    pub fn drop_front(&mut self, lines: usize) -> usize {
+    pub(crate) fn drop_front(&mut self, lines: usize) -> usize {
         let mut dropped = 0;
         while dropped < lines {
             let Some(block) = self.blocks.pop_front() else {
@@ -178,7 +178,7 @@ impl MarkdownStream {
     }
 
     /// The last lines at `width`, at least `need` of them when there are that many, in order.
-    pub fn tail(&mut self, width: usize, need: usize) -> Vec<Line<'static>> {
+    pub(crate) fn tail(&mut self, width: usize, need: usize) -> Vec<Line<'static>> {
         let mut parts: Vec<Vec<Line<'static>>> = Vec::new();
         let mut count = 0;
         if !self.open.is_empty() {

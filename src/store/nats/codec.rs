@@ -55,7 +55,7 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    pub fn first(&self) -> u64 {
+    pub(super) fn first(&self) -> u64 {
         self.last + 1 - self.events.len() as u64
     }
 }
@@ -71,7 +71,7 @@ pub(super) struct Encoded {
 
 impl Encoded {
     /// `events` (not empty) to follow the session's event #`actual`.
-    pub fn new(session: &str, actual: u64, events: &[Event]) -> Self {
+    pub(super) fn new(session: &str, actual: u64, events: &[Event]) -> Self {
         let count = events.len() as u64;
         let mut payload = String::from("[");
         for (i, e) in events.iter().enumerate() {
@@ -93,13 +93,13 @@ impl Encoded {
         }
     }
 
-    pub fn new_last(&self) -> u64 {
+    pub(super) fn new_last(&self) -> u64 {
         self.new_last
     }
 
     /// The message, accepted by the server only if the subject's last message is still
     /// `last_stream_seq` (0: none).
-    pub fn message(&self, last_stream_seq: u64) -> PublishMessage {
+    pub(super) fn message(&self, last_stream_seq: u64) -> PublishMessage {
         PublishMessage::build()
             .payload(self.payload.clone().into())
             .header(H_SEQ, self.new_last.to_string().as_str())

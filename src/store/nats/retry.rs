@@ -62,14 +62,14 @@ pub(super) struct Outage {
 
 impl Outage {
     /// Watches `link` (true while connected).
-    pub fn new(link: watch::Receiver<bool>) -> Self {
+    pub(super) fn new(link: watch::Receiver<bool>) -> Self {
         Outage { link, since: None }
     }
 
     /// Resolves once the client has been disconnected for `patience` without a break; an
     /// outage that ends before starts the count again. Cancel-safe: the start of the current
     /// outage is kept across calls.
-    pub async fn lasted(&mut self, patience: Duration) {
+    pub(super) async fn lasted(&mut self, patience: Duration) {
         loop {
             if *self.link.borrow_and_update() {
                 self.since = None;

@@ -20,7 +20,7 @@ const INPUT_LINES: usize = 14;
 
 /// A request the agent waits on.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PendingAsk {
+pub(crate) struct PendingAsk {
     pub id: u64,
     pub tool: String,
     pub title: String,
@@ -44,7 +44,7 @@ fn key_of(answer: Answer) -> String {
 
 /// What an agent update did to the waiting requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AskChange {
+pub(crate) enum AskChange {
     None,
     /// A new request waits.
     Asked,
@@ -52,7 +52,7 @@ pub enum AskChange {
 
 /// The requests waiting for an answer, oldest first; the window shows the oldest.
 #[derive(Debug, Default)]
-pub struct Approval {
+pub(crate) struct Approval {
     asks: VecDeque<PendingAsk>,
 }
 
@@ -65,12 +65,12 @@ struct Window {
 
 impl Approval {
     /// Whether a request waits for an answer.
-    pub fn waiting(&self) -> bool {
+    pub(crate) fn waiting(&self) -> bool {
         !self.asks.is_empty()
     }
 
     /// Takes note of what the agent's updates say about permission requests.
-    pub fn on_update(&mut self, update: &AgentUpdate) -> AskChange {
+    pub(crate) fn on_update(&mut self, update: &AgentUpdate) -> AskChange {
         match update {
             AgentUpdate::PermissionAsked {
                 id,
@@ -102,25 +102,25 @@ impl Approval {
     }
 
     /// A click while a request waits: on one of the `buttons` laid out it is that answer.
-    pub fn on_click(&self, buttons: &[Rect; 3], at: Position) -> Option<Answer> {
+    pub(crate) fn on_click(&self, buttons: &[Rect; 3], at: Position) -> Option<Answer> {
         let i = buttons.iter().position(|b| b.contains(at))?;
         Some(BUTTONS[i].1)
     }
 
     /// Answers the oldest request: its id, for the agent.
-    pub fn answer(&mut self) -> Option<u64> {
+    pub(crate) fn answer(&mut self) -> Option<u64> {
         self.asks.pop_front().map(|ask| ask.id)
     }
 
     /// Where the buttons of the oldest request's window are on a screen of `area` (nowhere when
     /// nothing waits).
-    pub fn lay_out(&self, area: Rect) -> [Rect; 3] {
+    pub(crate) fn lay_out(&self, area: Rect) -> [Rect; 3] {
         self.window(area)
             .map_or([Rect::default(); 3], |w| w.buttons)
     }
 
     /// Draws the oldest waiting request on top of everything.
-    pub fn draw(&self, frame: &mut Frame) {
+    pub(crate) fn draw(&self, frame: &mut Frame) {
         let Some(window) = self.window(frame.area()) else {
             return;
         };

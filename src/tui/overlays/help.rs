@@ -12,11 +12,11 @@ use crate::tui::style::{block, centered};
 const KEYS_WIDTH: usize = 13;
 
 /// The help's lines: the keys and what they do.
-pub fn lines() -> impl Iterator<Item = (&'static str, &'static str)> {
+pub(crate) fn lines() -> impl Iterator<Item = (&'static str, &'static str)> {
     TABLE.iter().map(|e| (e.keys, e.help)).chain([MOUSE])
 }
 
-pub fn draw(frame: &mut Frame) {
+pub(crate) fn draw(frame: &mut Frame) {
     let widest = lines().map(|(_, v)| v.chars().count()).max().unwrap_or(0);
     let area = centered(
         frame.area(),

@@ -2,10 +2,10 @@
 //! requests. An open window takes the keys (the permission window before any other); the mouse
 //! still reaches the panes beneath, except while a permission request waits.
 
-pub mod approval;
-pub mod help;
-pub mod note;
-pub mod task;
+pub(super) mod approval;
+pub(super) mod help;
+pub(super) mod note;
+pub(super) mod task;
 
 /// Which of the help, task and note windows is open (the permission window shows whenever a
 /// request waits).

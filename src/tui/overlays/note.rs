@@ -8,7 +8,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use crate::session::{Note, note_id};
 use crate::tui::style::{block, centered, note_color};
 
-pub fn draw(frame: &mut Frame, n: &Note) {
+pub(crate) fn draw(frame: &mut Frame, n: &Note) {
     let area = centered(frame.area(), 76, 12);
     frame.render_widget(Clear, area);
     let lines = vec![

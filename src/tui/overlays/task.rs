@@ -14,7 +14,7 @@ use crate::tui::style::{block, centered, status_color};
 
 /// What a key asks for in a task's details.
 #[derive(Debug, Clone, PartialEq)]
-pub enum TaskKey {
+pub(crate) enum TaskKey {
     Nothing,
     Close,
     Run(Command),
@@ -32,7 +32,7 @@ const STATUS_CYCLE: [TaskStatus; 5] = [
 ];
 
 /// What a key of the task window (the key table's) does to `task`.
-pub fn on_action(action: Action, task: &Task, read_only: bool) -> TaskKey {
+pub(crate) fn on_action(action: Action, task: &Task, read_only: bool) -> TaskKey {
     let label = task.label();
     match action {
         Action::Close => TaskKey::Close,
@@ -60,7 +60,7 @@ pub fn on_action(action: Action, task: &Task, read_only: bool) -> TaskKey {
     }
 }
 
-pub fn draw(frame: &mut Frame, t: &Task, read_only: bool) {
+pub(crate) fn draw(frame: &mut Frame, t: &Task, read_only: bool) {
     let area = centered(frame.area(), 76, 14);
     frame.render_widget(Clear, area);
     let deps = if t.depends_on.is_empty() {

@@ -23,7 +23,7 @@ pub enum InputPurpose {
 
 /// What a key did to the input.
 #[derive(Debug, Clone, PartialEq)]
-pub enum InputKey {
+pub(crate) enum InputKey {
     /// Still typing.
     Typed,
     /// Esc: the text is dropped.
@@ -36,7 +36,7 @@ pub enum InputKey {
 }
 
 #[derive(Debug)]
-pub struct InputPane {
+pub(crate) struct InputPane {
     text: String,
     purpose: InputPurpose,
     /// The last thing worth telling the user, and whether it is a warning.
@@ -57,26 +57,26 @@ impl Default for InputPane {
 }
 
 impl InputPane {
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
-    pub fn purpose(&self) -> InputPurpose {
+    pub(crate) fn purpose(&self) -> InputPurpose {
         self.purpose
     }
 
     /// Starts typing for `purpose`, with `initial` text.
-    pub fn start(&mut self, purpose: InputPurpose, initial: &str) {
+    pub(crate) fn start(&mut self, purpose: InputPurpose, initial: &str) {
         self.purpose = purpose;
         self.text = initial.to_string();
     }
 
-    pub fn set_status(&mut self, status: Option<(String, bool)>) {
+    pub(crate) fn set_status(&mut self, status: Option<(String, bool)>) {
         self.status = status;
     }
 
     /// A user message reached the log: it is queued while the agent works, delivered otherwise.
-    pub fn message_logged(&mut self, text: &str, working: bool) {
+    pub(crate) fn message_logged(&mut self, text: &str, working: bool) {
         self.queued.retain(|q| q != text);
         if working {
             self.queued.push(text.to_string());
@@ -84,12 +84,12 @@ impl InputPane {
     }
 
     /// A new iteration started: the agent got every queued message.
-    pub fn messages_delivered(&mut self) {
+    pub(crate) fn messages_delivered(&mut self) {
         self.queued.clear();
     }
 
     /// A binding of the input box (the key table's): send, cancel, the next note type.
-    pub fn on_action(&mut self, action: Action) -> InputKey {
+    pub(crate) fn on_action(&mut self, action: Action) -> InputKey {
         match action {
             Action::Cancel => {
                 self.text.clear();
@@ -127,7 +127,7 @@ impl InputPane {
     }
 
     /// Any other key while typing: text, or Backspace.
-    pub fn type_key(&mut self, key: KeyEvent) {
+    pub(crate) fn type_key(&mut self, key: KeyEvent) {
         match key.code {
             KeyCode::Backspace => {
                 self.text.pop();
@@ -139,7 +139,7 @@ impl InputPane {
         }
     }
 
-    pub fn draw(&self, frame: &mut Frame, area: Rect, focused: bool, read_only: bool) {
+    pub(crate) fn draw(&self, frame: &mut Frame, area: Rect, focused: bool, read_only: bool) {
         let title = match self.purpose {
             _ if !focused => " Message ".to_string(),
             InputPurpose::Message => " Message to the agent (Enter sends, Esc leaves) ".to_string(),

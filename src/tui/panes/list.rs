@@ -10,7 +10,7 @@ use crate::tui::keys::Action;
 
 /// What a key did to a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListKey {
+pub(crate) enum ListKey {
     /// Not a list key: someone else may take it.
     Ignored,
     /// Handled (the selection moved, or there was nothing to open).
@@ -20,7 +20,7 @@ pub enum ListKey {
 }
 
 #[derive(Debug)]
-pub struct ItemList {
+pub(super) struct ItemList {
     state: ListState,
     /// The item of every row laid out in the last frame (None: a header).
     rows: Vec<Option<u64>>,
@@ -39,27 +39,27 @@ impl Default for ItemList {
 }
 
 impl ItemList {
-    pub fn selected(&self) -> usize {
+    pub(super) fn selected(&self) -> usize {
         self.state.selected().unwrap_or(0)
     }
 
-    pub fn select(&mut self, index: usize) {
+    pub(super) fn select(&mut self, index: usize) {
         self.state.select(Some(index));
     }
 
     /// The next item, staying on the last of `len`.
-    pub fn next(&mut self, len: usize) {
+    pub(super) fn next(&mut self, len: usize) {
         self.state.select_next();
         self.clamp(len);
     }
 
-    pub fn previous(&mut self) {
+    pub(super) fn previous(&mut self) {
         self.state.select_previous();
     }
 
     /// Keeps the selection among `len` items (after some went away).
     /// j/k, arrows and Enter/space over items shown in `order` (their ids, top to bottom).
-    pub fn on_key(&mut self, action: Action, order: &[u64]) -> ListKey {
+    pub(super) fn on_key(&mut self, action: Action, order: &[u64]) -> ListKey {
         match action {
             Action::Down => self.next(order.len()),
             Action::Up => self.previous(),
@@ -74,7 +74,7 @@ impl ItemList {
     }
 
     /// The wheel moves the selection among `len` items.
-    pub fn on_wheel(&mut self, up: bool, len: usize) {
+    pub(super) fn on_wheel(&mut self, up: bool, len: usize) {
         if up {
             self.previous();
         } else {
@@ -82,19 +82,19 @@ impl ItemList {
         }
     }
 
-    pub fn clamp(&mut self, len: usize) {
+    pub(super) fn clamp(&mut self, len: usize) {
         self.select(self.selected().min(len.saturating_sub(1)));
     }
 
     /// The first row drawn.
-    pub fn offset(&self) -> usize {
+    pub(super) fn offset(&self) -> usize {
         self.state.offset()
     }
 
     /// Lays the list out for a frame: `rows` holds the item of each row (None for a header),
     /// `area` is the pane with its border. The offset is the smallest that shows the selected
     /// item on the last visible row or above.
-    pub fn lay_out(&mut self, rows: Vec<Option<u64>>, area: Rect) {
+    pub(super) fn lay_out(&mut self, rows: Vec<Option<u64>>, area: Rect) {
         let height = area.height.saturating_sub(2) as usize;
         let selected = self.selected();
         let pos = rows
@@ -109,7 +109,7 @@ impl ItemList {
     }
 
     /// The item the last frame drew on screen row `y` (inside the border), now selected.
-    pub fn click(&mut self, y: u16) -> Option<u64> {
+    pub(super) fn click(&mut self, y: u16) -> Option<u64> {
         let inner_top = self.area.y + 1;
         let height = self.area.height.saturating_sub(2);
         if y < inner_top || y >= inner_top + height {

@@ -19,14 +19,14 @@ pub const LOG_KEEP: usize = 2_000;
 const WHEEL_LINES: usize = 3;
 
 #[derive(Debug, Default)]
-pub struct LogsPane {
+pub(crate) struct LogsPane {
     log: VecDeque<(u64, Event)>,
     /// Events scrolled up from the newest; 0 = following.
     scroll: usize,
 }
 
 impl LogsPane {
-    pub fn push(&mut self, seq: u64, event: Event) {
+    pub(crate) fn push(&mut self, seq: u64, event: Event) {
         self.log.push_back((seq, event));
         while self.log.len() > LOG_KEEP {
             self.log.pop_front();
@@ -34,7 +34,7 @@ impl LogsPane {
     }
 
     /// Scrolling; `page` is a screenful of lines.
-    pub fn on_key(&mut self, action: Action, page: usize) {
+    pub(crate) fn on_key(&mut self, action: Action, page: usize) {
         match action {
             Action::Up => self.scroll += 1,
             Action::Down => self.scroll = self.scroll.saturating_sub(1),
@@ -45,7 +45,7 @@ impl LogsPane {
         }
     }
 
-    pub fn on_wheel(&mut self, up: bool) {
+    pub(crate) fn on_wheel(&mut self, up: bool) {
         self.scroll = if up {
             self.scroll + WHEEL_LINES
         } else {
@@ -54,7 +54,7 @@ impl LogsPane {
     }
 
     /// `events` is the number of events the session holds (more than are kept).
-    pub fn draw(&self, frame: &mut Frame, area: Rect, events: u64) {
+    pub(crate) fn draw(&self, frame: &mut Frame, area: Rect, events: u64) {
         let b = block(
             format!(" Session log ({events} events; newest last) "),
             true,

@@ -2,11 +2,11 @@
 //! handles its keys and mouse; what it needs of the session is passed in, and what it asks of the
 //! app comes back as a small value the app acts on. Panes never call each other.
 
-pub mod agent;
-pub mod input;
+pub(super) mod agent;
+pub(super) mod input;
 mod list;
-pub mod logs;
-pub mod notes;
-pub mod tasks;
+pub(super) mod logs;
+pub(super) mod notes;
+pub(super) mod tasks;
 
-pub use list::ListKey;
+pub(super) use list::ListKey;

@@ -13,7 +13,7 @@ use crate::session::{NoteType, SessionState, note_id};
 use crate::tui::style::{block, note_color};
 
 #[derive(Debug, Default)]
-pub struct NotesPane {
+pub(crate) struct NotesPane {
     list: ItemList,
 }
 
@@ -47,11 +47,11 @@ fn header(note_type: NoteType) -> Line<'static> {
 
 impl NotesPane {
     /// Keeps the selection on a note that exists.
-    pub fn clamp(&mut self, state: &SessionState) {
+    pub(crate) fn clamp(&mut self, state: &SessionState) {
         self.list.clamp(state.notes.len());
     }
 
-    pub fn lay_out(&mut self, state: &SessionState, area: Rect) {
+    pub(crate) fn lay_out(&mut self, state: &SessionState, area: Rect) {
         // Hidden (no sidebar): nothing to lay out, nothing to click.
         let rows = if area.is_empty() {
             Vec::new()
@@ -61,22 +61,22 @@ impl NotesPane {
         self.list.lay_out(rows, area);
     }
 
-    pub fn on_key(&mut self, action: Action, state: &SessionState) -> ListKey {
+    pub(crate) fn on_key(&mut self, action: Action, state: &SessionState) -> ListKey {
         self.list.on_key(action, &order(state))
     }
 
     /// The wheel moves the selection.
-    pub fn on_wheel(&mut self, up: bool, state: &SessionState) {
+    pub(crate) fn on_wheel(&mut self, up: bool, state: &SessionState) {
         self.list.on_wheel(up, state.notes.len());
     }
 
     /// A click on screen row `y`: the note drawn there, now selected.
-    pub fn on_click(&mut self, y: u16) -> Option<u64> {
+    pub(crate) fn on_click(&mut self, y: u16) -> Option<u64> {
         self.list.click(y)
     }
 
     /// The sidebar pane: one line a note.
-    pub fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState, focused: bool) {
+    pub(crate) fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState, focused: bool) {
         let Some(inner) = Self::frame(frame, area, state, focused) else {
             return;
         };
@@ -109,7 +109,7 @@ impl NotesPane {
     }
 
     /// The notes view: every note in full, wrapped.
-    pub fn draw_all(&self, frame: &mut Frame, area: Rect, state: &SessionState) {
+    pub(crate) fn draw_all(&self, frame: &mut Frame, area: Rect, state: &SessionState) {
         let Some(inner) = Self::frame(frame, area, state, true) else {
             return;
         };

@@ -13,7 +13,7 @@ use crate::session::{SessionState, TaskStatus, task_id};
 use crate::tui::style::{block, status_color};
 
 #[derive(Debug, Default)]
-pub struct TasksPane {
+pub(crate) struct TasksPane {
     list: ItemList,
 }
 
@@ -41,20 +41,20 @@ fn row_ids(state: &SessionState) -> Vec<Option<u64>> {
 
 impl TasksPane {
     /// The index of the selected task in the pane's order.
-    pub fn selected(&self) -> usize {
+    pub(crate) fn selected(&self) -> usize {
         self.list.selected()
     }
 
-    pub fn select(&mut self, index: usize) {
+    pub(crate) fn select(&mut self, index: usize) {
         self.list.select(index);
     }
 
     /// Keeps the selection on a task that exists.
-    pub fn clamp(&mut self, state: &SessionState) {
+    pub(crate) fn clamp(&mut self, state: &SessionState) {
         self.list.clamp(state.tasks.len());
     }
 
-    pub fn lay_out(&mut self, state: &SessionState, area: Rect) {
+    pub(crate) fn lay_out(&mut self, state: &SessionState, area: Rect) {
         // Hidden (no sidebar): nothing to lay out, nothing to click.
         let rows = if area.is_empty() {
             Vec::new()
@@ -64,21 +64,21 @@ impl TasksPane {
         self.list.lay_out(rows, area);
     }
 
-    pub fn on_key(&mut self, action: Action, state: &SessionState) -> ListKey {
+    pub(crate) fn on_key(&mut self, action: Action, state: &SessionState) -> ListKey {
         self.list.on_key(action, &order(state))
     }
 
     /// The wheel moves the selection.
-    pub fn on_wheel(&mut self, up: bool, state: &SessionState) {
+    pub(crate) fn on_wheel(&mut self, up: bool, state: &SessionState) {
         self.list.on_wheel(up, state.tasks.len());
     }
 
     /// A click on screen row `y`: the task drawn there, now selected.
-    pub fn on_click(&mut self, y: u16) -> Option<u64> {
+    pub(crate) fn on_click(&mut self, y: u16) -> Option<u64> {
         self.list.click(y)
     }
 
-    pub fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState, focused: bool) {
+    pub(crate) fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState, focused: bool) {
         let b = block(format!(" Tasks ({}) ", state.tasks.len()), focused);
         let inner = b.inner(area);
         frame.render_widget(b, area);

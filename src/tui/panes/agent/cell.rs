@@ -14,7 +14,7 @@ use crate::render::wrap::wrap_line;
 const COLLAPSED_LINES: usize = 3;
 
 #[derive(Debug)]
-pub enum Cell {
+pub(crate) enum Cell {
     Divider(String),
     Text(MarkdownStream),
     Thought(String),

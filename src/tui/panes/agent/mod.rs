@@ -3,7 +3,7 @@
 
 mod cell;
 mod narrate;
-pub mod transcript;
+pub(crate) mod transcript;
 
 use crate::tui::keys::Action;
 use ratatui::Frame;

@@ -6,7 +6,7 @@ use crate::session::EventKind;
 
 /// Watching another process's build: the agent's output is not in the log, so the transcript
 /// tells what the log records instead, in the narrator's words.
-pub fn narrate(transcript: &mut Transcript, kind: &EventKind) {
+pub(super) fn narrate(transcript: &mut Transcript, kind: &EventKind) {
     let Some(told) = told(kind, Listener::Watcher) else {
         return;
     };

@@ -18,7 +18,7 @@ pub const MAX_LINES: usize = 10_000;
 const MAX_CHARS: usize = 16_000;
 
 #[derive(Debug, Default)]
-pub struct Transcript {
+pub(crate) struct Transcript {
     cells: VecDeque<Cell>,
     stored: usize,
     /// Cells dropped from memory so far.
@@ -28,16 +28,16 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    pub fn expanded(&self) -> bool {
+    pub(crate) fn expanded(&self) -> bool {
         self.expanded
     }
 
     /// Shows tool output and thinking in full, or not.
-    pub fn toggle_expanded(&mut self) {
+    pub(crate) fn toggle_expanded(&mut self) {
         self.expanded = !self.expanded;
     }
 
-    pub fn push(&mut self, cell: Cell) {
+    pub(crate) fn push(&mut self, cell: Cell) {
         self.stored += cell.stored_lines();
         self.cells.push_back(cell);
         self.trim();
@@ -76,16 +76,16 @@ impl Transcript {
             .find(|c| matches!(c, Cell::Tool { id: cid, .. } if cid == id))
     }
 
-    pub fn divider(&mut self, text: String) {
+    pub(crate) fn divider(&mut self, text: String) {
         self.push(Cell::Divider(text));
     }
 
-    pub fn info(&mut self, text: String, warn: bool) {
+    pub(crate) fn info(&mut self, text: String, warn: bool) {
         self.push(Cell::Info { text, warn });
     }
 
     /// Streamed text: Markdown rendered block by block as it completes.
-    pub fn text(&mut self, chunk: &str) {
+    pub(crate) fn text(&mut self, chunk: &str) {
         if let Some(Cell::Text(stream)) = self.cells.back_mut() {
             self.stored += stream.push(chunk);
             self.trim();
@@ -96,7 +96,7 @@ impl Transcript {
         }
     }
 
-    pub fn thought(&mut self, chunk: &str) {
+    pub(crate) fn thought(&mut self, chunk: &str) {
         if let Some(Cell::Thought(t)) = self.cells.back_mut() {
             let before = t.lines().count();
             t.push_str(chunk);
@@ -115,7 +115,7 @@ impl Transcript {
         }
     }
 
-    pub fn agent(&mut self, update: &AgentUpdate) {
+    pub(crate) fn agent(&mut self, update: &AgentUpdate) {
         match update {
             AgentUpdate::Text { text } => self.text(text),
             // Shown in the status bar and at the iteration's end, not in the transcript.
@@ -227,7 +227,12 @@ impl Transcript {
 
     /// The last `height` lines (after skipping `offset` lines from the bottom) at `width`.
     /// Complete Markdown blocks are rendered once per width and kept.
-    pub fn bottom_lines(&mut self, width: u16, height: usize, offset: usize) -> Vec<Line<'static>> {
+    pub(crate) fn bottom_lines(
+        &mut self,
+        width: u16,
+        height: usize,
+        offset: usize,
+    ) -> Vec<Line<'static>> {
         let width = width.max(10) as usize;
         let need = height + offset;
         let mut out: Vec<Line<'static>> = Vec::new();

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use crate::common::conformance::{self, Harness, next_event};
 use crate::common::message;
 use crate::common::nats::{Cluster, NatsServer};
+use crate::common::output_conformance::{self, OutputHarness};
 use async_trait::async_trait;
 use iteratr::session::EventKind;
-use iteratr::store::{EventLog, NatsLog, NatsOptions, StoreError, read_all};
+use iteratr::store::{EventLog, NatsLog, NatsOptions, OutputRetention, StoreError, read_all};
 
 struct Nats {
     server: NatsServer,
@@ -27,12 +28,29 @@ impl Harness for Nats {
     }
 }
 
+#[async_trait]
+impl OutputHarness for Nats {
+    async fn open_with(&self, retention: OutputRetention) -> Arc<dyn EventLog> {
+        let mut opts = NatsOptions::new(self.server.url());
+        opts.output_retention = retention;
+        Arc::new(NatsLog::connect(&opts).await.unwrap())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite() {
     let h = Nats {
         server: NatsServer::start(),
     };
     conformance::run_all(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_conformance_suite() {
+    let h = Nats {
+        server: NatsServer::start(),
+    };
+    output_conformance::run_all(&h).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

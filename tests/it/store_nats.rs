@@ -323,3 +323,32 @@ async fn two_processes_race_on_one_session_without_loss_or_duplicates() {
         }
     }
 }
+
+/// The output stream is created on first use: a store that only resets sessions (or never sees
+/// output) has no `ITERATR_OUTPUT`, and an account that may not create it can still reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_output_stream_is_created_on_first_use_only() {
+    let server = NatsServer::start();
+    let log = NatsLog::connect(&NatsOptions::new(server.url()))
+        .await
+        .unwrap();
+    log.append("s", 0, vec![message("e")]).await.unwrap();
+    log.reset("s").await.unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    assert!(
+        js.get_stream("ITERATR_OUTPUT").await.is_err(),
+        "not created"
+    );
+    log.append_output("s", vec![(1, "x".into())]).await.unwrap();
+    let mut stream = js.get_stream("ITERATR_OUTPUT").await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.subjects, vec!["iteratr-output.*".to_string()]);
+    assert_eq!(config.max_age, Duration::from_secs(24 * 3600));
+    assert_eq!(config.max_messages_per_subject, 1024, "64 MiB / 64 KiB");
+    assert_eq!(
+        config.storage,
+        async_nats::jetstream::stream::StorageType::File
+    );
+    log.reset("s").await.unwrap();
+    assert!(log.read_output("s", 0, 10).await.unwrap().is_empty());
+}

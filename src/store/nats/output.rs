@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{
-    self, consumer::DeliverPolicy, consumer::pull::OrderedConfig, context::PublishErrorKind,
-    stream::LastRawMessageErrorKind,
+    self, ErrorCode, consumer::DeliverPolicy, consumer::pull::OrderedConfig,
+    context::GetStreamErrorKind, context::PublishErrorKind, stream::LastRawMessageErrorKind,
 };
 use futures_util::StreamExt;
 use tokio::sync::{OnceCell, mpsc};
@@ -311,9 +311,35 @@ impl Inner {
         }
     }
 
+    /// Purges the session's output. Creates nothing: with no output stream (nothing ever wrote
+    /// output, or the account may not create it) there is nothing to drop.
     pub(super) async fn reset_output(&self, session: &str) -> Result<(), StoreError> {
         let subject = output_subject(session);
-        let stream = self.output_stream().await?;
+        let opened;
+        let stream = match self.output.stream.get() {
+            Some(stream) => stream,
+            None => {
+                let not_found = |e: &jetstream::context::GetStreamError| {
+                    matches!(e.kind(), GetStreamErrorKind::JetStream(j)
+                        if j.error_code() == ErrorCode::STREAM_NOT_FOUND)
+                };
+                match retry(
+                    &format!("looking up the stream {}", self.output.name),
+                    self.retry_for,
+                    not_found,
+                    || self.js.get_stream(&self.output.name),
+                )
+                .await
+                {
+                    Ok(stream) => {
+                        opened = stream;
+                        &opened
+                    }
+                    Err(e) if not_found(&e) => return Ok(()),
+                    Err(e) => return Err(self.unreachable("resetting the session's output", e)),
+                }
+            }
+        };
         retry(
             &format!("purging {subject}"),
             self.retry_for,

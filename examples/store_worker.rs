@@ -6,6 +6,8 @@
 //!         adds COUNT tasks "process ID task I", one command at a time, through a session handle
 //!     store_worker (sqlite DATA_DIR | nats URL) batches-forever
 //!         appends batches of 1 to 5 messages until it is killed
+//!     store_worker (sqlite DATA_DIR | nats URL) output ID COUNT
+//!         appends COUNT output records "process ID output I", one an append (issue 29)
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,8 +18,7 @@ use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, NatsLog, NatsOptions, SqliteLog};
 
 const SESSION: &str = "shared";
-const USAGE: &str =
-    "usage: store_worker (sqlite DATA_DIR | nats URL) (tasks ID COUNT | batches-forever)";
+const USAGE: &str = "usage: store_worker (sqlite DATA_DIR | nats URL) (tasks ID COUNT | batches-forever | output ID COUNT)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -55,6 +56,13 @@ async fn main() -> anyhow::Result<()> {
                     })
                     .collect();
                 last = log.append(SESSION, last, events).await?;
+            }
+        }
+        [mode, id, count] if mode == "output" => {
+            let count: usize = count.parse().context("COUNT")?;
+            for i in 0..count {
+                let record = (1_700_000_000_000, format!("process {id} output {i}"));
+                log.append_output(SESSION, vec![record]).await?;
             }
         }
         _ => bail!(USAGE),

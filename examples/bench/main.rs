@@ -12,6 +12,8 @@
 //! `--long-run` runs only the long build instead (issue 26): fds, RSS, threads and tokio tasks of
 //! `iteratr build` at 50, 500 and 5,000 iterations (`--quick`: 50 and 500) with an MCP client that
 //! never closes its connection and one that does.
+//! `--output` runs only the output stream's figures (issue 29): 100k updates coalesced into 4 KiB
+//! records, and 100k records of 4 KiB, on SQLite and (unless `--no-nats`) JetStream.
 //! The TUI has its own stress benchmark: `target/release/examples/tui_stress`.
 
 #[path = "../../tests/common/footprint.rs"]
@@ -21,6 +23,7 @@ mod keep_alive;
 mod long_run;
 mod loop_overhead;
 mod mcp;
+mod output;
 mod sessions;
 mod util;
 mod workers;
@@ -240,7 +243,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(f) = args.next() {
         match f.as_str() {
-            "--quick" | "--no-nats" | "--no-ts" | "--long-run" => flags.push(f),
+            "--quick" | "--no-nats" | "--no-ts" | "--long-run" | "--output" => flags.push(f),
             "--iteratr" => {
                 let path = args
                     .next()
@@ -248,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
                 other_binary = Some(std::path::PathBuf::from(path));
             }
             _ => anyhow::bail!(
-                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run and --iteratr PATH"
+                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run, --output and --iteratr PATH"
             ),
         }
     }
@@ -257,6 +260,12 @@ async fn main() -> anyhow::Result<()> {
         nats: !flags.iter().any(|f| f == "--no-nats"),
         ts: !flags.iter().any(|f| f == "--no-ts"),
     };
+    if flags.iter().any(|f| f == "--output") {
+        println!("## iteratr: the output stream (issue 29)\n");
+        println!("Machine: {}.\n", machine());
+        let work = tempfile::tempdir()?;
+        return output::report(work.path(), opts.nats).await;
+    }
     let mut bins = Binaries::find()?;
     let target = bins
         .iteratr

@@ -8,13 +8,15 @@ use thiserror::Error;
 
 use super::nats::managed;
 use super::nats::{NatsOptions, NatsUrl, NatsUrlError};
-use super::{EventLog, NatsLog, SqliteLog, StoreError};
+use super::{EventLog, NatsLog, OutputRetention, SqliteLog, StoreError};
 
 /// Where sessions are kept: the embedded store, a NATS server or cluster, or a managed local one.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub data_dir: PathBuf,
     pub nats: NatsChoice,
+    /// How much of the agent's output each session keeps (default: 24 h and 64 MiB).
+    pub output_retention: OutputRetention,
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +76,11 @@ impl StoreConfig {
                 NatsChoice::Embedded
             }
         };
-        Ok(StoreConfig { data_dir, nats })
+        Ok(StoreConfig {
+            data_dir,
+            nats,
+            output_retention: OutputRetention::default(),
+        })
     }
 
     /// Arguments that make a child `iteratr` (the stdio MCP server an agent runs) use this store.
@@ -144,9 +150,9 @@ pub async fn open_store(
     match &cfg.nats {
         NatsChoice::Embedded => {
             let opened = if create {
-                SqliteLog::open(&cfg.data_dir)
+                SqliteLog::open_with(&cfg.data_dir, cfg.output_retention)
             } else {
-                SqliteLog::open_existing(&cfg.data_dir)
+                SqliteLog::open_existing_with(&cfg.data_dir, cfg.output_retention)
             };
             match opened {
                 Ok(log) => Ok(Some(Arc::new(log))),
@@ -154,13 +160,18 @@ pub async fn open_store(
                 Err(e) => Err(e),
             }
         }
-        NatsChoice::Url(opts) => Ok(Some(Arc::new(NatsLog::connect(opts).await?))),
+        NatsChoice::Url(opts) => {
+            let mut opts = opts.clone();
+            opts.output_retention = cfg.output_retention;
+            Ok(Some(Arc::new(NatsLog::connect(&opts).await?)))
+        }
         NatsChoice::Managed { replicas } => {
             let Some(server) = managed::ensure(&cfg.data_dir, create).await? else {
                 return Ok(None);
             };
             let mut opts = NatsOptions::for_url(server.url.clone());
             opts.replicas = *replicas;
+            opts.output_retention = cfg.output_retention;
             let log = NatsLog::connect_keeping(&opts, Some(Box::new(server))).await?;
             Ok(Some(Arc::new(log)))
         }

@@ -51,6 +51,17 @@ pub enum StoreError {
         #[source]
         reason: CorruptReason,
     },
+    #[error(
+        "output record #{} of the batch for session '{session}' is {bytes} bytes, over the limit of {max} bytes a record; nothing was written; split it into smaller records",
+        .index + 1
+    )]
+    OutputTooLarge {
+        session: String,
+        /// Its place in the batch, from 0.
+        index: usize,
+        bytes: usize,
+        max: usize,
+    },
     #[error("no iteratr data at {} yet", .0.display())]
     NotFound(PathBuf),
     // Boxed: they carry paths and causes, and every store call returns this type.

@@ -5,6 +5,7 @@
 pub mod config;
 mod error;
 pub mod nats;
+mod output;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,6 +17,9 @@ use crate::session::Event;
 pub use config::{ConfigError, NatsChoice, StoreConfig, open_store};
 pub use error::{AnyError, Cause, CorruptReason, NatsError, SqliteError, StoreError};
 pub use nats::{NatsLog, NatsOptions, NatsUrl, NatsUrlError, managed};
+pub use output::{
+    MAX_OUTPUT_PAYLOAD, OutputEntry, OutputRetention, OutputSubscription, RetentionError,
+};
 pub use sqlite::SqliteLog;
 
 /// An event with its place in the session's stream.
@@ -89,8 +93,37 @@ pub trait EventLog: Send + Sync + 'static {
     /// The sessions that hold at least one event, by name.
     async fn sessions(&self) -> Result<Vec<SessionInfo>, StoreError>;
 
-    /// Deletes one session's events; other sessions are untouched. Its numbering starts over.
+    /// Deletes one session's events and its output; other sessions are untouched. Its event
+    /// numbering starts over (output numbers keep increasing).
     async fn reset(&self, session: &str) -> Result<(), StoreError>;
+
+    /// Appends output records `(at_ms, payload)` to the session's output stream (never to its
+    /// event log), in order, and returns the sequence number of the last one (for an empty batch,
+    /// of the session's newest retained record, or 0). Any number of writers may append at once;
+    /// there is no expected-sequence check. A payload over [`MAX_OUTPUT_PAYLOAD`] bytes is
+    /// refused ([`StoreError::OutputTooLarge`]) and nothing of the batch is written. The stream
+    /// is pruned to the store's [`OutputRetention`].
+    async fn append_output(
+        &self,
+        session: &str,
+        records: Vec<(i64, String)>,
+    ) -> Result<u64, StoreError>;
+
+    /// Up to `limit` retained output records with a sequence number above `after`, in order.
+    async fn read_output(
+        &self,
+        session: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutputEntry>, StoreError>;
+
+    /// Every retained output record above `after`, then new ones as any process appends them.
+    /// A record pruned before the subscriber reached it is skipped.
+    async fn subscribe_output(
+        &self,
+        session: &str,
+        after: u64,
+    ) -> Result<OutputSubscription, StoreError>;
 }
 
 /// Events a reader asks for at once: large enough that a JetStream replay (one consumer a page)

@@ -8,6 +8,7 @@ pub mod footprint;
 pub mod keep_alive;
 pub mod mcp;
 pub mod nats;
+pub mod output_conformance;
 pub mod procs;
 pub mod project;
 pub mod real_agent;

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use crate::common::conformance::{self, Harness, next_event};
 use crate::common::message;
 use crate::common::nats::{Cluster, NatsServer};
+use crate::common::output_conformance::{self, OutputHarness};
 use async_trait::async_trait;
 use iteratr::session::EventKind;
-use iteratr::store::{EventLog, NatsLog, NatsOptions, StoreError, read_all};
+use iteratr::store::{EventLog, NatsLog, NatsOptions, OutputRetention, StoreError, read_all};
 
 struct Nats {
     server: NatsServer,
@@ -27,12 +28,29 @@ impl Harness for Nats {
     }
 }
 
+#[async_trait]
+impl OutputHarness for Nats {
+    async fn open_with(&self, retention: OutputRetention) -> Arc<dyn EventLog> {
+        let mut opts = NatsOptions::new(self.server.url());
+        opts.output_retention = retention;
+        Arc::new(NatsLog::connect(&opts).await.unwrap())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite() {
     let h = Nats {
         server: NatsServer::start(),
     };
     conformance::run_all(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_conformance_suite() {
+    let h = Nats {
+        server: NatsServer::start(),
+    };
+    output_conformance::run_all(&h).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,4 +322,33 @@ async fn two_processes_race_on_one_session_without_loss_or_duplicates() {
             assert!(seen.contains(&format!("process {p} task {i}")), "lost");
         }
     }
+}
+
+/// The output stream is created on first use: a store that only resets sessions (or never sees
+/// output) has no `ITERATR_OUTPUT`, and an account that may not create it can still reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_output_stream_is_created_on_first_use_only() {
+    let server = NatsServer::start();
+    let log = NatsLog::connect(&NatsOptions::new(server.url()))
+        .await
+        .unwrap();
+    log.append("s", 0, vec![message("e")]).await.unwrap();
+    log.reset("s").await.unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    assert!(
+        js.get_stream("ITERATR_OUTPUT").await.is_err(),
+        "not created"
+    );
+    log.append_output("s", vec![(1, "x".into())]).await.unwrap();
+    let mut stream = js.get_stream("ITERATR_OUTPUT").await.unwrap();
+    let config = stream.info().await.unwrap().config.clone();
+    assert_eq!(config.subjects, vec!["iteratr-output.*".to_string()]);
+    assert_eq!(config.max_age, Duration::from_secs(24 * 3600));
+    assert_eq!(config.max_messages_per_subject, 1024, "64 MiB / 64 KiB");
+    assert_eq!(
+        config.storage,
+        async_nats::jetstream::stream::StorageType::File
+    );
+    log.reset("s").await.unwrap();
+    assert!(log.read_output("s", 0, 10).await.unwrap().is_empty());
 }

@@ -6,6 +6,7 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 
 use crate::common::conformance::next_event;
+use crate::common::output_conformance::next_output;
 use iteratr::session::EventKind;
 use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, SqliteLog, read_all};
@@ -94,4 +95,36 @@ async fn a_subscriber_sees_another_process_append() {
         assert_eq!(content, &format!("process 7 task {}", i - 1));
     }
     assert!(child.0.wait().unwrap().success());
+}
+
+/// The output stream (issue 29) across processes: two other processes append one session's
+/// output at once, and a subscriber here, started before them, sees every record as it lands,
+/// each process's in its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_sees_other_processes_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteLog::open(dir.path()).unwrap();
+    log.append_output(SESSION, vec![(1, "before".into())])
+        .await
+        .unwrap();
+    let mut sub = log.subscribe_output(SESSION, 0).await.unwrap();
+    assert_eq!(next_output(&mut sub).await.payload, "before");
+    let mut a = spawn_worker(dir.path(), &["output", "1", "60"]);
+    let mut b = spawn_worker(dir.path(), &["output", "2", "60"]);
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut last = 0;
+    for _ in 0..120 {
+        let e = next_output(&mut sub).await;
+        assert!(e.seq > last, "in order");
+        last = e.seq;
+        let process = e.payload.split(" output").next().unwrap().to_string();
+        seen.entry(process).or_default().push(e.payload);
+    }
+    assert!(a.0.wait().unwrap().success(), "worker 1 failed");
+    assert!(b.0.wait().unwrap().success(), "worker 2 failed");
+    for p in 1..=2 {
+        let want: Vec<String> = (0..60).map(|i| format!("process {p} output {i}")).collect();
+        assert_eq!(seen[&format!("process {p}")], want);
+    }
+    assert_eq!(log.last_seq(SESSION).await.unwrap(), 0, "no events written");
 }

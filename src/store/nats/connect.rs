@@ -11,7 +11,7 @@ use super::codec::ALL_SUBJECTS;
 use super::retry::retry;
 use super::url::{NatsUrl, NatsUrlError};
 use crate::store::Cause;
-use crate::store::NatsError;
+use crate::store::{NatsError, OutputRetention};
 
 pub const DEFAULT_STREAM: &str = "ITERATR";
 
@@ -30,6 +30,8 @@ pub struct NatsOptions {
     /// How long an operation keeps retrying while the server is unreachable (restart, leader
     /// election) before it fails.
     pub retry_for: Duration,
+    /// The limits of the output stream (`<stream>_OUTPUT`), set when it is created or opened.
+    pub output_retention: OutputRetention,
 }
 
 impl NatsOptions {
@@ -50,6 +52,7 @@ impl NatsOptions {
             replicas: 1,
             stream: DEFAULT_STREAM.to_string(),
             retry_for: Duration::from_secs(60),
+            output_retention: OutputRetention::default(),
         }
     }
 
@@ -188,7 +191,7 @@ pub(super) async fn connect(opts: &NatsOptions) -> Result<Connected, NatsError> 
     })
 }
 
-fn is_permanent_stream_error(e: &CreateStreamError) -> bool {
+pub(super) fn is_permanent_stream_error(e: &CreateStreamError) -> bool {
     use jetstream::context::CreateStreamErrorKind as K;
     match e.kind() {
         K::EmptyStreamName | K::InvalidStreamName | K::DomainAndExternalSet => true,

@@ -23,12 +23,15 @@
 //!
 //! Files: [`connect`] (options, connection, stream), [`codec`] (messages), [`follow`] (live
 //! subscriptions), [`retry`] (waiting out an unreachable server), [`url`] (server addresses),
-//! [`managed`] (the local nats-server of `--nats-server`).
+//! [`managed`] (the local nats-server of `--nats-server`); the agent's output stream beside the
+//! sessions in [`output`] (stream, limits, follow) and [`output_codec`] (messages).
 
 mod codec;
 mod connect;
 mod follow;
 pub mod managed;
+mod output;
+mod output_codec;
 mod retry;
 mod url;
 
@@ -47,7 +50,10 @@ use tokio::sync::{mpsc, watch};
 use self::codec::{ALL_SUBJECTS, Batch, Encoded, decode, session_of, subject};
 use self::retry::{never, pause_before_resuming, retry};
 use super::{AnyError, Cause};
-use super::{EventLog, NatsError, SessionInfo, StoreError, StoredEvent, Subscription};
+use super::{
+    EventLog, NatsError, OutputEntry, OutputSubscription, SessionInfo, StoreError, StoredEvent,
+    Subscription,
+};
 use crate::session::{Event, validate_session_name};
 
 pub use self::connect::{DEFAULT_STREAM, NatsOptions};
@@ -75,6 +81,7 @@ struct Inner {
     /// (here or elsewhere) an entry can only point too early, never too late: new messages always
     /// get higher stream sequences.
     index: Mutex<HashMap<String, BTreeMap<u64, u64>>>,
+    output: output::OutputStream,
 }
 
 impl NatsLog {
@@ -97,6 +104,11 @@ impl NatsLog {
                 retry_for: opts.retry_for,
                 link: connected.link,
                 index: Mutex::new(HashMap::new()),
+                output: output::OutputStream::new(
+                    &opts.stream,
+                    connected.url.clone(),
+                    opts.output_retention,
+                ),
             }),
             _keep: keep,
         })
@@ -394,7 +406,7 @@ impl Inner {
         .await
         .map_err(|e| self.unreachable("resetting the session", e))?;
         self.forget(session);
-        Ok(())
+        self.reset_output(session).await
     }
 }
 
@@ -453,5 +465,41 @@ impl EventLog for NatsLog {
     async fn reset(&self, session: &str) -> Result<(), StoreError> {
         validate_session_name(session)?;
         self.inner.reset(session).await
+    }
+
+    async fn append_output(
+        &self,
+        session: &str,
+        records: Vec<(i64, String)>,
+    ) -> Result<u64, StoreError> {
+        validate_session_name(session)?;
+        super::output::validate_output(session, &records)?;
+        self.inner.append_output(session, records).await
+    }
+
+    async fn read_output(
+        &self,
+        session: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutputEntry>, StoreError> {
+        validate_session_name(session)?;
+        self.inner.read_output(session, after, limit).await
+    }
+
+    async fn subscribe_output(
+        &self,
+        session: &str,
+        after: u64,
+    ) -> Result<OutputSubscription, StoreError> {
+        validate_session_name(session)?;
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER);
+        tokio::spawn(output::follow_output(
+            Arc::clone(&self.inner),
+            session.to_string(),
+            after,
+            tx,
+        ));
+        Ok(OutputSubscription::from_channel(rx))
     }
 }

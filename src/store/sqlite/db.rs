@@ -99,6 +99,11 @@ fn check_schema(conn: &Connection) -> rusqlite::Result<Schema> {
 }
 
 /// Creates the tables if they are missing (safe when several processes race to do it).
+///
+/// The output tables (`output`, `output_sessions`, see `output.rs`) came after schema version 1
+/// and are created here on any database, old or new, without raising the version: the version
+/// says when an older iteratr could misread what is stored, and an older one never looks at
+/// these tables (it still opens the database; its `reset` leaves a session's output to age out).
 pub(super) fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "BEGIN IMMEDIATE;
@@ -110,6 +115,20 @@ pub(super) fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
              type    TEXT NOT NULL,
              payload TEXT NOT NULL,
              PRIMARY KEY (session, seq)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS output (
+             seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+             session   TEXT NOT NULL,
+             at_ms     INTEGER NOT NULL,
+             stored_ms INTEGER NOT NULL,
+             bytes     INTEGER NOT NULL,
+             payload   TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS output_by_session ON output (session, seq, bytes);
+         CREATE INDEX IF NOT EXISTS output_by_age ON output (stored_ms, session, bytes);
+         CREATE TABLE IF NOT EXISTS output_sessions (
+             session TEXT PRIMARY KEY,
+             bytes   INTEGER NOT NULL
          ) WITHOUT ROWID;
          INSERT OR IGNORE INTO iteratr_meta (key, value) VALUES ('schema_version', '1');
          COMMIT;",

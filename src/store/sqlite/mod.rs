@@ -5,11 +5,14 @@
 //! primary key (session, seq) turns any race that slipped through into an error, never an
 //! overwrite. Other processes' appends are noticed by polling `PRAGMA data_version`, which changes
 //! whenever another connection commits.
+//!
+//! The agent's output lives in its own tables beside the events ([`output`]), written through a
+//! second connection.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -19,11 +22,13 @@ use tokio::sync::{mpsc, watch};
 
 use self::db::{connect, db_error, init_schema, retry_busy};
 use super::{
-    CorruptReason, EventLog, SessionInfo, SqliteError, StoreError, StoredEvent, Subscription,
+    CorruptReason, EventLog, OutputEntry, OutputRetention, OutputSubscription, SessionInfo,
+    SqliteError, StoreError, StoredEvent, Subscription,
 };
 use crate::session::{Event, validate_session_name};
 
 mod db;
+mod output;
 
 const SCHEMA_VERSION: i64 = 1;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +45,14 @@ struct Inner {
     conn: Mutex<Connection>,
     /// Bumped on every change this process makes or sees; subscribers wait on it.
     changed: watch::Sender<u64>,
+    /// The same for the output stream: output appends do not wake the event subscribers.
+    output_changed: watch::Sender<u64>,
     watcher_running: AtomicBool,
+    /// The connection output goes through, opened on first use (see [`output`]).
+    output_conn: Mutex<Option<Connection>>,
+    retention: OutputRetention,
+    /// When this process last deleted expired output (ms since the epoch).
+    last_sweep_ms: AtomicI64,
 }
 
 impl Inner {
@@ -57,6 +69,15 @@ impl Inner {
     fn notify(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
+
+    fn notify_output(&self) {
+        self.output_changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Subscribers of events or output in this process (the watcher runs while there are any).
+    fn subscribers(&self) -> usize {
+        self.changed.receiver_count() + self.output_changed.receiver_count()
+    }
 }
 
 impl SqliteLog {
@@ -68,6 +89,11 @@ impl SqliteLog {
 
     /// Opens the log in `data_dir`, creating the directory (owner-only) and the database if needed.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, OutputRetention::default())
+    }
+
+    /// [`SqliteLog::open`], keeping the agent's output within `retention`.
+    pub fn open_with(data_dir: &Path, retention: OutputRetention) -> Result<Self, StoreError> {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -94,12 +120,20 @@ impl SqliteLog {
                 .into());
             }
         }
-        Self::open_file(db)
+        Self::open_file(db, retention)
     }
 
     /// Opens the log in `data_dir` only if it exists: [`StoreError::NotFound`] otherwise. For
     /// commands that only read, so they never leave a data dir behind.
     pub fn open_existing(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_existing_with(data_dir, OutputRetention::default())
+    }
+
+    /// [`SqliteLog::open_existing`], keeping the agent's output within `retention`.
+    pub fn open_existing_with(
+        data_dir: &Path,
+        retention: OutputRetention,
+    ) -> Result<Self, StoreError> {
         if data_dir.exists() && !data_dir.is_dir() {
             return Err(SqliteError::NotADirectory {
                 dir: data_dir.to_path_buf(),
@@ -110,19 +144,24 @@ impl SqliteLog {
         if !db.exists() {
             return Err(StoreError::NotFound(data_dir.to_path_buf()));
         }
-        Self::open_file(db)
+        Self::open_file(db, retention)
     }
 
-    fn open_file(path: PathBuf) -> Result<Self, StoreError> {
+    fn open_file(path: PathBuf, retention: OutputRetention) -> Result<Self, StoreError> {
         let conn = connect(&path)?;
         retry_busy(|| init_schema(&conn)).map_err(|e| db_error(&path, e))?;
         let (changed, _) = watch::channel(0);
+        let (output_changed, _) = watch::channel(0);
         Ok(SqliteLog {
             inner: Arc::new(Inner {
                 path,
                 conn: Mutex::new(conn),
                 changed,
+                output_changed,
                 watcher_running: AtomicBool::new(false),
+                output_conn: Mutex::new(None),
+                retention,
+                last_sweep_ms: AtomicI64::new(0),
             }),
         })
     }
@@ -181,16 +220,19 @@ fn watch_commits(weak: Weak<Inner>, path: &Path) {
     // A commit may have landed between the subscriber's last read and this baseline: wake the
     // subscribers once so they read again, or they could wait for a change already counted.
     match weak.upgrade() {
-        Some(inner) => inner.notify(),
+        Some(inner) => {
+            inner.notify();
+            inner.notify_output();
+        }
         None => return,
     }
     loop {
         std::thread::sleep(POLL_INTERVAL);
         let Some(inner) = weak.upgrade() else { return };
-        if inner.changed.receiver_count() == 0 {
+        if inner.subscribers() == 0 {
             inner.watcher_running.store(false, Ordering::SeqCst);
             // A subscriber may have arrived between the check and the store; if so, keep going.
-            if inner.changed.receiver_count() == 0
+            if inner.subscribers() == 0
                 || inner
                     .watcher_running
                     .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
@@ -202,7 +244,9 @@ fn watch_commits(weak: Weak<Inner>, path: &Path) {
         let now = version(&conn);
         if now != last {
             last = now;
+            // Either table may have changed; each kind of subscriber reads its own.
             inner.notify();
+            inner.notify_output();
         }
     }
 }
@@ -423,14 +467,60 @@ impl EventLog for SqliteLog {
         validate_session_name(session)?;
         let session = session.to_string();
         self.blocking(move |inner| {
-            let conn = inner.conn();
-            conn.execute("DELETE FROM events WHERE session = ?1", [&session])
+            let mut conn = inner.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| inner.err(e))?;
+            tx.execute("DELETE FROM events WHERE session = ?1", [&session])
+                .map_err(|e| inner.err(e))?;
+            output::delete_session(&tx, &session).map_err(|e| inner.err(e))?;
+            tx.commit().map_err(|e| inner.err(e))?;
             drop(conn);
             inner.notify();
+            inner.notify_output();
             Ok(())
         })
         .await
+    }
+
+    async fn append_output(
+        &self,
+        session: &str,
+        records: Vec<(i64, String)>,
+    ) -> Result<u64, StoreError> {
+        validate_session_name(session)?;
+        super::output::validate_output(session, &records)?;
+        let session = session.to_string();
+        self.blocking(move |inner| output::append(inner, &session, &records))
+            .await
+    }
+
+    async fn read_output(
+        &self,
+        session: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutputEntry>, StoreError> {
+        validate_session_name(session)?;
+        let session = session.to_string();
+        self.blocking(move |inner| output::read(inner, &session, after, limit))
+            .await
+    }
+
+    async fn subscribe_output(
+        &self,
+        session: &str,
+        after: u64,
+    ) -> Result<OutputSubscription, StoreError> {
+        validate_session_name(session)?;
+        let changes = self.inner.output_changed.subscribe();
+        self.ensure_watcher();
+        Ok(output::subscribe(
+            Arc::clone(&self.inner),
+            session.to_string(),
+            after,
+            changes,
+        ))
     }
 }
 

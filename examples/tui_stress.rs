@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iteratr::acp::permission::{Approvals, ApproveMode};
-use iteratr::acp::policy::Policy;
+use iteratr::acp::permissions::policy::Policy;
+use iteratr::acp::permissions::{Approvals, ApproveMode};
 use iteratr::acp::{Agent, AgentSpec, AgentUpdate, UpdateSink};
 use iteratr::frontend::BuildEvent;
 use iteratr::tui::{App, draw};

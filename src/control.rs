@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::acp::permission::Approvals;
+use crate::acp::permissions::Approvals;
 use crate::frontend::Op;
 use crate::session::Author;
 use crate::session_handle::SessionHandle;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::acp::agents::Asking;
 use crate::acp::opencode;
-use crate::acp::permission::{Approvals, ApproveMode};
-use crate::acp::policy::Policy;
+use crate::acp::permissions::policy::Policy;
+use crate::acp::permissions::{Approvals, ApproveMode};
 use crate::acp::{Agent, AgentSpec, AgentUpdate};
 use crate::store::{EventLog, SqliteLog, StoreError};
 

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::connection::run;
 use super::models::{self, Route};
-use super::permission::Approvals;
+use super::permissions::Approvals;
 use super::{AgentInfo, AgentUpdate};
 
 /// How a prompt's turn ended: the agent's stop reason, and the tokens it says the turn used.

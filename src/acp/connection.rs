@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use super::client::{AgentError, AgentSpec, McpEntry, Op, UpdateSink};
-use super::permission::{CallInfo, Decided, ToolCalls};
-use super::policy::{Sandbox, slice_lines};
+use super::permissions::policy::{Sandbox, slice_lines};
+use super::permissions::{CallInfo, Decided, ToolCalls};
 use super::updates::{Taken, take_updates};
 use super::{AgentInfo, AgentUpdate, convert_updates};
 use crate::frontend::AgentExit;

@@ -8,8 +8,7 @@ mod connection;
 mod models;
 pub mod opencode;
 pub mod ordered_json;
-pub mod permission;
-pub mod policy;
+pub mod permissions;
 mod updates;
 
 use serde::Serialize;

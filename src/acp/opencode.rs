@@ -20,7 +20,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::ordered_json::{Json, parse_jsonc};
-use super::policy::wildcard;
+use super::permissions::policy::wildcard;
 
 /// opencode's tools, named when a catch-all rule cannot be used.
 const TOOLS: [&str; 15] = [

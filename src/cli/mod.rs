@@ -210,8 +210,8 @@ pub struct BuildArgs {
     pub deny_tools: Vec<String>,
     /// Permission requests no --deny-tools rule refuses: allow them (auto), or ask in the
     /// full-screen interface (ask; with --headless they are denied)
-    #[arg(long, env = "ITERATR_APPROVE", value_enum, default_value_t = crate::acp::permission::ApproveMode::Auto, value_name = "MODE")]
-    pub approve: crate::acp::permission::ApproveMode,
+    #[arg(long, env = "ITERATR_APPROVE", value_enum, default_value_t = crate::acp::permissions::ApproveMode::Auto, value_name = "MODE")]
+    pub approve: crate::acp::permissions::ApproveMode,
     /// Cancel a turn that runs longer than this (e.g. 30m, 90s)
     #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
     pub iteration_timeout: Duration,

@@ -63,7 +63,7 @@ pub(super) struct Checked {
     spec_path: PathBuf,
     pub(super) session: SessionName,
     template: PromptTemplate,
-    policy: crate::acp::policy::Policy,
+    policy: crate::acp::permissions::policy::Policy,
     agent: Vec<String>,
 }
 
@@ -86,7 +86,7 @@ pub(super) fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
         ),
     };
     let template = load_template(args.template.as_deref())?;
-    let policy = crate::acp::policy::Policy::from_patterns(&args.deny_tools)
+    let policy = crate::acp::permissions::policy::Policy::from_patterns(&args.deny_tools)
         .map_err(|e| anyhow::anyhow!("--deny-tools: {e}"))?;
     let agent = crate::process::split_command_line(&args.agent)
         .map_err(|e| anyhow::anyhow!("--agent / ITERATR_AGENT: {e}"))?;
@@ -190,11 +190,11 @@ async fn start(
     events: tokio::sync::mpsc::UnboundedSender<crate::frontend::BuildEvent>,
     interrupt: &tokio_util::sync::CancellationToken,
     lease: Option<crate::orchestrator::LeaseGuard>,
-) -> anyhow::Result<(Run, Arc<crate::acp::permission::Approvals>)> {
+) -> anyhow::Result<(Run, Arc<crate::acp::permissions::Approvals>)> {
     Ok(match team {
         Some(team) => {
             // One set of answers for every worker's agent, given by the one front end.
-            let approvals = Arc::new(crate::acp::permission::Approvals::new(
+            let approvals = Arc::new(crate::acp::permissions::Approvals::new(
                 opts.policy.clone(),
                 opts.approve,
                 opts.interactive,

@@ -227,7 +227,7 @@ pub(crate) async fn run_tui(
     events: tokio::sync::mpsc::UnboundedReceiver<crate::frontend::BuildEvent>,
     session: Arc<SessionHandle>,
     interrupt: Option<tokio_util::sync::CancellationToken>,
-    approvals: Option<Arc<crate::acp::permission::Approvals>>,
+    approvals: Option<Arc<crate::acp::permissions::Approvals>>,
 ) -> anyhow::Result<()> {
     use crate::tui::AppNotice;
     let (ops_tx, mut ops_rx) = tokio::sync::mpsc::unbounded_channel::<crate::frontend::Op>();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Orchestrator;
 use crate::acp::McpEntry;
-use crate::acp::permission::ApproveMode;
+use crate::acp::permissions::ApproveMode;
 use crate::frontend::BuildEvent;
 use crate::mcp::{HttpOptions, McpScope, PromptSource, SessionTools, serve_http};
 

@@ -33,8 +33,8 @@ pub(crate) use summary::{Outcome, RunSummary};
 pub(crate) use team::{Team, run_team, worker_branch};
 pub(crate) use worker::Role;
 
-use crate::acp::permission::{Approvals, ApproveMode};
-use crate::acp::policy::Policy;
+use crate::acp::permissions::policy::Policy;
+use crate::acp::permissions::{Approvals, ApproveMode};
 use crate::acp::{Agent, AgentUpdate, UpdateSink};
 use crate::frontend::BuildEvent;
 use crate::mcp::HttpServer;

@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::acp::agents::Asking;
 use crate::acp::opencode;
-use crate::acp::permission::ApproveMode;
-use crate::acp::policy::Policy;
+use crate::acp::permissions::ApproveMode;
+use crate::acp::permissions::policy::Policy;
 use crate::acp::{AgentInfo, AgentUpdate};
 use crate::frontend::BuildEvent;
 use crate::session::{Author, Command};

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::policy::Policy;
+pub mod policy;
+
+use self::policy::Policy;
 use super::{AgentUpdate, Diff};
 use crate::session::PermissionDecision;
 
@@ -319,7 +321,7 @@ impl Approvals {
 
 #[cfg(test)]
 mod tests {
-    use super::super::policy::Pattern;
+    use super::policy::Pattern;
     use super::*;
     use serde_json::json;
     use std::sync::Arc;

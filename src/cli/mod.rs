@@ -132,6 +132,12 @@ pub enum Commands {
         /// Session to follow (default: the only one)
         #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
         session: Option<String>,
+        /// Print progress lines, the agent's output included, instead of the full-screen interface (also without a terminal); ends when the build that runs ends
+        #[arg(long)]
+        headless: bool,
+        /// With --headless: print one JSON object per line
+        #[arg(long)]
+        json: bool,
     },
     /// Session tools for MCP clients
     Mcp {
@@ -337,7 +343,14 @@ impl Cli {
     pub fn uses_terminal(&self, stdout_is_terminal: bool) -> bool {
         (matches!(&self.command, Commands::Build(args) | Commands::Worker(args) if !args.headless)
             && stdout_is_terminal)
-            || matches!(self.command, Commands::Watch { .. })
+            || matches!(
+                self.command,
+                Commands::Watch {
+                    headless: false,
+                    json: false,
+                    ..
+                }
+            )
     }
 
     /// The store the global options name.

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 
 use super::{follow_log, open_for_writing, run_tui, shutdown_signal, stdout_is_terminal};
 use crate::cli::BuildArgs;
+use crate::output::OutputWriter;
 use crate::session::{SessionName, session_name_from};
 use crate::session_handle::SessionHandle;
 use crate::store::StoreConfig;
@@ -308,16 +309,23 @@ pub(super) async fn drive(
     });
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let session_name = opts.session.clone();
-    let (run, approvals) = start(
-        opts,
-        team,
-        &log,
-        template,
-        events_tx.clone(),
-        &interrupt,
-        lease,
-    )
-    .await?;
+    // What the loop says goes to the front end; the agent's updates also go to the session's
+    // output stream, for watchers elsewhere.
+    let (run_tx, mut run_rx) = tokio::sync::mpsc::unbounded_channel();
+    let tee = {
+        let mut output = OutputWriter::start(log.clone(), session_name.to_string());
+        let events_tx = events_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = run_rx.recv().await {
+                output.observe(&event);
+                if events_tx.send(event).is_err() {
+                    break;
+                }
+            }
+            output.finish().await;
+        })
+    };
+    let (run, approvals) = start(opts, team, &log, template, run_tx, &interrupt, lease).await?;
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.
     let after = if headless {
@@ -354,6 +362,14 @@ pub(super) async fn drive(
                 tracing::warn!("the front end did not receive the log's last events in time");
             }
             follower.abort();
+            // The loop's last updates are written before the build says it ended (the loop's
+            // senders are gone with it; the wait is bounded all the same).
+            if tokio::time::timeout(Duration::from_secs(10), tee)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the agent's last output was not written in time");
+            }
             let _ = events_tx.send(summary.finished());
             summary.outcome
         })

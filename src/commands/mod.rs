@@ -44,7 +44,11 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
         Commands::Resume { session } => pause::run(store, session.as_deref(), false).await,
         Commands::GenTemplate { output, force } => gen_template::run(&output, force),
         Commands::Doctor { agent, timeout } => doctor::run(store, &agent, timeout).await,
-        Commands::Watch { session } => watch::run(store, session.as_deref()).await,
+        Commands::Watch {
+            session,
+            headless,
+            json,
+        } => watch::run(store, session.as_deref(), headless || json, json).await,
         Commands::Mcp {
             command:
                 McpCommand::Serve {

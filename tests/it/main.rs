@@ -45,6 +45,7 @@ mod tui;
 mod tui_markdown;
 mod tui_tmux;
 mod tui_workers;
+mod watch_output;
 mod watch_tmux;
 mod workers;
 mod workers_real;

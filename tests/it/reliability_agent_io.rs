@@ -131,6 +131,36 @@ fn a_flood_of_100000_updates_keeps_memory_bounded() {
         peak <= baseline + FLOOD_EXTRA_MIB,
         "peak RSS {peak} MiB for {UPDATES} updates, {baseline} MiB for {BASELINE}"
     );
+    // Watchers get the same flood from the output stream, coalesced: 7 bytes an update, at most
+    // 4 KiB a record (plus a record where a stream of text breaks), every number once, in order.
+    let (records, bytes, text) = output_stream(&p);
+    println!(
+        "RELIABILITY: agent flood {UPDATES} updates, {records} output records, {bytes} bytes kept"
+    );
+    assert!(records <= UPDATES * 7 / 4096 + 20, "{records} records");
+    let kept = numbers_printed(&text);
+    assert_eq!(kept, (0..UPDATES).collect::<Vec<_>>());
+}
+
+/// The project's output stream as a watcher reads it: records, payload bytes, the agent's text.
+fn output_stream(p: &Project) -> (u64, u64, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let log = iteratr::store::SqliteLog::open(&p.path().join(".iteratr")).unwrap();
+        let entries = iteratr::store::EventLog::read_output(&log, "demo", 0, usize::MAX)
+            .await
+            .unwrap();
+        let bytes = entries.iter().map(|e| e.payload.len() as u64).sum();
+        let text = entries
+            .iter()
+            .map(|e| iteratr::output::OutputRecord::from_json(&e.payload).unwrap())
+            .filter_map(|r| match r.update {
+                iteratr::frontend::AgentUpdate::Text { text } => Some(text),
+                _ => None,
+            })
+            .collect();
+        (entries.len() as u64, bytes, text)
+    })
 }
 
 /// What a flood of 100,000 updates may add to the peak memory of a flood of 1,000.

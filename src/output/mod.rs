@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::frontend::AgentUpdate;
 
+mod reader;
+mod writer;
+
+pub(crate) use reader::follow_output;
+pub(crate) use writer::OutputWriter;
+
 /// Version of the record encoding this build reads and writes.
 pub const OUTPUT_VERSION: u32 = 1;
 
@@ -64,6 +70,79 @@ impl OutputRecord {
             return Err(OutputDecodeError::Newer(record.v));
         }
         Ok(record)
+    }
+}
+
+/// A text chunk longer than this is kept as several records.
+const CHUNK_MAX: usize = 16 * 1024;
+/// Tool output, file contents and inputs are clipped to this many bytes each.
+const FIELD_MAX: usize = 16 * 1024;
+/// A record whose JSON is still bigger than this after clipping is replaced by a notice.
+const RECORD_MAX: usize = crate::store::MAX_OUTPUT_PAYLOAD - 1024;
+
+fn clip_bytes(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let dropped = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!("… ({dropped} bytes more, not kept)"));
+    }
+}
+
+impl OutputRecord {
+    /// This record as records the store takes (each under its size limit): a long text chunk
+    /// split, long tool output and file contents clipped, saying how much was left out.
+    pub fn bounded(mut self) -> Vec<OutputRecord> {
+        if let Some(text) = chunk_mut(&mut self.update)
+            && text.len() > CHUNK_MAX
+        {
+            let whole = std::mem::take(text);
+            let mut pieces = Vec::new();
+            let mut rest = whole.as_str();
+            while !rest.is_empty() {
+                let mut cut = CHUNK_MAX.min(rest.len());
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let mut piece = self.clone();
+                if let Some(t) = chunk_mut(&mut piece.update) {
+                    *t = rest[..cut].to_string();
+                }
+                pieces.push(piece);
+                rest = &rest[cut..];
+            }
+            return pieces;
+        }
+        match &mut self.update {
+            AgentUpdate::ToolUpdate { output, diffs, .. } => {
+                clip_bytes(output, FIELD_MAX);
+                for d in diffs.iter_mut() {
+                    clip_bytes(&mut d.new, FIELD_MAX);
+                    if let Some(old) = &mut d.old {
+                        clip_bytes(old, FIELD_MAX);
+                    }
+                }
+            }
+            AgentUpdate::ToolCall { input, .. } | AgentUpdate::PermissionAsked { input, .. } => {
+                let size = input.as_ref().map_or(0, |i| i.to_string().len());
+                if size > FIELD_MAX {
+                    *input = Some(serde_json::Value::String(format!(
+                        "(an input of {size} bytes, not kept)"
+                    )));
+                }
+            }
+            _ => {}
+        }
+        let size = self.to_json().len();
+        if size > RECORD_MAX {
+            self.update = AgentUpdate::Text {
+                text: format!("[an update of {size} bytes was too large to keep]\n"),
+            };
+        }
+        vec![self]
     }
 }
 

@@ -1,0 +1,204 @@
+//! The agent's live output for watchers (issue 29): a build in one process writes what its agent
+//! does to the session's output stream; `iteratr watch --json` in another process, started late,
+//! first gets what the current iteration already said, then the rest as it comes, and ends when
+//! the build ends. On SQLite and on a real nats-server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::fake_agent::script::{Action, Script, Turn};
+use crate::common::project::{Project, finish, planning_turn, summary, tool};
+use crate::common::{PATIENCE, bin};
+
+/// Planning, then one iteration that says something, calls a tool and waits for `go`, then says
+/// more and completes the session.
+fn script(go: &std::path::Path) -> Script {
+    Script::turns([
+        planning_turn(),
+        Turn::of([
+            Action::say("hello from the agent\n"),
+            tool("note-add", json!({"type": "tip", "content": "watched"})),
+            Action::wait_file(go),
+            Action::say("after the wait\n"),
+            tool("task-batch-add", json!({"tasks": [{"content": "x"}]})),
+            tool("task-status", json!({"id": "TAS-4", "status": "completed"})),
+            tool("task-status", json!({"id": "TAS-1", "status": "completed"})),
+            tool("task-status", json!({"id": "TAS-2", "status": "completed"})),
+            tool("task-status", json!({"id": "TAS-3", "status": "completed"})),
+            summary("watched"),
+            tool("session-complete", json!({"summary": "done"})),
+        ]),
+    ])
+}
+
+/// Reads a child's stdout lines on a thread.
+fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Lines until one contains `needle` (all of them, that one included).
+fn until(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let found = line.contains(needle);
+                seen.push(line);
+                if found {
+                    return;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    panic!(
+        "no line with {needle:?} within {PATIENCE:?}:\n{}",
+        seen.join("\n")
+    );
+}
+
+/// The agent's text as the watcher printed it (`--json` lines of type `agent`).
+fn agent_texts(lines: &[String]) -> String {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "agent" && v["update"]["type"] == "text")
+        .filter_map(|v| v["update"]["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn watched(p: &Project, global: &[&str]) {
+    let go = p.path().join("go");
+    p.script(&script(&go));
+    let build = p.command(&["--headless"]).spawn().unwrap();
+    // The watcher starts late: the agent has already spoken and waits.
+    p.wait_for_agent("waiting");
+    let mut watch = Command::new(bin())
+        .current_dir(p.path())
+        .args(global)
+        .args(["watch", "--json", "--session", "demo"])
+        .envs(p.env.iter().map(|(k, v)| (k, v)))
+        .env_remove("ITERATR_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut watch);
+    let mut seen = Vec::new();
+    until(&rx, "hello from the agent", &mut seen);
+    // The retained tool call, with its result, comes before anything new happens.
+    until(&rx, "\"status\":\"completed\"", &mut seen);
+    assert!(
+        seen.iter().any(|l| l.contains("\"tool_call\"")),
+        "{}",
+        seen.join("\n")
+    );
+    std::fs::write(&go, "").unwrap();
+    until(&rx, "after the wait", &mut seen);
+    // The watcher ends by itself when the build ends.
+    let rest = finish(watch, PATIENCE);
+    assert_eq!(
+        rest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    seen.extend(rx.try_iter());
+    let built = finish(build, PATIENCE);
+    assert_eq!(built.status.code(), Some(0));
+    let text = agent_texts(&seen);
+    assert!(
+        text.contains("hello from the agent\n") && text.contains("after the wait\n"),
+        "{text}"
+    );
+    // Planning's words belong to an earlier iteration: a late watcher starts at the current one.
+    assert!(!text.contains("Planning."), "{text}");
+    // Each line once: nothing doubled between the retained part and the live one.
+    assert_eq!(text.matches("hello from the agent").count(), 1, "{text}");
+    assert_eq!(p.status()["completed"], true);
+}
+
+#[test]
+fn a_late_watcher_on_sqlite_sees_the_current_iterations_output_then_the_rest() {
+    let p = Project::new(Script::turns([]));
+    watched(&p, &[]);
+}
+
+#[test]
+fn a_late_watcher_on_jetstream_sees_the_current_iterations_output_then_the_rest() {
+    let server = crate::common::nats::NatsServer::start();
+    let p = Project::new(Script::turns([])).with_env("ITERATR_NATS_URL", &server.url());
+    watched(&p, &[]);
+    assert!(
+        !p.path().join(".iteratr/iteratr.db").exists(),
+        "build and watcher used JetStream"
+    );
+}
+
+/// A record the watcher cannot read (damaged, or from a newer iteratr) is said and skipped; the
+/// records after it are shown.
+#[test]
+fn an_unreadable_output_record_is_skipped_with_a_notice() {
+    use iteratr::frontend::AgentUpdate;
+    use iteratr::output::OutputRecord;
+    use iteratr::session::{Author, Event, EventKind};
+    use iteratr::store::{EventLog, SqliteLog};
+    let p = Project::new(Script::turns([]));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let log = SqliteLog::open(&p.path().join(".iteratr")).unwrap();
+        let hello = Event::new(
+            1,
+            Author::User,
+            EventKind::UserMessage { text: "hi".into() },
+        );
+        log.append("demo", 0, vec![hello]).await.unwrap();
+        let good = |text: &str| {
+            OutputRecord::new(None, None, AgentUpdate::Text { text: text.into() }).to_json()
+        };
+        let newer = good("from the future").replace("\"v\":1", "\"v\":7");
+        log.append_output(
+            "demo",
+            vec![
+                (1, good("before\n")),
+                (2, "{not json".into()),
+                (3, newer),
+                (4, good("after\n")),
+            ],
+        )
+        .await
+        .unwrap();
+    });
+    let mut watch = Command::new(bin())
+        .current_dir(p.path())
+        .args(["watch", "--json", "--session", "demo"])
+        .env_remove("ITERATR_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut watch);
+    let mut seen = Vec::new();
+    until(&rx, "after", &mut seen);
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let notices: Vec<&String> = seen.iter().filter(|l| l.contains("unreadable")).collect();
+    assert_eq!(notices.len(), 2, "{}", seen.join("\n"));
+    assert!(notices[1].contains("newer iteratr"), "{}", notices[1]);
+    assert_eq!(agent_texts(&seen), "before\nafter\n");
+}

@@ -121,6 +121,14 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
                 .into(),
         ),
         EventKind::SessionResumed => info("resumed".into()),
+        EventKind::StopRequested { now, who } => {
+            let who = if who.is_empty() { "someone" } else { who };
+            warning(if *now {
+                format!("stop requested by {who}: the turn is stopped now")
+            } else {
+                format!("stop requested by {who}: the build stops after this iteration")
+            })
+        }
         EventKind::SessionReset { .. } => warning("session reset".into()),
         // A build says these as they happen, with what the log does not keep.
         EventKind::HookRan { .. } if watching => {

@@ -198,6 +198,17 @@ pub fn runs(pid: u32) -> bool {
 
 /// This machine's name, as leases and workers' names record it: `ITERATR_HOST` where set (containers whose host name
 /// changes at every start; a name no other machine uses), else the host name.
+/// Who runs this command, for the session's record of who asked what: `user@host`.
+pub fn who() -> String {
+    let user = ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|u| u.trim().to_string())
+        .find(|u| !u.is_empty())
+        .unwrap_or_else(|| "someone".into());
+    format!("{user}@{}", host_name())
+}
+
 pub fn host_name() -> String {
     std::env::var("ITERATR_HOST")
         .ok()

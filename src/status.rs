@@ -57,6 +57,9 @@ struct StatusJson<'a> {
     permissions: &'a crate::session::Permissions,
     /// Set while the session's build is asked to pause: who asked, and when.
     paused: Option<&'a crate::session::Pause>,
+    /// Set once the session's build is asked to stop (until the next build starts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<&'a crate::session::StopRequest>,
     /// Tokens and cost of all iterations, as the agent reported them.
     usage: crate::session::Usage,
 }
@@ -77,6 +80,7 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
         completed_at: state.completed.as_ref().map(|c| format_time(c.at_ms)),
         completion_summary: state.completed.as_ref().and_then(|c| c.summary.as_deref()),
         paused: state.paused.as_ref(),
+        stop: state.stop.as_ref(),
         usage: state.usage(),
         counts,
         next_task: state.next_task().map(|t| t.label()),
@@ -165,6 +169,19 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
             "Paused: since {} (asked by the {}); `iteratr resume` goes on",
             format_time(pause.at_ms),
             pause.by.as_str()
+        );
+    }
+    if let Some(stop) = &state.stop {
+        let _ = writeln!(
+            out,
+            "Stop: asked {}by {} at {}",
+            if stop.now { "now " } else { "" },
+            if stop.who.is_empty() {
+                "someone"
+            } else {
+                &stop.who
+            },
+            format_time(stop.at_ms)
         );
     }
     let _ = writeln!(out, "Tasks: {}", task_counts(state));

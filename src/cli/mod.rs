@@ -150,6 +150,24 @@ pub enum Commands {
         #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
         session: Option<String>,
     },
+    /// Ask the build of a session to stop after the iteration that runs, or at once (from any terminal)
+    Stop {
+        /// The session (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+        /// Stop the turn that runs now (it is recorded as interrupted)
+        #[arg(long)]
+        now: bool,
+    },
+    /// Send the agent of a session's build a message (from any terminal), as typing in the full-screen interface does
+    Message {
+        /// The session (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+        /// What to tell the agent
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
     /// Let a paused build go on
     Resume {
         /// The session (default: the only one)

@@ -326,6 +326,7 @@ pub(super) async fn drive(
         })
     };
     let (run, approvals) = start(opts, team, &log, template, run_tx, &interrupt, lease).await?;
+    let stop_now = stop_when_asked(log.clone(), session_name.to_string(), interrupt.clone());
     // The front end follows the session log itself, as a TUI on another machine would. The
     // full-screen interface folds the whole history; the progress lines start from now.
     let after = if headless {
@@ -362,6 +363,7 @@ pub(super) async fn drive(
                 tracing::warn!("the front end did not receive the log's last events in time");
             }
             follower.abort();
+            stop_now.abort();
             // The loop's last updates are written before the build says it ended (the loop's
             // senders are gone with it; the wait is bounded all the same).
             if tokio::time::timeout(Duration::from_secs(10), tee)
@@ -396,4 +398,30 @@ pub(super) async fn drive(
         eprintln!("error: {message}");
     }
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// `iteratr stop --now` from anywhere stops the turn that runs, as Ctrl+C does (a plain stop
+/// is the loop's own next step).
+fn stop_when_asked(
+    log: Arc<dyn crate::store::EventLog>,
+    session: String,
+    interrupt: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let after = log.last_seq(&session).await.unwrap_or(0);
+        let Ok(mut sub) = log.subscribe(&session, after).await else {
+            tracing::warn!("cannot follow the session log for `iteratr stop --now`");
+            return;
+        };
+        while let Some(Ok(stored)) = sub.next().await {
+            if matches!(
+                stored.event.kind,
+                crate::session::EventKind::StopRequested { now: true, .. }
+            ) {
+                tracing::info!("stop --now asked; stopping the turn");
+                interrupt.cancel();
+                return;
+            }
+        }
+    })
 }

@@ -8,6 +8,7 @@ pub mod gen_template;
 pub mod mcp;
 pub mod pause;
 pub mod status;
+pub mod stop;
 pub mod watch;
 pub mod worker;
 
@@ -42,6 +43,10 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
         Commands::Config => config::run(settings),
         Commands::Pause { session } => pause::run(store, session.as_deref(), true).await,
         Commands::Resume { session } => pause::run(store, session.as_deref(), false).await,
+        Commands::Stop { session, now } => stop::stop(store, session.as_deref(), now).await,
+        Commands::Message { session, text } => {
+            stop::message(store, session.as_deref(), &text).await
+        }
         Commands::GenTemplate { output, force } => gen_template::run(&output, force),
         Commands::Doctor { agent, timeout } => doctor::run(store, &agent, timeout).await,
         Commands::Watch {

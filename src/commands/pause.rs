@@ -3,29 +3,35 @@
 //! in the session's log, so they reach a headless build, a full-screen one, and every `watch`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::bail;
-
-use super::{Picked, open_for_reading, pick_session, several};
 use crate::session::{Author, Command};
 use crate::session_handle::SessionHandle;
 use crate::store::StoreConfig;
+
+/// The session a control command names (or the only one), to ask something of its build.
+pub(super) async fn open_picked(
+    store: &StoreConfig,
+    session: Option<&str>,
+) -> anyhow::Result<SessionHandle> {
+    use super::{Picked, open_for_reading, pick_session, several};
+    let Some(log) = open_for_reading(store).await? else {
+        anyhow::bail!("there are no sessions in {} yet", store.describe());
+    };
+    let name = match pick_session(log.as_ref(), session, store, true).await? {
+        Picked::One(name) => name,
+        Picked::None => anyhow::bail!("there are no sessions in {} yet", store.describe()),
+        Picked::Several(many) => return Err(several(store, &many)),
+    };
+    Ok(SessionHandle::open(log, &name).await?)
+}
 
 pub async fn run(
     store: &StoreConfig,
     session: Option<&str>,
     pause: bool,
 ) -> anyhow::Result<ExitCode> {
-    let Some(log) = open_for_reading(store).await? else {
-        bail!("there are no sessions in {} yet", store.describe());
-    };
-    let name = match pick_session(log.as_ref(), session, store, true).await? {
-        Picked::One(name) => name,
-        Picked::None => bail!("there are no sessions in {} yet", store.describe()),
-        Picked::Several(many) => return Err(several(store, &many)),
-    };
-    let handle = SessionHandle::open(Arc::clone(&log), &name).await?;
+    let handle = open_picked(store, session).await?;
+    let name = handle.name().to_string();
     let cmd = if pause {
         Command::Pause
     } else {

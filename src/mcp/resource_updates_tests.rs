@@ -147,6 +147,13 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
         (vec![EventKind::SessionPaused], EventKind::SessionResumed),
         (
             vec![],
+            EventKind::StopRequested {
+                now: true,
+                who: "ana@laptop".into(),
+            },
+        ),
+        (
+            vec![],
             EventKind::AgentStarted {
                 name: "fake".into(),
                 version: "1".into(),
@@ -164,7 +171,11 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
         ),
         (vec![], EventKind::SessionReset { reason: None }),
         (
-            vec![],
+            // A new build: the stop asked of the one before no longer holds.
+            vec![EventKind::StopRequested {
+                now: false,
+                who: String::new(),
+            }],
             EventKind::LeaseAcquired {
                 holder: holder(),
                 ttl_ms: 3_600_000,
@@ -264,7 +275,7 @@ fn keys(part: session::Part) -> &'static [&'static str] {
         session::Part::Iterations => &["iterations", "usage"],
         session::Part::Messages => &["messages"],
         session::Part::Completion => &["completed", "completed_at", "completion_summary"],
-        session::Part::Pause => &["paused"],
+        session::Part::Pause => &["paused", "stop"],
         session::Part::Agent => &["agent"],
         session::Part::Lease => &["builder", "builder_text"],
         session::Part::Permissions => &["permissions"],

@@ -489,8 +489,13 @@ impl Orchestrator {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = self.interrupt.cancelled() => return Ok(false),
             }
-            if self.session.refresh().await?.paused.is_none() {
+            let state = self.session.refresh().await?;
+            if state.paused.is_none() {
                 self.info("resumed");
+                return Ok(true);
+            }
+            // Asked to stop while paused: the next step says so.
+            if state.stop.is_some() {
                 return Ok(true);
             }
         }

@@ -68,6 +68,17 @@ pub(super) fn before_turn(state: &SessionState, kind: Kind, c: Counters, limits:
             ),
         );
     }
+    if let Some(stop) = &state.stop {
+        let who = if stop.who.is_empty() {
+            "someone"
+        } else {
+            &stop.who
+        };
+        return Step::Stop(
+            Outcome::Interrupted,
+            format!("stopped: {who} asked for it; run the same command again to go on"),
+        );
+    }
     if let Some(pause) = &state.paused {
         return Step::Paused(pause.by);
     }

@@ -74,6 +74,27 @@ fn a_pause_is_waited_out_by_every_loop() {
 }
 
 #[test]
+fn a_stop_request_ends_every_loop_before_its_next_turn_even_a_paused_one() {
+    let mut kinds = planned();
+    kinds.push(EventKind::SessionPaused);
+    kinds.push(EventKind::StopRequested {
+        now: false,
+        who: "ana@laptop".into(),
+    });
+    let state = session(&kinds);
+    for kind in KINDS {
+        assert_eq!(
+            before_turn(&state, kind, Counters::default(), NO_LIMITS),
+            Step::Stop(
+                Outcome::Interrupted,
+                "stopped: ana@laptop asked for it; run the same command again to go on".into()
+            ),
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
 fn planning_comes_first_and_is_planned_again_under_the_next_number_after_a_failure() {
     let fresh = session(&[task(1, TaskStatus::Remaining)]);
     assert_eq!(

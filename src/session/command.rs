@@ -121,6 +121,11 @@ pub enum Command {
     Pause,
     /// Let a paused loop go on.
     Resume,
+    /// Ask the build that runs to stop after its iteration, or `now`; `who` as `user@host`.
+    RequestStop {
+        now: bool,
+        who: String,
+    },
     CompleteSession {
         summary: Option<String>,
     },
@@ -405,6 +410,10 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
         Command::Pause => vec![ev(EventKind::SessionPaused)],
         Command::Resume if state.paused.is_none() => Vec::new(),
         Command::Resume => vec![ev(EventKind::SessionResumed)],
+        Command::RequestStop { now, who } => super::stop::request(state, ctx.now_ms, *now, who)?
+            .into_iter()
+            .map(ev)
+            .collect(),
         Command::CompleteSession { summary } => {
             let open = state.unfinished_tasks();
             if !open.is_empty() {

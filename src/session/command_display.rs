@@ -39,6 +39,8 @@ impl std::fmt::Display for Command {
             Command::RecordHook { point, .. } => write!(f, "the run of the {point} hook"),
             Command::Pause => write!(f, "the pause of the session"),
             Command::Resume => write!(f, "the resumption of the session"),
+            Command::RequestStop { now: false, .. } => write!(f, "the stop of the build"),
+            Command::RequestStop { now: true, .. } => write!(f, "the stop of the build, now"),
             Command::CompleteSession { .. } => write!(f, "the completion of the session"),
             Command::Reset { .. } => write!(f, "the reset of the session"),
             Command::AgentStarted { name, .. } => write!(f, "the start of the agent {name}"),

@@ -80,6 +80,10 @@ pub enum DomainError {
     )]
     UnfinishedTasks { open: Vec<String> },
     #[error(
+        "no build runs this session now, so there is nothing to stop (`iteratr status` shows the last one)"
+    )]
+    NoBuildRunning,
+    #[error(
         "iteration {given} cannot start: iteration {latest} already started; the next one is {}",
         .latest + 1
     )]

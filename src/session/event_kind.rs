@@ -202,6 +202,16 @@ event_kinds! {
     SessionPaused version 1 changes [Pause];
     /// And to go on.
     SessionResumed version 1 changes [Pause];
+    /// Someone asked the build that runs to stop (`iteratr stop`): after the iteration that runs,
+    /// or `now` (the turn is stopped and recorded interrupted), and of its workers anywhere. It
+    /// holds until the next build takes the session.
+    StopRequested {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        now: bool,
+        /// Who asked, as `user@host`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        who: String,
+    } version 3 changes [Pause];
     /// The loop started an agent: what it said it is in `initialize`.
     AgentStarted {
         name: String,
@@ -226,7 +236,8 @@ event_kinds! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     } version 1 changes [Tasks, Notes, Iterations, Messages, Completion, Pause, Agent, Permissions];
-    /// A build took charge of the session: one builder at a time. The lease lapses `ttl_ms`
+    /// A build took charge of the session (a stop asked of an earlier one no longer holds): one
+    /// builder at a time. The lease lapses `ttl_ms`
     /// after its last renewal.
     LeaseAcquired {
         holder: LeaseHolder,
@@ -234,7 +245,7 @@ event_kinds! {
         /// The holder it replaced while that one's lease still ran (`--takeover`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         took_over_from: Option<String>,
-    } version 1 changes [Lease];
+    } version 1 changes [Lease, Pause];
     /// The holder is still at work.
     LeaseRenewed {
         id: String,

@@ -17,6 +17,7 @@ pub mod names;
 mod parts;
 mod queries;
 mod state;
+mod stop;
 pub mod text;
 pub mod tools;
 mod usage;
@@ -34,8 +35,8 @@ pub use lease::{Lease, LeaseHolder};
 pub use name::{SessionName, session_name_from, validate_session_name};
 pub use parts::Part;
 pub use state::{
-    Completion, Iteration, Note, Pause, PermissionRecord, Permissions, SessionState, Task,
-    UserMessage, normalize_content, note_id, task_id,
+    Completion, Iteration, Note, Pause, PermissionRecord, Permissions, SessionState, StopRequest,
+    Task, UserMessage, normalize_content, note_id, task_id,
 };
 pub use usage::Usage;
 

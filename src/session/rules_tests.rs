@@ -820,3 +820,48 @@ fn one_build_holds_a_session_until_it_releases_or_its_lease_lapses() {
         DomainError::LeaseTtl(10)
     );
 }
+
+#[test]
+fn a_stop_is_asked_only_of_a_running_build_once_and_the_next_build_starts_afresh() {
+    let stop = |now: bool| Command::RequestStop {
+        now,
+        who: " ana@laptop ".into(),
+    };
+    let mut s = SessionState::default();
+    assert_eq!(
+        at(&mut s, 0, stop(false)).unwrap_err(),
+        DomainError::NoBuildRunning
+    );
+    at(&mut s, 0, acquire("a", false)).unwrap();
+    let asked = at(&mut s, 1_000, stop(false)).unwrap();
+    assert_eq!(
+        asked[0].kind,
+        EventKind::StopRequested {
+            now: false,
+            who: "ana@laptop".into()
+        }
+    );
+    // Asked again as firmly: nothing new. Then `now` is firmer; after it, a plain stop is not.
+    assert!(at(&mut s, 2_000, stop(false)).unwrap().is_empty());
+    assert_eq!(at(&mut s, 3_000, stop(true)).unwrap().len(), 1);
+    assert!(at(&mut s, 4_000, stop(false)).unwrap().is_empty());
+    assert!(
+        s.stop
+            .as_ref()
+            .is_some_and(|r| r.now && r.who == "ana@laptop")
+    );
+    // The build ended: the request stays for its workers; nobody can ask again.
+    at(&mut s, 5_000, Command::ReleaseLease { id: "a".into() }).unwrap();
+    assert!(s.stop.is_some());
+    assert_eq!(
+        at(&mut s, 6_000, stop(true)).unwrap_err(),
+        DomainError::NoBuildRunning
+    );
+    // A lapsed lease is no running build either.
+    at(&mut s, 7_000, acquire("b", false)).unwrap();
+    assert!(s.stop.is_none(), "the next build starts afresh");
+    assert_eq!(
+        at(&mut s, 30_000, stop(false)).unwrap_err(),
+        DomainError::NoBuildRunning
+    );
+}

@@ -123,6 +123,14 @@ pub struct UserMessage {
     pub iteration: Option<u32>,
 }
 
+/// Who asked the build that runs to stop, when, and whether at once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StopRequest {
+    pub at_ms: i64,
+    pub now: bool,
+    pub who: String,
+}
+
 /// Who asked the loop to pause, and when.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pause {
@@ -180,6 +188,9 @@ pub struct SessionState {
     pub permissions: Permissions,
     /// Set while the loop is asked to pause (after the iteration that runs).
     pub paused: Option<Pause>,
+    /// A stop asked of the build that runs, and of its workers anywhere (cleared when the next
+    /// build takes the lease).
+    pub stop: Option<StopRequest>,
     #[serde(skip)]
     pub(super) index: TaskIndex,
     /// Tasks a worker holds a claim on.
@@ -483,6 +494,14 @@ impl SessionState {
                 });
             }
             EventKind::SessionResumed => self.paused = None,
+            EventKind::StopRequested { now, who } => {
+                let now = *now || self.stop.as_ref().is_some_and(|s| s.now);
+                self.stop = Some(StopRequest {
+                    at_ms: at,
+                    now,
+                    who: who.clone(),
+                });
+            }
             // For the log and who follows it; nothing in the state depends on it.
             EventKind::HookRan { .. } => {}
             EventKind::SessionCompleted { summary } => {
@@ -528,6 +547,7 @@ impl SessionState {
                 };
             }
             EventKind::LeaseAcquired { holder, ttl_ms, .. } => {
+                self.stop = None;
                 self.lease = Some(Lease {
                     holder: holder.clone(),
                     acquired_at_ms: at,

@@ -106,15 +106,22 @@ impl Project {
     /// Waits until the fake agent has logged an event of this kind (read as text: a line may be
     /// half written).
     pub fn wait_for_agent(&self, event: &str) {
+        self.wait_for_agent_times(event, 1);
+    }
+
+    /// Waits until the fake agent has logged `times` events of this kind.
+    pub fn wait_for_agent_times(&self, event: &str, times: usize) {
         let needle = format!("\"event\":\"{event}\"");
         let log = self.path().join("agent.log");
         super::wait_until(
             super::PATIENCE,
-            || format!("the agent never logged {event}"),
+            || format!("the agent did not log {event} {times} times"),
             || {
                 std::fs::read_to_string(&log)
                     .unwrap_or_default()
-                    .contains(&needle)
+                    .matches(&needle)
+                    .count()
+                    >= times
             },
         );
     }

@@ -194,6 +194,13 @@ fn one_of_each() -> Vec<Event> {
         e(Author::User, EventKind::SessionPaused),
         e(Author::User, EventKind::SessionResumed),
         e(
+            Author::User,
+            EventKind::StopRequested {
+                now: true,
+                who: "ana@laptop".into(),
+            },
+        ),
+        e(
             Author::System,
             EventKind::AgentStarted {
                 name: "OpenCode".into(),
@@ -342,7 +349,7 @@ fn event_encoding_matches_the_golden_file() {
     let every: std::collections::BTreeSet<&str> =
         EventType::ALL.iter().map(|t| t.as_str()).collect();
     assert_eq!(types, every);
-    assert_eq!(every.len(), 28);
+    assert_eq!(every.len(), 29);
     for (line, event) in golden.lines().zip(&events) {
         let stored: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(stored["event"]["type"], event.kind.type_name(), "{line}");

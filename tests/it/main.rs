@@ -11,6 +11,7 @@ mod build;
 mod build_lease;
 mod build_runs;
 mod cli;
+mod controls;
 mod doctor;
 mod fake_agent_script;
 mod fake_agent_smoke;

@@ -43,6 +43,17 @@ fn table(readme: &str) -> Vec<Row> {
         .collect()
 }
 
+/// The top-level module a file under `src/` belongs to (`orchestrator`, `frontend`, `main`).
+fn module_of(rel: &Path) -> String {
+    let top = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    top.trim_end_matches(".rs").to_string()
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -120,14 +131,7 @@ fn every_module_uses_only_what_the_readmes_table_allows() {
     rust_files(&src, &mut files);
     let mut modules: BTreeSet<String> = BTreeSet::new();
     for file in &files {
-        let rel = file.strip_prefix(&src).unwrap();
-        let top = rel
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy();
-        modules.insert(top.trim_end_matches(".rs").to_string());
+        modules.insert(module_of(file.strip_prefix(&src).unwrap()));
     }
     modules.remove("lib");
     let listed: BTreeSet<String> = allowed.keys().cloned().collect();
@@ -145,13 +149,7 @@ fn every_module_uses_only_what_the_readmes_table_allows() {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
         let rel = file.strip_prefix(&src).unwrap();
-        let top = rel
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy();
-        let module = top.trim_end_matches(".rs").to_string();
+        let module = module_of(rel);
         let test_file = rel.to_string_lossy().ends_with("_tests.rs");
         if module == "lib" || module.ends_with("_tests") || test_file {
             continue;

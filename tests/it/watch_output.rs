@@ -35,6 +35,20 @@ fn script(go: &std::path::Path) -> Script {
     ])
 }
 
+/// `iteratr watch --json` on the project's session, in another process.
+fn watch_json(p: &Project, global: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .current_dir(p.path())
+        .args(global)
+        .args(["watch", "--json", "--session", "demo"])
+        .envs(p.env.iter().map(|(k, v)| (k, v)))
+        .env_remove("ITERATR_DATA_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Reads a child's stdout lines on a thread.
 fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
     let out = child.stdout.take().unwrap();
@@ -88,16 +102,7 @@ fn watched(p: &Project, global: &[&str]) {
     let build = p.command(&["--headless"]).spawn().unwrap();
     // The watcher starts late: the agent has already spoken and waits.
     p.wait_for_agent("waiting");
-    let mut watch = Command::new(bin())
-        .current_dir(p.path())
-        .args(global)
-        .args(["watch", "--json", "--session", "demo"])
-        .envs(p.env.iter().map(|(k, v)| (k, v)))
-        .env_remove("ITERATR_DATA_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = watch_json(p, global);
     let rx = lines_of(&mut watch);
     let mut seen = Vec::new();
     until(&rx, "hello from the agent", &mut seen);
@@ -184,14 +189,7 @@ fn an_unreadable_output_record_is_skipped_with_a_notice() {
         .await
         .unwrap();
     });
-    let mut watch = Command::new(bin())
-        .current_dir(p.path())
-        .args(["watch", "--json", "--session", "demo"])
-        .env_remove("ITERATR_DATA_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut watch = watch_json(&p, &[]);
     let rx = lines_of(&mut watch);
     let mut seen = Vec::new();
     until(&rx, "after", &mut seen);

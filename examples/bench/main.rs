@@ -14,6 +14,9 @@
 //! never closes its connection and one that does.
 //! `--output` runs only the output stream's figures (issue 29): 100k updates coalesced into 4 KiB
 //! records, and 100k records of 4 KiB, on SQLite and (unless `--no-nats`) JetStream.
+//! `--watch` runs only the watchers' figures (issue 29): an agent update from the build's progress
+//! lines to `watch --headless` in another process, and a message from `iteratr message` to the
+//! build, on SQLite and (unless `--no-nats`) JetStream.
 //! The TUI has its own stress benchmark: `target/release/examples/tui_stress`.
 
 #[path = "../../tests/common/footprint.rs"]
@@ -26,6 +29,7 @@ mod mcp;
 mod output;
 mod sessions;
 mod util;
+mod watch_latency;
 mod workers;
 
 use std::path::Path;
@@ -243,7 +247,9 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(f) = args.next() {
         match f.as_str() {
-            "--quick" | "--no-nats" | "--no-ts" | "--long-run" | "--output" => flags.push(f),
+            "--quick" | "--no-nats" | "--no-ts" | "--long-run" | "--output" | "--watch" => {
+                flags.push(f)
+            }
             "--iteratr" => {
                 let path = args
                     .next()
@@ -251,7 +257,7 @@ async fn main() -> anyhow::Result<()> {
                 other_binary = Some(std::path::PathBuf::from(path));
             }
             _ => anyhow::bail!(
-                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run, --output and --iteratr PATH"
+                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run, --output, --watch and --iteratr PATH"
             ),
         }
     }
@@ -276,6 +282,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = other_binary {
         anyhow::ensure!(path.is_file(), "no binary at {}", path.display());
         bins.iteratr = path;
+    }
+    if flags.iter().any(|f| f == "--watch") {
+        println!("## iteratr: watching and steering from another process (issue 29)\n");
+        println!("Machine: {}.\n", machine());
+        return watch_latency::report(&bins.iteratr, &bins.fake_agent, opts.nats);
     }
     if flags.iter().any(|f| f == "--long-run") {
         let at: &[u32] = if opts.quick {

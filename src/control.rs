@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::acp::permissions::Approvals;
 use crate::frontend::Op;
-use crate::session::Author;
+use crate::session::{Author, Command};
 use crate::session_handle::SessionHandle;
 
 pub(crate) struct Control {
@@ -54,6 +54,13 @@ impl Control {
                     }
                 }
             }
+            Op::AskStop { now } => {
+                let cmd = Command::RequestStop {
+                    now,
+                    who: crate::process::who(),
+                };
+                Box::pin(self.apply(Op::Session(cmd))).await
+            }
             Op::Session(cmd) => self
                 .session
                 .execute(&cmd, Author::User)
@@ -68,7 +75,7 @@ impl Control {
 mod tests {
     use super::*;
     use crate::frontend::Answer;
-    use crate::session::{Command, TaskStatus};
+    use crate::session::TaskStatus;
     use crate::store::{EventLog, SqliteLog, read_all};
 
     #[tokio::test]
@@ -104,5 +111,26 @@ mod tests {
         control.apply(Op::Stop).await.unwrap();
         assert!(stop.is_cancelled());
         assert_eq!(read_all(log.as_ref(), "demo", 0).await.unwrap().len(), 1);
+        // Asking a build to stop: refused while none runs, then recorded with who asked.
+        let none = control
+            .apply(Op::AskStop { now: false })
+            .await
+            .unwrap_err();
+        assert!(none.contains("no build runs"), "{none}");
+        let holder = crate::session::LeaseHolder {
+            id: "b1".into(),
+            ..Default::default()
+        };
+        let lease = Command::AcquireLease {
+            holder,
+            ttl_ms: 60_000,
+            takeover: false,
+        };
+        session.execute(&lease, Author::System).await.unwrap();
+        control.apply(Op::AskStop { now: true }).await.unwrap();
+        let state = session.refresh().await.unwrap();
+        let asked = state.stop.as_ref().unwrap();
+        assert!(asked.now);
+        assert_eq!(asked.who, crate::process::who());
     }
 }

@@ -255,6 +255,9 @@ pub enum Op {
     Session(crate::session::Command),
     /// Answer the agent's permission request with this id.
     Answer(u64, Answer),
+    /// Ask the session's build, here or anywhere, to end after its iteration (or `now`), as the
+    /// person at this front end.
+    AskStop { now: bool },
 }
 
 /// A person's answer to a permission request (`--approve ask`), or its end without one.

@@ -43,6 +43,8 @@ pub enum Action {
     /// Start typing a message to the agent.
     Message,
     Pause,
+    /// Ask the build to end after the iteration that runs.
+    AskStop,
     /// Add a task (on Tasks) or a note (on Notes).
     Add,
     Up,
@@ -198,6 +200,11 @@ pub(super) const TABLE: &[Entry] = &[
         keys: "p",
         help: "pause after this iteration (again: go on); iteratr pause/resume do the same",
         bindings: &[b(ch('p'), S::Main, A::Pause)],
+    },
+    Entry {
+        keys: "S",
+        help: "end the build after this iteration (also when watching); iteratr stop does the same",
+        bindings: &[b(ch('S'), S::Main, A::AskStop)],
     },
     Entry {
         keys: "j/k ↑/↓",

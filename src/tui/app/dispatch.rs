@@ -84,6 +84,9 @@ impl App {
             Action::ShowHelp => self.overlay = Overlay::Help,
             Action::NextWorker if self.workers.shown() => self.workers.cycle(&mut self.agent),
             Action::Message => self.start_input(InputPurpose::Message, ""),
+            Action::AskStop if self.info.finished.is_none() => {
+                return Some(Op::AskStop { now: false });
+            }
             Action::Pause if self.info.finished.is_none() => {
                 return Some(Op::Session(if self.state.paused.is_some() {
                     Command::Resume

@@ -112,10 +112,7 @@ mod tests {
         assert!(stop.is_cancelled());
         assert_eq!(read_all(log.as_ref(), "demo", 0).await.unwrap().len(), 1);
         // Asking a build to stop: refused while none runs, then recorded with who asked.
-        let none = control
-            .apply(Op::AskStop { now: false })
-            .await
-            .unwrap_err();
+        let none = control.apply(Op::AskStop { now: false }).await.unwrap_err();
         assert!(none.contains("no build runs"), "{none}");
         let holder = crate::session::LeaseHolder {
             id: "b1".into(),

@@ -4,7 +4,7 @@
 
 use crate::frontend::{HookReport, call_label};
 use crate::session::text::{clip, first_line};
-use crate::session::{EventKind, note_id, task_id};
+use crate::session::{EventKind, note_id, permission_id, task_id};
 
 /// How a told line is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +161,28 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
             },
         }),
         EventKind::HookRan { .. } | EventKind::PermissionDecided { .. } => None,
+        EventKind::PermissionRequested {
+            request,
+            tool,
+            title,
+            worker,
+        } => {
+            let id = permission_id(*request);
+            let whose = worker.as_deref().map(|w| format!("[{w}] ")).unwrap_or_default();
+            warning(format!(
+                "{whose}permission {id} waits: {}; `iteratr approve {id}` or `iteratr deny {id}` answers from anywhere",
+                call_label(tool, title)
+            ))
+        }
+        EventKind::PermissionAnswered {
+            request,
+            decision,
+            who,
+        } => {
+            let who = if who.is_empty() { String::new() } else { format!(" ({who})") };
+            let text = format!("{} {}{who}", permission_id(*request), decision.describe(None));
+            if decision.allowed() { info(text) } else { warning(text) }
+        }
         EventKind::AgentStarted { .. }
         | EventKind::LeaseRenewed { .. }
         | EventKind::ClaimsRenewed { .. } => None,

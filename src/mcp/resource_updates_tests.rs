@@ -169,6 +169,28 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
                 rule: Some("*rm*".into()),
             },
         ),
+        (
+            vec![],
+            EventKind::PermissionRequested {
+                request: 1,
+                tool: "bash".into(),
+                title: "ls".into(),
+                worker: None,
+            },
+        ),
+        (
+            vec![EventKind::PermissionRequested {
+                request: 1,
+                tool: "bash".into(),
+                title: "ls".into(),
+                worker: None,
+            }],
+            EventKind::PermissionAnswered {
+                request: 1,
+                decision: PermissionDecision::AllowedByUser,
+                who: "ana@laptop".into(),
+            },
+        ),
         (vec![], EventKind::SessionReset { reason: None }),
         (
             // A new build: the stop asked of the one before no longer holds.

@@ -173,6 +173,18 @@ pub enum Command {
         commit: String,
         worker: Option<String>,
     },
+    /// A permission request that waits for a person, numbered by the session (`P-n`).
+    RequestPermission {
+        tool: String,
+        title: String,
+        worker: Option<String>,
+    },
+    /// A person's answer to request `P-n`, the first one only (or its end: `Cancelled`).
+    AnswerPermission {
+        request: u64,
+        decision: PermissionDecision,
+        who: String,
+    },
     /// Records how iteratr answered a permission request of the agent.
     RecordPermission {
         tool: String,
@@ -489,6 +501,23 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             }
             _ => Vec::new(),
         },
+        Command::RequestPermission {
+            tool,
+            title,
+            worker,
+        } => vec![ev(super::permissions::request(
+            state,
+            tool,
+            title,
+            worker.as_deref(),
+        ))],
+        Command::AnswerPermission {
+            request,
+            decision,
+            who,
+        } => vec![ev(super::permissions::answer(
+            state, *request, *decision, who,
+        )?)],
         Command::RecordPermission {
             tool,
             title,

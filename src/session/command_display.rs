@@ -47,6 +47,12 @@ impl std::fmt::Display for Command {
             Command::AcquireLease { .. } => write!(f, "this build taking charge of the session"),
             Command::RenewLease { .. } => write!(f, "the renewal of this build's lease"),
             Command::ReleaseLease { .. } => write!(f, "the end of this build's lease"),
+            Command::RequestPermission { tool, .. } => {
+                write!(f, "the permission request for {tool}")
+            }
+            Command::AnswerPermission { request, .. } => {
+                write!(f, "the answer to {}", super::permission_id(*request))
+            }
             Command::RecordPermission { tool, .. } => {
                 write!(f, "the answer to a permission request for {tool}")
             }

@@ -84,6 +84,12 @@ pub enum DomainError {
     )]
     NoBuildRunning,
     #[error(
+        "{0} is not waiting for an answer: it was answered already, or its turn ended (`iteratr status` shows what waits)"
+    )]
+    NotWaiting(String),
+    #[error("'{0}' is not a person's answer to a permission request")]
+    NotAnAnswer(String),
+    #[error(
         "iteration {given} cannot start: iteration {latest} already started; the next one is {}",
         .latest + 1
     )]

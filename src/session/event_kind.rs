@@ -230,6 +230,24 @@ event_kinds! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
     } version 1 changes [Permissions];
+    /// A permission request waits for a person (`--approve ask`), who may answer from anywhere
+    /// that reaches the log, as request `P-n`.
+    PermissionRequested {
+        request: u64,
+        tool: String,
+        title: String,
+        /// The worker whose agent asks (none for a single build).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<String>,
+    } version 3 changes [Permissions];
+    /// The first answer to request `P-n` (a person's, or `cancelled` when its turn ended).
+    PermissionAnswered {
+        request: u64,
+        decision: PermissionDecision,
+        /// Who answered, as `user@host`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        who: String,
+    } version 3 changes [Permissions];
     // Everything but the lease starts over.
     /// Starts the session over: the fold forgets everything before it. The history stays in the log.
     SessionReset {

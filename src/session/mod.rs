@@ -15,6 +15,7 @@ pub mod limits;
 mod name;
 pub mod names;
 mod parts;
+mod permissions;
 mod queries;
 mod state;
 mod stop;
@@ -34,9 +35,10 @@ pub use hook_point::HookPoint;
 pub use lease::{Lease, LeaseHolder};
 pub use name::{SessionName, session_name_from, validate_session_name};
 pub use parts::Part;
+pub use permissions::{PermissionRecord, Permissions, WaitingPermission, permission_id};
 pub use state::{
-    Completion, Iteration, Note, Pause, PermissionRecord, Permissions, SessionState, StopRequest,
-    Task, UserMessage, normalize_content, note_id, task_id,
+    Completion, Iteration, Note, Pause, SessionState, StopRequest, Task, UserMessage,
+    normalize_content, note_id, task_id,
 };
 pub use usage::Usage;
 

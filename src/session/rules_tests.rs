@@ -865,3 +865,51 @@ fn a_stop_is_asked_only_of_a_running_build_once_and_the_next_build_starts_afresh
         DomainError::NoBuildRunning
     );
 }
+
+#[test]
+fn a_permission_request_is_answered_once_from_anywhere_and_a_new_build_voids_it() {
+    let ask = |tool: &str| Command::RequestPermission {
+        tool: tool.into(),
+        title: format!("run {tool}"),
+        worker: Some("w1".into()),
+    };
+    let answer = |request, decision| Command::AnswerPermission {
+        request,
+        decision,
+        who: "ana@laptop".into(),
+    };
+    let mut s = SessionState::default();
+    at(&mut s, 0, ask("bash")).unwrap();
+    at(&mut s, 1, ask("curl")).unwrap();
+    assert_eq!(
+        s.permissions.waiting.keys().copied().collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(s.permissions.waiting[&1].worker.as_deref(), Some("w1"));
+    // The first answer wins; the second is refused, and says so.
+    at(&mut s, 2, answer(1, PermissionDecision::AllowedByUser)).unwrap();
+    assert_eq!(
+        at(&mut s, 3, answer(1, PermissionDecision::DeniedByUser)).unwrap_err(),
+        DomainError::NotWaiting("P-1".into())
+    );
+    assert_eq!(s.permissions.allowed, 1);
+    let last = s.permissions.recent.back().unwrap();
+    assert_eq!((last.tool.as_str(), last.by), ("bash", Author::User));
+    // Only a person's answers (or the end of the turn) answer a request.
+    assert_eq!(
+        at(&mut s, 4, answer(2, PermissionDecision::DeniedByRule)).unwrap_err(),
+        DomainError::NotAnAnswer("denied_by_rule".into())
+    );
+    assert_eq!(
+        at(&mut s, 4, answer(9, PermissionDecision::DeniedByUser)).unwrap_err(),
+        DomainError::NotWaiting("P-9".into())
+    );
+    // A new build: what waited for the last one no longer does; numbers go on.
+    at(&mut s, 5, acquire("b", false)).unwrap();
+    assert!(s.permissions.waiting.is_empty());
+    let next = at(&mut s, 6, ask("ls")).unwrap();
+    assert!(matches!(
+        next[0].kind,
+        EventKind::PermissionRequested { request: 3, .. }
+    ));
+}

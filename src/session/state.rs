@@ -3,19 +3,19 @@
 //! The fold is total: an event that does not fit the state (it names a task that is gone, say) is
 //! skipped, never a panic, so a log written by another process or version can always be read.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use super::claims::Claim;
-use super::event::{Author, Event, IterationOutcome, NoteType, PermissionDecision, TaskStatus};
+use super::event::{Author, Event, IterationOutcome, NoteType, TaskStatus};
 use super::event_kind::EventKind;
 use super::index::TaskIndex;
 use super::lease::Lease;
+use super::permissions::{PermissionRecord, Permissions};
 use super::usage::Usage;
 
 /// Permission decisions kept in the state for `status` (the log keeps them all).
-pub(super) const PERMISSIONS_KEPT: usize = 20;
 
 pub fn task_id(n: u64) -> String {
     format!("TAS-{n}")
@@ -142,28 +142,6 @@ pub struct Pause {
 pub struct Completion {
     pub at_ms: i64,
     pub summary: Option<String>,
-}
-
-/// One permission decision, as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PermissionRecord {
-    pub at_ms: i64,
-    pub by: Author,
-    pub tool: String,
-    pub title: String,
-    pub decision: PermissionDecision,
-    pub rule: Option<String>,
-    pub iteration: Option<u32>,
-}
-
-/// How iteratr answered the agent's permission requests: counts, and the latest decisions.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct Permissions {
-    pub allowed: u64,
-    pub denied: u64,
-    pub cancelled: u64,
-    /// The last [`PERMISSIONS_KEPT`] decisions, oldest first.
-    pub recent: VecDeque<PermissionRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -518,26 +496,30 @@ impl SessionState {
                 title,
                 decision,
                 rule,
-            } => {
-                let p = &mut self.permissions;
-                match decision {
-                    d if d.allowed() => p.allowed += 1,
-                    PermissionDecision::Cancelled => p.cancelled += 1,
-                    _ => p.denied += 1,
-                }
-                if p.recent.len() == PERMISSIONS_KEPT {
-                    p.recent.pop_front();
-                }
-                p.recent.push_back(PermissionRecord {
-                    at_ms: at,
-                    by: event.by,
-                    tool: tool.clone(),
-                    title: title.clone(),
-                    decision: *decision,
-                    rule: rule.clone(),
-                    iteration: running,
-                });
-            }
+            } => self.permissions.record(PermissionRecord {
+                at_ms: at,
+                by: event.by,
+                tool: tool.clone(),
+                title: title.clone(),
+                decision: *decision,
+                rule: rule.clone(),
+                iteration: running,
+            }),
+            EventKind::PermissionRequested {
+                request,
+                tool,
+                title,
+                worker,
+            } => self
+                .permissions
+                .requested(*request, tool, title, worker.as_deref(), at),
+            EventKind::PermissionAnswered {
+                request,
+                decision,
+                who,
+            } => self
+                .permissions
+                .answered(*request, *decision, who, at, running),
             EventKind::SessionReset { .. } => {
                 *self = SessionState {
                     last_seq: seq,
@@ -547,7 +529,9 @@ impl SessionState {
                 };
             }
             EventKind::LeaseAcquired { holder, ttl_ms, .. } => {
+                // A new build: a stop asked of the one before, and its open questions, are void.
                 self.stop = None;
+                self.permissions.waiting.clear();
                 self.lease = Some(Lease {
                     holder: holder.clone(),
                     acquired_at_ms: at,

@@ -218,6 +218,23 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
         e(
+            Author::System,
+            EventKind::PermissionRequested {
+                request: 1,
+                tool: "bash".into(),
+                title: "cargo publish".into(),
+                worker: Some("w2".into()),
+            },
+        ),
+        e(
+            Author::User,
+            EventKind::PermissionAnswered {
+                request: 1,
+                decision: PermissionDecision::DeniedByUser,
+                who: "ana@laptop".into(),
+            },
+        ),
+        e(
             Author::User,
             EventKind::SessionReset {
                 reason: Some("start over".into()),
@@ -349,7 +366,7 @@ fn event_encoding_matches_the_golden_file() {
     let every: std::collections::BTreeSet<&str> =
         EventType::ALL.iter().map(|t| t.as_str()).collect();
     assert_eq!(types, every);
-    assert_eq!(every.len(), 29);
+    assert_eq!(every.len(), 31);
     for (line, event) in golden.lines().zip(&events) {
         let stored: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(stored["event"]["type"], event.kind.type_name(), "{line}");

@@ -15,8 +15,6 @@ use super::lease::Lease;
 use super::permissions::{PermissionRecord, Permissions};
 use super::usage::Usage;
 
-/// Permission decisions kept in the state for `status` (the log keeps them all).
-
 pub fn task_id(n: u64) -> String {
     format!("TAS-{n}")
 }

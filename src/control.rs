@@ -44,11 +44,24 @@ impl Control {
             }
             Op::Answer(id, answer) => {
                 match &self.approvals {
-                    // An answer to a request that no longer waits (its turn ended) changes nothing.
-                    Some(approvals) => {
-                        approvals.answer(id, answer);
-                        Ok(())
-                    }
+                    // A request in the log is answered there: the first answer from anywhere
+                    // wins, and the build hands it to the agent.
+                    Some(approvals) => match approvals.number_of(id) {
+                        Some(request) => {
+                            let cmd = Command::AnswerPermission {
+                                request,
+                                decision: answer.decision(),
+                                who: crate::process::who(),
+                            };
+                            Box::pin(self.apply(Op::Session(cmd))).await
+                        }
+                        // An answer to a request that no longer waits (its turn ended) changes
+                        // nothing.
+                        None => {
+                            approvals.answer(id, answer);
+                            Ok(())
+                        }
+                    },
                     None => {
                         Err("this build's permission requests are answered where it runs".into())
                     }

@@ -271,6 +271,28 @@ pub enum Answer {
     Cancel,
 }
 
+impl Answer {
+    /// The decision this answer records.
+    pub fn decision(self) -> PermissionDecision {
+        match self {
+            Answer::AllowOnce => PermissionDecision::AllowedByUser,
+            Answer::AllowAlways => PermissionDecision::AllowedAlways,
+            Answer::Deny => PermissionDecision::DeniedByUser,
+            Answer::Cancel => PermissionDecision::Cancelled,
+        }
+    }
+
+    /// The answer a person's recorded decision gives the agent.
+    pub fn of(decision: PermissionDecision) -> Answer {
+        match decision {
+            PermissionDecision::AllowedByUser => Answer::AllowOnce,
+            PermissionDecision::AllowedAlways => Answer::AllowAlways,
+            PermissionDecision::DeniedByUser => Answer::Deny,
+            _ => Answer::Cancel,
+        }
+    }
+}
+
 /// What kind of tool the agent calls (ACP's `ToolKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -171,6 +171,18 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
             pause.by.as_str()
         );
     }
+    for (request, w) in &state.permissions.waiting {
+        let id = crate::session::permission_id(*request);
+        let _ = writeln!(
+            out,
+            "Waiting: {id} {}{}; `iteratr approve {id}` or `iteratr deny {id}` answers",
+            w.worker
+                .as_deref()
+                .map(|w| format!("[{w}] "))
+                .unwrap_or_default(),
+            crate::frontend::call_label(&w.tool, &w.title)
+        );
+    }
     if let Some(stop) = &state.stop {
         let _ = writeln!(
             out,

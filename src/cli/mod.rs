@@ -168,6 +168,27 @@ pub enum Commands {
         #[arg(value_name = "TEXT")]
         text: String,
     },
+    /// Allow the agent's permission request P-n of a session's build (from any terminal)
+    Approve {
+        /// The session (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+        /// The request, as the build, watch and status show it (P-3)
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Allow this tool for the rest of the build
+        #[arg(long)]
+        always: bool,
+    },
+    /// Refuse the agent's permission request P-n of a session's build (from any terminal)
+    Deny {
+        /// The session (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+        /// The request, as the build, watch and status show it (P-3)
+        #[arg(value_name = "ID")]
+        id: String,
+    },
     /// Let a paused build go on
     Resume {
         /// The session (default: the only one)
@@ -236,6 +257,9 @@ pub struct BuildArgs {
     /// full-screen interface (ask; with --headless they are denied)
     #[arg(long, env = "ITERATR_APPROVE", value_enum, default_value_t = crate::acp::permissions::ApproveMode::Auto, value_name = "MODE")]
     pub approve: crate::acp::permissions::ApproveMode,
+    /// With --approve ask and no full-screen interface: how long a permission request waits for an answer from anywhere (`iteratr approve P-3`, `watch`) before it is refused (0: at once)
+    #[arg(long, env = "ITERATR_APPROVE_WAIT", default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub approve_wait: Duration,
     /// Cancel a turn that runs longer than this (e.g. 30m, 90s)
     #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
     pub iteration_timeout: Duration,

@@ -160,6 +160,7 @@ fn options(
         policy: checked.policy,
         approve: args.approve,
         interactive: !args.headless,
+        approve_wait: args.approve_wait,
         iteration_timeout: args.iteration_timeout,
         max_failures: args.max_failures,
         retry_delay: args.retry_delay,
@@ -195,11 +196,7 @@ async fn start(
     Ok(match team {
         Some(team) => {
             // One set of answers for every worker's agent, given by the one front end.
-            let approvals = Arc::new(crate::acp::permissions::Approvals::new(
-                opts.policy.clone(),
-                opts.approve,
-                opts.interactive,
-            ));
+            let approvals = Arc::new(opts.new_approvals());
             let opts = crate::orchestrator::BuildOptions {
                 approvals: Some(Arc::clone(&approvals)),
                 ..opts

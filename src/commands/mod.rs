@@ -47,6 +47,22 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
         Commands::Message { session, text } => {
             stop::message(store, session.as_deref(), &text).await
         }
+        Commands::Approve {
+            session,
+            id,
+            always,
+        } => {
+            let decision = if always {
+                crate::session::PermissionDecision::AllowedAlways
+            } else {
+                crate::session::PermissionDecision::AllowedByUser
+            };
+            stop::answer(store, session.as_deref(), &id, decision).await
+        }
+        Commands::Deny { session, id } => {
+            let decision = crate::session::PermissionDecision::DeniedByUser;
+            stop::answer(store, session.as_deref(), &id, decision).await
+        }
         Commands::GenTemplate { output, force } => gen_template::run(&output, force),
         Commands::Doctor { agent, timeout } => doctor::run(store, &agent, timeout).await,
         Commands::Watch {

@@ -77,9 +77,15 @@ impl Orchestrator {
         });
         self.http = Some(http);
         if self.opts.approve == ApproveMode::Ask && !self.opts.interactive {
-            self.emit(BuildEvent::Warning {
-                message: "--approve ask without the full-screen interface: nobody can answer, so every permission request that no rule decides is denied".into(),
-            });
+            let message = if self.opts.approve_wait.is_zero() {
+                "--approve ask without the full-screen interface: nobody can answer, so every permission request that no rule decides is denied (--approve-wait lets one wait for `iteratr approve`)".to_string()
+            } else {
+                format!(
+                    "--approve ask without the full-screen interface: a permission request that no rule decides waits {} for `iteratr approve P-n` or `iteratr deny P-n` from anywhere, then is denied",
+                    humantime::format_duration(self.opts.approve_wait)
+                )
+            };
+            self.emit(BuildEvent::Warning { message });
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ mod integrate;
 pub(crate) mod lease;
 mod mcp_server;
 mod next;
+mod permission_log;
 mod permissions;
 mod prompt;
 mod rate_limit;
@@ -76,6 +77,9 @@ pub(crate) struct BuildOptions {
     pub approve: ApproveMode,
     /// A person is at the full-screen interface to answer permission requests.
     pub interactive: bool,
+    /// `--approve-wait`: without the full-screen interface, how long a request waits for an
+    /// answer from anywhere before it is refused.
+    pub approve_wait: Duration,
     pub iteration_timeout: Duration,
     pub max_failures: u32,
     /// First delay before restarting a failed agent; doubles each time, up to 30 s.
@@ -101,6 +105,14 @@ pub(crate) struct BuildOptions {
     /// Permission answers shared with other loops (a team's workers, and the front end that
     /// answers for all of them); None: this loop's own.
     pub approvals: Option<Arc<Approvals>>,
+}
+
+impl BuildOptions {
+    /// Where this build's permission requests are decided and answered.
+    pub(crate) fn new_approvals(&self) -> Approvals {
+        Approvals::new(self.policy.clone(), self.approve, self.interactive)
+            .with_unattended_wait(self.approve_wait)
+    }
 }
 
 enum Turn {
@@ -171,13 +183,22 @@ impl Orchestrator {
     ) -> anyhow::Result<Self> {
         let session = Arc::new(SessionHandle::open(log, &opts.session).await?);
         let forward = events.clone();
-        let (record, recording) = permissions::spawn_recorder(Arc::clone(&session), events.clone());
+        let approvals = match &opts.approvals {
+            Some(shared) => Arc::clone(shared),
+            None => Arc::new(opts.new_approvals()),
+        };
+        let (record, recording) = permission_log::spawn(
+            Arc::clone(&session),
+            events.clone(),
+            Arc::clone(&approvals),
+            opts.role.worker().map(|w| w.name.clone()),
+        );
         let to_record = record.clone();
         let iteration_usage: Arc<std::sync::Mutex<IterationTally>> = Arc::default();
         let cost_seen = Arc::clone(&iteration_usage);
         let updates: UpdateSink = Arc::new(move |update: AgentUpdate| {
             match &update {
-                AgentUpdate::Permission { .. } => {
+                AgentUpdate::Permission { .. } | AgentUpdate::PermissionAsked { .. } => {
                     let _ = to_record.send(update.clone());
                 }
                 AgentUpdate::AllowedQuietly { .. } => {
@@ -200,14 +221,6 @@ impl Orchestrator {
             }
             let _ = forward.send(BuildEvent::Agent { update });
         });
-        let approvals = match &opts.approvals {
-            Some(shared) => Arc::clone(shared),
-            None => Arc::new(Approvals::new(
-                opts.policy.clone(),
-                opts.approve,
-                opts.interactive,
-            )),
-        };
         let run_usage = opts
             .role
             .worker()

@@ -1,21 +1,15 @@
-//! The build's side of permissions: configuring opencode so that it asks, telling people whether
-//! the agent asks at all, and recording every decision in the session log.
+//! The build's side of permissions: configuring opencode so that it asks, and telling people
+//! whether the agent asks at all (the log of decisions and answers is `permission_log.rs`).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-
+use crate::acp::AgentInfo;
 use crate::acp::agents::Asking;
 use crate::acp::opencode;
 use crate::acp::permissions::ApproveMode;
 use crate::acp::permissions::policy::Policy;
-use crate::acp::{AgentInfo, AgentUpdate};
 use crate::frontend::BuildEvent;
-use crate::session::{Author, Command};
-use crate::session_handle::SessionHandle;
 
 /// How long `opencode debug config` may take.
 const DEBUG_CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,45 +84,4 @@ pub(super) fn asking_report(
         out.push(BuildEvent::Warning { message });
     }
     out
-}
-
-/// Appends a `permission_decided` event for every decision sent to it, in order. The task ends
-/// when every sender is gone.
-pub(super) fn spawn_recorder(
-    session: Arc<SessionHandle>,
-    events: mpsc::UnboundedSender<BuildEvent>,
-) -> (mpsc::UnboundedSender<AgentUpdate>, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<AgentUpdate>();
-    let task = tokio::spawn(async move {
-        while let Some(update) = rx.recv().await {
-            let AgentUpdate::Permission {
-                tool,
-                title,
-                decision,
-                rule,
-                by_user,
-                ..
-            } = update
-            else {
-                continue;
-            };
-            let by = if by_user {
-                Author::User
-            } else {
-                Author::System
-            };
-            let cmd = Command::RecordPermission {
-                tool,
-                title,
-                decision,
-                rule,
-            };
-            if let Err(e) = session.execute(&cmd, by).await {
-                let _ = events.send(BuildEvent::Warning {
-                    message: format!("cannot record a permission decision in the session: {e}"),
-                });
-            }
-        }
-    });
-    (tx, task)
 }

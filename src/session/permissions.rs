@@ -102,7 +102,10 @@ impl Permissions {
         if let Some(w) = self.waiting.remove(&request) {
             self.record(PermissionRecord {
                 at_ms,
-                by: if decision == PermissionDecision::Cancelled {
+                by: if matches!(
+                    decision,
+                    PermissionDecision::Cancelled | PermissionDecision::DeniedUnattended
+                ) {
                     Author::System
                 } else {
                     Author::User
@@ -132,7 +135,8 @@ pub(super) fn request(
     }
 }
 
-/// A person's answer to a waiting request (or its end without one: `Cancelled`).
+/// A person's answer to a waiting request, or its end without one (`cancelled` when its turn
+/// ended, `denied_unattended` when nobody answered in time).
 pub(super) fn answer(
     state: &SessionState,
     request: u64,
@@ -144,6 +148,7 @@ pub(super) fn answer(
         PermissionDecision::AllowedByUser
             | PermissionDecision::AllowedAlways
             | PermissionDecision::DeniedByUser
+            | PermissionDecision::DeniedUnattended
             | PermissionDecision::Cancelled
     );
     if !by_person {

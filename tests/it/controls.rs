@@ -145,3 +145,170 @@ fn a_message_from_another_terminal_reaches_the_agent() {
     let bad = control(&p, &["message", "--session", "demo", "  "]);
     assert_ne!(bad.status.code(), Some(0));
 }
+
+/// A build whose agent asks permission for `Edit src/lib.rs`, headless, with `--approve ask` and
+/// a wait long enough for an answer from another process.
+fn asking_build(p: &Project) -> std::process::Child {
+    let turn = Turn::of([
+        Action::permission("Edit src/lib.rs", "edit"),
+        summary("asked"),
+        tool("session-complete", json!({})),
+    ]);
+    p.script(&Script::turns([planning_turn(), turn]));
+    let build = p
+        .command(&[
+            "--headless",
+            "-i",
+            "1",
+            "--approve",
+            "ask",
+            "--approve-wait",
+            "2m",
+        ])
+        .spawn()
+        .unwrap();
+    crate::common::wait_until(
+        PATIENCE,
+        || "the build never put P-1 in the log".to_string(),
+        || {
+            // The session may not exist yet: ask without failing.
+            let out = control(p, &["status", "--session", "demo", "--json"]);
+            out.status.success()
+                && serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                    .is_ok_and(|s| s["permissions"]["waiting"].get("1").is_some())
+        },
+    );
+    build
+}
+
+#[test]
+fn iteratr_approve_from_another_process_answers_the_agent() {
+    let p = Project::new(Script::turns([]));
+    let build = asking_build(&p);
+    let status = stdout(&control(&p, &["status", "--session", "demo"]));
+    assert!(status.contains("Waiting: P-1"), "{status}");
+    let approved = control(&p, &["approve", "P-1", "--session", "demo"]);
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        stdout_and_stderr(&approved)
+    );
+    assert!(
+        stdout(&approved).contains("P-1 allowed once by you"),
+        "{}",
+        stdout(&approved)
+    );
+    let out = finish(build, PATIENCE);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("permission P-1 waits: Edit src/lib.rs"),
+        "{text}"
+    );
+    assert_eq!(p.agent_events::<log::Permission>()[0].outcome, "allow_once");
+    let status = p.status();
+    let recent = &status["permissions"]["recent"];
+    assert_eq!(
+        recent.as_array().unwrap().len(),
+        1,
+        "recorded once: {status}"
+    );
+    assert_eq!(recent[0]["decision"], "allowed_by_user");
+    assert_eq!(recent[0]["by"], "user");
+    assert!(
+        status["permissions"]["waiting"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn two_answers_racing_from_two_processes_record_exactly_one_decision() {
+    let p = Project::new(Script::turns([]));
+    let build = asking_build(&p);
+    let racers: Vec<std::thread::JoinHandle<Output>> = ["approve", "deny"]
+        .into_iter()
+        .map(|verb| {
+            let mut cmd = Command::new(bin());
+            cmd.current_dir(p.path())
+                .args([verb, "P-1", "--session", "demo"])
+                .env_remove("ITERATR_DATA_DIR");
+            std::thread::spawn(move || cmd.output().unwrap())
+        })
+        .collect();
+    let outs: Vec<Output> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let won: Vec<&Output> = outs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "one answer wins: {:?}",
+        outs.iter().map(stdout_and_stderr).collect::<Vec<_>>()
+    );
+    let lost = outs.iter().find(|o| !o.status.success()).unwrap();
+    assert!(
+        stderr(lost).contains("P-1 is not waiting for an answer"),
+        "{}",
+        stderr(lost)
+    );
+    let out = finish(build, PATIENCE);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout_and_stderr(&out));
+    let agent_got = p.agent_events::<log::Permission>()[0].outcome.clone();
+    let status = p.status();
+    let recent = status["permissions"]["recent"].as_array().unwrap().clone();
+    assert_eq!(recent.len(), 1, "{status}");
+    // What the agent got is what the log says.
+    let expected = if recent[0]["decision"] == "allowed_by_user" {
+        "allow_once"
+    } else {
+        assert_eq!(recent[0]["decision"], "denied_by_user");
+        "reject_once"
+    };
+    assert_eq!(agent_got, expected);
+}
+
+#[test]
+fn a_request_nobody_answers_in_time_is_denied_and_the_log_says_so() {
+    let turn = Turn::of([
+        Action::permission("Edit src/lib.rs", "edit"),
+        summary("asked"),
+    ]);
+    let p = Project::new(Script::turns([planning_turn(), turn]));
+    let out = p.build(&[
+        "--headless",
+        "-i",
+        "1",
+        "--approve",
+        "ask",
+        "--approve-wait",
+        "300ms",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("waits 300ms for `iteratr approve P-n`"),
+        "{text}"
+    );
+    assert_eq!(
+        p.agent_events::<log::Permission>()[0].outcome,
+        "reject_once"
+    );
+    let status = p.status();
+    assert_eq!(
+        status["permissions"]["recent"][0]["decision"], "denied_unattended",
+        "{status}"
+    );
+    assert!(
+        status["permissions"]["waiting"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+    let late = control(&p, &["approve", "P-1", "--session", "demo"]);
+    assert!(
+        stderr(&late).contains("P-1 is not waiting"),
+        "{}",
+        stderr(&late)
+    );
+}

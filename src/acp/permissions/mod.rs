@@ -184,6 +184,11 @@ pub struct Approvals {
     /// where the answer goes. Workers' agents share one `Approvals`.
     pending: Mutex<HashMap<u64, (u64, oneshot::Sender<Answer>)>>,
     next: AtomicU64,
+    /// Requests the session's log also holds, as `P-n`: by request id, that number.
+    links: Mutex<HashMap<u64, u64>>,
+    /// With nobody at a full-screen interface: how long a request waits for an answer from
+    /// anywhere (`iteratr approve`) before it is refused; zero refuses at once.
+    unattended_wait: std::time::Duration,
 }
 
 impl Approvals {
@@ -195,6 +200,39 @@ impl Approvals {
             always: Mutex::new(HashSet::new()),
             pending: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
+            links: Mutex::new(HashMap::new()),
+            unattended_wait: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Without a full-screen interface, requests wait this long for an answer from anywhere.
+    pub fn with_unattended_wait(mut self, wait: std::time::Duration) -> Self {
+        self.unattended_wait = wait;
+        self
+    }
+
+    /// Request `id` is also request `number` (`P-n`) in the session's log.
+    pub fn link(&self, id: u64, number: u64) {
+        if let Ok(mut links) = self.links.lock() {
+            links.insert(id, number);
+        }
+    }
+
+    /// The log's number for request `id`, if it has one.
+    pub fn number_of(&self, id: u64) -> Option<u64> {
+        self.links.lock().ok()?.get(&id).copied()
+    }
+
+    /// The request the log numbers `number`, if it is this build's.
+    pub fn id_of(&self, number: u64) -> Option<u64> {
+        let links = self.links.lock().ok()?;
+        links.iter().find(|(_, n)| **n == number).map(|(id, _)| *id)
+    }
+
+    /// Forgets request `id`'s number (it was decided).
+    pub fn unlink(&self, id: u64) {
+        if let Ok(mut links) = self.links.lock() {
+            links.remove(&id);
         }
     }
 
@@ -244,7 +282,10 @@ impl Approvals {
         }
         match (self.mode, self.interactive) {
             (ApproveMode::Auto, _) => decided(PermissionDecision::Allowed, None, false),
-            (ApproveMode::Ask, false) => decided(PermissionDecision::DeniedUnattended, None, false),
+            (ApproveMode::Ask, false) if self.unattended_wait.is_zero() => {
+                decided(PermissionDecision::DeniedUnattended, None, false)
+            }
+            (ApproveMode::Ask, false) => None,
             (ApproveMode::Ask, true) => None,
         }
     }
@@ -270,7 +311,23 @@ impl Approvals {
             input: call.input.clone(),
             diffs: call.diffs.clone(),
         });
-        let answer = rx.await.unwrap_or(Answer::Cancel);
+        let answer = if self.interactive {
+            rx.await.unwrap_or(Answer::Cancel)
+        } else {
+            match tokio::time::timeout(self.unattended_wait, rx).await {
+                Ok(answer) => answer.unwrap_or(Answer::Cancel),
+                Err(_) => {
+                    if let Ok(mut pending) = self.pending.lock() {
+                        pending.remove(&id);
+                    }
+                    return Decided {
+                        decision: PermissionDecision::DeniedUnattended,
+                        rule: None,
+                        by_user: false,
+                    };
+                }
+            }
+        };
         let decision = match answer {
             Answer::AllowOnce => PermissionDecision::AllowedByUser,
             Answer::AllowAlways => {

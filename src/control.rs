@@ -67,6 +67,14 @@ impl Control {
                     }
                 }
             }
+            Op::AnswerRequest(request, answer) => {
+                let cmd = Command::AnswerPermission {
+                    request,
+                    decision: answer.decision(),
+                    who: crate::process::who(),
+                };
+                Box::pin(self.apply(Op::Session(cmd))).await
+            }
             Op::AskStop { now } => {
                 let cmd = Command::RequestStop {
                     now,

@@ -253,8 +253,10 @@ pub enum Op {
     /// Record a command in the session as the person: a message, pause, resume, a task or note
     /// added or changed.
     Session(crate::session::Command),
-    /// Answer the agent's permission request with this id.
+    /// Answer the agent's permission request with this id (this build's).
     Answer(u64, Answer),
+    /// Answer permission request `P-n` of the session's log (a build's anywhere), as the person.
+    AnswerRequest(u64, Answer),
     /// Ask the session's build, here or anywhere, to end after its iteration (or `now`), as the
     /// person at this front end.
     AskStop { now: bool },

@@ -312,3 +312,24 @@ fn a_request_nobody_answers_in_time_is_denied_and_the_log_says_so() {
         stderr(&late)
     );
 }
+
+/// The same from `iteratr watch` in a real terminal (tmux): the headless build's request opens
+/// the approval window there, `y` answers it through the log, and the build's agent is allowed.
+#[test]
+fn a_watcher_in_a_terminal_answers_the_builds_permission_request() {
+    let p = Project::new(Script::turns([]));
+    let build = asking_build(&p);
+    let watch = format!("{} watch --session demo", bin());
+    let tmux = crate::common::tmux::Tmux::start("watch-approve", p.path(), &[], &watch);
+    let screen = tmux.wait_for("y Allow once", PATIENCE);
+    assert!(screen.contains("Edit src/lib.rs"), "{screen}");
+    tmux.keys(&["y"]);
+    let out = finish(build, PATIENCE);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout_and_stderr(&out));
+    assert_eq!(p.agent_events::<log::Permission>()[0].outcome, "allow_once");
+    let status = p.status();
+    assert_eq!(
+        status["permissions"]["recent"][0]["decision"], "allowed_by_user",
+        "{status}"
+    );
+}

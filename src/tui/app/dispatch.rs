@@ -5,6 +5,7 @@ use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::{App, Focus, View};
 use crate::frontend::{Answer, Op};
+use crate::session::text::clip;
 use crate::session::{Command, NoteType};
 use crate::tui::keys::{self, Action, Scope};
 use crate::tui::overlays::Overlay;
@@ -196,12 +197,31 @@ impl App {
         }
     }
 
-    /// Answers the oldest waiting permission request.
+    /// Answers the oldest waiting permission request: here, the build's; watching, the one the
+    /// session's log holds for it (`P-n`), which its build hands to the agent.
     pub(super) fn answer(&mut self, answer: Answer) -> Option<Op> {
-        let id = self.approval.answer()?;
+        let ask = self.approval.answer()?;
         if !self.approval.waiting() {
             self.input.set_status(None);
         }
-        Some(Op::Answer(id, answer))
+        if !self.read_only {
+            return Some(Op::Answer(ask.id, answer));
+        }
+        let (tool, title) = (clip(&ask.tool, 200), clip(&ask.title, 500));
+        let waiting = &self.state.permissions.waiting;
+        match waiting
+            .iter()
+            .find(|(_, w)| w.tool == tool && w.title == title)
+        {
+            Some((request, _)) => Some(Op::AnswerRequest(*request, answer)),
+            None => {
+                self.input.set_status(Some((
+                    "that request is not in the session log (answered already, or its turn ended)"
+                        .into(),
+                    true,
+                )));
+                None
+            }
+        }
     }
 }

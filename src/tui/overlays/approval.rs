@@ -107,9 +107,9 @@ impl Approval {
         Some(BUTTONS[i].1)
     }
 
-    /// Answers the oldest request: its id, for the agent.
-    pub(crate) fn answer(&mut self) -> Option<u64> {
-        self.asks.pop_front().map(|ask| ask.id)
+    /// Answers the oldest request: the request, for the agent.
+    pub(crate) fn answer(&mut self) -> Option<PendingAsk> {
+        self.asks.pop_front()
     }
 
     /// Where the buttons of the oldest request's window are on a screen of `area` (nowhere when

@@ -80,6 +80,12 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = STORE)]
     pub nats_server: bool,
 
+    /// How much of the agent's output each session keeps for watchers: an age, a size, or both
+    /// (e.g. "24h,64MiB", "7d", "1GiB")
+    #[arg(long, global = true, help_heading = STORE, env = "ITERATR_OUTPUT_RETENTION",
+          default_value = "24h,64MiB", value_parser = parse_output_retention, value_name = "AGE,SIZE")]
+    pub output_retention: crate::store::OutputRetention,
+
     #[command(subcommand)]
     pub command: Commands,
 }
@@ -325,6 +331,11 @@ pub fn parse_cost(s: &str) -> Result<f64, String> {
     }
 }
 
+pub fn parse_output_retention(s: &str) -> Result<crate::store::OutputRetention, String> {
+    s.parse()
+        .map_err(|e: crate::store::RetentionError| e.to_string())
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.trim().parse::<u64>() {
         return Ok(Duration::from_secs(secs));
@@ -397,13 +408,15 @@ impl Cli {
 
     /// The store the global options name.
     pub fn store_config(&self) -> Result<StoreConfig, crate::store::ConfigError> {
-        StoreConfig::new(
+        let mut config = StoreConfig::new(
             self.data_dir.clone(),
             self.nats_url.as_deref(),
             self.nats_creds.clone(),
             self.nats_token.clone(),
             self.nats_replicas,
             self.nats_server,
-        )
+        )?;
+        config.output_retention = self.output_retention;
+        Ok(config)
     }
 }

@@ -26,6 +26,8 @@ pub struct FileSettings {
     #[serde(default, deserialize_with = "replicas")]
     pub nats_replicas: At<String>,
     pub nats_server: At<bool>,
+    #[serde(default, deserialize_with = "output_retention")]
+    pub output_retention: At<String>,
     // The build.
     pub agent: At<String>,
     pub model: At<String>,
@@ -35,6 +37,8 @@ pub struct FileSettings {
     pub deny_tools: At<Vec<String>>,
     #[serde(default, deserialize_with = "approve")]
     pub approve: At<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub approve_wait: At<String>,
     #[serde(default, deserialize_with = "duration")]
     pub iteration_timeout: At<String>,
     #[serde(default, deserialize_with = "at_least_one")]
@@ -106,6 +110,10 @@ fn checked<'de, D: Deserializer<'de>>(
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
     checked(d, |s| crate::cli::parse_duration(s).map(drop))
+}
+
+fn output_retention<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
+    checked(d, |s| crate::cli::parse_output_retention(s).map(drop))
 }
 
 fn lease_ttl<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {

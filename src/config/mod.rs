@@ -35,12 +35,13 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
 }
 
 /// Every key a settings file may hold besides `[hooks.*]`.
-pub const KEYS: [Key; 25] = [
+pub const KEYS: [Key; 27] = [
     key("data_dir", "data_dir", Scope::Global),
     key("nats_url", "nats_url", Scope::Global),
     key("nats_creds", "nats_creds", Scope::Global),
     key("nats_replicas", "nats_replicas", Scope::Global),
     key("nats_server", "nats_server", Scope::Global),
+    key("output_retention", "output_retention", Scope::Global),
     key("agent", "agent", Scope::Build),
     key("model", "model", Scope::Build),
     key("iterations", "iterations", Scope::Build),
@@ -48,6 +49,7 @@ pub const KEYS: [Key; 25] = [
     key("extra_instructions", "extra", Scope::Build),
     key("deny_tools", "deny_tools", Scope::Build),
     key("approve", "approve", Scope::Build),
+    key("approve_wait", "approve_wait", Scope::Build),
     key("iteration_timeout", "iteration_timeout", Scope::Build),
     key("max_failures", "max_failures", Scope::Build),
     key("retry_delay", "retry_delay", Scope::Build),
@@ -106,6 +108,7 @@ impl FileSettings {
             "nats_creds" => shown(&self.nats_creds),
             "nats_replicas" => shown(&self.nats_replicas),
             "nats_server" => shown(&self.nats_server),
+            "output_retention" => shown(&self.output_retention),
             "agent" => shown(&self.agent),
             "model" => shown(&self.model),
             "iterations" => shown(&self.iterations),
@@ -116,6 +119,7 @@ impl FileSettings {
                 .as_ref()
                 .map(|v| (v.get_ref().clone(), v.span())),
             "approve" => shown(&self.approve),
+            "approve_wait" => shown(&self.approve_wait),
             "iteration_timeout" => shown(&self.iteration_timeout),
             "max_failures" => shown(&self.max_failures),
             "retry_delay" => shown(&self.retry_delay),

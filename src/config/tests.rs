@@ -65,6 +65,28 @@ fn mistakes_name_the_file_line_and_key() {
     );
     let e = error("agent = [\n");
     assert!(e.starts_with("DIR/iteratr.toml:"), "{e}");
+    let e = error("approve_wait = \"a while\"\n");
+    assert!(
+        e.contains("approve_wait:") && e.contains("not a duration"),
+        "{e}"
+    );
+    let e = error("output_retention = \"forever\"\n");
+    assert!(e.starts_with("DIR/iteratr.toml:1:"), "{e}");
+    assert!(e.contains("output_retention:"), "{e}");
+}
+
+#[test]
+fn the_output_retention_comes_from_the_file_unless_a_flag_says_otherwise() {
+    let (_dir, s) = settings(None, Some("output_retention = \"2h,128MiB\"\n"));
+    let cli = |args: &[&str]| {
+        let argv = ["iteratr"].iter().chain(args).chain(&["status"]);
+        let m = s.apply(Cli::command()).try_get_matches_from(argv).unwrap();
+        Cli::from_arg_matches(&m).unwrap().store_config().unwrap()
+    };
+    let from_file = cli(&[]).output_retention;
+    assert_eq!(from_file.to_string(), "2h,128MiB");
+    let flagged = cli(&["--output-retention", "30m"]).output_retention;
+    assert_eq!(flagged.max_age, std::time::Duration::from_secs(1800));
 }
 
 #[test]

@@ -34,20 +34,27 @@ fn control(p: &Project, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A build of `waiting_script` with `args`, once its agent waits for `go`; and `go`.
+fn waiting_build(p: &Project, args: &[&str]) -> (std::process::Child, std::path::PathBuf) {
+    let go = p.path().join("go");
+    p.script(&waiting_script(&go));
+    let build = p.command(args).spawn().unwrap();
+    p.wait_for_agent("waiting");
+    (build, go)
+}
+
+/// `control`, which must succeed.
+fn control_ok(p: &Project, args: &[&str]) -> Output {
+    let out = control(p, args);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    out
+}
+
 #[test]
 fn stop_ends_the_build_after_the_iteration_that_runs_and_says_who_asked() {
     let p = Project::new(Script::turns([]));
-    let go = p.path().join("go");
-    p.script(&waiting_script(&go));
-    let build = p.command(&["--headless"]).spawn().unwrap();
-    p.wait_for_agent("waiting");
-    let asked = control(&p, &["stop", "--session", "demo"]);
-    assert_eq!(
-        asked.status.code(),
-        Some(0),
-        "{}",
-        stdout_and_stderr(&asked)
-    );
+    let (build, go) = waiting_build(&p, &["--headless"]);
+    let asked = control_ok(&p, &["stop", "--session", "demo"]);
     assert!(
         stdout(&asked).contains("stops after the iteration that runs"),
         "{}",
@@ -95,17 +102,8 @@ fn stop_ends_the_build_after_the_iteration_that_runs_and_says_who_asked() {
 #[test]
 fn stop_now_stops_the_turn_and_records_it_interrupted() {
     let p = Project::new(Script::turns([]));
-    let go = p.path().join("go");
-    p.script(&waiting_script(&go));
-    let build = p.command(&["--headless"]).spawn().unwrap();
-    p.wait_for_agent("waiting");
-    let asked = control(&p, &["stop", "--now", "--session", "demo"]);
-    assert_eq!(
-        asked.status.code(),
-        Some(0),
-        "{}",
-        stdout_and_stderr(&asked)
-    );
+    let (build, _go) = waiting_build(&p, &["--headless"]);
+    control_ok(&p, &["stop", "--now", "--session", "demo"]);
     // Nobody creates `go`: the turn ends only because it is stopped.
     let out = finish(build, PATIENCE);
     let text = stdout(&out);
@@ -123,10 +121,7 @@ fn stop_now_stops_the_turn_and_records_it_interrupted() {
 #[test]
 fn a_message_from_another_terminal_reaches_the_agent() {
     let p = Project::new(Script::turns([]));
-    let go = p.path().join("go");
-    p.script(&waiting_script(&go));
-    let build = p.command(&["--headless", "-i", "1"]).spawn().unwrap();
-    p.wait_for_agent("waiting");
+    let (build, go) = waiting_build(&p, &["--headless", "-i", "1"]);
     let sent = control(
         &p,
         &["message", "--session", "demo", "use tabs, not spaces"],
@@ -187,13 +182,7 @@ fn iteratr_approve_from_another_process_answers_the_agent() {
     let build = asking_build(&p);
     let status = stdout(&control(&p, &["status", "--session", "demo"]));
     assert!(status.contains("Waiting: P-1"), "{status}");
-    let approved = control(&p, &["approve", "P-1", "--session", "demo"]);
-    assert_eq!(
-        approved.status.code(),
-        Some(0),
-        "{}",
-        stdout_and_stderr(&approved)
-    );
+    let approved = control_ok(&p, &["approve", "P-1", "--session", "demo"]);
     assert!(
         stdout(&approved).contains("P-1 allowed once by you"),
         "{}",

@@ -1,6 +1,7 @@
 //! The domain: what a session records, the state those records fold into, and the rules a command
 //! must pass before it becomes events. Pure code: no I/O, no clock (the caller passes the time).
 
+mod add_tasks;
 mod claims;
 mod command;
 mod command_display;

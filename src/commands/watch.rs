@@ -46,9 +46,10 @@ pub async fn run(
     };
     let handle = Arc::new(SessionHandle::open(log.clone(), &name).await?);
     let state = handle.refresh().await?;
-    // The agent's output from the iteration that runs (or the last one) on.
+    // The agent's output from the iterations that run (every worker's: the oldest of them), or
+    // the last one, on.
     let from = state
-        .running_iteration()
+        .oldest_running_iteration()
         .or_else(|| state.latest_iteration());
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     // Progress lines start at the log's end (the output says what happens now); the

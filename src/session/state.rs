@@ -211,6 +211,11 @@ impl SessionState {
         self.running.last().copied()
     }
 
+    /// The oldest iteration running now, if any (workers may run several).
+    pub fn oldest_running_iteration(&self) -> Option<u32> {
+        self.running.first().copied()
+    }
+
     /// Tokens and cost of every iteration, added up.
     pub fn usage(&self) -> Usage {
         let mut total = Usage::default();

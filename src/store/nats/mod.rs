@@ -195,7 +195,19 @@ impl Inner {
         session: &str,
         start: u64,
     ) -> Result<jetstream::consumer::pull::Ordered, StoreError> {
-        let subject = subject(session);
+        self.ordered(&self.stream, subject(session), start)
+            .await
+            .map_err(|e| self.unreachable("following the session", e))
+    }
+
+    /// An ordered consumer on `subject` of `stream` from `start` (a stream sequence; 0 or 1:
+    /// from the first message), created again while the server is away.
+    async fn ordered(
+        &self,
+        stream: &jetstream::stream::Stream,
+        subject: String,
+        start: u64,
+    ) -> Result<jetstream::consumer::pull::Ordered, AnyError> {
         retry(
             &format!("creating a consumer on {subject}"),
             self.retry_for,
@@ -212,7 +224,6 @@ impl Inner {
                     },
                     ..Default::default()
                 };
-                let stream = &self.stream;
                 async move {
                     let consumer = stream.create_consumer(config).await?;
                     Ok::<_, AnyError>(consumer.messages().await?)
@@ -220,7 +231,6 @@ impl Inner {
             },
         )
         .await
-        .map_err(|e| self.unreachable("following the session", e))
     }
 
     async fn read(

@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{
-    self, ErrorCode, consumer::DeliverPolicy, consumer::pull::OrderedConfig,
-    context::GetStreamErrorKind, context::PublishErrorKind, stream::LastRawMessageErrorKind,
+    self, ErrorCode, context::GetStreamErrorKind, context::PublishErrorKind,
+    stream::LastRawMessageErrorKind,
 };
 use futures_util::StreamExt;
 use tokio::sync::{OnceCell, mpsc};
@@ -40,7 +40,7 @@ use super::output_codec::{
 use super::retry::{Outage, never, pause_before_resuming, retry};
 use super::url::NatsUrl;
 use crate::store::{
-    AnyError, Cause, MAX_OUTPUT_PAYLOAD, NatsError, OutputEntry, OutputRetention, StoreError,
+    Cause, MAX_OUTPUT_PAYLOAD, NatsError, OutputEntry, OutputRetention, StoreError,
 };
 
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -227,32 +227,10 @@ impl Inner {
         session: &str,
         after: u64,
     ) -> Result<jetstream::consumer::pull::Ordered, StoreError> {
-        let subject = output_subject(session);
         let start = message_of(after.saturating_add(1));
-        retry(
-            &format!("creating a consumer on {subject}"),
-            self.retry_for,
-            never,
-            || {
-                let config = OrderedConfig {
-                    filter_subject: subject.clone(),
-                    deliver_policy: if start <= 1 {
-                        DeliverPolicy::All
-                    } else {
-                        DeliverPolicy::ByStartSequence {
-                            start_sequence: start,
-                        }
-                    },
-                    ..Default::default()
-                };
-                async move {
-                    let consumer = stream.create_consumer(config).await?;
-                    Ok::<_, AnyError>(consumer.messages().await?)
-                }
-            },
-        )
-        .await
-        .map_err(|e| self.unreachable("following the session's output", e))
+        self.ordered(stream, output_subject(session), start)
+            .await
+            .map_err(|e| self.unreachable("following the session's output", e))
     }
 
     pub(super) async fn read_output(

@@ -18,6 +18,8 @@ pub(crate) struct Control {
     stop: Option<CancellationToken>,
     /// Where the agent's permission requests are answered (none when watching).
     approvals: Option<Arc<Approvals>>,
+    /// Who the person is, as recorded with what they ask (`user@host`).
+    who: String,
 }
 
 impl Control {
@@ -30,7 +32,14 @@ impl Control {
             session,
             stop,
             approvals,
+            who: crate::process::who(),
         }
+    }
+
+    /// The same, for a person the front end names itself (a browser of the dashboard).
+    pub(crate) fn acting_for(mut self, who: String) -> Self {
+        self.who = who;
+        self
     }
 
     /// Carries `op` out; what went wrong, in words for people.
@@ -51,7 +60,7 @@ impl Control {
                             let cmd = Command::AnswerPermission {
                                 request,
                                 decision: answer.decision(),
-                                who: crate::process::who(),
+                                who: self.who.clone(),
                             };
                             Box::pin(self.apply(Op::Session(cmd))).await
                         }
@@ -71,14 +80,14 @@ impl Control {
                 let cmd = Command::AnswerPermission {
                     request,
                     decision: answer.decision(),
-                    who: crate::process::who(),
+                    who: self.who.clone(),
                 };
                 Box::pin(self.apply(Op::Session(cmd))).await
             }
             Op::AskStop { now } => {
                 let cmd = Command::RequestStop {
                     now,
-                    who: crate::process::who(),
+                    who: self.who.clone(),
                 };
                 Box::pin(self.apply(Op::Session(cmd))).await
             }

@@ -27,6 +27,7 @@ mod orchestrator;
 pub mod output;
 pub mod process;
 mod render;
+mod secret;
 pub mod session;
 pub mod session_handle;
 mod signal;
@@ -34,6 +35,7 @@ mod status;
 pub mod store;
 pub mod template;
 pub mod tui;
+pub mod web;
 
 #[cfg(test)]
 mod fuzz_tests;

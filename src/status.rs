@@ -17,6 +17,8 @@ struct TaskView<'a> {
     priority: u8,
     depends_on: Vec<String>,
     created_iteration: Option<u32>,
+    /// When it last changed (its status, priority, content).
+    updated_at_ms: i64,
     /// The worker holding it now, and until when (`--workers`).
     #[serde(skip_serializing_if = "Option::is_none")]
     claim: Option<&'a crate::session::Claim>,
@@ -94,6 +96,7 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
                 priority: t.priority,
                 depends_on: t.depends_on.iter().map(|d| task_id(*d)).collect(),
                 created_iteration: t.created_iteration,
+                updated_at_ms: t.updated_at_ms,
                 claim: t.claim.as_ref(),
                 integrated: t.integrated.as_deref(),
                 released: t.released.as_deref(),

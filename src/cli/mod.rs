@@ -145,6 +145,14 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the web dashboard of every session here (loopback and an access token by default)
+    Web {
+        /// Where to listen
+        #[arg(long, value_name = "ADDR", default_value = DEFAULT_WEB_ADDR)]
+        addr: SocketAddr,
+        #[command(flatten)]
+        access: WebAccess,
+    },
     /// Session tools for MCP clients
     Mcp {
         #[command(subcommand)]
@@ -214,6 +222,20 @@ pub enum Commands {
     },
 }
 
+/// Where the web dashboard listens unless told otherwise.
+pub const DEFAULT_WEB_ADDR: &str = "127.0.0.1:7177";
+
+/// Who may reach the dashboard, for `iteratr web` and `build --web`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WebAccess {
+    /// Let the dashboard listen on an address that is not loopback (plain HTTP: prefer 127.0.0.1 and an SSH tunnel)
+    #[arg(long)]
+    pub listen: bool,
+    /// Also print a second, view-only address to share (it sees everything and steers nothing)
+    #[arg(long)]
+    pub view_token: bool,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
     /// The spec to build (default: the only .md file in specs/)
@@ -242,6 +264,11 @@ pub struct BuildArgs {
     /// Print progress lines instead of the full-screen interface
     #[arg(long)]
     pub headless: bool,
+    /// Serve the web dashboard from the build too, on ADDR (default 127.0.0.1:7177)
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_WEB_ADDR)]
+    pub web: Option<SocketAddr>,
+    #[command(flatten)]
+    pub web_access: WebAccess,
     /// With --headless: print one JSON object per line
     #[arg(long)]
     pub json: bool,

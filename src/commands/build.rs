@@ -69,6 +69,9 @@ pub(super) struct Checked {
 }
 
 pub(super) fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
+    if args.web.is_none() && (args.web_access.listen || args.web_access.view_token) {
+        bail!("--listen and --view-token go with --web");
+    }
     if args.json && !args.headless {
         bail!("--json goes with --headless");
     }
@@ -297,6 +300,14 @@ pub(super) async fn drive(
         lease,
     } = launch;
     let (headless, json) = (args.headless, args.json);
+    // The dashboard (`--web`) starts before the agent: an address in use stops the build early.
+    let web = match args.web {
+        Some(addr) => {
+            let opts = super::web::options(addr, &args.web_access).await?;
+            Some(crate::web::serve(log.clone(), opts).await?)
+        }
+        None => None,
+    };
     let (opts, template) = options(checked, args, store, settings, project_dir);
     let signal_token = interrupt.clone();
     tokio::spawn(async move {
@@ -305,6 +316,12 @@ pub(super) async fn drive(
         signal_token.cancel();
     });
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(server) = &web {
+        for line in server.banner().lines() {
+            let message = line.to_string();
+            let _ = events_tx.send(crate::frontend::BuildEvent::Info { message });
+        }
+    }
     let session_name = opts.session.clone();
     // What the loop says goes to the front end; the agent's updates also go to the session's
     // output stream, for watchers elsewhere.
@@ -391,6 +408,9 @@ pub(super) async fn drive(
         interrupt.cancel();
         driver.await.context("the build loop failed")?
     };
+    if let Some(server) = web {
+        server.shutdown().await;
+    }
     if let crate::orchestrator::Outcome::Failed(message) = &outcome {
         eprintln!("error: {message}");
     }

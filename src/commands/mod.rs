@@ -10,6 +10,7 @@ pub mod pause;
 pub mod status;
 pub mod stop;
 pub mod watch;
+pub mod web;
 pub mod worker;
 
 use std::process::ExitCode;
@@ -70,6 +71,7 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
             headless,
             json,
         } => watch::run(store, session.as_deref(), headless || json, json).await,
+        Commands::Web { addr, access } => web::run(store, addr, &access).await,
         Commands::Mcp {
             command:
                 McpCommand::Serve {

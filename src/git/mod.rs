@@ -88,8 +88,6 @@ pub(crate) async fn git(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The branch checked out in `dir` and whether tracked files have changes (what the status bar
-/// shows), or None outside a repository.
 /// The commit `rev` names in `dir`.
 pub(crate) async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError> {
     let arg = format!("{rev}^{{commit}}");
@@ -99,6 +97,8 @@ pub(crate) async fn rev_parse(dir: &Path, rev: &str) -> Result<String, GitError>
         .to_string())
 }
 
+/// The branch checked out in `dir` and whether tracked files have changes (what the status bar
+/// shows), or None outside a repository.
 pub(crate) async fn branch_status(dir: &Path) -> Option<(String, bool)> {
     let branch = git(dir, &["rev-parse", "--abbrev-ref", "HEAD"], None)
         .await
@@ -111,6 +111,47 @@ pub(crate) async fn branch_status(dir: &Path) -> Option<(String, bool)> {
     .await
     .is_ok_and(|out| !out.is_empty());
     Some((branch.trim().to_string(), dirty))
+}
+
+/// What commit `hash` (hex digits only) holds, as `git show` prints it with its patch and stats:
+/// no colour, no external diff drivers or text conversions (nothing the repository configures
+/// runs), at most `max` bytes (cut at a line, saying so).
+pub(crate) async fn show_commit(dir: &Path, hash: &str, max: usize) -> Result<String, GitError> {
+    if hash.is_empty() || hash.len() > 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(GitError::Failed {
+            args: "show".into(),
+            message: format!("{hash:?} is not a commit hash (hex digits)"),
+        });
+    }
+    let arg = format!("{hash}^{{commit}}");
+    let mut text = git(
+        dir,
+        &[
+            "show",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--stat",
+            "--patch",
+            "--format=fuller",
+            &arg,
+            "--",
+        ],
+        None,
+    )
+    .await?;
+    if text.len() > max {
+        let mut cut = text[..max].rfind('\n').unwrap_or(0);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let left = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!(
+            "\n… ({left} bytes more; `git show {hash}` prints it all)\n"
+        ));
+    }
+    Ok(text)
 }
 
 impl Repo {

@@ -3,7 +3,6 @@
 //! a request from a browser page (an `Origin` header) must come from a loopback origin and name the
 //! bound address in `Host` (403 otherwise), so a web page cannot reach the tools by DNS rebinding.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -19,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::scope::{ConnHandle, McpScope, OutOfFds, ScopedListener, Scopes};
 use super::tools::SessionTools;
+pub use crate::secret::random_token;
+use crate::secret::{check_token, same};
 
 /// Largest JSON-RPC request accepted (a batch of 100 long tasks fits comfortably).
 pub(super) const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-const MIN_TOKEN_LEN: usize = 16;
 /// The header that carries the MCP session's id (set on the answer to `initialize`).
 const MCP_SESSION_ID: &str = "mcp-session-id";
 
@@ -78,36 +78,9 @@ impl HttpServer {
     }
 }
 
-/// 32 random bytes from the OS, hex-encoded.
-pub fn random_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read random bytes for the MCP token from /dev/urandom")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn check_token(token: &str) -> anyhow::Result<()> {
-    if token.len() < MIN_TOKEN_LEN {
-        bail!(
-            "the MCP token is too short ({} characters); use at least {MIN_TOKEN_LEN}, or leave it out for a random one",
-            token.len()
-        );
-    }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        bail!("the MCP token may contain only visible ASCII characters (no spaces)");
-    }
-    Ok(())
-}
-
 struct Guard {
     expected: String,
     scopes: Arc<Scopes>,
-}
-
-/// Equal-time comparison, so the token cannot be guessed byte by byte from response times.
-pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn loopback_origin(origin: &str) -> bool {
@@ -239,7 +212,7 @@ pub async fn serve_http(tools: SessionTools, opts: HttpOptions) -> anyhow::Resul
     }
     let token = match opts.token {
         Some(t) => {
-            check_token(&t)?;
+            check_token("the MCP token", &t)?;
             t
         }
         None => random_token()?,
@@ -322,16 +295,5 @@ mod tests {
         ] {
             assert!(!loopback_origin(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn tokens() {
-        assert!(check_token("short").is_err());
-        assert!(check_token("has a space in the middle").is_err());
-        assert!(check_token("0123456789abcdef").is_ok());
-        let t = random_token().unwrap();
-        assert_eq!(t.len(), 64);
-        assert_ne!(t, random_token().unwrap());
-        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 }

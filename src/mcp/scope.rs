@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::http::{random_token, same};
+use crate::secret::{random_token, same};
 
 /// One connection's off switch.
 #[derive(Debug, Default)]

@@ -48,6 +48,7 @@ mod tui_tmux;
 mod tui_workers;
 mod watch_output;
 mod watch_tmux;
+mod web;
 mod workers;
 mod workers_real;
 mod workers_remote;

@@ -214,6 +214,11 @@ class SessionPage {
     this.workers.replaceChildren(...(s.workers.length ? [el("span", { class: "muted", text: "workers:" }),
       ...s.workers.map((w) => el("span", { class: "badge running", text: w }))] : []));
     this.drawRequests(state.permissions.waiting || {});
+    // A task's commit: that of the last committed iteration that changed it.
+    this.commitOf = new Map();
+    for (const it of state.iterations) {
+      if (it.commit) for (const n of it.tasks_changed || []) this.commitOf.set(`TAS-${n}`, it.commit);
+    }
     this.drawBoard(state.tasks);
     this.drawNotes(state.notes);
     this.drawIterations(state.iterations);
@@ -256,6 +261,7 @@ class SessionPage {
     if (t.depends_on.length) meta.append(el("span", { text: `after ${t.depends_on.join(", ")}` }));
     if (t.claim) meta.append(el("span", { class: "badge running", text: t.claim.worker }));
     if (t.integrated) meta.append(this.commitLink(t.integrated, "integrated"));
+    else if (this.commitOf.has(t.id)) meta.append(this.commitLink(this.commitOf.get(t.id), "commit"));
     return el("div", { class: "task", data: { status: t.status, task: t.id } }, el("div", { text: t.content }), meta);
   }
 
@@ -400,7 +406,7 @@ class SessionPage {
         break;
       case "permission_asked":
         p.text = null;
-        p.box.append(el("div", { class: "line", text: `asks permission (P-?): ${u.title}` }));
+        p.box.append(el("div", { class: "line", text: `asks permission: ${u.title} (answer it above)` }));
         break;
       case "permission":
         p.box.append(el("div", { class: "line", text: `permission: ${u.title || u.tool} → ${u.decision}` }));
@@ -426,10 +432,15 @@ class SessionPage {
     }
     const node = p.text;
     node.body += chunk;
-    // Rendered again at most every 50 ms, whatever the number of chunks.
+    // Rendered at once, then at most every 50 ms however many chunks come.
     if (!node.pending) {
       node.pending = true;
-      setTimeout(() => { node.pending = false; node.replaceChildren(markdown(node.body)); }, 50);
+      const wait = Math.max(0, 50 - (performance.now() - (node.renderedAt || -1e9)));
+      setTimeout(() => {
+        node.pending = false;
+        node.renderedAt = performance.now();
+        node.replaceChildren(markdown(node.body));
+      }, wait);
     }
   }
 }

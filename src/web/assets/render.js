@@ -187,6 +187,7 @@ export function chart(points, { kind = "line", label = "", fmtX = String, fmtY =
     let d = `M ${sx(points[0][0])} ${sy(points[0][1])}`;
     for (const [x, y] of points.slice(1)) d += ` H ${sx(x)} V ${sy(y)}`;
     root.append(svg("path", { class: "series", d }));
+    for (const [x, y] of points) root.append(svg("circle", { class: "dot", cx: sx(x), cy: sy(y), r: 2.5 }));
   }
   root.append(svg("text", { x: 2, y: 10 }, fmtY(y1)));
   root.append(svg("text", { x: 2, y: H }, fmtY(0)));

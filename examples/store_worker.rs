@@ -51,7 +51,10 @@ async fn main() -> anyhow::Result<()> {
                         Event::new(
                             1_700_000_000_000,
                             Author::User,
-                            EventKind::UserMessage { text },
+                            EventKind::UserMessage {
+                                text,
+                                who: String::new(),
+                            },
                         )
                     })
                     .collect();

@@ -14,12 +14,12 @@ use crate::session_handle::SessionHandle;
 
 pub(crate) struct Control {
     session: Arc<SessionHandle>,
+    /// Who the person at this front end is, as recorded with what they ask (`user@host`).
+    who: String,
     /// Stops the build this front end runs (none when watching another process's build).
     stop: Option<CancellationToken>,
     /// Where the agent's permission requests are answered (none when watching).
     approvals: Option<Arc<Approvals>>,
-    /// Who the person is, as recorded with what they ask (`user@host`).
-    who: String,
 }
 
 impl Control {
@@ -30,9 +30,9 @@ impl Control {
     ) -> Self {
         Control {
             session,
+            who: crate::process::who(),
             stop,
             approvals,
-            who: crate::process::who(),
         }
     }
 
@@ -91,6 +91,25 @@ impl Control {
                 };
                 Box::pin(self.apply(Op::Session(cmd))).await
             }
+            Op::Message(text) => {
+                let cmd = Command::UserMessage {
+                    text,
+                    who: self.who.clone(),
+                };
+                Box::pin(self.apply(Op::Session(cmd))).await
+            }
+            Op::Pause => {
+                let cmd = Command::Pause {
+                    who: self.who.clone(),
+                };
+                Box::pin(self.apply(Op::Session(cmd))).await
+            }
+            Op::Resume => {
+                let cmd = Command::Resume {
+                    who: self.who.clone(),
+                };
+                Box::pin(self.apply(Op::Session(cmd))).await
+            }
             Op::Session(cmd) => self
                 .session
                 .execute(&cmd, Author::User)
@@ -115,13 +134,42 @@ mod tests {
         let session = Arc::new(SessionHandle::open(Arc::clone(&log), "demo").await.unwrap());
         let stop = CancellationToken::new();
         let control = Control::new(Arc::clone(&session), Some(stop.clone()), None);
-        control
-            .apply(Op::Session(Command::UserMessage { text: "hi".into() }))
-            .await
-            .unwrap();
+        control.apply(Op::Message("hi".into())).await.unwrap();
         let events = read_all(log.as_ref(), "demo", 0).await.unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event.by, Author::User);
+        // Messages, pauses and resumptions are recorded with who asked.
+        let me = crate::process::who();
+        assert_eq!(
+            events[0].event.kind,
+            crate::session::EventKind::UserMessage {
+                text: "hi".into(),
+                who: me.clone()
+            }
+        );
+        control.apply(Op::Pause).await.unwrap();
+        let state = session.refresh().await.unwrap();
+        let paused = state.paused.as_ref().unwrap();
+        assert_eq!(
+            (paused.who.as_str(), paused.by),
+            (me.as_str(), Author::User)
+        );
+        control.apply(Op::Resume).await.unwrap();
+        let events = read_all(log.as_ref(), "demo", 0).await.unwrap();
+        assert_eq!(
+            events[2].event.kind,
+            crate::session::EventKind::SessionResumed { who: me.clone() }
+        );
+        // Another front end names its person itself.
+        control
+            .apply(Op::Session(Command::UserMessage {
+                text: "from the web".into(),
+                who: format!("web: {me}"),
+            }))
+            .await
+            .unwrap();
+        let state = session.refresh().await.unwrap();
+        assert_eq!(state.messages[1].who, format!("web: {me}"));
         // A command the session refuses says why; nothing is stored.
         let refused = control
             .apply(Op::Session(Command::SetStatus {
@@ -140,7 +188,7 @@ mod tests {
         assert!(!stop.is_cancelled());
         control.apply(Op::Stop).await.unwrap();
         assert!(stop.is_cancelled());
-        assert_eq!(read_all(log.as_ref(), "demo", 0).await.unwrap().len(), 1);
+        assert_eq!(read_all(log.as_ref(), "demo", 0).await.unwrap().len(), 4);
         // Asking a build to stop: refused while none runs, then recorded with who asked.
         let none = control.apply(Op::AskStop { now: false }).await.unwrap_err();
         assert!(none.contains("no build runs"), "{none}");

@@ -250,9 +250,16 @@ pub enum Op {
     Stop,
     /// Leave now (a second Ctrl+C, or after the build ended).
     Leave,
-    /// Record a command in the session as the person: a message, pause, resume, a task or note
-    /// added or changed.
+    /// Record a command in the session as the person: a task or note added or changed (or a
+    /// message, pause or resume that names its own `who`).
     Session(crate::session::Command),
+    /// Send the agent a message, as the person at this front end.
+    Message(String),
+    /// Ask the session's build, here or anywhere, to pause after its iteration, as the person at
+    /// this front end.
+    Pause,
+    /// And to go on.
+    Resume,
     /// Answer the agent's permission request with this id (this build's).
     Answer(u64, Answer),
     /// Answer permission request `P-n` of the session's log (a build's anywhere), as the person.

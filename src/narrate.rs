@@ -3,7 +3,7 @@
 //! event says something (or says that it says nothing) before it compiles.
 
 use crate::frontend::{HookReport, call_label};
-use crate::session::text::{clip, first_line};
+use crate::session::text::{by_who, clip, first_line, who_or};
 use crate::session::{EventKind, note_id, permission_id, task_id};
 
 /// How a told line is shown.
@@ -67,11 +67,9 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
         EventKind::TaskPrioritySet { task, priority } => {
             info(format!("{} priority {priority}", task_id(*task)))
         }
-        EventKind::TaskDependencyAdded { task, depends_on } => info(format!(
-            "{} after {}",
-            task_id(*task),
-            task_id(*depends_on)
-        )),
+        EventKind::TaskDependencyAdded { task, depends_on } => {
+            info(format!("{} after {}", task_id(*task), task_id(*depends_on)))
+        }
         EventKind::TaskDeleted { task } => info(format!("{} deleted", task_id(*task))),
         EventKind::TaskContentEdited { .. }
         | EventKind::NoteContentEdited { .. }
@@ -112,17 +110,23 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
         EventKind::IterationSummarized { summary, .. } => {
             info(format!("summary: {}", clip(first_line(summary), 200)))
         }
-        EventKind::UserMessage { text } => {
-            info(format!("message: {}", clip(first_line(text), 200)))
-        }
+        EventKind::UserMessage { text, who } => info(format!(
+            "message{}: {}",
+            if who.trim().is_empty() {
+                String::new()
+            } else {
+                format!(" from {who}")
+            },
+            clip(first_line(text), 200)
+        )),
         EventKind::SessionCompleted { .. } => info("session completed".into()),
-        EventKind::SessionPaused => warning(
-            "pause requested: the build stops after this iteration (`iteratr resume`, or p in the full-screen interface, goes on)"
-                .into(),
-        ),
-        EventKind::SessionResumed => info("resumed".into()),
+        EventKind::SessionPaused { who } => warning(format!(
+            "pause requested{}: the build stops after this iteration (`iteratr resume`, or p in the full-screen interface, goes on)",
+            by_who(who)
+        )),
+        EventKind::SessionResumed { who } => info(format!("resumed{}", by_who(who))),
         EventKind::StopRequested { now, who } => {
-            let who = if who.is_empty() { "someone" } else { who };
+            let who = who_or(who, "someone");
             warning(if *now {
                 format!("stop requested by {who}: the turn is stopped now")
             } else {
@@ -168,7 +172,10 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
             worker,
         } => {
             let id = permission_id(*request);
-            let whose = worker.as_deref().map(|w| format!("[{w}] ")).unwrap_or_default();
+            let whose = worker
+                .as_deref()
+                .map(|w| format!("[{w}] "))
+                .unwrap_or_default();
             warning(format!(
                 "{whose}permission {id} waits: {}; `iteratr approve {id}` or `iteratr deny {id}` answers from anywhere",
                 call_label(tool, title)
@@ -179,9 +186,21 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
             decision,
             who,
         } => {
-            let who = if who.is_empty() { String::new() } else { format!(" ({who})") };
-            let text = format!("{} {}{who}", permission_id(*request), decision.describe(None));
-            if decision.allowed() { info(text) } else { warning(text) }
+            let who = if who.is_empty() {
+                String::new()
+            } else {
+                format!(" ({who})")
+            };
+            let text = format!(
+                "{} {}{who}",
+                permission_id(*request),
+                decision.describe(None)
+            );
+            if decision.allowed() {
+                info(text)
+            } else {
+                warning(text)
+            }
         }
         EventKind::AgentStarted { .. }
         | EventKind::LeaseRenewed { .. }
@@ -210,7 +229,10 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
             worker,
             reason,
             ..
-        } => info(format!("{} released by {worker} ({reason})", task_id(*task))),
+        } => info(format!(
+            "{} released by {worker} ({reason})",
+            task_id(*task)
+        )),
         EventKind::TaskIntegrated { task, commit, .. } => info(format!(
             "{} integrated as {}",
             task_id(*task),
@@ -283,5 +305,40 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn who_sent_a_message_or_paused_is_said_when_the_log_knows() {
+        let said = |kind: EventKind| narrate(&kind, Listener::Watcher).map(|t| t.text);
+        assert_eq!(
+            said(EventKind::UserMessage {
+                text: "focus on tests\nplease".into(),
+                who: "ana@laptop".into(),
+            }),
+            Some("message from ana@laptop: focus on tests".into())
+        );
+        assert_eq!(
+            said(EventKind::UserMessage {
+                text: "hi".into(),
+                who: String::new(),
+            }),
+            Some("message: hi".into())
+        );
+        let paused = said(EventKind::SessionPaused {
+            who: "web: ana@laptop".into(),
+        })
+        .unwrap();
+        assert!(
+            paused.starts_with("pause requested by web: ana@laptop: the build stops"),
+            "{paused}"
+        );
+        let paused = said(EventKind::SessionPaused { who: String::new() }).unwrap();
+        assert!(paused.starts_with("pause requested: the build"), "{paused}");
+        assert_eq!(
+            said(EventKind::SessionResumed {
+                who: "ana@laptop".into()
+            }),
+            Some("resumed by ana@laptop".into())
+        );
     }
 }

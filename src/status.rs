@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::session::display::{held_by, iteration_counts, task_counts};
-use crate::session::text::{first_line, format_duration, format_time};
+use crate::session::text::{clip, first_line, format_duration, format_time, who_or};
 use crate::session::{NoteType, SessionState, TaskStatus, note_id, task_id};
 use crate::store::SessionInfo;
 
@@ -169,9 +169,9 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
     if let Some(pause) = &state.paused {
         let _ = writeln!(
             out,
-            "Paused: since {} (asked by the {}); `iteratr resume` goes on",
+            "Paused: since {} (asked by {}); `iteratr resume` goes on",
             format_time(pause.at_ms),
-            pause.by.as_str()
+            pause.asked_by()
         );
     }
     for (request, w) in &state.permissions.waiting {
@@ -191,11 +191,7 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
             out,
             "Stop: asked {}by {} at {}",
             if stop.now { "now " } else { "" },
-            if stop.who.is_empty() {
-                "someone"
-            } else {
-                &stop.who
-            },
+            who_or(&stop.who, "someone"),
             format_time(stop.at_ms)
         );
     }
@@ -317,11 +313,28 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
             let _ = writeln!(out, "        {}", first_line(summary));
         }
     }
-    if !state.messages.is_empty() {
-        let _ = writeln!(out, "\nMessages from people: {}", state.messages.len());
-    }
+    render_messages(&mut out, &state.messages);
     render_permissions(&mut out, &state.permissions);
     out
+}
+
+/// Messages listed in the text view, at most (the last ones).
+const MESSAGES_SHOWN: usize = 3;
+
+fn render_messages(out: &mut String, messages: &[crate::session::UserMessage]) {
+    if messages.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nMessages from people: {}", messages.len());
+    for m in &messages[messages.len().saturating_sub(MESSAGES_SHOWN)..] {
+        let _ = writeln!(
+            out,
+            "  {} {}: {}",
+            format_time(m.at_ms),
+            who_or(&m.who, "someone"),
+            clip(first_line(&m.text), 100)
+        );
+    }
 }
 
 /// Decisions listed in the text view, at most.

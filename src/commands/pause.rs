@@ -32,10 +32,11 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let handle = open_picked(store, session).await?;
     let name = handle.name().to_string();
+    let who = crate::process::who();
     let cmd = if pause {
-        Command::Pause
+        Command::Pause { who }
     } else {
-        Command::Resume
+        Command::Resume { who }
     };
     let done = handle.execute(&cmd, Author::User).await?;
     let message = match (pause, done.events.is_empty()) {

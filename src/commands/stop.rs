@@ -45,7 +45,10 @@ pub async fn message(
 ) -> anyhow::Result<ExitCode> {
     let handle = open_picked(store, session).await?;
     let name = handle.name().to_string();
-    let cmd = Command::UserMessage { text: text.into() };
+    let cmd = Command::UserMessage {
+        text: text.into(),
+        who: crate::process::who(),
+    };
     handle
         .execute(&cmd, Author::User)
         .await

@@ -123,7 +123,13 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
                 auto_allowed: 3,
             },
         ),
-        (vec![], EventKind::UserMessage { text: "hi".into() }),
+        (
+            vec![],
+            EventKind::UserMessage {
+                text: "hi".into(),
+                who: String::new(),
+            },
+        ),
         (
             vec![EventKind::TaskStatusSet {
                 task: 1,
@@ -143,8 +149,11 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
                 output: String::new(),
             },
         ),
-        (vec![], EventKind::SessionPaused),
-        (vec![EventKind::SessionPaused], EventKind::SessionResumed),
+        (vec![], EventKind::SessionPaused { who: String::new() }),
+        (
+            vec![EventKind::SessionPaused { who: String::new() }],
+            EventKind::SessionResumed { who: String::new() },
+        ),
         (
             vec![],
             EventKind::StopRequested {
@@ -272,6 +281,7 @@ fn base() -> Vec<EventKind> {
         started(1, None),
         EventKind::UserMessage {
             text: "first".into(),
+            who: String::new(),
         },
     ]
 }
@@ -326,7 +336,7 @@ fn completed_base() -> Vec<EventKind> {
         summary: Some("all done".into()),
     });
     kinds.extend([
-        EventKind::SessionPaused,
+        EventKind::SessionPaused { who: String::new() },
         EventKind::AgentStarted {
             name: "fake".into(),
             version: "1".into(),

@@ -403,7 +403,7 @@ impl Orchestrator {
                     return Ok(self.finish(outcome, counters.ran, &message));
                 }
                 next::Step::Paused(by) => {
-                    if !self.wait_while_paused(by).await? {
+                    if !self.wait_while_paused(&by).await? {
                         return Ok(self.finish(
                             Outcome::Interrupted,
                             counters.ran,
@@ -492,10 +492,9 @@ impl Orchestrator {
     }
 
     /// Waits while the session is paused; false when Ctrl+C came first. The agent stays up.
-    async fn wait_while_paused(&self, by: Author) -> anyhow::Result<bool> {
+    async fn wait_while_paused(&self, by: &str) -> anyhow::Result<bool> {
         self.info(format!(
-            "paused (asked by the {}); `iteratr resume`, or p in the full-screen interface, goes on",
-            by.as_str()
+            "paused (asked by {by}); `iteratr resume`, or p in the full-screen interface, goes on"
         ));
         loop {
             tokio::select! {

@@ -5,8 +5,8 @@
 //! integrated. Every outcome is unit-tested below, case by case.
 
 use super::{Outcome, Turn};
+use crate::session::SessionState;
 use crate::session::display::{iteration_counts, task_counts};
-use crate::session::{Author, SessionState};
 
 /// Which loop decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +40,8 @@ pub(super) struct Limits {
 pub(super) enum Step {
     /// The run ends: how, and the words for people.
     Stop(Outcome, String),
-    /// Someone asked the loop to pause: wait until they resume.
-    Paused(Author),
+    /// Someone asked the loop to pause (who, for people): wait until they resume.
+    Paused(String),
     /// Every task is integrated (workers): complete the session with this summary, then stop.
     CompleteSession(String),
     /// Wait a moment for this, then look again (a worker waiting for planning).
@@ -69,18 +69,14 @@ pub(super) fn before_turn(state: &SessionState, kind: Kind, c: Counters, limits:
         );
     }
     if let Some(stop) = &state.stop {
-        let who = if stop.who.is_empty() {
-            "someone"
-        } else {
-            &stop.who
-        };
+        let who = crate::session::text::who_or(&stop.who, "someone");
         return Step::Stop(
             Outcome::Interrupted,
             format!("stopped: {who} asked for it; run the same command again to go on"),
         );
     }
     if let Some(pause) = &state.paused {
-        return Step::Paused(pause.by);
+        return Step::Paused(pause.asked_by());
     }
     if kind == Kind::Worker && state.all_integrated() {
         return Step::CompleteSession(format!("every task is integrated · {}", task_counts(state)));

@@ -62,12 +62,14 @@ fn a_completed_session_stops_every_loop_and_says_how_far_it_got() {
 #[test]
 fn a_pause_is_waited_out_by_every_loop() {
     let mut kinds = planned();
-    kinds.push(EventKind::SessionPaused);
+    kinds.push(EventKind::SessionPaused {
+        who: "ana@laptop".into(),
+    });
     let state = session(&kinds);
     for kind in KINDS {
         assert_eq!(
             before_turn(&state, kind, Counters::default(), NO_LIMITS),
-            Step::Paused(Author::System),
+            Step::Paused("ana@laptop".into()),
             "{kind:?}"
         );
     }
@@ -76,7 +78,7 @@ fn a_pause_is_waited_out_by_every_loop() {
 #[test]
 fn a_stop_request_ends_every_loop_before_its_next_turn_even_a_paused_one() {
     let mut kinds = planned();
-    kinds.push(EventKind::SessionPaused);
+    kinds.push(EventKind::SessionPaused { who: String::new() });
     kinds.push(EventKind::StopRequested {
         now: false,
         who: "ana@laptop".into(),

@@ -9,7 +9,7 @@ use super::event::{Author, Event, IterationOutcome, NoteType, PermissionDecision
 use super::event_kind::EventKind;
 use super::hook_point::HookPoint;
 use super::lease::LeaseHolder;
-use super::limits::{self, check_priority, check_text, tail_chars};
+use super::limits::{self, check_priority, check_text, check_who, tail_chars};
 use super::state::{SessionState, task_id};
 use super::text::clip;
 use super::usage::Usage;
@@ -103,8 +103,10 @@ pub enum Command {
         /// Permission requests allowed with no person and no rule involved.
         auto_allowed: u32,
     },
+    /// A person's message to the agent; `who` as `user@host` (or as the front end names them).
     UserMessage {
         text: String,
+        who: String,
     },
     /// Record a hook's run.
     RecordHook {
@@ -116,10 +118,14 @@ pub enum Command {
         took_ms: u64,
         output: String,
     },
-    /// Pause the loop after the iteration that runs.
-    Pause,
-    /// Let a paused loop go on.
-    Resume,
+    /// Pause the loop after the iteration that runs; `who` asks.
+    Pause {
+        who: String,
+    },
+    /// Let a paused loop go on; `who` asks.
+    Resume {
+        who: String,
+    },
     /// Ask the build that runs to stop after its iteration, or `now`; `who` as `user@host`.
     RequestStop {
         now: bool,
@@ -395,9 +401,12 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 auto_allowed: *auto_allowed,
             })]
         }
-        Command::UserMessage { text } => {
+        Command::UserMessage { text, who } => {
             let text = check_text("message", text, limits::MESSAGE_MAX)?;
-            vec![ev(EventKind::UserMessage { text })]
+            vec![ev(EventKind::UserMessage {
+                text,
+                who: check_who(who),
+            })]
         }
         Command::RecordHook {
             point,
@@ -417,10 +426,14 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             output: tail_chars(output, limits::HOOK_OUTPUT_MAX),
         })],
         // Asking for what is already so changes nothing.
-        Command::Pause if state.paused.is_some() => Vec::new(),
-        Command::Pause => vec![ev(EventKind::SessionPaused)],
-        Command::Resume if state.paused.is_none() => Vec::new(),
-        Command::Resume => vec![ev(EventKind::SessionResumed)],
+        Command::Pause { .. } if state.paused.is_some() => Vec::new(),
+        Command::Pause { who } => vec![ev(EventKind::SessionPaused {
+            who: check_who(who),
+        })],
+        Command::Resume { .. } if state.paused.is_none() => Vec::new(),
+        Command::Resume { who } => vec![ev(EventKind::SessionResumed {
+            who: check_who(who),
+        })],
         Command::RequestStop { now, who } => super::stop::request(state, ctx.now_ms, *now, who)?
             .into_iter()
             .map(ev)

@@ -176,6 +176,10 @@ event_kinds! {
     } version 1 changes [Iterations, Permissions];
     UserMessage {
         text: String,
+        /// Who wrote it, as `user@host` (or as the front end names them); empty in logs written
+        /// before iteratr recorded it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        who: String,
     } version 1 changes [Messages];
     SessionCompleted {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,9 +203,19 @@ event_kinds! {
         output: String,
     } version 1 changes [Hooks];
     /// Someone asked the loop to pause after the iteration that runs (`iteratr pause`, `p`).
-    SessionPaused version 1 changes [Pause];
+    /// `who` came later than the kind: an older iteratr reads the event and ignores it, so the
+    /// version stays 1.
+    SessionPaused {
+        /// Who asked, as `user@host`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        who: String,
+    } version 1 changes [Pause];
     /// And to go on.
-    SessionResumed version 1 changes [Pause];
+    SessionResumed {
+        /// Who asked, as `user@host`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        who: String,
+    } version 1 changes [Pause];
     /// Someone asked the build that runs to stop (`iteratr stop`): after the iteration that runs,
     /// or `now` (the turn is stopped and recorded interrupted), and of its workers anywhere. It
     /// holds until the next build takes the session.

@@ -22,6 +22,13 @@ pub const DEPENDENCIES_MAX: usize = 32;
 pub const SESSION_NAME_MAX: usize = 64;
 /// Characters of a hook's output kept in the log (its end).
 pub const HOOK_OUTPUT_MAX: usize = 4_000;
+/// Characters of who asked for something (`user@host`, `web: user@host`).
+pub const WHO_MAX: usize = 100;
+
+/// Who asked, as recorded: trimmed and clipped, never refused (it is for people to read).
+pub(super) fn check_who(who: &str) -> String {
+    super::text::clip(who.trim(), WHO_MAX)
+}
 
 /// The last `max` characters of `text`.
 pub(super) fn tail_chars(text: &str, max: usize) -> String {

@@ -160,6 +160,6 @@ pub(super) fn answer(
     Ok(EventKind::PermissionAnswered {
         request,
         decision,
-        who: clip(who.trim(), 100),
+        who: super::limits::check_who(who),
     })
 }

@@ -247,6 +247,7 @@ fn empty_and_oversize_content_is_refused() {
         &mut s,
         Command::UserMessage {
             text: "m".repeat(limits::MESSAGE_MAX + 1),
+            who: String::new(),
         },
     )
     .unwrap_err();

@@ -119,6 +119,8 @@ pub struct UserMessage {
     pub at_ms: i64,
     pub text: String,
     pub iteration: Option<u32>,
+    /// Who wrote it (`user@host`); empty when the log did not record it.
+    pub who: String,
 }
 
 /// Who asked the build that runs to stop, when, and whether at once.
@@ -134,6 +136,18 @@ pub struct StopRequest {
 pub struct Pause {
     pub at_ms: i64,
     pub by: Author,
+    /// `user@host`; empty when the log did not record it.
+    pub who: String,
+}
+
+impl Pause {
+    /// Who asked, for people: `ana@laptop`, or `the user` when the log did not record it.
+    pub fn asked_by(&self) -> String {
+        match self.who.trim() {
+            "" => format!("the {}", self.by.as_str()),
+            who => who.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -463,18 +477,20 @@ impl SessionState {
                     it.usage = usage.clone();
                 }
             }
-            EventKind::UserMessage { text } => self.messages.push(UserMessage {
+            EventKind::UserMessage { text, who } => self.messages.push(UserMessage {
                 at_ms: at,
                 text: text.clone(),
                 iteration: running,
+                who: who.clone(),
             }),
-            EventKind::SessionPaused => {
+            EventKind::SessionPaused { who } => {
                 self.paused = Some(Pause {
                     at_ms: at,
                     by: event.by,
+                    who: who.clone(),
                 });
             }
-            EventKind::SessionResumed => self.paused = None,
+            EventKind::SessionResumed { .. } => self.paused = None,
             EventKind::StopRequested { now, who } => {
                 let now = *now || self.stop.as_ref().is_some_and(|s| s.now);
                 self.stop = Some(StopRequest {

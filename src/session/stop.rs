@@ -4,7 +4,6 @@
 use super::error::DomainError;
 use super::event_kind::EventKind;
 use super::state::SessionState;
-use super::text::clip;
 
 /// The events that ask the build to stop, or none when it was asked already (as firmly).
 pub(super) fn request(
@@ -22,6 +21,6 @@ pub(super) fn request(
     }
     Ok(vec![EventKind::StopRequested {
         now,
-        who: clip(who.trim(), 100),
+        who: super::limits::check_who(who),
     }])
 }

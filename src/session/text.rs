@@ -1,5 +1,5 @@
 //! Text for people, said the same way everywhere: times and durations, the first line of a text,
-//! clipping, one line of whitespace, an error with its causes.
+//! clipping, who asked, one line of whitespace, an error with its causes.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -30,6 +30,21 @@ pub fn clip(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+/// Who asked for something, as recorded, or `unknown` when the log did not say (events written
+/// before iteratr recorded it).
+pub fn who_or<'a>(who: &'a str, unknown: &'a str) -> &'a str {
+    if who.trim().is_empty() { unknown } else { who }
+}
+
+/// ` by ana@laptop`, or nothing when the log did not say who.
+pub fn by_who(who: &str) -> String {
+    if who.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" by {who}")
     }
 }
 

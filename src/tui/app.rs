@@ -24,6 +24,7 @@ use super::panes::notes::NotesPane;
 use super::panes::tasks::TasksPane;
 use super::status_bar::BuildInfo;
 use crate::frontend::{BuildEvent, Op, iteration_ended};
+use crate::session::text::by_who;
 use crate::session::{Event, EventKind, SessionState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,10 +263,19 @@ impl App {
             return;
         }
         match &event.kind {
-            EventKind::UserMessage { text } => self.input.message_logged(text, self.info.working),
+            EventKind::UserMessage { text, who } => {
+                self.input.message_logged(text, who, self.info.working)
+            }
             EventKind::IterationStarted { iteration, .. } => {
                 self.input.messages_delivered();
                 self.info.iteration = Some(*iteration);
+            }
+            // Who asked, wherever they are (the status bar says what it means for the loop).
+            EventKind::SessionPaused { who } => {
+                self.set_status_message(format!("pause requested{}; p goes on", by_who(who)), true)
+            }
+            EventKind::SessionResumed { who } => {
+                self.set_status_message(format!("resumed{}", by_who(who)), false)
             }
             _ => {}
         }

@@ -133,9 +133,9 @@ impl OpRequest {
     /// The core's op for it.
     pub(crate) fn into_op(self) -> Op {
         match self {
-            OpRequest::Message { text } => Op::Session(Command::UserMessage { text }),
-            OpRequest::Pause => Op::Session(Command::Pause),
-            OpRequest::Resume => Op::Session(Command::Resume),
+            OpRequest::Message { text } => Op::Message(text),
+            OpRequest::Pause => Op::Pause,
+            OpRequest::Resume => Op::Resume,
             OpRequest::Stop { now } => Op::AskStop { now },
             OpRequest::Approve { request, always } => Op::AnswerRequest(
                 request,
@@ -259,7 +259,7 @@ mod tests {
         let op: OpRequest = serde_json::from_str(r#"{"op":"stop","now":true}"#).unwrap();
         assert_eq!(op.into_op(), Op::AskStop { now: true });
         let op: OpRequest = serde_json::from_str(r#"{"op":"pause"}"#).unwrap();
-        assert_eq!(op.into_op(), Op::Session(Command::Pause));
+        assert_eq!(op.into_op(), Op::Pause);
         for bad in [
             r#"{"op":"explode"}"#,
             r#"{"op":"message"}"#,

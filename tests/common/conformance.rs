@@ -34,7 +34,7 @@ fn texts(events: &[StoredEvent]) -> Vec<String> {
     events
         .iter()
         .map(|e| match &e.event.kind {
-            iteratr::session::EventKind::UserMessage { text } => text.clone(),
+            iteratr::session::EventKind::UserMessage { text, .. } => text.clone(),
             other => format!("{other:?}"),
         })
         .collect()

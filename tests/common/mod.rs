@@ -44,7 +44,10 @@ pub fn message(text: impl Into<String>) -> Event {
     Event::new(
         1_700_000_000_000,
         Author::User,
-        EventKind::UserMessage { text: text.into() },
+        EventKind::UserMessage {
+            text: text.into(),
+            who: String::new(),
+        },
     )
 }
 

@@ -141,7 +141,10 @@ impl Project {
         self.session()
             .await
             .execute(
-                &iteratr::session::Command::UserMessage { text: text.into() },
+                &iteratr::session::Command::UserMessage {
+                    text: text.into(),
+                    who: "ana@laptop".into(),
+                },
                 iteratr::session::Author::User,
             )
             .await

@@ -127,9 +127,19 @@ fn a_message_from_another_terminal_reaches_the_agent() {
         &["message", "--session", "demo", "use tabs, not spaces"],
     );
     assert_eq!(sent.status.code(), Some(0), "{}", stdout_and_stderr(&sent));
+    // Recorded with who sent it, and shown so by `status` and the build.
+    let status = p.status();
+    assert_eq!(status["messages"][0]["who"], "ana@laptop", "{status}");
+    let text = stdout(&control_ok(&p, &["status", "--session", "demo"]));
+    assert!(text.contains("ana@laptop: use tabs, not spaces"), "{text}");
     std::fs::write(&go, "").unwrap();
     let out = finish(build, PATIENCE);
     assert_eq!(out.status.code(), Some(3), "{}", stdout_and_stderr(&out));
+    assert!(
+        stdout(&out).contains("message from ana@laptop: use tabs, not spaces"),
+        "{}",
+        stdout(&out)
+    );
     let prompts = p.agent_events::<log::Prompt>();
     assert!(
         prompts

@@ -170,6 +170,7 @@ fn one_of_each() -> Vec<Event> {
             Author::User,
             EventKind::UserMessage {
                 text: "focus on tests".into(),
+                who: String::new(),
             },
         ),
         e(
@@ -191,8 +192,14 @@ fn one_of_each() -> Vec<Event> {
                 output: "test parser::works ... FAILED".into(),
             },
         ),
-        e(Author::User, EventKind::SessionPaused),
-        e(Author::User, EventKind::SessionResumed),
+        e(
+            Author::User,
+            EventKind::SessionPaused { who: String::new() },
+        ),
+        e(
+            Author::User,
+            EventKind::SessionResumed { who: String::new() },
+        ),
         e(
             Author::User,
             EventKind::StopRequested {
@@ -338,6 +345,28 @@ fn one_of_each() -> Vec<Event> {
             },
         )
     }));
+    // Who sent a message, paused and resumed, recorded since iteratr knows it (same version).
+    events.extend([
+        e(
+            Author::User,
+            EventKind::UserMessage {
+                text: "use tabs".into(),
+                who: "ana@laptop".into(),
+            },
+        ),
+        e(
+            Author::User,
+            EventKind::SessionPaused {
+                who: "ana@laptop".into(),
+            },
+        ),
+        e(
+            Author::User,
+            EventKind::SessionResumed {
+                who: "web: ana@laptop".into(),
+            },
+        ),
+    ]);
     events
 }
 

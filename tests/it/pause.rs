@@ -14,6 +14,8 @@ fn iteratr(p: &Project, args: &[&str]) -> String {
         .current_dir(p.path())
         .args(args)
         .env_remove("ITERATR_DATA_DIR")
+        .env("USER", "ana")
+        .env("ITERATR_HOST", "laptop")
         .output()
         .unwrap();
     assert!(
@@ -55,7 +57,7 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
     let mut seen = Vec::new();
     while !seen
         .last()
-        .is_some_and(|l: &String| l.contains("paused (asked by the user)"))
+        .is_some_and(|l: &String| l.contains("paused (asked by ana@laptop)"))
     {
         match lines.recv_timeout(crate::common::PATIENCE) {
             Ok(line) => seen.push(line),
@@ -64,7 +66,12 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
     }
     let s = p.status();
     assert!(s["iterations"][0]["finished_at_ms"].is_number(), "{s}");
-    assert!(s["paused"].is_object(), "{s}");
+    assert_eq!(s["paused"]["who"], "ana@laptop", "{s}");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("pause requested by ana@laptop")),
+        "{seen:?}"
+    );
     assert_eq!(
         p.agent_events::<log::Prompt>().len(),
         1,
@@ -72,11 +79,13 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
     );
     let status = iteratr(&p, &["status"]);
     assert!(status.contains("Paused: since"), "{status}");
+    assert!(status.contains("(asked by ana@laptop)"), "{status}");
     assert!(iteratr(&p, &["resume"]).contains("resumed"));
     let out = finish(child, Duration::from_secs(60));
     let text = printed.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(text.contains("iteratr: resumed"), "{text}");
+    assert!(text.contains("resumed by ana@laptop"), "{text}");
     assert_eq!(p.agent_events::<log::Prompt>().len(), 4);
     assert!(p.status()["paused"].is_null());
     // In the log, no iteration started between the pause and the resume.
@@ -85,6 +94,10 @@ fn a_build_pauses_after_its_iteration_and_resumes_from_another_process() {
     let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
     let (paused, resumed) = (at("session_paused"), at("session_resumed"));
     assert!(paused < resumed, "{kinds:?}");
+    for at in [paused, resumed] {
+        let json: serde_json::Value = serde_json::from_str(&log["demo"][at].to_json()).unwrap();
+        assert_eq!(json["event"]["who"], "ana@laptop", "{json}");
+    }
     assert!(
         !kinds[paused..resumed].contains(&"iteration_started"),
         "an iteration started while paused: {kinds:?}"

@@ -511,7 +511,7 @@ async fn reliability_kills_a_writer_mid_append_leaves_a_whole_log() {
     let mut batches: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.seq, i as u64 + 1);
-        let EventKind::UserMessage { text } = &e.event.kind else {
+        let EventKind::UserMessage { text, .. } = &e.event.kind else {
             panic!()
         };
         let words: Vec<&str> = text.split(' ').collect();
@@ -537,6 +537,7 @@ async fn reliability_kills_a_writer_mid_append_leaves_a_whole_log() {
         .execute(
             &SessionCommand::UserMessage {
                 text: "after the crash".into(),
+                who: String::new(),
             },
             Author::User,
         )

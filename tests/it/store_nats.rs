@@ -144,7 +144,7 @@ fn texts(events: &[iteratr::store::StoredEvent]) -> Vec<String> {
     events
         .iter()
         .map(|e| match &e.event.kind {
-            EventKind::UserMessage { text } => text.clone(),
+            EventKind::UserMessage { text, .. } => text.clone(),
             other => panic!("unexpected {other:?}"),
         })
         .collect()

@@ -243,9 +243,7 @@ fn keys_do_what_the_help_says() {
     app.on_key(key(KeyCode::Backspace));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
-        Some(Op::Session(Command::UserMessage {
-            text: "use tab".into()
-        }))
+        Some(Op::Message("use tab".into()))
     );
     assert_eq!(app.focus(), Focus::Agent);
     // Esc leaves the input without sending.
@@ -392,7 +390,7 @@ fn a_watcher_cannot_change_tasks_but_can_send_messages() {
     app.on_key(key(KeyCode::Char('h')));
     assert_eq!(
         app.on_key(key(KeyCode::Enter)),
-        Some(Op::Session(Command::UserMessage { text: "h".into() }))
+        Some(Op::Message("h".into()))
     );
     // What the log records is narrated in the output, in the progress lines' words.
     let screen = render(&mut app, 120, 40);
@@ -496,10 +494,7 @@ fn the_selected_note_stays_visible_in_a_long_list() {
 fn p_asks_for_a_pause_and_then_for_the_resumption() {
     let mut app = app();
     render(&mut app, 120, 40);
-    assert_eq!(
-        app.on_key(key(KeyCode::Char('p'))),
-        Some(Op::Session(Command::Pause))
-    );
+    assert_eq!(app.on_key(key(KeyCode::Char('p'))), Some(Op::Pause));
     // The pause comes back through the log, as from `iteratr pause` in another terminal.
     let seq = app.state().last_seq + 1;
     app.on_build_event(BuildEvent::Log {
@@ -507,16 +502,36 @@ fn p_asks_for_a_pause_and_then_for_the_resumption() {
         event: iteratr::session::Event::new(
             0,
             Author::User,
-            iteratr::session::EventKind::SessionPaused,
+            iteratr::session::EventKind::SessionPaused {
+                who: "ana@laptop".into(),
+            },
         ),
     });
     let screen = render(&mut app, 120, 40);
-    // An iteration runs in this fixture: the loop stops after it.
+    // An iteration runs in this fixture: the loop stops after it. Who asked is shown.
     assert!(screen.contains("pausing after this"), "{screen}");
-    assert_eq!(
-        app.on_key(key(KeyCode::Char('p'))),
-        Some(Op::Session(Command::Resume))
+    assert!(
+        screen.contains("pause requested by ana@laptop; p goes on"),
+        "{screen}"
     );
+    // A message from someone else while the agent works waits for the turn's end, with who.
+    app.on_build_event(BuildEvent::Log {
+        seq: seq + 1,
+        event: iteratr::session::Event::new(
+            0,
+            Author::User,
+            iteratr::session::EventKind::UserMessage {
+                text: "use tabs".into(),
+                who: "bo@desk".into(),
+            },
+        ),
+    });
+    let screen = render(&mut app, 120, 40);
+    assert!(
+        screen.contains("queued for the agent: use tabs (bo@desk)"),
+        "{screen}"
+    );
+    assert_eq!(app.on_key(key(KeyCode::Char('p'))), Some(Op::Resume));
 }
 
 #[test]

@@ -170,7 +170,10 @@ fn an_unreadable_output_record_is_skipped_with_a_notice() {
         let hello = Event::new(
             1,
             Author::User,
-            EventKind::UserMessage { text: "hi".into() },
+            EventKind::UserMessage {
+                text: "hi".into(),
+                who: String::new(),
+            },
         );
         log.append("demo", 0, vec![hello]).await.unwrap();
         let good = |text: &str| {

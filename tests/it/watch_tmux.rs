@@ -1,7 +1,7 @@
 //! `iteratr watch` in a real terminal (tmux), following a session that another process (this
 //! test, through the library) writes, on SQLite and on JetStream: what is in the log when it
-//! starts, what is appended while it runs, a message typed in it reaching the log, and a clean
-//! exit on Ctrl+C.
+//! starts, what is appended while it runs, a message typed in it and a pause and resumption asked
+//! in it reaching the log with who asked, and a clean exit on Ctrl+C.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,9 +30,18 @@ impl Writer {
             .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     }
 
-    fn messages(&self) -> Vec<String> {
-        let state = self.rt.block_on(self.session.refresh()).unwrap();
-        state.messages.iter().map(|m| m.text.clone()).collect()
+    fn state(&self) -> Arc<iteratr::session::SessionState> {
+        self.rt.block_on(self.session.refresh()).unwrap()
+    }
+
+    /// The messages in the log, and who sent them.
+    fn messages(&self) -> Vec<(String, String)> {
+        let state = self.state();
+        state
+            .messages
+            .iter()
+            .map(|m| (m.text.clone(), m.who.clone()))
+            .collect()
     }
 }
 
@@ -58,7 +67,7 @@ fn follow(name: &str, writer: &Writer, dir: &Path, watch: &str) {
     let tmux = Tmux::start(
         name,
         dir,
-        &[],
+        &["USER=ana".into(), "ITERATR_HOST=laptop".into()],
         &format!("{watch}; echo EXITED $?; sleep 600"),
     );
     let screen = tmux.wait_for("TAS-2 p2 Test the parser", PATIENCE);
@@ -89,11 +98,21 @@ fn follow(name: &str, writer: &Writer, dir: &Path, watch: &str) {
         PATIENCE,
         || format!("the message never reached the log:\n{}", tmux.screen()),
         || {
-            writer
-                .messages()
-                .contains(&"Please keep the grammar in one file".to_string())
+            writer.messages().contains(&(
+                "Please keep the grammar in one file".to_string(),
+                "ana@laptop".to_string(),
+            ))
         },
     );
+
+    // p asks for a pause, and again for the resumption, as the person at the watcher.
+    tmux.keys(&["p"]);
+    tmux.wait_for("pause requested by ana@laptop", PATIENCE);
+    let paused = writer.state().paused.clone();
+    assert_eq!(paused.map(|p| p.who).as_deref(), Some("ana@laptop"));
+    tmux.keys(&["p"]);
+    tmux.wait_for("resumed by ana@laptop", PATIENCE);
+    assert!(writer.state().paused.is_none());
 
     // The session completes in the other process: the watcher shows it.
     writer.run(status("TAS-2", TaskStatus::Completed));
@@ -105,7 +124,7 @@ fn follow(name: &str, writer: &Writer, dir: &Path, watch: &str) {
     assert!(screen.contains("│ complete"), "{screen}");
     assert!(screen.contains("completed (3)"), "{screen}");
     assert!(
-        screen.contains("message: Please keep the grammar in one file"),
+        screen.contains("message from ana@laptop: Please keep the grammar in one file"),
         "{screen}"
     );
 

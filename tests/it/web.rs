@@ -333,6 +333,15 @@ fn build_web_serves_the_builds_dashboard_and_its_ops_reach_the_agent() {
         &json!({"op": "message", "text": "use tabs, from the web"}),
     );
     assert_eq!(sent.status, 200, "{}", sent.body);
+    let status = p.status();
+    let recorded = status["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(recorded["text"], "use tabs, from the web", "{status}");
+    assert_eq!(recorded["who"], "ana@laptop (web, 127.0.0.1)", "{status}");
     std::fs::write(&go, "").unwrap();
     crate::common::wait_until(
         PATIENCE,

@@ -540,7 +540,10 @@ mod tests {
         let event = Event::new(
             1,
             Author::User,
-            EventKind::UserMessage { text: "hi".into() },
+            EventKind::UserMessage {
+                text: "hi".into(),
+                who: String::new(),
+            },
         );
         log.append("s", 0, vec![event]).await.unwrap();
         let mut sub = log.subscribe("s", 0).await.unwrap();

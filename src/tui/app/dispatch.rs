@@ -5,8 +5,8 @@ use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::{App, Focus, View};
 use crate::frontend::{Answer, Op};
+use crate::session::NoteType;
 use crate::session::text::clip;
-use crate::session::{Command, NoteType};
 use crate::tui::keys::{self, Action, Scope};
 use crate::tui::overlays::Overlay;
 use crate::tui::overlays::task::{self, TaskKey};
@@ -89,11 +89,11 @@ impl App {
                 return Some(Op::AskStop { now: false });
             }
             Action::Pause if self.info.finished.is_none() => {
-                return Some(Op::Session(if self.state.paused.is_some() {
-                    Command::Resume
+                return Some(if self.state.paused.is_some() {
+                    Op::Resume
                 } else {
-                    Command::Pause
-                }));
+                    Op::Pause
+                });
             }
             Action::FocusNext => {
                 self.focus = match self.focus {
@@ -158,20 +158,20 @@ impl App {
                 self.focus = Focus::Agent;
                 None
             }
-            InputKey::Done { purpose, command } => {
+            InputKey::Done { purpose, op } => {
                 self.focus = match purpose {
                     InputPurpose::NewTask | InputPurpose::EditTask(_) => Focus::Tasks,
                     InputPurpose::NewNote(_) => Focus::Notes,
                     InputPurpose::Message => Focus::Agent,
                 };
-                let command = command?;
-                if matches!(command, Command::UserMessage { .. }) && self.info.working {
+                let op = op?;
+                if matches!(op, Op::Message(_)) && self.info.working {
                     self.set_status_message(
                         "message queued: the agent gets it when its turn ends".into(),
                         false,
                     );
                 }
-                Some(Op::Session(command))
+                Some(op)
             }
         }
     }

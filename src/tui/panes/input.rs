@@ -8,6 +8,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::frontend::Op;
 use crate::session::{Command, NewTask, NoteType, limits, task_id};
 use crate::tui::keys::Action;
 use crate::tui::style::block;
@@ -28,10 +29,10 @@ pub(crate) enum InputKey {
     Typed,
     /// Esc: the text is dropped.
     Cancelled,
-    /// Enter: typing is over; `command` is what to run (None when nothing was typed).
+    /// Enter: typing is over; `op` is what to ask (None when nothing was typed).
     Done {
         purpose: InputPurpose,
-        command: Option<Command>,
+        op: Option<Op>,
     },
 }
 
@@ -41,8 +42,8 @@ pub(crate) struct InputPane {
     purpose: InputPurpose,
     /// The last thing worth telling the user, and whether it is a warning.
     status: Option<(String, bool)>,
-    /// Messages the user sent that the agent gets when its turn ends.
-    queued: Vec<String>,
+    /// Messages people sent (and who) that the agent gets when its turn ends.
+    queued: Vec<(String, String)>,
 }
 
 impl Default for InputPane {
@@ -76,10 +77,10 @@ impl InputPane {
     }
 
     /// A user message reached the log: it is queued while the agent works, delivered otherwise.
-    pub(crate) fn message_logged(&mut self, text: &str, working: bool) {
-        self.queued.retain(|q| q != text);
+    pub(crate) fn message_logged(&mut self, text: &str, who: &str, working: bool) {
+        self.queued.retain(|(q, _)| q != text);
         if working {
-            self.queued.push(text.to_string());
+            self.queued.push((text.to_string(), who.to_string()));
         }
     }
 
@@ -97,21 +98,23 @@ impl InputPane {
             }
             Action::Send => {
                 let text = std::mem::take(&mut self.text).trim().to_string();
-                let command = (!text.is_empty()).then(|| match self.purpose {
-                    InputPurpose::Message => Command::UserMessage { text },
-                    InputPurpose::NewTask => Command::AddTasks(vec![NewTask::new(text)]),
-                    InputPurpose::EditTask(id) => Command::EditTask {
+                let op = (!text.is_empty()).then(|| match self.purpose {
+                    InputPurpose::Message => Op::Message(text),
+                    InputPurpose::NewTask => {
+                        Op::Session(Command::AddTasks(vec![NewTask::new(text)]))
+                    }
+                    InputPurpose::EditTask(id) => Op::Session(Command::EditTask {
                         task: task_id(id),
                         content: text,
-                    },
-                    InputPurpose::NewNote(note_type) => Command::AddNote {
+                    }),
+                    InputPurpose::NewNote(note_type) => Op::Session(Command::AddNote {
                         note_type,
                         content: text,
-                    },
+                    }),
                 });
                 return InputKey::Done {
                     purpose: self.purpose,
-                    command,
+                    op,
                 };
             }
             Action::NextNoteType => {
@@ -156,8 +159,16 @@ impl InputPane {
         frame.render_widget(b, area);
         let hint = |text: &'static str| Line::styled(text, Style::default().fg(Color::DarkGray));
         let line = if !self.queued.is_empty() {
+            let queued: Vec<String> = self
+                .queued
+                .iter()
+                .map(|(text, who)| match who.trim() {
+                    "" => text.clone(),
+                    who => format!("{text} ({who})"),
+                })
+                .collect();
             Line::styled(
-                format!("queued for the agent: {}", self.queued.join(" · ")),
+                format!("queued for the agent: {}", queued.join(" · ")),
                 Style::default().fg(Color::Yellow),
             )
         } else if focused {

@@ -126,7 +126,7 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
 }
 
 /// The build that drives the session, for people.
-fn builder_line(state: &SessionState, now_ms: i64) -> Option<String> {
+pub(crate) fn builder_line(state: &SessionState, now_ms: i64) -> Option<String> {
     let lease = state.lease.as_ref()?;
     Some(match lease.released_at_ms {
         _ if lease.is_live(now_ms) => format!(

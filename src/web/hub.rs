@@ -111,7 +111,7 @@ impl Hub {
         {
             return Ok((state, Arc::clone(view)));
         }
-        let view = Arc::new(crate::status::session_json(name, &state));
+        let view = Arc::new(super::view::session_view(name, &state));
         views.insert(name.to_string(), (state.last_seq, Arc::clone(&view)));
         Ok((state, view))
     }

@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod hub;
 mod live;
+mod view;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -214,15 +214,10 @@ class SessionPage {
     this.workers.replaceChildren(...(s.workers.length ? [el("span", { class: "muted", text: "workers:" }),
       ...s.workers.map((w) => el("span", { class: "badge running", text: w }))] : []));
     this.drawRequests(state.permissions.waiting || {});
-    // A task's commit: that of the last committed iteration that changed it.
-    this.commitOf = new Map();
-    for (const it of state.iterations) {
-      if (it.commit) for (const n of it.tasks_changed || []) this.commitOf.set(`TAS-${n}`, it.commit);
-    }
-    this.drawBoard(state.tasks);
-    this.drawNotes(state.notes);
-    this.drawIterations(state.iterations);
-    this.drawPlots(state);
+    this.drawBoard(state.columns);
+    this.drawNotes(state.notes, state.notes_total);
+    this.drawIterations(state.iterations, state.iterations_total);
+    this.drawPlots(state.plots);
   }
 
   drawRequests(waiting) {
@@ -236,14 +231,11 @@ class SessionPage {
         el("button", { class: "danger deny", type: "button", onclick: () => this.send({ op: "deny", request: Number(id) }) }, "Deny")) : null)));
   }
 
-  drawBoard(tasks) {
-    const columns = STATUSES.map((status) => {
-      const mine = tasks.filter((t) => t.status === status)
-        .sort((a, b) => a.priority - b.priority || Number(a.id.slice(4)) - Number(b.id.slice(4)));
-      return el("div", { class: "column", data: { status } },
-        el("h3", { text: `${status.replace("_", " ")} (${mine.length})` }), mine.map((t) => this.taskCard(t)));
-    });
-    this.board.replaceChildren(...columns);
+  drawBoard(columns) {
+    this.board.replaceChildren(...columns.map(({ status, total, tasks }) => el("div", { class: "column", data: { status } },
+      el("h3", { text: `${status.replace("_", " ")} (${total})` }),
+      tasks.map((t) => this.taskCard(t)),
+      total > tasks.length ? el("p", { class: "muted", text: `${total - tasks.length} more not shown (iteratr status lists them all)` }) : null)));
   }
 
   taskCard(t) {
@@ -261,7 +253,7 @@ class SessionPage {
     if (t.depends_on.length) meta.append(el("span", { text: `after ${t.depends_on.join(", ")}` }));
     if (t.claim) meta.append(el("span", { class: "badge running", text: t.claim.worker }));
     if (t.integrated) meta.append(this.commitLink(t.integrated, "integrated"));
-    else if (this.commitOf.has(t.id)) meta.append(this.commitLink(this.commitOf.get(t.id), "commit"));
+    else if (t.commit) meta.append(this.commitLink(t.commit, "commit"));
     return el("div", { class: "task", data: { status: t.status, task: t.id } }, el("div", { text: t.content }), meta);
   }
 
@@ -282,16 +274,17 @@ class SessionPage {
     }
   }
 
-  drawNotes(notes) {
+  drawNotes(notes, total) {
     const byType = new Map();
     for (const n of notes) byType.set(n.type, [...(byType.get(n.type) || []), n]);
-    this.notes.replaceChildren(...(notes.length ? [...byType].flatMap(([type, list]) => [
-      el("h3", { text: `${type} (${list.length})` }),
-      ...list.slice(-20).reverse().map((n) => el("div", { data: { note: n.id } }, el("span", { class: "muted", text: n.id + " " }), n.content)),
-    ]) : [el("p", { class: "muted", text: "No notes yet." })]));
+    fill(this.notes, ...(notes.length ? [...byType].flatMap(([type, list]) => [
+      el("h3", { text: type }),
+      ...list.map((n) => el("div", { data: { note: n.id } }, el("span", { class: "muted", text: n.id + " " }), n.content)),
+    ]) : [el("p", { class: "muted", text: "No notes yet." })]),
+    total > notes.length ? el("p", { class: "muted", text: `the latest ${notes.length} of ${total} notes` }) : null);
   }
 
-  drawIterations(iterations) {
+  drawIterations(iterations, total) {
     const rows = iterations.slice(-30).reverse().map((it) => el("tr", { data: { iteration: it.number } },
       el("td", { text: `${it.number}${it.planning ? " (plan)" : ""}` }),
       el("td", { text: it.worker || "" }),
@@ -299,25 +292,21 @@ class SessionPage {
       el("td", { text: it.finished_at_ms ? duration(it.finished_at_ms - it.started_at_ms) : "" }),
       el("td", { text: it.usage ? usageText((it.usage.input_tokens || 0) + (it.usage.output_tokens || 0), it.usage.cost, it.usage.currency) : "" }),
       el("td", {}, it.commit ? this.commitLink(it.commit) : "")));
-    this.iterations.replaceChildren(el("table", {},
+    fill(this.iterations, el("table", {},
       el("thead", {}, el("tr", {}, ["#", "worker", "outcome", "took", "usage", "commit"].map((h) => el("th", { text: h })))),
-      el("tbody", {}, rows)));
+      el("tbody", {}, rows)),
+      total > rows.length ? el("p", { class: "muted", text: `the latest ${rows.length} of ${total} iterations` }) : null);
   }
 
-  drawPlots(state) {
-    const done = state.tasks.filter((t) => t.status === "completed" && t.updated_at_ms)
-      .map((t) => t.updated_at_ms).sort((a, b) => a - b).map((at, i) => [at, i + 1]);
-    const finished = state.iterations.filter((it) => it.finished_at_ms && it.started_at_ms);
-    const tokens = finished.map((it) => [it.number, it.usage ? (it.usage.input_tokens || 0) + (it.usage.output_tokens || 0) : 0]);
-    const took = finished.map((it) => [it.number, (it.finished_at_ms - it.started_at_ms) / 1000]);
+  drawPlots(plots) {
     const hhmm = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     this.plots.replaceChildren(
       el("figure", {}, el("figcaption", { class: "muted", text: "tasks completed over time" }),
-        chart(done, { label: "tasks completed over time", fmtX: hhmm })),
+        chart(plots.completed, { label: "tasks completed over time", fmtX: hhmm })),
       el("figure", {}, el("figcaption", { class: "muted", text: "tokens per iteration" }),
-        chart(tokens, { kind: "bar", label: "tokens per iteration", fmtX: (n) => `#${n}` })),
+        chart(plots.tokens, { kind: "bar", label: "tokens per iteration", fmtX: (n) => `#${n}` })),
       el("figure", {}, el("figcaption", { class: "muted", text: "iteration durations (s)" }),
-        chart(took, { kind: "bar", label: "iteration durations in seconds", fmtX: (n) => `#${n}`, fmtY: (s) => s.toFixed(s < 10 ? 1 : 0) })));
+        chart(plots.durations, { kind: "bar", label: "iteration durations in seconds", fmtX: (n) => `#${n}`, fmtY: (s) => s.toFixed(s < 10 ? 1 : 0) })));
   }
 
   logEvent(e, initial) {

@@ -195,7 +195,10 @@ fn plots(state: &SessionState) -> Plots {
     done.sort_unstable();
     let n = done.len();
     let completed = if n <= PLOT_POINTS {
-        done.iter().enumerate().map(|(i, at)| (*at, i + 1)).collect()
+        done.iter()
+            .enumerate()
+            .map(|(i, at)| (*at, i + 1))
+            .collect()
     } else {
         (1..=PLOT_POINTS)
             .map(|k| {
@@ -263,25 +266,27 @@ mod tests {
         let state = with_tasks(5_000, 2);
         let view = session_view("big", &state);
         let columns = view["columns"].as_array().unwrap();
-        let remaining = columns
-            .iter()
-            .find(|c| c["status"] == "remaining")
-            .unwrap();
+        let remaining = columns.iter().find(|c| c["status"] == "remaining").unwrap();
         assert_eq!(remaining["total"], 2_500);
         let shown = remaining["tasks"].as_array().unwrap();
         assert_eq!(shown.len(), OPEN_SHOWN);
         // The most urgent first.
         assert!(shown.iter().all(|t| t["priority"] == 0), "{}", shown[0]);
-        let completed = columns
-            .iter()
-            .find(|c| c["status"] == "completed")
-            .unwrap();
+        let completed = columns.iter().find(|c| c["status"] == "completed").unwrap();
         assert_eq!(completed["total"], 2_500);
         assert_eq!(completed["tasks"].as_array().unwrap().len(), DONE_SHOWN);
         let points = view["plots"]["completed"].as_array().unwrap();
         assert_eq!(points.len(), PLOT_POINTS);
-        assert_eq!(points.last().unwrap()[1], 2_500, "the last point counts them all");
-        assert!(view.to_string().len() < 200_000, "{} bytes", view.to_string().len());
+        assert_eq!(
+            points.last().unwrap()[1],
+            2_500,
+            "the last point counts them all"
+        );
+        assert!(
+            view.to_string().len() < 200_000,
+            "{} bytes",
+            view.to_string().len()
+        );
     }
 
     #[test]

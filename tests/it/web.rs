@@ -366,3 +366,33 @@ fn build_web_serves_the_builds_dashboard_and_its_ops_reach_the_agent() {
     // The build ended: so did its dashboard.
     assert!(std::net::TcpStream::connect(("127.0.0.1", d.port)).is_err());
 }
+
+#[test]
+fn the_dashboard_follows_a_session_on_jetstream() {
+    let nats = crate::common::nats::NatsServer::start();
+    let p = Project::new(full_script()).with_env("ITERATR_NATS_URL", &nats.url());
+    build_completes(&p);
+    let (_web, d) = start_web(&p, &["--addr", "127.0.0.1:0"], None);
+    let sessions = d.get_json("/api/sessions");
+    assert!(
+        sessions["store"].as_str().unwrap().contains("nats"),
+        "{sessions}"
+    );
+    assert_eq!(sessions["sessions"][0]["status"], "completed", "{sessions}");
+    let last = events_in_log(&p);
+    let mut sse = Sse::open(&d, "/api/sessions/demo/live?after=0&output=0", None);
+    let (logs, outputs, _) = read_to(&mut sse, last);
+    assert_eq!(logs, (1..=last).collect::<Vec<_>>());
+    assert!(!outputs.is_empty(), "the output stream on JetStream");
+    // An op through the dashboard lands in the JetStream log, and its stream says so.
+    let sent = d.op(
+        "demo",
+        d.token(),
+        &json!({"op": "message", "text": "over jetstream"}),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let seen = sse.until(PATIENCE, |e| e.event == "log");
+    let event = seen.last().unwrap().json();
+    assert_eq!(event["seq"], last + 1, "{event}");
+    assert_eq!(event["event"]["event"]["text"], "over jetstream", "{event}");
+}

@@ -108,6 +108,8 @@ async function sessionPage(name) {
   catch (e) { main.replaceChildren(el("p", { class: "card", text: e.message })); return; }
   const page = new SessionPage(name, snap);
   main.replaceChildren(page.root);
+  // When the page first showed the session (ms since the navigation started).
+  seen.readyMs = performance.now();
   follow(`/api/sessions/${encodeURIComponent(name)}/live?after=${snap.state.events}`, {
     state: (d) => page.update(d),
     log: (e) => page.logEvent(e),

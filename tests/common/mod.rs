@@ -15,6 +15,7 @@ pub mod real_agent;
 pub mod reliability;
 pub mod rogue;
 pub mod tmux;
+pub mod webdriver;
 
 use std::time::{Duration, Instant};
 

@@ -7,6 +7,7 @@ mod common;
 
 mod architecture;
 mod auto_commit;
+mod browser_smoke;
 mod build;
 mod build_lease;
 mod build_runs;

@@ -1,7 +1,8 @@
 //! A real browser for the web tests: headless Chromium driven over the W3C WebDriver protocol by
 //! a chromedriver of the test's own (a child process on a loopback port it picks itself, killed
-//! with the browser when the [`Browser`] is dropped). A small client over `reqwest`; the bodies are
-//! JSON written with `serde_json`.
+//! with the browser when the [`Browser`] is dropped, or by iteratr's process group watcher should
+//! the test binary be killed). A small client over `reqwest`; the bodies are JSON written with
+//! `serde_json`.
 //!
 //! `./test.sh` finds Chromium and chromedriver (and says how to install them when they are
 //! missing) and exports `ITERATR_TEST_CHROMIUM` / `ITERATR_TEST_CHROMEDRIVER`; without them the
@@ -33,7 +34,7 @@ use tokio::process::Child;
 
 pub use element::Element;
 use element::{elements, locator};
-use launch::{base64_decode, delete_blocking, program, start_driver};
+use launch::{Watcher, base64_decode, delete_blocking, program, start_driver};
 
 /// A desktop viewport, in CSS pixels (see [`Browser::set_window_size`]).
 pub const DESKTOP: (u32, u32) = (1280, 900);
@@ -92,6 +93,8 @@ pub struct Browser {
     driver_url: String,
     session: String,
     driver: Child,
+    /// Kills chromedriver's group should this process die without dropping the `Browser`.
+    watcher: Option<Watcher>,
     deleted: AtomicBool,
     /// Every browser log line read so far (the endpoint hands each line out once).
     log: Mutex<Vec<String>>,
@@ -123,7 +126,15 @@ impl Browser {
         let profile = tempfile::Builder::new()
             .prefix("iteratr-chromium-")
             .tempdir()?;
-        let (driver, port) = start_driver(&chromedriver).await?;
+        let (mut driver, port) = start_driver(&chromedriver).await?;
+        let watcher = match driver.id().map(Watcher::start) {
+            Some(Ok(watcher)) => watcher,
+            Some(Err(e)) => {
+                let _ = driver.kill().await;
+                return Err(e);
+            }
+            None => bail!("{} ended at once", chromedriver.display()),
+        };
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(COMMAND_TIMEOUT)
@@ -133,6 +144,7 @@ impl Browser {
             driver_url: format!("http://127.0.0.1:{port}"),
             session: String::new(),
             driver,
+            watcher: Some(watcher),
             deleted: AtomicBool::new(true),
             log: Mutex::new(Vec::new()),
             startup: Duration::ZERO,
@@ -449,5 +461,6 @@ impl Drop for Browser {
             iteratr::process::signal_group(pid, rustix::process::Signal::KILL);
         }
         let _ = self.driver.start_kill();
+        drop(self.watcher.take());
     }
 }

@@ -278,3 +278,66 @@ async fn failures_say_what_was_awaited_and_nothing_is_left_running() -> Result<(
     );
     Ok(())
 }
+
+/// Run by [`a_killed_test_leaves_no_browser`] (with `ITERATR_TEST_BROWSER_TO_KILL` set): starts a
+/// browser, says where its profile is, and waits to be killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a helper process of a_killed_test_leaves_no_browser"]
+async fn browser_to_be_killed() -> Result<()> {
+    if std::env::var_os("ITERATR_TEST_BROWSER_TO_KILL").is_none() {
+        return Ok(());
+    }
+    let b = Browser::start(DESKTOP).await?;
+    b.goto("about:blank").await?;
+    println!("PROFILE {}", b.profile_dir().display());
+    println!("DRIVER {}", b.driver_pid().unwrap_or_default());
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    Ok(())
+}
+
+/// A test binary killed outright (SIGKILL: no unwinding, no `Drop`) leaves no Chromium and no
+/// chromedriver running: the kernel kills chromedriver, iteratr's group watcher the rest.
+#[test]
+fn a_killed_test_leaves_no_browser() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    use crate::common::procs;
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "browser_smoke::browser_to_be_killed"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .env("ITERATR_TEST_BROWSER_TO_KILL", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut profile, mut driver) = (None, None);
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // libtest's "test browser_smoke::browser_to_be_killed ... " comes first on the line.
+        if let Some((_, p)) = line.split_once("PROFILE ") {
+            profile = Some(p.to_string());
+        } else if let Some(pid) = line.strip_prefix("DRIVER ") {
+            driver = Some(pid.parse::<u32>().unwrap());
+            break;
+        }
+    }
+    let (Some(profile), Some(driver)) = (profile, driver) else {
+        let _ = child.kill();
+        panic!("the helper test said no profile: {:?}", child.wait());
+    };
+    assert!(
+        !procs::with_cmdline(&profile).is_empty(),
+        "no Chromium runs with {profile}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    procs::wait_gone(driver, "chromedriver", PATIENCE);
+    crate::common::wait_until(
+        PATIENCE,
+        || format!("left running: {:#?}", procs::with_cmdline(&profile)),
+        || procs::with_cmdline(&profile).is_empty(),
+    );
+    // Its temporary profile is the one thing a killed test leaves (its Drop never ran).
+    let _ = std::fs::remove_dir_all(&profile);
+}

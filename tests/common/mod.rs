@@ -16,6 +16,7 @@ pub mod reliability;
 pub mod rogue;
 pub mod tmux;
 pub mod web;
+pub mod webdriver;
 
 use std::time::{Duration, Instant};
 

@@ -7,6 +7,7 @@ mod common;
 
 mod architecture;
 mod auto_commit;
+mod browser_smoke;
 mod build;
 mod build_lease;
 mod build_runs;
@@ -49,6 +50,7 @@ mod tui_workers;
 mod watch_output;
 mod watch_tmux;
 mod web;
+mod web_browser;
 mod workers;
 mod workers_real;
 mod workers_remote;

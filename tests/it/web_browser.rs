@@ -4,6 +4,7 @@
 //! doubled. Screenshots go to `target/screenshots/web-*.png`.
 
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -12,27 +13,63 @@ use crate::common::fake_agent::log;
 use crate::common::fake_agent::script::{Action, Script, Turn};
 use crate::common::procs::KillOnDrop;
 use crate::common::project::{
-    Project, build_completes, finish, full_script, planning_turn, status_of, stdout_and_stderr,
-    summary, tool,
+    Project, build_completes, full_script, planning_turn, status_of, stdout_and_stderr, summary,
+    tool,
 };
 use crate::common::web::{Dashboard, TOKEN, read_banner};
 use crate::common::webdriver::{Browser, DESKTOP, PHONE};
 use crate::common::{PATIENCE, bin, wait_until};
 
-/// A build of the project with `--web` on a free port, and where its dashboard is.
-fn web_build(p: &Project, args: &[&str], view: bool) -> (std::process::Child, Dashboard) {
+/// A build of the project with `--web` on a free port (and a view-only token), where its
+/// dashboard is, and what it printed after the address (kept as it comes).
+struct WebBuild {
+    child: std::process::Child,
+    printed: Arc<Mutex<Vec<String>>>,
+}
+
+fn web_build(p: &Project, args: &[&str], view: bool) -> (WebBuild, Dashboard) {
     let mut all = vec!["--headless", "--web", "127.0.0.1:0"];
+    if view {
+        all.push("--view-token");
+    }
     all.extend_from_slice(args);
-    let mut build = p
+    let mut child = p
         .command(&all)
         .env("USER", "ana")
         .env("ITERATR_HOST", "laptop")
         .spawn()
         .unwrap();
-    let (d, rest) = read_banner(&mut build, view, PATIENCE);
-    // Keep reading what the build prints, so it never blocks on a full pipe.
-    std::thread::spawn(move || while rest.recv().is_ok() {});
-    (build, d)
+    let (d, rest) = read_banner(&mut child, view, PATIENCE);
+    let printed = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&printed);
+    std::thread::spawn(move || {
+        while let Ok(line) = rest.recv() {
+            keep.lock().unwrap().push(line);
+        }
+    });
+    (WebBuild { child, printed }, d)
+}
+
+impl WebBuild {
+    /// Waits for the build to end and returns its exit code; after `PATIENCE`, kills it and
+    /// fails with what it printed.
+    fn end(mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "the build did not end within {PATIENCE:?}; it printed:\n{}\n{}",
+                    self.printed.lock().unwrap().join("\n"),
+                    stdout_and_stderr(&self.child.wait_with_output().unwrap())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// Opens the printed address (the token becomes a cookie) at `#/s/NAME` or the sessions page.
@@ -47,7 +84,12 @@ async fn open(b: &Browser, d: &Dashboard, url: &str, page: &str) {
 
 async fn text_of(b: &Browser, css: &str) -> String {
     let js = format!("return (document.querySelector({css:?}) || {{}}).innerText || '';");
-    b.execute(&js, &[]).await.unwrap().as_str().unwrap_or_default().to_string()
+    b.execute(&js, &[])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 async fn wait_text(b: &Browser, css: &str, needle: &str) {
@@ -61,7 +103,12 @@ async fn wait_text(b: &Browser, css: &str, needle: &str) {
 async fn sessions_and_a_build_moving_live_in_the_browser() {
     let p = Project::new(full_script());
     let other = p.build(&["--headless", "-n", "other"]);
-    assert_eq!(other.status.code(), Some(0), "{}", stdout_and_stderr(&other));
+    assert_eq!(
+        other.status.code(),
+        Some(0),
+        "{}",
+        stdout_and_stderr(&other)
+    );
     let go = p.path().join("go");
     p.script(&Script::turns([
         planning_turn(),
@@ -74,27 +121,43 @@ async fn sessions_and_a_build_moving_live_in_the_browser() {
             summary("two steps"),
         ]),
     ]));
-    let (build, d) = web_build(&p, &[], false);
+    let (build, d) = web_build(&p, &["-i", "1"], false);
     p.wait_for_agent("waiting");
     let b = Browser::start(DESKTOP).await.unwrap();
     open(&b, &d, &d.url, "#/").await;
-    b.wait_until("document.querySelectorAll('#sessions [data-session]').length == 2", PATIENCE)
-        .await
-        .unwrap();
+    b.wait_until(
+        "document.querySelectorAll('#sessions [data-session]').length == 2",
+        PATIENCE,
+    )
+    .await
+    .unwrap();
     let list = text_of(&b, "#sessions").await;
     assert!(list.contains("demo") && list.contains("other"), "{list}");
-    assert!(list.contains("running") && list.contains("completed"), "{list}");
+    assert!(
+        list.contains("running") && list.contains("completed"),
+        "{list}"
+    );
     b.screenshot("web-sessions").await.unwrap();
 
-    b.find("[data-session=demo]").await.unwrap().click().await.unwrap();
+    b.find("[data-session=demo]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_text(&b, "#output", "mark-start").await;
     // Markdown rendered: the bold task id is an element, not asterisks.
     let bold = b
-        .execute("return [...document.querySelectorAll('#output strong')].map(e => e.textContent);", &[])
+        .execute(
+            "return [...document.querySelectorAll('#output strong')].map(e => e.textContent);",
+            &[],
+        )
         .await
         .unwrap();
     assert!(bold.to_string().contains("TAS-1"), "{bold}");
-    b.execute("window.sameDocument = true; return 1;", &[]).await.unwrap();
+    b.execute("window.sameDocument = true; return 1;", &[])
+        .await
+        .unwrap();
     // The agent goes on: the task moves to completed and its words appear, with no reload.
     std::fs::write(&go, "").unwrap();
     b.wait_until(
@@ -105,36 +168,48 @@ async fn sessions_and_a_build_moving_live_in_the_browser() {
     .unwrap();
     wait_text(&b, "#output", "mark-after").await;
     wait_text(&b, "#count", "1 of 3 tasks completed").await;
-    assert_eq!(b.execute("return window.sameDocument === true;", &[]).await.unwrap(), true);
+    assert_eq!(
+        b.execute("return window.sameDocument === true;", &[])
+            .await
+            .unwrap(),
+        true
+    );
     b.screenshot("web-session-desktop").await.unwrap();
     b.set_window_size(PHONE).await.unwrap();
     let overflow = b
-        .execute("return document.documentElement.scrollWidth - window.innerWidth;", &[])
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            &[],
+        )
         .await
         .unwrap();
-    assert!(overflow.as_i64().unwrap() <= 0, "the page fits 390 px: {overflow}");
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page fits 390 px: {overflow}"
+    );
     b.screenshot("web-session-phone").await.unwrap();
     std::fs::write(&go, "").unwrap();
-    let out = finish(build, PATIENCE);
-    assert!(out.status.code().is_some(), "{}", stdout_and_stderr(&out));
+    assert_eq!(build.end(), Some(3), "the iteration limit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_controls_reach_the_build_and_a_viewer_has_none() {
     let p = Project::new(Script::turns([]));
     let go = p.path().join("go");
-    p.script(&Script::turns([
-        planning_turn(),
-        Turn::of([
-            Action::say("asking\n"),
-            Action::permission("Edit src/lib.rs", "edit"),
-            Action::say("allowed: mark-edited\n"),
-            Action::wait_file(&go),
-            summary("first"),
-        ]),
-        Turn::of([Action::wait_file(&go), summary("second")]),
-    ])
-    .repeat(Turn::of([Action::wait_file(&go), summary("more")])));
+    p.script(
+        &Script::turns([
+            planning_turn(),
+            Turn::of([
+                Action::say("asking\n"),
+                Action::permission("Edit src/lib.rs", "edit"),
+                Action::say("allowed: mark-edited\n"),
+                Action::wait_file(&go),
+                summary("first"),
+            ]),
+            Turn::of([Action::wait_file(&go), summary("second")]),
+        ])
+        .repeat(Turn::of([Action::wait_file(&go), summary("more")])),
+    );
     let (build, d) = web_build(&p, &["--approve", "ask", "--approve-wait", "10m"], true);
     let b = Browser::start(DESKTOP).await.unwrap();
     open(&b, &d, &d.url, "#/s/demo").await;
@@ -142,33 +217,61 @@ async fn the_pages_controls_reach_the_build_and_a_viewer_has_none() {
     b.wait_for("#requests .approve", PATIENCE).await.unwrap();
     wait_text(&b, "#requests", "Edit src/lib.rs").await;
     b.screenshot("web-approval").await.unwrap();
-    b.find("#requests .approve").await.unwrap().click().await.unwrap();
+    b.find("#requests .approve")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_text(&b, "#output", "mark-edited").await;
     let status = p.status();
-    assert_eq!(status["permissions"]["recent"][0]["decision"], "allowed_by_user", "{status}");
+    assert_eq!(
+        status["permissions"]["recent"][0]["decision"], "allowed_by_user",
+        "{status}"
+    );
     // A message typed on the page reaches the agent's next prompt.
     let input = b.find("#message").await.unwrap();
     input.send_keys("prefer small commits").await.unwrap();
     b.find("#send").await.unwrap().click().await.unwrap();
-    wait_until(PATIENCE, || p.status().to_string(), || {
-        p.status()["messages"].as_array().is_some_and(|m| !m.is_empty())
-    });
-    assert_eq!(p.status()["messages"][0]["who"], "ana@laptop (web, 127.0.0.1)");
+    wait_until(
+        PATIENCE,
+        || p.status().to_string(),
+        || {
+            p.status()["messages"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty())
+        },
+    );
+    assert_eq!(
+        p.status()["messages"][0]["who"],
+        "ana@laptop (web, 127.0.0.1)"
+    );
     // Pause: the build holds after this iteration.
     b.find("#pause").await.unwrap().click().await.unwrap();
     wait_text(&b, "#status", "paused").await;
     assert_eq!(text_of(&b, "#pause").await, "Resume");
     // The turn ends; the message goes to the agent in a follow-up prompt, which ends too.
     std::fs::write(&go, "").unwrap();
-    wait_until(PATIENCE, || format!("{:?}", p.agent_events::<log::Prompt>()), || {
-        let prompts = p.agent_events::<log::Prompt>();
-        prompts.iter().any(|pr| pr.text.contains("prefer small commits"))
-    });
+    wait_until(
+        PATIENCE,
+        || format!("{:?}", p.agent_events::<log::Prompt>()),
+        || {
+            let prompts = p.agent_events::<log::Prompt>();
+            prompts
+                .iter()
+                .any(|pr| pr.text.contains("prefer small commits"))
+        },
+    );
     p.wait_for_agent_times("waiting", 2);
     std::fs::write(&go, "").unwrap();
     // Paused after the iteration: no next one starts until the page resumes it.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(p.status()["iterations"].as_array().unwrap().len(), 2, "{}", p.status());
+    assert_eq!(
+        p.status()["iterations"].as_array().unwrap().len(),
+        2,
+        "{}",
+        p.status()
+    );
     b.find("#pause").await.unwrap().click().await.unwrap();
     p.wait_for_agent_times("waiting", 3);
     assert!(p.status()["paused"].is_null());
@@ -195,10 +298,13 @@ async fn the_pages_controls_reach_the_build_and_a_viewer_has_none() {
     viewer.screenshot("web-view-only").await.unwrap();
     // Stop after the iteration, from the page.
     b.find("#stop").await.unwrap().click().await.unwrap();
-    wait_until(PATIENCE, || p.status().to_string(), || p.status()["stop"].is_object());
+    wait_until(
+        PATIENCE,
+        || p.status().to_string(),
+        || p.status()["stop"].is_object(),
+    );
     std::fs::write(&go, "").unwrap();
-    let out = finish(build, PATIENCE);
-    assert_eq!(out.status.code(), Some(130), "{}", stdout_and_stderr(&out));
+    assert_eq!(build.end(), Some(130));
 }
 
 /// What a prompt-injected agent might print to attack the person's browser.
@@ -214,14 +320,20 @@ async fn agent_output_that_tries_to_run_script_stays_inert() {
         planning_turn(),
         Turn::of([
             Action::say(ATTACKS),
-            tool("task-add", json!({"content": "<img src=y onerror=\"window.pwned=6\"> task"})),
-            tool("note-add", json!({"type": "tip", "content": "<script>window.pwned=7</script> note"})),
+            tool(
+                "task-add",
+                json!({"content": "<img src=y onerror=\"window.pwned=6\"> task"}),
+            ),
+            tool(
+                "note-add",
+                json!({"type": "tip", "content": "<script>window.pwned=7</script> note"}),
+            ),
             Action::say("mark-end\n"),
             Action::wait_file(&go),
             summary("<b onmouseover=\"window.pwned=8\">summary</b>"),
         ]),
     ]));
-    let (build, d) = web_build(&p, &[], false);
+    let (build, d) = web_build(&p, &["-i", "1"], false);
     let b = Browser::start(DESKTOP).await.unwrap();
     open(&b, &d, &d.url, "#/s/demo").await;
     wait_text(&b, "#output", "mark-end").await;
@@ -259,10 +371,15 @@ async fn agent_output_that_tries_to_run_script_stays_inert() {
     .await
     .unwrap();
     assert_eq!(b.alert_text().await.unwrap(), None, "no dialog opened");
-    assert_eq!(b.execute("return window.pwned === undefined;", &[]).await.unwrap(), true);
+    assert_eq!(
+        b.execute("return window.pwned === undefined;", &[])
+            .await
+            .unwrap(),
+        true
+    );
     b.screenshot("web-inert").await.unwrap();
     std::fs::write(&go, "").unwrap();
-    let _ = finish(build, PATIENCE);
+    assert_eq!(build.end(), Some(3), "the iteration limit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,13 +404,19 @@ async fn the_page_resumes_after_a_server_restart_with_no_event_lost_or_doubled()
     open(&b, &d, &d.url, "#/s/demo").await;
     let last = p.status()["events"].as_u64().unwrap();
     // The page starts from its snapshot's tail, then follows.
-    b.wait_until(&format!("window.iteratrSeen.log.includes({last})"), PATIENCE)
-        .await
-        .unwrap();
+    b.wait_until(
+        &format!("window.iteratrSeen.log.includes({last})"),
+        PATIENCE,
+    )
+    .await
+    .unwrap();
     drop(server);
-    b.wait_until("document.getElementById('conn').classList.contains('lost')", PATIENCE)
-        .await
-        .unwrap();
+    b.wait_until(
+        "document.getElementById('conn').classList.contains('lost')",
+        PATIENCE,
+    )
+    .await
+    .unwrap();
     for text in ["one", "two", "three"] {
         let out = Command::new(bin())
             .current_dir(p.path())
@@ -305,11 +428,17 @@ async fn the_page_resumes_after_a_server_restart_with_no_event_lost_or_doubled()
     }
     let (_server, again) = web(d.port);
     assert_eq!(again.port, d.port);
-    b.wait_until(&format!("window.iteratrSeen.log.includes({})", last + 3), PATIENCE)
+    b.wait_until(
+        &format!("window.iteratrSeen.log.includes({})", last + 3),
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = b
+        .execute("return window.iteratrSeen.log;", &[])
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let seen = b.execute("return window.iteratrSeen.log;", &[]).await.unwrap();
     let seen: Vec<u64> = serde_json::from_value(seen).unwrap();
     let first = seen[0];
     assert_eq!(
@@ -318,5 +447,13 @@ async fn the_page_resumes_after_a_server_restart_with_no_event_lost_or_doubled()
         "every event once, in order, across the restart"
     );
     wait_text(&b, "#activity", "three").await;
-    assert!(b.execute("return document.getElementById('conn').classList.contains('live');", &[]).await.unwrap() == true);
+    assert!(
+        b.execute(
+            "return document.getElementById('conn').classList.contains('live');",
+            &[]
+        )
+        .await
+        .unwrap()
+            == true
+    );
 }

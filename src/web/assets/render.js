@@ -11,7 +11,11 @@ export function el(tag, attrs, ...children) {
     else if (key === "text") node.textContent = value;
     else if (key === "data") Object.assign(node.dataset, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (key === "href") { const h = safeHref(value); if (h) node.setAttribute("href", h); }
+    else if (key === "href") {
+      // The page's own routes (#/...) as they are; any other address only when http(s).
+      const h = String(value).startsWith("#/") ? String(value) : safeHref(value);
+      if (h) node.setAttribute("href", h);
+    }
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   append(node, children);

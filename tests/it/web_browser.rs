@@ -176,17 +176,26 @@ async fn sessions_and_a_build_moving_live_in_the_browser() {
     );
     b.screenshot("web-session-desktop").await.unwrap();
     b.set_window_size(PHONE).await.unwrap();
-    let overflow = b
+    // The page fits 390 px: nothing wider than the screen, so no sideways scrolling.
+    b.wait_until("window.innerWidth == 390", PATIENCE)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let wide = b
         .execute(
-            "return document.documentElement.scrollWidth - window.innerWidth;",
+            "return [document.documentElement.scrollWidth - window.innerWidth,
+               [...document.querySelectorAll('body *')]
+                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                 .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)];",
             &[],
         )
         .await
         .unwrap();
     assert!(
-        overflow.as_i64().unwrap() <= 0,
-        "the page fits 390 px: {overflow}"
+        wide[0].as_i64().unwrap() <= 0,
+        "the page fits 390 px: {wide}"
     );
+    assert_eq!(wide[1], json!([]), "nothing wider than the screen");
     b.screenshot("web-session-phone").await.unwrap();
     std::fs::write(&go, "").unwrap();
     assert_eq!(build.end(), Some(3), "the iteration limit");

@@ -407,7 +407,7 @@ class SessionPage {
         break;
       case "exited":
         p.text = null;
-        p.box.append(el("div", { class: "line", text: `the agent exited (${JSON.stringify(u.status)})` }));
+        p.box.append(el("div", { class: "line", text: `the agent exited (${typeof u.status === "string" ? u.status : JSON.stringify(u.status)})` }));
         break;
       default: break;
     }

@@ -17,6 +17,9 @@
 //! `--watch` runs only the watchers' figures (issue 29): an agent update from the build's progress
 //! lines to `watch --headless` in another process, and a message from `iteratr message` to the
 //! build, on SQLite and (unless `--no-nats`) JetStream.
+//! `--web` runs only the dashboard's figures (issue 30): an agent update from the build's progress
+//! lines to the page in headless Chromium, the page of a 100k-event session, and a build with 20
+//! dashboard watchers against none.
 //! The TUI has its own stress benchmark: `target/release/examples/tui_stress`.
 
 #[path = "../../tests/common/footprint.rs"]
@@ -30,6 +33,16 @@ mod output;
 mod sessions;
 mod util;
 mod watch_latency;
+mod web;
+// Shared with the tests; the benchmark uses a part of each.
+#[allow(dead_code)]
+#[path = "../../tests/common/web.rs"]
+mod webpage;
+#[allow(dead_code)]
+#[path = "../../tests/common"]
+mod browser {
+    pub mod webdriver;
+}
 mod workers;
 
 use std::path::Path;
@@ -247,9 +260,8 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(f) = args.next() {
         match f.as_str() {
-            "--quick" | "--no-nats" | "--no-ts" | "--long-run" | "--output" | "--watch" => {
-                flags.push(f)
-            }
+            "--quick" | "--no-nats" | "--no-ts" | "--long-run" | "--output" | "--watch"
+            | "--web" => flags.push(f),
             "--iteratr" => {
                 let path = args
                     .next()
@@ -257,7 +269,7 @@ async fn main() -> anyhow::Result<()> {
                 other_binary = Some(std::path::PathBuf::from(path));
             }
             _ => anyhow::bail!(
-                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run, --output, --watch and --iteratr PATH"
+                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run, --output, --watch, --web and --iteratr PATH"
             ),
         }
     }
@@ -287,6 +299,11 @@ async fn main() -> anyhow::Result<()> {
         println!("## iteratr: watching and steering from another process (issue 29)\n");
         println!("Machine: {}.\n", machine());
         return watch_latency::report(&bins.iteratr, &bins.fake_agent, opts.nats);
+    }
+    if flags.iter().any(|f| f == "--web") {
+        println!("## iteratr: the web dashboard (issue 30)\n");
+        println!("Machine: {}.\n", machine());
+        return web::report(&bins.iteratr, &bins.fake_agent).await;
     }
     if flags.iter().any(|f| f == "--long-run") {
         let at: &[u32] = if opts.quick {

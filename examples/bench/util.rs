@@ -63,6 +63,11 @@ pub fn rss_mib(pid: u32) -> f64 {
     proc_status_kib(&format!("/proc/{pid}/status"), "VmRSS:") / 1024.0
 }
 
+/// A process's peak resident memory so far, in MiB (0 when it cannot be read).
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    proc_status_kib(&format!("/proc/{pid}/status"), "VmHWM:") / 1024.0
+}
+
 /// This process's peak resident memory, in MiB.
 pub fn own_peak_rss_mib() -> f64 {
     proc_status_kib("/proc/self/status", "VmHWM:") / 1024.0

@@ -20,7 +20,7 @@ const MARKS: usize = 200;
 const MESSAGES: usize = 20;
 
 /// Each stdout line of `child` with the moment it arrived.
-fn timed_lines(child: &mut Child) -> anyhow::Result<mpsc::Receiver<(Instant, String)>> {
+pub(crate) fn timed_lines(child: &mut Child) -> anyhow::Result<mpsc::Receiver<(Instant, String)>> {
     let out = child
         .stdout
         .take()
@@ -37,7 +37,7 @@ fn timed_lines(child: &mut Child) -> anyhow::Result<mpsc::Receiver<(Instant, Str
 }
 
 /// When each `mark-N` (or `m-N`) first showed, by N.
-fn arrivals(lines: &[(Instant, String)], prefix: &str) -> HashMap<usize, Instant> {
+pub(crate) fn arrivals(lines: &[(Instant, String)], prefix: &str) -> HashMap<usize, Instant> {
     let mut out = HashMap::new();
     for (at, line) in lines {
         for word in line.split(|c: char| !c.is_ascii_alphanumeric() && c != '-') {
@@ -49,7 +49,7 @@ fn arrivals(lines: &[(Instant, String)], prefix: &str) -> HashMap<usize, Instant
     out
 }
 
-fn collect(
+pub(crate) fn collect(
     rx: &mpsc::Receiver<(Instant, String)>,
     until: &str,
     within: Duration,

@@ -76,6 +76,18 @@ pub(super) async fn start_driver(chromedriver: &Path) -> Result<(Child, u16)> {
     Ok((child, port))
 }
 
+/// The iteratr binary: the one cargo built for the tests, or, from an example (the benchmark),
+/// the one beside it (`target/PROFILE/iteratr` for `target/PROFILE/examples/NAME`).
+fn iteratr_binary() -> PathBuf {
+    if let Some(built) = option_env!("CARGO_BIN_EXE_iteratr") {
+        return built.into();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("iteratr")))
+        .unwrap_or_else(|| "iteratr".into())
+}
+
 /// Ends chromedriver's process group if the test binary dies without dropping the `Browser`
 /// (Ctrl-C, SIGKILL, an abort): iteratr's own group watcher, `iteratr __watch-process-group
 /// PID`, reading a pipe only this process writes. When the pipe closes without the "done" byte
@@ -88,7 +100,7 @@ pub(super) struct Watcher {
 impl Watcher {
     pub(super) fn start(pid: u32) -> Result<Watcher> {
         use std::os::unix::process::CommandExt;
-        let mut watcher = std::process::Command::new(env!("CARGO_BIN_EXE_iteratr"))
+        let mut watcher = std::process::Command::new(iteratr_binary())
             .arg(iteratr::process::WATCH_GROUP_ARG)
             .arg(pid.to_string())
             .stdin(Stdio::piped())

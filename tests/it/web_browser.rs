@@ -305,6 +305,26 @@ async fn the_pages_controls_reach_the_build_and_a_viewer_has_none() {
     assert_eq!(refused[0], 403, "{refused}");
     assert!(p.status()["stop"].is_null(), "nothing recorded");
     viewer.screenshot("web-view-only").await.unwrap();
+    // A page of another origin, open in the same browser, tries to stop the build through the
+    // browser's cookie: refused (the cookie is SameSite=Strict, and the Origin is not the
+    // dashboard's), nothing recorded.
+    let evil = evil_page(&d).await;
+    b.goto(&evil).await.unwrap();
+    b.wait_until("window.tried !== undefined", PATIENCE)
+        .await
+        .unwrap();
+    let tried = b.execute("return window.tried;", &[]).await.unwrap();
+    assert!(
+        p.status()["stop"].is_null(),
+        "a foreign page stopped the build: {tried}"
+    );
+    assert!(
+        p.status()["messages"].as_array().unwrap().len() == 1,
+        "{}",
+        p.status()
+    );
+    b.goto(&format!("{}/#/s/demo", d.base())).await.unwrap();
+    b.wait_for("#stop", PATIENCE).await.unwrap();
     // Stop after the iteration, from the page.
     b.find("#stop").await.unwrap().click().await.unwrap();
     wait_until(
@@ -314,6 +334,39 @@ async fn the_pages_controls_reach_the_build_and_a_viewer_has_none() {
     );
     std::fs::write(&go, "").unwrap();
     assert_eq!(build.end(), Some(130));
+}
+
+/// A page on another loopback port whose script sends ops to the dashboard the way an attacker's
+/// site would: a simple POST (no preflight) with the browser's cookies, and a JSON one.
+async fn evil_page(d: &Dashboard) -> String {
+    use axum::routing::get;
+    let target = format!("{}/api/sessions/demo/ops", d.base());
+    let script = format!(
+        "const target = {target:?};
+         Promise.allSettled([
+           fetch(target, {{method: 'POST', mode: 'no-cors', credentials: 'include',
+             headers: {{'Content-Type': 'text/plain'}}, body: JSON.stringify({{op: 'stop'}})}}),
+           fetch(target, {{method: 'POST', credentials: 'include',
+             headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{op: 'message', text: 'evil'}})}}),
+         ]).then(r => {{ window.tried = r.map(x => x.status + ' ' + (x.value ? x.value.status : x.reason)); }});"
+    );
+    let routes = axum::Router::new()
+        .route(
+            "/",
+            get(|| async {
+                axum::response::Html(
+                    "<!doctype html><title>evil</title><script src=\"/evil.js\"></script>",
+                )
+            }),
+        )
+        .route(
+            "/evil.js",
+            get(move || async move { ([("content-type", "text/javascript")], script) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+    format!("http://{addr}/")
 }
 
 /// What a prompt-injected agent might print to attack the person's browser.

@@ -378,7 +378,7 @@ class SessionPage {
         const status = el("span", { class: "tool-status " + u.status, text: u.status.replace("_", " ") });
         const body = el("div", {});
         if (u.input) body.append(el("pre", { text: JSON.stringify(u.input, null, 2) }));
-        const node = el("details", { class: "tool", data: { tool: u.id } }, el("summary", {}, `${u.kind} · `, u.title, " ", status), body);
+        const node = el("details", { class: "tool", data: { tool: u.id } }, el("summary", {}, u.kind && u.kind !== "other" ? `${u.kind} · ` : "", u.title, " ", status), body);
         p.tools.set(u.id, { node, status, body });
         p.box.append(node);
         break;

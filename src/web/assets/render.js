@@ -179,7 +179,7 @@ export function chart(points, { kind = "line", label = "", fmtX = String, fmtY =
     return root;
   }
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y1 = Math.max(1e-9, ...ys);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y1 = Math.max(...ys) || 1;
   const sx = (x) => L + (x1 === x0 ? (W - L) / 2 : ((x - x0) / (x1 - x0)) * (W - L - 4));
   const sy = (y) => H - (y / y1) * (H - 6);
   if (kind === "bar") {

@@ -91,6 +91,14 @@ impl Control {
                 };
                 Box::pin(self.apply(Op::Session(cmd))).await
             }
+            Op::AnswerQuestion(question, answers) => {
+                let cmd = Command::AnswerQuestion {
+                    question,
+                    answers,
+                    who: self.who.clone(),
+                };
+                Box::pin(self.apply(Op::Session(cmd))).await
+            }
             Op::Message(text) => {
                 let cmd = Command::UserMessage {
                     text,

@@ -267,6 +267,8 @@ pub enum Op {
     /// Ask the session's build, here or anywhere, to end after its iteration (or `now`), as the
     /// person at this front end.
     AskStop { now: bool },
+    /// Answer the agent's question `Q-n` (one answer per question item), as the person.
+    AnswerQuestion(u64, Vec<crate::session::ItemAnswer>),
 }
 
 /// A person's answer to a permission request (`--approve ask`), or its end without one.

@@ -4,7 +4,7 @@
 
 use crate::frontend::{HookReport, call_label};
 use crate::session::text::{by_who, clip, first_line, who_or};
-use crate::session::{EventKind, note_id, permission_id, task_id};
+use crate::session::{EventKind, note_id, permission_id, question_id, task_id};
 
 /// How a told line is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +165,58 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
             },
         }),
         EventKind::HookRan { .. } | EventKind::PermissionDecided { .. } => None,
+        EventKind::QuestionAsked {
+            question,
+            items,
+            worker,
+        } => {
+            let id = question_id(*question);
+            let whose = worker
+                .as_deref()
+                .map(|w| format!("[{w}] "))
+                .unwrap_or_default();
+            let asked: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    let choices: Vec<&str> = i.choices.iter().map(|c| c.label.as_str()).collect();
+                    let choices = if choices.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", choices.join(" | "))
+                    };
+                    format!(
+                        "{}: {}{choices}",
+                        i.header,
+                        clip(first_line(&i.question), 200)
+                    )
+                })
+                .collect();
+            warning(format!(
+                "{whose}question {id} waits: {}; `iteratr answer {id} TEXT` answers from anywhere",
+                asked.join("; ")
+            ))
+        }
+        EventKind::QuestionAnswered {
+            question,
+            answers,
+            who,
+        } => {
+            let said: Vec<String> = answers.iter().map(|a| clip(&a.said(), 200)).collect();
+            let who = if who.is_empty() {
+                String::new()
+            } else {
+                format!(" by {who}")
+            };
+            info(format!(
+                "{} answered{who}: {}",
+                question_id(*question),
+                said.join("; ")
+            ))
+        }
+        EventKind::QuestionLeftOpen { question } => info(format!(
+            "{} left open: the agent goes on without an answer (a later one reaches its next prompt)",
+            question_id(*question)
+        )),
         EventKind::PermissionRequested {
             request,
             tool,

@@ -57,6 +57,8 @@ struct StatusJson<'a> {
     builder: Option<&'a crate::session::LeaseHolder>,
     builder_text: Option<String>,
     permissions: &'a crate::session::Permissions,
+    /// The agent's questions that wait for an answer, and the last ones answered.
+    questions: Vec<&'a crate::session::Question>,
     /// Set while the session's build is asked to pause: who asked, and when.
     paused: Option<&'a crate::session::Pause>,
     /// Set once the session's build is asked to stop (until the next build starts).
@@ -121,6 +123,23 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
             .map(|l| &l.holder),
         builder_text: builder_line(state, crate::clock::now_ms()),
         permissions: &state.permissions,
+        questions: {
+            let answered: Vec<_> = state
+                .questions
+                .all
+                .values()
+                .filter(|q| !q.is_open())
+                .collect();
+            state
+                .questions
+                .open()
+                .chain(
+                    answered[answered.len().saturating_sub(20)..]
+                        .iter()
+                        .copied(),
+                )
+                .collect()
+        },
     };
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
@@ -184,6 +203,14 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
                 .map(|w| format!("[{w}] "))
                 .unwrap_or_default(),
             crate::frontend::call_label(&w.tool, &w.title)
+        );
+    }
+    for q in state.questions.open() {
+        let id = crate::session::question_id(q.id);
+        let _ = writeln!(
+            out,
+            "Question: {}; `iteratr answer {id} TEXT` answers",
+            crate::session::question_line(q)
         );
     }
     if let Some(stop) = &state.stop {

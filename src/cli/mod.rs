@@ -203,6 +203,21 @@ pub enum Commands {
         #[arg(value_name = "ID")]
         id: String,
     },
+    /// Answer the agent's question Q-n of a session's build (from any terminal)
+    Answer {
+        /// The session (default: the only one)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+        /// The question, as the build, watch and status show it
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Your answer in words (it may go with --choice)
+        #[arg(value_name = "TEXT")]
+        text: Option<String>,
+        /// Pick choice N (1 is the first); for a question of several, I:N picks choice N of question I; repeatable
+        #[arg(long = "choice", value_name = "N")]
+        choices: Vec<String>,
+    },
     /// Let a paused build go on
     Resume {
         /// The session (default: the only one)
@@ -293,6 +308,9 @@ pub struct BuildArgs {
     /// With --approve ask and no full-screen interface: how long a permission request waits for an answer from anywhere (`iteratr approve P-3`, `watch`) before it is refused (0: at once)
     #[arg(long, env = "ITERATR_APPROVE_WAIT", default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
     pub approve_wait: Duration,
+    /// How long the agent's question (ask-questions) waits for an answer from anywhere before the agent is told to decide and go on (default: 5m with the full-screen interface, 0s with --headless)
+    #[arg(long, env = "ITERATR_QUESTION_WAIT", value_parser = parse_duration, value_name = "DURATION")]
+    pub question_wait: Option<Duration>,
     /// Cancel a turn that runs longer than this (e.g. 30m, 90s)
     #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
     pub iteration_timeout: Duration,
@@ -371,6 +389,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 90s, 30m or 1h"))
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
     /// Serve the session tools to an MCP client: over stdio (default) or streamable HTTP
@@ -413,6 +433,9 @@ pub enum McpCommand {
         /// How long that worker's claims last without renewal
         #[arg(long, default_value = "2m", value_parser = parse_lease_ttl, value_name = "DURATION")]
         claim_ttl: Duration,
+        /// How long ask-questions waits for a person's answer before the agent is told to go on
+        #[arg(long, env = "ITERATR_QUESTION_WAIT", default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+        question_wait: Duration,
     },
     /// Print the tools' names, descriptions and JSON input schemas
     Tools,

@@ -164,6 +164,11 @@ fn options(
         approve: args.approve,
         interactive: !args.headless,
         approve_wait: args.approve_wait,
+        question_wait: args.question_wait.unwrap_or(if args.headless {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(300)
+        }),
         iteration_timeout: args.iteration_timeout,
         max_failures: args.max_failures,
         retry_delay: args.retry_delay,

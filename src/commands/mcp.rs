@@ -54,6 +54,7 @@ pub async fn serve(
     token: Option<String>,
     prompt: PromptArgs,
     worker: Option<(String, std::time::Duration)>,
+    question_wait: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
     if let Some((name, _)) = &worker {
         crate::session::validate_worker_name(name).context("--worker")?;
@@ -75,7 +76,9 @@ pub async fn serve(
             .with_context(|| format!("cannot open session '{name}'"))?,
     );
     tracing::info!(session = %name, data_dir = %data_dir.display(), http = ?http, "mcp serve");
-    let mut tools = SessionTools::new(handle).with_prompt_source(source);
+    let mut tools = SessionTools::new(handle)
+        .with_prompt_source(source)
+        .with_question_wait(question_wait);
     if let Some((name, ttl)) = &worker {
         tools = tools.for_worker(name, u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
     }

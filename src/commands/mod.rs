@@ -60,6 +60,12 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
             };
             stop::answer(store, session.as_deref(), &id, decision).await
         }
+        Commands::Answer {
+            session,
+            id,
+            text,
+            choices,
+        } => stop::answer_question(store, session.as_deref(), &id, text.as_deref(), &choices).await,
         Commands::Deny { session, id } => {
             let decision = crate::session::PermissionDecision::DeniedByUser;
             stop::answer(store, session.as_deref(), &id, decision).await
@@ -83,6 +89,7 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
                     extra,
                     worker,
                     claim_ttl,
+                    question_wait,
                 },
         } => {
             let prompt = mcp::PromptArgs {
@@ -91,7 +98,16 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
                 extra,
             };
             let seat = worker.map(|w| (w, claim_ttl));
-            mcp::serve(store, session.as_deref(), http, token, prompt, seat).await
+            mcp::serve(
+                store,
+                session.as_deref(),
+                http,
+                token,
+                prompt,
+                seat,
+                question_wait,
+            )
+            .await
         }
         Commands::Mcp {
             command: McpCommand::Tools,

@@ -40,6 +40,8 @@ pub struct FileSettings {
     #[serde(default, deserialize_with = "duration")]
     pub approve_wait: At<String>,
     #[serde(default, deserialize_with = "duration")]
+    pub question_wait: At<String>,
+    #[serde(default, deserialize_with = "duration")]
     pub iteration_timeout: At<String>,
     #[serde(default, deserialize_with = "at_least_one")]
     pub max_failures: At<String>,

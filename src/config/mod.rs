@@ -35,7 +35,7 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
 }
 
 /// Every key a settings file may hold besides `[hooks.*]`.
-pub const KEYS: [Key; 27] = [
+pub const KEYS: [Key; 28] = [
     key("data_dir", "data_dir", Scope::Global),
     key("nats_url", "nats_url", Scope::Global),
     key("nats_creds", "nats_creds", Scope::Global),
@@ -50,6 +50,7 @@ pub const KEYS: [Key; 27] = [
     key("deny_tools", "deny_tools", Scope::Build),
     key("approve", "approve", Scope::Build),
     key("approve_wait", "approve_wait", Scope::Build),
+    key("question_wait", "question_wait", Scope::Build),
     key("iteration_timeout", "iteration_timeout", Scope::Build),
     key("max_failures", "max_failures", Scope::Build),
     key("retry_delay", "retry_delay", Scope::Build),
@@ -120,6 +121,7 @@ impl FileSettings {
                 .map(|v| (v.get_ref().clone(), v.span())),
             "approve" => shown(&self.approve),
             "approve_wait" => shown(&self.approve_wait),
+            "question_wait" => shown(&self.question_wait),
             "iteration_timeout" => shown(&self.iteration_timeout),
             "max_failures" => shown(&self.max_failures),
             "retry_delay" => shown(&self.retry_delay),

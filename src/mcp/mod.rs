@@ -5,6 +5,7 @@ mod args;
 mod claims;
 mod http;
 mod prompts;
+mod questions;
 mod resources;
 mod schema;
 mod scope;

@@ -200,6 +200,19 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
                 who: "ana@laptop".into(),
             },
         ),
+        (vec![], asked()),
+        (
+            vec![asked()],
+            EventKind::QuestionAnswered {
+                question: 1,
+                answers: vec![session::ItemAnswer {
+                    chosen: Vec::new(),
+                    text: "yes".into(),
+                }],
+                who: "ana@laptop".into(),
+            },
+        ),
+        (vec![asked()], EventKind::QuestionLeftOpen { question: 1 }),
         (vec![], EventKind::SessionReset { reason: None }),
         (
             // A new build: the stop asked of the one before no longer holds.
@@ -266,6 +279,24 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
     all
 }
 
+/// The agent asks question Q-1.
+fn asked() -> EventKind {
+    asked_n(1)
+}
+
+fn asked_n(n: u64) -> EventKind {
+    EventKind::QuestionAsked {
+        question: n,
+        items: vec![session::QuestionItem {
+            header: "Go on".into(),
+            question: "Shall I go on?".into(),
+            choices: Vec::new(),
+            multiple: false,
+        }],
+        worker: None,
+    }
+}
+
 /// A session with something in every part: tasks (one in progress), a note, a running iteration
 /// that has used tokens, a message, a permission decision.
 fn base() -> Vec<EventKind> {
@@ -283,6 +314,7 @@ fn base() -> Vec<EventKind> {
             text: "first".into(),
             who: String::new(),
         },
+        asked_n(9),
     ]
 }
 
@@ -312,6 +344,7 @@ fn keys(part: session::Part) -> &'static [&'static str] {
         session::Part::Lease => &["builder", "builder_text"],
         session::Part::Permissions => &["permissions"],
         session::Part::Hooks => &[],
+        session::Part::Questions => &["questions"],
     }
 }
 

@@ -63,7 +63,8 @@ impl Part {
             | session::Part::Agent
             | session::Part::Lease
             | session::Part::Permissions
-            | session::Part::Hooks => None,
+            | session::Part::Hooks
+            | session::Part::Questions => None,
         })
     }
 }

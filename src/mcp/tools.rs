@@ -39,6 +39,8 @@ pub struct SessionTools {
     pub(super) subscriptions: Arc<Subscriptions>,
     /// The worker this endpoint serves (`--workers`): `task-next` claims for it.
     pub(super) worker: Option<super::claims::WorkerSeat>,
+    /// How long `ask-questions` waits for a person's answer.
+    pub(super) question_wait: std::time::Duration,
 }
 
 impl SessionTools {
@@ -46,11 +48,18 @@ impl SessionTools {
         SessionTools {
             session,
             by: Author::Agent,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::question_router(),
             source: PromptSource::default(),
             subscriptions: Arc::default(),
             worker: None,
+            question_wait: std::time::Duration::ZERO,
         }
+    }
+
+    /// How long `ask-questions` waits for an answer before it tells the agent to go on.
+    pub fn with_question_wait(mut self, wait: std::time::Duration) -> Self {
+        self.question_wait = wait;
+        self
     }
 
     /// An endpoint for one worker: `task-next` claims the task it returns for this worker.
@@ -79,7 +88,7 @@ impl SessionTools {
 
     /// The tools as clients list them (for the schema files in `mcp/`).
     pub fn tool_definitions() -> Vec<rmcp::model::Tool> {
-        Self::tool_router().list_all()
+        (Self::tool_router() + Self::question_router()).list_all()
     }
 
     pub(super) async fn exec(&self, cmd: Command) -> Result<Executed, CallToolResult> {

@@ -33,6 +33,8 @@ impl Orchestrator {
                         "serve".into(),
                         "--session".into(),
                         self.opts.session.to_string(),
+                        "--question-wait".into(),
+                        format!("{}ms", self.opts.question_wait.as_millis()),
                     ])
                     .chain(self.opts.role.worker().into_iter().flat_map(|w| {
                         [
@@ -50,12 +52,13 @@ impl Orchestrator {
 
     /// The session tools' MCP server for this loop's agent (a worker's claims for it).
     pub(super) async fn start_server(&mut self) -> anyhow::Result<()> {
-        let mut tools =
-            SessionTools::new(Arc::clone(&self.session)).with_prompt_source(PromptSource {
+        let mut tools = SessionTools::new(Arc::clone(&self.session))
+            .with_prompt_source(PromptSource {
                 spec: Some(self.opts.spec_path.clone()),
                 template: Arc::new(self.template.clone()),
                 extra: self.opts.extra.clone(),
-            });
+            })
+            .with_question_wait(self.opts.question_wait);
         if let Some(w) = self.opts.role.worker() {
             let ttl = u64::try_from(w.claim_ttl.as_millis()).unwrap_or(u64::MAX);
             tools = tools.for_worker(&w.name, ttl);

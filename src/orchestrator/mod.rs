@@ -80,6 +80,8 @@ pub(crate) struct BuildOptions {
     /// `--approve-wait`: without the full-screen interface, how long a request waits for an
     /// answer from anywhere before it is refused.
     pub approve_wait: Duration,
+    /// How long the agent's `ask-questions` waits for an answer.
+    pub question_wait: Duration,
     pub iteration_timeout: Duration,
     pub max_failures: u32,
     /// First delay before restarting a failed agent; doubles each time, up to 30 s.
@@ -146,6 +148,9 @@ pub(crate) struct Orchestrator {
     asking_reported: bool,
     /// Messages from people already put in a prompt (count of `state.messages`).
     messages_prompted: usize,
+    /// Late answers to the agent's questions already put in a prompt (count of
+    /// `state.questions.late_answers`).
+    answers_prompted: usize,
     binary: String,
     /// This build's hold on the session, released when the run ends.
     lease: Option<LeaseGuard>,
@@ -244,6 +249,7 @@ impl Orchestrator {
             model_reported: false,
             asking_reported: false,
             messages_prompted: 0,
+            answers_prompted: 0,
             binary,
             lease: None,
             repo: None,
@@ -361,6 +367,26 @@ impl Orchestrator {
         self.discover_repo().await;
         let state = self.session.refresh().await?;
         self.messages_prompted = state.messages.len();
+        // Answers that came after the last iteration started were not in any prompt yet.
+        let last_start = state
+            .iterations
+            .values()
+            .filter_map(|it| it.started_at_ms)
+            .max()
+            .unwrap_or(0);
+        self.answers_prompted = state
+            .questions
+            .late_answers
+            .iter()
+            .take_while(|q| {
+                state
+                    .questions
+                    .all
+                    .get(q)
+                    .and_then(|q| q.answer.as_ref())
+                    .is_some_and(|a| a.at_ms < last_start)
+            })
+            .count();
         if state.completed.is_some() {
             return Ok(self.finish(
                 Outcome::Completed,

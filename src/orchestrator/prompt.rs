@@ -18,6 +18,16 @@ impl Orchestrator {
             .map(|m| format!("- {}", m.text.replace('\n', "\n  ")))
             .collect();
         self.messages_prompted = state.messages.len();
+        // Answers to this loop's questions that came after it stopped waiting.
+        let late = &state.questions.late_answers;
+        let mine = self.opts.role.worker().map(|w| w.name.as_str());
+        let answers = late[self.answers_prompted.min(late.len())..]
+            .iter()
+            .filter_map(|id| state.questions.all.get(id))
+            .filter(|q| q.worker.as_deref() == mine)
+            .map(|q| format!("- {}", q.answered_text().replace('\n', "\n  ")));
+        let messages: Vec<String> = messages.into_iter().chain(answers).collect();
+        self.answers_prompted = late.len();
         let iteration = Iteration {
             session: self.opts.session.as_ref(),
             number,

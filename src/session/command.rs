@@ -10,6 +10,7 @@ use super::event_kind::EventKind;
 use super::hook_point::HookPoint;
 use super::lease::LeaseHolder;
 use super::limits::{self, check_priority, check_text, check_who, tail_chars};
+use super::questions::{ItemAnswer, QuestionItem};
 use super::state::{SessionState, task_id};
 use super::text::clip;
 use super::usage::Usage;
@@ -177,6 +178,21 @@ pub enum Command {
         task: u64,
         commit: String,
         worker: Option<String>,
+    },
+    /// The agent asks a person (`ask-questions`), numbered by the session (`Q-n`).
+    AskQuestions {
+        items: Vec<QuestionItem>,
+        worker: Option<String>,
+    },
+    /// A person's answer to question `Q-n`, the first one only.
+    AnswerQuestion {
+        question: u64,
+        answers: Vec<ItemAnswer>,
+        who: String,
+    },
+    /// The agent stops waiting for `Q-n` (nothing when it was answered meanwhile).
+    LeaveQuestionOpen {
+        question: u64,
     },
     /// A permission request that waits for a person, numbered by the session (`P-n`).
     RequestPermission {
@@ -513,6 +529,20 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             }
             _ => Vec::new(),
         },
+        Command::AskQuestions { items, worker } => {
+            vec![ev(super::questions::ask(state, items, worker.as_deref())?)]
+        }
+        Command::AnswerQuestion {
+            question,
+            answers,
+            who,
+        } => vec![ev(super::questions::answer(
+            state, *question, answers, who,
+        )?)],
+        Command::LeaveQuestionOpen { question } => super::questions::leave_open(state, *question)?
+            .into_iter()
+            .map(ev)
+            .collect(),
         Command::RequestPermission {
             tool,
             title,

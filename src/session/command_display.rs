@@ -47,6 +47,13 @@ impl std::fmt::Display for Command {
             Command::AcquireLease { .. } => write!(f, "this build taking charge of the session"),
             Command::RenewLease { .. } => write!(f, "the renewal of this build's lease"),
             Command::ReleaseLease { .. } => write!(f, "the end of this build's lease"),
+            Command::AskQuestions { .. } => write!(f, "the agent's question"),
+            Command::AnswerQuestion { question, .. } => {
+                write!(f, "the answer to {}", super::question_id(*question))
+            }
+            Command::LeaveQuestionOpen { question } => {
+                write!(f, "leaving {} open", super::question_id(*question))
+            }
             Command::RequestPermission { tool, .. } => {
                 write!(f, "the permission request for {tool}")
             }

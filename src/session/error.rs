@@ -90,6 +90,24 @@ pub enum DomainError {
     #[error("'{0}' is not a person's answer to a permission request")]
     NotAnAnswer(String),
     #[error(
+        "{0} still waits for an answer; one question at a time: wait for it, or decide what seems best, record it with note-add (decision) and go on"
+    )]
+    QuestionWaits(String),
+    #[error(
+        "'{0}' is not a question of this session; they look like Q-3 (`iteratr status` lists those that wait)"
+    )]
+    NotAQuestion(String),
+    #[error("{question} was already answered (by {who})")]
+    AlreadyAnswered { question: String, who: String },
+    #[error("{0}")]
+    BadAnswer(String),
+    #[error("{got} {what}, over the limit of {max}; ask fewer at a time")]
+    TooMany {
+        what: &'static str,
+        max: usize,
+        got: usize,
+    },
+    #[error(
         "iteration {given} cannot start: iteration {latest} already started; the next one is {}",
         .latest + 1
     )]

@@ -13,7 +13,7 @@ use super::event_kind::EventKind;
 /// Version of the event encoding this build reads and writes. Readers refuse events from a newer
 /// one with a message that says to upgrade. An event carries the lowest version that knows its
 /// kind ([`EventKind::version`]), so a log without new kinds stays readable by older builds.
-pub const EVENT_VERSION: u32 = 3;
+pub const EVENT_VERSION: u32 = 4;
 
 crate::named!(TaskStatus, NoteType, Author, PermissionDecision);
 

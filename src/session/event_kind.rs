@@ -10,6 +10,7 @@ use super::event::{IterationOutcome, NoteType, PermissionDecision, TaskStatus, i
 use super::hook_point::HookPoint;
 use super::lease::LeaseHolder;
 use super::parts::Part;
+use super::questions::{ItemAnswer, QuestionItem};
 use super::usage::Usage;
 
 /// Declares [`EventKind`], [`EventType`] (its kinds without their fields) and what each kind is.
@@ -262,12 +263,33 @@ event_kinds! {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         who: String,
     } version 3 changes [Permissions];
+    /// The agent asked a person (`ask-questions`), as question `Q-n`.
+    QuestionAsked {
+        question: u64,
+        items: Vec<QuestionItem>,
+        /// The worker whose agent asks (none for a single build).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<String>,
+    } version 4 changes [Questions];
+    /// The first answer to `Q-n`, from anywhere.
+    QuestionAnswered {
+        question: u64,
+        answers: Vec<ItemAnswer>,
+        /// Who answered, as `user@host`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        who: String,
+    } version 4 changes [Questions];
+    /// The agent stopped waiting for `Q-n`; it stays open, and a later answer reaches the
+    /// agent's next prompt.
+    QuestionLeftOpen {
+        question: u64,
+    } version 4 changes [Questions];
     // Everything but the lease starts over.
     /// Starts the session over: the fold forgets everything before it. The history stays in the log.
     SessionReset {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
-    } version 1 changes [Tasks, Notes, Iterations, Messages, Completion, Pause, Agent, Permissions];
+    } version 1 changes [Tasks, Notes, Iterations, Messages, Completion, Pause, Agent, Permissions, Questions];
     /// A build took charge of the session (a stop asked of an earlier one no longer holds): one
     /// builder at a time. The lease lapses `ttl_ms`
     /// after its last renewal.

@@ -18,6 +18,7 @@ pub mod names;
 mod parts;
 mod permissions;
 mod queries;
+mod questions;
 mod state;
 mod stop;
 pub mod text;
@@ -37,6 +38,10 @@ pub use lease::{Lease, LeaseHolder};
 pub use name::{SessionName, session_name_from, validate_session_name};
 pub use parts::Part;
 pub use permissions::{PermissionRecord, Permissions, WaitingPermission, permission_id};
+pub use questions::{
+    Choice, GivenAnswer, ItemAnswer, Question, QuestionItem, Questions, parse_question_id,
+    question_id, question_line,
+};
 pub use state::{
     Completion, Iteration, Note, Pause, SessionState, StopRequest, Task, UserMessage,
     normalize_content, note_id, task_id,

@@ -25,10 +25,12 @@ pub enum Part {
     Permissions,
     /// Hook runs: in the log only, for the front ends that show them.
     Hooks,
+    /// The agent's questions to a person and their answers.
+    Questions,
 }
 
 impl Part {
-    pub const ALL: [Part; 10] = [
+    pub const ALL: [Part; 11] = [
         Part::Tasks,
         Part::Notes,
         Part::Iterations,
@@ -39,5 +41,6 @@ impl Part {
         Part::Lease,
         Part::Permissions,
         Part::Hooks,
+        Part::Questions,
     ];
 }

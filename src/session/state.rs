@@ -13,6 +13,7 @@ use super::event_kind::EventKind;
 use super::index::TaskIndex;
 use super::lease::Lease;
 use super::permissions::{PermissionRecord, Permissions};
+use super::questions::{GivenAnswer, Question, Questions};
 use super::usage::Usage;
 
 pub fn task_id(n: u64) -> String {
@@ -176,6 +177,8 @@ pub struct SessionState {
     #[serde(skip)]
     pub deleted_contents: BTreeSet<String>,
     pub permissions: Permissions,
+    /// The agent's questions to a person (`Q-n`) and their answers.
+    pub questions: Questions,
     /// Set while the loop is asked to pause (after the iteration that runs).
     pub paused: Option<Pause>,
     /// A stop asked of the build that runs, and of its workers anywhere (cleared when the next
@@ -539,6 +542,32 @@ impl SessionState {
             } => self
                 .permissions
                 .answered(*request, *decision, who, at, running),
+            EventKind::QuestionAsked {
+                question,
+                items,
+                worker,
+            } => self.questions.asked(Question {
+                id: *question,
+                items: items.clone(),
+                worker: worker.clone(),
+                asked_at_ms: at,
+                iteration: self.running_iteration_of(worker.as_deref()),
+                left_open: false,
+                answer: None,
+            }),
+            EventKind::QuestionAnswered {
+                question,
+                answers,
+                who,
+            } => self.questions.answered(
+                *question,
+                GivenAnswer {
+                    answers: answers.clone(),
+                    who: who.clone(),
+                    at_ms: at,
+                },
+            ),
+            EventKind::QuestionLeftOpen { question } => self.questions.left_open(*question),
             EventKind::SessionReset { .. } => {
                 *self = SessionState {
                     last_seq: seq,

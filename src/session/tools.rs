@@ -5,7 +5,7 @@
 pub const SERVER: &str = "iteratr";
 
 /// Every session tool the MCP server serves.
-pub const TOOLS: [&str; 11] = [
+pub const TOOLS: [&str; 12] = [
     "task-add",
     "task-batch-add",
     "task-status",
@@ -17,6 +17,7 @@ pub const TOOLS: [&str; 11] = [
     "note-list",
     "iteration-summary",
     "session-complete",
+    "ask-questions",
 ];
 
 /// The session tool an agent's name for a call means: `iteratr_task-next` (opencode),

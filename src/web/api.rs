@@ -15,7 +15,7 @@ use super::Web;
 use super::auth::{Role, refuse};
 use crate::control::Control;
 use crate::frontend::{Answer, Op};
-use crate::session::{Command, NewTask, TaskStatus};
+use crate::session::{Command, ItemAnswer, NewTask, TaskStatus};
 use crate::session_handle::ExecError;
 
 /// Log events the session page starts with (older ones are in the snapshot's state).
@@ -112,6 +112,10 @@ pub(crate) enum OpRequest {
     Deny {
         request: u64,
     },
+    Answer {
+        question: u64,
+        answers: Vec<ItemAnswer>,
+    },
     AddTask {
         content: String,
         #[serde(default)]
@@ -146,6 +150,7 @@ impl OpRequest {
                 },
             ),
             OpRequest::Deny { request } => Op::AnswerRequest(request, Answer::Deny),
+            OpRequest::Answer { question, answers } => Op::AnswerQuestion(question, answers),
             OpRequest::AddTask {
                 content,
                 priority,
@@ -186,7 +191,7 @@ pub(crate) async fn op(
             return refuse(
                 StatusCode::BAD_REQUEST,
                 &format!(
-                    "not an op ({e}); send JSON like {{\"op\": \"message\", \"text\": \"...\"}} (ops: message, pause, resume, stop, approve, deny, add_task, set_priority, set_status)"
+                    "not an op ({e}); send JSON like {{\"op\": \"message\", \"text\": \"...\"}} (ops: message, pause, resume, stop, approve, deny, answer, add_task, set_priority, set_status)"
                 ),
             );
         }

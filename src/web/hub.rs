@@ -30,6 +30,8 @@ pub(crate) struct Summary {
     pub(crate) currency: Option<String>,
     /// Permission requests (`P-n`) that wait for a person.
     pub(crate) waiting: Vec<u64>,
+    /// The agent's questions (`Q-n`) that wait for an answer.
+    pub(crate) questions: Vec<u64>,
     pub(crate) events: u64,
 }
 
@@ -62,6 +64,7 @@ pub(crate) fn summary(name: &str, state: &SessionState, last_at_ms: i64) -> Summ
         cost: usage.cost,
         currency: usage.currency.clone(),
         waiting: state.permissions.waiting.keys().copied().collect(),
+        questions: state.questions.open().map(|q| q.id).collect(),
         events: state.last_seq,
     }
 }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::session::{
-    Claim, Iteration, NoteType, Pause, Permissions, SessionState, StopRequest, TaskStatus, Usage,
-    UserMessage, note_id, task_id,
+    Claim, Iteration, NoteType, Pause, Permissions, Question, SessionState, StopRequest,
+    TaskStatus, Usage, UserMessage, note_id, task_id,
 };
 
 /// Open tasks shown per status (remaining, in progress, blocked).
@@ -20,6 +20,8 @@ const DONE_SHOWN: usize = 100;
 const NOTES_SHOWN: usize = 100;
 const ITERATIONS_SHOWN: usize = 100;
 const MESSAGES_SHOWN: usize = 20;
+/// Answered questions shown (the open ones are all shown).
+const QUESTIONS_SHOWN: usize = 10;
 /// Points of the "tasks completed over time" plot at most.
 const PLOT_POINTS: usize = 200;
 
@@ -88,6 +90,8 @@ struct View<'a> {
     iterations: Vec<&'a Iteration>,
     iterations_total: usize,
     permissions: &'a Permissions,
+    /// The agent's questions that wait for an answer, then the latest answered.
+    questions: Vec<&'a Question>,
     messages: &'a [UserMessage],
     plots: Plots,
 }
@@ -144,6 +148,19 @@ pub(crate) fn session_view(name: &str, state: &SessionState) -> serde_json::Valu
             .collect(),
         iterations_total,
         permissions: &state.permissions,
+        questions: {
+            let answered: Vec<&Question> = state
+                .questions
+                .all
+                .values()
+                .filter(|q| !q.is_open())
+                .collect();
+            state
+                .questions
+                .open()
+                .chain(answered.into_iter().rev().take(QUESTIONS_SHOWN))
+                .collect()
+        },
         messages: &state.messages[state.messages.len().saturating_sub(MESSAGES_SHOWN)..],
         plots: plots(state),
     };

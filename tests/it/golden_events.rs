@@ -3,7 +3,8 @@
 //! keep old events readable), then regenerate with `ITERATR_UPDATE_GOLDEN=1 cargo test --test it golden_events`.
 
 use iteratr::session::{
-    Author, Event, EventKind, EventType, LeaseHolder, NoteType, PermissionDecision, TaskStatus,
+    Author, Choice, Event, EventKind, EventType, ItemAnswer, LeaseHolder, NoteType,
+    PermissionDecision, QuestionItem, TaskStatus,
 };
 
 fn one_of_each() -> Vec<Event> {
@@ -242,6 +243,40 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
         e(
+            Author::Agent,
+            EventKind::QuestionAsked {
+                question: 1,
+                items: vec![QuestionItem {
+                    header: "Database".into(),
+                    question: "Which database should the service use?".into(),
+                    choices: vec![
+                        Choice {
+                            label: "PostgreSQL".into(),
+                            description: "a server, as in production".into(),
+                        },
+                        Choice {
+                            label: "SQLite".into(),
+                            description: String::new(),
+                        },
+                    ],
+                    multiple: false,
+                }],
+                worker: Some("w1".into()),
+            },
+        ),
+        e(Author::Agent, EventKind::QuestionLeftOpen { question: 1 }),
+        e(
+            Author::User,
+            EventKind::QuestionAnswered {
+                question: 1,
+                answers: vec![ItemAnswer {
+                    chosen: vec!["SQLite".into()],
+                    text: "for now".into(),
+                }],
+                who: "ana@laptop".into(),
+            },
+        ),
+        e(
             Author::User,
             EventKind::SessionReset {
                 reason: Some("start over".into()),
@@ -395,7 +430,7 @@ fn event_encoding_matches_the_golden_file() {
     let every: std::collections::BTreeSet<&str> =
         EventType::ALL.iter().map(|t| t.as_str()).collect();
     assert_eq!(types, every);
-    assert_eq!(every.len(), 31);
+    assert_eq!(every.len(), 34);
     for (line, event) in golden.lines().zip(&events) {
         let stored: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(stored["event"]["type"], event.kind.type_name(), "{line}");

@@ -30,7 +30,7 @@ fn tool_schemas_match_the_code() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), stored);
     let v: Value = serde_json::from_str(&stored).unwrap();
-    assert_eq!(v["tools"].as_array().unwrap().len(), 11);
+    assert_eq!(v["tools"].as_array().unwrap().len(), 12);
 }
 
 /// Every optional argument is absent-or-typed: no type arrays, no `null` type, no `nullable`
@@ -95,7 +95,7 @@ async fn client_configs_start_a_working_server() {
         cmd.args(&args).current_dir(project.path());
         let client = ().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
         let tools = client.list_all_tools().await.unwrap();
-        assert_eq!(tools.len(), 11, "{file}");
+        assert_eq!(tools.len(), 12, "{file}");
         let r = crate::common::mcp::call(
             &client,
             "task-add",

@@ -13,6 +13,7 @@ async fn exercise_every_tool(c: &McpClient) {
     assert_eq!(
         names,
         [
+            "ask-questions",
             "iteration-summary",
             "note-add",
             "note-list",

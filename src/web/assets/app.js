@@ -75,7 +75,8 @@ function sessionCard(s) {
   setProgress(bar, s.completed, s.total);
   return el("a", { class: "card session-card", href: "#/s/" + encodeURIComponent(s.name), data: { session: s.name } },
     el("h3", {}, s.name, " ", el("span", { class: "badge " + s.status, text: s.status }),
-      s.waiting.length ? el("span", { class: "badge waiting", text: `${s.waiting.length} waiting` }) : null),
+      s.waiting.length ? el("span", { class: "badge waiting", text: `${s.waiting.length} waiting` }) : null,
+      s.questions.length ? el("span", { class: "badge waiting", text: `${s.questions.length} question${s.questions.length > 1 ? "s" : ""}` }) : null),
     el("div", { class: "row" }, bar, el("span", { class: "count", text: `${s.completed}/${s.total}` })),
     el("div", { class: "row muted" },
       s.iteration ? el("span", { text: `iteration ${s.iteration}` }) : null,
@@ -215,22 +216,55 @@ class SessionPage {
       state.builder_text ? el("span", { class: "muted", text: `build: ${state.builder_text}` }) : null);
     this.workers.replaceChildren(...(s.workers.length ? [el("span", { class: "muted", text: "workers:" }),
       ...s.workers.map((w) => el("span", { class: "badge running", text: w }))] : []));
-    this.drawRequests(state.permissions.waiting || {});
+    this.drawRequests(state.permissions.waiting || {}, state.questions || []);
     this.drawBoard(state.columns);
     this.drawNotes(state.notes, state.notes_total);
     this.drawIterations(state.iterations, state.iterations_total);
     this.drawPlots(state.plots);
   }
 
-  drawRequests(waiting) {
+  drawRequests(waiting, questions) {
     const items = Object.entries(waiting);
-    this.requests.replaceChildren(...items.map(([id, w]) => el("div", { class: "request card", data: { request: id } },
+    // A question being answered keeps what the person typed: redrawn only when the set changes.
+    const open = questions.filter((q) => !q.answer);
+    const key = open.map((q) => q.id).join(",");
+    if (key !== this.questionsKey) {
+      this.questionsKey = key;
+      this.questionBox = el("div", { id: "questions" }, open.map((q) => this.questionCard(q)));
+    }
+    this.requests.replaceChildren(this.questionBox, ...items.map(([id, w]) => el("div", { class: "request card", data: { request: id } },
       el("strong", { text: `P-${id}` }), " ", w.worker ? `[${w.worker}] ` : "",
       "the agent asks to run ", el("code", { text: [w.tool, w.title].filter(Boolean).join(": ") }),
       this.control ? el("div", { class: "controls" },
         el("button", { class: "primary approve", type: "button", onclick: () => this.send({ op: "approve", request: Number(id) }) }, "Allow once"),
         el("button", { class: "approve-always", type: "button", onclick: () => this.send({ op: "approve", request: Number(id), always: true }) }, "Allow always"),
         el("button", { class: "danger deny", type: "button", onclick: () => this.send({ op: "deny", request: Number(id) }) }, "Deny")) : null)));
+  }
+
+  questionCard(q) {
+    const id = `Q-${q.id}`;
+    const inputs = q.items.map((item, i) => {
+      const name = `q${q.id}-${i}`;
+      const picks = item.choices.map((c, n) => el("label", { class: "choice" },
+        el("input", { type: item.multiple ? "checkbox" : "radio", name, value: c.label, data: { choice: n + 1 } }),
+        " ", el("strong", { text: c.label }), c.description ? el("span", { class: "muted", text: ` ${c.description}` }) : null));
+      const words = el("input", { type: "text", class: "answer-text", placeholder: item.choices.length ? "Or in your own words" : "Your answer", maxlength: 8000 });
+      return { item, picks, words, node: el("div", { class: "question-item" },
+        el("div", {}, el("strong", { text: item.header }), " ", item.question),
+        item.choices.length ? el("div", { class: "choices" }, picks) : null, words) };
+    });
+    const send = (ev) => {
+      ev.preventDefault();
+      const answers = inputs.map(({ picks, words }) => ({
+        chosen: picks.map((p) => p.querySelector("input")).filter((i) => i.checked).map((i) => i.value),
+        text: words.value.trim(),
+      }));
+      this.send({ op: "answer", question: q.id, answers }, `${id} answered`);
+    };
+    return el("form", { class: "request card question", data: { question: q.id }, onsubmit: send },
+      el("div", {}, el("strong", { text: id }), " ", q.worker ? `[${q.worker}] ` : "", "the agent asks:"),
+      inputs.map((i) => i.node),
+      this.control ? el("button", { class: "primary answer", type: "submit" }, "Answer") : null);
   }
 
   drawBoard(columns) {

@@ -519,3 +519,77 @@ async fn the_page_resumes_after_a_server_restart_with_no_event_lost_or_doubled()
             == true
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_of_the_agent_is_answered_on_the_page() {
+    let p = Project::new(Script::turns([]));
+    let go = p.path().join("go");
+    let question = json!({"questions": [{
+        "header": "Database",
+        "question": "Which database should the service use?",
+        "options": [{"label": "PostgreSQL", "description": "as in production"}, {"label": "SQLite"}],
+    }]});
+    p.script(&Script::turns([
+        planning_turn(),
+        Turn::of([
+            tool("ask-questions", question),
+            Action::say("mark-asked\n"),
+            Action::wait_file(&go),
+            summary("asked"),
+        ]),
+    ]));
+    let (build, d) = web_build(&p, &["-i", "1", "--question-wait", "2m"], false);
+    let b = Browser::start(DESKTOP).await.unwrap();
+    open(&b, &d, &d.url, "#/s/demo").await;
+    b.wait_for("#questions [data-question='1']", PATIENCE)
+        .await
+        .unwrap();
+    wait_text(&b, "#questions", "Which database should the service use?").await;
+    b.screenshot("web-question").await.unwrap();
+    // The second choice, and a few words.
+    b.find("#questions input[data-choice='2']")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find("#questions .answer-text")
+        .await
+        .unwrap()
+        .send_keys("small, for now")
+        .await
+        .unwrap();
+    b.find("#questions .answer")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The agent's call returns with the answer, and goes on.
+    wait_text(&b, "#output", "mark-asked").await;
+    let results = p.agent_events::<log::Tool>();
+    let asked = results
+        .iter()
+        .find(|t| t.name.ends_with("ask-questions"))
+        .unwrap_or_else(|| panic!("{results:?}"));
+    assert!(!asked.is_error, "{asked:?}");
+    assert!(
+        asked.text.contains("Database: SQLite — small, for now"),
+        "{}",
+        asked.text
+    );
+    assert!(
+        asked.text.contains("ana@laptop (web, 127.0.0.1)"),
+        "{}",
+        asked.text
+    );
+    // Answered: the page no longer offers it.
+    b.wait_until(
+        "document.querySelector('#questions [data-question]') === null",
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(build.end(), Some(3), "the iteration limit");
+}

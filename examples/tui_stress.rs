@@ -6,6 +6,9 @@
 //!
 //!     cargo build --release --examples && target/release/examples/tui_stress [CHUNKS]
 
+#[path = "bench/chunks.rs"]
+mod chunks;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,16 +40,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
-    let actions: Vec<serde_json::Value> = (0..chunks)
-        .map(|i| {
-            let text = if i % 8 == 7 {
-                format!("chunk {i} with `code` and **bold**\n")
-            } else {
-                format!("chunk {i} ")
-            };
-            serde_json::json!({ "say": text })
-        })
-        .collect();
+    let actions = chunks::flood(chunks);
     let script = dir.path().join("script.json");
     std::fs::write(
         &script,

@@ -13,7 +13,9 @@
 //! `iteratr build` at 50, 500 and 5,000 iterations (`--quick`: 50 and 500) with an MCP client that
 //! never closes its connection and one that does.
 //! `--output` runs only the output stream's figures (issue 29): 100k updates coalesced into 4 KiB
-//! records, and 100k records of 4 KiB, on SQLite and (unless `--no-nats`) JetStream.
+//! records, and 100k records of 4 KiB, on SQLite and (unless `--no-nats`) JetStream; then
+//! `iteratr build` under `tui_stress`'s flood with the stream on and off (`--quick`: 3 builds
+//! each instead of 10).
 //! `--watch` runs only the watchers' figures (issue 29): an agent update from the build's progress
 //! lines to `watch --headless` in another process, and a message from `iteratr message` to the
 //! build, on SQLite and (unless `--no-nats`) JetStream.
@@ -22,6 +24,8 @@
 //! dashboard watchers against none.
 //! The TUI has its own stress benchmark: `target/release/examples/tui_stress`.
 
+mod chunks;
+mod flood;
 #[path = "../../tests/common/footprint.rs"]
 mod footprint;
 #[path = "../../tests/common/keep_alive.rs"]
@@ -282,7 +286,10 @@ async fn main() -> anyhow::Result<()> {
         println!("## iteratr: the output stream (issue 29)\n");
         println!("Machine: {}.\n", machine());
         let work = tempfile::tempdir()?;
-        return output::report(work.path(), opts.nats).await;
+        output::report(work.path(), opts.nats).await?;
+        let bins = Binaries::find()?;
+        let runs = if opts.quick { 3 } else { 10 };
+        return flood::report(&bins.iteratr, &bins.fake_agent, opts.nats, runs).await;
     }
     let mut bins = Binaries::find()?;
     let target = bins

@@ -39,7 +39,8 @@ impl Figures {
     }
 }
 
-async fn retained(log: &dyn EventLog, session: &str) -> anyhow::Result<(usize, u64)> {
+/// What a session's output stream keeps: records, payload bytes.
+pub async fn retained(log: &dyn EventLog, session: &str) -> anyhow::Result<(usize, u64)> {
     let (mut after, mut records, mut bytes) = (0, 0, 0u64);
     loop {
         let page = log.read_output(session, after, 5_000).await?;

@@ -32,6 +32,14 @@ impl Stats {
         self.at(0.99)
     }
 
+    pub fn min(&self) -> Duration {
+        self.at(0.0)
+    }
+
+    pub fn max(&self) -> Duration {
+        self.at(1.0)
+    }
+
     pub fn count(&self) -> usize {
         self.sorted.len()
     }

@@ -81,10 +81,10 @@ pub struct Cli {
     pub nats_server: bool,
 
     /// How much of the agent's output each session keeps for watchers: an age, a size, or both
-    /// (e.g. "24h,64MiB", "7d", "1GiB")
+    /// (e.g. "24h,64MiB", "7d", "1GiB"); "off": a build writes none (watchers see the log only)
     #[arg(long, global = true, help_heading = STORE, env = "ITERATR_OUTPUT_RETENTION",
-          default_value = "24h,64MiB", value_parser = parse_output_retention, value_name = "AGE,SIZE")]
-    pub output_retention: crate::store::OutputRetention,
+          default_value = "24h,64MiB", value_parser = parse_output_retention, value_name = "AGE,SIZE|off")]
+    pub output_retention: crate::store::OutputSetting,
 
     #[command(subcommand)]
     pub command: Commands,
@@ -376,7 +376,7 @@ pub fn parse_cost(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn parse_output_retention(s: &str) -> Result<crate::store::OutputRetention, String> {
+pub fn parse_output_retention(s: &str) -> Result<crate::store::OutputSetting, String> {
     s.parse()
         .map_err(|e: crate::store::RetentionError| e.to_string())
 }

@@ -115,6 +115,7 @@ async fn take_lease(
     log: &Arc<dyn crate::store::EventLog>,
     session: &SessionName,
     args: &BuildArgs,
+    store: &StoreConfig,
     interrupt: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Result<crate::orchestrator::LeaseGuard, ExitCode>> {
     let lease_session = Arc::new(SessionHandle::open(log.clone(), session).await?);
@@ -122,6 +123,7 @@ async fn take_lease(
         lease_session,
         args.lease_ttl,
         args.takeover,
+        store.output_retention.is_off(),
         interrupt.clone(),
     )
     .await?;
@@ -257,7 +259,7 @@ pub async fn run(
     let interrupt = tokio_util::sync::CancellationToken::new();
     // One builder per session: refused at once, before any agent or screen, when another holds
     // it.
-    let lease = match take_lease(&log, &checked.session, &args, &interrupt).await? {
+    let lease = match take_lease(&log, &checked.session, &args, store, &interrupt).await? {
         Ok(lease) => lease,
         Err(refused) => return Ok(refused),
     };
@@ -331,17 +333,23 @@ pub(super) async fn drive(
     // What the loop says goes to the front end; the agent's updates also go to the session's
     // output stream, for watchers elsewhere.
     let (run_tx, mut run_rx) = tokio::sync::mpsc::unbounded_channel();
+    // With `--output-retention off` nothing is written (the lease tells watchers so).
     let tee = {
-        let mut output = OutputWriter::start(log.clone(), session_name.to_string());
+        let mut output = (!store.output_retention.is_off())
+            .then(|| OutputWriter::start(log.clone(), session_name.to_string()));
         let events_tx = events_tx.clone();
         tokio::spawn(async move {
             while let Some(event) = run_rx.recv().await {
-                output.observe(&event);
+                if let Some(output) = &mut output {
+                    output.observe(&event);
+                }
                 if events_tx.send(event).is_err() {
                     break;
                 }
             }
-            output.finish().await;
+            if let Some(output) = output {
+                output.finish().await;
+            }
         })
     };
     let (run, approvals) = start(opts, team, &log, template, run_tx, &interrupt, lease).await?;

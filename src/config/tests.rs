@@ -86,7 +86,15 @@ fn the_output_retention_comes_from_the_file_unless_a_flag_says_otherwise() {
     let from_file = cli(&[]).output_retention;
     assert_eq!(from_file.to_string(), "2h,128MiB");
     let flagged = cli(&["--output-retention", "30m"]).output_retention;
-    assert_eq!(flagged.max_age, std::time::Duration::from_secs(1800));
+    assert_eq!(
+        flagged.retention().max_age,
+        std::time::Duration::from_secs(1800)
+    );
+    assert!(
+        cli(&["--output-retention", "off"])
+            .output_retention
+            .is_off()
+    );
 }
 
 #[test]

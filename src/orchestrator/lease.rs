@@ -34,7 +34,7 @@ pub(crate) struct LeaseGuard {
 }
 
 /// This build process, as its lease records it.
-fn this_holder(id: String) -> LeaseHolder {
+fn this_holder(id: String, no_output: bool) -> LeaseHolder {
     let pid = std::process::id();
     LeaseHolder {
         id,
@@ -45,6 +45,7 @@ fn this_holder(id: String) -> LeaseHolder {
         machine: process::machine_id(),
         boot: process::boot_id(),
         start_ticks: process::start_ticks(pid),
+        no_output,
     }
 }
 
@@ -142,15 +143,17 @@ fn took_over(session: &str, lease: &Lease, seen: Seen) -> String {
 
 impl LeaseGuard {
     /// Takes the session for this build, or says (`Ok(Err(message))`) who holds it and what to
-    /// do. `lost` is cancelled if the lease is lost while the build runs.
+    /// do. `lost` is cancelled if the lease is lost while the build runs. `no_output`: the build
+    /// writes no output stream, which the lease tells watchers.
     pub(crate) async fn acquire(
         session: Arc<SessionHandle>,
         ttl: Duration,
         takeover: bool,
+        no_output: bool,
         lost_token: CancellationToken,
     ) -> anyhow::Result<Result<LeaseGuard, Held>> {
         let id = crate::mcp::random_token()?[..16].to_string();
-        let holder = this_holder(id.clone());
+        let holder = this_holder(id.clone(), no_output);
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         // A lost race is decided again against what the winner wrote: refused while it holds the
         // session, tried again if it has already let go.

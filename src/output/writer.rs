@@ -72,18 +72,23 @@ async fn write(
     let mut coalescer = Coalescer::default();
     let mut told = false;
     let mut open = true;
+    let mut written = Written::default();
     while open {
         let mut out = Vec::new();
         let due = coalescer.due();
         tokio::select! {
             next = rx.recv() => match next {
-                Some(record) => out.extend(coalescer.push(record, Instant::now())),
+                Some(record) => {
+                    written.updates += 1;
+                    out.extend(coalescer.push(record, Instant::now()));
+                }
                 None => open = false,
             },
             _ = sleep_until(due), if due.is_some() => {}
         }
         // Everything that came meanwhile goes in the same append.
         while let Ok(record) = rx.try_recv() {
+            written.updates += 1;
             out.extend(coalescer.push(record, Instant::now()));
         }
         if open {
@@ -100,15 +105,40 @@ async fn write(
             .flat_map(OutputRecord::bounded)
             .map(|r| (now, r.to_json()))
             .collect();
-        if let Err(e) = log.append_output(&session, payloads).await
-            && !std::mem::replace(&mut told, true)
-        {
-            tracing::warn!(
+        let (records, bytes) = (
+            payloads.len(),
+            payloads.iter().map(|(_, p)| p.len()).sum::<usize>(),
+        );
+        match log.append_output(&session, payloads).await {
+            Ok(_) => {
+                written.appends += 1;
+                written.records += records;
+                written.bytes += bytes;
+            }
+            Err(e) if !std::mem::replace(&mut told, true) => tracing::warn!(
                 "cannot write the agent's output for watchers: {}; the build goes on without it",
                 crate::session::text::error_chain(&e)
-            );
+            ),
+            Err(_) => {}
         }
     }
+    // What the stream cost, for the log file (and the benchmark that reads it).
+    tracing::info!(
+        "output stream of {session}: {} agent updates written as {} records in {} appends ({} bytes)",
+        written.updates,
+        written.records,
+        written.appends,
+        written.bytes
+    );
+}
+
+/// What the writer did, counted.
+#[derive(Debug, Default)]
+struct Written {
+    updates: usize,
+    records: usize,
+    appends: usize,
+    bytes: usize,
 }
 
 async fn sleep_until(due: Option<Instant>) {

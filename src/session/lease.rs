@@ -21,6 +21,9 @@ pub struct LeaseHolder {
     pub boot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_ticks: Option<u64>,
+    /// The build writes none of its agent's output for watchers (`--output-retention off`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_output: bool,
 }
 
 impl fmt::Display for LeaseHolder {

@@ -8,15 +8,16 @@ use thiserror::Error;
 
 use super::nats::managed;
 use super::nats::{NatsOptions, NatsUrl, NatsUrlError};
-use super::{EventLog, NatsLog, OutputRetention, SqliteLog, StoreError};
+use super::{EventLog, NatsLog, OutputSetting, SqliteLog, StoreError};
 
 /// Where sessions are kept: the embedded store, a NATS server or cluster, or a managed local one.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub data_dir: PathBuf,
     pub nats: NatsChoice,
-    /// How much of the agent's output each session keeps (default: 24 h and 64 MiB).
-    pub output_retention: OutputRetention,
+    /// How much of the agent's output each session keeps (default: 24 h and 64 MiB), or `off`:
+    /// builds write none.
+    pub output_retention: OutputSetting,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +80,7 @@ impl StoreConfig {
         Ok(StoreConfig {
             data_dir,
             nats,
-            output_retention: OutputRetention::default(),
+            output_retention: OutputSetting::default(),
         })
     }
 
@@ -150,9 +151,9 @@ pub async fn open_store(
     match &cfg.nats {
         NatsChoice::Embedded => {
             let opened = if create {
-                SqliteLog::open_with(&cfg.data_dir, cfg.output_retention)
+                SqliteLog::open_with(&cfg.data_dir, cfg.output_retention.retention())
             } else {
-                SqliteLog::open_existing_with(&cfg.data_dir, cfg.output_retention)
+                SqliteLog::open_existing_with(&cfg.data_dir, cfg.output_retention.retention())
             };
             match opened {
                 Ok(log) => Ok(Some(Arc::new(log))),
@@ -162,7 +163,7 @@ pub async fn open_store(
         }
         NatsChoice::Url(opts) => {
             let mut opts = opts.clone();
-            opts.output_retention = cfg.output_retention;
+            opts.output_retention = cfg.output_retention.retention();
             Ok(Some(Arc::new(NatsLog::connect(&opts).await?)))
         }
         NatsChoice::Managed { replicas } => {
@@ -171,7 +172,7 @@ pub async fn open_store(
             };
             let mut opts = NatsOptions::for_url(server.url.clone());
             opts.replicas = *replicas;
-            opts.output_retention = cfg.output_retention;
+            opts.output_retention = cfg.output_retention.retention();
             let log = NatsLog::connect_keeping(&opts, Some(Box::new(server))).await?;
             Ok(Some(Arc::new(log)))
         }

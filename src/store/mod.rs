@@ -18,7 +18,8 @@ pub use config::{ConfigError, NatsChoice, StoreConfig, open_store};
 pub use error::{AnyError, Cause, CorruptReason, NatsError, SqliteError, StoreError};
 pub use nats::{NatsLog, NatsOptions, NatsUrl, NatsUrlError, managed};
 pub use output::{
-    MAX_OUTPUT_PAYLOAD, OutputEntry, OutputRetention, OutputSubscription, RetentionError,
+    MAX_OUTPUT_PAYLOAD, OutputEntry, OutputRetention, OutputSetting, OutputSubscription,
+    RetentionError,
 };
 pub use sqlite::SqliteLog;
 

@@ -93,7 +93,7 @@ pub enum RetentionError {
     BytesTooFew(u64),
 }
 
-const FORM: &str = "write an age and/or a size per session separated by a comma, e.g. '24h,64MiB' (ages: s, m, h, d; sizes: B, KiB, MiB, GiB, or KB, MB, GB)";
+const FORM: &str = "write an age and/or a size per session separated by a comma, e.g. '24h,64MiB' (ages: s, m, h, d; sizes: B, KiB, MiB, GiB, or KB, MB, GB), or 'off' for no output stream";
 
 impl FromStr for OutputRetention {
     type Err = RetentionError;
@@ -171,6 +171,57 @@ impl fmt::Display for OutputRetention {
             b if b % (1 << 20) == 0 => write!(f, ",{}MiB", b >> 20),
             b if b % (1 << 10) == 0 => write!(f, ",{}KiB", b >> 10),
             b => write!(f, ",{b}B"),
+        }
+    }
+}
+
+/// The `output_retention` setting: keep the agent's output for watchers within these bounds, or
+/// `off`: a build writes none (watchers show the session log only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputSetting {
+    Keep(OutputRetention),
+    Off,
+}
+
+impl OutputSetting {
+    /// The bounds a store keeps what it holds to. With `off` this process writes nothing, and
+    /// the store keeps the default bounds for what other builds wrote.
+    pub fn retention(self) -> OutputRetention {
+        match self {
+            OutputSetting::Keep(r) => r,
+            OutputSetting::Off => OutputRetention::default(),
+        }
+    }
+
+    /// A build writes no output records.
+    pub fn is_off(self) -> bool {
+        self == OutputSetting::Off
+    }
+}
+
+impl Default for OutputSetting {
+    fn default() -> Self {
+        OutputSetting::Keep(OutputRetention::default())
+    }
+}
+
+impl FromStr for OutputSetting {
+    type Err = RetentionError;
+
+    /// `off`, or a retention (`"24h,64MiB"`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().eq_ignore_ascii_case("off") {
+            return Ok(OutputSetting::Off);
+        }
+        s.parse().map(OutputSetting::Keep)
+    }
+}
+
+impl fmt::Display for OutputSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutputSetting::Keep(r) => r.fmt(f),
+            OutputSetting::Off => f.write_str("off"),
         }
     }
 }
@@ -275,6 +326,23 @@ mod tests {
         assert!(text.contains("at least 64KiB"), "{text}");
         let text = parse("0s").unwrap_err().to_string();
         assert!(text.contains("at least 1s"), "{text}");
+    }
+
+    #[test]
+    fn off_is_no_output_stream_and_reads_back() {
+        let off: OutputSetting = " OFF ".parse().unwrap();
+        assert!(off.is_off());
+        assert_eq!(off.to_string(), "off");
+        assert_eq!(off.retention(), OutputRetention::default());
+        let kept: OutputSetting = "90m".parse().unwrap();
+        assert!(!kept.is_off());
+        assert_eq!(kept.retention().max_age, Duration::from_secs(5400));
+        assert_eq!(kept.to_string().parse::<OutputSetting>().unwrap(), kept);
+        assert_eq!(OutputSetting::default().to_string(), "1d,64MiB");
+        for bad in ["of", "off,24h", "none"] {
+            let text = bad.parse::<OutputSetting>().unwrap_err().to_string();
+            assert!(text.contains("or 'off'"), "{bad}: {text}");
+        }
     }
 
     #[test]

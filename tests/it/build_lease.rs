@@ -190,6 +190,7 @@ async fn forge_lease(p: &Project, host: &str, pid: u32, start_ticks: Option<u64>
                     machine: iteratr::process::machine_id(),
                     boot: iteratr::process::boot_id(),
                     start_ticks,
+                    no_output: false,
                 },
                 ttl_ms: 3_600_000,
                 takeover: true,

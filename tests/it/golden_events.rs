@@ -294,6 +294,7 @@ fn one_of_each() -> Vec<Event> {
                     machine: Some("9f3b2c1d0e4a5b6c".into()),
                     boot: Some("3b0f8e52-6c1a-4d7e-9a55-0c2d7f1e8b44".into()),
                     start_ticks: Some(1_234_567),
+                    no_output: false,
                 },
                 ttl_ms: 90_000,
                 took_over_from: Some("iteratr 0.1.0 (pid 4100 on devbox)".into()),
@@ -402,6 +403,24 @@ fn one_of_each() -> Vec<Event> {
             },
         ),
     ]);
+    // A build that keeps no live output for watchers (`--output-retention off`) says so in its
+    // lease, since iteratr has the setting (same version).
+    events.push(e(
+        Author::System,
+        EventKind::LeaseAcquired {
+            holder: LeaseHolder {
+                id: "7c1e0d2b9a3f4e58".into(),
+                host: "devbox".into(),
+                pid: 4343,
+                version: "0.1.0".into(),
+                started_at_ms: 1_764_000_000_000,
+                no_output: true,
+                ..LeaseHolder::default()
+            },
+            ttl_ms: 90_000,
+            took_over_from: None,
+        },
+    ));
     events
 }
 

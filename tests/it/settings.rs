@@ -42,7 +42,7 @@ fn flags_then_environment_then_project_then_user_then_defaults() {
     std::fs::create_dir_all(xdg.path().join("iteratr")).unwrap();
     std::fs::write(
         xdg.path().join("iteratr/config.toml"),
-        "model = \"user/model\"\niterations = 9\nagent = \"user-agent\"\nretry_delay = \"7s\"\n",
+        "model = \"user/model\"\niterations = 9\nagent = \"user-agent\"\nretry_delay = \"7s\"\noutput_retention = \"off\"\n",
     )
     .unwrap();
     std::fs::write(
@@ -83,6 +83,28 @@ fn flags_then_environment_then_project_then_user_then_defaults() {
         "retry_delay 7s (U/iteratr/config.toml:4)"
     );
     assert_eq!(line_of(&text, "lease_ttl"), "lease_ttl 90s (default)");
+    assert_eq!(
+        line_of(&text, "output_retention"),
+        "output_retention off (U/iteratr/config.toml:5)"
+    );
+    // The environment wins over the file, and a mistake says what is accepted.
+    let env = |value: &str| {
+        config(
+            project.path(),
+            xdg.path(),
+            &["config"],
+            &[("ITERATR_OUTPUT_RETENTION", value)],
+        )
+    };
+    let out = String::from_utf8_lossy(&env("7d").stdout).into_owned();
+    assert_eq!(
+        line_of(&out, "output_retention"),
+        "output_retention 7d (environment ITERATR_OUTPUT_RETENTION)"
+    );
+    let bad = env("of");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("or 'off' for no output stream"), "{err}");
     assert!(
         text.contains("post_iteration   cargo test  (timeout 1m 30s, output to the agent, fix rounds 2; P/iteratr.toml:5)"),
         "{text}"

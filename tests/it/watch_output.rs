@@ -86,6 +86,25 @@ fn until(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
     );
 }
 
+/// The watcher ends by itself when the build ends, both cleanly; `seen` gets its last lines.
+fn both_end(
+    watch: std::process::Child,
+    build: std::process::Child,
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+) {
+    let rest = finish(watch, PATIENCE);
+    assert_eq!(
+        rest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
+    seen.extend(rx.try_iter());
+    let built = finish(build, PATIENCE);
+    assert_eq!(built.status.code(), Some(0));
+}
+
 /// The agent's text as the watcher printed it (`--json` lines of type `agent`).
 fn agent_texts(lines: &[String]) -> String {
     lines
@@ -115,17 +134,7 @@ fn watched(p: &Project, global: &[&str]) {
     );
     std::fs::write(&go, "").unwrap();
     until(&rx, "after the wait", &mut seen);
-    // The watcher ends by itself when the build ends.
-    let rest = finish(watch, PATIENCE);
-    assert_eq!(
-        rest.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&rest.stderr)
-    );
-    seen.extend(rx.try_iter());
-    let built = finish(build, PATIENCE);
-    assert_eq!(built.status.code(), Some(0));
+    both_end(watch, build, &rx, &mut seen);
     let text = agent_texts(&seen);
     assert!(
         text.contains("hello from the agent\n") && text.contains("after the wait\n"),
@@ -202,4 +211,46 @@ fn an_unreadable_output_record_is_skipped_with_a_notice() {
     assert_eq!(notices.len(), 2, "{}", seen.join("\n"));
     assert!(notices[1].contains("newer iteratr"), "{}", notices[1]);
     assert_eq!(agent_texts(&seen), "before\nafter\n");
+}
+
+/// `--output-retention off`: the build writes no output records at all, and a watcher says once
+/// that this build keeps no live output (the session log it still shows).
+#[test]
+fn with_the_output_stream_off_nothing_is_written_and_a_watcher_says_so() {
+    use iteratr::store::{EventLog, SqliteLog};
+    let p = Project::new(Script::turns([]));
+    let go = p.path().join("go");
+    p.script(&script(&go));
+    let build = p
+        .command(&["--headless", "--output-retention", "off"])
+        .spawn()
+        .unwrap();
+    p.wait_for_agent("waiting");
+    let mut watch = watch_json(&p, &[]);
+    let rx = lines_of(&mut watch);
+    let mut seen = Vec::new();
+    until(&rx, "keeps no live output", &mut seen);
+    std::fs::write(&go, "").unwrap();
+    both_end(watch, build, &rx, &mut seen);
+    let said = seen
+        .iter()
+        .filter(|l| l.contains("keeps no live output (--output-retention off)"))
+        .count();
+    assert_eq!(said, 1, "{}", seen.join("\n"));
+    // The log is followed as ever; the agent's words are nowhere.
+    assert!(
+        seen.iter().any(|l| l.contains("session_completed")),
+        "{}",
+        seen.join("\n")
+    );
+    assert_eq!(agent_texts(&seen), "");
+    let status = p.status();
+    assert_eq!(status["completed"], true);
+    assert_eq!(status["builder"], Value::Null);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let records = rt.block_on(async {
+        let log = SqliteLog::open(&p.path().join(".iteratr")).unwrap();
+        log.read_output("demo", 0, 1000).await.unwrap()
+    });
+    assert!(records.is_empty(), "{records:?}");
 }

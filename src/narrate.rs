@@ -4,7 +4,7 @@
 
 use crate::frontend::{HookReport, call_label};
 use crate::session::text::{by_who, clip, first_line, who_or};
-use crate::session::{EventKind, note_id, permission_id, question_id, task_id};
+use crate::session::{EventKind, items_line, note_id, permission_id, question_id, task_id};
 
 /// How a told line is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,25 +175,9 @@ pub(crate) fn narrate(kind: &EventKind, listener: Listener) -> Option<Told> {
                 .as_deref()
                 .map(|w| format!("[{w}] "))
                 .unwrap_or_default();
-            let asked: Vec<String> = items
-                .iter()
-                .map(|i| {
-                    let choices: Vec<&str> = i.choices.iter().map(|c| c.label.as_str()).collect();
-                    let choices = if choices.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", choices.join(" | "))
-                    };
-                    format!(
-                        "{}: {}{choices}",
-                        i.header,
-                        clip(first_line(&i.question), 200)
-                    )
-                })
-                .collect();
             warning(format!(
                 "{whose}question {id} waits: {}; `iteratr answer {id} TEXT` answers from anywhere",
-                asked.join("; ")
+                items_line(items)
             ))
         }
         EventKind::QuestionAnswered {

@@ -123,23 +123,7 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
             .map(|l| &l.holder),
         builder_text: builder_line(state, crate::clock::now_ms()),
         permissions: &state.permissions,
-        questions: {
-            let answered: Vec<_> = state
-                .questions
-                .all
-                .values()
-                .filter(|q| !q.is_open())
-                .collect();
-            state
-                .questions
-                .open()
-                .chain(
-                    answered[answered.len().saturating_sub(20)..]
-                        .iter()
-                        .copied(),
-                )
-                .collect()
-        },
+        questions: state.questions.shown(20),
     };
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }

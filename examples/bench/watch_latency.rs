@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::util::{Running, Stats, ms};
 
 /// Marked lines the agent says, 20 ms apart.
-const MARKS: usize = 200;
+pub(crate) const MARKS: usize = 200;
 /// Messages appended by another process, 100 ms apart.
 const MESSAGES: usize = 20;
 
@@ -71,6 +71,21 @@ pub(crate) fn collect(
     out
 }
 
+/// The fake agent's script: planning, then an iteration that waits for `go`, says `mark-0` to
+/// `mark-199` 20 ms apart, and waits for `done`.
+pub(crate) fn marks_script(go: &Path, done: &Path) -> serde_json::Value {
+    let mut says: Vec<serde_json::Value> = vec![json!({"wait_file": go})];
+    for i in 0..MARKS {
+        says.push(json!({"say": format!("mark-{i}\n")}));
+        says.push(json!({"sleep_ms": 20}));
+    }
+    says.push(json!({"wait_file": done}));
+    json!({"turns": [
+        {"actions": [{"tool": "iteration-summary", "args": {"summary": "planned"}}]},
+        {"actions": says},
+    ], "repeat": {"actions": []}})
+}
+
 pub struct Figures {
     pub output: Stats,
     pub control: Stats,
@@ -82,21 +97,8 @@ pub fn measure(iteratr: &Path, fake_agent: &Path, global: &[String]) -> anyhow::
     std::fs::create_dir_all(dir.path().join("specs"))?;
     std::fs::write(dir.path().join("specs/bench.md"), "# Bench\n\n- [ ] One\n")?;
     let go = dir.path().join("go");
-    let mut says: Vec<serde_json::Value> = vec![json!({"wait_file": go})];
-    for i in 0..MARKS {
-        says.push(json!({"say": format!("mark-{i}\n")}));
-        says.push(json!({"sleep_ms": 20}));
-    }
-    says.push(json!({"wait_file": dir.path().join("done")}));
     let script = dir.path().join("script.json");
-    std::fs::write(
-        &script,
-        json!({"turns": [
-            {"actions": [{"tool": "iteration-summary", "args": {"summary": "planned"}}]},
-            {"actions": says},
-        ], "repeat": {"actions": []}})
-        .to_string(),
-    )?;
+    std::fs::write(&script, marks_script(&go, &dir.path().join("done")).to_string())?;
     let command = |args: &[&str]| {
         let mut cmd = Command::new(iteratr);
         cmd.current_dir(dir.path())

@@ -15,11 +15,9 @@ use serde_json::json;
 
 use crate::browser::webdriver::{Browser, DESKTOP};
 use crate::util::{Running, Stats, ms};
-use crate::watch_latency::{arrivals, collect, timed_lines};
+use crate::watch_latency::{MARKS, arrivals, collect, marks_script, timed_lines};
 use crate::webpage::{Dashboard, Sse};
 
-/// Marked lines the agent says, 20 ms apart.
-const MARKS: usize = 200;
 /// Watchers of the loaded build.
 const WATCHERS: usize = 20;
 /// Iterations of the loaded build, each with this many text chunks and a tool call.
@@ -91,19 +89,10 @@ fn dashboard_of(lines: &[(Instant, String)]) -> anyhow::Result<Dashboard> {
 pub async fn update_to_browser(iteratr: &Path, fake_agent: &Path) -> anyhow::Result<Stats> {
     let bench = Bench::new(json!({}))?;
     let go = bench.dir.path().join("go");
-    let mut says = vec![json!({"wait_file": go})];
-    for i in 0..MARKS {
-        says.push(json!({"say": format!("mark-{i}\n")}));
-        says.push(json!({"sleep_ms": 20}));
-    }
-    says.push(json!({"wait_file": bench.dir.path().join("done")}));
+    let done = bench.dir.path().join("done");
     std::fs::write(
         bench.dir.path().join("script.json"),
-        json!({"turns": [
-            {"actions": [{"tool": "iteration-summary", "args": {"summary": "planned"}}]},
-            {"actions": says},
-        ], "repeat": {"actions": []}})
-        .to_string(),
+        marks_script(&go, &done).to_string(),
     )?;
     let base = (Instant::now(), SystemTime::now());
     let mut build = Running(
@@ -157,7 +146,7 @@ pub async fn update_to_browser(iteratr: &Path, fake_agent: &Path) -> anyhow::Res
         "the page showed {} of {MARKS} marks",
         samples.len()
     );
-    std::fs::write(bench.dir.path().join("done"), "")?;
+    std::fs::write(&done, "")?;
     Ok(Stats::new(samples))
 }
 

@@ -40,7 +40,7 @@ pub use parts::Part;
 pub use permissions::{PermissionRecord, Permissions, WaitingPermission, permission_id};
 pub use questions::{
     Choice, GivenAnswer, ItemAnswer, Question, QuestionItem, Questions, parse_question_id,
-    question_id, question_line,
+    items_line, question_id, question_line,
 };
 pub use state::{
     Completion, Iteration, Note, Pause, SessionState, StopRequest, Task, UserMessage,

@@ -135,6 +135,13 @@ impl Questions {
         self.all.values().filter(|q| q.is_open())
     }
 
+    /// What a view of the session lists: every open question, then the last `answered` ones
+    /// answered, newest first.
+    pub fn shown(&self, answered: usize) -> Vec<&Question> {
+        let done = self.all.values().rev().filter(|q| !q.is_open()).take(answered);
+        self.open().chain(done).collect()
+    }
+
     pub(super) fn asked(&mut self, q: Question) {
         self.last = self.last.max(q.id);
         self.all.insert(q.id, q);
@@ -336,14 +343,9 @@ pub(super) fn leave_open(
     Ok(vec![EventKind::QuestionLeftOpen { question }])
 }
 
-/// What a question says in one line: "Q-2 [w1] Database: Which database? (Postgres | SQLite)".
-pub fn question_line(q: &Question) -> String {
-    let worker = q
-        .worker
-        .as_deref()
-        .map_or(String::new(), |w| format!("[{w}] "));
-    let items: Vec<String> = q
-        .items
+/// What questions say in one line: "Database: Which database? (Postgres | SQLite); Port: …".
+pub fn items_line(items: &[QuestionItem]) -> String {
+    let said: Vec<String> = items
         .iter()
         .map(|i| {
             let choices: Vec<&str> = i.choices.iter().map(|c| c.label.as_str()).collect();
@@ -352,10 +354,20 @@ pub fn question_line(q: &Question) -> String {
             } else {
                 format!(" ({})", choices.join(" | "))
             };
-            format!("{}: {}{choices}", i.header, clip(&i.question, 200))
+            let question = i.question.lines().next().unwrap_or_default();
+            format!("{}: {}{choices}", i.header, clip(question, 200))
         })
         .collect();
-    format!("{} {worker}{}", question_id(q.id), items.join("; "))
+    said.join("; ")
+}
+
+/// "Q-2 [w1] Database: Which database? (Postgres | SQLite)".
+pub fn question_line(q: &Question) -> String {
+    let worker = q
+        .worker
+        .as_deref()
+        .map_or(String::new(), |w| format!("[{w}] "));
+    format!("{} {worker}{}", question_id(q.id), items_line(&q.items))
 }
 
 #[cfg(test)]

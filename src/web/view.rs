@@ -148,19 +148,7 @@ pub(crate) fn session_view(name: &str, state: &SessionState) -> serde_json::Valu
             .collect(),
         iterations_total,
         permissions: &state.permissions,
-        questions: {
-            let answered: Vec<&Question> = state
-                .questions
-                .all
-                .values()
-                .filter(|q| !q.is_open())
-                .collect();
-            state
-                .questions
-                .open()
-                .chain(answered.into_iter().rev().take(QUESTIONS_SHOWN))
-                .collect()
-        },
+        questions: state.questions.shown(QUESTIONS_SHOWN),
         messages: &state.messages[state.messages.len().saturating_sub(MESSAGES_SHOWN)..],
         plots: plots(state),
     };

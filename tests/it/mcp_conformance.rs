@@ -186,5 +186,5 @@ fn inspector_strict_finds_nothing_to_report() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stderr.trim(), "", "the inspector reported findings");
     let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(listed["tools"].as_array().unwrap().len(), 11, "{stdout}");
+    assert_eq!(listed["tools"].as_array().unwrap().len(), 12, "{stdout}");
 }

@@ -30,7 +30,7 @@ fn check(out: std::process::Output) -> serde_json::Value {
         "python client failed:\n{stdout}\n{stderr}"
     );
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(summary["tools"], 11);
+    assert_eq!(summary["tools"], 12);
     assert_eq!(summary["task"], "TAS-1");
     assert_eq!(summary["note"], "NOT-1");
     summary

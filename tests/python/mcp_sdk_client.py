@@ -16,7 +16,7 @@ from mcp import Client, StdioServerParameters
 
 EXPECTED_TOOLS = {
     "task-add", "task-batch-add", "task-status", "task-priority", "task-depends", "task-list",
-    "task-next", "note-add", "note-list", "iteration-summary", "session-complete",
+    "task-next", "note-add", "note-list", "iteration-summary", "session-complete", "ask-questions",
 }
 
 

@@ -98,7 +98,10 @@ pub fn measure(iteratr: &Path, fake_agent: &Path, global: &[String]) -> anyhow::
     std::fs::write(dir.path().join("specs/bench.md"), "# Bench\n\n- [ ] One\n")?;
     let go = dir.path().join("go");
     let script = dir.path().join("script.json");
-    std::fs::write(&script, marks_script(&go, &dir.path().join("done")).to_string())?;
+    std::fs::write(
+        &script,
+        marks_script(&go, &dir.path().join("done")).to_string(),
+    )?;
     let command = |args: &[&str]| {
         let mut cmd = Command::new(iteratr);
         cmd.current_dir(dir.path())

@@ -18,6 +18,7 @@ use crate::session::{Choice, Command, EventKind, Question, QuestionItem, questio
 /// One choice the person may pick.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub(super) struct OptionArg {
     /// What the person picks, short ("PostgreSQL").
     label: String,
@@ -29,6 +30,7 @@ pub(super) struct OptionArg {
 /// One question.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub(super) struct QuestionArg {
     /// A short label for the question, at most 60 characters ("Database").
     header: String,

@@ -37,6 +37,19 @@ pub struct OutputRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iteration: Option<u32>,
     pub update: AgentUpdate,
+    /// The writer that stored it (one per build process, random) and its number among that
+    /// writer's stored records, from 1, with no gaps: a reader that sees one writer's numbers
+    /// jump knows that the records between were pruned before it read them. The store's own
+    /// sequence numbers cannot say so: they count every session's records (see `reader.rs`).
+    /// Empty and 0 in records of older builds, which a reader does not count.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub writer: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why a stored output record cannot be read.
@@ -57,6 +70,8 @@ impl OutputRecord {
             worker,
             iteration,
             update,
+            writer: String::new(),
+            n: 0,
         }
     }
 

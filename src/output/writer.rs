@@ -2,7 +2,8 @@
 //! build or of each worker) goes, coalesced, to the session's output stream in the store, so
 //! watchers anywhere can show it. Writing never holds the build up: records wait in a channel,
 //! and a store that refuses them is said once in the log file and the records are dropped (the
-//! session log, which is what the build needs, is not affected).
+//! session log, which is what the build needs, is not affected). Records are numbered as they
+//! are stored, so watchers can tell the ones pruned before they read them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ async fn write(
     let mut told = false;
     let mut open = true;
     let mut written = Written::default();
+    // Records are numbered as stored: those of a refused append are numbered again.
+    let id = writer_id();
     while open {
         let mut out = Vec::new();
         let due = coalescer.due();
@@ -100,10 +103,16 @@ async fn write(
             continue;
         }
         let now = crate::clock::now_ms();
+        let numbered = written.records as u64;
         let payloads: Vec<(i64, String)> = out
             .into_iter()
             .flat_map(OutputRecord::bounded)
-            .map(|r| (now, r.to_json()))
+            .zip(numbered + 1..)
+            .map(|(mut r, n)| {
+                r.writer.clone_from(&id);
+                r.n = n;
+                (now, r.to_json())
+            })
             .collect();
         let (records, bytes) = (
             payloads.len(),
@@ -130,6 +139,16 @@ async fn write(
         written.appends,
         written.bytes
     );
+}
+
+/// A name for this writer among the session's others (other builds, workers elsewhere): 32
+/// random bits, from the randomly seeded hasher std gives each process, with the time and pid.
+fn writer_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(crate::clock::now_ms());
+    h.write_u32(std::process::id());
+    format!("{:08x}", h.finish() as u32)
 }
 
 /// What the writer did, counted.

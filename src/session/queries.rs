@@ -6,8 +6,54 @@ use std::collections::BTreeSet;
 use super::error::DomainError;
 use super::event::{NoteType, TaskStatus};
 use super::state::{Note, SessionState, Task, note_id, task_id};
+use super::usage::Usage;
 
 impl SessionState {
+    /// The iteration that is running now, if any (the latest, when workers run several).
+    pub fn running_iteration(&self) -> Option<u32> {
+        self.running.last().copied()
+    }
+
+    /// The oldest iteration running now, if any (workers may run several).
+    pub fn oldest_running_iteration(&self) -> Option<u32> {
+        self.running.first().copied()
+    }
+
+    /// Tokens and cost of every iteration, added up.
+    pub fn usage(&self) -> Usage {
+        let mut total = Usage::default();
+        for u in self.iterations.values().filter_map(|it| it.usage.as_ref()) {
+            total.add(u);
+        }
+        total
+    }
+
+    /// The highest iteration number recorded (running or not).
+    pub fn latest_iteration(&self) -> Option<u32> {
+        self.iterations.keys().next_back().copied()
+    }
+
+    /// The task with this content (same case, spacing and trailing punctuation rules as the
+    /// duplicate check), an open one first.
+    pub fn task_with_content(&self, content: &str) -> Option<&Task> {
+        let mut same = self.tasks_with_content(content);
+        let first = same.next()?;
+        Some(
+            std::iter::once(first)
+                .chain(same)
+                .find(|t| t.status.is_open())
+                .unwrap_or(first),
+        )
+    }
+
+    /// Whether the loop is past planning: a planning iteration ended by the agent's own stop, or
+    /// work iterations already ran. A planning iteration that failed or was interrupted is redone.
+    pub fn planning_done(&self) -> bool {
+        self.iterations
+            .values()
+            .any(|it| !it.planning || it.succeeded())
+    }
+
     /// Does `from` depend on `to`, directly or through other tasks?
     pub fn depends_transitively(&self, from: u64, to: u64) -> bool {
         self.dependency_path(from, to).is_some()

@@ -138,7 +138,12 @@ impl Questions {
     /// What a view of the session lists: every open question, then the last `answered` ones
     /// answered, newest first.
     pub fn shown(&self, answered: usize) -> Vec<&Question> {
-        let done = self.all.values().rev().filter(|q| !q.is_open()).take(answered);
+        let done = self
+            .all
+            .values()
+            .rev()
+            .filter(|q| !q.is_open())
+            .take(answered);
         self.open().chain(done).collect()
     }
 

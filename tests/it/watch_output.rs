@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::fake_agent::script::{Action, Script, Turn};
-use crate::common::project::{Project, finish, planning_turn, summary, tool};
+use crate::common::project::{Project, finish, planning_turn, stdout_and_stderr, summary, tool};
 use crate::common::{PATIENCE, bin};
 
 /// Planning, then one iteration that says something, calls a tool and waits for `go`, then says
@@ -253,4 +253,134 @@ fn with_the_output_stream_off_nothing_is_written_and_a_watcher_says_so() {
         log.read_output("demo", 0, 1000).await.unwrap()
     });
     assert!(records.is_empty(), "{records:?}");
+}
+
+/// The bound of the builds that flood it: 64 KiB of output a session.
+const RETENTION: &str = "1h,64KiB";
+
+/// The numbers of the agent's records the project's store keeps now (the writer's, in order):
+/// its SQLite store, or the JetStream at `nats`.
+fn kept_numbers(p: &Project, nats: Option<&str>) -> Vec<u64> {
+    use iteratr::store::{EventLog, NatsLog, NatsOptions, SqliteLog};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let entries = rt.block_on(async {
+        let log: Box<dyn EventLog> = match nats {
+            // With the build's bound: on JetStream the last process to open the output stream
+            // sets its limits.
+            Some(url) => {
+                let mut opts = NatsOptions::new(url);
+                opts.output_retention = RETENTION.parse().unwrap();
+                Box::new(NatsLog::connect(&opts).await.unwrap())
+            }
+            None => Box::new(SqliteLog::open(&p.path().join(".iteratr")).unwrap()),
+        };
+        log.read_output("demo", 0, 10_000).await.unwrap()
+    });
+    entries
+        .iter()
+        .map(|e| {
+            iteratr::output::OutputRecord::from_json(&e.payload)
+                .unwrap()
+                .n
+        })
+        .collect()
+}
+
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal}");
+}
+
+/// A watcher whose process is stopped while the build floods a 64 KiB bound: when it fell behind
+/// (`behind`, when the test knows it will), it says how many of the agent's records were pruned before it read them, and goes
+/// on with the retained ones; what it shows and what it says it missed add up to what was written.
+fn falls_behind(p: &Project, nats: Option<&str>, behind: Option<bool>) {
+    let go = p.path().join("go");
+    let mut flood = vec![Action::say("flood-start\n"), Action::wait_file(&go)];
+    for i in 0..60 {
+        flood.push(Action::say(format!("block-{i} {}\n", "x".repeat(4000))));
+    }
+    flood.extend([Action::say("last words\n"), summary("flooded")]);
+    p.script(&Script::turns([planning_turn(), Turn::of(flood)]));
+    let retention = ["--output-retention", RETENTION];
+    let build = p
+        .command(&[&["--headless", "-i", "1"][..], &retention].concat())
+        .spawn()
+        .unwrap();
+    p.wait_for_agent("waiting");
+    let mut watch = watch_json(p, &retention);
+    let rx = lines_of(&mut watch);
+    let mut seen = Vec::new();
+    until(&rx, "flood-start", &mut seen);
+    // The watcher read everything written so far; then it stops reading.
+    signal(&watch, "STOP");
+    let read_up_to = *kept_numbers(p, nats).last().unwrap();
+    std::fs::write(&go, "").unwrap();
+    let built = finish(build, PATIENCE);
+    assert_eq!(
+        built.status.code(),
+        Some(3),
+        "{}",
+        stdout_and_stderr(&built)
+    );
+    let first_kept = kept_numbers(p, nats)[0];
+    assert!(first_kept > read_up_to + 1, "nothing was pruned");
+    signal(&watch, "CONT");
+    until(&rx, "last words", &mut seen);
+    let rest = finish(watch, PATIENCE);
+    assert_eq!(rest.status.code(), Some(0), "{}", stdout_and_stderr(&rest));
+    seen.extend(rx.try_iter());
+    let last_kept = *kept_numbers(p, nats).last().unwrap();
+    let told: Vec<&String> = seen.iter().filter(|l| l.contains("fell behind")).collect();
+    let short: Vec<String> = seen.iter().map(|l| l.chars().take(100).collect()).collect();
+    let context = format!(
+        "read up to {read_up_to}, kept {first_kept} to {last_kept}:\n{}",
+        short.join("\n")
+    );
+    assert!(told.len() <= 1, "{context}");
+    let missed: u64 = told.first().map_or(0, |t| {
+        let n = t.split("fell behind: ").nth(1).unwrap().split(' ').next();
+        n.unwrap().parse().unwrap()
+    });
+    if let Some(told) = told.first() {
+        assert!(
+            told.contains("output records of the agent were pruned (the store's output retention) before it read them; going on from the oldest retained"),
+            "{told}"
+        );
+    }
+    if let Some(behind) = behind {
+        assert_eq!(missed > 0, behind, "{context}");
+    }
+    // Every record after `flood-start` was either shown or counted as missed, none twice.
+    let start = seen.iter().position(|l| l.contains("flood-start")).unwrap();
+    let shown = seen[start + 1..]
+        .iter()
+        .filter(|l| l.contains("\"type\":\"agent\""))
+        .count() as u64;
+    assert_eq!(shown + missed, last_kept - read_up_to, "{context}");
+    let text = agent_texts(&seen);
+    assert!(
+        text.starts_with("flood-start\n") && text.ends_with("last words\n"),
+        "{context}"
+    );
+}
+
+#[test]
+fn a_watcher_that_falls_behind_on_sqlite_says_how_many_records_it_missed() {
+    falls_behind(&Project::new(Script::turns([])), None, Some(true));
+}
+
+/// JetStream keeps a session's output as a count of messages (64 KiB here: one) and numbers
+/// records by its stream's sequence, shared by every session. A stopped watcher still gets what
+/// the server had sent to its connection before it stopped (here, so far, the whole flood, which
+/// the store pruned meanwhile): whatever it missed it counts, and what it shows adds up.
+#[test]
+fn a_stopped_watcher_on_jetstream_counts_what_it_missed_or_says_nothing() {
+    let server = crate::common::nats::NatsServer::start();
+    let url = server.url();
+    let p = Project::new(Script::turns([])).with_env("ITERATR_NATS_URL", &url);
+    falls_behind(&p, Some(&url), None);
 }

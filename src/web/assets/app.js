@@ -1,7 +1,7 @@
 // The dashboard: the sessions page (#/) and a session's page (#/s/NAME), kept live over
 // Server-Sent Events. Everything shown is built with render.js (text nodes only); every control
 // is a POST of one op to /api/sessions/NAME/ops.
-import { el, fill, markdown, diffBlock, fileChange, chart, duration, clock, usageText } from "/assets/render.js";
+import { el, fill, inline, markdown, diffBlock, fileChange, chart, duration, clock, usageText } from "/assets/render.js";
 
 const main = document.getElementById("main");
 const crumb = document.getElementById("crumb");
@@ -247,10 +247,10 @@ class SessionPage {
       const name = `q${q.id}-${i}`;
       const picks = item.choices.map((c, n) => el("label", { class: "choice" },
         el("input", { type: item.multiple ? "checkbox" : "radio", name, value: c.label, data: { choice: n + 1 } }),
-        " ", el("strong", { text: c.label }), c.description ? el("span", { class: "muted", text: ` ${c.description}` }) : null));
+        " ", el("strong", { text: c.label }), c.description ? el("span", { class: "muted" }, " ", inline(c.description)) : null));
       const words = el("input", { type: "text", class: "answer-text", placeholder: item.choices.length ? "Or in your own words" : "Your answer", maxlength: 8000 });
       return { item, picks, words, node: el("div", { class: "question-item" },
-        el("div", {}, el("strong", { text: item.header }), " ", item.question),
+        el("div", {}, el("strong", { text: item.header }), " ", inline(item.question)),
         item.choices.length ? el("div", { class: "choices" }, picks) : null, words) };
     });
     const send = (ev) => {

@@ -6,7 +6,7 @@ use std::fmt;
 
 /// An http(s) URL with a host, shown only as `scheme://host[:port]/…`.
 #[derive(Clone, PartialEq)]
-pub struct WebhookUrl(reqwest::Url);
+pub struct WebhookUrl(url::Url);
 
 impl WebhookUrl {
     /// Checks what a settings file says; the error says what to write instead and never repeats
@@ -19,7 +19,7 @@ impl WebhookUrl {
                 "not a URL (no http:// or https:// in front); write the whole address, {EXAMPLE}"
             ));
         }
-        let url = reqwest::Url::parse(text)
+        let url = url::Url::parse(text)
             .map_err(|e| format!("not a URL ({e}); write the whole address, {EXAMPLE}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
@@ -34,7 +34,7 @@ impl WebhookUrl {
     }
 
     /// The whole address, to send to (never to show).
-    pub(crate) fn full(&self) -> &reqwest::Url {
+    pub(crate) fn full(&self) -> &url::Url {
         &self.0
     }
 

@@ -3,6 +3,7 @@
 //! has a time limit; a failed one is tried again after a pause that doubles.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::message::Notification;
@@ -35,28 +36,35 @@ impl Failed {
     }
 }
 
+type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+type Client = hyper_util::client::legacy::Client<Https, http_body_util::Full<bytes::Bytes>>;
+
 /// What sends: the HTTP client (one for every webhook), the limits, where commands run.
 #[derive(Clone)]
 pub(crate) struct Sender {
-    client: Result<reqwest::Client, String>,
+    client: Result<Client, String>,
     timeout: Duration,
     retries: u32,
     cwd: PathBuf,
 }
 
-/// The HTTP client of webhooks: rustls with ring, the TLS stack async-nats already brings;
-/// certificates are checked against the platform's roots (rustls-platform-verifier). Redirects
-/// are not followed: a webhook that moved answers with an error status, and the notification,
-/// secret address and all, does not go on to another host.
-fn http_client() -> Result<reqwest::Client, String> {
-    // reqwest is built without a crypto provider of its own; this one is the process's (a
-    // second call, or async-nats having installed the same, is fine).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("iteratr/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot set up HTTPS: {}", error_chain(&e.without_url())))
+/// The HTTP client of webhooks: hyper's, with rustls on ring (the TLS stack async-nats already
+/// brings) and certificates checked against the platform's roots (rustls-platform-verifier: the
+/// system's store on Linux, honouring `SSL_CERT_FILE`; the keychain on macOS). It follows no
+/// redirect: a webhook that moved answers with an error status, and the notification, secret
+/// address and all, does not go on to another host.
+fn http_client() -> Result<Client, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(provider)
+        .map_err(|e| format!("cannot set up HTTPS: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https),
+    )
 }
 
 impl Sender {
@@ -158,45 +166,44 @@ fn ran(run: crate::hooks::Ran) -> Result<String, Failed> {
 }
 
 async fn post(
-    client: &reqwest::Client,
+    client: &Client,
     url: &WebhookUrl,
     format: Format,
     n: &Notification,
     timeout: Duration,
 ) -> Result<String, Failed> {
-    const CONTENT_TYPE: &str = "Content-Type";
-    let request = client.post(url.full().clone()).timeout(timeout);
-    let request = match format {
-        Format::Json => request
-            .header(CONTENT_TYPE, "application/json")
-            .body(n.json().to_string()),
-        Format::Slack => request
-            .header(CONTENT_TYPE, "application/json")
-            .body(n.slack().to_string()),
+    let (content_type, body, headers) = match format {
+        Format::Json => ("application/json", n.json().to_string(), Vec::new()),
+        Format::Slack => ("application/json", n.slack().to_string(), Vec::new()),
         Format::Ntfy => {
             let (body, headers) = n.ntfy();
-            headers.into_iter().fold(
-                request
-                    .header(CONTENT_TYPE, "text/plain; charset=utf-8")
-                    .body(body),
-                |r, (k, v)| r.header(k, v),
-            )
+            ("text/plain; charset=utf-8", body, headers)
         }
     };
-    match request.send().await {
-        Ok(answer) if answer.status().is_success() => {
+    let request = headers
+        .into_iter()
+        .fold(
+            http::Request::post(url.full().as_str())
+                .header("Content-Type", content_type)
+                .header("User-Agent", concat!("iteratr/", env!("CARGO_PKG_VERSION"))),
+            |r, (k, v)| r.header(k, v),
+        )
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        // The error's text may quote the address: only its shown part stays.
+        .map_err(|e| Failed {
+            why: url.scrub(&format!("cannot make the request: {e}")),
+            retry: false,
+        })?;
+    match tokio::time::timeout(timeout, client.request(request)).await {
+        Ok(Ok(answer)) if answer.status().is_success() => {
             Ok(format!("HTTP {}", answer.status().as_u16()))
         }
-        Ok(answer) => Err(Failed::again(format!("HTTP {}", answer.status()))),
-        Err(e) => {
-            let why = if e.is_timeout() {
-                format!("no answer within {}", humantime::format_duration(timeout))
-            } else {
-                error_chain(&e.without_url())
-            };
-            // The error's text may quote the address: only its shown part stays.
-            Err(Failed::again(url.scrub(&why)))
-        }
+        Ok(Ok(answer)) => Err(Failed::again(format!("HTTP {}", answer.status()))),
+        Ok(Err(e)) => Err(Failed::again(url.scrub(&error_chain(&e)))),
+        Err(_) => Err(Failed::again(format!(
+            "no answer within {}",
+            humantime::format_duration(timeout)
+        ))),
     }
 }
 

@@ -44,6 +44,7 @@ pub struct Notifier {
     news: mpsc::Sender<News>,
     task: JoinHandle<()>,
     timeout: Duration,
+    warn: Warn,
 }
 
 /// What the notifier needs to start.
@@ -81,11 +82,13 @@ impl Notifier {
         }
         let (news, rx) = mpsc::channel(64);
         let timeout = start.settings.timeout;
+        let warn = Warn(start.events.clone());
         let task = tokio::spawn(run(start, rx));
         Some(Notifier {
             news,
             task,
             timeout,
+            warn,
         })
     }
 
@@ -98,8 +101,12 @@ impl Notifier {
             (&mut self.task).await
         };
         if tokio::time::timeout(bound, told).await.is_err() {
-            tracing::warn!("notifications not sent by the end of the build are dropped");
             self.task.abort();
+            let _ = (&mut self.task).await;
+            self.warn.say(format!(
+                "notifications still being sent {} after the build ended are dropped",
+                humantime::format_duration(bound)
+            ));
         }
     }
 
@@ -134,11 +141,21 @@ impl Observer {
     }
 }
 
-/// A channel's queue and the task that sends from it.
+/// A channel's queue and the task that sends from it (which goes when the notifier does).
 struct Queue {
     channel: Channel,
     tx: mpsc::Sender<Notification>,
-    task: JoinHandle<()>,
+    task: AbortOnDrop,
+}
+
+/// A task that ends with its owner: a notifier given up on at the end of the build takes its
+/// channels' sending with it (and their hold on the front end's stream).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn queue(channel: Channel, sender: Sender, warn: Warn) -> Queue {
@@ -156,7 +173,11 @@ fn queue(channel: Channel, sender: Sender, warn: Warn) -> Queue {
             }
         }
     });
-    Queue { channel, tx, task }
+    Queue {
+        channel,
+        tx,
+        task: AbortOnDrop(task),
+    }
 }
 
 /// What gathers during the window, and where it goes.
@@ -318,9 +339,13 @@ async fn run(start: Start, mut news: mpsc::Receiver<News>) {
         }
     }
     // The queues close; each channel sends what it holds (the caller bounds the wait).
-    let tasks: Vec<JoinHandle<()>> = gather.queues.into_iter().map(|q| q.task).collect();
-    for task in tasks {
-        let _ = task.await;
+    let mut tasks = Vec::new();
+    for q in gather.queues {
+        drop(q.tx);
+        tasks.push(q.task);
+    }
+    for mut task in tasks {
+        let _ = (&mut task.0).await;
     }
 }
 

@@ -17,6 +17,7 @@ pub mod rogue;
 pub mod tmux;
 pub mod web;
 pub mod webdriver;
+pub mod webhook;
 
 use std::time::{Duration, Instant};
 

@@ -95,29 +95,17 @@ pub(crate) struct HookRun {
     pub point: HookPoint,
     /// The command as the user declared it (for people; it holds no values).
     pub command: String,
-    /// The exit code; `None` when it was killed (timeout, signal) or could not start.
-    pub exit_code: Option<i32>,
-    pub timed_out: bool,
-    /// Why it could not start, when it could not.
-    pub spawn_error: Option<String>,
-    pub took: Duration,
-    /// The end of its stdout and stderr (at most [`OUTPUT_TAIL_BYTES`]).
-    pub output: String,
+    pub ran: Ran,
 }
 
 impl HookRun {
     pub(crate) fn succeeded(&self) -> bool {
-        self.exit_code == Some(0)
+        self.ran.succeeded()
     }
 
     /// "exit 0", "exit 2", "timed out after 5m", "could not start: ...".
     pub(crate) fn describe(&self) -> String {
-        words(
-            self.spawn_error.as_deref(),
-            self.timed_out,
-            self.exit_code,
-            self.took,
-        )
+        self.ran.describe()
     }
 }
 
@@ -178,7 +166,7 @@ pub(crate) struct Invocation<'a> {
 }
 
 /// How a command ran.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Ran {
     /// The exit code; `None` when it was killed (timeout, signal) or could not start.
     pub exit_code: Option<i32>,
@@ -282,11 +270,7 @@ pub(crate) async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
     HookRun {
         point: hook.point,
         command: hook.command.to_string(),
-        exit_code: ran.exit_code,
-        timed_out: ran.timed_out,
-        spawn_error: ran.spawn_error,
-        took: ran.took,
-        output: ran.output,
+        ran,
     }
 }
 
@@ -342,13 +326,14 @@ mod tests {
         let run = run(&h, &input, dir.path()).await;
         assert!(run.succeeded(), "{run:?}");
         assert!(
-            run.output
+            run.ran
+                .output
                 .starts_with("3|$(touch pwned) `touch pwned2`; touch pwned3|"),
             "{}",
-            run.output
+            run.ran.output
         );
         let stdin: serde_json::Value =
-            serde_json::from_str(run.output.rsplit('|').next().unwrap()).unwrap();
+            serde_json::from_str(run.ran.output.rsplit('|').next().unwrap()).unwrap();
         assert_eq!(stdin["hook"], "post_iteration");
         assert_eq!(stdin["input"]["iteration"], 3);
         for f in ["pwned", "pwned2", "pwned3"] {
@@ -368,10 +353,10 @@ mod tests {
             Duration::from_secs(10),
         );
         let run = run(&h, &HookInput::default(), dir.path()).await;
-        assert_eq!(run.exit_code, Some(3));
+        assert_eq!(run.ran.exit_code, Some(3));
         assert!(!run.succeeded());
         assert!(
-            run.output.contains("out") && run.output.contains("err"),
+            run.ran.output.contains("out") && run.ran.output.contains("err"),
             "{run:?}"
         );
         assert_eq!(run.describe(), "exit 3");
@@ -385,7 +370,7 @@ mod tests {
             Duration::from_secs(10),
         );
         let run = run(&h, &HookInput::default(), dir.path()).await;
-        assert!(run.spawn_error.is_some(), "{run:?}");
+        assert!(run.ran.spawn_error.is_some(), "{run:?}");
         assert!(run.describe().starts_with("could not start"));
     }
 
@@ -403,9 +388,9 @@ mod tests {
         );
         let started = Instant::now();
         let run = run(&h, &HookInput::default(), dir.path()).await;
-        assert!(run.timed_out, "{run:?}");
+        assert!(run.ran.timed_out, "{run:?}");
         assert!(started.elapsed() < Duration::from_secs(10));
-        assert!(run.output.contains("started"), "{run:?}");
+        assert!(run.ran.output.contains("started"), "{run:?}");
         assert!(run.describe().starts_with("timed out"));
         let pid: i32 = std::fs::read_to_string(&pidfile)
             .unwrap()

@@ -297,9 +297,9 @@ mod tests {
             0,
         );
         let sender = Sender::new(&s, dir.path());
-        let mut n = Notification::test("demo");
-        n.session = "demo".into();
-        let d = sender.deliver(&s.channels[0], &n).await;
+        let d = sender
+            .deliver(&s.channels[0], &Notification::test("demo"))
+            .await;
         assert_eq!(d.result, Ok("exit 0".into()), "{d:?}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("got")).unwrap(),

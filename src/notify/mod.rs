@@ -15,6 +15,8 @@ mod deliver;
 mod message;
 mod needs;
 mod notifier;
+#[cfg(test)]
+mod notifier_tests;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -83,36 +83,24 @@ impl Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let kept = Arc::clone(&got);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let serving = async {
-                    loop {
-                        let Ok((stream, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let (kept, tls) = (Arc::clone(&kept), tls.clone());
-                        tokio::spawn(async move {
-                            match tls {
-                                Some(tls) => {
-                                    if let Ok(stream) = tls.accept(stream).await {
-                                        one_request(stream, &kept, answer).await;
-                                    }
-                                }
-                                None => one_request(stream, &kept, answer).await,
-                            }
-                        });
-                    }
+        super::serve_in_thread(stopped, move || async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
                 };
-                tokio::select! {
-                    () = serving => {}
-                    _ = stopped => {}
-                }
-            });
+                let (kept, tls) = (Arc::clone(&kept), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                one_request(stream, &kept, answer).await;
+                            }
+                        }
+                        None => one_request(stream, &kept, answer).await,
+                    }
+                });
+            }
         });
         Receiver {
             addr,

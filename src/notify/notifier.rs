@@ -262,11 +262,17 @@ async fn run(start: Start, mut news: mpsc::Receiver<News>) {
     } = start;
     let warn = Warn(events);
     let sender = Sender::new(&settings, &cwd);
-    let queues = settings
-        .channels
-        .iter()
-        .map(|c| queue(c.clone(), sender.clone(), warn.clone()))
-        .collect();
+    let mut queues = Vec::new();
+    for c in &settings.channels {
+        // Said once here rather than at every notification.
+        if c.kind == super::ChannelKind::Desktop && super::desktop_program().is_none() {
+            warn.say(
+                "[notify.desktop]: this machine has no desktop notifier (notify-send, osascript); desktop notifications are off".into(),
+            );
+            continue;
+        }
+        queues.push(queue(c.clone(), sender.clone(), warn.clone()));
+    }
     let builder = scope.builder;
     let state = session_now(&log, &session).await.unwrap_or_else(|e| {
         warn.say(format!("notifications: cannot read the session: {e}"));

@@ -325,7 +325,8 @@ pub(super) async fn drive(
         link,
         &project_dir,
         &events_tx,
-    );
+    )
+    .await;
     let (opts, template) = options(checked, args, store, settings, project_dir);
     let signal_token = interrupt.clone();
     tokio::spawn(async move {
@@ -476,7 +477,7 @@ fn stop_when_asked(
 /// The run's notifier, when the settings declare channels (`[notify]`): it follows the log from
 /// now, and tells what its workers' agents ask and, for the session's build, what concerns the
 /// whole session.
-fn notifier(
+async fn notifier(
     settings: &crate::config::Settings,
     log: &Arc<dyn crate::store::EventLog>,
     session: &SessionName,
@@ -495,4 +496,5 @@ fn notifier(
         cwd: project_dir.to_path_buf(),
         events: events.clone(),
     })
+    .await
 }

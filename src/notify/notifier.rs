@@ -17,8 +17,7 @@ use super::needs::{Needs, Scope};
 use super::{Channel, NotifySettings, Trigger};
 use crate::frontend::{BuildEvent, WorkerPhase};
 use crate::session::SessionState;
-use crate::session_handle::SessionHandle;
-use crate::store::{EventLog, Subscription};
+use crate::store::{EventLog, READ_PAGE, Subscription};
 
 /// Notifications a channel may have waiting to be sent.
 const QUEUE: usize = 16;
@@ -75,15 +74,17 @@ impl Warn {
 }
 
 impl Notifier {
-    /// Starts following the session; none when no channel is declared.
-    pub fn start(start: Start) -> Option<Notifier> {
+    /// Starts following the session from where it is now (before the build appends anything);
+    /// none when no channel is declared.
+    pub async fn start(start: Start) -> Option<Notifier> {
         if start.settings.channels.is_empty() {
             return None;
         }
+        let until = start.log.last_seq(&start.session).await.unwrap_or(0);
         let (news, rx) = mpsc::channel(64);
         let timeout = start.settings.timeout;
         let warn = Warn(start.events.clone());
-        let task = tokio::spawn(run(start, rx));
+        let task = tokio::spawn(run(start, rx, until));
         Some(Notifier {
             news,
             task,
@@ -233,12 +234,25 @@ impl Gather {
     }
 }
 
-async fn session_now(log: &Arc<dyn EventLog>, session: &str) -> Result<SessionState, String> {
-    let handle = SessionHandle::open(Arc::clone(log), session)
-        .await
-        .map_err(|e| e.to_string())?;
-    let state = handle.refresh().await.map_err(|e| e.to_string())?;
-    Ok((*state).clone())
+/// The session as the build found it (up to `until`), folded a page at a time: what waited then
+/// is known, not news, and everything after it is.
+async fn session_at(
+    log: &Arc<dyn EventLog>,
+    session: &str,
+    until: u64,
+) -> Result<SessionState, crate::store::StoreError> {
+    let mut state = SessionState::default();
+    while state.last_seq < until {
+        let page = log.read(session, state.last_seq, READ_PAGE).await?;
+        let before = state.last_seq;
+        for e in page.iter().take_while(|e| e.seq <= until) {
+            state.apply(e.seq, &e.event);
+        }
+        if state.last_seq == before {
+            break;
+        }
+    }
+    Ok(state)
 }
 
 async fn next_event(
@@ -250,7 +264,7 @@ async fn next_event(
     }
 }
 
-async fn run(start: Start, mut news: mpsc::Receiver<News>) {
+async fn run(start: Start, mut news: mpsc::Receiver<News>, until: u64) {
     let Start {
         settings,
         log,
@@ -274,7 +288,7 @@ async fn run(start: Start, mut news: mpsc::Receiver<News>) {
         queues.push(queue(c.clone(), sender.clone(), warn.clone()));
     }
     let builder = scope.builder;
-    let state = session_now(&log, &session).await.unwrap_or_else(|e| {
+    let state = session_at(&log, &session, until).await.unwrap_or_else(|e| {
         warn.say(format!("notifications: cannot read the session: {e}"));
         SessionState::default()
     });

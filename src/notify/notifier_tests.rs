@@ -104,9 +104,9 @@ async fn a_window_makes_one_notification_of_what_is_still_true_and_the_end_says_
         cwd: dir.path().to_path_buf(),
         events,
     })
+    .await
     .unwrap();
-    // The notifier reads the session as it is first (TAS-2 blocked already: no news).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // What waited before it started (TAS-2 blocked) is no news.
     append(
         &log,
         vec![

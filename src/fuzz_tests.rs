@@ -432,7 +432,7 @@ proptest! {
                 .build()
                 .unwrap()
                 .block_on(crate::hooks::run(&hooks[0], &input, dir.path()));
-            let out = ran.output;
+            let out = ran.ran.output;
             let made: Vec<String> = std::fs::read_dir(dir.path())
                 .unwrap()
                 .flatten()

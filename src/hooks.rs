@@ -84,11 +84,7 @@ impl HookInput {
             ("ITERATR_SUMMARY", self.summary.clone()),
             ("ITERATR_ERROR", self.error.clone()),
         ];
-        env.extend(
-            optional
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v.replace('\0', "")))),
-        );
+        env.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
         env
     }
 }
@@ -99,32 +95,35 @@ pub(crate) struct HookRun {
     pub point: HookPoint,
     /// The command as the user declared it (for people; it holds no values).
     pub command: String,
-    /// The exit code; `None` when it was killed (timeout, signal) or could not start.
-    pub exit_code: Option<i32>,
-    pub timed_out: bool,
-    /// Why it could not start, when it could not.
-    pub spawn_error: Option<String>,
-    pub took: Duration,
-    /// The end of its stdout and stderr (at most [`OUTPUT_TAIL_BYTES`]).
-    pub output: String,
+    pub ran: Ran,
 }
 
 impl HookRun {
     pub(crate) fn succeeded(&self) -> bool {
-        self.exit_code == Some(0)
+        self.ran.succeeded()
     }
 
     /// "exit 0", "exit 2", "timed out after 5m", "could not start: ...".
     pub(crate) fn describe(&self) -> String {
-        match (&self.spawn_error, self.timed_out, self.exit_code) {
-            (Some(e), _, _) => format!("could not start: {e}"),
-            (None, true, _) => format!(
-                "timed out after {}",
-                humantime::format_duration(Duration::from_secs(self.took.as_secs()))
-            ),
-            (None, false, Some(code)) => format!("exit {code}"),
-            (None, false, None) => "killed by a signal".into(),
-        }
+        self.ran.describe()
+    }
+}
+
+/// How a command ended, in words: "exit 2", "timed out after 5m", "could not start: ...".
+fn words(
+    spawn_error: Option<&str>,
+    timed_out: bool,
+    exit_code: Option<i32>,
+    took: Duration,
+) -> String {
+    match (spawn_error, timed_out, exit_code) {
+        (Some(e), _, _) => format!("could not start: {e}"),
+        (None, true, _) => format!(
+            "timed out after {}",
+            humantime::format_duration(Duration::from_secs(took.as_secs()))
+        ),
+        (None, false, Some(code)) => format!("exit {code}"),
+        (None, false, None) => "killed by a signal".into(),
     }
 }
 
@@ -157,24 +156,59 @@ async fn drain(mut pipe: impl AsyncRead + Unpin) -> Vec<u8> {
     kept
 }
 
-/// Runs `hook` in `cwd` with `input`, and waits for it (at most its timeout).
-pub(crate) async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
+/// A declared command to run with values only as environment variables and one JSON object on
+/// its stdin (a hook, a notification's command).
+pub(crate) struct Invocation<'a> {
+    pub command: &'a HookCommand,
+    pub timeout: Duration,
+    pub env: Vec<(&'static str, String)>,
+    pub stdin: String,
+}
+
+/// How a command ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Ran {
+    /// The exit code; `None` when it was killed (timeout, signal) or could not start.
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    /// Why it could not start, when it could not.
+    pub spawn_error: Option<String>,
+    pub took: Duration,
+    /// The end of its stdout and stderr (at most [`OUTPUT_TAIL_BYTES`]).
+    pub output: String,
+}
+
+impl Ran {
+    pub(crate) fn succeeded(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// "exit 0", "exit 2", "timed out after 5m", "could not start: ...".
+    pub(crate) fn describe(&self) -> String {
+        words(
+            self.spawn_error.as_deref(),
+            self.timed_out,
+            self.exit_code,
+            self.took,
+        )
+    }
+}
+
+/// Runs a command in `cwd` in its own process group, and waits for it (at most its timeout).
+pub(crate) async fn execute(inv: Invocation<'_>, cwd: &Path) -> Ran {
     let started = Instant::now();
-    let declared = hook.command.to_string();
-    let failed = |e: String| HookRun {
-        point: hook.point,
-        command: declared.clone(),
+    let failed = |e: String| Ran {
         exit_code: None,
         timed_out: false,
         spawn_error: Some(e),
         took: started.elapsed(),
         output: String::new(),
     };
-    let Some(mut cmd) = crate::process::guarded_command(&hook.command.argv(), cwd) else {
+    let Some(mut cmd) = crate::process::guarded_command(&inv.command.argv(), cwd) else {
         return failed("the command is empty".into());
     };
-    cmd.envs(input.env())
-        .env("ITERATR_HOOK", hook.point.as_str())
+    // A NUL cannot be in an environment variable; it is dropped rather than refused.
+    cmd.envs(inv.env.into_iter().map(|(k, v)| (k, v.replace('\0', ""))))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -182,26 +216,26 @@ pub(crate) async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
         Ok(c) => c,
         Err(e) => return failed(e.to_string()),
     };
-    // What the hook starts in the background goes with it if iteratr dies.
+    // What the command starts in the background goes with it if iteratr dies.
     let _group = crate::process::guard_group(child.id());
-    let stdin_json = serde_json::json!({ "hook": hook.point, "input": input }).to_string();
+    let stdin_json = inv.stdin;
     let mut stdin = child.stdin.take();
     let feed = async move {
         if let Some(stdin) = stdin.as_mut() {
-            // A hook that does not read its stdin closes it: that is not an error.
+            // A command that does not read its stdin closes it: that is not an error.
             let _ = stdin.write_all(stdin_json.as_bytes()).await;
             let _ = stdin.shutdown().await;
         }
     };
     let out = child.stdout.take().map(|p| tokio::spawn(drain(p)));
     let err = child.stderr.take().map(|p| tokio::spawn(drain(p)));
-    let (status, ()) = tokio::join!(tokio::time::timeout(hook.timeout, child.wait()), feed);
+    let (status, ()) = tokio::join!(tokio::time::timeout(inv.timeout, child.wait()), feed);
     let (exit_code, timed_out) = match status {
         Ok(Ok(status)) => (status.code(), false),
         Ok(Err(_)) => (None, false),
         Err(_) => (None, true),
     };
-    // The hook is done (or out of time): its whole group goes, so a background process it
+    // The command is done (or out of time): its whole group goes, so a background process it
     // started cannot hold the pipes open or outlive the build.
     crate::process::terminate(&mut child, Duration::from_millis(500)).await;
     let mut output = Vec::new();
@@ -210,14 +244,33 @@ pub(crate) async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
             output.extend(bytes);
         }
     }
-    HookRun {
-        point: hook.point,
-        command: declared,
+    Ran {
         exit_code,
         timed_out,
         spawn_error: None,
         took: started.elapsed(),
         output: tail(&output, OUTPUT_TAIL_BYTES),
+    }
+}
+
+/// Runs `hook` in `cwd` with `input`, and waits for it (at most its timeout).
+pub(crate) async fn run(hook: &Hook, input: &HookInput, cwd: &Path) -> HookRun {
+    let mut env = input.env();
+    env.push(("ITERATR_HOOK", hook.point.as_str().to_string()));
+    let ran = execute(
+        Invocation {
+            command: &hook.command,
+            timeout: hook.timeout,
+            env,
+            stdin: serde_json::json!({ "hook": hook.point, "input": input }).to_string(),
+        },
+        cwd,
+    )
+    .await;
+    HookRun {
+        point: hook.point,
+        command: hook.command.to_string(),
+        ran,
     }
 }
 
@@ -273,13 +326,14 @@ mod tests {
         let run = run(&h, &input, dir.path()).await;
         assert!(run.succeeded(), "{run:?}");
         assert!(
-            run.output
+            run.ran
+                .output
                 .starts_with("3|$(touch pwned) `touch pwned2`; touch pwned3|"),
             "{}",
-            run.output
+            run.ran.output
         );
         let stdin: serde_json::Value =
-            serde_json::from_str(run.output.rsplit('|').next().unwrap()).unwrap();
+            serde_json::from_str(run.ran.output.rsplit('|').next().unwrap()).unwrap();
         assert_eq!(stdin["hook"], "post_iteration");
         assert_eq!(stdin["input"]["iteration"], 3);
         for f in ["pwned", "pwned2", "pwned3"] {
@@ -299,10 +353,10 @@ mod tests {
             Duration::from_secs(10),
         );
         let run = run(&h, &HookInput::default(), dir.path()).await;
-        assert_eq!(run.exit_code, Some(3));
+        assert_eq!(run.ran.exit_code, Some(3));
         assert!(!run.succeeded());
         assert!(
-            run.output.contains("out") && run.output.contains("err"),
+            run.ran.output.contains("out") && run.ran.output.contains("err"),
             "{run:?}"
         );
         assert_eq!(run.describe(), "exit 3");
@@ -316,7 +370,7 @@ mod tests {
             Duration::from_secs(10),
         );
         let run = run(&h, &HookInput::default(), dir.path()).await;
-        assert!(run.spawn_error.is_some(), "{run:?}");
+        assert!(run.ran.spawn_error.is_some(), "{run:?}");
         assert!(run.describe().starts_with("could not start"));
     }
 
@@ -334,9 +388,9 @@ mod tests {
         );
         let started = Instant::now();
         let run = run(&h, &HookInput::default(), dir.path()).await;
-        assert!(run.timed_out, "{run:?}");
+        assert!(run.ran.timed_out, "{run:?}");
         assert!(started.elapsed() < Duration::from_secs(10));
-        assert!(run.output.contains("started"), "{run:?}");
+        assert!(run.ran.output.contains("started"), "{run:?}");
         assert!(run.describe().starts_with("timed out"));
         let pid: i32 = std::fs::read_to_string(&pidfile)
             .unwrap()

@@ -23,6 +23,7 @@ mod hooks;
 pub mod logging;
 pub mod mcp;
 mod narrate;
+pub mod notify;
 mod orchestrator;
 pub mod output;
 pub mod process;

@@ -56,6 +56,14 @@ fn with_parent_death_signal(argv: &[String], cwd: &Path, signal: Signal) -> Opti
     Some(cmd)
 }
 
+/// Where `program` is on `PATH` (the first file of that name), if anywhere.
+pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
 /// The first argument that runs iteratr as a group watcher (internal; see [`guard_group`]).
 pub const WATCH_GROUP_ARG: &str = "__watch-process-group";
 

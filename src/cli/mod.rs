@@ -225,8 +225,19 @@ pub enum Commands {
         session: Option<String>,
     },
     /// Print the settings a build here would use and where each comes from (flag, environment,
-    /// iteratr.toml, ~/.config/iteratr/config.toml, default), and the hooks
+    /// iteratr.toml, ~/.config/iteratr/config.toml, default), the hooks and the notification
+    /// channels
     Config,
+    /// List the notification channels ([notify] in the settings files); with --test, send each a
+    /// test notification and say whether it got through
+    Notify {
+        /// Send a test notification to every channel (exit 1 when one does not get it)
+        #[arg(long)]
+        test: bool,
+        /// The session the test notification names (default: named after this directory)
+        #[arg(long, short = 'n', visible_alias = "name", value_name = "NAME")]
+        session: Option<String>,
+    },
     /// Print the version, git commit and build date
     Version,
     /// Runs the nats-server of --nats-server for the iteratr processes of a data dir (internal)

@@ -307,6 +307,7 @@ pub(super) async fn drive(
         lease,
     } = launch;
     let (headless, json) = (args.headless, args.json);
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     // The dashboard (`--web`) starts before the agent: an address in use stops the build early.
     let web = match args.web {
         Some(addr) => {
@@ -315,6 +316,24 @@ pub(super) async fn drive(
         }
         None => None,
     };
+    let link = web
+        .as_ref()
+        .map(|server| server.session_page(checked.session.as_str()));
+    let scope = crate::notify::Scope {
+        workers: team.as_ref().map(|t| t.names.clone()).unwrap_or_default(),
+        // The session's build, not workers that joined it.
+        builder: lease.is_some(),
+    };
+    let notifier = notifier(
+        settings,
+        &log,
+        &checked.session,
+        scope,
+        link,
+        &project_dir,
+        &events_tx,
+    )
+    .await;
     let (opts, template) = options(checked, args, store, settings, project_dir);
     let signal_token = interrupt.clone();
     tokio::spawn(async move {
@@ -322,7 +341,6 @@ pub(super) async fn drive(
         tracing::info!("interrupt received; stopping the turn");
         signal_token.cancel();
     });
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     if let Some(server) = &web {
         for line in server.banner().lines() {
             let message = line.to_string();
@@ -338,10 +356,14 @@ pub(super) async fn drive(
         let mut output = (!store.output_retention.is_off())
             .then(|| OutputWriter::start(log.clone(), session_name.to_string()));
         let events_tx = events_tx.clone();
+        let notified = notifier.as_ref().map(crate::notify::Notifier::observer);
         tokio::spawn(async move {
             while let Some(event) = run_rx.recv().await {
                 if let Some(output) = &mut output {
                     output.observe(&event);
+                }
+                if let Some(n) = &notified {
+                    n.observe(&event);
                 }
                 if events_tx.send(event).is_err() {
                     break;
@@ -399,6 +421,15 @@ pub(super) async fn drive(
             {
                 tracing::warn!("the agent's last output was not written in time");
             }
+            // What needs saying of the end is said (bounded) before the front end hears of it,
+            // so that a channel that failed is reported.
+            if let Some(notifier) = notifier {
+                let end = crate::notify::BuildEnd {
+                    completed: summary.outcome == crate::orchestrator::Outcome::Completed,
+                    message: summary.message.clone(),
+                };
+                notifier.finish(end).await;
+            }
             let _ = events_tx.send(summary.finished());
             summary.outcome
         })
@@ -454,4 +485,29 @@ fn stop_when_asked(
             }
         }
     })
+}
+
+/// The run's notifier, when the settings declare channels (`[notify]`): it follows the log from
+/// now, and tells what its workers' agents ask and, for the session's build, what concerns the
+/// whole session.
+async fn notifier(
+    settings: &crate::config::Settings,
+    log: &Arc<dyn crate::store::EventLog>,
+    session: &SessionName,
+    scope: crate::notify::Scope,
+    link: Option<String>,
+    project_dir: &Path,
+    events: &tokio::sync::mpsc::UnboundedSender<crate::frontend::BuildEvent>,
+) -> Option<crate::notify::Notifier> {
+    let (notify, _) = settings.notify();
+    crate::notify::Notifier::start(crate::notify::Start {
+        settings: notify,
+        log: Arc::clone(log),
+        session: session.to_string(),
+        scope,
+        link,
+        cwd: project_dir.to_path_buf(),
+        events: events.clone(),
+    })
+    .await
 }

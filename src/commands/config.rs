@@ -82,6 +82,10 @@ pub fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    println!();
+    for line in super::notify::channel_lines(settings) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod doctor;
 pub mod gen_template;
 pub mod mcp;
+pub mod notify;
 pub mod pause;
 pub mod status;
 pub mod stop;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
         Commands::Build(args) => build::run(store, args, settings).await,
         Commands::Worker(args) => worker::run(store, args, settings).await,
         Commands::Config => config::run(settings),
+        Commands::Notify { test, session } => notify::run(settings, test, session.as_deref()).await,
         Commands::Pause { session } => pause::run(store, session.as_deref(), true).await,
         Commands::Resume { session } => pause::run(store, session.as_deref(), false).await,
         Commands::Stop { session, now } => stop::stop(store, session.as_deref(), now).await,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use crate::hooks::HookPoint;
+use crate::hooks::{HookCommand, HookPoint};
 
 /// A value with where it was written.
 pub(crate) type At<T> = Option<Spanned<T>>;
@@ -65,6 +65,8 @@ pub struct FileSettings {
     pub claim_ttl: At<String>,
     #[serde(default)]
     pub hooks: BTreeMap<HookPoint, Spanned<HookDecl>>,
+    /// Notifications (`[notify]`, see `notify.rs`).
+    pub notify: Option<super::notify::NotifyDecl>,
 }
 
 /// `[hooks.<point>]`.
@@ -89,6 +91,23 @@ pub enum CommandDecl {
     Shell(String),
 }
 
+impl CommandDecl {
+    pub(crate) fn command(&self) -> HookCommand {
+        match self {
+            CommandDecl::Args(argv) => HookCommand::Args(argv.clone()),
+            CommandDecl::Shell(line) => HookCommand::Shell(line.clone()),
+        }
+    }
+}
+
+/// No program, or a blank line for `sh -c`.
+pub(super) fn command_is_empty(command: &CommandDecl) -> bool {
+    match command {
+        CommandDecl::Args(argv) => argv.first().is_none_or(|p| p.trim().is_empty()),
+        CommandDecl::Shell(line) => line.trim().is_empty(),
+    }
+}
+
 fn checked<'de, D: Deserializer<'de>>(
     d: D,
     check: impl Fn(&str) -> Result<(), String>,
@@ -110,7 +129,7 @@ fn checked<'de, D: Deserializer<'de>>(
     Ok(Some(Spanned::new(span, text)))
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
+pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
     checked(d, |s| crate::cli::parse_duration(s).map(drop))
 }
 
@@ -210,22 +229,31 @@ pub(crate) fn load(path: &Path) -> Result<Option<Loaded>, FileError> {
             message: e.message().trim().to_string(),
         }
     })?;
-    for (point, decl) in &settings.hooks {
-        let empty = match &decl.get_ref().command {
-            CommandDecl::Args(argv) => argv.first().is_none_or(|p| p.trim().is_empty()),
-            CommandDecl::Shell(line) => line.trim().is_empty(),
-        };
-        if empty {
-            let (line, column) = line_col(&text, decl.span().start);
-            return Err(FileError::Invalid {
-                path: path.to_path_buf(),
-                line,
-                column,
-                key: format!("hooks.{point}.command"),
-                message: "the command is empty; give a program and its arguments, e.g.                           [\"cargo\", \"test\"]"
-                    .into(),
-            });
+    let empty = |at: usize, key: String, example: &str| {
+        let (line, column) = line_col(&text, at);
+        FileError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key,
+            message: format!(
+                "the command is empty; give a program and its arguments, e.g. {example}"
+            ),
         }
+    };
+    for (point, decl) in &settings.hooks {
+        if command_is_empty(&decl.get_ref().command) {
+            let key = format!("hooks.{point}.command");
+            return Err(empty(decl.span().start, key, "[\"cargo\", \"test\"]"));
+        }
+    }
+    if let Some((i, span)) = settings
+        .notify
+        .as_ref()
+        .and_then(super::notify::empty_command)
+    {
+        let key = format!("notify.command[{i}].command");
+        return Err(empty(span.start, key, "[\"notify-me\", \"--urgent\"]"));
     }
     Ok(Some(Loaded {
         path: path.to_path_buf(),

@@ -6,13 +6,14 @@
 
 pub(crate) mod file;
 pub(crate) mod legacy_hooks;
+mod notify;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use file::{CommandDecl, FileError, FileSettings, HookDecl};
 
-use crate::hooks::{DEFAULT_FIX_ROUNDS, DEFAULT_TIMEOUT, Hook, HookCommand, HookPoint};
+use crate::hooks::{DEFAULT_FIX_ROUNDS, DEFAULT_TIMEOUT, Hook, HookPoint};
 
 pub const PROJECT_FILE: &str = "iteratr.toml";
 
@@ -231,10 +232,7 @@ fn hook(point: HookPoint, decl: &HookDecl) -> Hook {
         .unwrap_or(DEFAULT_TIMEOUT);
     Hook {
         point,
-        command: match &decl.command {
-            CommandDecl::Args(argv) => HookCommand::Args(argv.clone()),
-            CommandDecl::Shell(line) => HookCommand::Shell(line.clone()),
-        },
+        command: decl.command.command(),
         timeout: timeout.max(Duration::from_millis(1)),
         // The output of the checks around an iteration is for the agent unless said otherwise.
         to_agent: decl.to_agent.unwrap_or(matches!(

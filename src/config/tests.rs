@@ -2,6 +2,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use super::*;
 use crate::cli::{Cli, Commands};
+use crate::hooks::HookCommand;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -229,4 +230,80 @@ fn workers_settings_reach_build_and_worker_and_are_checked() {
         e.contains("claim_ttl") && e.contains("outside 1s to 1h"),
         "{e}"
     );
+}
+
+#[test]
+fn notify_mistakes_name_the_place_and_say_what_to_write() {
+    let e = error(
+        "[[notify.webhook]]\nurl = \"https://ntfy.sh/t\"\non = [\"permission\", \"blockd\"]\n",
+    );
+    assert!(e.starts_with("DIR/iteratr.toml:3:"), "{e}");
+    assert!(
+        e.contains("notify.webhook.on: \"blockd\" is not an event to notify; write one of question, permission, blocked, completed, stopped, worker_stopped"),
+        "{e}"
+    );
+    let e = error(
+        "[notify]\nwindow = \"1s\"\n\n[[notify.webhook]]\nurl = \"hooks.example.com/T0/SECRET\"\n",
+    );
+    assert!(
+        e.starts_with("DIR/iteratr.toml:5:7: notify.webhook.url: not a URL"),
+        "{e}"
+    );
+    assert!(
+        e.contains("e.g. url = \"https://ntfy.sh/your-topic\""),
+        "{e}"
+    );
+    assert!(!e.contains("SECRET"), "{e}");
+    let e = error("[[notify.webhook]]\nurl = \"ftp://example.com/SECRET\"\n");
+    assert!(
+        e.contains("a ftp: address; webhooks go over http or https"),
+        "{e}"
+    );
+    assert!(!e.contains("SECRET"), "{e}");
+    let e = error("[[notify.webhook]]\nurl = \"https://x.example/\"\nformat = \"xml\"\n");
+    assert!(
+        e.contains("notify.webhook.format") && e.contains("`ntfy`"),
+        "{e}"
+    );
+    let e = error("[[notify.command]]\ncommand = \"\"\n");
+    assert!(
+        e.contains("notify.command[0].command: the command is empty"),
+        "{e}"
+    );
+    let e = error("[notify.desktop]\non = [\"question\"]\nsound = true\n");
+    assert!(e.contains("notify.desktop.sound: unknown field"), "{e}");
+    let e = error("[notify]\nretries = 50\n");
+    assert!(e.contains("notify.retries: 50 is not 0 to 10"), "{e}");
+    let e = error("[notify]\ntimeout = \"soon\"\n");
+    assert!(
+        e.contains("notify.timeout:") && e.contains("not a duration"),
+        "{e}"
+    );
+}
+
+#[test]
+fn notify_channels_come_from_both_files_and_the_projects_desktop_wins() {
+    use crate::notify::{ChannelKind, Trigger};
+    let user = "[notify]\nretries = 1\n\n[[notify.webhook]]\nurl = \"https://ntfy.sh/mine\"\nformat = \"ntfy\"\n\n[notify.desktop]\n";
+    let project = "[notify]\nwindow = \"1s\"\n\n[[notify.command]]\ncommand = [\"notify-me\"]\non = [\"completed\"]\n\n[notify.desktop]\non = [\"blocked\"]\n";
+    let (_d, s) = settings(Some(user), Some(project));
+    let (n, origins) = s.notify();
+    assert_eq!(n.window, Duration::from_secs(1));
+    assert_eq!(n.retries, 1);
+    assert_eq!(n.timeout, crate::notify::DEFAULT_TIMEOUT);
+    let shown: Vec<String> = n.channels.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "webhook https://ntfy.sh/… (ntfy)",
+            "command notify-me",
+            "desktop"
+        ]
+    );
+    assert_eq!(n.channels[0].on, Trigger::defaults());
+    assert!(matches!(n.channels[1].kind, ChannelKind::Command(_)));
+    assert_eq!(n.channels[1].on_list(), "completed");
+    assert_eq!(n.channels[2].on_list(), "blocked");
+    assert!(origins[0].path.ends_with("user.toml") && origins[0].line == 4);
+    assert!(origins[2].path.ends_with("iteratr.toml") && origins[2].line == 8);
 }

@@ -24,20 +24,21 @@ fn report(run: &HookRun) -> HookReport {
     HookReport {
         point: run.point,
         command: run.command.clone(),
-        exit_code: run.exit_code,
-        timed_out: run.timed_out,
+        exit_code: run.ran.exit_code,
+        timed_out: run.ran.timed_out,
         succeeded: run.succeeded(),
         result: run.describe(),
-        took: run.took,
-        output: run.output.clone(),
+        took: run.ran.took,
+        output: run.ran.output.clone(),
     }
 }
 
 /// The end of a hook's output, fenced, for a prompt.
 pub(super) fn fenced(run: &HookRun) -> String {
-    let tail = crate::frontend::last_lines(&run.output, OUTPUT_TO_AGENT_LINES);
+    let tail = crate::frontend::last_lines(&run.ran.output, OUTPUT_TO_AGENT_LINES);
     // A fence longer than any backtick run in the output, so the output cannot close it.
     let longest = run
+        .ran
         .output
         .split(|c| c != '`')
         .map(str::len)
@@ -89,11 +90,11 @@ impl HookSite<'_> {
         let record = Command::RecordHook {
             point: run.point,
             command: run.command.clone(),
-            exit_code: run.exit_code,
+            exit_code: run.ran.exit_code,
             result: run.describe(),
-            timed_out: run.timed_out,
-            took_ms: u64::try_from(run.took.as_millis()).unwrap_or(u64::MAX),
-            output: run.output.clone(),
+            timed_out: run.ran.timed_out,
+            took_ms: u64::try_from(run.ran.took.as_millis()).unwrap_or(u64::MAX),
+            output: run.ran.output.clone(),
         };
         let recorded = self
             .session
@@ -137,7 +138,7 @@ impl Orchestrator {
             .run_hook(HookPoint::PreIteration, self.hook_input(Some(number)))
             .await?;
         let to_agent = self.declared(HookPoint::PreIteration)?.to_agent;
-        (to_agent && !run.output.trim().is_empty()).then(|| {
+        (to_agent && !run.ran.output.trim().is_empty()).then(|| {
             format!(
                 "\n\n## Output of the pre_iteration check `{}` ({})\n{}\n",
                 run.command,

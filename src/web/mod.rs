@@ -74,6 +74,12 @@ impl WebServer {
         format!("http://{}/?token={}", self.address(), self.token)
     }
 
+    /// A session's page, without a token (for notifications, which may travel anywhere: a
+    /// browser that visited the dashboard keeps its cookie).
+    pub fn session_page(&self, session: &str) -> String {
+        format!("http://{}/#s/{session}", self.address())
+    }
+
     /// The same with the view-only token, when there is one.
     pub fn view_url(&self) -> Option<String> {
         let view = self.view_token.as_ref()?;

@@ -17,6 +17,7 @@ pub mod rogue;
 pub mod tmux;
 pub mod web;
 pub mod webdriver;
+pub mod webhook;
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,30 @@ pub fn wait_until<S: std::fmt::Display>(
         assert!(Instant::now() < deadline, "waited {limit:?}: {}", what());
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs a test's server on a runtime of its own thread (so sync and async tests can use it):
+/// the future `serve` makes, until it ends or `stopped` fires. Tokio listeners are made inside
+/// `serve`, on that runtime.
+pub fn serve_in_thread<F>(
+    stopped: tokio::sync::oneshot::Receiver<()>,
+    serve: impl FnOnce() -> F + Send + 'static,
+) -> std::thread::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()>,
+{
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            tokio::select! {
+                () = serve() => {}
+                _ = stopped => {}
+            }
+        });
+    })
 }
 
 pub fn message(text: impl Into<String>) -> Event {

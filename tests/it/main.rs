@@ -28,6 +28,7 @@ mod mcp_resources;
 mod mcp_tools;
 mod mcp_transport;
 mod nats_cli;
+mod notify;
 mod pause;
 mod real_agent_hooks;
 mod real_agent_permissions;

@@ -159,13 +159,7 @@ pub fn server_binary() -> Result<PathBuf, ServerBinaryError> {
         }
         return Err(ServerBinaryError::NotAFile(p));
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("nats-server"))
-                .find(|p| p.is_file())
-        })
-        .ok_or(ServerBinaryError::NotInstalled)
+    crate::process::on_path("nats-server").ok_or(ServerBinaryError::NotInstalled)
 }
 
 fn lock_file(path: &Path) -> std::io::Result<File> {

@@ -268,18 +268,9 @@ impl FakeLlm {
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                tokio::select! {
-                    r = axum::serve(listener, app) => r.unwrap(),
-                    _ = stopped => {}
-                }
-            });
+        let thread = super::serve_in_thread(stopped, move || async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
         });
         FakeLlm {
             port,

@@ -33,9 +33,7 @@ use crate::hooks::HookCommand;
 /// What a notification is about; each channel chooses the ones it wants (`on = [...]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Trigger {
-    /// The agent asked a question and waits for an answer. From the question tool
-    /// (`ask-questions`, `question_asked` events), which does not exist yet: nothing raises it
-    /// today. When it comes, its open questions become one more kind of need in `needs.rs`.
+    /// The agent asked a question (`ask-questions`: `question_asked`) that waits for an answer.
     Question,
     /// A permission request waits for a person (`--approve ask`: `permission_requested`).
     Permission,

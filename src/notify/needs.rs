@@ -9,14 +9,17 @@ use std::collections::BTreeSet;
 use super::Trigger;
 use super::message::Item;
 use crate::session::text::clip;
-use crate::session::{Event, Part, SessionState, TaskStatus, permission_id, task_id};
+use crate::session::{
+    Event, Part, SessionState, TaskStatus, items_line, permission_id, question_id, task_id,
+};
 
-/// A state that needs a person, while it lasts. The question tool, when it comes, adds its open
-/// questions here (`Question(n)`, told as [`Trigger::Question`]).
+/// A state that needs a person, while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Need {
     Permission(u64),
     Blocked(u64),
+    /// A question of the agent (`ask-questions`) that waits for an answer.
+    Question(u64),
 }
 
 /// Which of the session's news this process tells, so that a request is told once however many
@@ -81,7 +84,7 @@ impl Needs {
             .kind
             .changes()
             .iter()
-            .any(|p| matches!(p, Part::Tasks | Part::Permissions));
+            .any(|p| matches!(p, Part::Tasks | Part::Permissions | Part::Questions));
         if !relevant {
             return Vec::new();
         }
@@ -100,6 +103,13 @@ impl Needs {
             .filter(|(_, w)| self.scope.owns_request(w.worker.as_deref()))
             .map(|(id, _)| Need::Permission(*id))
             .collect();
+        out.extend(
+            self.state
+                .questions
+                .open()
+                .filter(|q| self.scope.owns_request(q.worker.as_deref()))
+                .map(|q| Need::Question(q.id)),
+        );
         if self.scope.builder {
             out.extend(
                 self.state
@@ -132,6 +142,21 @@ impl Needs {
                     action: format!(
                         "iteratr approve --session {session} {id} (or iteratr deny --session {session} {id})"
                     ),
+                    id: Some(id),
+                    need: Some(need),
+                }
+            }
+            Need::Question(n) => {
+                let q = self.state.questions.all.get(&n)?;
+                let id = question_id(n);
+                let who = q
+                    .worker
+                    .as_ref()
+                    .map_or("the agent".to_string(), |w| format!("worker {w}'s agent"));
+                Item {
+                    event: Trigger::Question,
+                    text: format!("{id}: {who} asks: {}", clip(&items_line(&q.items), 500)),
+                    action: format!("iteratr answer --session {session} {id} \"YOUR ANSWER\""),
                     id: Some(id),
                     need: Some(need),
                 }

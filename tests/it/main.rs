@@ -29,6 +29,7 @@ mod mcp_tools;
 mod mcp_transport;
 mod nats_cli;
 mod notify;
+mod notify_questions;
 mod pause;
 mod real_agent_hooks;
 mod real_agent_permissions;

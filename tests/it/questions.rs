@@ -255,3 +255,63 @@ fn answers_that_do_not_fit_are_refused_with_what_to_write_and_nothing_is_recorde
         stderr(&out)
     );
 }
+
+#[test]
+fn a_question_whose_turn_was_stopped_is_left_open_and_the_agent_may_ask_again() {
+    let p = Project::new(Script::turns([
+        // The turn runs out of time while its question waits.
+        Turn::of([ask_database(), summary("planned")]),
+        Turn::of([
+            ask("Port", "Which port should it listen on?", &[]),
+            summary("planned again"),
+        ]),
+        Turn::of([summary("iteration 2")]),
+        complete_all(),
+    ]));
+    let args = [
+        "--headless",
+        "--question-wait",
+        "1m",
+        "--iteration-timeout",
+        "3s",
+        "--retry-delay",
+        "50ms",
+    ];
+    let build = p.command(&args).spawn().unwrap();
+    // Long before its minute, Q-1 no longer waits for nobody, and the agent may ask again.
+    let q2 = p.wait_for_question(2);
+    let s = p.status();
+    assert_eq!(s["questions"][0]["left_open"], true, "{s}");
+    assert_eq!(q2["left_open"], false, "{q2}");
+    // The first call was cancelled with its turn; nothing was refused.
+    assert!(
+        p.questions_asked()
+            .iter()
+            .all(|t| !t.is_error || t.cancelled == Some(true)),
+        "{:?}",
+        p.questions_asked()
+    );
+    // Q-1 answered late reaches a later prompt; Q-2 is the waiting call's result.
+    let out = answer(&p, &["Q-1", "--choice", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = answer(&p, &["Q-2", "8080"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = finish(build, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let results = p.questions_asked();
+    assert_eq!(
+        results.last().map(|t| t.text.as_str()),
+        Some("Q-2 answered by ana@laptop:\n- Port: 8080")
+    );
+    let prompts = p.agent_events::<log::Prompt>();
+    let with: Vec<&log::Prompt> = prompts
+        .iter()
+        .filter(|pr| pr.text.contains("Q-1 answered by ana@laptop"))
+        .collect();
+    assert_eq!(with.len(), 1, "{prompts:#?}");
+    assert!(
+        with[0].text.contains("- Database: Postgres"),
+        "{}",
+        with[0].text
+    );
+}

@@ -1,6 +1,7 @@
 //! The agent's questions with the real opencode, driven by its scripted fake LLM: the model calls
 //! iteratr's `ask-questions` through opencode, the call waits while a person answers from another
-//! process (`iteratr answer`), and the answer is the tool result opencode hands back to the model.
+//! process (`iteratr answer`), and the answer is the tool result opencode hands back to the model,
+//! also when the person took longer than opencode waits for an MCP call by default (60 s).
 
 use std::process::Command;
 use std::time::Duration;
@@ -25,6 +26,17 @@ fn status(p: &Project) -> Option<Value> {
 
 #[test]
 fn opencode_s_model_gets_the_answer_given_with_iteratr_answer() {
+    answered_after(Duration::ZERO);
+}
+
+#[test]
+fn an_answer_after_opencode_s_own_mcp_timeout_still_reaches_its_model() {
+    answered_after(Duration::from_secs(65));
+}
+
+/// opencode's model asks while planning; a person answers from another process after `delay`;
+/// the model gets the answer as the tool's result and goes on with it.
+fn answered_after(delay: Duration) {
     let opencode = opencode();
     let p = Project::new("asking", "# Asking\n\n- [ ] Set up the database\n");
     let question = json!({"questions": [{
@@ -59,7 +71,16 @@ fn opencode_s_model_gets_the_answer_given_with_iteratr_answer() {
     );
     let mut cmd = p.build(
         &format!("{} acp", quote(&opencode)),
-        &["-i", "1", "-m", "fakellm/scripted", "--question-wait", "2m"],
+        &[
+            "-i",
+            "1",
+            "-m",
+            "fakellm/scripted",
+            "--question-wait",
+            "2m",
+            "--iteration-timeout",
+            "5m",
+        ],
     );
     opencode_env(&mut cmd, &llm, "other");
     let run = Run::start(cmd);
@@ -75,6 +96,13 @@ fn opencode_s_model_gets_the_answer_given_with_iteratr_answer() {
         waiting,
     );
     assert_eq!(llm.progress().0, 1, "{}", llm.report());
+    std::thread::sleep(delay);
+    assert_eq!(
+        llm.progress().0,
+        1,
+        "the model still waits: {}",
+        llm.report()
+    );
     let answer = ["answer", "Q-1", "--choice", "2", "keep it small"];
     let out = crate::common::as_ana(&p.path(), &answer);
     assert!(

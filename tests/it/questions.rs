@@ -315,3 +315,44 @@ fn a_question_whose_turn_was_stopped_is_left_open_and_the_agent_may_ask_again() 
         with[0].text
     );
 }
+
+#[test]
+fn a_question_of_a_killed_build_is_left_open_by_the_next_build() {
+    let p = Project::new(Script::turns([Turn::of([
+        ask_database(),
+        summary("planned"),
+    ])]));
+    let mut killed = p
+        .command(&["--headless", "--question-wait", "1m"])
+        .spawn()
+        .unwrap();
+    p.wait_for_question(1);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert_eq!(p.status()["questions"][0]["left_open"], false);
+    // The next build picks up: the question nobody waits for is left open, its agent asks again.
+    p.script(&Script::turns([
+        Turn::of([
+            ask("Port", "Which port should it listen on?", &[]),
+            summary("planned"),
+        ]),
+        complete_all(),
+    ]));
+    let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let s = p.status();
+    let left: Vec<(u64, bool)> = s["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["id"].as_u64().unwrap(), q["left_open"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(left, [(1, true), (2, true)], "{s}");
+    let asked = p.questions_asked();
+    assert!(
+        asked
+            .last()
+            .is_some_and(|t| t.text.starts_with("Nobody is there to answer now. Q-2")),
+        "{asked:?}"
+    );
+}

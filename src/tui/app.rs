@@ -14,6 +14,7 @@ use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::footer;
+use super::keys::{self, Action, Scope};
 use super::layout::Layout;
 use super::overlays::approval::{Approval, AskChange};
 use super::overlays::question::QuestionWindow;
@@ -328,11 +329,16 @@ impl App {
                 self.question.asked();
                 let id = question_id(*question);
                 let hint = if self.focus == Focus::Input {
+                    let leave = keys::name_of(Scope::Input, Action::Cancel);
                     format!(
-                        "the agent asks a question ({id}): Esc leaves the message box to answer it"
+                        "the agent asks a question ({id}): {leave} leaves the message box to answer it"
                     )
                 } else {
-                    format!("the agent asks a question ({id}): Esc puts it aside, Q opens it again")
+                    let aside = keys::name_of(Scope::Question, Action::PutAside);
+                    let open = keys::name_of(Scope::Main, Action::OpenQuestion);
+                    format!(
+                        "the agent asks a question ({id}): {aside} puts it aside, {open} opens it again"
+                    )
                 };
                 self.set_status_message(hint, true);
             }

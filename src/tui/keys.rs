@@ -370,6 +370,11 @@ pub(super) fn bindings() -> impl Iterator<Item = &'static Binding> {
     TABLE.iter().flat_map(|e| e.bindings.iter())
 }
 
+/// The name of the key that does `action` in `scope` (empty when none does).
+pub(super) fn name_of(scope: Scope, action: Action) -> String {
+    key_for(scope, action).map_or(String::new(), Key::name)
+}
+
 /// The key that does `action` in `scope` (how a window names its buttons).
 pub(super) fn key_for(scope: Scope, action: Action) -> Option<Key> {
     bindings()

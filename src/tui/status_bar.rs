@@ -114,7 +114,14 @@ impl BuildInfo {
         if let Some(q) = question {
             spans.push(sep.clone());
             spans.push(Span::styled(
-                format!("{} waits (Q answers)", crate::session::question_id(q)),
+                format!(
+                    "{} waits ({} answers)",
+                    crate::session::question_id(q),
+                    super::keys::name_of(
+                        super::keys::Scope::Main,
+                        super::keys::Action::OpenQuestion
+                    )
+                ),
                 Style::default()
                     .fg(Color::Yellow)
                     .add_modifier(Modifier::BOLD),

@@ -35,7 +35,7 @@ struct Window {
 
 /// The key that does `action` in the window, as its buttons and hint name it.
 fn key_of(action: Action) -> String {
-    keys::key_for(Scope::Question, action).map_or(String::new(), |k| k.name())
+    keys::name_of(Scope::Question, action)
 }
 
 fn dim() -> Style {

@@ -71,6 +71,7 @@ pub(crate) async fn check_agent(argv: &[String], project: &Path, timeout: Durati
             permission.as_deref(),
             resolved.as_ref(),
             true,
+            Duration::ZERO,
         ) {
             Ok(setup) => {
                 perms.extend(

@@ -25,7 +25,9 @@
 //!   `new`), `usage` (`input`, `output` tokens for the prompt's reply; `cost`: a `usage_update`
 //!   with that session cost in USD), `sleep_ms`, `wait_file` (a path under the session's cwd:
 //!   waits until it exists, logging a `waiting` event first), `hang`, `exit`, `fail`, `work`
-//!   (+ optional `sleep_ms`: a worker's model; see `work.rs`). Turn-level `stop`: `end_turn`
+//!   (+ optional `sleep_ms`: a worker's model; see `work.rs`), `parallel` (a list of `tool`
+//!   actions called at once, as a model asking for several calls in one message; the turn goes
+//!   on when all have answered). Turn-level `stop`: `end_turn`
 //!   (default), `max_tokens`, `max_turn_requests`, `refusal`. A turn `{"exit_in_new_session":
 //!   CODE}` is the agent dying while it handles the next `session/new` (the turn is used up there).
 //! * Env `ITERATR_FAKE_AGENT_NO_HTTP=1`: advertise `mcpCapabilities.http = false`.

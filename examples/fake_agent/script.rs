@@ -63,13 +63,17 @@ pub enum Stop {
 /// [, "kind": KIND]}`, `{"permission": {"title", "kind"}}`, `{"read": PATH}`,
 /// `{"write": {"path", "content"}}`, `{"diff": {"path"[, "old"], "new"}}`, `{"sleep_ms": N}`,
 /// `{"wait_file": PATH}`, `{"hang": true}`, `{"exit": CODE}`, `{"fail": MESSAGE}`,
-/// `{"work": {"sleep_ms": N}}`, `{"usage": {"input", "output"[, "cost"]}}`.
+/// `{"work": {"sleep_ms": N}}`, `{"usage": {"input", "output"[, "cost"]}}`,
+/// `{"parallel": [TOOL ACTIONS]}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Streams TEXT as agent message chunks.
     Say(String),
     Think(String),
     Plan(Vec<String>),
+    /// Calls MCP tools (`tool` actions only) at once, as a model that asks for several tool
+    /// calls in one message; the turn goes on when all have answered.
+    Parallel(Vec<Action>),
     /// Calls an MCP tool of the session's first server (or the one named `server`); `kind` is
     /// the ACP tool kind shown to the client (`other` when none or unknown).
     Tool {
@@ -155,6 +159,18 @@ impl Action {
                 .map_err(|e| format!("plan needs a list of strings: {e}"))?;
             return Ok(Action::Plan(steps));
         }
+        if let Some(calls) = obj.get("parallel") {
+            let calls = calls
+                .as_array()
+                .ok_or_else(|| format!("parallel needs a list of tool actions: {v}"))?
+                .iter()
+                .map(|c| match Action::from_value(c)? {
+                    tool @ Action::Tool { .. } => Ok(tool),
+                    _ => Err(format!("parallel takes tool actions only: {c}")),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            return Ok(Action::Parallel(calls));
+        }
         if let Some(name) = obj.get("tool") {
             let name = name
                 .as_str()
@@ -236,6 +252,9 @@ impl Action {
             Action::Say(t) => json!({ "say": t }),
             Action::Think(t) => json!({ "think": t }),
             Action::Plan(steps) => json!({ "plan": steps }),
+            Action::Parallel(calls) => {
+                json!({ "parallel": calls.iter().map(Action::to_value).collect::<Vec<_>>() })
+            }
             Action::Tool {
                 name,
                 args,
@@ -331,6 +350,11 @@ impl Action {
             server: None,
             kind: None,
         }
+    }
+
+    /// These tool calls at once.
+    pub fn parallel(calls: impl IntoIterator<Item = Action>) -> Action {
+        Action::Parallel(calls.into_iter().collect())
     }
 
     /// A tool call to the MCP server named `server` (the session's first one otherwise).

@@ -113,18 +113,17 @@ impl Fake {
                             .collect(),
                     )),
                 ),
-                Action::Tool {
-                    name,
-                    args,
-                    server,
-                    kind,
-                } => {
-                    let kind = tool_kind(kind.as_deref());
-                    if self
-                        .tool(cx, session, name, args, server, kind, token)
-                        .await
-                        .is_none()
-                    {
+                call @ Action::Tool { .. } => {
+                    if self.tool_action(cx, session, call, token).await.is_none() {
+                        return cancelled;
+                    }
+                }
+                Action::Parallel(calls) => {
+                    let calls = calls
+                        .into_iter()
+                        .map(|call| self.tool_action(cx, session, call, token));
+                    let done = futures_util::future::join_all(calls).await;
+                    if done.iter().any(Option::is_none) {
                         return cancelled;
                     }
                 }
@@ -245,7 +244,29 @@ impl Fake {
         Outcome::Stop(turn.stop, used)
     }
 
-    /// Calls an MCP tool and reports it; false when the prompt was cancelled meanwhile.
+    /// Calls the MCP tool of a `tool` action (anything else does nothing): [`Fake::tool`].
+    async fn tool_action(
+        &self,
+        cx: &ConnectionTo<Client>,
+        session: &Arc<Session>,
+        call: Action,
+        token: &CancellationToken,
+    ) -> Option<Value> {
+        let Action::Tool {
+            name,
+            args,
+            server,
+            kind,
+        } = call
+        else {
+            return Some(Value::Null);
+        };
+        let kind = tool_kind(kind.as_deref());
+        self.tool(cx, session, name, args, server, kind, token)
+            .await
+    }
+
+    /// Calls an MCP tool and reports it; None when the prompt was cancelled meanwhile.
     #[allow(clippy::too_many_arguments)]
     pub async fn tool(
         &self,

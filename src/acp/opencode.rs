@@ -10,7 +10,9 @@
 //!   override those denials, so iteratr names opencode's tools (and each MCP server's) instead.
 //! * `OPENCODE_CONFIG_CONTENT`: the user's own (kept whole) plus `"ask"` for the `"allow"` rules
 //!   of their agents, and `experimental.continue_loop_on_deny`, so a refused call is reported to
-//!   the model as a tool error instead of ending opencode's turn.
+//!   the model as a tool error instead of ending opencode's turn; and, when the agent's question
+//!   (`ask-questions`) may wait longer than opencode waits for an MCP call (60 s),
+//!   `experimental.mcp_timeout`, so that opencode does not give up on it first.
 //!
 //! The user's rules come from `opencode debug config` (opencode's own reading of every config
 //! source), or, when that fails, from the two environment variables alone.
@@ -40,6 +42,11 @@ const TOOLS: [&str; 15] = [
     "todoread",
     "external_directory",
 ];
+
+/// How long opencode waits for an MCP tool call by default (the MCP SDK's request timeout).
+const OPENCODE_MCP_TIMEOUT: Duration = Duration::from_secs(60);
+/// What a tool that waits (`ask-questions`) needs beyond its wait to record and answer.
+const MCP_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
 
 /// The name iteratr gives its MCP server in `session/new` (opencode's tools are `<server>_<tool>`).
 const OWN_MCP_SERVER: &str = crate::session::tools::SERVER;
@@ -226,12 +233,14 @@ fn permission_overlay(user: Option<&Json>, mcp_servers: &[String], counts: &mut 
 /// `OPENCODE_PERMISSION` (as set for iteratr) and opencode's resolved configuration (None when it
 /// could not be read).
 /// `allow_own`: iteratr's own session tools run without asking (no `--deny-tools` rule names
-/// them).
+/// them). `tool_wait`: how long one of iteratr's tools may wait before it answers (the agent's
+/// question waits for a person that long).
 pub fn setup(
     user_content: Option<&str>,
     user_permission: Option<&str>,
     resolved: Option<&Json>,
     allow_own: bool,
+    tool_wait: Duration,
 ) -> Result<Setup, OpencodeError> {
     let mut content = match user_content.filter(|c| !c.trim().is_empty()) {
         Some(text) => match parse_jsonc(text) {
@@ -305,6 +314,22 @@ pub fn setup(
             .object_at("experimental")
             .set("continue_loop_on_deny", Json::Bool(true));
     }
+    // opencode tells its model that an MCP call failed ("Request timed out") once it waited
+    // `experimental.mcp_timeout`: longer than that, the agent's question would never be answered.
+    let needed = tool_wait + MCP_TIMEOUT_MARGIN;
+    if needed > OPENCODE_MCP_TIMEOUT {
+        let ms = u64::try_from(needed.as_millis()).unwrap_or(u64::MAX);
+        match config.get("experimental").and_then(|e| e.get("mcp_timeout")) {
+            None => content
+                .object_at("experimental")
+                .set("mcp_timeout", Json::Number(ms.into())),
+            Some(Json::Number(n)) if n.as_u64().is_some_and(|n| n < ms) => warnings.push(format!(
+                "your opencode setting experimental.mcp_timeout ({n} ms) is shorter than the agent's question may wait (--question-wait {}): opencode gives up on the question first; raise it to {ms} or lower --question-wait",
+                crate::session::text::format_duration(i64::try_from(tool_wait.as_millis()).unwrap_or(i64::MAX))
+            )),
+            Some(_) => {}
+        }
+    }
     let mut summary =
         "set opencode's permission config (OPENCODE_PERMISSION, OPENCODE_CONFIG_CONTENT) so that it asks before every tool call"
             .to_string();
@@ -364,7 +389,7 @@ mod tests {
     #[test]
     fn without_user_rules_everything_asks_and_the_rest_is_kept() {
         let user = r#"{"provider": {"p": {"options": {"apiKey": "{env:KEY}"}}}, "model": "p/m"}"#;
-        let s = setup(Some(user), None, Some(&json(user)), true).unwrap();
+        let s = setup(Some(user), None, Some(&json(user)), true, Duration::ZERO).unwrap();
         assert_eq!(
             env(&s, "OPENCODE_PERMISSION"),
             r#"{"*":"ask","iteratr_*":"allow"}"#
@@ -375,7 +400,7 @@ mod tests {
         );
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         // No configuration at all.
-        let s = setup(None, None, Some(&json("{}")), true).unwrap();
+        let s = setup(None, None, Some(&json("{}")), true, Duration::ZERO).unwrap();
         assert_eq!(
             env(&s, "OPENCODE_PERMISSION"),
             r#"{"*":"ask","iteratr_*":"allow"}"#
@@ -385,18 +410,18 @@ mod tests {
     #[test]
     fn iteratrs_own_tools_run_without_asking_unless_a_rule_names_them() {
         // Last, so it wins over the catch-all (opencode's last matching rule wins).
-        let s = setup(None, None, Some(&json("{}")), true).unwrap();
+        let s = setup(None, None, Some(&json("{}")), true, Duration::ZERO).unwrap();
         assert!(
             env(&s, "OPENCODE_PERMISSION").ends_with(r#","iteratr_*":"allow"}"#),
             "{}",
             env(&s, "OPENCODE_PERMISSION")
         );
         // A --deny-tools rule names one of them: opencode asks, and iteratr's rule refuses.
-        let s = setup(None, None, Some(&json("{}")), false).unwrap();
+        let s = setup(None, None, Some(&json("{}")), false, Duration::ZERO).unwrap();
         assert!(!env(&s, "OPENCODE_PERMISSION").contains("allow"));
         // The user's own rule for them is theirs: nothing is allowed over it.
         let resolved = json(r#"{"permission": {"iteratr_session-complete": "deny"}}"#);
-        let s = setup(None, None, Some(&resolved), true).unwrap();
+        let s = setup(None, None, Some(&resolved), true, Duration::ZERO).unwrap();
         let p = env(&s, "OPENCODE_PERMISSION");
         assert!(
             p.starts_with(r#"{"iteratr_session-complete":"deny","#) && !p.contains("allow"),
@@ -412,7 +437,14 @@ mod tests {
                 "agent": {"build": {"permission": {"edit": "allow"}}, "plan": {"model": "x"}},
                 "experimental": {"continue_loop_on_deny": false}}"#,
         );
-        let s = setup(None, Some(r#"{"read": "allow"}"#), Some(&resolved), true).unwrap();
+        let s = setup(
+            None,
+            Some(r#"{"read": "allow"}"#),
+            Some(&resolved),
+            true,
+            Duration::ZERO,
+        )
+        .unwrap();
         assert_eq!(
             env(&s, "OPENCODE_PERMISSION"),
             r#"{"read":"ask","bash":{"*":"ask","rm *":"deny"},"*":"ask","webfetch":"deny","iteratr_*":"allow"}"#
@@ -440,7 +472,7 @@ mod tests {
         let resolved = json(
             r#"{"permission": {"bash": {"rm *": "deny"}, "web*": "deny"}, "mcp": {"github": {"type": "remote"}}}"#,
         );
-        let s = setup(None, None, Some(&resolved), true).unwrap();
+        let s = setup(None, None, Some(&resolved), true, Duration::ZERO).unwrap();
         let p = env(&s, "OPENCODE_PERMISSION");
         assert!(
             p.starts_with(r#"{"bash":{"rm *":"deny"},"web*":"deny","edit":"ask","#),
@@ -465,6 +497,7 @@ mod tests {
             Some(r#"{"bash": "allow"}"#),
             None,
             true,
+            Duration::ZERO,
         )
         .unwrap();
         assert_eq!(
@@ -472,7 +505,7 @@ mod tests {
             r#"{"edit":"ask","bash":"ask","*":"ask","iteratr_*":"allow"}"#
         );
         assert!(s.warnings[0].contains("could not read"), "{:?}", s.warnings);
-        let s = setup(None, None, None, true).unwrap();
+        let s = setup(None, None, None, true, Duration::ZERO).unwrap();
         assert_eq!(
             env(&s, "OPENCODE_PERMISSION"),
             r#"{"*":"ask","iteratr_*":"allow"}"#
@@ -480,19 +513,48 @@ mod tests {
     }
 
     #[test]
+    fn a_question_that_may_wait_past_opencodes_mcp_timeout_raises_it() {
+        // Headless (0s) or a short wait: opencode's 60 s are enough, nothing is added.
+        for wait in [Duration::ZERO, Duration::from_secs(30)] {
+            let s = setup(None, None, Some(&json("{}")), true, wait).unwrap();
+            assert!(!env(&s, "OPENCODE_CONFIG_CONTENT").contains("mcp_timeout"));
+        }
+        // The full-screen interface's 5 minutes: opencode waits a little longer.
+        let five = Duration::from_secs(300);
+        let s = setup(None, None, Some(&json("{}")), true, five).unwrap();
+        assert_eq!(
+            env(&s, "OPENCODE_CONFIG_CONTENT"),
+            r#"{"experimental":{"continue_loop_on_deny":true,"mcp_timeout":330000}}"#
+        );
+        // The user's own choice stands, with a warning when it is too short.
+        let mine = r#"{"experimental":{"mcp_timeout":600000}}"#;
+        let s = setup(Some(mine), None, Some(&json(mine)), true, five).unwrap();
+        assert!(env(&s, "OPENCODE_CONFIG_CONTENT").contains(r#""mcp_timeout":600000"#));
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let mine = r#"{"experimental":{"mcp_timeout":5000}}"#;
+        let s = setup(Some(mine), None, Some(&json(mine)), true, five).unwrap();
+        assert!(env(&s, "OPENCODE_CONFIG_CONTENT").contains(r#""mcp_timeout":5000"#));
+        assert!(
+            s.warnings[0].contains("experimental.mcp_timeout (5000 ms) is shorter than the agent's question may wait (--question-wait 5m"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
     fn invalid_user_settings_are_refused_clearly() {
-        let e = setup(Some("{nope"), None, None, true)
+        let e = setup(Some("{nope"), None, None, true, Duration::ZERO)
             .unwrap_err()
             .to_string();
         assert!(
             e.starts_with("OPENCODE_CONFIG_CONTENT is not valid JSON"),
             "{e}"
         );
-        let e = setup(Some("[1]"), None, None, true)
+        let e = setup(Some("[1]"), None, None, true, Duration::ZERO)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a JSON object"), "{e}");
-        let e = setup(None, Some("{'bash': 1}"), None, true)
+        let e = setup(None, Some("{'bash': 1}"), None, true, Duration::ZERO)
             .unwrap_err()
             .to_string();
         assert!(

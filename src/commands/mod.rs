@@ -282,7 +282,7 @@ pub(crate) async fn run_tui(
     let actions = tokio::spawn(async move {
         while let Some(op) = ops_rx.recv().await {
             if let Err(e) = control.apply(op).await {
-                let _ = notices.send(AppNotice::Message(e, true));
+                let _ = notices.send(AppNotice::Refused(e));
             }
         }
     });

@@ -2,7 +2,8 @@
 //! waits, up to the build's `question_wait`, for the first answer from anywhere that reaches the
 //! log (the TUI, `watch`, the dashboard, `iteratr answer`). Without an answer in time the
 //! question stays open, the agent is told to decide and go on, and a later answer reaches its
-//! next prompt.
+//! next prompt. So it does when the agent stops waiting first (its client gave up on the call or
+//! cancelled it, its turn was stopped): the question does not keep waiting for nobody.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use rmcp::model::CallToolResult;
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::tools::{SessionTools, failure, success};
 use crate::session::{Choice, Command, EventKind, Question, QuestionItem, question_id};
@@ -91,6 +93,7 @@ impl SessionTools {
     async fn ask_questions(
         &self,
         Parameters(args): Parameters<AskQuestionsArgs>,
+        cancelled: CancellationToken,
     ) -> Result<CallToolResult, CallToolResult> {
         let items: Vec<QuestionItem> = args
             .questions
@@ -120,7 +123,7 @@ impl SessionTools {
             })
             .ok_or_else(|| failure("the question was not recorded; try again".into()))?;
         let label = question_id(id);
-        if self.wait_for_answer(id, after).await {
+        if self.wait_for_answer(id, after, &cancelled).await {
             let state = self.state().await?;
             if let Some(q) = state.questions.all.get(&id) {
                 return Ok(answered(q));
@@ -144,8 +147,9 @@ impl SessionTools {
 }
 
 impl SessionTools {
-    /// Follows the log after `after` until question `id` is answered (true) or the wait is over.
-    async fn wait_for_answer(&self, id: u64, after: u64) -> bool {
+    /// Follows the log after `after` until question `id` is answered (true) or the wait is over
+    /// (or the call was cancelled: nobody waits any more).
+    async fn wait_for_answer(&self, id: u64, after: u64, cancelled: &CancellationToken) -> bool {
         if self.question_wait.is_zero() {
             return false;
         }
@@ -162,8 +166,9 @@ impl SessionTools {
             }
             false
         };
-        tokio::time::timeout(self.question_wait, answered)
-            .await
-            .unwrap_or(false)
+        tokio::select! {
+            answered = tokio::time::timeout(self.question_wait, answered) => answered.unwrap_or(false),
+            () = cancelled.cancelled() => false,
+        }
     }
 }

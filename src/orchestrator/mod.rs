@@ -355,6 +355,7 @@ impl Orchestrator {
         self.start_server().await?;
 
         let state = self.close_abandoned_iteration().await?;
+        self.leave_abandoned_questions_open().await?;
         if let Some(latest) = state.latest_iteration() {
             self.info(format!(
                 "resuming session {} after iteration {latest}",

@@ -16,10 +16,12 @@ const DEBUG_CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The environment that makes opencode ask (empty for other agents), and what to tell people.
 /// Fails when the user's own opencode settings in the environment cannot be read.
+/// `question_wait`: how long the agent's question waits for a person (opencode must wait longer).
 pub(super) async fn agent_env(
     argv: &[String],
     cwd: &Path,
     policy: &Policy,
+    question_wait: Duration,
 ) -> anyhow::Result<(Vec<(String, String)>, Vec<BuildEvent>)> {
     if !opencode::is_opencode_command(argv) {
         return Ok((Vec::new(), Vec::new()));
@@ -47,6 +49,7 @@ pub(super) async fn agent_env(
         permission.as_deref(),
         resolved.as_ref(),
         allow_own,
+        question_wait,
     )
     .map_err(anyhow::Error::msg)?;
     events.push(BuildEvent::Info {

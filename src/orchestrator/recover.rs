@@ -1,5 +1,5 @@
-//! Picking up after a build that was killed or crashed: the iteration it left running, and the
-//! tasks it had in progress.
+//! Picking up after a build that was killed or crashed: the iteration it left running, the tasks
+//! it had in progress, and its agent's question that nobody waits for any more.
 
 use std::sync::Arc;
 
@@ -39,5 +39,25 @@ impl Orchestrator {
             ),
         });
         Ok(done.state)
+    }
+
+    /// A question of this loop's agent that still waits in the log was asked in a build that
+    /// stopped without its answer (killed, crashed: its call went with it): it is left open, so
+    /// the agent may ask again and a later answer reaches its next prompt.
+    pub(super) async fn leave_abandoned_questions_open(&self) -> anyhow::Result<()> {
+        let state = self.session.refresh().await?;
+        let mine = self.opts.role.worker().map(|w| w.name.as_str());
+        let abandoned: Vec<u64> = state
+            .questions
+            .all
+            .values()
+            .filter(|q| q.is_waiting() && q.worker.as_deref() == mine)
+            .map(|q| q.id)
+            .collect();
+        for question in abandoned {
+            self.exec_as(Command::LeaveQuestionOpen { question }, Author::System)
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -26,7 +26,7 @@ impl Orchestrator {
             Some(env) => env.clone(),
             None => {
                 let (env, events) = tokio::select! {
-                    r = permissions::agent_env(&self.opts.agent, &self.opts.project_dir, self.approvals.policy()) => r?,
+                    r = permissions::agent_env(&self.opts.agent, &self.opts.project_dir, self.approvals.policy(), self.opts.question_wait) => r?,
                     _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
                 };
                 events.into_iter().for_each(|e| self.emit(e));

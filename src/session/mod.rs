@@ -39,8 +39,8 @@ pub use name::{SessionName, session_name_from, validate_session_name};
 pub use parts::Part;
 pub use permissions::{PermissionRecord, Permissions, WaitingPermission, permission_id};
 pub use questions::{
-    Choice, GivenAnswer, ItemAnswer, Question, QuestionItem, Questions, items_line,
-    parse_question_id, question_id, question_line,
+    ANSWER_MAX, CHOICES_PER_QUESTION, Choice, GivenAnswer, ItemAnswer, QUESTIONS_PER_CALL,
+    Question, QuestionItem, Questions, items_line, parse_question_id, question_id, question_line,
 };
 pub use state::{
     Completion, Iteration, Note, Pause, SessionState, StopRequest, Task, UserMessage,

@@ -12,14 +12,15 @@ use super::state::SessionState;
 use super::text::clip;
 
 /// Questions in one call at most.
-pub(crate) const QUESTIONS_PER_CALL: usize = 5;
+pub const QUESTIONS_PER_CALL: usize = 5;
 /// Choices of one question at most.
-pub(crate) const CHOICES_PER_QUESTION: usize = 10;
+pub const CHOICES_PER_QUESTION: usize = 10;
 const HEADER_MAX: usize = 60;
 const QUESTION_MAX: usize = 2_000;
 const LABEL_MAX: usize = 200;
 const DESCRIPTION_MAX: usize = 1_000;
-const ANSWER_MAX: usize = 8_000;
+/// Characters of an answer in words at most.
+pub const ANSWER_MAX: usize = 8_000;
 
 /// `Q-3`.
 pub fn question_id(n: u64) -> String {

@@ -14,8 +14,10 @@ use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::footer;
+use super::keys::{self, Action, Scope};
 use super::layout::Layout;
 use super::overlays::approval::{Approval, AskChange};
+use super::overlays::question::QuestionWindow;
 use super::overlays::{Overlay, help, note, task};
 use super::panes::agent::AgentPane;
 use super::panes::input::{InputPane, InputPurpose};
@@ -25,7 +27,7 @@ use super::panes::tasks::TasksPane;
 use super::status_bar::BuildInfo;
 use crate::frontend::{BuildEvent, Op, iteration_ended};
 use crate::session::text::by_who;
-use crate::session::{Event, EventKind, SessionState};
+use crate::session::{Event, EventKind, Part, SessionState, question_id};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -58,6 +60,8 @@ pub struct App {
     input: InputPane,
     /// Permission requests waiting for an answer (the window over everything).
     approval: Approval,
+    /// The agent's questions waiting for an answer (the window under the permission one).
+    question: QuestionWindow,
     focus: Focus,
     view: View,
     overlay: Overlay,
@@ -83,6 +87,7 @@ impl App {
             logs: LogsPane::default(),
             input: InputPane::default(),
             approval: Approval::default(),
+            question: QuestionWindow::default(),
             focus: Focus::Agent,
             view: View::Dashboard,
             overlay: Overlay::None,
@@ -164,6 +169,18 @@ impl App {
     /// Says something in the input box (a warning in yellow).
     pub fn set_status_message(&mut self, text: String, warn: bool) {
         self.input.set_status(Some((text, warn)));
+    }
+
+    /// What the person asked was refused (the words say why): an answer to a question that was
+    /// sent is given back to the window.
+    pub fn refused(&mut self, text: String) {
+        self.set_status_message(text, true);
+        self.question.refused(&self.state);
+    }
+
+    /// The question the window shows (None when none waits or it is put aside).
+    pub fn question_shown(&self) -> Option<u64> {
+        self.question.shown()
     }
 
     pub fn tick(&mut self) {
@@ -289,8 +306,11 @@ impl App {
             self.agent.narrate(&event.kind);
         }
         self.state.apply(seq, &event);
-        if event.kind.changes().contains(&crate::session::Part::Tasks) {
+        if event.kind.changes().contains(&Part::Tasks) {
             self.workers.on_claims(&self.state);
+        }
+        if event.kind.changes().contains(&Part::Questions) {
+            self.on_question(&event.kind);
         }
         // A build renews its lease every half minute: not news for the logs view.
         if matches!(event.kind, EventKind::LeaseRenewed { .. }) {
@@ -299,6 +319,35 @@ impl App {
         self.logs.push(seq, event);
         self.tasks.clamp(&self.state);
         self.notes.clamp(&self.state);
+    }
+
+    /// A question asked or answered: the window follows, and the input box says what happened.
+    fn on_question(&mut self, kind: &EventKind) {
+        self.question.sync(&self.state);
+        match kind {
+            EventKind::QuestionAsked { question, .. } if self.question.waiting().is_some() => {
+                self.question.asked();
+                let id = question_id(*question);
+                let hint = if self.focus == Focus::Input {
+                    let leave = keys::name_of(Scope::Input, Action::Cancel);
+                    format!(
+                        "the agent asks a question ({id}): {leave} leaves the message box to answer it"
+                    )
+                } else {
+                    let aside = keys::name_of(Scope::Question, Action::PutAside);
+                    let open = keys::name_of(Scope::Main, Action::OpenQuestion);
+                    format!(
+                        "the agent asks a question ({id}): {aside} puts it aside, {open} opens it again"
+                    )
+                };
+                self.set_status_message(hint, true);
+            }
+            EventKind::QuestionAnswered { question, who, .. } => self.set_status_message(
+                format!("{} answered{}", question_id(*question), by_who(who)),
+                false,
+            ),
+            _ => {}
+        }
     }
 
     fn start_input(&mut self, purpose: InputPurpose, initial: &str) {
@@ -330,6 +379,9 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) if self.approval.waiting() => {
                 let answer = self.approval.on_click(&l.approval, at)?;
                 return self.answer(answer);
+            }
+            MouseEventKind::Down(MouseButton::Left) if self.question.shown().is_some() => {
+                return self.question.on_click(&l.question, at, &self.state);
             }
             MouseEventKind::Down(MouseButton::Left) => {
                 if let Some(i) = l.buttons.iter().position(|b| b.contains(at)) {
@@ -366,6 +418,7 @@ impl App {
             layout.agent.height = layout.agent.height.saturating_sub(1);
         }
         layout.approval = self.approval.lay_out(area);
+        layout.question = self.question.lay_out(area, &self.state);
         self.tasks.lay_out(&self.state, layout.tasks);
         self.notes.lay_out(&self.state, layout.notes);
         if self.view == View::Dashboard {
@@ -377,7 +430,11 @@ impl App {
     /// The second step: draws everything where the last [`App::lay_out`] put it.
     pub fn render(&self, frame: &mut Frame) {
         let l = &self.layout;
-        self.info.draw(frame, l.status, &self.state);
+        let aside = self
+            .question
+            .waiting()
+            .filter(|_| self.question.shown().is_none());
+        self.info.draw(frame, l.status, &self.state, aside);
         match self.view {
             View::Dashboard => {
                 if l.strip.height > 0 {
@@ -412,6 +469,7 @@ impl App {
                 }
             }
         }
+        self.question.draw(frame, &self.state);
         self.approval.draw(frame);
     }
 }
@@ -420,4 +478,4 @@ mod dispatch;
 mod workers;
 
 #[cfg(test)]
-mod tests;
+pub(in crate::tui) mod tests;

@@ -9,7 +9,8 @@ use crate::frontend::Answer;
 
 /// Where a binding applies. Keys of [`Scope::Anywhere`] come first, whatever has the keys;
 /// otherwise the one scope that has them now: a waiting permission request (unless typing), the
-/// input box while typing, an open window, or the dashboard and its views.
+/// input box while typing, the agent's question (unless put aside), an open window, or the
+/// dashboard and its views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scope {
     Anywhere,
@@ -17,6 +18,11 @@ pub(super) enum Scope {
     Approval,
     /// Typing in the input box.
     Input,
+    /// The question window is open, its cursor on a choice.
+    Question,
+    /// The question window is open, its cursor on the answer in words (what is not a binding is
+    /// typed there).
+    QuestionText,
     /// The keys window is open.
     Help,
     /// A task's details are open.
@@ -70,6 +76,19 @@ pub enum Action {
     NextNoteType,
     /// A permission request's answer.
     Answer(Answer),
+    // In the question window (↑/↓ move with `Up`/`Down`).
+    /// Pick choice N (1-9) of the question shown.
+    PickNumber(u8),
+    /// Pick the choice under the cursor.
+    Pick,
+    NextItem,
+    PreviousItem,
+    /// Send the answer.
+    SendAnswer,
+    /// Put the window aside (the question still waits).
+    PutAside,
+    /// Open the window of the waiting question again.
+    OpenQuestion,
 }
 
 /// A key as the table names it.
@@ -263,6 +282,45 @@ pub(super) const TABLE: &[Entry] = &[
         ],
     },
     Entry {
+        keys: "Q",
+        help: "when the agent's question waits: open its window again (after Esc put it aside)",
+        bindings: &[b(ch('Q'), S::Main, A::OpenQuestion)],
+    },
+    Entry {
+        keys: "↑/↓ 1-9",
+        help: "in a question: move, pick a choice (number or space; several if asked), type words",
+        bindings: &[
+            b(K(KeyCode::Up), S::Question, A::Up),
+            b(K(KeyCode::Down), S::Question, A::Down),
+            b(K(KeyCode::Up), S::QuestionText, A::Up),
+            b(K(KeyCode::Down), S::QuestionText, A::Down),
+            b(ch('1'), S::Question, A::PickNumber(1)),
+            b(ch('2'), S::Question, A::PickNumber(2)),
+            b(ch('3'), S::Question, A::PickNumber(3)),
+            b(ch('4'), S::Question, A::PickNumber(4)),
+            b(ch('5'), S::Question, A::PickNumber(5)),
+            b(ch('6'), S::Question, A::PickNumber(6)),
+            b(ch('7'), S::Question, A::PickNumber(7)),
+            b(ch('8'), S::Question, A::PickNumber(8)),
+            b(ch('9'), S::Question, A::PickNumber(9)),
+            b(ch(' '), S::Question, A::Pick),
+        ],
+    },
+    Entry {
+        keys: "Enter Tab",
+        help: "in a question: Enter sends; Tab the next question, Shift+Tab back; Esc puts it aside",
+        bindings: &[
+            b(K(KeyCode::Enter), S::Question, A::SendAnswer),
+            b(K(KeyCode::Enter), S::QuestionText, A::SendAnswer),
+            b(K(KeyCode::Tab), S::Question, A::NextItem),
+            b(K(KeyCode::Tab), S::QuestionText, A::NextItem),
+            b(K(KeyCode::BackTab), S::Question, A::PreviousItem),
+            b(K(KeyCode::BackTab), S::QuestionText, A::PreviousItem),
+            b(K(KeyCode::Esc), S::Question, A::PutAside),
+            b(K(KeyCode::Esc), S::QuestionText, A::PutAside),
+        ],
+    },
+    Entry {
         keys: "Esc",
         help: "back to the dashboard; closes a task or note (Enter and q too)",
         bindings: &[
@@ -310,6 +368,11 @@ pub(super) fn action(scope: Scope, key: &KeyEvent) -> Option<Action> {
 /// Every binding of the table.
 pub(super) fn bindings() -> impl Iterator<Item = &'static Binding> {
     TABLE.iter().flat_map(|e| e.bindings.iter())
+}
+
+/// The name of the key that does `action` in `scope` (empty when none does).
+pub(super) fn name_of(scope: Scope, action: Action) -> String {
+    key_for(scope, action).map_or(String::new(), Key::name)
 }
 
 /// The key that does `action` in `scope` (how a window names its buttons).

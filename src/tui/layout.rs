@@ -26,6 +26,8 @@ pub struct Layout {
     pub buttons: [Rect; 3],
     /// The buttons of a waiting permission request: allow once, allow always, deny.
     pub approval: [Rect; 3],
+    /// The parts of the question window (tabs, choices, words, buttons).
+    pub question: super::overlays::question::Hits,
 }
 
 /// Whether a screen of `area` is small: the sidebar is then hidden unless asked for.
@@ -78,6 +80,7 @@ impl Layout {
             footer,
             buttons: footer::buttons(footer),
             approval: [Rect::default(); 3],
+            question: Default::default(),
         }
     }
 

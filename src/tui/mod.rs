@@ -147,7 +147,7 @@ pub async fn run(
             },
             notice = extra.recv() => match notice {
                 Some(AppNotice::Git(branch)) => { app.set_git(branch); dirty = true; }
-                Some(AppNotice::Message(text, warn)) => { app.set_status_message(text, warn); dirty = true; }
+                Some(AppNotice::Refused(text)) => { app.refused(text); dirty = true; }
                 None => {}
             },
             _ = tick.tick(), if app.working() => { app.tick(); dirty = true; }
@@ -162,5 +162,6 @@ pub async fn run(
 #[derive(Debug, Clone)]
 pub enum AppNotice {
     Git(Option<(String, bool)>),
-    Message(String, bool),
+    /// What the person asked was refused, and why.
+    Refused(String),
 }

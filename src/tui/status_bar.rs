@@ -53,7 +53,14 @@ impl BuildInfo {
         self.clock.unwrap_or_else(|| self.started.elapsed())
     }
 
-    pub(super) fn draw(&self, frame: &mut Frame, area: Rect, state: &SessionState) {
+    /// `question`: the agent's question that waits while its window is put aside.
+    pub(super) fn draw(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        state: &SessionState,
+        question: Option<u64>,
+    ) {
         let secs = self.elapsed().as_secs();
         let sep = Span::styled(" │ ", Style::default().fg(Color::DarkGray));
         let mut spans = vec![
@@ -103,6 +110,23 @@ impl BuildInfo {
                 Style::default().fg(Color::DarkGray),
             ),
         ];
+        // A question put aside, early in the line so that a narrow terminal still shows it.
+        if let Some(q) = question {
+            spans.push(sep.clone());
+            spans.push(Span::styled(
+                format!(
+                    "{} waits ({} answers)",
+                    crate::session::question_id(q),
+                    super::keys::name_of(
+                        super::keys::Scope::Main,
+                        super::keys::Action::OpenQuestion
+                    )
+                ),
+                Style::default()
+                    .fg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD),
+            ));
+        }
         // Tokens and cost of the session's iterations, as the agent reported them.
         let usage = state.usage();
         if !usage.is_empty() {

@@ -108,6 +108,19 @@ pub fn status_json(mut cmd: std::process::Command, session: &str) -> serde_json:
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `iteratr ARGS` run in `dir` by another process, as the person ana@laptop (`USER`,
+/// `ITERATR_HOST`), on the data dir there.
+pub fn as_ana(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .current_dir(dir)
+        .args(args)
+        .env_remove("ITERATR_DATA_DIR")
+        .env("USER", "ana")
+        .env("ITERATR_HOST", "laptop")
+        .output()
+        .unwrap()
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_iteratr")
 }

@@ -398,3 +398,55 @@ pub fn catch_up_script() -> Script {
     ]);
     Script::turns([turn.clone(), turn.clone(), turn])
 }
+
+/// The agent asks a person one question (`ask-questions`), with these choices.
+pub fn ask(header: &str, question: &str, choices: &[&str]) -> Action {
+    let options: Vec<Value> = choices.iter().map(|c| json!({"label": c})).collect();
+    let question = json!({"header": header, "question": question, "options": options});
+    tool("ask-questions", json!({"questions": [question]}))
+}
+
+/// The question the question tests ask: which database, Postgres or SQLite.
+pub fn ask_database() -> Action {
+    ask(
+        "Database",
+        "Which database should the todo list use?",
+        &["Postgres", "SQLite"],
+    )
+}
+
+/// A turn that completes the three tasks of [`SPEC`] and the session.
+pub fn complete_all() -> Turn {
+    Turn::of([
+        status_of("TAS-1", "completed"),
+        status_of("TAS-2", "completed"),
+        status_of("TAS-3", "completed"),
+        tool("session-complete", json!({"summary": "done"})),
+    ])
+}
+
+impl Project {
+    /// The results of the agent's `ask-questions` calls, in order.
+    pub fn questions_asked(&self) -> Vec<log::Tool> {
+        self.agent_events::<log::Tool>()
+            .into_iter()
+            .filter(|t| t.name == "ask-questions")
+            .collect()
+    }
+
+    /// Waits until the session has question `id`, and returns its `status --json` entry.
+    pub fn wait_for_question(&self, id: u64) -> Value {
+        self.wait_for_agent("tool_call");
+        let question = || {
+            self.status()["questions"]
+                .as_array()
+                .and_then(|qs| qs.iter().find(|q| q["id"] == id).cloned())
+        };
+        super::wait_until(
+            super::PATIENCE,
+            || format!("Q-{id} was never asked"),
+            || question().is_some(),
+        );
+        question().unwrap()
+    }
+}

@@ -24,14 +24,7 @@ fn waiting_script(go: &std::path::Path) -> Script {
 }
 
 fn control(p: &Project, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(p.path())
-        .args(args)
-        .env_remove("ITERATR_DATA_DIR")
-        .env("USER", "ana")
-        .env("ITERATR_HOST", "laptop")
-        .output()
-        .unwrap()
+    crate::common::as_ana(p.path(), args)
 }
 
 /// A build of `waiting_script` with `args`, once its agent waits for `go`; and `go`.

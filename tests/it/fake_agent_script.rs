@@ -45,6 +45,13 @@ fn actions() -> Vec<(Action, Value)> {
         (Action::fail("no"), json!({"fail": "no"})),
         (Action::work(100), json!({"work": {"sleep_ms": 100}})),
         (
+            Action::parallel([
+                Action::tool("a", json!({})),
+                Action::tool("b", json!({"x": 1})),
+            ]),
+            json!({"parallel": [{"tool": "a", "args": {}}, {"tool": "b", "args": {"x": 1}}]}),
+        ),
+        (
             Action::usage(600, 0),
             json!({"usage": {"input": 600, "output": 0}}),
         ),
@@ -155,6 +162,14 @@ fn what_the_agent_refuses_is_refused_saying_why() {
         (json!({"wait_file": 1}), "wait_file needs a path"),
         (json!({"exit": "7"}), "exit needs a number"),
         (json!({"fail": {}}), "fail needs a message"),
+        (
+            json!({"parallel": {}}),
+            "parallel needs a list of tool actions",
+        ),
+        (
+            json!({"parallel": [{"say": "x"}]}),
+            "parallel takes tool actions only",
+        ),
         (json!({"dance": true}), "unknown action"),
     ] {
         let error = Action::from_value(&json).unwrap_err();

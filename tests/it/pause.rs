@@ -1,7 +1,6 @@
 //! Pause and resume from another terminal: `iteratr pause` while an iteration runs lets it end,
 //! then the loop waits (the agent gets no new prompt) until `iteratr resume`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::fake_agent::log;
@@ -10,14 +9,7 @@ use crate::common::fake_agent::script::{Action, Script, Turn};
 use crate::common::project::*;
 
 fn iteratr(p: &Project, args: &[&str]) -> String {
-    let out = Command::new(crate::common::bin())
-        .current_dir(p.path())
-        .args(args)
-        .env_remove("ITERATR_DATA_DIR")
-        .env("USER", "ana")
-        .env("ITERATR_HOST", "laptop")
-        .output()
-        .unwrap();
+    let out = crate::common::as_ana(p.path(), args);
     assert!(
         out.status.success(),
         "{args:?}: {}",

@@ -106,6 +106,16 @@ fn the_tui_in_a_real_terminal() {
     assert_no_iteratr_in(&tmux);
 }
 
+/// A project whose spec has one task (`First task`), with `script` for the fake agent.
+fn one_task_project(script: &Script) -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    std::fs::create_dir(dir.join("specs")).unwrap();
+    std::fs::write(dir.join("specs/demo.md"), "# Demo\n- [ ] First task\n").unwrap();
+    std::fs::write(dir.join("script.json"), script.to_json()).unwrap();
+    project
+}
+
 /// The planning turn's summary.
 fn planned() -> Action {
     Action::tool("iteration-summary", json!({"summary": "planned"}))
@@ -126,7 +136,8 @@ fn assert_no_iteratr_in(tmux: &Tmux) {
     }
 }
 
-/// Starts `iteratr build ARGS` in a tmux session in `dir` with the fake agent and its script.
+/// Starts `iteratr build ARGS` in a tmux session in `dir` with the fake agent and its script, as
+/// ana@laptop.
 fn start_build(dir: &Path, name: &str, args: &str) -> Tmux {
     let command = format!(
         "{} build {args}; echo EXITED $?; sleep 600",
@@ -142,16 +153,88 @@ fn start_build(dir: &Path, name: &str, args: &str) -> Tmux {
             dir.join("script.json").display()
         ),
         format!("ITERATR_FAKE_AGENT_LOG={}", dir.join("agent.log").display()),
+        "USER=ana".into(),
+        "ITERATR_HOST=laptop".into(),
     ];
     Tmux::start(name, dir, &env, &command)
 }
 
 #[test]
-fn with_approve_ask_the_person_at_the_terminal_answers() {
-    let project = tempfile::tempdir().unwrap();
+fn the_agent_s_question_is_answered_in_its_window() {
+    let script = Script::turns([
+        Turn::of([Action::say("Planning.\n"), planned()]),
+        Turn::of([
+            Action::say("One thing to ask first.\n"),
+            crate::common::project::ask_database(),
+            Action::tool("task-status", json!({"id": "TAS-1", "status": "completed"})),
+            Action::tool("session-complete", json!({"summary": "done"})),
+        ]),
+    ]);
+    let project = one_task_project(&script);
     let dir = project.path();
-    std::fs::create_dir(dir.join("specs")).unwrap();
-    std::fs::write(dir.join("specs/demo.md"), "# Demo\n- [ ] First task\n").unwrap();
+    // The full-screen interface: the question waits (5 minutes) for the person here.
+    let tmux = start_build(dir, "question", "");
+    let screen = tmux.wait_for("The agent asks · Q-1", PATIENCE);
+    for shown in [
+        "Database",
+        "Which database should the todo list use?",
+        "› 1 ( ) Postgres",
+        "  2 ( ) SQLite",
+        "Your words: type to answer in your own words",
+        "Enter Send",
+        "Esc Later",
+    ] {
+        assert!(screen.contains(shown), "{shown:?}:\n{screen}");
+    }
+    let agent_log = || read_log(&dir.join("agent.log"));
+    let asked = || -> Vec<log::Tool> {
+        log::of::<log::Tool>(&agent_log())
+            .into_iter()
+            .filter(|t| t.name == "ask-questions")
+            .collect()
+    };
+    assert!(asked().is_empty(), "the agent waits: {:?}", asked());
+
+    // Esc puts it aside, the status bar says it waits; Q opens it again.
+    tmux.keys(&["Escape"]);
+    let screen = tmux.wait_for("Q-1 waits (Q answers)", PATIENCE);
+    assert!(!screen.contains("The agent asks"), "{screen}");
+    tmux.keys(&["Q"]);
+    tmux.wait_for("The agent asks · Q-1", PATIENCE);
+    // A choice by its number, then the person's words; Enter sends.
+    tmux.keys(&["2"]);
+    tmux.wait_for("› 2 (•) SQLite", PATIENCE);
+    tmux.keys(&["-l", "keep it to one file"]);
+    tmux.wait_for("› Your words: keep it to one file", PATIENCE);
+    tmux.keys(&["Enter"]);
+
+    // The agent's tool call returns the answer, and the log has who gave it.
+    crate::common::wait_until(
+        PATIENCE,
+        || format!("the answer never reached the agent:\n{}", tmux.screen()),
+        || !asked().is_empty(),
+    );
+    assert_eq!(
+        asked()[0].text,
+        "Q-1 answered by ana@laptop:\n- Database: SQLite — keep it to one file"
+    );
+    let screen = tmux.wait_for("session complete after", PATIENCE);
+    assert!(!screen.contains("The agent asks"), "{screen}");
+    let mut status = Command::new(crate::common::bin());
+    status.current_dir(dir);
+    let s = crate::common::status_json(status, "demo");
+    let given = &s["questions"][0]["answer"];
+    assert_eq!(given["who"], "ana@laptop", "{s}");
+    assert_eq!(
+        given["answers"],
+        json!([{"chosen": ["SQLite"], "text": "keep it to one file"}])
+    );
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("EXITED 0", PATIENCE);
+}
+
+#[test]
+fn with_approve_ask_the_person_at_the_terminal_answers() {
     let script = Script::turns([
         Turn::of([Action::say("Planning.\n"), planned()]),
         Turn::of([
@@ -161,7 +244,8 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
             Action::tool("session-complete", json!({"summary": "done"})),
         ]),
     ]);
-    std::fs::write(dir.join("script.json"), script.to_json()).unwrap();
+    let project = one_task_project(&script);
+    let dir = project.path();
     let tmux = start_build(dir, "ask", "--approve ask");
 
     // The first request waits on screen with what the agent wants to do and the choices.
@@ -221,10 +305,6 @@ fn with_approve_ask_the_person_at_the_terminal_answers() {
 
 #[test]
 fn the_agent_s_markdown_is_rendered_in_a_real_terminal() {
-    let project = tempfile::tempdir().unwrap();
-    let dir = project.path();
-    std::fs::create_dir(dir.join("specs")).unwrap();
-    std::fs::write(dir.join("specs/demo.md"), "# Demo\n- [ ] First task\n").unwrap();
     let doc = "## Findings\n\n| file | lines |\n|---|---:|\n| lexer.rs | 120 |\n| parser.rs | 2048 |\n\n\
                1. Read the spec\n2. Write the lexer\n3. Run the tests\n\n\
                See [the ratatui docs](https://docs.rs/ratatui) for more.\n\n\
@@ -233,7 +313,8 @@ fn the_agent_s_markdown_is_rendered_in_a_real_terminal() {
         // The turn waits until the test has read the screen.
         Turn::of([Action::say(doc), Action::wait_file("seen")]),
     ]);
-    std::fs::write(dir.join("script.json"), script.to_json()).unwrap();
+    let project = one_task_project(&script);
+    let dir = project.path();
     let tmux = start_build(dir, "markdown", "");
 
     let screen = tmux.wait_for("Done.", PATIENCE);

@@ -169,3 +169,57 @@ fn watch_follows_a_jetstream_session_written_by_another_process() {
         "the watcher read JetStream, not a local SQLite store"
     );
 }
+
+#[test]
+fn watch_answers_the_question_of_a_headless_build() {
+    use crate::common::fake_agent::script::{Script, Turn};
+    use crate::common::project::{self, Project};
+
+    let p = Project::new(Script::turns([
+        Turn::of([project::ask_database(), project::summary("planned")]),
+        project::complete_all(),
+    ]));
+    let build = p
+        .command(&["--headless", "--question-wait", "1m"])
+        .spawn()
+        .unwrap();
+    p.wait_for_question(1);
+    let tmux = Tmux::start(
+        "watch-question",
+        p.path(),
+        &["USER=ana".into(), "ITERATR_HOST=laptop".into()],
+        &format!(
+            "{} watch --session demo; echo EXITED $?; sleep 600",
+            crate::common::bin()
+        ),
+    );
+    let screen = tmux.wait_for("The agent asks · Q-1", PATIENCE);
+    assert!(screen.contains("› 1 ( ) Postgres"), "{screen}");
+    assert!(p.questions_asked().is_empty(), "the agent waits");
+    // The cursor to the second choice, space picks it, then the person's words; Enter sends.
+    tmux.keys(&["Down"]);
+    tmux.wait_for("› 2 ( ) SQLite", PATIENCE);
+    tmux.keys(&["Space"]);
+    tmux.wait_for("› 2 (•) SQLite", PATIENCE);
+    tmux.keys(&["-l", "from the watcher"]);
+    tmux.wait_for("› Your words: from the watcher", PATIENCE);
+    tmux.keys(&["Enter"]);
+
+    // The build's agent gets it as its tool's result; the log says who answered.
+    let out = project::finish(build, std::time::Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", project::stdout(&out));
+    let asked = p.questions_asked();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(
+        asked[0].text,
+        "Q-1 answered by ana@laptop:\n- Database: SQLite — from the watcher"
+    );
+    assert_eq!(p.status()["questions"][0]["answer"]["who"], "ana@laptop");
+    let screen = tmux.wait_for(
+        "Q-1 answered by ana@laptop: SQLite — from the watcher",
+        PATIENCE,
+    );
+    assert!(!screen.contains("The agent asks"), "{screen}");
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("EXITED 0", PATIENCE);
+}

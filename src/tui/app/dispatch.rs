@@ -22,6 +22,13 @@ impl App {
         if self.focus == Focus::Input {
             return Scope::Input;
         }
+        if self.question.shown().is_some() {
+            return if self.question.typing(&self.state) {
+                Scope::QuestionText
+            } else {
+                Scope::Question
+            };
+        }
         match self.overlay {
             Overlay::Help => Scope::Help,
             Overlay::Task(_) => Scope::Task,
@@ -37,9 +44,11 @@ impl App {
         }
         let scope = self.key_scope();
         let Some(action) = keys::action(scope, &key) else {
-            // Typing: what is not a binding of the input box is text.
-            if scope == Scope::Input {
-                self.input.type_key(key);
+            // Typing: what is not a binding of the input box, or of the question window, is text.
+            match scope {
+                Scope::Input => self.input.type_key(key),
+                Scope::Question | Scope::QuestionText => self.question.type_key(key, &self.state),
+                _ => {}
             }
             return None;
         };
@@ -67,6 +76,9 @@ impl App {
             Action::Answer(answer) => return self.answer(answer),
             Action::Send | Action::Cancel | Action::NextNoteType => return self.input_key(action),
             _ => match scope {
+                Scope::Question | Scope::QuestionText => {
+                    return self.question.on_action(action, &self.state);
+                }
                 Scope::Help | Scope::Note => self.overlay = Overlay::None,
                 Scope::Task => {
                     if let Overlay::Task(id) = self.overlay {
@@ -83,6 +95,11 @@ impl App {
     fn main_key(&mut self, action: Action) -> Option<Op> {
         match action {
             Action::ShowHelp => self.overlay = Overlay::Help,
+            Action::OpenQuestion => {
+                if !self.question.reopen() {
+                    self.set_status_message("no question of the agent waits".into(), false);
+                }
+            }
             Action::NextWorker if self.workers.shown() => self.workers.cycle(&mut self.agent),
             Action::Message => self.start_input(InputPurpose::Message, ""),
             Action::AskStop if self.info.finished.is_none() => {

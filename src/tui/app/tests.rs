@@ -19,7 +19,8 @@ fn asked(id: u64) -> AgentUpdate {
     }
 }
 
-fn screen(app: &mut App) -> String {
+/// What a 110x36 terminal shows of the app.
+pub(crate) fn screen(app: &mut App) -> String {
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(110, 36)).unwrap();
     terminal.draw(|f| crate::tui::draw(f, app)).unwrap();
     let buf = terminal.backend().buffer().clone();
@@ -126,6 +127,13 @@ fn every_key_binding_is_reachable_and_told_in_the_help() {
                 app.on_build_event(crate::frontend::BuildEvent::Agent { update: asked(1) })
             }
             Scope::Input => app.focus = Focus::Input,
+            Scope::Question | Scope::QuestionText => {
+                let ask = crate::tui::overlays::question::tests::asked(1, &["Postgres"], false);
+                app.on_build_event(ask);
+                if scope == Scope::QuestionText {
+                    app.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+                }
+            }
             Scope::Help => app.overlay = Overlay::Help,
             Scope::Task => app.overlay = Overlay::Task(1),
             Scope::Note => app.overlay = Overlay::Note(1),
@@ -154,9 +162,16 @@ fn every_key_binding_is_reachable_and_told_in_the_help() {
             "the help shows {line:?}:\n{}",
             shown.join("\n")
         );
-        let words: Vec<&str> = line
+        let mut words: Vec<String> = line
             .split(|c: char| c.is_whitespace() || "/,;:()".contains(c))
+            .map(str::to_string)
             .collect();
+        // A range of keys ("1-9") names each of them.
+        for range in words.clone() {
+            if let [from, '-', to] = range.chars().collect::<Vec<_>>()[..] {
+                words.extend((from..=to).map(String::from));
+            }
+        }
         for binding in entry.bindings {
             let app = in_scope(binding.scope);
             let scope = match binding.scope {
@@ -173,7 +188,7 @@ fn every_key_binding_is_reachable_and_told_in_the_help() {
             );
             let name = binding.key.name();
             assert!(
-                words.contains(&name.as_str()),
+                words.contains(&name),
                 "{binding:?}: the help line {line:?} names {name}"
             );
             if binding.key != Key::Any {

@@ -39,7 +39,7 @@ const BUTTONS: [(&str, Answer); 3] = [
 
 /// The key that gives `answer`, as the buttons name it.
 fn key_of(answer: Answer) -> String {
-    keys::key_for(Scope::Approval, Action::Answer(answer)).map_or(String::new(), |k| k.name())
+    keys::name_of(Scope::Approval, Action::Answer(answer))
 }
 
 /// What an agent update did to the waiting requests.

@@ -41,9 +41,9 @@ impl Orchestrator {
         Ok(done.state)
     }
 
-    /// A question of this loop's agent that still waits in the log was asked in a build that
-    /// stopped without its answer (killed, crashed: its call went with it): it is left open, so
-    /// the agent may ask again and a later answer reaches its next prompt.
+    /// A question of this loop's agent that still waits in the log was asked in a turn that ended,
+    /// or in a build that stopped (killed, crashed), without its answer: its call went with it.
+    /// It is left open, so the agent may ask again and a later answer reaches its next prompt.
     pub(super) async fn leave_abandoned_questions_open(&self) -> anyhow::Result<()> {
         let state = self.session.refresh().await?;
         let mine = self.opts.role.worker().map(|w| w.name.as_str());

@@ -113,6 +113,9 @@ impl Orchestrator {
         if let Some(scope) = self.mcp_scope.take() {
             scope.close().await;
         }
+        // A question its agent asked in this turn and still waits for has nobody waiting on it
+        // now (the call ended with the turn, however it ended): it stays open for a later answer.
+        self.leave_abandoned_questions_open().await?;
         if self.http.as_ref().is_some_and(|h| h.out_of_fds()) {
             bail!(
                 "the agent could not reach iteratr's MCP server in iteration {number}: {}",

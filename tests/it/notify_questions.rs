@@ -2,15 +2,13 @@
 //! once, with the command that answers it, and the answer given with that command is the tool's
 //! result.
 
-use std::process::Command;
-
 use serde_json::json;
 
 use crate::common::fake_agent::log;
 use crate::common::fake_agent::script::{Script, Turn};
 use crate::common::project::*;
 use crate::common::webhook::{Answer, Receiver};
-use crate::common::{PATIENCE, bin};
+use crate::common::{PATIENCE, as_ana};
 
 #[test]
 fn a_question_is_told_once_and_the_answer_it_suggests_reaches_the_agent() {
@@ -50,9 +48,9 @@ fn a_question_is_told_once_and_the_answer_it_suggests_reaches_the_agent() {
         "iteratr answer --session demo Q-1 \"YOUR ANSWER\""
     );
     // The command it suggests answers it, from another process.
-    let out = Command::new(bin())
-        .current_dir(p.path())
-        .args([
+    let out = as_ana(
+        p.path(),
+        &[
             "answer",
             "--session",
             "demo",
@@ -60,12 +58,8 @@ fn a_question_is_told_once_and_the_answer_it_suggests_reaches_the_agent() {
             "--choice",
             "2",
             "for now",
-        ])
-        .env_remove("ITERATR_DATA_DIR")
-        .env("USER", "ana")
-        .env("ITERATR_HOST", "laptop")
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     let out = finish(build, PATIENCE);
     assert_eq!(out.status.code(), Some(3), "{}", stdout_and_stderr(&out));

@@ -12,7 +12,7 @@ use crate::common::fake_agent::log;
 use crate::common::procs::KillOnDrop;
 use crate::common::project::{Project, build_completes, finish, full_script, stdout_and_stderr};
 use crate::common::web::{Dashboard, Sse, TOKEN, read_banner, request};
-use crate::common::{PATIENCE, bin};
+use crate::common::{PATIENCE, as_ana, bin};
 
 /// `iteratr web ARGS` in the project, as ana@laptop.
 fn web_command(p: &Project, args: &[&str]) -> Command {
@@ -283,12 +283,7 @@ fn a_stream_resumed_after_a_server_restart_has_no_gap_and_no_duplicate() {
     drop(sse);
     drop(web);
     for text in ["one", "two", "three"] {
-        let out = Command::new(bin())
-            .current_dir(p.path())
-            .args(["message", "--session", "demo", text])
-            .env_remove("ITERATR_DATA_DIR")
-            .output()
-            .unwrap();
+        let out = as_ana(p.path(), &["message", "--session", "demo", text]);
         assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     }
     // The same address and token again; the browser resumes with its Last-Event-ID.

@@ -18,7 +18,7 @@ use crate::common::project::{
 };
 use crate::common::web::{Dashboard, TOKEN, read_banner};
 use crate::common::webdriver::{Browser, DESKTOP, PHONE};
-use crate::common::{PATIENCE, bin, wait_until};
+use crate::common::{PATIENCE, as_ana, bin, wait_until};
 
 /// A build of the project with `--web` on a free port (and a view-only token), where its
 /// dashboard is, and what it printed after the address (kept as it comes).
@@ -480,12 +480,7 @@ async fn the_page_resumes_after_a_server_restart_with_no_event_lost_or_doubled()
     .await
     .unwrap();
     for text in ["one", "two", "three"] {
-        let out = Command::new(bin())
-            .current_dir(p.path())
-            .args(["message", "--session", "demo", text])
-            .env_remove("ITERATR_DATA_DIR")
-            .output()
-            .unwrap();
+        let out = as_ana(p.path(), &["message", "--session", "demo", text]);
         assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     }
     let (_server, again) = web(d.port);

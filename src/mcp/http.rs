@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -202,6 +202,10 @@ async fn check_json_rpc(request: Request) -> Result<Request, Response> {
     Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
+/// What an MCP session of a question that waits needs beyond the wait: to record the answer and
+/// send it.
+const QUESTION_ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Binds `opts.addr` (loopback only) and serves the session tools at `/mcp`.
 pub async fn serve_http(tools: SessionTools, opts: HttpOptions) -> anyhow::Result<HttpServer> {
     if !opts.addr.ip().is_loopback() {
@@ -225,7 +229,12 @@ pub async fn serve_http(tools: SessionTools, opts: HttpOptions) -> anyhow::Resul
         .context("cannot read the bound address")?;
     let port = addr.port();
     let cancel = CancellationToken::new();
-    let sessions = Arc::new(LocalSessionManager::default());
+    // rmcp ends an MCP session that exchanged nothing for its keep-alive (5 minutes), even while
+    // one of its calls runs; the agent's question waits up to `question_wait` for an answer.
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive =
+        Some(SessionConfig::DEFAULT_KEEP_ALIVE.max(tools.question_wait + QUESTION_ANSWER_MARGIN));
+    let sessions = Arc::new(sessions);
     let scopes = Arc::new(Scopes::new(Arc::clone(&sessions)));
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts([

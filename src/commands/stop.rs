@@ -26,10 +26,7 @@ pub async fn stop(
         now,
         who: crate::process::who(),
     };
-    let done = handle
-        .execute(&cmd, Author::User)
-        .await
-        .map_err(|e| anyhow::anyhow!("session {name}: {e}"))?;
+    let done = as_person(&handle, &cmd).await?;
     let message = match (done.events.is_empty(), now) {
         (true, _) => format!("session {name}: its build was already asked to stop"),
         (false, false) => {
@@ -54,14 +51,22 @@ pub async fn message(
         text: text.into(),
         who: crate::process::who(),
     };
-    handle
-        .execute(&cmd, Author::User)
-        .await
-        .map_err(|e| anyhow::anyhow!("session {name}: {e}"))?;
+    as_person(&handle, &cmd).await?;
     println!(
         "session {name}: message recorded; the agent gets it when its turn ends (or in the next iteration)"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records `cmd` as the person at this terminal; a refusal names the session.
+async fn as_person(
+    handle: &crate::session_handle::SessionHandle,
+    cmd: &Command,
+) -> anyhow::Result<crate::session_handle::Executed> {
+    handle
+        .execute(cmd, Author::User)
+        .await
+        .map_err(|e| anyhow::anyhow!("session {}: {e}", handle.name()))
 }
 
 /// `P-3`, `p3` or `3`: the request's number.
@@ -91,10 +96,7 @@ pub async fn answer(
         decision,
         who: crate::process::who(),
     };
-    handle
-        .execute(&cmd, Author::User)
-        .await
-        .map_err(|e| anyhow::anyhow!("session {name}: {e}"))?;
+    as_person(&handle, &cmd).await?;
     println!(
         "session {name}: {} {}",
         permission_id(request),
@@ -186,10 +188,7 @@ pub async fn answer_question(
         answers: answers_of(q, text, choices)?,
         who: crate::process::who(),
     };
-    handle
-        .execute(&cmd, Author::User)
-        .await
-        .map_err(|e| anyhow::anyhow!("session {name}: {e}"))?;
+    as_person(&handle, &cmd).await?;
     println!("session {name}: {} answered", question_id(question));
     Ok(ExitCode::SUCCESS)
 }

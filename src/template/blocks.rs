@@ -56,7 +56,7 @@ pub fn state_blocks(
     if budget == 0 || items.saturating_mul(MIN_LINE) <= limit {
         let whole = StateBlocks {
             tasks: tasks_block(state),
-            notes: notes_block(state),
+            notes: prompt_notes(state.notes.values(), ""),
             history: history_block(state),
             cut: false,
         };
@@ -105,6 +105,29 @@ pub fn notes_block(state: &SessionState) -> String {
 
 fn note_line(n: &Note) -> String {
     format!("- {} {}\n", note_id(n.id), n.content.replace('\n', "\n  "))
+}
+
+/// A note in the prompt: with its type, as the prompt lists notes oldest first.
+fn typed_note_line(n: &Note) -> String {
+    format!(
+        "- {} ({}) {}\n",
+        note_id(n.id),
+        n.note_type,
+        n.content.replace('\n', "\n  ")
+    )
+}
+
+/// The notes of a prompt, oldest first, after `head`: a new note goes at the end, so
+/// consecutive prompts share everything before it (a provider's prefix cache reuses it).
+pub fn prompt_notes<'a>(notes: impl Iterator<Item = &'a Note>, head: &str) -> String {
+    let mut out = head.to_string();
+    for n in notes {
+        out.push_str(&typed_note_line(n));
+    }
+    match out.trim_end() {
+        "" => "(no notes yet)".to_string(),
+        text => text.to_string(),
+    }
 }
 
 pub fn history_block(state: &SessionState) -> String {
@@ -233,7 +256,7 @@ impl Cut {
     /// Takes notes in order while they fit.
     fn take_notes<'a>(&mut self, notes: impl Iterator<Item = &'a Note>, room: &mut Room) {
         for n in notes {
-            if !room.fits(note_line(n).len()) {
+            if !room.fits(typed_note_line(n).len()) {
                 break;
             }
             self.notes.insert(n.id);
@@ -276,29 +299,27 @@ impl Cut {
         if let Some(next) = state.next_task() {
             tasks.push_str(&format!("Next (task-next): {}\n", next.label()));
         }
-        let mut notes = String::new();
-        for (note_type, all) in state.notes_by_type() {
-            let shown: Vec<&&Note> = all.iter().filter(|n| self.notes.contains(&n.id)).collect();
-            if shown.len() == all.len() {
-                notes.push_str(&format!("{note_type}:\n"));
-            } else if shown.is_empty() {
-                notes.push_str(&format!(
-                    "{note_type} ({}): not listed here; note-list with type {} lists them\n",
-                    all.len(),
-                    note_type.as_str()
-                ));
-            } else {
-                notes.push_str(&format!(
-                    "{note_type} ({}, {} newest shown; note-list with type {} lists all):\n",
-                    all.len(),
-                    shown.len(),
-                    note_type.as_str()
-                ));
-            }
-            for n in shown {
-                notes.push_str(&note_line(n));
-            }
-        }
+        let left: Vec<String> = state
+            .notes_by_type()
+            .into_iter()
+            .filter_map(|(note_type, all)| {
+                let shown = all.iter().filter(|n| self.notes.contains(&n.id)).count();
+                (shown < all.len())
+                    .then(|| format!("{} of {} {note_type}", all.len() - shown, all.len()))
+            })
+            .collect();
+        let head = if left.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "(Older notes not shown: {}; note-list lists them, by type.)\n",
+                left.join(", ")
+            )
+        };
+        let notes = prompt_notes(
+            state.notes.values().filter(|n| self.notes.contains(&n.id)),
+            &head,
+        );
         let history = if self.history.is_empty() {
             "(this is the first iteration)".to_string()
         } else {
@@ -306,11 +327,7 @@ impl Cut {
         };
         StateBlocks {
             tasks: tasks.trim_end().to_string(),
-            notes: if notes.is_empty() {
-                "(no notes yet)".to_string()
-            } else {
-                notes.trim_end().to_string()
-            },
+            notes,
             history,
             cut: true,
         }

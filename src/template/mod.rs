@@ -13,8 +13,8 @@ use crate::session::SessionState;
 mod blocks;
 
 pub use blocks::{
-    DEFAULT_PROMPT_BUDGET, StateBlocks, estimate_tokens, history_block, notes_block, state_blocks,
-    tasks_block,
+    DEFAULT_PROMPT_BUDGET, StateBlocks, estimate_tokens, history_block, notes_block, prompt_notes,
+    state_blocks, tasks_block,
 };
 
 /// The template built into the binary; `iteratr gen-template` writes it out.

@@ -2,97 +2,12 @@
 //! iteration needs and names the tools for the rest; a small one's holds everything. The prompt
 //! puts what does not change (rules, workflow, spec) first, so consecutive prompts share it.
 
-use iteratr::session::{Author, Command, Ctx, NewTask, NoteType, SessionState, TaskStatus, decide};
+use iteratr::session::{Command, NoteType, SessionState, TaskStatus, note_id};
+
+use crate::common::sessions::{run, session, set};
 use iteratr::template::{
-    DEFAULT_PROMPT_BUDGET, Iteration, PromptTemplate, estimate_tokens, history_block, notes_block,
-    tasks_block,
+    DEFAULT_PROMPT_BUDGET, Iteration, PromptTemplate, estimate_tokens, history_block, tasks_block,
 };
-
-fn run(s: &mut SessionState, cmd: Command) {
-    let events = decide(
-        s,
-        &cmd,
-        Ctx {
-            now_ms: 1_764_000_000_000,
-            by: Author::Agent,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    for e in events {
-        let seq = s.last_seq + 1;
-        s.apply(seq, &e);
-    }
-}
-
-/// A session with `tasks` tasks (one in ten with a dependency on the one before), `notes` notes
-/// of every type, and `iterations` finished iterations with summaries.
-fn session(tasks: usize, notes: usize, iterations: u32) -> SessionState {
-    let mut s = SessionState::default();
-    let all: Vec<NewTask> = (1..=tasks)
-        .map(|i| {
-            let mut t = NewTask::new(format!(
-                "Task {i}: implement part {i} of the parser and its tests"
-            ));
-            if i % 10 == 0 {
-                t.depends_on = vec![format!("TAS-{}", i - 1)];
-            }
-            t
-        })
-        .collect();
-    for chunk in all.chunks(100) {
-        run(&mut s, Command::AddTasks(chunk.to_vec()));
-    }
-    for i in 1..=notes {
-        run(
-            &mut s,
-            Command::AddNote {
-                note_type: NoteType::ALL[i % 4],
-                content: format!(
-                    "Note {i}: something the next iteration should know about part {i}"
-                ),
-            },
-        );
-    }
-    for n in 0..iterations {
-        run(
-            &mut s,
-            Command::StartIteration {
-                number: n,
-                planning: n == 0,
-                worker: None,
-            },
-        );
-        run(
-            &mut s,
-            Command::SummarizeIteration {
-                summary: format!("Iteration {n} did its part"),
-                worker: None,
-            },
-        );
-        run(
-            &mut s,
-            Command::FinishIteration {
-                number: n,
-                outcome: "end_turn".into(),
-                detail: None,
-                commit: None,
-                usage: None,
-                auto_allowed: 0,
-            },
-        );
-    }
-    s
-}
-
-fn set(s: &mut SessionState, task: usize, status: TaskStatus) {
-    run(
-        s,
-        Command::SetStatus {
-            task: format!("TAS-{task}"),
-            status,
-        },
-    );
-}
 
 fn prompt(state: &SessionState, number: u32, messages: Vec<String>, spec: &str) -> String {
     PromptTemplate::builtin()
@@ -170,7 +85,9 @@ fn a_large_sessions_prompt_fits_the_budget_and_keeps_what_the_iteration_needs() 
         "{state}"
     );
     assert!(
-        state.contains("note-list with type learning lists all"),
+        state.contains("(Older notes not shown: ")
+            && state.contains(" learning, ")
+            && state.contains("note-list lists them, by type.)"),
         "{state}"
     );
     // Stuck notes and decisions before learnings and tips: the newest stuck note is there.
@@ -202,6 +119,19 @@ fn the_claimed_task_is_shown_whatever_the_budget() {
     assert!(p.contains("- TAS-977 [p"), "{p}");
 }
 
+/// Every note is in the prompt, with its id and type, oldest first.
+#[track_caller]
+fn assert_every_note(s: &SessionState, p: &str) {
+    let mut at = 0;
+    for n in s.notes.values() {
+        let line = format!("- {} ({}) {}\n", note_id(n.id), n.note_type, n.content);
+        let found = p[at..]
+            .find(&line)
+            .unwrap_or_else(|| panic!("missing {line:?} (in order) in:\n{p}"));
+        at += found + line.len();
+    }
+}
+
 #[test]
 fn a_small_sessions_prompt_holds_everything_as_before() {
     let mut s = session(10, 10, 3);
@@ -209,9 +139,10 @@ fn a_small_sessions_prompt_holds_everything_as_before() {
     set(&mut s, 2, TaskStatus::InProgress);
     let spec = "# Parser\n";
     let p = prompt(&s, 3, Vec::new(), spec);
-    for block in [tasks_block(&s), notes_block(&s), history_block(&s)] {
+    for block in [tasks_block(&s), history_block(&s)] {
         assert!(p.contains(&block), "missing:\n{block}\nin:\n{p}");
     }
+    assert_every_note(&s, &p);
     assert!(
         !p.contains("not listed here") && !p.contains("lists all"),
         "{p}"
@@ -219,10 +150,8 @@ fn a_small_sessions_prompt_holds_everything_as_before() {
     // 50 tasks and 30 notes still fit whole.
     let s = session(50, 30, 5);
     let p = prompt(&s, 5, Vec::new(), spec);
-    assert!(
-        p.contains(&tasks_block(&s)) && p.contains(&notes_block(&s)),
-        "{p}"
-    );
+    assert!(p.contains(&tasks_block(&s)), "{p}");
+    assert_every_note(&s, &p);
     // A budget of 0 is no budget: a large session whole.
     let s = session(300, 100, 2);
     let p = PromptTemplate::builtin()
@@ -237,7 +166,8 @@ fn a_small_sessions_prompt_holds_everything_as_before() {
             &s,
         )
         .unwrap();
-    assert!(p.contains(&tasks_block(&s)) && p.contains(&notes_block(&s)));
+    assert!(p.contains(&tasks_block(&s)));
+    assert_every_note(&s, &p);
 }
 
 #[test]

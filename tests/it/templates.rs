@@ -176,7 +176,7 @@ fn the_default_template_renders_as_pinned() {
         })
         .unwrap();
     assert_reads_well(&plain);
-    assert!(plain.ends_with("This is iteration 2 of session parser.\n"));
+    assert!(plain.ends_with("## Now: iteratr session parser, iteration 2\n"));
     let several = t
         .render(&PromptVars {
             extra: "## This iteration\nPlan.\n\n## Extra instructions\nKeep commits small.\n\n\
@@ -188,7 +188,7 @@ fn the_default_template_renders_as_pinned() {
     assert_reads_well(&several);
     for part in [
         "# iteratr session parser\n",
-        "## Iteration 2\nThis is iteration 2 of session parser.",
+        "\n\n## Now: iteratr session parser, iteration 2\n",
         "- #0 (end_turn): Planned the work\n- #1 (end_turn): Lexer done and tested",
         "remaining (2):\n- TAS-2 [p2] Write the parser (after TAS-1)\n- TAS-3 [p2] Document the grammar",
         "Next (task-next): TAS-2",

@@ -61,7 +61,7 @@ pub(crate) fn on_action(action: Action, task: &Task, read_only: bool) -> TaskKey
 }
 
 pub(crate) fn draw(frame: &mut Frame, t: &Task, read_only: bool) {
-    let area = centered(frame.area(), 76, 15);
+    let area = centered(frame.area(), 76, if t.usage.is_empty() { 14 } else { 15 });
     frame.render_widget(Clear, area);
     let deps = if t.depends_on.is_empty() {
         "none".to_string()

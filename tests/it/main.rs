@@ -36,6 +36,7 @@ mod questions;
 mod real_agent_hooks;
 mod real_agent_permissions;
 mod real_agent_questions;
+mod real_agent_tokens;
 mod real_agents;
 mod reliability_agent;
 mod reliability_agent_io;

@@ -43,6 +43,7 @@ mod reliability_kills_opencode;
 mod reliability_security;
 mod reliability_store;
 mod settings;
+mod spec_headless;
 mod store_nats;
 mod store_processes;
 mod store_sqlite;

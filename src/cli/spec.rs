@@ -51,8 +51,8 @@ pub struct SpecArgs {
     /// Refuse permission for tool calls whose title, name or kind matches (glob, repeatable)
     #[arg(long = "deny-tools", value_name = "PATTERN")]
     pub deny_tools: Vec<String>,
-    /// Permission requests no --deny-tools rule refuses: allow them (auto), or ask in the
-    /// wizard (ask; with --headless they are denied)
+    /// Permission requests no --deny-tools rule refuses: allow them (auto), or refuse them (ask:
+    /// nobody answers permission requests during an interview)
     #[arg(long, env = "ITERATR_APPROVE", value_enum, default_value_t = crate::acp::permissions::ApproveMode::Auto, value_name = "MODE")]
     pub approve: crate::acp::permissions::ApproveMode,
     /// How long the agent may take to answer `initialize`

@@ -157,9 +157,15 @@ pub async fn run(args: SpecArgs) -> anyhow::Result<ExitCode> {
     };
     let headless = args.headless || !super::stdout_is_terminal();
     let project_dir = std::env::current_dir().context("cannot read the current directory")?;
-    let (env, _events) =
+    let (env, events) =
         crate::orchestrator::agent_env(&agent, &project_dir, &policy, args.question_wait).await?;
-    let approvals = Arc::new(Approvals::new(policy, args.approve, !headless));
+    for event in events {
+        if let crate::frontend::BuildEvent::Warning { message } = event {
+            tracing::warn!("{message}");
+        }
+    }
+    // The wizard has no approval window: with --approve ask, what no rule decides is refused.
+    let approvals = Arc::new(Approvals::new(policy, args.approve, false));
     let opts = interview::InterviewOpts {
         agent,
         model: args.model.clone(),

@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
+use super::fake_agent::log;
 use super::fake_agent::script::{Action, Turn};
-use super::project::ask;
+use super::project::{Project, ask};
 
 pub const TODO_SPEC: &str = "# Todo CLI
 
@@ -55,4 +56,19 @@ pub fn interview(spec: &str) -> Turn {
         Action::tool("finish-spec", json!({ "spec": without_checklist() })),
         Action::tool("finish-spec", json!({ "spec": spec })),
     ])
+}
+
+/// The results of [`interview`]'s questions when ana@laptop picks SQLite and asks for colours.
+pub const ANSWERS: [&str; 2] = [
+    "Q-1 answered by ana@laptop:\n- Storage: SQLite",
+    "Q-2 answered by ana@laptop:\n- Extras: colours would be nice",
+];
+
+/// The results of the agent's `ask-questions` calls: the answers it got.
+pub fn answers_given(p: &Project) -> Vec<String> {
+    p.agent_events::<log::Tool>()
+        .into_iter()
+        .filter(|t| t.name == "ask-questions")
+        .map(|t| t.text)
+        .collect()
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::common::fake_agent::log;
 use crate::common::fake_agent::script::{Action, Script, Turn};
 use crate::common::project::{Project, finish, stderr, stdout};
-use crate::common::spec::{TODO_SPEC, interview};
+use crate::common::spec::{ANSWERS, TODO_SPEC, answers_given, interview};
 use crate::common::{PATIENCE, wait_until};
 
 const TITLE: &str = "Todo CLI";
@@ -41,6 +41,14 @@ fn answer(mut child: Child, input: &str) -> Output {
     stdin.write_all(input.as_bytes()).unwrap();
     drop(stdin);
     finish(child, Duration::from_secs(60))
+}
+
+/// Asserts the exit code (the output tells what happened otherwise); returns stdout.
+#[track_caller]
+fn exited(out: &Output, code: i32) -> String {
+    let text = stdout(out);
+    assert_eq!(out.status.code(), Some(code), "{text}\n{}", stderr(out));
+    text
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -72,8 +80,7 @@ fn answers_on_stdin_make_the_spec_the_build_then_imports() {
         &[TITLE, "-d", DESCRIPTION],
         "2\ncolours would be nice\n",
     );
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let text = exited(&out, 0);
 
     // Two rounds, asked on stdout, answered from stdin.
     assert!(
@@ -86,19 +93,7 @@ fn answers_on_stdin_make_the_spec_the_build_then_imports() {
         text.contains("question Q-2: Extras: Anything else it must do?\nyour answer:\n"),
         "{text}"
     );
-    let asked: Vec<String> = p
-        .agent_events::<log::Tool>()
-        .into_iter()
-        .filter(|t| t.name == "ask-questions")
-        .map(|t| t.text)
-        .collect();
-    assert_eq!(
-        asked,
-        [
-            "Q-1 answered by ana@laptop:\n- Storage: SQLite",
-            "Q-2 answered by ana@laptop:\n- Extras: colours would be nice"
-        ]
-    );
+    assert_eq!(answers_given(&p), ANSWERS);
     // The prompt told the agent what the spec is for.
     let prompts = p.agent_events::<log::Prompt>();
     assert!(
@@ -199,8 +194,7 @@ fn an_existing_spec_is_overwritten_only_when_the_person_agrees() {
     std::fs::write(&path, old).unwrap();
 
     let out = spec(&p, &[TITLE, "-d", DESCRIPTION], "n\n");
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    let text = exited(&out, 1);
     assert!(
         text.contains("specs/todo-cli.md exists already; overwrite it? [y/N]\nnot saved; specs/todo-cli.md is as it was\n"),
         "{text}"
@@ -209,13 +203,7 @@ fn an_existing_spec_is_overwritten_only_when_the_person_agrees() {
     assert_eq!(files(&p.path().join("specs")), ["demo.md", "todo-cli.md"]);
 
     let out = spec(&p, &[TITLE, "-d", DESCRIPTION], "y\n");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    exited(&out, 0);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), TODO_SPEC);
 }
 
@@ -236,8 +224,7 @@ fn refining_shows_the_changes_and_saves_them_only_when_confirmed() {
     std::fs::write(p.path().join("specs/README.md"), index).unwrap();
 
     let out = spec(&p, &["specs/todo-cli.md"], "yes, a short one\nn\n");
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    let text = exited(&out, 1);
     // The agent read the spec as it is, and was asked to refine it.
     let prompt = &p.agent_events::<log::Prompt>()[0].text;
     assert!(prompt.contains("Refine this spec"), "{prompt}");
@@ -254,13 +241,7 @@ fn refining_shows_the_changes_and_saves_them_only_when_confirmed() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
 
     let out = spec(&p, &["specs/todo-cli.md"], "yes, a short one\ny\n");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    exited(&out, 0);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), TODO_SPEC);
     // Its row in the index stays as the person wrote it.
     assert_eq!(

@@ -9,10 +9,9 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::common::PATIENCE;
-use crate::common::fake_agent::log;
 use crate::common::fake_agent::script::{Script, Turn};
 use crate::common::project::{Project, status_of, tool};
-use crate::common::spec::{TODO_SPEC, interview};
+use crate::common::spec::{ANSWERS, TODO_SPEC, answers_given, interview};
 use crate::common::tmux::Tmux;
 
 #[test]
@@ -33,21 +32,8 @@ fn the_wizard_interviews_reviews_saves_and_builds() {
     )
     .unwrap();
     std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let env = [
-        format!(
-            "ITERATR_AGENT={}",
-            crate::common::fake_agent::path().display()
-        ),
-        format!(
-            "ITERATR_FAKE_AGENT_SCRIPT={}",
-            dir.join("script.json").display()
-        ),
-        format!("ITERATR_FAKE_AGENT_LOG={}", dir.join("agent.log").display()),
-        format!("EDITOR={}", editor.display()),
-        "VISUAL=".into(),
-        "USER=ana".into(),
-        "ITERATR_HOST=laptop".into(),
-    ];
+    let mut env = crate::common::tmux::fake_agent_env(dir);
+    env.push(format!("EDITOR={}", editor.display()));
     let command = format!(
         "unset VISUAL; {} spec; echo EXITED $?; sleep 600",
         crate::common::bin()
@@ -80,19 +66,7 @@ fn the_wizard_interviews_reviews_saves_and_builds() {
     // The review: the spec as Markdown (the refused first attempt never showed).
     let screen = tmux.wait_for("The spec: Todo CLI", PATIENCE);
     assert!(screen.contains("Parse the command line"), "{screen}");
-    let asked: Vec<String> = p
-        .agent_events::<log::Tool>()
-        .into_iter()
-        .filter(|t| t.name == "ask-questions")
-        .map(|t| t.text)
-        .collect();
-    assert_eq!(
-        asked,
-        [
-            "Q-1 answered by ana@laptop:\n- Storage: SQLite",
-            "Q-2 answered by ana@laptop:\n- Extras: colours would be nice"
-        ]
-    );
+    assert_eq!(answers_given(&p), ANSWERS);
     // e: the person's editor changes it; the review shows the change.
     tmux.keys(&["e"]);
     tmux.wait_for("Sync between machines, or sharing.", PATIENCE);

@@ -3,7 +3,6 @@
 //! It runs as a task of its own; stopping it (Ctrl+C, going back, leaving) cancels the turn and
 //! ends the agent's process group before the task ends, so no agent outlives the interview.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,14 +103,7 @@ async fn drive(
 ) -> anyhow::Result<String> {
     let (specs_tx, mut specs) = mpsc::unbounded_channel();
     let tools = SessionTools::for_spec_interview(session, specs_tx, opts.question_wait);
-    let http = serve_http(
-        tools,
-        HttpOptions {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            token: None,
-        },
-    )
-    .await?;
+    let http = serve_http(tools, HttpOptions::loopback()).await?;
     let spec = AgentSpec {
         argv: opts.agent.clone(),
         cwd: opts.project_dir.clone(),

@@ -72,3 +72,13 @@ pub fn answers_given(p: &Project) -> Vec<String> {
         .map(|t| t.text)
         .collect()
 }
+
+/// The names of the files in `dir`, sorted.
+pub fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

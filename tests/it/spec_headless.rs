@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::common::fake_agent::log;
 use crate::common::fake_agent::script::{Action, Script, Turn};
 use crate::common::project::{Project, finish, stderr, stdout};
-use crate::common::spec::{ANSWERS, TODO_SPEC, answers_given, interview};
+use crate::common::spec::{ANSWERS, TODO_SPEC, answers_given, files, interview};
 use crate::common::{PATIENCE, wait_until};
 
 const TITLE: &str = "Todo CLI";
@@ -49,15 +49,6 @@ fn exited(out: &Output, code: i32) -> String {
     let text = stdout(out);
     assert_eq!(out.status.code(), Some(code), "{text}\n{}", stderr(out));
     text
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn finish_spec_results(p: &Project) -> Vec<log::Tool> {

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::common::PATIENCE;
 use crate::common::fake_agent::script::{Script, Turn};
 use crate::common::project::{Project, status_of, tool};
-use crate::common::spec::{ANSWERS, TODO_SPEC, answers_given, interview};
+use crate::common::spec::{ANSWERS, TODO_SPEC, answers_given, files, interview};
 use crate::common::tmux::Tmux;
 
 #[test]
@@ -118,4 +118,31 @@ fn the_wizard_interviews_reviews_saves_and_builds() {
     );
     tmux.keys(&["C-c"]);
     tmux.wait_for("EXITED 0", PATIENCE);
+}
+
+#[test]
+fn ctrl_c_in_the_interview_leaves_no_file_and_no_agent() {
+    let p = Project::new(Script::turns([interview(TODO_SPEC)]));
+    let dir = p.path();
+    let command = format!(
+        "{} spec 'Todo CLI' -d 'Keep todos'; echo EXITED $?; sleep 600",
+        crate::common::bin()
+    );
+    let tmux = Tmux::start(
+        "spec-ctrl-c",
+        dir,
+        &crate::common::tmux::fake_agent_env(dir),
+        &command,
+    );
+    // Given a title and a description, the wizard goes straight to the interview.
+    tmux.wait_for("Where should the todos live?", PATIENCE);
+    let agent = p.agent_log()[0].pid;
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("EXITED 0", PATIENCE);
+    crate::common::wait_until(
+        PATIENCE,
+        || format!("the agent {agent} outlived the wizard"),
+        || !std::path::Path::new(&format!("/proc/{agent}")).exists(),
+    );
+    assert_eq!(files(&dir.join("specs")), ["demo.md"]);
 }

@@ -193,8 +193,13 @@ fn an_existing_spec_is_overwritten_only_when_the_person_agrees() {
     assert_eq!(std::fs::read(&path).unwrap(), old);
     assert_eq!(files(&p.path().join("specs")), ["demo.md", "todo-cli.md"]);
 
-    let out = spec(&p, &[TITLE, "-d", DESCRIPTION], "y\n");
-    exited(&out, 0);
+    // Without a title and a description, both are read from stdin first.
+    let out = spec(&p, &[], "Todo CLI\nKeep todos in the terminal\ny\n");
+    let text = exited(&out, 0);
+    assert!(
+        text.starts_with("title:\ndescription:\nthe agent is interviewing you for Todo CLI\n"),
+        "{text}"
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), TODO_SPEC);
 }
 
@@ -214,7 +219,12 @@ fn refining_shows_the_changes_and_saves_them_only_when_confirmed() {
     let index = "# Our specs\n<!-- SPECS -->\n| Spec | File | Description | Date |\n|---|---|---|---|\n| Todo CLI | [todo-cli.md](todo-cli.md) | mine | 2026-01-01 |\n";
     std::fs::write(p.path().join("specs/README.md"), index).unwrap();
 
-    let out = spec(&p, &["specs/todo-cli.md"], "yes, a short one\nn\n");
+    // Answers are words for the agent, never run: a shell's syntax in them stays text.
+    let out = spec(
+        &p,
+        &["specs/todo-cli.md"],
+        "yes, $(touch pwned) `touch pwned2`; touch pwned3\nn\n",
+    );
     let text = exited(&out, 1);
     // The agent read the spec as it is, and was asked to refine it.
     let prompt = &p.agent_events::<log::Prompt>()[0].text;
@@ -230,6 +240,13 @@ fn refining_shows_the_changes_and_saves_them_only_when_confirmed() {
         "{text}"
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+    assert_eq!(
+        answers_given(&p),
+        ["Q-1 answered by ana@laptop:\n- Docs: yes, $(touch pwned) `touch pwned2`; touch pwned3"]
+    );
+    for f in ["pwned", "pwned2", "pwned3"] {
+        assert!(!p.path().join(f).exists(), "{f}");
+    }
 
     let out = spec(&p, &["specs/todo-cli.md"], "yes, a short one\ny\n");
     exited(&out, 0);

@@ -112,6 +112,15 @@ fn title_description_interview_review_and_back() {
     ));
     assert_eq!(w.step(), Step::Review);
     assert!(screen(&w).contains("Parse"));
+    // r starts the interview over, with the same title and description.
+    assert!(matches!(
+        w.on_key(key(KeyCode::Char('r'))),
+        Some(WizardOut::Interview { .. })
+    ));
+    assert_eq!(w.step(), Step::Interview);
+    w.on_in(WizardIn::Spec(
+        "# Todo CLI\n\n## Tasks\n- [ ] [high] Parse\n".into(),
+    ));
     let save = w.on_key(key(KeyCode::Char('s')));
     assert!(
         matches!(

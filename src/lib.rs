@@ -21,6 +21,7 @@ mod git;
 mod headless;
 mod hooks;
 pub mod logging;
+pub mod malloc;
 pub mod mcp;
 mod narrate;
 pub mod notify;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
+    iteratr::malloc::limit_arenas();
     if let Some((before, after)) = iteratr::fd_limit::raise() {
         tracing::debug!("raised the open-files limit from {before} to {after}");
     }

@@ -417,15 +417,12 @@ impl SessionState {
                 self.work_on_start(*iteration);
             }
             EventKind::IterationSummarized { iteration, summary } => {
-                let it = self
-                    .iterations
-                    .entry(*iteration)
-                    .or_insert_with(|| {
-                        Box::new(Iteration {
-                            number: *iteration,
-                            ..Iteration::default()
-                        })
-                    });
+                let it = self.iterations.entry(*iteration).or_insert_with(|| {
+                    Box::new(Iteration {
+                        number: *iteration,
+                        ..Iteration::default()
+                    })
+                });
                 it.summary = Some(summary.clone());
             }
             EventKind::IterationFinished {

@@ -167,6 +167,7 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
                 name: "fake".into(),
                 version: "1".into(),
                 http_mcp: true,
+                sandboxed: false,
             },
         ),
         (
@@ -374,6 +375,7 @@ fn completed_base() -> Vec<EventKind> {
             name: "fake".into(),
             version: "1".into(),
             http_mcp: true,
+            sandboxed: true,
         },
         EventKind::PermissionDecided {
             tool: "bash".into(),

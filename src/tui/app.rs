@@ -190,8 +190,16 @@ impl App {
     pub fn on_build_event(&mut self, event: BuildEvent) {
         match event {
             BuildEvent::Started { agent, .. } => self.info.agent = agent,
-            BuildEvent::AgentReady { name, version, .. } => {
+            BuildEvent::AgentReady {
+                name,
+                version,
+                sandboxed,
+                ..
+            } => {
                 self.info.agent = format!("{name} {version}").trim().to_string();
+                if sandboxed {
+                    self.info.agent.push_str(" (sandboxed)");
+                }
             }
             BuildEvent::Info { message } | BuildEvent::Phase { message, .. } => {
                 self.agent.info(message, false)

@@ -42,6 +42,7 @@ mod reliability_kills;
 mod reliability_kills_opencode;
 mod reliability_security;
 mod reliability_store;
+mod sandbox;
 mod settings;
 mod store_nats;
 mod store_processes;

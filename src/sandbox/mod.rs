@@ -101,27 +101,28 @@ impl Sandbox {
     }
 }
 
+/// What every sandbox starts with: its own process ids and session, gone with bubblewrap, the
+/// whole file system read-only, fresh `/dev` and `/proc`.
+const BASE: &[&str] = &[
+    "--die-with-parent",
+    "--new-session",
+    "--unshare-pid",
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+];
+
 /// bubblewrap's arguments for `mounts`, then the agent's command. Its processes get their own
 /// process ids and session (no keystrokes pushed into iteratr's terminal) and die with
 /// bubblewrap.
 fn bwrap_argv(bwrap: &Path, mounts: &[Mount], cwd: &Path, agent: &[String]) -> Vec<String> {
     let text = |p: &Path| p.to_string_lossy().into_owned();
-    let mut argv: Vec<String> = [
-        &text(bwrap),
-        "--die-with-parent",
-        "--new-session",
-        "--unshare-pid",
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut argv = vec![text(bwrap)];
+    argv.extend(BASE.iter().map(|s| s.to_string()));
     for mount in mounts {
         let p = text(mount.path());
         let args: Vec<&str> = match mount {
@@ -161,22 +162,8 @@ fn probe(bwrap: &Path) -> Result<(), Unavailable> {
         cause,
     };
     let mut child = std::process::Command::new(bwrap)
-        .args([
-            "--die-with-parent",
-            "--new-session",
-            "--unshare-pid",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--",
-            "true",
-        ])
+        .args(BASE)
+        .args(["--tmpfs", "/tmp", "--", "true"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -75,6 +75,16 @@ pub struct App {
     workers: super::workers::WorkerStrip,
 }
 
+/// The agent as the status bar names it, and whether it runs in iteratr's sandbox.
+fn agent_label(name: &str, version: &str, sandboxed: bool) -> String {
+    let label = format!("{name} {version}").trim().to_string();
+    if sandboxed {
+        format!("{label} (sandboxed)")
+    } else {
+        label
+    }
+}
+
 impl App {
     pub fn new(session: &str, read_only: bool) -> Self {
         App {
@@ -196,10 +206,7 @@ impl App {
                 sandboxed,
                 ..
             } => {
-                self.info.agent = format!("{name} {version}").trim().to_string();
-                if sandboxed {
-                    self.info.agent.push_str(" (sandboxed)");
-                }
+                self.info.agent = agent_label(&name, &version, sandboxed);
             }
             BuildEvent::Info { message } | BuildEvent::Phase { message, .. } => {
                 self.agent.info(message, false)
@@ -309,6 +316,12 @@ impl App {
             match &event.kind {
                 EventKind::IterationStarted { .. } => self.info.working = true,
                 EventKind::IterationFinished { .. } => self.info.working = false,
+                EventKind::AgentStarted {
+                    name,
+                    version,
+                    sandboxed,
+                    ..
+                } => self.info.agent = agent_label(name, version, *sandboxed),
                 _ => {}
             }
             self.agent.narrate(&event.kind);

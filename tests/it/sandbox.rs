@@ -43,6 +43,8 @@ const DATA_DIR: &str = "write into .iteratr/";
 const HOOK: &str = "plant a git hook";
 const AGENT_SOCK: &str = "see SSH_AUTH_SOCK";
 const PROVIDER_KEY: &str = "see OPENAI_API_KEY";
+const GIT_STATUS: &str = "run git status and git diff";
+const GIT_COMMIT: &str = "commit (move a ref)";
 
 /// The commands the agent runs, each with what it tries.
 fn probes(outside: &Path, home: &Path) -> Vec<(&'static str, Vec<String>)> {
@@ -61,6 +63,12 @@ fn probes(outside: &Path, home: &Path) -> Vec<(&'static str, Vec<String>)> {
         (HOOK, words(&["touch", ".git/hooks/pre-commit"])),
         (AGENT_SOCK, words(&["printenv", "SSH_AUTH_SOCK"])),
         (PROVIDER_KEY, words(&["printenv", "OPENAI_API_KEY"])),
+        (GIT_STATUS, words(&["git", "status", "--short"])),
+        (GIT_STATUS, words(&["git", "diff", "--stat", "HEAD"])),
+        (
+            GIT_COMMIT,
+            words(&["git", "commit", "--quiet", "--allow-empty", "-m", "agent"]),
+        ),
     ]
 }
 
@@ -113,7 +121,7 @@ fn the_sandbox_lets_the_agent_write_the_project_and_nothing_else() {
     let inside = run_of(&runs, INSIDE);
     assert!(inside.succeeded(), "{all}");
     assert!(p.path().join("inside.txt").exists());
-    for what in [OUTSIDE, DATA_DIR, HOOK] {
+    for what in [OUTSIDE, DATA_DIR, HOOK, GIT_COMMIT] {
         let run = run_of(&runs, what);
         assert!(!run.succeeded(), "{what} succeeded in the sandbox: {all}");
         assert!(
@@ -121,6 +129,14 @@ fn the_sandbox_lets_the_agent_write_the_project_and_nothing_else() {
             "{what}: {all}"
         );
     }
+    // git can look at the repository.
+    for (what, run) in runs.iter().filter(|(w, _)| *w == GIT_STATUS) {
+        assert!(run.succeeded(), "{what}: {all}");
+    }
+    assert!(
+        run_of(&runs, GIT_STATUS).stdout.contains("?? inside.txt"),
+        "{all}"
+    );
     assert!(!p.path().join(".iteratr/planted").exists());
     assert!(!p.path().join(".git/hooks/pre-commit").exists());
     // The home is an empty directory: the key is not there at all.
@@ -143,12 +159,7 @@ fn the_sandbox_lets_the_agent_write_the_project_and_nothing_else() {
     );
     let status = p.status();
     assert_eq!(status["agent_sandboxed"], true, "{status}");
-    let mut cmd = Command::new(crate::common::bin());
-    let human = cmd
-        .current_dir(p.path())
-        .args(["status", "--session", "demo"])
-        .output()
-        .unwrap();
+    let human = crate::common::as_ana(p.path(), &["status", "--session", "demo"]);
     assert!(
         stdout(&human).contains("Agent: fake-agent 1.0 (sandboxed: --sandbox)"),
         "{}",
@@ -204,17 +215,7 @@ fn without_bubblewrap_the_sandbox_is_refused_with_what_to_install() {
 
     // doctor says whether the sandbox works here.
     let agent = crate::common::fake_agent::path().display().to_string();
-    let doctor = |path: &str| {
-        let out = Command::new(crate::common::bin())
-            .current_dir(p.path())
-            .args(["doctor", "--agent", &agent])
-            .env("PATH", path)
-            .env_remove("ITERATR_DATA_DIR")
-            .env_remove("ITERATR_NATS_URL")
-            .output()
-            .unwrap();
-        stdout(&out)
-    };
+    let doctor = |path: &str| stdout(&crate::doctor::doctor(p.path(), &agent, &[("PATH", path)]));
     let t = doctor(&bin.path().display().to_string());
     assert!(
         t.contains("warn  sandbox   --sandbox needs bubblewrap (bwrap)"),
@@ -228,6 +229,7 @@ fn without_bubblewrap_the_sandbox_is_refused_with_what_to_install() {
 }
 
 /// `touch DIR/probe` for the worktree of each worker, and the main checkout.
+/// And `git status` in its own.
 fn worker_probes(p: &Path) -> Vec<Action> {
     let mut targets: Vec<PathBuf> = ["w1", "w2"]
         .iter()
@@ -237,6 +239,7 @@ fn worker_probes(p: &Path) -> Vec<Action> {
     targets
         .iter()
         .map(|t| Action::run(["touch".to_string(), t.join("probe").display().to_string()]))
+        .chain([Action::run(["git", "status", "--short"])])
         .collect()
 }
 
@@ -277,6 +280,12 @@ fn each_sandboxed_worker_writes_only_its_own_worktree() {
         &harness.path().join("agent.log"),
     ));
     let all = format!("{runs:#?}\n{text}");
+    let (git, runs): (Vec<&log::Run>, Vec<&log::Run>) =
+        runs.iter().partition(|r| r.argv[0] == "git");
+    assert!(
+        !git.is_empty() && git.iter().all(|r| r.succeeded()),
+        "{all}"
+    );
     let mut seen = std::collections::BTreeSet::new();
     for run in &runs {
         let target = Path::new(&run.argv[1]).parent().unwrap();
@@ -291,8 +300,11 @@ fn each_sandboxed_worker_writes_only_its_own_worktree() {
         );
     }
     assert_eq!(seen.len(), 2, "both workers ran their probes: {all}");
-    for run in runs.iter().filter(|r| !r.succeeded()) {
-        assert!(run.stderr.contains("Read-only file system"), "{all}");
+    for run in git.iter().chain(&runs) {
+        assert!(
+            run.succeeded() || run.stderr.contains("Read-only file system"),
+            "{all}"
+        );
     }
     assert!(!dir.join("probe").exists());
 }
@@ -339,4 +351,87 @@ fn the_real_opencode_completes_a_spec_in_the_sandbox_and_its_shell_cannot_write_
     let status: Value = p.status();
     assert_eq!(status["completed"], true, "{status}");
     assert_eq!(status["agent_sandboxed"], true, "{status}");
+}
+
+#[test]
+fn the_sandbox_and_what_it_allows_come_from_the_settings_file() {
+    let home = home_with_a_key();
+    std::fs::create_dir_all(home.path().join("cache")).unwrap();
+    let words = |w: &[&str]| Action::run(w.iter().map(|s| s.to_string()));
+    let cached = home.path().join("cache/written").display().to_string();
+    let p = Project::new(Script::turns([
+        Turn::of([
+            words(&["printenv", "ITERATR_SANDBOX"]),
+            words(&["touch", &cached]),
+            words(&["printenv", "SSH_AUTH_SOCK"]),
+            words(&["printenv", "MY_DB_SECRET"]),
+            words(&["printenv", "MY_DB"]),
+        ]),
+        complete_all(),
+    ]))
+    .with_env("HOME", &home.path().display().to_string())
+    .with_env("SSH_AUTH_SOCK", "/run/ssh-agent.sock")
+    .with_env("MY_DB_SECRET", "s3cret")
+    .with_env("MY_DB", "db");
+    let settings = "sandbox = true\nsandbox_writable = [\"~/cache\"]\nsandbox_env_allow = [\"SSH_AUTH_SOCK\"]\nsandbox_env_deny = [\"MY_*_SECRET\"]\n";
+    std::fs::write(p.path().join("iteratr.toml"), settings).unwrap();
+
+    // `iteratr config` shows them, with where they come from.
+    let out = Command::new(crate::common::bin())
+        .current_dir(p.path())
+        .arg("config")
+        .env_remove("ITERATR_DATA_DIR")
+        .output()
+        .unwrap();
+    let text = stdout(&out).replace(&p.path().display().to_string(), "P");
+    for line in [
+        "sandbox true (P/iteratr.toml:1)",
+        "sandbox_writable ~/cache (P/iteratr.toml:2)",
+        "sandbox_env_allow SSH_AUTH_SOCK (P/iteratr.toml:3)",
+        "sandbox_env_deny MY_*_SECRET (P/iteratr.toml:4)",
+        "sandbox_readable (not set) (default)",
+    ] {
+        let key = line.split_whitespace().next().unwrap();
+        let shown = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "));
+        assert_eq!(shown.as_deref(), Some(line), "{text}");
+    }
+
+    // A build here runs sandboxed, with what the file allows.
+    let out = p.build(&["--headless"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    let runs: Vec<log::Run> = p.agent_events();
+    let all = format!("{runs:#?}");
+    let results: Vec<(Option<i32>, &str)> =
+        runs.iter().map(|r| (r.code, r.stdout.as_str())).collect();
+    assert_eq!(
+        results,
+        [
+            (Some(0), "bubblewrap"),
+            (Some(0), ""),
+            (Some(0), "/run/ssh-agent.sock"),
+            (Some(1), ""),
+            (Some(0), "db"),
+        ],
+        "{all}"
+    );
+    assert!(Path::new(&cached).exists());
+
+    // A pattern that is not a variable name is refused with its file, line and key.
+    std::fs::write(
+        p.path().join("iteratr.toml"),
+        "sandbox = true\nsandbox_env_deny = [\"MY-SECRET\"]\n",
+    )
+    .unwrap();
+    let out = p.build(&["--headless"]);
+    let err = stderr(&out).replace(&p.path().display().to_string(), "P");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: P/iteratr.toml:2:")
+            && err.contains("sandbox_env_deny")
+            && err.contains("\"MY-SECRET\" holds '-'; a pattern is a variable name"),
+        "{err}"
+    );
 }

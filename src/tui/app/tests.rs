@@ -216,4 +216,22 @@ fn the_status_bar_says_the_agent_runs_sandboxed() {
     app.on_build_event(ready(true));
     let s = screen(&mut app);
     assert!(s.contains("OpenCode 1.18.34 (sandboxed)"), "{s}");
+    // A watcher knows it from the log.
+    let mut watcher = App::new("s", true);
+    let started = crate::session::Event::new(
+        0,
+        crate::session::Author::System,
+        crate::session::EventKind::AgentStarted {
+            name: "OpenCode".into(),
+            version: "1.18.34".into(),
+            http_mcp: true,
+            sandboxed: true,
+        },
+    );
+    watcher.on_build_event(crate::frontend::BuildEvent::Log {
+        seq: 1,
+        event: started,
+    });
+    let s = screen(&mut watcher);
+    assert!(s.contains("OpenCode 1.18.34 (sandboxed)"), "{s}");
 }

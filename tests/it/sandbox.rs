@@ -435,3 +435,51 @@ fn the_sandbox_and_what_it_allows_come_from_the_settings_file() {
         "{err}"
     );
 }
+
+/// Waits until nothing works in `dir` or names it (an agent, what it started, bubblewrap).
+fn assert_nothing_left_in(dir: &Path) {
+    use crate::common::procs;
+    let left = || {
+        let mut left = procs::working_in(dir);
+        left.extend(procs::with_cmdline(&dir.display().to_string()));
+        left
+    };
+    crate::common::wait_until(
+        crate::common::PATIENCE,
+        || format!("left running: {:?}", left()),
+        || left().is_empty(),
+    );
+}
+
+#[test]
+fn a_sandboxed_agent_and_what_it_started_go_with_iteratr_even_killed() {
+    // Agents that ignore SIGTERM and their stdin closing, each with a grandchild in a session of
+    // its own that does too.
+    let stubborn =
+        |script: Script| Project::new(script).with_env("ITERATR_FAKE_AGENT_STUBBORN", "setsid");
+    // A build that ends by itself.
+    let p = stubborn(Script::turns([complete_all()]));
+    let out = p.build(&["--headless", "--sandbox"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    assert!(!p.agent_events::<log::Grandchild>().is_empty());
+    assert_nothing_left_in(&p.path().canonicalize().unwrap());
+
+    // A build killed (SIGKILL) while its agent works.
+    let p = stubborn(Script::turns([Turn::of([Action::Hang])]));
+    let mut build = crate::common::procs::KillOnDrop::new(
+        p.command(&["--headless", "--sandbox"]).spawn().unwrap(),
+    );
+    p.wait_for_agent("grandchild");
+    p.wait_for_agent("prompt");
+    // What the check below looks for is seen while it runs: bubblewrap, the agent, its grandchild.
+    let dir = p.path().canonicalize().unwrap();
+    let running = crate::common::procs::working_in(&dir);
+    assert!(running.len() >= 3, "{running:?}");
+    assert!(
+        running.iter().any(|(_, c)| c.contains("bwrap")),
+        "{running:?}"
+    );
+    build.child_mut().kill().unwrap();
+    build.child_mut().wait().unwrap();
+    assert_nothing_left_in(&p.path().canonicalize().unwrap());
+}

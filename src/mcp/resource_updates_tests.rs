@@ -341,7 +341,7 @@ fn keys(part: session::Part) -> &'static [&'static str] {
         session::Part::Messages => &["messages"],
         session::Part::Completion => &["completed", "completed_at", "completion_summary"],
         session::Part::Pause => &["paused", "stop"],
-        session::Part::Agent => &["agent"],
+        session::Part::Agent => &["agent", "agent_sandboxed"],
         session::Part::Lease => &["builder", "builder_text"],
         session::Part::Permissions => &["permissions"],
         session::Part::Hooks => &[],

@@ -87,7 +87,9 @@ impl Sandbox {
                 .filter(|v| !v.is_empty())
         };
         let places = places::places(agent, cwd, protected, &var, &self.policy)?;
-        let mounts = self.policy.plan(&places, &|p| p.exists());
+        let mounts = self
+            .policy
+            .plan(&places, &|p| std::fs::canonicalize(p).ok());
         let mut names: Vec<String> = std::env::vars_os()
             .filter_map(|(k, _)| k.into_string().ok())
             .chain(env.iter().map(|(k, _)| k.clone()))
@@ -131,6 +133,10 @@ fn bwrap_argv(bwrap: &Path, mounts: &[Mount], cwd: &Path, agent: &[String]) -> V
             Mount::ReadOnly(_) => vec!["--ro-bind", &p, &p],
             Mount::Writable(_) => vec!["--bind", &p, &p],
             Mount::Masked(_) => vec!["--ro-bind", "/dev/null", &p],
+            Mount::Link { target, .. } => {
+                argv.extend(["--symlink".to_string(), text(target), p]);
+                continue;
+            }
         };
         argv.extend(args.into_iter().map(str::to_string));
     }
@@ -225,6 +231,10 @@ mod tests {
                 writable: false,
             },
             Mount::ReadOnly("/home/ana/.rustup".into()),
+            Mount::Link {
+                path: "/home/ana/.cargo/bin".into(),
+                target: "/opt/cargo/bin".into(),
+            },
             Mount::Writable("/home/ana/p".into()),
             Mount::ReadOnly("/home/ana/p/.git".into()),
             Mount::Masked("/run/agent.sock".into()),
@@ -236,7 +246,7 @@ mod tests {
             &words(&["opencode", "acp"]),
         );
         let line = argv.join(" ");
-        assert!(line.starts_with("/usr/bin/bwrap --die-with-parent --new-session --unshare-pid --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /home/ana --ro-bind /home/ana/.rustup /home/ana/.rustup --bind /home/ana/p /home/ana/p --ro-bind /home/ana/p/.git /home/ana/p/.git --ro-bind /dev/null /run/agent.sock --remount-ro /home/ana "), "{line}");
+        assert!(line.starts_with("/usr/bin/bwrap --die-with-parent --new-session --unshare-pid --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /home/ana --ro-bind /home/ana/.rustup /home/ana/.rustup --symlink /opt/cargo/bin /home/ana/.cargo/bin --bind /home/ana/p /home/ana/p --ro-bind /home/ana/p/.git /home/ana/p/.git --ro-bind /dev/null /run/agent.sock --remount-ro /home/ana "), "{line}");
         assert!(
             line.ends_with(" --chdir /home/ana/p -- opencode acp"),
             "{line}"

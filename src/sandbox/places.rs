@@ -119,7 +119,9 @@ fn git_dirs(project: &Path) -> Vec<PathBuf> {
 /// Where the agent's command lives, to be readable wherever it is installed (a home's
 /// `~/.npm-global`, say): for its program (found on `PATH`) and the files its first arguments
 /// name (`node ~/agents/agent.js`), the directory named and, links resolved, the file's directory
-/// and the one above it (a package's root). Never the home itself or what holds it.
+/// and the one above it (a package's root); and iteratr's own binary, which the prompt may name
+/// (`{{binary}}`) and an agent that takes MCP only over stdio runs. Never the home itself or
+/// what holds it.
 fn agent_files(
     agent: &[String],
     var: &dyn Fn(&str) -> Option<String>,
@@ -142,7 +144,8 @@ fn agent_files(
         .map(PathBuf::from)
         .filter(|p| p.is_file());
     let mut dirs = Vec::new();
-    for file in program.into_iter().chain(named) {
+    let iteratr = std::env::current_exe().ok();
+    for file in program.into_iter().chain(named).chain(iteratr) {
         let file = std::path::absolute(&file).unwrap_or(file);
         let target = real(&file);
         dirs.extend(file.parent().map(Path::to_path_buf));
@@ -294,13 +297,21 @@ mod tests {
         let var = |n: &str| (n == "PATH").then(|| path.clone());
         let dirs = agent_files(&words(&["agent", "acp"]), &var, Some(&home));
         let package = real(&package);
-        assert_eq!(
-            dirs,
-            vec![
-                home.join(".npm-global/bin"),
-                package.clone(),
-                package.join("dist")
-            ]
+        for dir in [
+            home.join(".npm-global/bin"),
+            package.clone(),
+            package.join("dist"),
+        ] {
+            assert!(dirs.contains(&dir), "{dir:?} not in {dirs:?}");
+        }
+        // Nothing else of the home.
+        let of_home: Vec<&PathBuf> = dirs.iter().filter(|d| d.starts_with(&home)).collect();
+        assert_eq!(of_home.len(), 3, "{dirs:?}");
+        // iteratr's own binary.
+        let exe = std::env::current_exe().unwrap();
+        assert!(
+            dirs.contains(&exe.parent().unwrap().to_path_buf()),
+            "{dirs:?}"
         );
         // A script in the home itself: its directory is the home, never made visible whole.
         std::fs::write(home.join("agent.js"), "").unwrap();

@@ -18,6 +18,9 @@ pub(crate) enum Mount {
     Writable(PathBuf),
     /// A file replaced by an empty one (a socket that grants access elsewhere).
     Masked(PathBuf),
+    /// A symbolic link to `target` (a link in the hidden home to a toolchain mounted where it
+    /// really is).
+    Link { path: PathBuf, target: PathBuf },
 }
 
 impl Mount {
@@ -26,7 +29,8 @@ impl Mount {
             Mount::Empty { path, .. }
             | Mount::ReadOnly(path)
             | Mount::Writable(path)
-            | Mount::Masked(path) => path,
+            | Mount::Masked(path)
+            | Mount::Link { path, .. } => path,
         }
     }
 
@@ -38,6 +42,7 @@ impl Mount {
             Mount::Writable(_) => 1,
             Mount::ReadOnly(_) => 2,
             Mount::Masked(_) => 3,
+            Mount::Link { .. } => 4,
         }
     }
 }
@@ -198,8 +203,14 @@ impl Policy {
 
     /// The mounts for `places`, in the order they must be made: parents before what is mounted
     /// inside them, so a protected `.git` lands on the writable project and a toolchain shows
-    /// through the empty home. Paths that do not exist are left out (`exists`).
-    pub(crate) fn plan(&self, places: &Places, exists: &dyn Fn(&Path) -> bool) -> Vec<Mount> {
+    /// through the empty home. `resolve` gives where a path really is (bubblewrap mounts real
+    /// paths), `None` when it does not exist (then it is left out); a symbolic link in a hidden
+    /// place is made again there, to what it names.
+    pub(crate) fn plan(
+        &self,
+        places: &Places,
+        resolve: &dyn Fn(&Path) -> Option<PathBuf>,
+    ) -> Vec<Mount> {
         let home_readable = places.home.iter().flat_map(|home| {
             DEFAULT_READABLE_IN_HOME
                 .iter()
@@ -216,26 +227,38 @@ impl Policy {
                 writable: false,
             });
         }
+        let hidden: Vec<PathBuf> = places
+            .home
+            .iter()
+            .chain(&places.runtime_dir)
+            .cloned()
+            .collect();
+        let mut add = |path: &Path, mount: fn(PathBuf) -> Mount| {
+            let Some(real) = resolve(path) else { return };
+            if real != path && hidden.iter().any(|h| path.starts_with(h)) {
+                mounts.push(Mount::Link {
+                    path: path.to_path_buf(),
+                    target: real.clone(),
+                });
+            }
+            mounts.push(mount(real));
+        };
         let readable = home_readable
             .chain(self.readable.iter().cloned())
             .chain(places.readable.iter().cloned());
-        mounts.extend(readable.filter(|p| exists(p)).map(Mount::ReadOnly));
+        readable.for_each(|p| add(&p, Mount::ReadOnly));
         let writable = places
             .agent_state
             .iter()
             .chain(&self.writable)
             .chain([&places.project]);
-        mounts.extend(writable.filter(|p| exists(p)).cloned().map(Mount::Writable));
-        mounts.extend(
-            places
-                .protected
-                .iter()
-                .filter(|p| exists(p))
-                .cloned()
-                .map(Mount::ReadOnly),
-        );
+        writable.for_each(|p| add(p, Mount::Writable));
+        places
+            .protected
+            .iter()
+            .for_each(|p| add(p, Mount::ReadOnly));
         // A socket that grants access elsewhere, where the hidden places do not cover it.
-        for socket in places.sockets.iter().filter(|p| exists(p)) {
+        for socket in places.sockets.iter().filter(|p| resolve(p).is_some()) {
             if !mounts
                 .iter()
                 .any(|m| matches!(m, Mount::Empty { path, .. } if socket.starts_with(path)))

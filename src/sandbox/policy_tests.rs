@@ -19,8 +19,9 @@ fn single() -> Places {
     }
 }
 
-fn everything(_: &Path) -> bool {
-    true
+/// Every path exists, where it is said to be.
+fn everything(p: &Path) -> Option<PathBuf> {
+    Some(p.to_path_buf())
 }
 
 #[test]
@@ -113,7 +114,9 @@ fn the_persons_paths_are_added_and_missing_ones_left_out() {
         readable: vec![p("/home/ana/.config/tool")],
         ..Policy::default()
     };
-    let mounts = policy.plan(&single(), &|path| !path.starts_with("/opt"));
+    let mounts = policy.plan(&single(), &|path| {
+        (!path.starts_with("/opt")).then(|| path.to_path_buf())
+    });
     assert!(mounts.contains(&Mount::Writable(p("/home/ana/.npm"))));
     assert!(mounts.contains(&Mount::ReadOnly(p("/home/ana/.config/tool"))));
     assert!(!mounts.iter().any(|m| m.path().starts_with("/opt")));
@@ -173,4 +176,42 @@ fn env_patterns() {
     assert!(check_env_pattern("AWS_*").is_ok());
     assert!(check_env_pattern("").is_err());
     assert!(check_env_pattern("A=B").unwrap_err().contains("'='"));
+}
+
+#[test]
+fn links_are_mounted_where_they_lead_and_made_again_in_the_hidden_home() {
+    // ~/.cargo/bin is a link to /opt/cargo/bin; the project sits under a linked directory.
+    let resolve = |path: &Path| {
+        Some(
+            if let Ok(rest) = path.strip_prefix("/home/ana/.cargo/bin") {
+                Path::new("/opt/cargo/bin").join(rest)
+            } else {
+                path.to_path_buf()
+            },
+        )
+    };
+    let mounts = Policy::default().plan(&single(), &resolve);
+    assert!(mounts.contains(&Mount::ReadOnly(p("/opt/cargo/bin"))));
+    assert!(mounts.contains(&Mount::Link {
+        path: p("/home/ana/.cargo/bin"),
+        target: p("/opt/cargo/bin")
+    }));
+    assert!(!mounts.contains(&Mount::ReadOnly(p("/home/ana/.cargo/bin"))));
+    // A link outside the hidden places is there already: only its target is mounted.
+    let places = Places {
+        readable: vec![p("/work/target/agents/bin")],
+        ..single()
+    };
+    let resolve = |path: &Path| {
+        Some(match path.strip_prefix("/work/target/agents") {
+            Ok(rest) => Path::new("/srv/agents").join(rest),
+            Err(_) => path.to_path_buf(),
+        })
+    };
+    let mounts = Policy::default().plan(&places, &resolve);
+    assert!(mounts.contains(&Mount::ReadOnly(p("/srv/agents/bin"))));
+    assert!(
+        !mounts.iter().any(|m| m.path().starts_with("/work")),
+        "{mounts:?}"
+    );
 }

@@ -399,9 +399,16 @@ fn the_sandbox_and_what_it_allows_come_from_the_settings_file() {
         assert_eq!(shown.as_deref(), Some(line), "{text}");
     }
 
-    // A build here runs sandboxed, with what the file allows.
-    let out = p.build(&["--headless"]);
+    // A build here runs sandboxed, with what the file allows, and says so in --json too.
+    let out = p.build(&["--headless", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
+    let ready: Vec<Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "agent_ready")
+        .collect();
+    assert_eq!(ready.len(), 1, "{}", stdout(&out));
+    assert_eq!(ready[0]["sandboxed"], true, "{}", ready[0]);
     let runs: Vec<log::Run> = p.agent_events();
     let all = format!("{runs:#?}");
     let results: Vec<(Option<i32>, &str)> =

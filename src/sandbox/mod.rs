@@ -15,8 +15,8 @@ pub mod policy;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use policy::Mount;
 pub use policy::Policy;
+use policy::{Mount, Places};
 
 /// The variable set in the sandbox, so what runs there can tell.
 pub const MARKER_ENV: &str = "ITERATR_SANDBOX";
@@ -98,7 +98,7 @@ impl Sandbox {
         names.sort();
         names.dedup();
         Ok(Wrapped {
-            argv: bwrap_argv(&self.bwrap, &mounts, &places.project, agent),
+            argv: bwrap_argv(&self.bwrap, &mounts, &places, agent),
             env_removed: names,
         })
     }
@@ -122,7 +122,7 @@ const BASE: &[&str] = &[
 /// bubblewrap's arguments for `mounts`, then the agent's command. Its processes get their own
 /// process ids and session (no keystrokes pushed into iteratr's terminal) and die with
 /// bubblewrap.
-fn bwrap_argv(bwrap: &Path, mounts: &[Mount], cwd: &Path, agent: &[String]) -> Vec<String> {
+fn bwrap_argv(bwrap: &Path, mounts: &[Mount], places: &Places, agent: &[String]) -> Vec<String> {
     let text = |p: &Path| p.to_string_lossy().into_owned();
     let mut argv = vec![text(bwrap)];
     argv.extend(BASE.iter().map(|s| s.to_string()));
@@ -150,6 +150,9 @@ fn bwrap_argv(bwrap: &Path, mounts: &[Mount], cwd: &Path, agent: &[String]) -> V
             argv.extend(["--remount-ro".to_string(), text(path)]);
         }
     }
+    for (name, value) in &places.set_env {
+        argv.extend(["--setenv".into(), name.clone(), value.clone()]);
+    }
     // The private `/tmp` is the one place to write temporary files (`TMPDIR` may name one the
     // sandbox hides).
     argv.extend([
@@ -160,7 +163,7 @@ fn bwrap_argv(bwrap: &Path, mounts: &[Mount], cwd: &Path, agent: &[String]) -> V
         MARKER_ENV.into(),
         "bubblewrap".into(),
         "--chdir".into(),
-        text(cwd),
+        text(&places.project),
         "--".into(),
     ]);
     argv.extend(agent.iter().cloned());
@@ -239,16 +242,21 @@ mod tests {
             Mount::ReadOnly("/home/ana/p/.git".into()),
             Mount::Masked("/run/agent.sock".into()),
         ];
+        let places = Places {
+            project: "/home/ana/p".into(),
+            set_env: vec![("CLAUDE_CONFIG_DIR".into(), "/home/ana/.claude".into())],
+            ..Places::default()
+        };
         let argv = bwrap_argv(
             Path::new("/usr/bin/bwrap"),
             &mounts,
-            Path::new("/home/ana/p"),
+            &places,
             &words(&["opencode", "acp"]),
         );
         let line = argv.join(" ");
         assert!(line.starts_with("/usr/bin/bwrap --die-with-parent --new-session --unshare-pid --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --tmpfs /home/ana --ro-bind /home/ana/.rustup /home/ana/.rustup --symlink /opt/cargo/bin /home/ana/.cargo/bin --bind /home/ana/p /home/ana/p --ro-bind /home/ana/p/.git /home/ana/p/.git --ro-bind /dev/null /run/agent.sock --remount-ro /home/ana "), "{line}");
         assert!(
-            line.ends_with(" --chdir /home/ana/p -- opencode acp"),
+            line.ends_with(" --setenv CLAUDE_CONFIG_DIR /home/ana/.claude --setenv TMPDIR /tmp --setenv ITERATR_SANDBOX bubblewrap --chdir /home/ana/p -- opencode acp"),
             "{line}"
         );
         assert!(!line.contains("--remount-ro /tmp"), "{line}");

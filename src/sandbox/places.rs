@@ -43,7 +43,12 @@ fn known(agent: &[String]) -> Known {
         .any(|n| n == "opencode" || n.starts_with("opencode-") || n.starts_with("opencode@"))
     {
         Known::Opencode
-    } else if names.iter().any(|n| n.contains("claude")) {
+    } else if agent
+        .iter()
+        .take(3)
+        .any(|w| w.to_lowercase().contains("claude"))
+    {
+        // `claude-code-acp`, or `node …/claude-code-acp/dist/index.js`.
         Known::ClaudeCode
     } else {
         Known::Other
@@ -204,6 +209,16 @@ pub(super) fn places(
         .into_iter()
         .chain(policy.writable.iter().map(policy_path))
         .collect();
+    // Claude Code keeps `~/.claude.json` beside `~/.claude/`, rewriting it (and backups) in the
+    // home, which is read-only here; with CLAUDE_CONFIG_DIR both are in that directory.
+    let mut set_env = Vec::new();
+    if known(agent) == Known::ClaudeCode
+        && var("CLAUDE_CONFIG_DIR").is_none()
+        && let Some(home) = &home
+    {
+        let dir = home.join(".claude").display().to_string();
+        set_env.push(("CLAUDE_CONFIG_DIR".to_string(), dir));
+    }
     Ok(Places {
         project,
         protected,
@@ -215,6 +230,7 @@ pub(super) fn places(
             .map(|p| real(&p)),
         home,
         sockets,
+        set_env,
     })
 }
 
@@ -235,6 +251,10 @@ mod tests {
         );
         assert_eq!(
             known(&words(&["npx", "@zed-industries/claude-code-acp"])),
+            Known::ClaudeCode
+        );
+        assert_eq!(
+            known(&words(&["node", "/opt/claude-code-acp/dist/index.js"])),
             Known::ClaudeCode
         );
         assert_eq!(known(&words(&["gemini", "--acp"])), Known::Other);

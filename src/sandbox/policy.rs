@@ -65,6 +65,8 @@ pub(crate) struct Places {
     pub runtime_dir: Option<PathBuf>,
     /// The files of sockets that grant access elsewhere (`SSH_AUTH_SOCK`): hidden.
     pub sockets: Vec<PathBuf>,
+    /// Variables set for the agent in the sandbox (where its state goes).
+    pub set_env: Vec<(String, String)>,
 }
 
 /// The person's choices (`sandbox_writable`, `sandbox_readable`, `sandbox_env_allow`,

@@ -16,6 +16,7 @@ fn single() -> Places {
         home: Some(p("/home/ana")),
         runtime_dir: Some(p("/run/user/1000")),
         sockets: vec![p("/home/ana/.ssh/agent.sock"), p("/var/run/agent.sock")],
+        set_env: Vec::new(),
     }
 }
 

@@ -490,3 +490,27 @@ fn a_sandboxed_agent_and_what_it_started_go_with_iteratr_even_killed() {
     build.child_mut().wait().unwrap();
     assert_nothing_left_in(&p.path().canonicalize().unwrap());
 }
+
+#[test]
+fn claude_code_builds_a_spec_in_the_sandbox() {
+    use crate::common::fake_llm::{Api, FakeLlm};
+    use crate::common::real_agent::{claude_code_acp, claude_env, quote, run_script_to_the_end};
+    let p = crate::real_agents::project();
+    let llm = FakeLlm::start(Api::Anthropic, crate::real_agents::claude_script(&p.path()));
+    let agent = format!("node {}", quote(&claude_code_acp()));
+    let mut cmd = p.build(&agent, &["-i", "3", "-m", "haiku", "--sandbox"]);
+    claude_env(&mut cmd, &llm);
+    // Its state in ~/.claude, the one place of the home it may write (CLAUDE_CONFIG_DIR).
+    let (out, context) = run_script_to_the_end(cmd, &llm, &p, Duration::from_secs(110));
+    assert!(
+        out.stdout
+            .contains("iteratr: agent @zed-industries/claude-code-acp 0.16.2 ready (session tools over HTTP; sandboxed)"),
+        "{context}"
+    );
+    for (file, text) in [("hello.txt", "hello\n"), ("world.txt", "world\n")] {
+        assert_eq!(std::fs::read_to_string(p.path().join(file)).unwrap(), text);
+    }
+    let home = p.path().parent().unwrap().join("home");
+    assert!(home.join(".claude/.claude.json").exists(), "{context}");
+    assert!(!home.join(".claude.json").exists(), "{context}");
+}

@@ -9,8 +9,9 @@ use crate::session::text::{clip, first_line, format_duration, format_time, who_o
 use crate::session::{NoteType, SessionState, TaskStatus, note_id, task_id};
 use crate::store::SessionInfo;
 
+/// A task as `status --json` and the web dashboard show it.
 #[derive(Serialize)]
-struct TaskView<'a> {
+pub(crate) struct TaskView<'a> {
     id: String,
     content: &'a str,
     status: TaskStatus,
@@ -28,6 +29,27 @@ struct TaskView<'a> {
     /// Why it was last given back to remaining (`task_released`).
     #[serde(skip_serializing_if = "Option::is_none")]
     released: Option<&'a str>,
+    /// Its share of the tokens and cost of the iterations that worked on it.
+    #[serde(skip_serializing_if = "crate::session::Usage::is_empty")]
+    usage: &'a crate::session::Usage,
+}
+
+impl<'a> TaskView<'a> {
+    pub(crate) fn of(t: &'a crate::session::Task) -> Self {
+        TaskView {
+            id: t.label(),
+            content: &t.content,
+            status: t.status,
+            priority: t.priority,
+            depends_on: t.depends_on.iter().map(|d| task_id(*d)).collect(),
+            created_iteration: t.created_iteration,
+            updated_at_ms: t.updated_at_ms,
+            claim: t.claim.as_ref(),
+            integrated: t.integrated.as_deref(),
+            released: t.released.as_deref(),
+            usage: &t.usage,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -68,6 +90,8 @@ struct StatusJson<'a> {
     stop: Option<&'a crate::session::StopRequest>,
     /// Tokens and cost of all iterations, as the agent reported them.
     usage: crate::session::Usage,
+    /// The part of `usage` no task was given (iterations that worked on none, e.g. planning).
+    unattributed_usage: crate::session::Usage,
 }
 
 pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Value {
@@ -89,24 +113,10 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
         paused: state.paused.as_ref(),
         stop: state.stop.as_ref(),
         usage: state.usage(),
+        unattributed_usage: state.unattributed_usage(),
         counts,
         next_task: state.next_task().map(|t| t.label()),
-        tasks: state
-            .tasks
-            .values()
-            .map(|t| TaskView {
-                id: t.label(),
-                content: &t.content,
-                status: t.status,
-                priority: t.priority,
-                depends_on: t.depends_on.iter().map(|d| task_id(*d)).collect(),
-                created_iteration: t.created_iteration,
-                updated_at_ms: t.updated_at_ms,
-                claim: t.claim.as_ref(),
-                integrated: t.integrated.as_deref(),
-                released: t.released.as_deref(),
-            })
-            .collect(),
+        tasks: state.tasks.values().map(TaskView::of).collect(),
         notes: state
             .notes
             .values()
@@ -234,7 +244,13 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
     }
     let usage = state.usage();
     if !usage.is_empty() {
-        let _ = writeln!(out, "Usage: {usage} (as the agent reported it)");
+        let unattributed = state.unattributed_usage();
+        let rest = if unattributed.is_empty() {
+            String::new()
+        } else {
+            format!("; {unattributed} not spent on a task")
+        };
+        let _ = writeln!(out, "Usage: {usage} (as the agent reported it{rest})");
     }
     if let Some(next) = state.next_task() {
         let _ = writeln!(out, "Next: {} {}", next.label(), first_line(&next.content));
@@ -267,9 +283,14 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
                 .released
                 .as_deref()
                 .map_or(String::new(), |r| format!("  (given back: {r})"));
+            let usage = if t.usage.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", t.usage)
+            };
             let _ = writeln!(
                 out,
-                "  {:<7} p{}  {}{deps}{integrated}{released}",
+                "  {:<7} p{}  {}{deps}{integrated}{released}{usage}",
                 t.label(),
                 t.priority,
                 first_line(&t.content)

@@ -22,6 +22,8 @@
 //! `--web` runs only the dashboard's figures (issue 30): an agent update from the build's progress
 //! lines to the page in headless Chromium, the page of a 100k-event session, and a build with 20
 //! dashboard watchers against none.
+//! `--prompt` runs only the prompt's figures (issue 33): its bytes at 10 to 10,000 tasks and notes
+//! before and with the prompt budget, the prefix consecutive prompts share, `tools/list`'s bytes.
 //! The TUI has its own stress benchmark: `target/release/examples/tui_stress`.
 
 mod chunks;
@@ -34,7 +36,10 @@ mod long_run;
 mod loop_overhead;
 mod mcp;
 mod output;
+mod prompt;
 mod sessions;
+#[path = "../../tests/common/sessions.rs"]
+mod sessions_common;
 mod util;
 mod watch_latency;
 mod web;
@@ -265,7 +270,7 @@ async fn main() -> anyhow::Result<()> {
     while let Some(f) = args.next() {
         match f.as_str() {
             "--quick" | "--no-nats" | "--no-ts" | "--long-run" | "--output" | "--watch"
-            | "--web" => flags.push(f),
+            | "--web" | "--prompt" => flags.push(f),
             "--iteratr" => {
                 let path = args
                     .next()
@@ -273,7 +278,7 @@ async fn main() -> anyhow::Result<()> {
                 other_binary = Some(std::path::PathBuf::from(path));
             }
             _ => anyhow::bail!(
-                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run, --output, --watch, --web and --iteratr PATH"
+                "unknown flag {f}; the flags are --quick, --no-nats, --no-ts, --long-run, --output, --watch, --web, --prompt and --iteratr PATH"
             ),
         }
     }
@@ -311,6 +316,10 @@ async fn main() -> anyhow::Result<()> {
         println!("## iteratr: the web dashboard (issue 30)\n");
         println!("Machine: {}.\n", machine());
         return web::report(&bins.iteratr, &bins.fake_agent).await;
+    }
+    if flags.iter().any(|f| f == "--prompt") {
+        println!("## iteratr: the prompt's size and shared prefix (issue 33)\n");
+        return prompt::report(&bins.iteratr);
     }
     if flags.iter().any(|f| f == "--long-run") {
         let at: &[u32] = if opts.quick {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use iteratr::session::{Author, Command, NewTask, NoteType, TaskStatus};
 use iteratr::session_handle::SessionHandle;
 use iteratr::store::{EventLog, NatsLog, NatsOptions, NatsUrl, SqliteLog};
-use iteratr::template::{PromptTemplate, PromptVars, history_block, notes_block, tasks_block};
+use iteratr::template::{Iteration, PromptTemplate};
 
 use crate::util::{Stats, per_second};
 
@@ -145,16 +145,13 @@ pub async fn prompt(log: Arc<dyn EventLog>) -> anyhow::Result<(Duration, usize)>
     let mut len = 0;
     for _ in 0..20 {
         let started = Instant::now();
-        let vars = PromptVars {
-            session: "prompt".into(),
-            iteration: "7".into(),
+        let it = Iteration {
+            session: "prompt",
+            number: 7,
             spec: spec.clone(),
-            notes: notes_block(&state),
-            tasks: tasks_block(&state),
-            history: history_block(&state),
-            ..PromptVars::default()
+            ..Iteration::default()
         };
-        len = template.render(&vars)?.len();
+        len = template.render_iteration(it, &state)?.len();
         samples.push(started.elapsed());
     }
     Ok((Stats::new(samples).p50(), len))

@@ -355,6 +355,18 @@ pub struct BuildArgs {
     /// its currency) reaches AMOUNT
     #[arg(long, value_parser = parse_cost, value_name = "AMOUNT")]
     pub max_cost: Option<f64>,
+    /// Mark a task blocked (with a stuck note) once the tokens attributed to it (input + output,
+    /// across its iterations, retries included) reach N; the loop goes on with other work
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    pub max_tokens_per_task: Option<u64>,
+    /// Mark a task blocked (with a stuck note) once the cost attributed to it reaches AMOUNT
+    #[arg(long, value_parser = parse_cost, value_name = "AMOUNT")]
+    pub max_cost_per_task: Option<f64>,
+    /// The budget of the session state (tasks, notes, recent iterations, messages) in each
+    /// prompt, in estimated tokens (4 bytes each); past it the prompt shows what the iteration
+    /// needs and says how to list the rest. 0: no budget, everything
+    #[arg(long, env = "ITERATR_PROMPT_BUDGET", default_value_t = crate::template::DEFAULT_PROMPT_BUDGET, value_name = "TOKENS")]
+    pub prompt_budget: u32,
     /// How long this build's hold on the session lasts without renewal (renewed every third)
     #[arg(long, env = "ITERATR_LEASE_TTL", default_value = "90s", value_parser = parse_lease_ttl, value_name = "DURATION")]
     pub lease_ttl: Duration,

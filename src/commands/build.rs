@@ -206,11 +206,13 @@ fn options(
         max_idle_iterations: args.max_idle_iterations,
         max_tokens: args.max_tokens,
         max_cost: args.max_cost,
+        max_tokens_per_task: args.max_tokens_per_task,
+        max_cost_per_task: args.max_cost_per_task,
         role: crate::orchestrator::Role::Single,
         approvals: None,
         sandbox: checked.sandbox,
     };
-    (opts, checked.template)
+    (opts, checked.template.with_budget(args.prompt_budget))
 }
 
 type Run =

@@ -63,6 +63,10 @@ pub struct FileSettings {
     pub max_tokens: At<u64>,
     #[serde(default, deserialize_with = "cost")]
     pub max_cost: At<String>,
+    pub max_tokens_per_task: At<u64>,
+    #[serde(default, deserialize_with = "cost")]
+    pub max_cost_per_task: At<String>,
+    pub prompt_budget: At<u32>,
     // Workers.
     #[serde(default, deserialize_with = "workers")]
     pub workers: At<String>,

@@ -36,7 +36,7 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
 }
 
 /// Every key a settings file may hold besides `[hooks.*]`.
-pub const KEYS: [Key; 33] = [
+pub const KEYS: [Key; 36] = [
     key("data_dir", "data_dir", Scope::Global),
     key("nats_url", "nats_url", Scope::Global),
     key("nats_creds", "nats_creds", Scope::Global),
@@ -66,6 +66,9 @@ pub const KEYS: [Key; 33] = [
     key("max_idle_iterations", "max_idle_iterations", Scope::Build),
     key("max_tokens", "max_tokens", Scope::Build),
     key("max_cost", "max_cost", Scope::Build),
+    key("max_tokens_per_task", "max_tokens_per_task", Scope::Build),
+    key("max_cost_per_task", "max_cost_per_task", Scope::Build),
+    key("prompt_budget", "prompt_budget", Scope::Build),
     key("workers", "workers", Scope::Build),
     key("branch", "branch", Scope::Build),
     key("remote", "remote", Scope::Build),
@@ -135,6 +138,9 @@ impl FileSettings {
             "lease_ttl" => shown(&self.lease_ttl),
             "max_tokens" => shown(&self.max_tokens),
             "max_cost" => shown(&self.max_cost),
+            "max_tokens_per_task" => shown(&self.max_tokens_per_task),
+            "max_cost_per_task" => shown(&self.max_cost_per_task),
+            "prompt_budget" => shown(&self.prompt_budget),
             "max_idle_iterations" => shown(&self.max_idle_iterations),
             "auto_commit" => shown(&self.auto_commit),
             "sandbox" => shown(&self.sandbox),

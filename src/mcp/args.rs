@@ -39,13 +39,11 @@ impl From<StatusArg> for TaskStatus {
 #[serde(rename_all = "snake_case")]
 #[schemars(inline)]
 pub enum NoteTypeArg {
-    /// Something learned about the code or the problem.
+    // No doc comments on the variants: with them schemars writes a `oneOf` of described
+    // constants (about 400 bytes in each tool that takes a type); the tools say what each means.
     Learning,
-    /// Where you are stuck and why.
     Stuck,
-    /// Advice for whoever works on this next.
     Tip,
-    /// A choice made, and its reason.
     Decision,
 }
 
@@ -164,7 +162,7 @@ pub(super) struct NoteAddArgs {
 #[serde(deny_unknown_fields)]
 #[schemars(transform = absent_or_typed)]
 pub(super) struct NoteListArgs {
-    /// Only notes of this type; all notes when left out.
+    /// Only notes of this type (learning, stuck, tip or decision); all when left out.
     #[serde(default, rename = "type")]
     pub note_type: Option<NoteTypeArg>,
 }

@@ -103,6 +103,7 @@ pub(super) fn render(
         binary: std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "iteratr".into()),
+        claimed: None,
     };
     let text = source
         .template

@@ -112,14 +112,28 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
                 summary: "did things".into(),
             },
         ),
+        // Its usage goes to the task the iteration worked on.
         (
-            vec![],
+            vec![
+                EventKind::IterationStarted {
+                    iteration: 50,
+                    planning: false,
+                    worker: None,
+                },
+                EventKind::TaskStatusSet {
+                    task: 1,
+                    status: TaskStatus::InProgress,
+                },
+            ],
             EventKind::IterationFinished {
-                iteration: 1,
+                iteration: 50,
                 outcome: "end_turn".into(),
                 detail: None,
                 commit: None,
-                usage: None,
+                usage: Some(crate::session::Usage {
+                    input_tokens: 10,
+                    ..crate::session::Usage::default()
+                }),
                 auto_allowed: 3,
             },
         ),
@@ -337,7 +351,7 @@ fn keys(part: session::Part) -> &'static [&'static str] {
     match part {
         session::Part::Tasks => &["tasks", "counts", "next_task"],
         session::Part::Notes => &["notes"],
-        session::Part::Iterations => &["iterations", "usage"],
+        session::Part::Iterations => &["iterations", "usage", "unattributed_usage"],
         session::Part::Messages => &["messages"],
         session::Part::Completion => &["completed", "completed_at", "completion_summary"],
         session::Part::Pause => &["paused", "stop"],

@@ -175,7 +175,7 @@ fn added_tasks(done: &Executed) -> Vec<&Task> {
 impl SessionTools {
     #[tool(
         name = "task-add",
-        description = "Add one task to the session's task list. Returns its id (TAS-n). Refused when an open task already says the same."
+        description = "Add a task. Returns its id (TAS-n); refused when an open task says the same."
     )]
     async fn task_add(&self, Parameters(args): Parameters<TaskAddArgs>) -> ToolResult {
         let done = self.exec(Command::AddTasks(vec![args.into()])).await?;
@@ -196,7 +196,7 @@ impl SessionTools {
 
     #[tool(
         name = "task-batch-add",
-        description = "Add several tasks at once (at most 100). All or nothing: if one is invalid, none is added and the error names it."
+        description = "Add up to 100 tasks at once, all or none (the error names an invalid one)."
     )]
     async fn task_batch_add(&self, Parameters(args): Parameters<TaskBatchAddArgs>) -> ToolResult {
         let tasks = args.tasks.into_iter().map(Into::into).collect();
@@ -261,7 +261,7 @@ impl SessionTools {
 
     #[tool(
         name = "task-depends",
-        description = "Record that a task cannot start before another one is completed (or cancelled). Refused if it would make a cycle."
+        description = "Make a task wait until another is completed (or cancelled). Refused if it makes a cycle."
     )]
     async fn task_depends(&self, Parameters(args): Parameters<TaskDependsArgs>) -> ToolResult {
         let done = self
@@ -276,7 +276,7 @@ impl SessionTools {
 
     #[tool(
         name = "task-list",
-        description = "List the session's tasks grouped by status, with ids, priorities (p0-p4) and dependencies. Optionally only one status."
+        description = "List tasks by status, with ids, priorities (p0-p4) and dependencies; optionally one status only."
     )]
     async fn task_list(&self, Parameters(args): Parameters<TaskListArgs>) -> ToolResult {
         let state = self.state().await?;
@@ -379,7 +379,7 @@ impl SessionTools {
 
     #[tool(
         name = "note-list",
-        description = "List the session's notes grouped by type (learning, stuck, tip, decision). Optionally only one type."
+        description = "List notes by type; optionally one type only."
     )]
     async fn note_list(&self, Parameters(args): Parameters<NoteListArgs>) -> ToolResult {
         let state = self.state().await?;

@@ -25,6 +25,7 @@ mod retry;
 mod run_hooks;
 pub(crate) mod spec;
 mod summary;
+mod task_budget;
 mod team;
 mod turn;
 mod worker;
@@ -102,6 +103,10 @@ pub(crate) struct BuildOptions {
     pub max_tokens: Option<u64>,
     /// Stop at the end of the iteration where this run's cost reaches this.
     pub max_cost: Option<f64>,
+    /// Block a task once the tokens attributed to it reach this.
+    pub max_tokens_per_task: Option<u64>,
+    /// Block a task once the cost attributed to it reaches this.
+    pub max_cost_per_task: Option<f64>,
     /// Alone, the planner of a build with workers, or one of its workers.
     pub role: Role,
     /// Permission answers shared with other loops (a team's workers, and the front end that

@@ -41,6 +41,7 @@ impl Orchestrator {
                 .map(|h| h.addr.port().to_string())
                 .unwrap_or_default(),
             binary: self.binary.clone(),
+            claimed: self.current_task,
         };
         Ok(self.template.render_iteration(iteration, state)?)
     }

@@ -144,7 +144,10 @@ impl Orchestrator {
             auto_allowed,
         })
         .await?;
-        let state = self.session.refresh().await?;
+        let mut state = self.session.refresh().await?;
+        if self.block_tasks_over_cap(number, &state).await? {
+            state = self.session.refresh().await?;
+        }
         let tasks_changed = state
             .iterations
             .get(&number)

@@ -220,6 +220,12 @@ impl SessionState {
                 t.worker = Some(worker.clone());
                 t.integrated = None;
                 self.claimed.insert(*task);
+                // Claimed while the worker's iteration runs (a worker's `task-next`).
+                if let Some(n) = self.running_iteration_of(Some(worker))
+                    && let Some(it) = self.iterations.get_mut(&n)
+                {
+                    it.worked_on.insert(*task);
+                }
             }
             EventKind::ClaimsRenewed { worker } => {
                 let held: BTreeSet<u64> = self.claimed.clone();

@@ -174,7 +174,7 @@ event_kinds! {
         /// Permission requests allowed with no person and no rule involved (not logged singly).
         #[serde(default, skip_serializing_if = "is_zero")]
         auto_allowed: u32,
-    } version 1 changes [Iterations, Permissions];
+    } version 1 changes [Iterations, Permissions, Tasks];
     UserMessage {
         text: String,
         /// Who wrote it, as `user@host` (or as the front end names them); empty in logs written

@@ -46,6 +46,9 @@ pub struct Task {
     /// changes again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub released: Option<String>,
+    /// Tokens and cost of the iterations that worked on it (its share of each).
+    #[serde(skip_serializing_if = "Usage::is_empty")]
+    pub usage: Usage,
 }
 
 impl Task {
@@ -84,6 +87,9 @@ pub struct Iteration {
     pub planning: bool,
     /// Tasks added or changed while this iteration ran.
     pub tasks_changed: BTreeSet<u64>,
+    /// Tasks it worked on (claimed, set in progress or completed): its usage is theirs.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub worked_on: BTreeSet<u64>,
     /// The commit iteratr made of its changes.
     pub commit: Option<String>,
     /// The worker that ran it (`--workers`).
@@ -230,6 +236,7 @@ impl SessionState {
         let at = event.at_ms;
         let running = self.running_iteration();
         let mut touched: Option<u64> = None;
+        let mut worked = false;
         match &event.kind {
             EventKind::TaskAdded {
                 task,
@@ -263,6 +270,7 @@ impl SessionState {
                         worker: None,
                         integrated: None,
                         released: None,
+                        usage: Usage::default(),
                     },
                 );
                 if status.is_unfinished() {
@@ -280,6 +288,7 @@ impl SessionState {
                     t.status = *status;
                     t.released = None;
                     touched = Some(*task);
+                    worked = matches!(status, TaskStatus::InProgress | TaskStatus::Completed);
                     if status.is_unfinished() {
                         self.completed = None;
                     }
@@ -405,6 +414,7 @@ impl SessionState {
                     },
                 );
                 self.running.insert(*iteration);
+                self.work_on_start(*iteration);
             }
             EventKind::IterationSummarized { iteration, summary } => {
                 let it = self
@@ -435,6 +445,7 @@ impl SessionState {
                     it.detail = detail.clone();
                     it.commit = commit.clone();
                     it.usage = usage.clone();
+                    self.attribute_usage(*iteration);
                 }
             }
             EventKind::UserMessage { text, who } => self.messages.push(UserMessage {
@@ -580,6 +591,9 @@ impl SessionState {
                 && let Some(it) = self.iterations.get_mut(&n)
             {
                 it.tasks_changed.insert(id);
+                if worked {
+                    it.worked_on.insert(id);
+                }
             }
         }
     }

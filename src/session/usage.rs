@@ -64,3 +64,82 @@ impl std::fmt::Display for Usage {
         Ok(())
     }
 }
+
+impl super::SessionState {
+    /// A worker's iteration works on the task the worker holds when it starts; another one on
+    /// the tasks left in progress (nobody holds) when it starts, which it takes up again.
+    pub(super) fn work_on_start(&mut self, iteration: u32) {
+        let Some(worker) = self
+            .iterations
+            .get(&iteration)
+            .and_then(|it| it.worker.clone())
+        else {
+            let carried: Vec<u64> = self
+                .tasks_with_status(super::TaskStatus::InProgress)
+                .into_iter()
+                .filter(|t| t.claim.is_none())
+                .map(|t| t.id)
+                .collect();
+            if let Some(it) = self.iterations.get_mut(&iteration) {
+                it.worked_on.extend(carried);
+            }
+            return;
+        };
+        if let Some(task) = self.claim_of(&worker).map(|t| t.id)
+            && let Some(it) = self.iterations.get_mut(&iteration)
+        {
+            it.worked_on.insert(task);
+        }
+    }
+
+    /// Shares a finished iteration's usage among the tasks it worked on, evenly (the first
+    /// takes what does not divide).
+    pub(super) fn attribute_usage(&mut self, iteration: u32) {
+        let Some(it) = self.iterations.get(&iteration) else {
+            return;
+        };
+        let (Some(usage), n) = (it.usage.as_ref(), it.worked_on.len() as u64) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        let shares: Vec<(u64, Usage)> = it
+            .worked_on
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, usage.share(n, i == 0)))
+            .collect();
+        for (id, share) in shares {
+            if let Some(t) = self.tasks.get_mut(&id) {
+                t.usage.add(&share);
+            }
+        }
+    }
+
+    /// Tokens and cost no task was given: iterations that worked on none (planning, say).
+    pub fn unattributed_usage(&self) -> Usage {
+        let mut total = Usage::default();
+        for it in self.iterations.values() {
+            if let Some(u) = it.usage.as_ref().filter(|_| it.worked_on.is_empty()) {
+                total.add(u);
+            }
+        }
+        total
+    }
+}
+
+impl Usage {
+    /// One of `n` even shares; `first` also takes the remainders.
+    fn share(&self, n: u64, first: bool) -> Usage {
+        let part = |v: u64| v / n + if first { v % n } else { 0 };
+        Usage {
+            input_tokens: part(self.input_tokens),
+            output_tokens: part(self.output_tokens),
+            cache_read_tokens: part(self.cache_read_tokens),
+            cache_write_tokens: part(self.cache_write_tokens),
+            cost: self.cost.map(|c| c / n as f64),
+            currency: self.currency.clone(),
+        }
+    }
+}

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::session::{
-    Claim, Iteration, NoteType, Pause, Permissions, Question, SessionState, StopRequest,
-    TaskStatus, Usage, UserMessage, note_id, task_id,
+    Iteration, NoteType, Pause, Permissions, Question, SessionState, StopRequest, TaskStatus,
+    Usage, UserMessage, note_id,
 };
 
 /// Open tasks shown per status (remaining, in progress, blocked).
@@ -27,16 +27,8 @@ const PLOT_POINTS: usize = 200;
 
 #[derive(Serialize)]
 struct Card<'a> {
-    id: String,
-    content: &'a str,
-    status: TaskStatus,
-    priority: u8,
-    depends_on: Vec<String>,
-    updated_at_ms: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    claim: Option<&'a Claim>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    integrated: Option<&'a str>,
+    #[serde(flatten)]
+    task: crate::status::TaskView<'a>,
     /// The commit of the last committed iteration that changed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     commit: Option<&'a str>,
@@ -177,14 +169,7 @@ fn column<'a>(
         tasks: tasks
             .into_iter()
             .map(|t| Card {
-                id: t.label(),
-                content: &t.content,
-                status: t.status,
-                priority: t.priority,
-                depends_on: t.depends_on.iter().map(|d| task_id(*d)).collect(),
-                updated_at_ms: t.updated_at_ms,
-                claim: t.claim.as_ref(),
-                integrated: t.integrated.as_deref(),
+                task: crate::status::TaskView::of(t),
                 commit: commits.get(&t.id).copied(),
             })
             .collect(),

@@ -14,6 +14,7 @@ pub mod project;
 pub mod real_agent;
 pub mod reliability;
 pub mod rogue;
+pub mod sessions;
 pub mod tmux;
 pub mod web;
 pub mod webdriver;

@@ -97,7 +97,7 @@ fn a_three_task_spec_completes() {
         "{second}"
     );
     assert!(
-        second.contains("decision:\n- NOT-1 Plain text files"),
+        second.contains("- NOT-1 (decision) Plain text files"),
         "{second}"
     );
     assert!(!second.contains("planning iteration"));

@@ -114,10 +114,11 @@ async fn resources_and_prompt_over_http() {
     let text = serde_json::to_value(&prompt.messages[0]).unwrap();
     let text = text["content"]["text"].as_str().unwrap().to_string();
     assert!(
-        text.starts_with("# iteratr session served, iteration 0"),
+        text.starts_with("# iteratr session served\n")
+            && text.contains("\n## Now: iteratr session served, iteration 0\n"),
         "{text}"
     );
-    assert!(text.contains("- NOT-1 Use nom"), "{text}");
+    assert!(text.contains("- NOT-1 (tip) Use nom"), "{text}");
     let e = c
         .get_prompt(GetPromptRequestParams::new("iteration").with_arguments(
             serde_json::from_value(json!({"session": "x", "colour": "red"})).unwrap(),
@@ -157,7 +158,7 @@ async fn the_iteration_prompt_is_what_build_sends_next() {
         .unwrap()
         .to_string();
     assert!(
-        by_mcp.starts_with("# iteratr session demo, iteration 2"),
+        by_mcp.contains("\n## Now: iteratr session demo, iteration 2\n"),
         "{by_mcp}"
     );
 

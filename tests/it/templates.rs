@@ -6,7 +6,7 @@ use std::process::Command as Process;
 
 use iteratr::session::{Author, Command, Ctx, NewTask, NoteType, SessionState, TaskStatus, decide};
 use iteratr::template::{
-    DEFAULT_TEMPLATE, PromptTemplate, PromptVars, history_block, notes_block, tasks_block,
+    DEFAULT_TEMPLATE, PromptTemplate, PromptVars, history_block, prompt_notes, tasks_block,
 };
 
 fn golden(name: &str) -> PathBuf {
@@ -132,7 +132,7 @@ fn vars() -> PromptVars {
         session: "parser".into(),
         iteration: "2".into(),
         spec: "# Parser\nParse the toy language.\n".into(),
-        notes: notes_block(&s),
+        notes: prompt_notes(s.notes.values(), ""),
         tasks: tasks_block(&s),
         history: history_block(&s),
         extra: "## Extra instructions\nKeep commits small.".into(),
@@ -176,7 +176,7 @@ fn the_default_template_renders_as_pinned() {
         })
         .unwrap();
     assert_reads_well(&plain);
-    assert!(plain.ends_with("If nothing is left, session-complete.\n"));
+    assert!(plain.ends_with("## Now: iteratr session parser, iteration 2\n"));
     let several = t
         .render(&PromptVars {
             extra: "## This iteration\nPlan.\n\n## Extra instructions\nKeep commits small.\n\n\
@@ -187,11 +187,12 @@ fn the_default_template_renders_as_pinned() {
         .unwrap();
     assert_reads_well(&several);
     for part in [
-        "# iteratr session parser, iteration 2",
+        "# iteratr session parser\n",
+        "\n\n## Now: iteratr session parser, iteration 2\n",
         "- #0 (end_turn): Planned the work\n- #1 (end_turn): Lexer done and tested",
         "remaining (2):\n- TAS-2 [p2] Write the parser (after TAS-1)\n- TAS-3 [p2] Document the grammar",
         "Next (task-next): TAS-2",
-        "tip:\n- NOT-2 Run cargo test -q\ndecision:\n- NOT-1 Hand-written lexer",
+        "- NOT-1 (decision) Hand-written lexer\n- NOT-2 (tip) Run cargo test -q",
         "session-complete",
         "Keep commits small.",
     ] {

@@ -114,7 +114,7 @@ async def exercise(target, params, session, spec, mode):
         prompt = await client.get_prompt("iteration", {"session": session})
         text = prompt.messages[0].content.text
         for expected in [
-            f"# iteratr session {session}, iteration 0",
+            f"## Now: iteratr session {session}, iteration 0\n",
             "TAS-2 [p2] Added by another process",
             spec_text.strip(),
             "This is the planning iteration",

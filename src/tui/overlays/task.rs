@@ -61,7 +61,7 @@ pub(crate) fn on_action(action: Action, task: &Task, read_only: bool) -> TaskKey
 }
 
 pub(crate) fn draw(frame: &mut Frame, t: &Task, read_only: bool) {
-    let area = centered(frame.area(), 76, 14);
+    let area = centered(frame.area(), 76, if t.usage.is_empty() { 14 } else { 15 });
     frame.render_widget(Clear, area);
     let deps = if t.depends_on.is_empty() {
         "none".to_string()
@@ -106,10 +106,15 @@ pub(crate) fn draw(frame: &mut Frame, t: &Task, read_only: bool) {
                     .unwrap_or_default()
             )),
         ]),
-        Line::raw(""),
-        Line::raw(t.content.clone()),
-        Line::raw(""),
     ];
+    if !t.usage.is_empty() {
+        // Its share of the iterations that worked on it, retries and fix rounds included.
+        lines.push(Line::from(vec![
+            label("spent"),
+            Span::raw(t.usage.to_string()),
+        ]));
+    }
+    lines.extend([Line::raw(""), Line::raw(t.content.clone()), Line::raw("")]);
     lines.push(Line::styled(
         if read_only {
             "Esc close (watching: read-only)"

@@ -288,6 +288,7 @@ class SessionPage {
     }
     if (t.depends_on.length) meta.append(el("span", { text: `after ${t.depends_on.join(", ")}` }));
     if (t.claim) meta.append(el("span", { class: "badge running", text: t.claim.worker }));
+    if (t.usage) meta.append(el("span", { class: "usage", title: "its share of the tokens and cost of the iterations that worked on it", text: usageText((t.usage.input_tokens || 0) + (t.usage.output_tokens || 0), t.usage.cost, t.usage.currency) }));
     if (t.integrated) meta.append(this.commitLink(t.integrated, "integrated"));
     else if (t.commit) meta.append(this.commitLink(t.commit, "commit"));
     return el("div", { class: "task", data: { status: t.status, task: t.id } }, el("div", { text: t.content }), meta);

@@ -8,10 +8,17 @@ use handlebars::Handlebars;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::session::{SessionState, TaskStatus, note_id};
+use crate::session::SessionState;
+
+mod blocks;
+
+pub use blocks::{
+    DEFAULT_PROMPT_BUDGET, StateBlocks, estimate_tokens, history_block, notes_block, prompt_notes,
+    state_blocks, tasks_block,
+};
 
 /// The template built into the binary; `iteratr gen-template` writes it out.
-pub const DEFAULT_TEMPLATE: &str = include_str!("templates/default.hbs");
+pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/default.hbs");
 /// The variables a template may use.
 pub const VARIABLES: [&str; 10] = [
     "session",
@@ -25,8 +32,6 @@ pub const VARIABLES: [&str; 10] = [
     "binary",
     "messages",
 ];
-/// Iteration summaries shown in `history`.
-const HISTORY_LEN: usize = 5;
 
 #[derive(Debug, Error)]
 pub enum TemplateError {
@@ -74,6 +79,8 @@ pub struct PromptVars {
 pub struct PromptTemplate {
     registry: Handlebars<'static>,
     source_name: String,
+    /// The budget of the session state in a prompt, in estimated tokens (0: none).
+    budget: u32,
 }
 
 impl PromptTemplate {
@@ -97,6 +104,7 @@ impl PromptTemplate {
         let template = PromptTemplate {
             registry,
             source_name: source_name.to_string(),
+            budget: DEFAULT_PROMPT_BUDGET,
         };
         let sample = PromptVars {
             session: "s".into(),
@@ -112,7 +120,18 @@ impl PromptTemplate {
         Self::new(DEFAULT_TEMPLATE, "built-in").unwrap_or_else(|_| PromptTemplate {
             registry: Handlebars::new(),
             source_name: "built-in".into(),
+            budget: DEFAULT_PROMPT_BUDGET,
         })
+    }
+
+    /// The same template with a budget of `tokens` for the session state (0: no budget).
+    pub fn with_budget(mut self, tokens: u32) -> Self {
+        self.budget = tokens;
+        self
+    }
+
+    pub fn budget(&self) -> u32 {
+        self.budget
     }
 
     pub fn load(path: &Path) -> Result<Self, anyhow::Error> {
@@ -152,6 +171,8 @@ pub struct Iteration<'a> {
     /// The session tools' HTTP port, when they are served over HTTP.
     pub port: String,
     pub binary: String,
+    /// The task the worker holds (shown whatever the budget).
+    pub claimed: Option<u64>,
 }
 
 impl PromptTemplate {
@@ -176,80 +197,20 @@ impl PromptTemplate {
         if !messages.is_empty() {
             extra.push(messages.clone());
         }
+        let state = state_blocks(state, self.budget, messages.len(), it.claimed);
         self.render(&PromptVars {
             session: it.session.to_string(),
             iteration: it.number.to_string(),
             spec: it.spec,
-            notes: notes_block(state),
-            tasks: tasks_block(state),
-            history: history_block(state),
+            notes: state.notes,
+            tasks: state.tasks,
+            history: state.history,
             extra: extra.join("\n\n"),
             port: it.port,
             binary: it.binary,
             messages,
         })
     }
-}
-
-/// Tasks by status with ids, priorities and dependencies, for the prompt.
-pub fn tasks_block(state: &SessionState) -> String {
-    if state.tasks.is_empty() {
-        return "(no tasks yet)".to_string();
-    }
-    let mut out = String::new();
-    for status in TaskStatus::ALL {
-        let tasks = state.tasks_with_status(status);
-        if tasks.is_empty() {
-            continue;
-        }
-        out.push_str(&format!("{status} ({}):\n", tasks.len()));
-        for t in tasks {
-            out.push_str(&format!("- {}\n", crate::session::display::task_line(t)));
-        }
-    }
-    if let Some(next) = state.next_task() {
-        out.push_str(&format!("Next (task-next): {}\n", next.label()));
-    }
-    out.trim_end().to_string()
-}
-
-pub fn notes_block(state: &SessionState) -> String {
-    if state.notes.is_empty() {
-        return "(no notes yet)".to_string();
-    }
-    let mut out = String::new();
-    for (note_type, notes) in state.notes_by_type() {
-        out.push_str(&format!("{note_type}:\n"));
-        for n in notes {
-            out.push_str(&format!(
-                "- {} {}\n",
-                note_id(n.id),
-                n.content.replace('\n', "\n  ")
-            ));
-        }
-    }
-    out.trim_end().to_string()
-}
-
-pub fn history_block(state: &SessionState) -> String {
-    let done: Vec<_> = state
-        .iterations
-        .values()
-        .filter(|it| it.summary.is_some() || it.outcome.is_some())
-        .collect();
-    if done.is_empty() {
-        return "(this is the first iteration)".to_string();
-    }
-    let start = done.len().saturating_sub(HISTORY_LEN);
-    done[start..]
-        .iter()
-        .map(|it| {
-            let outcome = it.outcome.as_ref().map_or("running", |o| o.as_str());
-            let summary = it.summary.as_deref().unwrap_or("(no summary recorded)");
-            format!("- #{} ({outcome}): {summary}", it.number)
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

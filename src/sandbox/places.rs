@@ -55,40 +55,37 @@ fn known(agent: &[String]) -> Known {
     }
 }
 
-/// The state directories of the agents iteratr knows (their sessions, caches, settings), with
-/// `true` for those of the agent `agent` starts (created when missing).
+/// The state directories (sessions, caches, settings) of the agent `agent` starts, when iteratr
+/// knows it: only its own, never another agent's (Claude Code's hold its credentials).
 fn agent_state(
     agent: &[String],
     home: Option<&Path>,
     var: &dyn Fn(&str) -> Option<String>,
-) -> Vec<(PathBuf, bool)> {
-    let kind = known(agent);
-    let xdg = |name: &str, default: &str| -> Option<PathBuf> {
-        var(name)
+) -> Vec<PathBuf> {
+    match known(agent) {
+        Known::Opencode => [
+            ("XDG_DATA_HOME", ".local/share"),
+            ("XDG_CONFIG_HOME", ".config"),
+            ("XDG_CACHE_HOME", ".cache"),
+            ("XDG_STATE_HOME", ".local/state"),
+        ]
+        .into_iter()
+        .filter_map(|(name, default)| {
+            var(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| home.map(|h| h.join(default)))
+        })
+        .map(|base| base.join("opencode"))
+        .collect(),
+        Known::ClaudeCode => var("CLAUDE_CONFIG_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
-            .or_else(|| home.map(|h| h.join(default)))
-    };
-    let mut dirs = Vec::new();
-    for (name, default) in [
-        ("XDG_DATA_HOME", ".local/share"),
-        ("XDG_CONFIG_HOME", ".config"),
-        ("XDG_CACHE_HOME", ".cache"),
-        ("XDG_STATE_HOME", ".local/state"),
-    ] {
-        if let Some(base) = xdg(name, default) {
-            dirs.push((base.join("opencode"), kind == Known::Opencode));
-        }
+            .or_else(|| home.map(|h| h.join(".claude")))
+            .into_iter()
+            .collect(),
+        Known::Other => Vec::new(),
     }
-    let claude = kind == Known::ClaudeCode;
-    if let Some(home) = home {
-        dirs.push((home.join(".claude"), claude));
-        dirs.push((home.join(".claude.json"), false));
-    }
-    if let Some(dir) = var("CLAUDE_CONFIG_DIR").map(PathBuf::from) {
-        dirs.push((dir, claude));
-    }
-    dirs
 }
 
 /// The git directories of the repository `project` is in: `.git` (a directory, or the file of a
@@ -175,8 +172,8 @@ pub(super) fn places(
     let home = var("HOME").map(PathBuf::from).map(|h| real(&h));
     let home = home.filter(|h| h.is_absolute() && h.parent().is_some());
     let mut agent_dirs = Vec::new();
-    for (dir, own) in agent_state(agent, home.as_deref(), var) {
-        if own && !dir.exists() {
+    for dir in agent_state(agent, home.as_deref(), var) {
+        if !dir.exists() {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 format!(
                     "cannot create the agent's state directory {}: {e}",
@@ -265,12 +262,22 @@ mod tests {
         let home = Path::new("/home/ana");
         let var = |n: &str| (n == "XDG_DATA_HOME").then(|| "/data".to_string());
         let dirs = agent_state(&words(&["opencode", "acp"]), Some(home), &var);
-        assert!(dirs.contains(&(PathBuf::from("/data/opencode"), true)));
-        assert!(dirs.contains(&(PathBuf::from("/home/ana/.cache/opencode"), true)));
-        assert!(dirs.contains(&(PathBuf::from("/home/ana/.claude"), false)));
+        let want = |d: &[&str]| d.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            dirs,
+            want(&[
+                "/data/opencode",
+                "/home/ana/.config/opencode",
+                "/home/ana/.cache/opencode",
+                "/home/ana/.local/state/opencode"
+            ])
+        );
         let dirs = agent_state(&words(&["claude-code-acp"]), Some(home), &|_| None);
-        assert!(dirs.contains(&(PathBuf::from("/home/ana/.claude"), true)));
-        assert!(dirs.contains(&(PathBuf::from("/home/ana/.local/share/opencode"), false)));
+        assert_eq!(dirs, want(&["/home/ana/.claude"]));
+        let var = |n: &str| (n == "CLAUDE_CONFIG_DIR").then(|| "/cfg/claude".to_string());
+        let dirs = agent_state(&words(&["claude-code-acp"]), Some(home), &var);
+        assert_eq!(dirs, want(&["/cfg/claude"]));
+        assert!(agent_state(&words(&["gemini", "--acp"]), Some(home), &var).is_empty());
     }
 
     #[test]

@@ -23,6 +23,11 @@ fn expand(path: &Path, home: Option<&Path>, project: &Path) -> PathBuf {
     }
 }
 
+/// What the person configured in the project, which runs outside the sandbox (hooks) or shapes
+/// the prompt: read-only where it exists (`config::PROJECT_FILE`, `config::legacy_hooks`, the
+/// template `build` picks up).
+const PERSONS_FILES: [&str; 3] = ["iteratr.toml", ".iteratr.hooks.yml", ".iteratr.template"];
+
 /// Which agent a command starts, for its state directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Known {
@@ -189,6 +194,7 @@ pub(super) fn places(
         .map(|p| real(&std::path::absolute(p).unwrap_or_else(|_| p.clone())))
         .collect();
     protected.extend(git_dirs(&project));
+    protected.extend(PERSONS_FILES.iter().map(|f| project.join(f)));
     let sockets = ["SSH_AUTH_SOCK", "GPG_AGENT_INFO"]
         .into_iter()
         .filter_map(var)

@@ -45,6 +45,7 @@ const AGENT_SOCK: &str = "see SSH_AUTH_SOCK";
 const PROVIDER_KEY: &str = "see OPENAI_API_KEY";
 const GIT_STATUS: &str = "run git status and git diff";
 const GIT_COMMIT: &str = "commit (move a ref)";
+const SETTINGS: &str = "change iteratr.toml (its hooks run outside)";
 
 /// The commands the agent runs, each with what it tries.
 fn probes(outside: &Path, home: &Path) -> Vec<(&'static str, Vec<String>)> {
@@ -61,6 +62,7 @@ fn probes(outside: &Path, home: &Path) -> Vec<(&'static str, Vec<String>)> {
         ),
         (DATA_DIR, words(&["touch", ".iteratr/planted"])),
         (HOOK, words(&["touch", ".git/hooks/pre-commit"])),
+        (SETTINGS, words(&["touch", "iteratr.toml"])),
         (AGENT_SOCK, words(&["printenv", "SSH_AUTH_SOCK"])),
         (PROVIDER_KEY, words(&["printenv", "OPENAI_API_KEY"])),
         (GIT_STATUS, words(&["git", "status", "--short"])),
@@ -87,6 +89,7 @@ fn probe_build(sandbox: bool) -> (Vec<(&'static str, log::Run)>, String, Project
         .with_env("SSH_AUTH_SOCK", "/run/ssh-agent.sock")
         .with_env("OPENAI_API_KEY", "sk-test");
     p.init_git();
+    std::fs::write(p.path().join("iteratr.toml"), "max_failures = 3\n").unwrap();
     let args: &[&str] = if sandbox {
         &["--headless", "--sandbox"]
     } else {
@@ -121,7 +124,7 @@ fn the_sandbox_lets_the_agent_write_the_project_and_nothing_else() {
     let inside = run_of(&runs, INSIDE);
     assert!(inside.succeeded(), "{all}");
     assert!(p.path().join("inside.txt").exists());
-    for what in [OUTSIDE, DATA_DIR, HOOK, GIT_COMMIT] {
+    for what in [OUTSIDE, DATA_DIR, HOOK, GIT_COMMIT, SETTINGS] {
         let run = run_of(&runs, what);
         assert!(!run.succeeded(), "{what} succeeded in the sandbox: {all}");
         assert!(

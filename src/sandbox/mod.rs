@@ -38,6 +38,13 @@ pub enum Unavailable {
     NotLinux,
 }
 
+/// `path` (as git names a changed file) is one of the files iteratr reads as the person's
+/// settings: read-only in the sandbox where it exists, but an agent may create it.
+pub fn is_persons_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    places::PERSONS_FILES.contains(&name)
+}
+
 /// The exit code of a build whose `--sandbox` cannot run here.
 pub const EXIT_CODE: u8 = 7;
 

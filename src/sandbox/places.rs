@@ -26,7 +26,8 @@ fn expand(path: &Path, home: Option<&Path>, project: &Path) -> PathBuf {
 /// What the person configured in the project, which runs outside the sandbox (hooks) or shapes
 /// the prompt: read-only where it exists (`config::PROJECT_FILE`, `config::legacy_hooks`, the
 /// template `build` picks up).
-const PERSONS_FILES: [&str; 3] = ["iteratr.toml", ".iteratr.hooks.yml", ".iteratr.template"];
+pub(super) const PERSONS_FILES: [&str; 3] =
+    ["iteratr.toml", ".iteratr.hooks.yml", ".iteratr.template"];
 
 /// Which agent a command starts, for its state directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,6 +46,7 @@ const PROVIDER_KEY: &str = "see OPENAI_API_KEY";
 const GIT_STATUS: &str = "run git status and git diff";
 const GIT_COMMIT: &str = "commit (move a ref)";
 const SETTINGS: &str = "change iteratr.toml (its hooks run outside)";
+const TEMPLATE: &str = "create .iteratr.template";
 
 /// The commands the agent runs, each with what it tries.
 fn probes(outside: &Path, home: &Path) -> Vec<(&'static str, Vec<String>)> {
@@ -63,6 +64,7 @@ fn probes(outside: &Path, home: &Path) -> Vec<(&'static str, Vec<String>)> {
         (DATA_DIR, words(&["touch", ".iteratr/planted"])),
         (HOOK, words(&["touch", ".git/hooks/pre-commit"])),
         (SETTINGS, words(&["touch", "iteratr.toml"])),
+        (TEMPLATE, words(&["touch", ".iteratr.template"])),
         (AGENT_SOCK, words(&["printenv", "SSH_AUTH_SOCK"])),
         (PROVIDER_KEY, words(&["printenv", "OPENAI_API_KEY"])),
         (GIT_STATUS, words(&["git", "status", "--short"])),
@@ -155,6 +157,13 @@ fn the_sandbox_lets_the_agent_write_the_project_and_nothing_else() {
         (Some(0), "sk-test"),
         "{all}"
     );
+    // A settings file the agent could create is pointed out.
+    let created = run_of(&runs, TEMPLATE);
+    assert!(created.succeeded(), "{all}");
+    assert!(
+        text.contains("iteratr: warning: the agent wrote .iteratr.template, which iteratr reads as your settings (hooks declared there run outside the sandbox): review it before the next build"),
+        "{text}"
+    );
     // People and watchers are told.
     assert!(
         text.contains("iteratr: agent fake-agent 1.0 ready (session tools over HTTP; sandboxed)"),
@@ -184,6 +193,10 @@ fn without_the_sandbox_the_same_commands_succeed() {
         "{all}"
     );
     assert!(p.path().join(".git/hooks/pre-commit").exists());
+    assert!(
+        !text.contains("which iteratr reads as your settings"),
+        "{text}"
+    );
     assert!(
         text.contains("iteratr: agent fake-agent 1.0 ready (session tools over HTTP)\n"),
         "{text}"

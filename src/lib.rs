@@ -33,6 +33,7 @@ mod secret;
 pub mod session;
 pub mod session_handle;
 mod signal;
+pub mod spec;
 mod status;
 pub mod store;
 pub mod template;

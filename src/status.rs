@@ -127,7 +127,7 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
                 iteration: n.iteration,
             })
             .collect(),
-        iterations: state.iterations.values().collect(),
+        iterations: state.iterations.values().map(|it| &**it).collect(),
         messages: &state.messages,
         builder: state
             .lease

@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 // Store selection lives in `store`; these names stay reachable here for the commands.
 use crate::store::StoreConfig;
 
+mod spec;
+pub use spec::SpecArgs;
+
 pub const VERSION_LINE: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
@@ -105,19 +108,20 @@ pub enum Commands {
     Build(BuildArgs),
     /// Join a running session's workers from this clone: claim tasks, work, integrate
     Worker(BuildArgs),
+    /// Write a spec with the agent: it interviews you, then the spec is saved in specs/
+    Spec(SpecArgs),
     /// Write the built-in prompt template to a file, to customise it
     GenTemplate {
-        /// Where to write it ("-" for stdout)
-        #[arg(
-            short = 'o',
-            long,
-            default_value = ".iteratr.template",
-            value_name = "FILE"
-        )]
-        output: PathBuf,
+        /// Where to write it ("-" for stdout; default: .iteratr.template, or
+        /// .iteratr-spec.template with --spec)
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Overwrite the file if it exists
         #[arg(long)]
         force: bool,
+        /// Write the interview's template of `iteratr spec` instead of the build's
+        #[arg(long)]
+        spec: bool,
     },
     /// Check that the agent, the store, NATS (when configured) and the terminal are ready
     Doctor {
@@ -469,8 +473,9 @@ pub enum McpCommand {
 impl Cli {
     /// The command takes over the terminal (the full-screen interface), given whether stdout is one.
     pub fn uses_terminal(&self, stdout_is_terminal: bool) -> bool {
-        (matches!(&self.command, Commands::Build(args) | Commands::Worker(args) if !args.headless)
-            && stdout_is_terminal)
+        (stdout_is_terminal
+            && (matches!(&self.command, Commands::Build(args) | Commands::Worker(args) if !args.headless)
+                || matches!(&self.command, Commands::Spec(args) if !args.headless)))
             || matches!(
                 self.command,
                 Commands::Watch {

@@ -8,6 +8,7 @@ pub mod gen_template;
 pub mod mcp;
 pub mod notify;
 pub mod pause;
+pub mod spec;
 pub mod status;
 pub mod stop;
 pub mod watch;
@@ -72,7 +73,12 @@ pub async fn run(cli: Cli, settings: &crate::config::Settings) -> anyhow::Result
             let decision = crate::session::PermissionDecision::DeniedByUser;
             stop::answer(store, session.as_deref(), &id, decision).await
         }
-        Commands::GenTemplate { output, force } => gen_template::run(&output, force),
+        Commands::GenTemplate {
+            output,
+            force,
+            spec,
+        } => gen_template::run(output.as_deref(), force, spec),
+        Commands::Spec(args) => spec::run(args).await,
         Commands::Doctor { agent, timeout } => doctor::run(store, &agent, timeout).await,
         Commands::Watch {
             session,

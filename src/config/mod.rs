@@ -75,6 +75,9 @@ pub const KEYS: [Key; 36] = [
     key("claim_ttl", "claim_ttl", Scope::Build),
 ];
 
+/// The keys of `build` that `spec` takes too.
+const SPEC_KEYS: [&str; 5] = ["agent", "model", "deny_tools", "approve", "init_timeout"];
+
 /// Where a value was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -213,6 +216,10 @@ impl Settings {
                     .mut_subcommand("build", |b| b.mut_arg(k.arg, set))
                     .mut_subcommand("worker", |b| b.mut_arg(k.arg, set)),
             };
+            // `iteratr spec` starts the same agent, under the same permission rules.
+            if k.scope == Scope::Build && SPEC_KEYS.contains(&k.arg) {
+                cmd = cmd.mut_subcommand("spec", |b| b.mut_arg(k.arg, set));
+            }
         }
         cmd
     }

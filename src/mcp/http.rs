@@ -34,6 +34,16 @@ pub struct HttpOptions {
     pub token: Option<String>,
 }
 
+impl HttpOptions {
+    /// A free port on 127.0.0.1 and a random token: what iteratr serves its own agents on.
+    pub fn loopback() -> Self {
+        HttpOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+        }
+    }
+}
+
 /// A running HTTP server. Dropping it does not stop it; call [`HttpServer::shutdown`].
 pub struct HttpServer {
     pub addr: SocketAddr,

@@ -10,6 +10,7 @@ mod resources;
 mod schema;
 mod scope;
 mod server;
+mod spec_tools;
 mod subscriptions;
 mod tools;
 
@@ -17,6 +18,7 @@ pub use http::{HttpOptions, HttpServer, random_token, serve_http};
 pub use prompts::PromptSource;
 pub use schema::non_portable;
 pub use scope::McpScope;
+pub use spec_tools::SpecSink;
 pub use tools::{SessionTools, task_json};
 
 use futures_util::StreamExt;

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::prompts;
 use super::resources::{self, Uri};
 use super::subscriptions::{follow, updated};
-use super::tools::{INSTRUCTIONS, SessionTools};
+use super::tools::SessionTools;
 use crate::session::{SessionState, text::error_chain};
 use crate::session_handle::SessionHandle;
 
@@ -88,7 +88,7 @@ impl ServerHandler for SessionTools {
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("iteratr", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(self.instructions)
     }
 
     async fn list_resources(

@@ -41,6 +41,9 @@ pub struct SessionTools {
     pub(super) worker: Option<super::claims::WorkerSeat>,
     /// How long `ask-questions` waits for a person's answer.
     pub(super) question_wait: std::time::Duration,
+    /// `iteratr spec`'s interview: where `finish-spec` hands an accepted spec.
+    pub(super) spec_sink: Option<super::spec_tools::SpecSink>,
+    pub(super) instructions: &'static str,
 }
 
 impl SessionTools {
@@ -53,6 +56,24 @@ impl SessionTools {
             subscriptions: Arc::default(),
             worker: None,
             question_wait: std::time::Duration::ZERO,
+            spec_sink: None,
+            instructions: INSTRUCTIONS,
+        }
+    }
+
+    /// The endpoint of `iteratr spec`'s interview: only `ask-questions` and `finish-spec`, which
+    /// hands accepted specs to `sink`.
+    pub fn for_spec_interview(
+        session: Arc<SessionHandle>,
+        sink: super::spec_tools::SpecSink,
+        question_wait: std::time::Duration,
+    ) -> Self {
+        SessionTools {
+            tool_router: Self::question_router() + Self::spec_router(),
+            spec_sink: Some(sink),
+            instructions: super::spec_tools::SPEC_INSTRUCTIONS,
+            question_wait,
+            ..Self::new(session)
         }
     }
 

@@ -1,6 +1,5 @@
 //! The session tools' MCP server the loop starts for its agent, and its entry for `session/new`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -63,14 +62,7 @@ impl Orchestrator {
             let ttl = u64::try_from(w.claim_ttl.as_millis()).unwrap_or(u64::MAX);
             tools = tools.for_worker(&w.name, ttl);
         }
-        let http = serve_http(
-            tools,
-            HttpOptions {
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                token: None,
-            },
-        )
-        .await?;
+        let http = serve_http(tools, HttpOptions::loopback()).await?;
         self.emit(BuildEvent::Started {
             session: self.opts.session.to_string(),
             spec: self.opts.spec_path.display().to_string(),

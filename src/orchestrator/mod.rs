@@ -31,6 +31,7 @@ mod turn;
 mod worker;
 
 pub(crate) use lease::LeaseGuard;
+pub(crate) use permissions::agent_env;
 pub(crate) use summary::{Outcome, RunSummary};
 pub(crate) use team::{Team, run_team, worker_branch};
 pub(crate) use worker::Role;

@@ -17,7 +17,7 @@ const DEBUG_CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 /// The environment that makes opencode ask (empty for other agents), and what to tell people.
 /// Fails when the user's own opencode settings in the environment cannot be read.
 /// `question_wait`: how long the agent's question waits for a person (opencode must wait longer).
-pub(super) async fn agent_env(
+pub(crate) async fn agent_env(
     argv: &[String],
     cwd: &Path,
     policy: &Policy,

@@ -7,28 +7,16 @@ use crate::session::{
     Author, Command, EventKind, NewTask, SessionState, TaskStatus, normalize_content, task_id,
 };
 
-/// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`).
+/// Tasks from the spec's Markdown checklists: `- [ ] todo` and `- [x] done` (also `*` and `+`),
+/// with a leading priority tag (`[high]`, `[p3]`, ...; see `spec::priority_tag`) as the task's
+/// priority.
 pub(crate) fn checklist_tasks(spec: &str) -> Vec<NewTask> {
     let mut tasks: Vec<NewTask> = Vec::new();
     for line in spec.lines() {
-        let l = line.trim_start();
-        let Some(rest) = l
-            .strip_prefix("- ")
-            .or_else(|| l.strip_prefix("* "))
-            .or_else(|| l.strip_prefix("+ "))
-        else {
+        let Some((done, content)) = crate::spec::checklist_item(line) else {
             continue;
         };
-        let (done, content) = if let Some(c) = rest.strip_prefix("[ ]") {
-            (false, c)
-        } else if let Some(c) = rest
-            .strip_prefix("[x]")
-            .or_else(|| rest.strip_prefix("[X]"))
-        {
-            (true, c)
-        } else {
-            continue;
-        };
+        let (priority, content) = crate::spec::priority_tag(content);
         let content: String = content
             .trim()
             .chars()
@@ -42,6 +30,7 @@ pub(crate) fn checklist_tasks(spec: &str) -> Vec<NewTask> {
             continue;
         }
         let mut task = NewTask::new(content);
+        task.priority = priority.map(i64::from);
         if done {
             task.status = Some(TaskStatus::Completed);
         }
@@ -140,6 +129,25 @@ mod tests {
                 ("First", None),
                 ("Done already", Some(TaskStatus::Completed)),
                 ("Third", Some(TaskStatus::Completed)),
+            ]
+        );
+    }
+
+    #[test]
+    fn priority_tags_become_priorities() {
+        let spec = "- [ ] [critical] Now\n- [ ] [P1] Later\n- [ ] Plain\n- [ ] [note] Kept as is\n";
+        let tasks = checklist_tasks(spec);
+        let got: Vec<(&str, Option<i64>)> = tasks
+            .iter()
+            .map(|t| (t.content.as_str(), t.priority))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Now", Some(4)),
+                ("Later", Some(1)),
+                ("Plain", None),
+                ("[note] Kept as is", None)
             ]
         );
     }

@@ -14,6 +14,7 @@ mod keys;
 mod layout;
 mod overlays;
 mod panes;
+pub mod spec;
 mod status_bar;
 mod style;
 mod workers;

@@ -137,6 +137,7 @@ pub(crate) fn session_view(name: &str, state: &SessionState) -> serde_json::Valu
             .iterations
             .values()
             .skip(iterations_total.saturating_sub(ITERATIONS_SHOWN))
+            .map(|it| &**it)
             .collect(),
         iterations_total,
         permissions: &state.permissions,
@@ -201,6 +202,7 @@ fn plots(state: &SessionState) -> Plots {
         .iterations
         .values()
         .filter(|it| it.finished_at_ms.is_some() && it.started_at_ms.is_some())
+        .map(|it| &**it)
         .collect();
     let latest = &finished[finished.len().saturating_sub(ITERATIONS_SHOWN)..];
     Plots {

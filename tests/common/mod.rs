@@ -15,6 +15,7 @@ pub mod real_agent;
 pub mod reliability;
 pub mod rogue;
 pub mod sessions;
+pub mod spec;
 pub mod tmux;
 pub mod web;
 pub mod webdriver;

@@ -70,10 +70,22 @@ impl Project {
 
     /// `iteratr worker ARGS` with this project's environment (the fake agent, its script and log).
     pub fn worker_command(&self, args: &[&str]) -> Command {
+        self.subcommand("worker", args)
+    }
+
+    /// `iteratr spec ARGS` with this project's environment, its stdin a pipe.
+    pub fn spec_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.subcommand("spec", args);
+        cmd.env_remove("ITERATR_SPEC_DIR").stdin(Stdio::piped());
+        cmd
+    }
+
+    /// `iteratr SUBCOMMAND ARGS` with what [`Project::command`] gives `build`.
+    fn subcommand(&self, subcommand: &str, args: &[&str]) -> Command {
         let build = self.command(args);
         let mut cmd = Command::new(super::bin());
         cmd.current_dir(self.path())
-            .arg("worker")
+            .arg(subcommand)
             .args(build.get_args().skip(1))
             .env_remove("ITERATR_DATA_DIR")
             .env_remove("ITERATR_LOG_FILE")

@@ -119,6 +119,33 @@ impl Project {
     /// `iteratr build --headless` with a clean environment (PATH, the scratch HOME and XDG dirs,
     /// iteratr's debug log in the root) and `args`.
     pub fn build(&self, agent: &str, args: &[&str]) -> Command {
+        let mut cmd = self.iteratr();
+        cmd.args(["build", "--agent", agent, "--headless"])
+            // A hang or a failure stops the run at once (with what happened in the output)
+            // rather than being retried, unless `args` say otherwise.
+            .args(
+                [("--iteration-timeout", "45s"), ("--max-failures", "1")]
+                    .into_iter()
+                    .filter(|(flag, _)| !args.contains(flag))
+                    .flat_map(|(flag, value)| [flag, value]),
+            )
+            .args(args);
+        cmd
+    }
+
+    /// `iteratr spec --headless` with the same clean environment, its answers read from
+    /// `answers` (a file).
+    pub fn spec(&self, agent: &str, args: &[&str], answers: &Path) -> Command {
+        let mut cmd = self.iteratr();
+        cmd.args(["spec", "--agent", agent, "--headless"])
+            .args(args)
+            .stdin(std::fs::File::open(answers).unwrap());
+        cmd
+    }
+
+    /// iteratr in the project with a clean environment (PATH, the scratch HOME and XDG dirs,
+    /// iteratr's debug log in the root).
+    fn iteratr(&self) -> Command {
         let mut cmd = Command::new(super::bin());
         cmd.current_dir(self.path())
             .env_clear()
@@ -134,16 +161,6 @@ impl Project {
                 "ITERATR_LOG_LEVEL",
                 std::env::var("ITERATR_TEST_LOG_LEVEL").unwrap_or("debug".into()),
             )
-            .args(["build", "--agent", agent, "--headless"])
-            // A hang or a failure stops the run at once (with what happened in the output)
-            // rather than being retried, unless `args` say otherwise.
-            .args(
-                [("--iteration-timeout", "45s"), ("--max-failures", "1")]
-                    .into_iter()
-                    .filter(|(flag, _)| !args.contains(flag))
-                    .flat_map(|(flag, value)| [flag, value]),
-            )
-            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd

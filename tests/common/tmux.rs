@@ -100,6 +100,21 @@ impl Tmux {
     }
 }
 
+/// The environment of iteratr in a terminal with the fake agent of the project in `dir` (its
+/// `script.json` and `agent.log`), run by ana@laptop.
+pub fn fake_agent_env(dir: &Path) -> Vec<String> {
+    vec![
+        format!("ITERATR_AGENT={}", super::fake_agent::path().display()),
+        format!(
+            "ITERATR_FAKE_AGENT_SCRIPT={}",
+            dir.join("script.json").display()
+        ),
+        format!("ITERATR_FAKE_AGENT_LOG={}", dir.join("agent.log").display()),
+        "USER=ana".into(),
+        "ITERATR_HOST=laptop".into(),
+    ]
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")

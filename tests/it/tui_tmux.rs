@@ -143,20 +143,12 @@ fn start_build(dir: &Path, name: &str, args: &str) -> Tmux {
         "{} build {args}; echo EXITED $?; sleep 600",
         crate::common::bin()
     );
-    let env = [
-        format!(
-            "ITERATR_AGENT={}",
-            crate::common::fake_agent::path().display()
-        ),
-        format!(
-            "ITERATR_FAKE_AGENT_SCRIPT={}",
-            dir.join("script.json").display()
-        ),
-        format!("ITERATR_FAKE_AGENT_LOG={}", dir.join("agent.log").display()),
-        "USER=ana".into(),
-        "ITERATR_HOST=laptop".into(),
-    ];
-    Tmux::start(name, dir, &env, &command)
+    Tmux::start(
+        name,
+        dir,
+        &crate::common::tmux::fake_agent_env(dir),
+        &command,
+    )
 }
 
 #[test]

@@ -39,6 +39,7 @@ need cc "install a C compiler: sudo apt-get install build-essential (Debian/Ubun
 need python3 "install Python 3: sudo apt-get install python3 python3-venv (Debian/Ubuntu), sudo dnf install python3 (Fedora), brew install python (macOS)"
 need node "install Node.js 18 or later with npm: https://nodejs.org, or sudo apt-get install nodejs npm"
 need npm "install npm: sudo apt-get install npm (Debian/Ubuntu), or Node.js from https://nodejs.org"
+need bwrap "install bubblewrap (tests/it/sandbox.rs runs the agent in it, --sandbox): sudo apt-get install bubblewrap (Debian/Ubuntu), sudo dnf install bubblewrap (Fedora); Linux only"
 need tmux "install tmux (tests/it/tui_tmux.rs runs the full-screen interface in it): sudo apt-get install tmux (Debian/Ubuntu), sudo dnf install tmux (Fedora), brew install tmux (macOS)"
 # The browser tests (tests/common/webdriver.rs) drive headless Chromium (or Google Chrome) through
 # chromedriver of the same major version; ITERATR_TEST_CHROMIUM / ITERATR_TEST_CHROMEDRIVER name

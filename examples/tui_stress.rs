@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
             approvals: Arc::new(Approvals::new(Policy::default(), ApproveMode::Auto, false)),
             init_timeout: Duration::from_secs(30),
             private: Vec::new(),
+            sandbox: None,
         },
         sink,
     )

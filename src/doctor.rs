@@ -96,6 +96,7 @@ pub(crate) async fn check_agent(argv: &[String], project: &Path, timeout: Durati
         approvals: Arc::new(Approvals::new(Policy::default(), ApproveMode::Auto, false)),
         init_timeout: timeout,
         private: Vec::new(),
+        sandbox: None,
     };
     let sink: crate::acp::UpdateSink = Arc::new(|_: AgentUpdate| {});
     let agent = match Agent::start(spec, sink).await {
@@ -240,6 +241,19 @@ pub(crate) fn check_managed_nats() -> Check {
             ),
         ),
         Err(e) => Check::new(Level::Fail, "nats", crate::session::text::error_chain(&e)),
+    }
+}
+
+/// Whether `--sandbox` works here: bubblewrap is there and may make its namespaces. A warning
+/// otherwise (a build without `--sandbox` does not need it), with what to install or enable.
+pub(crate) fn check_sandbox() -> Check {
+    match crate::sandbox::Sandbox::check(crate::sandbox::Policy::default()) {
+        Ok(_) => Check::new(
+            Level::Ok,
+            "sandbox",
+            "bubblewrap works here: --sandbox can run the agent in it",
+        ),
+        Err(e) => Check::new(Level::Warn, "sandbox", e.to_string()),
     }
 }
 

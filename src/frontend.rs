@@ -41,6 +41,8 @@ pub enum BuildEvent {
         name: String,
         version: String,
         http_mcp: bool,
+        /// It runs in iteratr's sandbox (`--sandbox`).
+        sandboxed: bool,
     },
     /// The model the agent uses, once it confirmed the choice of `-m`.
     ModelSelected {

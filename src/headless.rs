@@ -146,10 +146,12 @@ impl Printer {
                 name,
                 version,
                 http_mcp,
+                sandboxed,
             } => format!(
-                "iteratr: agent {} ready (session tools over {})\n",
+                "iteratr: agent {} ready (session tools over {}{})\n",
                 format!("{name} {version}").trim_end(),
-                if *http_mcp { "HTTP" } else { "stdio" }
+                if *http_mcp { "HTTP" } else { "stdio" },
+                if *sandboxed { "; sandboxed" } else { "" }
             ),
             BuildEvent::IterationStarted {
                 iteration,
@@ -396,6 +398,7 @@ mod tests {
             name: "node agent.js".into(),
             version: String::new(),
             http_mcp: false,
+            sandboxed: false,
         };
         assert_eq!(
             Printer::default().render(&ready),

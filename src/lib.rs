@@ -29,6 +29,7 @@ mod orchestrator;
 pub mod output;
 pub mod process;
 mod render;
+pub mod sandbox;
 mod secret;
 pub mod session;
 pub mod session_handle;

@@ -67,6 +67,8 @@ struct StatusJson<'a> {
     events: u64,
     completed: bool,
     agent: Option<String>,
+    /// That agent runs in iteratr's sandbox (`--sandbox`).
+    agent_sandboxed: bool,
     completed_at: Option<String>,
     completion_summary: Option<&'a str>,
     counts: std::collections::BTreeMap<&'static str, usize>,
@@ -105,6 +107,7 @@ pub(crate) fn session_json(name: &str, state: &SessionState) -> serde_json::Valu
             .agent
             .as_ref()
             .map(|(n, v)| format!("{n} {v}").trim().to_string()),
+        agent_sandboxed: state.agent_sandboxed,
         completed_at: state.completed.as_ref().map(|c| format_time(c.at_ms)),
         completion_summary: state.completed.as_ref().and_then(|c| c.summary.as_deref()),
         paused: state.paused.as_ref(),
@@ -171,7 +174,12 @@ pub(crate) fn render_session(name: &str, state: &SessionState) -> String {
     };
     let _ = writeln!(out, "Status: {progress}");
     if let Some((name, version)) = &state.agent {
-        let _ = writeln!(out, "Agent: {name} {version}");
+        let sandboxed = if state.agent_sandboxed {
+            " (sandboxed: --sandbox)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "Agent: {name} {version}{sandboxed}");
     }
     if let Some(builder) = builder_line(state, crate::clock::now_ms()) {
         let _ = writeln!(out, "Builder: {builder}");

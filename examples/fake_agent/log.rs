@@ -47,6 +47,8 @@ pub enum Event {
     Read(Read),
     Write(Write),
     Diff(Diff),
+    /// A `run` action's program ended (or could not start).
+    Run(Run),
     /// A `wait_file` action waits for its file.
     Waiting(Waiting),
     /// The agent exits (an `exit` action, or an `exit_in_new_session` turn).
@@ -204,6 +206,27 @@ pub struct Diff {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub session_id: String,
+    pub argv: Vec<String>,
+    /// Where it ran (the session's cwd).
+    pub cwd: PathBuf,
+    /// Its exit code; none when it could not start or was killed by a signal.
+    pub code: Option<i32>,
+    /// The start of its output (4 KiB each at most).
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// It ran and exited 0.
+    #[allow(dead_code)] // what the tests read with
+    pub fn succeeded(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Waiting {
     pub session_id: String,
     pub path: PathBuf,
@@ -258,6 +281,7 @@ kinds!(
     Read,
     Write,
     Diff,
+    Run,
     Waiting,
     Exit,
     UnhandledRequest,

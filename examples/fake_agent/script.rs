@@ -64,7 +64,7 @@ pub enum Stop {
 /// `{"write": {"path", "content"}}`, `{"diff": {"path"[, "old"], "new"}}`, `{"sleep_ms": N}`,
 /// `{"wait_file": PATH}`, `{"hang": true}`, `{"exit": CODE}`, `{"fail": MESSAGE}`,
 /// `{"work": {"sleep_ms": N}}`, `{"usage": {"input", "output"[, "cost"]}}`,
-/// `{"parallel": [TOOL ACTIONS]}`.
+/// `{"parallel": [TOOL ACTIONS]}`, `{"run": [PROGRAM, ARGS...]}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Streams TEXT as agent message chunks.
@@ -115,6 +115,9 @@ pub enum Action {
     Work {
         sleep_ms: u64,
     },
+    /// Runs a program in the agent's own process tree (not through the client), in the session's
+    /// cwd, as a model's shell tool would: argv, no shell. The log gets its exit code and output.
+    Run(Vec<String>),
     /// Tokens this turn used (added up and sent in the prompt's reply) and, with `cost`, a
     /// `usage_update` with the session's cost so far.
     Usage {
@@ -235,6 +238,14 @@ impl Action {
         if obj.contains_key("fail") {
             return text("fail", "a message").map(Action::Fail);
         }
+        if let Some(argv) = obj.get("run") {
+            let argv: Vec<String> = serde_json::from_value(argv.clone())
+                .map_err(|e| format!("run needs a list of strings (program and arguments): {e}"))?;
+            if argv.is_empty() {
+                return Err(format!("run needs a program: {v}"));
+            }
+            return Ok(Action::Run(argv));
+        }
         if let Some(u) = obj.get("usage") {
             let tokens = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
             return Ok(Action::Usage {
@@ -294,6 +305,7 @@ impl Action {
             Action::Exit(code) => json!({ "exit": code }),
             Action::Fail(m) => json!({ "fail": m }),
             Action::Work { sleep_ms } => json!({"work": {"sleep_ms": sleep_ms}}),
+            Action::Run(argv) => json!({ "run": argv }),
             Action::Usage {
                 input,
                 output,
@@ -408,6 +420,11 @@ impl Action {
 
     pub fn work(sleep_ms: u64) -> Action {
         Action::Work { sleep_ms }
+    }
+
+    /// Runs `argv` (program and arguments, no shell) in the agent's own process.
+    pub fn run<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Action {
+        Action::Run(argv.into_iter().map(Into::into).collect())
     }
 
     /// Tokens used, without a cost.

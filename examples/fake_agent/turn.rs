@@ -67,6 +67,44 @@ fn tool_kind(kind: Option<&str>) -> ToolKind {
         .unwrap_or(ToolKind::Other)
 }
 
+/// Runs `argv` in `cwd` and says how it ended (the session fields are the caller's).
+async fn run_program(argv: &[String], cwd: &std::path::Path) -> log::Run {
+    const KEEP: usize = 4096;
+    let text = |bytes: &[u8]| {
+        let mut s = String::from_utf8_lossy(&bytes[..bytes.len().min(KEEP)]).into_owned();
+        s.truncate(s.trim_end().len());
+        s
+    };
+    let mut run = log::Run {
+        session_id: String::new(),
+        argv: Vec::new(),
+        cwd: cwd.to_path_buf(),
+        code: None,
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    let Some((program, args)) = argv.split_first() else {
+        run.stderr = "no program".into();
+        return run;
+    };
+    match tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+    {
+        Ok(out) => {
+            run.code = out.status.code();
+            run.stdout = text(&out.stdout);
+            run.stderr = text(&out.stderr);
+        }
+        Err(e) => run.stderr = format!("cannot start {program}: {e}"),
+    }
+    run
+}
+
 impl Fake {
     pub async fn run_turn(
         &self,
@@ -222,6 +260,18 @@ impl Fake {
                     std::process::exit(code);
                 }
                 Action::Fail(msg) => return Outcome::Fail(msg),
+                Action::Run(argv) => {
+                    let run = tokio::select! {
+                        r = run_program(&argv, &session.cwd) => r,
+                        () = token.cancelled() => return cancelled,
+                    };
+                    self.log(Event::Run(log::Run {
+                        session_id: sid(session),
+                        argv,
+                        cwd: session.cwd.clone(),
+                        ..run
+                    }));
+                }
                 Action::Usage {
                     input,
                     output,

@@ -38,6 +38,8 @@ pub struct AgentSpec {
     /// Directories inside the project that the agent's file requests may not touch: iteratr's
     /// data dir (the session log is changed through the session tools, never as a file).
     pub private: Vec<PathBuf>,
+    /// Run the agent under this sandbox (`--sandbox`).
+    pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 /// An MCP server offered to the agent in `session/new`.
@@ -80,6 +82,8 @@ pub enum AgentError {
     },
     #[error("the agent command is empty")]
     EmptyCommand,
+    #[error("cannot set up the agent's sandbox (--sandbox): {0}")]
+    Sandbox(String),
     #[error("cannot start the agent `{command}`: {cause}; {}", spawn_hint(cause))]
     Spawn {
         command: String,

@@ -173,7 +173,23 @@ pub(super) async fn run(
             return;
         }
     };
-    let Some(mut cmd) = process::guarded_command(&spec.argv, sandbox.root()) else {
+    if spec.argv.is_empty() {
+        let _ = init_tx.send(Err(AgentError::EmptyCommand));
+        return;
+    }
+    // Under `--sandbox`, bubblewrap starts the agent.
+    let wrapped = match &spec.sandbox {
+        Some(s) => match s.wrap(&spec.argv, sandbox.root(), &spec.private, &spec.env) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                let _ = init_tx.send(Err(AgentError::Sandbox(e)));
+                return;
+            }
+        },
+        None => None,
+    };
+    let argv = wrapped.as_ref().map_or(&spec.argv, |w| &w.argv);
+    let Some(mut cmd) = process::guarded_command(argv, sandbox.root()) else {
         let _ = init_tx.send(Err(AgentError::EmptyCommand));
         return;
     };
@@ -181,6 +197,9 @@ pub(super) async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    for name in wrapped.iter().flat_map(|w| &w.env_removed) {
+        cmd.env_remove(name);
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

@@ -345,6 +345,8 @@ pub struct BuildArgs {
     /// the files an iteration changed after it ends)
     #[arg(long = "no-auto-commit", action = clap::ArgAction::SetFalse)]
     pub auto_commit: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// Stop (exit 5) after this many work iterations in a row that changed no task and no file
     /// (files are compared with git, so only in a git repository); 0: never
     #[arg(long, default_value_t = 3, value_name = "N")]
@@ -497,4 +499,31 @@ impl Cli {
         config.output_retention = self.output_retention;
         Ok(config)
     }
+}
+
+/// `--sandbox` and what it allows (README "Sandbox").
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SandboxArgs {
+    /// Run the agent and everything it starts under bubblewrap (Linux): only the project (a
+    /// worker's worktree) and the agent's own state writable, the home hidden, credentials out of
+    /// its environment; exit 7 where the sandbox cannot work
+    #[arg(long)]
+    pub sandbox: bool,
+    /// With --sandbox: another writable path (`~/` is the home; repeatable)
+    #[arg(long = "sandbox-writable", value_name = "PATH")]
+    pub sandbox_writable: Vec<std::path::PathBuf>,
+    /// With --sandbox: another path the agent may read in the hidden home (repeatable)
+    #[arg(long = "sandbox-readable", value_name = "PATH")]
+    pub sandbox_readable: Vec<std::path::PathBuf>,
+    /// With --sandbox: keep these environment variables although a deny pattern matches them
+    /// (`*` for any characters; repeatable)
+    #[arg(long = "sandbox-env-allow", value_name = "PATTERN", value_parser = parse_env_pattern)]
+    pub sandbox_env_allow: Vec<String>,
+    /// With --sandbox: drop these environment variables too (`*` for any characters; repeatable)
+    #[arg(long = "sandbox-env-deny", value_name = "PATTERN", value_parser = parse_env_pattern)]
+    pub sandbox_env_deny: Vec<String>,
+}
+
+fn parse_env_pattern(s: &str) -> Result<String, String> {
+    crate::sandbox::policy::check_env_pattern(s).map(|()| s.to_string())
 }

@@ -66,6 +66,8 @@ pub(super) struct Checked {
     template: PromptTemplate,
     policy: crate::acp::permissions::policy::Policy,
     agent: Vec<String>,
+    /// `--sandbox`, checked to work here.
+    sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 pub(super) fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
@@ -94,18 +96,39 @@ pub(super) fn check(args: &mut BuildArgs) -> anyhow::Result<Checked> {
         .map_err(|e| anyhow::anyhow!("--deny-tools: {e}"))?;
     let agent = crate::process::split_command_line(&args.agent)
         .map_err(|e| anyhow::anyhow!("--agent / ITERATR_AGENT: {e}"))?;
+    let sandbox = match args.sandbox.sandbox {
+        true => Some(Arc::new(crate::sandbox::Sandbox::check(sandbox_policy(
+            &args.sandbox,
+        ))?)),
+        false => None,
+    };
     Ok(Checked {
         spec_path,
         session,
         template,
         policy,
         agent,
+        sandbox,
     })
 }
 
-/// A mistake in the flags or the setup: said on stderr, exit code 2.
+/// What `--sandbox` allows besides its defaults.
+fn sandbox_policy(args: &crate::cli::SandboxArgs) -> crate::sandbox::Policy {
+    crate::sandbox::Policy {
+        writable: args.sandbox_writable.clone(),
+        readable: args.sandbox_readable.clone(),
+        env_allow: args.sandbox_env_allow.clone(),
+        env_deny: args.sandbox_env_deny.clone(),
+    }
+}
+
+/// A mistake in the flags or the setup: said on stderr, exit code 2 (7 for a `--sandbox` that
+/// cannot work here).
 pub(super) fn usage(e: anyhow::Error) -> ExitCode {
     eprintln!("error: {e:#}");
+    if e.downcast_ref::<crate::sandbox::Unavailable>().is_some() {
+        return ExitCode::from(crate::sandbox::EXIT_CODE);
+    }
     ExitCode::from(crate::orchestrator::exit::USAGE)
 }
 
@@ -187,6 +210,7 @@ fn options(
         max_cost_per_task: args.max_cost_per_task,
         role: crate::orchestrator::Role::Single,
         approvals: None,
+        sandbox: checked.sandbox,
     };
     (opts, checked.template.with_budget(args.prompt_budget))
 }

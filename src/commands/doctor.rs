@@ -35,6 +35,7 @@ pub async fn run(store: &StoreConfig, agent: &str, timeout: Duration) -> anyhow:
         NatsChoice::Managed { .. } => checks.push(crate::doctor::check_managed_nats()),
         NatsChoice::Embedded => checks.push(crate::doctor::check_nats(None).await),
     }
+    checks.push(crate::doctor::check_sandbox());
     checks.push(crate::doctor::check_terminal());
     for c in &checks {
         println!("{}", c.line());

@@ -52,6 +52,13 @@ pub struct FileSettings {
     #[serde(default, deserialize_with = "lease_ttl")]
     pub lease_ttl: At<String>,
     pub auto_commit: At<bool>,
+    pub sandbox: At<bool>,
+    pub sandbox_writable: At<Vec<String>>,
+    pub sandbox_readable: At<Vec<String>>,
+    #[serde(default, deserialize_with = "env_patterns")]
+    pub sandbox_env_allow: At<Vec<String>>,
+    #[serde(default, deserialize_with = "env_patterns")]
+    pub sandbox_env_deny: At<Vec<String>>,
     pub max_idle_iterations: At<u32>,
     pub max_tokens: At<u64>,
     #[serde(default, deserialize_with = "cost")]
@@ -175,6 +182,15 @@ fn approve<'de, D: Deserializer<'de>>(d: D) -> Result<At<String>, D::Error> {
         "auto" | "ask" => Ok(()),
         _ => Err(format!("{s:?} is not auto or ask")),
     })
+}
+
+/// A list of environment variable patterns (`AWS_*`), each checked.
+fn env_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<At<Vec<String>>, D::Error> {
+    let v: Spanned<Vec<String>> = Spanned::deserialize(d)?;
+    for p in v.get_ref() {
+        crate::sandbox::policy::check_env_pattern(p).map_err(serde::de::Error::custom)?;
+    }
+    Ok(Some(v))
 }
 
 /// Why a settings file cannot be used.

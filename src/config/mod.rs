@@ -36,7 +36,7 @@ const fn key(name: &'static str, arg: &'static str, scope: Scope) -> Key {
 }
 
 /// Every key a settings file may hold besides `[hooks.*]`.
-pub const KEYS: [Key; 31] = [
+pub const KEYS: [Key; 36] = [
     key("data_dir", "data_dir", Scope::Global),
     key("nats_url", "nats_url", Scope::Global),
     key("nats_creds", "nats_creds", Scope::Global),
@@ -58,6 +58,11 @@ pub const KEYS: [Key; 31] = [
     key("init_timeout", "init_timeout", Scope::Build),
     key("lease_ttl", "lease_ttl", Scope::Build),
     key("auto_commit", "auto_commit", Scope::Build),
+    key("sandbox", "sandbox", Scope::Build),
+    key("sandbox_writable", "sandbox_writable", Scope::Build),
+    key("sandbox_readable", "sandbox_readable", Scope::Build),
+    key("sandbox_env_allow", "sandbox_env_allow", Scope::Build),
+    key("sandbox_env_deny", "sandbox_env_deny", Scope::Build),
     key("max_idle_iterations", "max_idle_iterations", Scope::Build),
     key("max_tokens", "max_tokens", Scope::Build),
     key("max_cost", "max_cost", Scope::Build),
@@ -110,6 +115,9 @@ impl FileSettings {
             v.as_ref()
                 .map(|v| (vec![v.get_ref().to_string()], v.span()))
         }
+        fn listed(v: &file::At<Vec<String>>) -> Option<(Vec<String>, std::ops::Range<usize>)> {
+            v.as_ref().map(|v| (v.get_ref().clone(), v.span()))
+        }
         match name {
             "data_dir" => shown(&self.data_dir),
             "nats_url" => shown(&self.nats_url),
@@ -122,10 +130,7 @@ impl FileSettings {
             "iterations" => shown(&self.iterations),
             "template" => shown(&self.template),
             "extra_instructions" => shown(&self.extra_instructions),
-            "deny_tools" => self
-                .deny_tools
-                .as_ref()
-                .map(|v| (v.get_ref().clone(), v.span())),
+            "deny_tools" => listed(&self.deny_tools),
             "approve" => shown(&self.approve),
             "approve_wait" => shown(&self.approve_wait),
             "question_wait" => shown(&self.question_wait),
@@ -141,6 +146,11 @@ impl FileSettings {
             "prompt_budget" => shown(&self.prompt_budget),
             "max_idle_iterations" => shown(&self.max_idle_iterations),
             "auto_commit" => shown(&self.auto_commit),
+            "sandbox" => shown(&self.sandbox),
+            "sandbox_writable" => listed(&self.sandbox_writable),
+            "sandbox_readable" => listed(&self.sandbox_readable),
+            "sandbox_env_allow" => listed(&self.sandbox_env_allow),
+            "sandbox_env_deny" => listed(&self.sandbox_env_deny),
             "workers" => shown(&self.workers),
             "branch" => shown(&self.branch),
             "remote" => shown(&self.remote),

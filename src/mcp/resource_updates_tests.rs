@@ -181,6 +181,7 @@ fn examples() -> Vec<(Vec<EventKind>, EventKind)> {
                 name: "fake".into(),
                 version: "1".into(),
                 http_mcp: true,
+                sandboxed: false,
             },
         ),
         (
@@ -354,7 +355,7 @@ fn keys(part: session::Part) -> &'static [&'static str] {
         session::Part::Messages => &["messages"],
         session::Part::Completion => &["completed", "completed_at", "completion_summary"],
         session::Part::Pause => &["paused", "stop"],
-        session::Part::Agent => &["agent"],
+        session::Part::Agent => &["agent", "agent_sandboxed"],
         session::Part::Lease => &["builder", "builder_text"],
         session::Part::Permissions => &["permissions"],
         session::Part::Hooks => &[],
@@ -388,6 +389,7 @@ fn completed_base() -> Vec<EventKind> {
             name: "fake".into(),
             version: "1".into(),
             http_mcp: true,
+            sandboxed: true,
         },
         EventKind::PermissionDecided {
             tool: "bash".into(),

@@ -131,6 +131,15 @@ impl Orchestrator {
             return (None, None);
         };
         let paths = repo.changed(&before, &after);
+        if self.opts.sandbox.is_some() {
+            for path in paths.iter().filter(|p| crate::sandbox::is_persons_file(p)) {
+                self.emit(BuildEvent::Warning {
+                    message: format!(
+                        "the agent wrote {path}, which iteratr reads as your settings (hooks declared there run outside the sandbox): review it before the next build"
+                    ),
+                });
+            }
+        }
         if paths.is_empty() || !self.opts.auto_commit {
             return (Some(!paths.is_empty()), None);
         }

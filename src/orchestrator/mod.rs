@@ -113,6 +113,8 @@ pub(crate) struct BuildOptions {
     /// Permission answers shared with other loops (a team's workers, and the front end that
     /// answers for all of them); None: this loop's own.
     pub approvals: Option<Arc<Approvals>>,
+    /// `--sandbox`: the agent runs in it.
+    pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 impl BuildOptions {

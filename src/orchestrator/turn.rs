@@ -42,20 +42,24 @@ impl Orchestrator {
             approvals: Arc::clone(&self.approvals),
             init_timeout: self.opts.init_timeout,
             private: vec![self.opts.data_dir.clone()],
+            sandbox: self.opts.sandbox.clone(),
         };
         let agent = tokio::select! {
             agent = Agent::start(spec, Arc::clone(&self.updates)) => agent?,
             _ = self.interrupt.cancelled() => bail!("interrupted while starting the agent"),
         };
+        let sandboxed = self.opts.sandbox.is_some();
         self.emit(BuildEvent::AgentReady {
             name: agent.info.name.clone(),
             version: agent.info.version.clone(),
             http_mcp: agent.info.http_mcp,
+            sandboxed,
         });
         self.exec(Command::AgentStarted {
             name: agent.info.name.clone(),
             version: agent.info.version.clone(),
             http_mcp: agent.info.http_mcp,
+            sandboxed,
         })
         .await?;
         if !self.asking_reported {

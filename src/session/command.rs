@@ -143,6 +143,8 @@ pub enum Command {
         name: String,
         version: String,
         http_mcp: bool,
+        /// It runs in iteratr's sandbox (`--sandbox`).
+        sandboxed: bool,
     },
     /// A build takes charge of the session; refused while another holds a live lease, unless
     /// `takeover` (the caller checked that holder is gone).
@@ -477,10 +479,12 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
             name,
             version,
             http_mcp,
+            sandboxed,
         } => vec![ev(EventKind::AgentStarted {
             name: clip(name.trim(), 200),
             version: clip(version.trim(), 100),
             http_mcp: *http_mcp,
+            sandboxed: *sandboxed,
         })],
         Command::AcquireLease {
             holder,

@@ -233,6 +233,10 @@ event_kinds! {
         version: String,
         /// It takes MCP servers over HTTP.
         http_mcp: bool,
+        /// It runs in iteratr's sandbox (`--sandbox`). Came later than the kind: an older
+        /// iteratr ignores it, so the version stays 1.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sandboxed: bool,
     } version 1 changes [Agent];
     /// iteratr answered an agent's permission request (`session/request_permission`).
     PermissionDecided {

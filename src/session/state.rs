@@ -179,6 +179,8 @@ pub struct SessionState {
     pub resets: u32,
     /// The agent the loop last started: name, version.
     pub agent: Option<(String, String)>,
+    /// That agent runs in iteratr's sandbox (`--sandbox`).
+    pub agent_sandboxed: bool,
     /// The build that holds (or last held) the session; a reset does not change it.
     pub lease: Option<Lease>,
     /// Contents (normalized) of deleted tasks, so that an import does not bring one back.
@@ -477,8 +479,14 @@ impl SessionState {
                     summary: summary.clone(),
                 });
             }
-            EventKind::AgentStarted { name, version, .. } => {
+            EventKind::AgentStarted {
+                name,
+                version,
+                sandboxed,
+                ..
+            } => {
                 self.agent = Some((name.clone(), version.clone()));
+                self.agent_sandboxed = *sandboxed;
             }
             EventKind::PermissionDecided {
                 tool,

@@ -75,6 +75,16 @@ pub struct App {
     workers: super::workers::WorkerStrip,
 }
 
+/// The agent as the status bar names it, and whether it runs in iteratr's sandbox.
+fn agent_label(name: &str, version: &str, sandboxed: bool) -> String {
+    let label = format!("{name} {version}").trim().to_string();
+    if sandboxed {
+        format!("{label} (sandboxed)")
+    } else {
+        label
+    }
+}
+
 impl App {
     pub fn new(session: &str, read_only: bool) -> Self {
         App {
@@ -190,8 +200,13 @@ impl App {
     pub fn on_build_event(&mut self, event: BuildEvent) {
         match event {
             BuildEvent::Started { agent, .. } => self.info.agent = agent,
-            BuildEvent::AgentReady { name, version, .. } => {
-                self.info.agent = format!("{name} {version}").trim().to_string();
+            BuildEvent::AgentReady {
+                name,
+                version,
+                sandboxed,
+                ..
+            } => {
+                self.info.agent = agent_label(&name, &version, sandboxed);
             }
             BuildEvent::Info { message } | BuildEvent::Phase { message, .. } => {
                 self.agent.info(message, false)
@@ -301,6 +316,12 @@ impl App {
             match &event.kind {
                 EventKind::IterationStarted { .. } => self.info.working = true,
                 EventKind::IterationFinished { .. } => self.info.working = false,
+                EventKind::AgentStarted {
+                    name,
+                    version,
+                    sandboxed,
+                    ..
+                } => self.info.agent = agent_label(name, version, *sandboxed),
                 _ => {}
             }
             self.agent.narrate(&event.kind);

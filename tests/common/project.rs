@@ -21,7 +21,11 @@ pub const SPEC: &str = "# Demo\n\nMake three files.\n\n- [ ] Write hello.txt\n- 
 
 impl Project {
     pub fn new(script: Script) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::in_dir(script, tempfile::tempdir().unwrap())
+    }
+
+    /// [`Project::new`] in `dir` (one outside `/tmp`, say).
+    pub fn in_dir(script: Script, dir: tempfile::TempDir) -> Self {
         std::fs::create_dir_all(dir.path().join("specs")).unwrap();
         std::fs::write(dir.path().join("specs/demo.md"), SPEC).unwrap();
         let p = Project {

@@ -11,7 +11,7 @@ use crate::common::project::stdout;
 const AGENT_TIMEOUT: &str = "60s";
 const NOT_AN_AGENT_TIMEOUT: &str = "2s";
 
-fn doctor(dir: &std::path::Path, agent: &str, extra_env: &[(&str, &str)]) -> Output {
+pub(crate) fn doctor(dir: &std::path::Path, agent: &str, extra_env: &[(&str, &str)]) -> Output {
     doctor_within(dir, agent, extra_env, AGENT_TIMEOUT)
 }
 

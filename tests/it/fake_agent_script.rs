@@ -45,6 +45,10 @@ fn actions() -> Vec<(Action, Value)> {
         (Action::fail("no"), json!({"fail": "no"})),
         (Action::work(100), json!({"work": {"sleep_ms": 100}})),
         (
+            Action::run(["touch", "a b"]),
+            json!({"run": ["touch", "a b"]}),
+        ),
+        (
             Action::parallel([
                 Action::tool("a", json!({})),
                 Action::tool("b", json!({"x": 1})),
@@ -170,6 +174,8 @@ fn what_the_agent_refuses_is_refused_saying_why() {
             json!({"parallel": [{"say": "x"}]}),
             "parallel takes tool actions only",
         ),
+        (json!({"run": "touch a"}), "run needs a list of strings"),
+        (json!({"run": []}), "run needs a program"),
         (json!({"dance": true}), "unknown action"),
     ] {
         let error = Action::from_value(&json).unwrap_err();

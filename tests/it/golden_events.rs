@@ -214,6 +214,16 @@ fn one_of_each() -> Vec<Event> {
                 name: "OpenCode".into(),
                 version: "1.18.34".into(),
                 http_mcp: true,
+                sandboxed: false,
+            },
+        ),
+        e(
+            Author::System,
+            EventKind::AgentStarted {
+                name: "OpenCode".into(),
+                version: "1.18.34".into(),
+                http_mcp: true,
+                sandboxed: true,
             },
         ),
         e(

@@ -45,6 +45,7 @@ mod reliability_kills;
 mod reliability_kills_opencode;
 mod reliability_security;
 mod reliability_store;
+mod sandbox;
 mod settings;
 mod spec_headless;
 mod spec_tmux;

@@ -24,7 +24,7 @@ const SPEC: &str =
     "# Greetings\n\nTwo small files.\n\n- [ ] Write hello.txt\n- [ ] Write world.txt\n";
 
 /// The project of these tests: the greetings spec.
-fn project() -> Project {
+pub(crate) fn project() -> Project {
     Project::new("greetings", SPEC)
 }
 
@@ -320,7 +320,7 @@ fn opencode_killed_during_planning_is_restarted_and_the_session_completes() {
 /// What Claude does: plan (adding a task), then write files with claude-code-acp's `Write`
 /// (which goes through iteratr's `fs/write_text_file`), completing the tasks, some of them in
 /// parallel tool calls, and the session.
-fn claude_script(project: &Path) -> Vec<Step> {
+pub(crate) fn claude_script(project: &Path) -> Vec<Step> {
     let file = |name: &str| project.join(name).display().to_string();
     let status = |id: &str, s: &str| json!({"id": id, "status": s});
     vec![

@@ -41,6 +41,7 @@ fn app() -> App {
         name: "OpenCode".into(),
         version: "1.18.34".into(),
         http_mcp: true,
+        sandboxed: false,
     });
     app.on_build_event(BuildEvent::ModelSelected {
         model: "fake/large".into(),

@@ -15,8 +15,19 @@ use crate::common::project::*;
 /// A git repository with a spec of `tasks` (checklist lines) and a fake agent that plans with
 /// `planning` actions, then works every prompt after.
 pub fn team_project(tasks: &[&str], planning: Vec<Action>, sleep_ms: u64) -> Project {
-    let p = Project::new(
+    team_project_in(tempfile::tempdir().unwrap(), tasks, planning, sleep_ms)
+}
+
+/// [`team_project`] in `dir`.
+pub fn team_project_in(
+    dir: tempfile::TempDir,
+    tasks: &[&str],
+    planning: Vec<Action>,
+    sleep_ms: u64,
+) -> Project {
+    let p = Project::in_dir(
         Script::turns([Turn::of(planning)]).repeat(Turn::of([Action::work(sleep_ms)])),
+        dir,
     );
     let spec: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
     std::fs::write(p.path().join("specs/demo.md"), format!("# Demo\n\n{spec}")).unwrap();

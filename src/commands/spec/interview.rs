@@ -111,6 +111,8 @@ async fn drive(
         approvals: Arc::clone(&opts.approvals),
         init_timeout: opts.init_timeout,
         private: Vec::new(),
+        // The interview's agent writes nothing itself (`finish-spec` hands iteratr the spec).
+        sandbox: None,
     };
     let agent = tokio::select! {
         agent = Agent::start(spec, updates) => agent,

@@ -199,3 +199,39 @@ fn every_key_binding_is_reachable_and_told_in_the_help() {
     assert!(count >= 30, "{count} bindings");
     assert!(shown.iter().any(|l| l.contains(keys::MOUSE.1)));
 }
+
+#[test]
+fn the_status_bar_says_the_agent_runs_sandboxed() {
+    let mut app = App::new("s", false);
+    let ready = |sandboxed| crate::frontend::BuildEvent::AgentReady {
+        name: "OpenCode".into(),
+        version: "1.18.34".into(),
+        http_mcp: true,
+        sandboxed,
+    };
+    app.on_build_event(ready(false));
+    let s = screen(&mut app);
+    assert!(s.contains("OpenCode 1.18.34"), "{s}");
+    assert!(!s.contains("sandboxed"), "{s}");
+    app.on_build_event(ready(true));
+    let s = screen(&mut app);
+    assert!(s.contains("OpenCode 1.18.34 (sandboxed)"), "{s}");
+    // A watcher knows it from the log.
+    let mut watcher = App::new("s", true);
+    let started = crate::session::Event::new(
+        0,
+        crate::session::Author::System,
+        crate::session::EventKind::AgentStarted {
+            name: "OpenCode".into(),
+            version: "1.18.34".into(),
+            http_mcp: true,
+            sandboxed: true,
+        },
+    );
+    watcher.on_build_event(crate::frontend::BuildEvent::Log {
+        seq: 1,
+        event: started,
+    });
+    let s = screen(&mut watcher);
+    assert!(s.contains("OpenCode 1.18.34 (sandboxed)"), "{s}");
+}

@@ -95,7 +95,7 @@ pub struct Iteration {
     /// The worker that ran it (`--workers`).
     pub worker: Option<String>,
     /// Tokens and cost, as the agent reported them.
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     /// Permission requests allowed with no person and no rule involved.
     #[serde(skip_serializing_if = "super::event::is_zero")]
     pub auto_allowed: u32,
@@ -445,7 +445,7 @@ impl SessionState {
                     it.outcome = Some(outcome.clone());
                     it.detail = detail.clone();
                     it.commit = commit.clone();
-                    it.usage = usage.clone();
+                    it.usage = usage.clone().map(Box::new);
                     self.attribute_usage(*iteration);
                 }
             }

@@ -209,7 +209,7 @@ fn plots(state: &SessionState) -> Plots {
         completed,
         tokens: latest
             .iter()
-            .map(|it| (it.number, it.usage.as_ref().map_or(0, Usage::tokens)))
+            .map(|it| (it.number, it.usage.as_ref().map_or(0, |u| u.tokens())))
             .collect(),
         durations: latest
             .iter()

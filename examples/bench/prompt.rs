@@ -9,7 +9,7 @@ use std::path::Path;
 use iteratr::session::{Command, NoteType, SessionState, TaskStatus};
 use iteratr::template::{Iteration, PromptTemplate, history_block, notes_block, tasks_block};
 
-use crate::sessions_common::{run, session, set};
+use crate::sessions_common::{iteration, run, session, set};
 
 const BEFORE: &str = include_str!("prompt_before.hbs");
 
@@ -46,47 +46,22 @@ fn shared_prefix(a: &str, b: &str) -> usize {
 
 /// One iteration of work on a session: a task started and completed, a note, a summary.
 fn iterate(s: &mut SessionState, n: u32) {
-    run(
-        s,
-        Command::StartIteration {
-            number: n,
-            planning: false,
-            worker: None,
-        },
-    );
-    if let Some(next) = s.next_task().map(|t| t.id as usize) {
-        set(s, next, TaskStatus::InProgress);
-        set(s, next, TaskStatus::Completed);
-    }
-    run(
-        s,
-        Command::AddNote {
-            note_type: NoteType::ALL[n as usize % 4],
-            content: format!(
-                "Learned in iteration {n}: the part it did needs the parser's error type"
-            ),
-        },
-    );
-    run(
-        s,
-        Command::SummarizeIteration {
-            summary: format!(
-                "Iteration {n} completed its task and tested it; the next one goes on"
-            ),
-            worker: None,
-        },
-    );
-    run(
-        s,
-        Command::FinishIteration {
-            number: n,
-            outcome: "end_turn".into(),
-            detail: None,
-            commit: None,
-            usage: None,
-            auto_allowed: 0,
-        },
-    );
+    let summary = format!("Iteration {n} completed its task and tested it; the next one goes on");
+    iteration(s, n, &summary, |s| {
+        if let Some(next) = s.next_task().map(|t| t.id as usize) {
+            set(s, next, TaskStatus::InProgress);
+            set(s, next, TaskStatus::Completed);
+        }
+        run(
+            s,
+            Command::AddNote {
+                note_type: NoteType::ALL[n as usize % 4],
+                content: format!(
+                    "Learned in iteration {n}: the part it did needs the parser's error type"
+                ),
+            },
+        );
+    });
 }
 
 pub fn report(iteratr: &Path) -> anyhow::Result<()> {

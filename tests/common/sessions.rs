@@ -50,34 +50,45 @@ pub fn session(tasks: usize, notes: usize, iterations: u32) -> SessionState {
         );
     }
     for n in 0..iterations {
-        run(
-            &mut s,
-            Command::StartIteration {
-                number: n,
-                planning: n == 0,
-                worker: None,
-            },
-        );
-        run(
-            &mut s,
-            Command::SummarizeIteration {
-                summary: format!("Iteration {n} did its part"),
-                worker: None,
-            },
-        );
-        run(
-            &mut s,
-            Command::FinishIteration {
-                number: n,
-                outcome: "end_turn".into(),
-                detail: None,
-                commit: None,
-                usage: None,
-                auto_allowed: 0,
-            },
-        );
+        iteration(&mut s, n, &format!("Iteration {n} did its part"), |_| {});
     }
     s
+}
+
+/// Iteration `n` (planning when 0): started, `work` done, summarized and finished.
+pub fn iteration(
+    s: &mut SessionState,
+    n: u32,
+    summary: &str,
+    work: impl FnOnce(&mut SessionState),
+) {
+    run(
+        s,
+        Command::StartIteration {
+            number: n,
+            planning: n == 0,
+            worker: None,
+        },
+    );
+    work(s);
+    run(
+        s,
+        Command::SummarizeIteration {
+            summary: summary.to_string(),
+            worker: None,
+        },
+    );
+    run(
+        s,
+        Command::FinishIteration {
+            number: n,
+            outcome: "end_turn".into(),
+            detail: None,
+            commit: None,
+            usage: None,
+            auto_allowed: 0,
+        },
+    );
 }
 
 pub fn set(s: &mut SessionState, task: usize, status: TaskStatus) {

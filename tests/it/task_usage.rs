@@ -146,8 +146,10 @@ fn a_task_past_its_token_cap_is_blocked_with_a_note_and_the_loop_goes_on() {
 
 #[test]
 fn workers_give_each_task_the_usage_of_the_iterations_that_held_it() {
-    let p = Project::new(
-        Script::turns([Turn::of([Action::say("Planning.\n")])]).repeat(
+    let tasks = ["write a.txt: A", "write b.txt: B", "write c.txt: C"];
+    let p = crate::workers::team_project(&tasks, vec![Action::say("Planning.\n")], 0);
+    p.script(
+        &Script::turns([Turn::of([Action::say("Planning.\n")])]).repeat(
             Turn::of([Action::work(0)]).then([Action::Usage {
                 input: 1000,
                 output: 0,
@@ -155,17 +157,6 @@ fn workers_give_each_task_the_usage_of_the_iterations_that_held_it() {
             }]),
         ),
     );
-    let tasks = ["write a.txt: A", "write b.txt: B", "write c.txt: C"];
-    let spec: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
-    std::fs::write(p.path().join("specs/demo.md"), format!("# Demo\n\n{spec}")).unwrap();
-    git_init(p.path());
-    std::fs::write(
-        p.path().join(".gitignore"),
-        "script.json*\nagent.log\n.iteratr/\n",
-    )
-    .unwrap();
-    git(p.path(), &["add", "."]);
-    git(p.path(), &["commit", "--quiet", "-m", "initial"]);
     let out = p.build(&["--headless", "--workers", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout_and_stderr(&out));
     let s = p.status();

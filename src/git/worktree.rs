@@ -241,6 +241,10 @@ impl Repo {
     /// `tip`; files not committed and untracked files stay as they are.
     pub(crate) async fn park(&self, keep: &str, tip: &str) -> Result<(), GitError> {
         git(&self.top, &["branch", "--force", keep, "HEAD"], None).await?;
+        // What no commit holds (an agent still writing as its claim ended) goes to the stash,
+        // so that it neither blocks the reset nor stays behind for the next task.
+        self.stash_leftovers(&format!("iteratr: uncommitted work set aside with {keep}"))
+            .await?;
         git(&self.top, &["reset", "--quiet", "--keep", tip], None)
             .await
             .map(drop)
@@ -278,5 +282,147 @@ impl Repo {
             })
             .cloned()
             .collect()
+    }
+}
+
+/// How old a lock of the shared repository must be to be taken as left by a killed git.
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A commit's id and subject, and the task iteratr made it for (its `Iteratr-Task` trailer).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Commit {
+    pub id: String,
+    pub subject: String,
+    pub task: Option<String>,
+}
+
+impl Commit {
+    /// Made by a worker for `task` (`TAS-n`), as its `Iteratr-Task` trailer says.
+    pub(crate) fn is_for(&self, task: &str) -> bool {
+        self.task.as_deref() == Some(task)
+    }
+}
+
+impl Repo {
+    /// The commits of `range` (`A..B`, or a commit and its history), newest first; with
+    /// `session`, only those iteratr made for that session (its `Iteratr-Session` trailer).
+    pub(crate) async fn commits(
+        &self,
+        range: &str,
+        session: Option<&str>,
+    ) -> Result<Vec<Commit>, GitError> {
+        let out = git(
+            &self.top,
+            &[
+                "log",
+                "--format=%H%x1f%s%x1f%(trailers:key=Iteratr-Session,valueonly,separator=%x2c)%x1f%(trailers:key=Iteratr-Task,valueonly,separator=%x2c)%x1e",
+                range,
+                "--",
+            ],
+            None,
+        )
+        .await?;
+        Ok(out
+            .split('\x1e')
+            .filter_map(|record| {
+                let mut fields = record.trim().split('\x1f');
+                let (id, subject, trailer) = (fields.next()?, fields.next()?, fields.next()?);
+                let task = fields.next().map(str::trim).filter(|t| !t.is_empty());
+                let ours = session.is_none_or(|s| trailer.split(',').any(|t| t.trim() == s));
+                (!id.is_empty() && ours).then(|| Commit {
+                    id: id.to_string(),
+                    subject: subject.to_string(),
+                    task: task.map(str::to_string),
+                })
+            })
+            .collect())
+    }
+
+    /// Puts what the worktree holds and no commit has (a worker killed mid-iteration left it) in
+    /// git's stash, with `message`; true when there was something to put away.
+    pub(crate) async fn stash_leftovers(&self, message: &str) -> Result<bool, GitError> {
+        let status = git(
+            &self.top,
+            &["status", "--porcelain", "--untracked-files=all"],
+            None,
+        )
+        .await?;
+        if status.trim().is_empty() {
+            return Ok(false);
+        }
+        git(
+            &self.top,
+            &[
+                "stash",
+                "push",
+                "--quiet",
+                "--include-untracked",
+                "-m",
+                message,
+            ],
+            None,
+        )
+        .await?;
+        Ok(true)
+    }
+}
+
+impl Repo {
+    /// The branches under `prefix` (`refs/heads/iteratr/demo/`), by short name.
+    pub(crate) async fn branches(&self, prefix: &str) -> Result<Vec<String>, GitError> {
+        let out = git(
+            &self.top,
+            &["for-each-ref", "--format=%(refname:short)", prefix],
+            None,
+        )
+        .await?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
+    /// Deletes `branch` (refused by git while a worktree has it checked out).
+    pub(crate) async fn delete_branch(&self, branch: &str) -> Result<(), GitError> {
+        git(&self.top, &["branch", "--quiet", "-D", branch], None)
+            .await
+            .map(drop)
+    }
+}
+
+impl Repo {
+    /// Removes a `packed-refs.lock` of the repository all worktrees share that a killed git left:
+    /// only one old enough (another process may be using the repository now); true if removed.
+    pub(crate) async fn drop_stale_shared_locks(&self) -> Result<bool, GitError> {
+        let common = git(&self.top, &["rev-parse", "--git-common-dir"], None).await?;
+        let packed = self.top.join(common.trim()).join("packed-refs.lock");
+        let stale = std::fs::metadata(&packed)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_LOCK);
+        if stale {
+            std::fs::remove_file(&packed).map_err(GitError::Spawn)?;
+        }
+        Ok(stale)
+    }
+
+    /// Undoes what git, killed halfway (with the worker that ran it), left in this worktree: a
+    /// stale `index.lock` and a rebase stopped in the middle (aborted: the branch goes back to
+    /// where it was). Only for a worktree nothing else uses: a worker's own, as it starts.
+    pub(crate) async fn recover_after_kill(&self) -> Result<Vec<&'static str>, GitError> {
+        let dir = git(&self.top, &["rev-parse", "--absolute-git-dir"], None).await?;
+        let dir = PathBuf::from(dir.trim());
+        let mut done = Vec::new();
+        let lock = dir.join("index.lock");
+        if lock.exists() {
+            std::fs::remove_file(&lock).map_err(GitError::Spawn)?;
+            done.push("removed the index.lock a killed git left");
+        }
+        if self.drop_stale_shared_locks().await? {
+            done.push("removed the packed-refs.lock a killed git left");
+        }
+        if dir.join("rebase-merge").exists() || dir.join("rebase-apply").exists() {
+            self.abort_rebase().await?;
+            done.push("aborted the rebase a killed worker left halfway");
+        }
+        Ok(done)
     }
 }

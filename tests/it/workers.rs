@@ -10,26 +10,8 @@ use serde_json::{Value, json};
 use crate::common::fake_agent::log;
 use crate::common::fake_agent::script::{Action, Script, Turn};
 
+pub use crate::common::project::team_project;
 use crate::common::project::*;
-
-/// A git repository with a spec of `tasks` (checklist lines) and a fake agent that plans with
-/// `planning` actions, then works every prompt after.
-pub fn team_project(tasks: &[&str], planning: Vec<Action>, sleep_ms: u64) -> Project {
-    let p = Project::new(
-        Script::turns([Turn::of(planning)]).repeat(Turn::of([Action::work(sleep_ms)])),
-    );
-    let spec: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
-    std::fs::write(p.path().join("specs/demo.md"), format!("# Demo\n\n{spec}")).unwrap();
-    git_init(p.path());
-    std::fs::write(
-        p.path().join(".gitignore"),
-        "script.json*\nagent.log\n.iteratr/\n",
-    )
-    .unwrap();
-    git(p.path(), &["add", "."]);
-    git(p.path(), &["commit", "--quiet", "-m", "initial"]);
-    p
-}
 
 /// The session's events, as the log holds them.
 pub async fn events(p: &Project) -> Vec<iteratr::session::Event> {

@@ -236,7 +236,19 @@ async fn run(
         outcomes.push(summary.outcome);
     }
     let tip = team.integration.tip(&main.top).await.unwrap_or(start);
+    let session = SessionHandle::open(Arc::clone(log), &base.session).await?;
+    let state = session.refresh().await?;
     for (name, path, branch) in &places {
+        if state.completed.is_some() {
+            // Every task is integrated: what an agent wrote and no commit holds (after its
+            // claim ended) is of no task; it goes to git's stash rather than keep the worktree.
+            let _ = Repo::at(path.clone())
+                .stash_leftovers(&format!(
+                    "iteratr {}: uncommitted changes left in worker {name}'s worktree at the end",
+                    base.session
+                ))
+                .await;
+        }
         match main.remove_worktree_if_clean(path, branch, &tip).await {
             Ok(true) => {}
             Ok(false) => info(format!(
@@ -249,8 +261,6 @@ async fn run(
             )),
         }
     }
-    let session = SessionHandle::open(Arc::clone(log), &base.session).await?;
-    let state = session.refresh().await?;
     for line in super::sweep::sweep(&main, &session_dir, &base.session, &tip, &state).await {
         info(line);
     }

@@ -25,6 +25,22 @@ pub(crate) enum Rebase {
     Conflict(Vec<String>),
 }
 
+/// The untracked files git names as in the way of a checkout (`\tPATH` lines of its message).
+fn in_the_way(e: &GitError) -> Vec<String> {
+    let GitError::Failed { message, .. } = e else {
+        return Vec::new();
+    };
+    if !message.contains("untracked working tree files would be") {
+        return Vec::new();
+    }
+    message
+        .lines()
+        .filter_map(|l| l.strip_prefix('\t'))
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 fn is_conflict_stop(e: &GitError) -> bool {
     matches!(e, GitError::Failed { message, .. }
         if message.contains("CONFLICT") || message.contains("could not apply") || message.contains("Resolve all conflicts"))
@@ -204,11 +220,45 @@ impl Repo {
     /// Replays this branch's own commits onto `onto` (changes not committed are put aside and
     /// back, so they never block it).
     pub(crate) async fn rebase(&self, onto: &str) -> Result<Rebase, GitError> {
-        match git(&self.top, &["rebase", "--quiet", "--autostash", onto], None).await {
-            Ok(_) => Ok(Rebase::Done),
-            Err(e) if is_conflict_stop(&e) => Ok(Rebase::Conflict(self.conflicted().await?)),
-            Err(e) => Err(e),
+        let mut moved_aside = false;
+        loop {
+            match git(&self.top, &["rebase", "--quiet", "--autostash", onto], None).await {
+                Ok(_) => return Ok(Rebase::Done),
+                Err(e) if is_conflict_stop(&e) => {
+                    return Ok(Rebase::Conflict(self.conflicted().await?));
+                }
+                Err(e) if !moved_aside && !in_the_way(&e).is_empty() => {
+                    self.move_aside(&in_the_way(&e))?;
+                    moved_aside = true;
+                }
+                Err(e) => return Err(e),
+            }
         }
+    }
+
+    /// Moves files git found in its way (untracked, where the other side has them) into
+    /// `iteratr-aside/<time>/` in this worktree's git directory: kept, out of the way.
+    fn move_aside(&self, files: &[String]) -> Result<(), GitError> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let git_dir = std::fs::read_to_string(self.top.join(".git"))
+            .ok()
+            .and_then(|t| t.strip_prefix("gitdir:").map(|d| PathBuf::from(d.trim())))
+            .unwrap_or_else(|| self.top.join(".git"));
+        let aside = git_dir.join("iteratr-aside").join(stamp.to_string());
+        for file in files {
+            let from = self.top.join(file);
+            if !from.starts_with(&self.top) || file.contains("..") {
+                continue;
+            }
+            let to = aside.join(file);
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir).map_err(GitError::Spawn)?;
+            }
+            std::fs::rename(&from, &to).map_err(GitError::Spawn)?;
+        }
+        Ok(())
     }
 
     /// After the conflicted files were edited: stages them and goes on with the rebase.
@@ -245,7 +295,15 @@ impl Repo {
         // so that it neither blocks the reset nor stays behind for the next task.
         self.stash_leftovers(&format!("iteratr: uncommitted work set aside with {keep}"))
             .await?;
-        git(&self.top, &["reset", "--quiet", "--keep", tip], None)
+        if git(&self.top, &["reset", "--quiet", "--keep", tip], None)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        // Files git still finds in the way (an agent writing as its claim ended): the work is on
+        // `keep` and in the stash, so the worker's own worktree goes to `tip` as it is.
+        git(&self.top, &["reset", "--quiet", "--hard", tip], None)
             .await
             .map(drop)
     }

@@ -178,7 +178,14 @@ impl Orchestrator {
         let worker = self.opts.role.worker().map(|w| w.name.as_str());
         let task = worker.and(self.current_task);
         match self.session.refresh().await {
-            Ok(state) => message(self.opts.session.as_str(), number, worker, task, &state),
+            Ok(state) => {
+                // The task it holds now (its agent's task-next may have claimed another one).
+                let task = worker
+                    .and_then(|w| state.claim_of(w))
+                    .map(|t| t.id)
+                    .or(task);
+                message(self.opts.session.as_str(), number, worker, task, &state)
+            }
             Err(_) => message(
                 self.opts.session.as_str(),
                 number,

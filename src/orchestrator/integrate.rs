@@ -85,6 +85,14 @@ impl Orchestrator {
                         &base[..12.min(base.len())]
                     ),
                 );
+                // The iteration's changes are committed: what else lies around (an agent that
+                // wrote after its turn ended) is not this task's, and would stop the rebase.
+                repo.stash_leftovers(&format!(
+                    "iteratr {}: uncommitted changes beside {}'s work",
+                    self.opts.session,
+                    task.label()
+                ))
+                .await?;
                 self.rebase(&repo, &base, task, &mut rounds).await?;
                 self.check_rebased(&repo, task, number, &mut rounds).await?;
             }

@@ -344,6 +344,11 @@ impl Orchestrator {
         };
         let moved = async {
             let tip = w.integration.tip(&repo.top).await?;
+            repo.stash_leftovers(&format!(
+                "iteratr {}: uncommitted changes left in worker {}'s worktree",
+                self.opts.session, w.name
+            ))
+            .await?;
             if repo.contains(&tip).await {
                 return Ok(());
             }
@@ -387,6 +392,22 @@ impl Orchestrator {
                 });
             }
             return Ok(None);
+        };
+        let task = if self.current_task == Some(task.id) {
+            task
+        } else {
+            // The agent's task-next claimed it during the iteration (the claim on the task this
+            // worker had lapsed): taken up now, as a claim between iterations is. Without this,
+            // a task another worker completed was "integrated" from a worktree without its work.
+            self.current_task = Some(task.id);
+            if self.take_up(&w, task.id).await? {
+                return Ok(None);
+            }
+            let state = self.session.refresh().await?;
+            match state.claim_of(&w.name) {
+                Some(t) if t.id == task.id => t.clone(),
+                _ => return Ok(None),
+            }
         };
         let release = |reason: String| Command::ReleaseClaim {
             task: task.id,

@@ -33,15 +33,24 @@ pub(super) async fn sweep(
         if !crate::process::worker_gone(&name) || !dir.join(".git").exists() {
             continue;
         }
+        // Its worker is gone, so nothing else uses it: what a killed git left there (a lock, a
+        // rebase halfway) is undone first, its uncommitted files go to the stash.
         let left = Repo::at(dir.clone());
+        let _ = left.recover_after_kill().await;
         let _ = left
             .stash_leftovers(&format!(
                 "iteratr {session}: uncommitted work of worker {name}, gone"
             ))
             .await;
         let branch = super::worker_branch(session, &name);
-        if let Ok(true) = main.remove_worktree_if_clean(&dir, &branch, tip).await {
-            said.push(format!("removed the worktree of worker {name}, gone"));
+        match main.remove_worktree_if_clean(&dir, &branch, tip).await {
+            Ok(true) => said.push(format!("removed the worktree of worker {name}, gone")),
+            Ok(false) => said.push(format!(
+                "kept the worktree of worker {name}, gone: it holds changes git could not stash"
+            )),
+            Err(e) => said.push(format!(
+                "could not remove the worktree of worker {name}, gone: {e}"
+            )),
         }
     }
     let prefix = format!("refs/heads/{}/", super::worker_branch(session, ""))

@@ -28,6 +28,17 @@ fn claim(state: &mut SessionState, worker: &str, now_ms: i64) -> Option<u64> {
     state.claim_of(worker).map(|t| t.id)
 }
 
+/// `worker` claims a task at `now_ms` and starts iteration 1 on it.
+fn claim_and_start(state: &mut SessionState, worker: &str, now_ms: i64) {
+    claim(state, worker, now_ms);
+    let start = Command::StartIteration {
+        number: 1,
+        planning: false,
+        worker: Some(worker.into()),
+    };
+    run(state, start, now_ms);
+}
+
 /// TAS-1 and TAS-2 independent, TAS-3 after TAS-1.
 fn session() -> SessionState {
     let mut s = SessionState::default();
@@ -69,13 +80,7 @@ fn two_workers_never_hold_the_same_task_and_a_holder_keeps_its_own() {
 #[test]
 fn a_lapsed_claim_is_expired_with_its_workers_iteration_and_the_task_taken_over() {
     let mut s = session();
-    claim(&mut s, "w1", 1_000);
-    let start = Command::StartIteration {
-        number: 1,
-        planning: false,
-        worker: Some("w1".into()),
-    };
-    run(&mut s, start, 1_000);
+    claim_and_start(&mut s, "w1", 1_000);
     let progress = Command::SetStatus {
         task: "TAS-1".into(),
         status: TaskStatus::InProgress,
@@ -163,13 +168,7 @@ fn dependents_wait_until_the_work_is_integrated_and_release_is_for_the_holder_on
 #[test]
 fn a_zombies_renewal_ends_its_lapsed_claim_and_its_integration_is_refused() {
     let mut s = session();
-    claim(&mut s, "w1", 1_000);
-    let start = Command::StartIteration {
-        number: 1,
-        planning: false,
-        worker: Some("w1".into()),
-    };
-    run(&mut s, start, 1_000);
+    claim_and_start(&mut s, "w1", 1_000);
     let renew = Command::RenewClaims {
         worker: "w1".into(),
     };

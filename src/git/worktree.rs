@@ -484,3 +484,29 @@ impl Repo {
         Ok(done)
     }
 }
+
+impl Repo {
+    /// Moves the worktree at `dir` (of a worker that is gone, holding changes git cannot stash)
+    /// out of the way, files and all, into `iteratr-aside/` in the repository's git directory, and
+    /// forgets it as a worktree; returns where it went.
+    pub(crate) async fn set_worktree_aside(&self, dir: &Path) -> Result<PathBuf, GitError> {
+        let common = git(&self.top, &["rev-parse", "--git-common-dir"], None).await?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let name = dir
+            .file_name()
+            .map_or_else(|| "worktree".into(), |n| n.to_string_lossy().into_owned());
+        let aside = self
+            .top
+            .join(common.trim())
+            .join("iteratr-aside")
+            .join(format!("{name}-{stamp}"));
+        if let Some(parent) = aside.parent() {
+            std::fs::create_dir_all(parent).map_err(GitError::Spawn)?;
+        }
+        std::fs::rename(dir, &aside).map_err(GitError::Spawn)?;
+        git(&self.top, &["worktree", "prune"], None).await?;
+        Ok(aside)
+    }
+}

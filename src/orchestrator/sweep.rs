@@ -45,12 +45,15 @@ pub(super) async fn sweep(
         let branch = super::worker_branch(session, &name);
         match main.remove_worktree_if_clean(&dir, &branch, tip).await {
             Ok(true) => said.push(format!("removed the worktree of worker {name}, gone")),
-            Ok(false) => said.push(format!(
-                "kept the worktree of worker {name}, gone: it holds changes git could not stash"
-            )),
-            Err(e) => said.push(format!(
-                "could not remove the worktree of worker {name}, gone: {e}"
-            )),
+            Ok(false) | Err(_) => match main.set_worktree_aside(&dir).await {
+                Ok(aside) => said.push(format!(
+                    "moved the worktree of worker {name}, gone, to {} (it held changes git could not stash)",
+                    aside.display()
+                )),
+                Err(e) => said.push(format!(
+                    "could not remove the worktree of worker {name}, gone: {e}"
+                )),
+            },
         }
     }
     let prefix = format!("refs/heads/{}/", super::worker_branch(session, ""))

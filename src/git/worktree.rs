@@ -510,3 +510,26 @@ impl Repo {
         Ok(aside)
     }
 }
+
+impl Repo {
+    /// The paths with changes no commit holds (modified, added, deleted or untracked).
+    pub(crate) async fn uncommitted(&self) -> Result<Vec<String>, GitError> {
+        let out = git(
+            &self.top,
+            &["status", "--porcelain=v1", "-z", "--untracked-files=all"],
+            None,
+        )
+        .await?;
+        let mut paths = Vec::new();
+        let mut entries = out.split('\0').filter(|e| e.len() > 3);
+        while let Some(entry) = entries.next() {
+            let (code, path) = entry.split_at(3);
+            paths.push(path.to_string());
+            // A rename names its source next.
+            if code.starts_with('R') || code.starts_with('C') {
+                entries.next();
+            }
+        }
+        Ok(paths)
+    }
+}

@@ -76,6 +76,8 @@ impl Orchestrator {
                         branch: branch.clone(),
                         source,
                     })?;
+            self.commit_uncommitted_work(&repo, &base, task, number)
+                .await?;
             if !repo.contains(&base).await {
                 self.phase(
                     crate::frontend::WorkerPhase::Integrating,
@@ -85,14 +87,6 @@ impl Orchestrator {
                         &base[..12.min(base.len())]
                     ),
                 );
-                // The iteration's changes are committed: what else lies around (an agent that
-                // wrote after its turn ended) is not this task's, and would stop the rebase.
-                repo.stash_leftovers(&format!(
-                    "iteratr {}: uncommitted changes beside {}'s work",
-                    self.opts.session,
-                    task.label()
-                ))
-                .await?;
                 self.rebase(&repo, &base, task, &mut rounds).await?;
                 self.check_rebased(&repo, task, number, &mut rounds).await?;
             }
@@ -130,6 +124,38 @@ impl Orchestrator {
         Err(IntegrationError::Races {
             branch: branch.clone(),
         })
+    }
+
+    /// The task's work left uncommitted (its iteration's commit saw no change: a killed run had
+    /// written the same file) is committed now as the task's, so that it is integrated rather
+    /// than carried along uncommitted while the branch is "integrated" without it.
+    async fn commit_uncommitted_work(
+        &self,
+        repo: &Repo,
+        base: &str,
+        task: &Task,
+        number: u32,
+    ) -> Result<(), IntegrationError> {
+        let label = task.label();
+        let ours = repo.commits(&format!("{base}..HEAD"), None).await?;
+        if ours.iter().any(|c| c.is_for(&label)) {
+            return Ok(());
+        }
+        let paths = repo.uncommitted().await?;
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let worker = self.opts.role.worker().map(|w| w.name.as_str());
+        let state = self.session.refresh().await.unwrap_or_default();
+        let message = super::commit::message(
+            self.opts.session.as_str(),
+            number,
+            worker,
+            Some(task.id),
+            &state,
+        );
+        repo.commit(&paths, &message).await?;
+        Ok(())
     }
 
     /// Whether this worker still holds a live claim on `task`, as the log says now.

@@ -342,8 +342,14 @@ pub fn round(cfg: &Config, seed: u64) -> Round {
             );
             *result.faults.entry(fault).or_default() += 1;
             lines.push(line);
-            next_fault =
-                Instant::now() + Duration::from_millis(scene.rng.range(cfg.gap_ms.0, cfg.gap_ms.1));
+            // Until every kind has been injected, one follows another quickly (a round can be
+            // short on a fast machine).
+            let gap = if order.is_empty() {
+                scene.rng.range(cfg.gap_ms.0, cfg.gap_ms.1)
+            } else {
+                scene.rng.range(100, 500)
+            };
+            next_fault = Instant::now() + Duration::from_millis(gap);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

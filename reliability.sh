@@ -24,13 +24,13 @@ mkdir -p "$TARGET"
 status=0
 
 # Every test name the tables cite: `module::test` (unit tests of the library live under
-# fuzz_tests:: and session::, the rest are integration tests in tests/it).
+# fuzz_tests::, session:: and orchestrator::, the rest are integration tests in tests/it).
 mapfile -t cited < <(grep -oE '`[a-z0-9_]+(::[a-z0-9_]+)+`' RELIABILITY.md | tr -d '`' | sort -u)
 lib=()
 it=()
 for t in "${cited[@]}"; do
     case "$t" in
-        fuzz_tests::* | session::*) lib+=("$t") ;;
+        fuzz_tests::* | session::* | orchestrator::*) lib+=("$t") ;;
         *) it+=("$t") ;;
     esac
 done

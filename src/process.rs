@@ -217,6 +217,38 @@ pub fn who() -> String {
     format!("{user}@{}", host_name())
 }
 
+/// This machine's part of a joined worker's name (`HOST-PID-wN`): its host name, in the
+/// characters a worker name allows.
+pub(crate) fn host_part() -> String {
+    let host: String = host_name()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let host = host.trim_matches('-');
+    if host.is_empty() {
+        "host".into()
+    } else {
+        host.to_string()
+    }
+}
+
+/// Whether `worker` names a worker `iteratr worker` started on this machine in a process that
+/// no longer runs (`HOST-PID-wN`, HOST this machine's, PID gone).
+pub(crate) fn worker_gone(worker: &str) -> bool {
+    let Some(rest) = worker.strip_prefix(&format!("{}-", host_part())) else {
+        return false;
+    };
+    let mut parts = rest.splitn(2, '-');
+    match (
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+        parts.next(),
+    ) {
+        (Some(pid), Some(w)) if w.starts_with('w') && w[1..].parse::<u32>().is_ok() => !runs(pid),
+        _ => false,
+    }
+}
+
 pub fn host_name() -> String {
     std::env::var("ITERATR_HOST")
         .ok()

@@ -14,16 +14,24 @@ use tokio_util::sync::CancellationToken;
 use crate::Fake;
 use crate::session::Session;
 
-/// What a task says to do: `write PATH: TEXT` writes TEXT (and a newline) to PATH; anything else
-/// writes the task's content to `ID.txt`.
-pub fn task_file(id: &str, content: &str) -> (String, String) {
-    if let Some(rest) = content.trim().strip_prefix("write ")
-        && let Some((path, text)) = rest.split_once(':')
-        && !path.trim().is_empty()
-    {
-        return (path.trim().to_string(), format!("{}\n", text.trim()));
+/// What a task says to do: `write PATH: TEXT` writes TEXT (and a newline) to PATH, `append PATH:
+/// TEXT` adds it as the last line of PATH (which earlier tasks may have written: the work of a
+/// task that depends on them); anything else writes the task's content to `ID.txt`. Returns the
+/// path, the text, and whether it is added to what the file holds.
+pub fn task_file(id: &str, content: &str) -> (String, String, bool) {
+    for (verb, append) in [("write ", false), ("append ", true)] {
+        if let Some(rest) = content.trim().strip_prefix(verb)
+            && let Some((path, text)) = rest.split_once(':')
+            && !path.trim().is_empty()
+        {
+            return (
+                path.trim().to_string(),
+                format!("{}\n", text.trim()),
+                append,
+            );
+        }
     }
-    (format!("{id}.txt"), format!("{}\n", content.trim()))
+    (format!("{id}.txt"), format!("{}\n", content.trim()), false)
 }
 
 /// The files a prompt says are in conflict: the `- path` lines after the one that mentions
@@ -131,7 +139,7 @@ impl Fake {
             return true;
         }
         let status = |s: &str| json!({"id": id, "status": s});
-        let (path, text) = task_file(id, content);
+        let (path, mut text, append) = task_file(id, content);
         let steps: [(&str, Value); 1] = [("task-status", status("in_progress"))];
         for (name, args) in steps {
             if self
@@ -141,6 +149,10 @@ impl Fake {
             {
                 return false;
             }
+        }
+        if append {
+            let before = std::fs::read_to_string(session.resolve(&path)).unwrap_or_default();
+            text = before + &text;
         }
         if !self.write_file(cx, session, &path, text, token).await {
             return false;

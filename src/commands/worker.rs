@@ -47,21 +47,6 @@ pub async fn run(
     .await
 }
 
-/// This machine's part of a worker's name: its hostname, in the characters a name allows.
-fn host_part() -> String {
-    let host: String = crate::process::host_name()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(40)
-        .collect();
-    let host = host.trim_matches('-');
-    if host.is_empty() {
-        "host".into()
-    } else {
-        host.to_string()
-    }
-}
-
 /// The team of `build --workers N` (N > 1, or with `--remote`): `w1`, `w2`, ..., planning first.
 pub(super) async fn build_team(
     args: &BuildArgs,
@@ -80,7 +65,7 @@ async fn joining_team(args: &BuildArgs, project_dir: &Path) -> anyhow::Result<Te
     if args.reset {
         bail!("--reset goes with `iteratr build`, not with a worker that joins a session");
     }
-    let prefix = format!("{}-{}", host_part(), std::process::id());
+    let prefix = format!("{}-{}", crate::process::host_part(), std::process::id());
     let names = (1..=args.workers)
         .map(|i| format!("{prefix}-w{i}"))
         .collect();

@@ -173,6 +173,14 @@ impl Repo {
         rev_parse(&self.top, "HEAD").await
     }
 
+    /// The repository whose working tree is at `top` (a worktree found on disk), as it is.
+    pub(crate) fn at(top: PathBuf) -> Repo {
+        Repo {
+            top,
+            excluded: Vec::new(),
+        }
+    }
+
     /// Whether `commit` is already in this working tree's history.
     pub(crate) async fn contains(&self, commit: &str) -> bool {
         git(

@@ -79,10 +79,14 @@ impl SessionTools {
             .tasks
             .get(&id)
             .and_then(|t| t.claim.as_ref())
-            .map(|c| c.worker.clone());
+            .map(|c| (c.worker.clone(), c.is_live(now_ms())));
         match holder {
-            Some(w) if w == seat.name => Ok(()),
-            Some(w) => Err(failure(format!(
+            Some((w, true)) if w == seat.name => Ok(()),
+            Some((w, false)) if w == seat.name => Err(failure(format!(
+                "your claim on {} lapsed (it was not renewed in time) and the task may be another worker's now; call task-next for your task.",
+                crate::session::task_id(id)
+            ))),
+            Some((w, _)) => Err(failure(format!(
                 "{} is held by worker {w}; work only on your own task (task-next shows it).",
                 crate::session::task_id(id)
             ))),

@@ -24,23 +24,29 @@ fn fit(s: &str, max: usize) -> String {
 /// The commit message of iteration `number`: the subject names the task it worked on
 /// (`TAS-3: Print the log`, `… (+2 more)` for several; the completed first), else the first line
 /// of its summary; the body has the summary and the tasks; trailers name the session, the
-/// iteration and the worker.
+/// iteration and the worker. A worker's commit (`task`: the task it holds) is about that task
+/// alone, whatever else changed meanwhile, and names it in an `Iteratr-Task` trailer: how a
+/// later holder of the task finds its work on the integration branch.
 pub(super) fn message(
     session: &str,
     number: u32,
     worker: Option<&str>,
+    task: Option<u64>,
     state: &SessionState,
 ) -> String {
     let it = state.iterations.get(&number);
     let summary = it.and_then(|it| it.summary.as_deref()).map(str::trim);
-    let mut tasks: Vec<_> = it
-        .map(|it| {
-            it.tasks_changed
-                .iter()
-                .filter_map(|id| state.tasks.get(id))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut tasks: Vec<_> = match task {
+        Some(id) => state.tasks.get(&id).into_iter().collect(),
+        None => it
+            .map(|it| {
+                it.tasks_changed
+                    .iter()
+                    .filter_map(|id| state.tasks.get(id))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
     tasks.sort_by_key(|t| (t.status != TaskStatus::Completed, t.id));
     let subject = match tasks.as_slice() {
         [] => summary
@@ -81,6 +87,9 @@ pub(super) fn message(
     ));
     if let Some(worker) = worker {
         out.push_str(&format!("Iteratr-Worker: {worker}\n"));
+    }
+    if let Some(task) = task {
+        out.push_str(&format!("Iteratr-Task: {}\n", task_id(task)));
     }
     out
 }
@@ -176,12 +185,21 @@ impl Orchestrator {
 
     async fn commit_message(&self, number: u32) -> String {
         let worker = self.opts.role.worker().map(|w| w.name.as_str());
+        let task = worker.and(self.current_task);
         match self.session.refresh().await {
-            Ok(state) => message(self.opts.session.as_str(), number, worker, &state),
+            Ok(state) => {
+                // The task it holds now (its agent's task-next may have claimed another one).
+                let task = worker
+                    .and_then(|w| state.claim_of(w))
+                    .map(|t| t.id)
+                    .or(task);
+                message(self.opts.session.as_str(), number, worker, task, &state)
+            }
             Err(_) => message(
                 self.opts.session.as_str(),
                 number,
                 worker,
+                task,
                 &SessionState::default(),
             ),
         }
@@ -236,12 +254,34 @@ mod tests {
             summarized("Printed the log.\nTests pass."),
         ]);
         assert_eq!(
-            message("lighthouse", 3, None, &state),
+            message("lighthouse", 3, None, None, &state),
             "TAS-3: Print the log of the night\n\nPrinted the log.\nTests pass.\n\nTasks:\n- TAS-3 completed: Print the log of the night\n\nIteratr-Session: lighthouse\nIteratr-Iteration: 3\n"
         );
         assert!(
-            message("lighthouse", 3, Some("w2"), &state)
+            message("lighthouse", 3, Some("w2"), None, &state)
                 .ends_with("Iteratr-Iteration: 3\nIteratr-Worker: w2\n")
+        );
+    }
+
+    /// A worker's commit is about the task it holds, even when another task's change was counted
+    /// in its iteration (a claim that lapsed elsewhere meanwhile), and names it in a trailer: a
+    /// later holder found TAS-1 "on the branch" in a commit holding TAS-3's work, and recorded
+    /// TAS-1 as integrated without its work (found by the chaos run, seed 35).
+    #[test]
+    fn a_workers_commit_names_its_own_task_alone_in_the_subject_and_a_trailer() {
+        let state = session(vec![
+            task(1, "Set up the project"),
+            task(3, "Print the log of the night"),
+            started(),
+            status(1, TaskStatus::Completed),
+            status(3, TaskStatus::Completed),
+        ]);
+        let m = message("lighthouse", 3, Some("w2"), Some(3), &state);
+        assert!(m.starts_with("TAS-3: Print the log of the night\n"), "{m}");
+        assert!(!m.contains("TAS-1"), "{m}");
+        assert!(
+            m.ends_with("Iteratr-Worker: w2\nIteratr-Task: TAS-3\n"),
+            "{m}"
         );
     }
 
@@ -259,7 +299,7 @@ mod tests {
             status(4, TaskStatus::Completed),
             status(2, TaskStatus::Blocked),
         ]);
-        let m = message("demo", 3, None, &state);
+        let m = message("demo", 3, None, None, &state);
         let subject = m.lines().next().unwrap();
         assert!(
             subject.starts_with("TAS-4: A task whose description"),
@@ -273,12 +313,12 @@ mod tests {
     #[test]
     fn without_tasks_the_summary_says_what_it_did_and_without_one_the_iteration_does() {
         let state = session(vec![started(), summarized("Refactored the CLI\nand more")]);
-        assert!(message("demo", 3, None, &state).starts_with(
+        assert!(message("demo", 3, None, None, &state).starts_with(
             "Refactored the CLI\n\nRefactored the CLI\nand more\n\nIteratr-Session: demo\n"
         ));
         let state = session(vec![started()]);
         assert_eq!(
-            message("demo", 3, None, &state),
+            message("demo", 3, None, None, &state),
             "iteratr: demo iteration 3\n\nIteratr-Session: demo\nIteratr-Iteration: 3\n"
         );
     }

@@ -32,8 +32,22 @@ pub(super) enum IntegrationError {
     StoppedFixing,
     #[error("the worker's worktree is not a git repository")]
     NoRepository,
+    #[error(
+        "the worker's claim on the task ended (it lapsed while the worker was frozen or cut off)"
+    )]
+    ClaimLost,
     #[error(transparent)]
     Git(#[from] GitError),
+}
+
+impl IntegrationError {
+    /// The remote could not be reached (fetch or push failed): worth trying again shortly.
+    pub(super) fn unreachable(&self) -> bool {
+        matches!(
+            self,
+            IntegrationError::ReadTip { .. } | IntegrationError::MoveBranch { .. }
+        )
+    }
 }
 
 impl Orchestrator {
@@ -62,6 +76,8 @@ impl Orchestrator {
                         branch: branch.clone(),
                         source,
                     })?;
+            self.commit_uncommitted_work(&repo, &base, task, number)
+                .await?;
             if !repo.contains(&base).await {
                 self.phase(
                     crate::frontend::WorkerPhase::Integrating,
@@ -76,6 +92,11 @@ impl Orchestrator {
             }
             let new = repo.head().await?;
             let _one_at_a_time = w.lock.lock().await;
+            // A worker frozen past its claim's time to live must not push a task another worker
+            // may hold by now.
+            if !self.holds_live(w, task.id).await {
+                return Err(IntegrationError::ClaimLost);
+            }
             let moved = w
                 .integration
                 .advance(&repo.top, &base, &new)
@@ -102,6 +123,50 @@ impl Orchestrator {
         }
         Err(IntegrationError::Races {
             branch: branch.clone(),
+        })
+    }
+
+    /// The task's work left uncommitted (its iteration's commit saw no change: a killed run had
+    /// written the same file) is committed now as the task's, so that it is integrated rather
+    /// than carried along uncommitted while the branch is "integrated" without it.
+    async fn commit_uncommitted_work(
+        &self,
+        repo: &Repo,
+        base: &str,
+        task: &Task,
+        number: u32,
+    ) -> Result<(), IntegrationError> {
+        let label = task.label();
+        let ours = repo.commits(&format!("{base}..HEAD"), None).await?;
+        if ours.iter().any(|c| c.is_for(&label)) {
+            return Ok(());
+        }
+        let paths = repo.uncommitted().await?;
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let worker = self.opts.role.worker().map(|w| w.name.as_str());
+        let state = self.session.refresh().await.unwrap_or_default();
+        let message = super::commit::message(
+            self.opts.session.as_str(),
+            number,
+            worker,
+            Some(task.id),
+            &state,
+        );
+        repo.commit(&paths, &message).await?;
+        Ok(())
+    }
+
+    /// Whether this worker still holds a live claim on `task`, as the log says now.
+    async fn holds_live(&self, w: &WorkerOptions, task: u64) -> bool {
+        self.session.refresh().await.is_ok_and(|state| {
+            state.claim_of(&w.name).is_some_and(|t| {
+                t.id == task
+                    && t.claim
+                        .as_ref()
+                        .is_some_and(|c| c.is_live(crate::clock::now_ms()))
+            })
         })
     }
 
@@ -197,10 +262,11 @@ impl Orchestrator {
             if !paths.is_empty() {
                 let worker = self.opts.role.worker().map_or("", |w| w.name.as_str());
                 let message = format!(
-                    "{}: make `{}` pass after the rebase\n\nIteratr-Session: {}\nIteratr-Worker: {worker}\n",
+                    "{}: make `{}` pass after the rebase\n\nIteratr-Session: {}\nIteratr-Worker: {worker}\nIteratr-Task: {}\n",
                     task.label(),
                     run.command,
                     self.opts.session,
+                    task.label(),
                 );
                 repo.commit(&paths, &message).await?;
             }

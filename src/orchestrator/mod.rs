@@ -25,6 +25,8 @@ mod retry;
 mod run_hooks;
 pub(crate) mod spec;
 mod summary;
+mod sweep;
+mod takeover;
 mod task_budget;
 mod team;
 mod turn;

@@ -103,6 +103,25 @@ async fn run(
         )
         .await?;
         let planned = orchestrator.run().await;
+        if planned.outcome == Outcome::Completed {
+            // An earlier run of this build was killed after the others finished the session:
+            // what its workers left goes now.
+            let root = worktrees_root(&base.data_dir, &base.project_dir);
+            let session = SessionHandle::open(Arc::clone(log), &base.session).await?;
+            let state = session.refresh().await?;
+            for line in super::sweep::after_earlier_runs(
+                &main,
+                &root.join(base.session.as_str()),
+                &team.names,
+                &team.integration,
+                &base.session,
+                &state,
+            )
+            .await
+            {
+                info(line);
+            }
+        }
         match planned.outcome {
             Outcome::IterationLimit => {}
             other => {
@@ -123,12 +142,26 @@ async fn run(
     if team.plan {
         give_back_unclaimed(log, base, events).await?;
     }
-    let start = team.integration.tip(&main.top).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the integration branch {}: {e}",
-            team.integration.branch
-        )
-    })?;
+    // A remote cut off for a moment is waited for (a minute at most), not a reason to stop.
+    let since = std::time::Instant::now();
+    let start = loop {
+        match team.integration.tip(&main.top).await {
+            Ok(tip) => break tip,
+            Err(e) if since.elapsed() < std::time::Duration::from_secs(60) => {
+                tracing::warn!("cannot read the integration branch yet ({e}); trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    _ = interrupt.cancelled() => return Err(anyhow::anyhow!("interrupted while waiting for the integration branch {}: {e}", team.integration.branch)),
+                }
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot read the integration branch {}: {e}",
+                    team.integration.branch
+                ));
+            }
+        }
+    };
     let lock = Arc::new(tokio::sync::Mutex::new(()));
     let usage = Arc::default();
     let mut places: Vec<(String, PathBuf, String)> = Vec::new();
@@ -203,7 +236,19 @@ async fn run(
         outcomes.push(summary.outcome);
     }
     let tip = team.integration.tip(&main.top).await.unwrap_or(start);
+    let session = SessionHandle::open(Arc::clone(log), &base.session).await?;
+    let state = session.refresh().await?;
     for (name, path, branch) in &places {
+        if state.completed.is_some() {
+            // Every task is integrated: what an agent wrote and no commit holds (after its
+            // claim ended) is of no task; it goes to git's stash rather than keep the worktree.
+            let _ = Repo::at(path.clone())
+                .stash_leftovers(&format!(
+                    "iteratr {}: uncommitted changes left in worker {name}'s worktree at the end",
+                    base.session
+                ))
+                .await;
+        }
         match main.remove_worktree_if_clean(path, branch, &tip).await {
             Ok(true) => {}
             Ok(false) => info(format!(
@@ -216,8 +261,9 @@ async fn run(
             )),
         }
     }
-    let session = SessionHandle::open(Arc::clone(log), &base.session).await?;
-    let state = session.refresh().await?;
+    for line in super::sweep::sweep(&main, &session_dir, &base.session, &tip, &state).await {
+        info(line);
+    }
     let counts = crate::session::display::task_counts(&state);
     if state.completed.is_some() {
         let integrated = state

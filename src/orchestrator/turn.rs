@@ -135,15 +135,37 @@ impl Orchestrator {
             .unwrap_or_else(|p| p.into_inner())
             .add(&usage);
         let usage = (!usage.is_empty()).then_some(usage);
-        self.exec(Command::FinishIteration {
+        let finish = Command::FinishIteration {
             number,
             outcome: outcome.clone(),
             detail,
             commit,
             usage: usage.clone(),
             auto_allowed,
-        })
-        .await?;
+        };
+        match self
+            .session
+            .execute(&finish, crate::session::Author::System)
+            .await
+        {
+            Ok(_) => {}
+            // A worker frozen or cut off past its claim's time to live: whoever noticed recorded
+            // its iteration as interrupted, and the claim ended. It goes on with a new claim.
+            Err(crate::session_handle::ExecError::Rejected(
+                crate::session::DomainError::IterationNotRunning(_),
+            )) if self.opts.role.worker().is_some() => {
+                self.current_task = None;
+                self.emit(BuildEvent::Warning {
+                    message: format!(
+                        "iteration {number} was recorded as interrupted while this worker could not renew its claim (frozen or cut off); its end is not recorded"
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(anyhow::Error::from(e)
+                    .context(format!("cannot record {finish} in the session log")));
+            }
+        }
         let mut state = self.session.refresh().await?;
         if self.block_tasks_over_cap(number, &state).await? {
             state = self.session.refresh().await?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use super::integrate::IntegrationError;
 use super::{Orchestrator, Outcome, RunSummary};
 use crate::frontend::BuildEvent;
 use crate::git::Integration;
@@ -26,6 +27,11 @@ pub(super) enum Claimed {
 
 /// Iterations a worker spends on one task before it lets another worker try.
 const TRIES_PER_TASK: u32 = 3;
+
+/// How long a worker keeps trying to integrate while the remote cannot be reached, and how
+/// long it waits between tries.
+const UNREACHABLE_PATIENCE: Duration = Duration::from_secs(120);
+const UNREACHABLE_PAUSE: Duration = Duration::from_secs(2);
 
 /// What makes a build loop a worker.
 #[derive(Debug, Clone)]
@@ -134,6 +140,20 @@ impl Orchestrator {
                 self.opts.project_dir.display()
             );
         }
+        if let Some(repo) = self.repo.clone() {
+            match repo.recover_after_kill().await {
+                Ok(done) => {
+                    for what in done {
+                        self.info(format!("worker {}: {what}", w.name));
+                    }
+                }
+                Err(e) => bail!(
+                    "worker {}: its worktree {} is in a state git cannot undo ({e}); remove it (git worktree remove --force) and run again",
+                    w.name,
+                    self.opts.project_dir.display()
+                ),
+            }
+        }
         self.start_agent().await?;
         let _renewer = Renewer::start(Arc::clone(&self.session), w.name.clone(), w.claim_ttl);
         let result = self.drive().await;
@@ -200,6 +220,9 @@ impl Orchestrator {
             self.current_task = Some(task);
             *tries = 0;
             self.info(format!("claimed {}", task_id(task)));
+            if self.take_up(&w, task).await? {
+                return Ok(Claimed::Wait);
+            }
             self.start_from_tip(&w).await;
         }
         Ok(Claimed::Task)
@@ -262,6 +285,58 @@ impl Orchestrator {
         }
     }
 
+    /// Before a newly claimed task is worked on, what an earlier holder left is sorted out (see
+    /// `takeover.rs`); true when the task turned out to be integrated already.
+    async fn take_up(&mut self, w: &WorkerOptions, task: u64) -> anyhow::Result<bool> {
+        let Some(repo) = self.repo.clone() else {
+            return Ok(false);
+        };
+        let state = self.session.refresh().await?;
+        let Some(t) = state.tasks.get(&task).cloned() else {
+            return Ok(false);
+        };
+        match super::takeover::sort_out(&repo, w, &self.opts.session, &t).await {
+            Ok(found) => self.act_on(w, &t, found).await,
+            Err(e) => {
+                self.emit(BuildEvent::Warning {
+                    message: format!(
+                        "worker {}: could not look at what earlier holders of {} left ({e}); going on",
+                        w.name,
+                        t.label()
+                    ),
+                });
+                Ok(false)
+            }
+        }
+    }
+
+    /// Integrates, trying again for a while when the remote cannot be reached (a network cut, a
+    /// remote being restarted) rather than blocking the task at once.
+    async fn integrate_patiently(
+        &self,
+        w: &WorkerOptions,
+        task: &crate::session::Task,
+        number: u32,
+    ) -> Result<String, IntegrationError> {
+        let since = std::time::Instant::now();
+        loop {
+            match self.integrate(w, task, number).await {
+                Err(why) if why.unreachable() && since.elapsed() < UNREACHABLE_PATIENCE => {
+                    self.info(format!(
+                        "{}: {why}; trying again in {} s",
+                        task.label(),
+                        UNREACHABLE_PAUSE.as_secs()
+                    ));
+                    tokio::select! {
+                        _ = tokio::time::sleep(UNREACHABLE_PAUSE) => {}
+                        _ = self.interrupt.cancelled() => return Err(why),
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// A new task starts from the integration branch as it is now.
     async fn start_from_tip(&self, w: &WorkerOptions) {
         let Some(repo) = self.repo.as_ref() else {
@@ -269,6 +344,11 @@ impl Orchestrator {
         };
         let moved = async {
             let tip = w.integration.tip(&repo.top).await?;
+            repo.stash_leftovers(&format!(
+                "iteratr {}: uncommitted changes left in worker {}'s worktree",
+                self.opts.session, w.name
+            ))
+            .await?;
             if repo.contains(&tip).await {
                 return Ok(());
             }
@@ -313,20 +393,51 @@ impl Orchestrator {
             }
             return Ok(None);
         };
+        let task = if self.current_task == Some(task.id) {
+            task
+        } else {
+            // The agent's task-next claimed it during the iteration (the claim on the task this
+            // worker had lapsed): taken up now, as a claim between iterations is. Without this,
+            // a task another worker completed was "integrated" from a worktree without its work.
+            self.current_task = Some(task.id);
+            if self.take_up(&w, task.id).await? {
+                return Ok(None);
+            }
+            let state = self.session.refresh().await?;
+            match state.claim_of(&w.name) {
+                Some(t) if t.id == task.id => t.clone(),
+                _ => return Ok(None),
+            }
+        };
         let release = |reason: String| Command::ReleaseClaim {
             task: task.id,
             worker: w.name.clone(),
             reason,
         };
         match task.status {
-            TaskStatus::Completed => match self.integrate(&w, &task, number).await {
+            TaskStatus::Completed => match self.integrate_patiently(&w, &task, number).await {
                 Ok(commit) => {
-                    self.exec(Command::RecordIntegration {
-                        task: task.id,
-                        commit: commit.clone(),
-                        worker: Some(w.name.clone()),
-                    })
-                    .await?;
+                    let recorded = self
+                        .exec(Command::RecordIntegration {
+                            task: task.id,
+                            commit: commit.clone(),
+                            worker: Some(w.name.clone()),
+                        })
+                        .await;
+                    if let Err(e) = recorded {
+                        // The claim lapsed between the push and now: the task's next holder
+                        // finds the commit on the branch and records it.
+                        self.current_task = None;
+                        self.emit(BuildEvent::Warning {
+                            message: format!(
+                                "worker {}: {} reached {} but could not be recorded ({e:#}); its next holder records it",
+                                w.name,
+                                task.label(),
+                                w.integration.branch
+                            ),
+                        });
+                        return Ok(None);
+                    }
                     self.exec(release(format!(
                         "integrated as {}",
                         &commit[..12.min(commit.len())]
@@ -334,6 +445,18 @@ impl Orchestrator {
                     .await?;
                     self.current_task = None;
                     Ok(Some(commit))
+                }
+                Err(IntegrationError::ClaimLost) => {
+                    let kept = self.park(&w, task.id).await;
+                    self.current_task = None;
+                    self.emit(BuildEvent::Warning {
+                        message: format!(
+                            "worker {}: its claim on {} ended before it could integrate it; this work is not integrated{kept}",
+                            w.name,
+                            task.label()
+                        ),
+                    });
+                    Ok(None)
                 }
                 Err(why) => {
                     let kept = self.park(&w, task.id).await;

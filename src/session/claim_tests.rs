@@ -28,6 +28,17 @@ fn claim(state: &mut SessionState, worker: &str, now_ms: i64) -> Option<u64> {
     state.claim_of(worker).map(|t| t.id)
 }
 
+/// `worker` claims a task at `now_ms` and starts iteration 1 on it.
+fn claim_and_start(state: &mut SessionState, worker: &str, now_ms: i64) {
+    claim(state, worker, now_ms);
+    let start = Command::StartIteration {
+        number: 1,
+        planning: false,
+        worker: Some(worker.into()),
+    };
+    run(state, start, now_ms);
+}
+
 /// TAS-1 and TAS-2 independent, TAS-3 after TAS-1.
 fn session() -> SessionState {
     let mut s = SessionState::default();
@@ -69,13 +80,7 @@ fn two_workers_never_hold_the_same_task_and_a_holder_keeps_its_own() {
 #[test]
 fn a_lapsed_claim_is_expired_with_its_workers_iteration_and_the_task_taken_over() {
     let mut s = session();
-    claim(&mut s, "w1", 1_000);
-    let start = Command::StartIteration {
-        number: 1,
-        planning: false,
-        worker: Some("w1".into()),
-    };
-    run(&mut s, start, 1_000);
+    claim_and_start(&mut s, "w1", 1_000);
     let progress = Command::SetStatus {
         task: "TAS-1".into(),
         status: TaskStatus::InProgress,
@@ -155,4 +160,84 @@ fn dependents_wait_until_the_work_is_integrated_and_release_is_for_the_holder_on
         ttl_ms: 10_000,
     };
     assert!(decide(&s, &bad_name, at(4_000)).is_err());
+}
+
+/// A worker frozen past its claim's time to live wakes and renews: too late. Its claim ends
+/// there (with its iteration), instead of coming back to life under a task another worker may
+/// hold by now; and its integration is refused (found by the chaos run).
+#[test]
+fn a_zombies_renewal_ends_its_lapsed_claim_and_its_integration_is_refused() {
+    let mut s = session();
+    claim_and_start(&mut s, "w1", 1_000);
+    let renew = Command::RenewClaims {
+        worker: "w1".into(),
+    };
+    // Live at 10.9 s: renewed.
+    let kinds = |events: &[Event]| -> Vec<&'static str> {
+        events.iter().map(|e| e.kind.type_name()).collect()
+    };
+    assert_eq!(
+        kinds(&run(&mut s, renew.clone(), 10_900)),
+        ["claims_renewed"]
+    );
+    // Lapsed at 20.9 s (renewed at 10.9 s, 10 s to live): the claim ends, with its iteration.
+    let late = run(&mut s, renew.clone(), 20_900);
+    assert_eq!(kinds(&late), ["iteration_finished", "task_unclaimed"]);
+    assert!(s.claim_of("w1").is_none());
+    assert!(run(&mut s, renew, 21_000).is_empty());
+    // Another worker takes it; the zombie's integration is refused.
+    assert_eq!(claim(&mut s, "w2", 21_000), Some(1));
+    let integrated = Command::RecordIntegration {
+        task: 1,
+        commit: "0123456789abcdef".into(),
+        worker: Some("w1".into()),
+    };
+    let refused = decide(&s, &integrated, at(21_500)).unwrap_err();
+    assert!(
+        matches!(refused, DomainError::ClaimLost { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("task-next"), "{refused}");
+    // Nor may the holder record it once its own claim has lapsed.
+    let late = Command::RecordIntegration {
+        task: 1,
+        commit: "0123456789abcdef".into(),
+        worker: Some("w2".into()),
+    };
+    assert!(decide(&s, &late, at(40_000)).is_err());
+    assert!(decide(&s, &late, at(22_000)).is_ok());
+}
+
+/// A worker that completed its task and was killed before integrating it leaves the task
+/// completed, not integrated and held by nobody once the claim lapses: it is claimable again
+/// (its next holder integrates the work or does it again), and its dependents still wait. Before,
+/// nobody could claim it and the session never completed (found by the chaos run).
+#[test]
+fn a_task_completed_by_a_lost_worker_is_claimable_again_until_it_is_integrated() {
+    let mut s = session();
+    claim(&mut s, "w1", 1_000);
+    let done = Command::SetStatus {
+        task: "TAS-1".into(),
+        status: TaskStatus::Completed,
+    };
+    run(&mut s, done, 2_000);
+    // While w1's claim runs, nobody else may take it.
+    assert_eq!(claim(&mut s, "w2", 3_000), Some(2));
+    assert_eq!(claim(&mut s, "w3", 3_000), None);
+    // w1 is gone: its claim lapses and w3 takes TAS-1 over, still completed.
+    assert_eq!(claim(&mut s, "w3", 12_500), Some(1));
+    assert_eq!(s.tasks[&1].status, TaskStatus::Completed);
+    assert!(
+        s.ready_tasks().all(|t| t.id != 3),
+        "TAS-3 waits for the integration"
+    );
+    let integrated = Command::RecordIntegration {
+        task: 1,
+        commit: "0123456789abcdef".into(),
+        worker: Some("w3".into()),
+    };
+    run(&mut s, integrated, 13_000);
+    // Integrated: no longer offered, and TAS-3 is ready (TAS-2, held by w2, is remaining).
+    let ready: Vec<u64> = s.ready_tasks().map(|t| t.id).collect();
+    assert_eq!(ready, [2, 3]);
 }

@@ -109,20 +109,7 @@ impl SessionState {
         }
         let mut out: Vec<EventKind> = Vec::new();
         for (task, was) in self.expired_claims(now_ms) {
-            // The iteration that worker was running will not end by itself either.
-            if let Some(iteration) = self.running_iteration_of(Some(&was)) {
-                let why = format!(
-                    "worker {was} stopped renewing its claim on {} (killed, crashed or cut off)",
-                    super::task_id(task)
-                );
-                out.push(EventKind::interrupted(iteration, why));
-            }
-            out.push(EventKind::TaskUnclaimed {
-                task,
-                worker: was,
-                expired: true,
-                reason: "its worker stopped renewing the claim".into(),
-            });
+            out.extend(self.expiry_events(task, &was));
         }
         if let Some(t) = self.claimable_task(now_ms) {
             out.push(EventKind::TaskClaimed {
@@ -132,6 +119,43 @@ impl SessionState {
             });
         }
         out
+    }
+
+    /// The events that record `was`'s lapsed claim on `task`: the iteration it was running is
+    /// interrupted (it will not end by itself either), and the claim ends.
+    fn expiry_events(&self, task: u64, was: &str) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        if let Some(iteration) = self.running_iteration_of(Some(was)) {
+            let why = format!(
+                "worker {was} stopped renewing its claim on {} (killed, crashed or cut off)",
+                super::task_id(task)
+            );
+            out.push(EventKind::interrupted(iteration, why));
+        }
+        out.push(EventKind::TaskUnclaimed {
+            task,
+            worker: was.to_string(),
+            expired: true,
+            reason: "its worker stopped renewing the claim".into(),
+        });
+        out
+    }
+
+    /// `worker`'s live claim on `task`, or why it has none (for what only the holder may do).
+    fn live_claim(&self, task: u64, worker: &str, now_ms: i64) -> Result<(), DomainError> {
+        let live = self
+            .tasks
+            .get(&task)
+            .and_then(|t| t.claim.as_ref())
+            .is_some_and(|c| c.worker == worker && c.is_live(now_ms));
+        if live {
+            Ok(())
+        } else {
+            Err(DomainError::ClaimLost {
+                task: task_id(task),
+                worker: worker.to_string(),
+            })
+        }
     }
 
     /// The events of a claim command (`ClaimTask`, `RenewClaims`, `ReleaseClaim`,
@@ -150,12 +174,19 @@ impl SessionState {
                 self.claim_events(worker, *ttl_ms, now_ms)
             }
             Command::RenewClaims { worker } => {
-                if self.claim_of(worker).is_none() {
+                let Some(t) = self.claim_of(worker) else {
                     return Ok(Vec::new());
+                };
+                if t.claim.as_ref().is_some_and(|c| c.is_live(now_ms)) {
+                    vec![EventKind::ClaimsRenewed {
+                        worker: worker.clone(),
+                    }]
+                } else {
+                    // Too late (the worker was frozen or cut off past the claim's time to live):
+                    // another worker may have been given the task already, so the claim ends
+                    // here and the worker learns it has no task.
+                    self.expiry_events(t.id, worker)
                 }
-                vec![EventKind::ClaimsRenewed {
-                    worker: worker.clone(),
-                }]
             }
             Command::ReleaseClaim {
                 task,
@@ -190,6 +221,11 @@ impl SessionState {
                     || !commit.bytes().all(|b| b.is_ascii_hexdigit())
                 {
                     return Err(DomainError::BadCommit(clip(commit, 80)));
+                }
+                // Only the worker holding the task records its integration: one whose claim
+                // lapsed while it pushed is refused (the task's next holder finds the commit).
+                if let Some(w) = worker {
+                    self.live_claim(*task, w, now_ms)?;
                 }
                 vec![EventKind::TaskIntegrated {
                     task: *task,
@@ -261,9 +297,11 @@ impl SessionState {
                 self.reindex(*task);
             }
             EventKind::TaskIntegrated { task, commit, .. } => {
+                self.unindex(*task);
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.integrated = Some(commit.clone());
                 }
+                self.reindex(*task);
                 self.reindex_dependents(*task);
             }
             _ => {}

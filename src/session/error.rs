@@ -126,4 +126,8 @@ pub enum DomainError {
     LeaseLost { now: String },
     #[error("a lease's time to live must be 1 s to 1 h, not {0} ms")]
     LeaseTtl(u64),
+    #[error(
+        "worker {worker} no longer holds {task}: its claim lapsed or another worker took it; call task-next for a task"
+    )]
+    ClaimLost { task: String, worker: String },
 }

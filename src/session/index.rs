@@ -114,7 +114,11 @@ impl SessionState {
     }
 
     fn is_ready(&self, t: &Task) -> bool {
-        t.status == TaskStatus::Remaining
+        // A task a worker completed but never integrated (it stopped first) is to be taken up
+        // again: its next holder integrates its work, or does it again.
+        let stranded =
+            t.status == TaskStatus::Completed && t.worker.is_some() && t.integrated.is_none();
+        (t.status == TaskStatus::Remaining || stranded)
             && t.depends_on.iter().all(|d| {
                 self.tasks
                     .get(d)
@@ -122,7 +126,8 @@ impl SessionState {
             })
     }
 
-    /// Every remaining task whose dependencies are done, in the order `next_task` picks them:
+    /// Every remaining task whose dependencies are done (and every task a worker completed but
+    /// did not integrate), in the order `next_task` picks them:
     /// the highest priority first, then the oldest.
     pub fn ready_tasks(&self) -> impl Iterator<Item = &Task> {
         self.index

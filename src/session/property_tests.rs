@@ -163,7 +163,7 @@ fn command(state: &SessionState, op: &Op) -> Command {
 }
 
 /// What a claim must respect, checked on each `task_claimed` against the state before it:
-/// the task was free (no live claim of another worker), ready (remaining, every dependency
+/// the task was free (no live claim of another worker), ready (remaining or stranded, every dependency
 /// done, and a dependency a worker completed integrated), and the worker held no task.
 fn check_claim(before: &SessionState, now_ms: i64, task: u64, worker: &str) {
     let t = &before.tasks[&task];
@@ -174,11 +174,14 @@ fn check_claim(before: &SessionState, now_ms: i64, task: u64, worker: &str) {
             c.worker
         );
     }
-    assert_eq!(
+    // Remaining, or completed by a worker that stopped before integrating it (taken up again).
+    let stranded =
+        t.status == TaskStatus::Completed && t.worker.is_some() && t.integrated.is_none();
+    assert!(
+        t.status == TaskStatus::Remaining || stranded,
+        "TAS-{task} claimed while {} (integrated: {:?})",
         t.status,
-        TaskStatus::Remaining,
-        "TAS-{task} claimed while {}",
-        t.status
+        t.integrated
     );
     for d in &t.depends_on {
         let dep = &before.tasks[d];
@@ -264,7 +267,13 @@ fn check_invariants(s: &SessionState) {
     let mut ready: Vec<&Task> = s
         .tasks
         .values()
-        .filter(|t| t.status == TaskStatus::Remaining)
+        .filter(|t| {
+            // Remaining, or completed by a worker that never integrated it (taken up again).
+            t.status == TaskStatus::Remaining
+                || (t.status == TaskStatus::Completed
+                    && t.worker.is_some()
+                    && t.integrated.is_none())
+        })
         .filter(|t| {
             t.depends_on.iter().all(|d| {
                 let dep = &s.tasks[d];

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod acp_driver;
+pub mod chaos;
 pub mod conformance;
 pub mod fake_agent;
 pub mod fake_llm;

@@ -53,45 +53,18 @@ impl Project {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(super::bin());
-        cmd.current_dir(self.path())
-            .arg("build")
-            .args(args)
-            .env("ITERATR_AGENT", super::fake_agent::path())
-            .env("ITERATR_FAKE_AGENT_SCRIPT", self.path().join("script.json"))
-            .env("ITERATR_FAKE_AGENT_LOG", self.path().join("agent.log"))
-            .env_remove("ITERATR_DATA_DIR")
-            .env_remove("ITERATR_LOG_FILE")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
+        build_command(self.path(), &self.env, "build", args)
     }
 
     /// `iteratr worker ARGS` with this project's environment (the fake agent, its script and log).
     pub fn worker_command(&self, args: &[&str]) -> Command {
-        self.subcommand("worker", args)
+        build_command(self.path(), &self.env, "worker", args)
     }
 
     /// `iteratr spec ARGS` with this project's environment, its stdin a pipe.
     pub fn spec_command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.subcommand("spec", args);
+        let mut cmd = build_command(self.path(), &self.env, "spec", args);
         cmd.env_remove("ITERATR_SPEC_DIR").stdin(Stdio::piped());
-        cmd
-    }
-
-    /// `iteratr SUBCOMMAND ARGS` with what [`Project::command`] gives `build`.
-    fn subcommand(&self, subcommand: &str, args: &[&str]) -> Command {
-        let build = self.command(args);
-        let mut cmd = Command::new(super::bin());
-        cmd.current_dir(self.path())
-            .arg(subcommand)
-            .args(build.get_args().skip(1))
-            .env_remove("ITERATR_DATA_DIR")
-            .env_remove("ITERATR_LOG_FILE")
-            .envs(build.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         cmd
     }
 
@@ -166,6 +139,29 @@ impl Project {
             .await
             .unwrap();
     }
+}
+
+/// `iteratr SUBCOMMAND ARGS` (`build` or `worker`) in the project directory `dir` with `env`,
+/// the fake agent, its script and log there: what [`Project::command`] runs.
+pub fn build_command(
+    dir: &Path,
+    env: &[(String, String)],
+    subcommand: &str,
+    args: &[&str],
+) -> Command {
+    let mut cmd = Command::new(super::bin());
+    cmd.current_dir(dir)
+        .arg(subcommand)
+        .args(args)
+        .env("ITERATR_AGENT", super::fake_agent::path())
+        .env("ITERATR_FAKE_AGENT_SCRIPT", dir.join("script.json"))
+        .env("ITERATR_FAKE_AGENT_LOG", dir.join("agent.log"))
+        .env_remove("ITERATR_DATA_DIR")
+        .env_remove("ITERATR_LOG_FILE")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
 }
 
 /// The whole lines of a JSON-lines log another process may be appending to: a last line without
@@ -465,4 +461,51 @@ impl Project {
         );
         question().unwrap()
     }
+}
+
+/// A git repository with a spec of `tasks` (checklist lines) and a fake agent that plans with
+/// `planning` actions, then works every prompt after.
+pub fn team_project(tasks: &[&str], planning: Vec<Action>, sleep_ms: u64) -> Project {
+    team_project_in(tempfile::tempdir().unwrap(), tasks, planning, sleep_ms)
+}
+
+/// [`team_project`] in `dir`.
+pub fn team_project_in(
+    dir: tempfile::TempDir,
+    tasks: &[&str],
+    planning: Vec<Action>,
+    sleep_ms: u64,
+) -> Project {
+    let p = Project::in_dir(
+        Script::turns([Turn::of(planning)]).repeat(Turn::of([Action::work(sleep_ms)])),
+        dir,
+    );
+    let spec: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
+    std::fs::write(p.path().join("specs/demo.md"), format!("# Demo\n\n{spec}")).unwrap();
+    git_init(p.path());
+    std::fs::write(
+        p.path().join(".gitignore"),
+        "script.json*\nagent.log\n.iteratr/\n",
+    )
+    .unwrap();
+    git(p.path(), &["add", "."]);
+    git(p.path(), &["commit", "--quiet", "-m", "initial"]);
+    p
+}
+
+/// A second clone of `bare` in a new project directory (with the same fake agent script).
+pub fn second_clone(bare: &std::path::Path, script: Script) -> Project {
+    let p = Project::new(script);
+    git_init(p.path());
+    git(
+        p.path(),
+        &["remote", "add", "origin", &bare.display().to_string()],
+    );
+    git(p.path(), &["fetch", "--quiet", "origin"]);
+    // The spec the clone already holds is the same file as the remote's.
+    git(
+        p.path(),
+        &["checkout", "--quiet", "-f", "-B", "main", "origin/main"],
+    );
+    p
 }

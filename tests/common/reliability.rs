@@ -34,6 +34,10 @@ impl Rng {
         Rng(seed)
     }
 
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

@@ -11,6 +11,7 @@ mod browser_smoke;
 mod build;
 mod build_lease;
 mod build_runs;
+mod chaos;
 mod cli;
 mod controls;
 mod doctor;

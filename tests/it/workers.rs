@@ -11,36 +11,7 @@ use crate::common::fake_agent::log;
 use crate::common::fake_agent::script::{Action, Script, Turn};
 
 use crate::common::project::*;
-
-/// A git repository with a spec of `tasks` (checklist lines) and a fake agent that plans with
-/// `planning` actions, then works every prompt after.
-pub fn team_project(tasks: &[&str], planning: Vec<Action>, sleep_ms: u64) -> Project {
-    team_project_in(tempfile::tempdir().unwrap(), tasks, planning, sleep_ms)
-}
-
-/// [`team_project`] in `dir`.
-pub fn team_project_in(
-    dir: tempfile::TempDir,
-    tasks: &[&str],
-    planning: Vec<Action>,
-    sleep_ms: u64,
-) -> Project {
-    let p = Project::in_dir(
-        Script::turns([Turn::of(planning)]).repeat(Turn::of([Action::work(sleep_ms)])),
-        dir,
-    );
-    let spec: String = tasks.iter().map(|t| format!("- [ ] {t}\n")).collect();
-    std::fs::write(p.path().join("specs/demo.md"), format!("# Demo\n\n{spec}")).unwrap();
-    git_init(p.path());
-    std::fs::write(
-        p.path().join(".gitignore"),
-        "script.json*\nagent.log\n.iteratr/\n",
-    )
-    .unwrap();
-    git(p.path(), &["add", "."]);
-    git(p.path(), &["commit", "--quiet", "-m", "initial"]);
-    p
-}
+pub use crate::common::project::{team_project, team_project_in};
 
 /// The session's events, as the log holds them.
 pub async fn events(p: &Project) -> Vec<iteratr::session::Event> {

@@ -4,26 +4,8 @@
 
 use crate::common::fake_agent::script::{Action, Script, Turn};
 
-use super::workers::team_project;
 use crate::common::nats::NatsServer;
 use crate::common::project::*;
-
-/// A second clone of `bare` in a new project directory (with the same fake agent script).
-fn second_clone(bare: &std::path::Path, script: Script) -> Project {
-    let p = Project::new(script);
-    git_init(p.path());
-    git(
-        p.path(),
-        &["remote", "add", "origin", &bare.display().to_string()],
-    );
-    git(p.path(), &["fetch", "--quiet", "origin"]);
-    // The spec the clone already holds is the same file as the remote's.
-    git(
-        p.path(),
-        &["checkout", "--quiet", "-f", "-B", "main", "origin/main"],
-    );
-    p
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_and_a_worker_on_another_clone_complete_one_session_together() {

@@ -167,8 +167,7 @@ pub struct Completion {
 pub struct SessionState {
     pub tasks: BTreeMap<u64, Task>,
     pub notes: BTreeMap<u64, Note>,
-    /// Boxed: a `BTreeMap` node holds eleven values and is half full on average, so an `Iteration`
-    /// (about 300 bytes) inline took about twice its size in a long session.
+    /// Boxed: inline, a ~300-byte `Iteration` took twice that in half-full `BTreeMap` nodes.
     pub iterations: BTreeMap<u32, Box<Iteration>>,
     pub messages: Vec<UserMessage>,
     /// Set when the session was completed and no unfinished work appeared since.

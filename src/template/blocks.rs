@@ -31,13 +31,12 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(BYTES_PER_TOKEN)
 }
 
-/// The three state blocks of a prompt, and whether anything was left out of them.
+/// The three state blocks of a prompt.
 #[derive(Debug, Clone, Default)]
 pub struct StateBlocks {
     pub tasks: String,
     pub notes: String,
     pub history: String,
-    pub cut: bool,
 }
 
 /// The state blocks for a prompt whose budget is `budget` tokens (0: no budget), of which
@@ -58,7 +57,6 @@ pub fn state_blocks(
             tasks: tasks_block(state),
             notes: prompt_notes(state.notes.values(), ""),
             history: history_block(state),
-            cut: false,
         };
         if budget == 0 || whole.tasks.len() + whole.notes.len() + whole.history.len() <= limit {
             return whole;
@@ -329,7 +327,6 @@ impl Cut {
             tasks: tasks.trim_end().to_string(),
             notes,
             history,
-            cut: true,
         }
     }
 }

@@ -10,18 +10,22 @@ use iteratr::template::{
 };
 
 fn prompt(state: &SessionState, number: u32, messages: Vec<String>, spec: &str) -> String {
-    PromptTemplate::builtin()
-        .render_iteration(
-            Iteration {
-                session: "parser",
-                number,
-                spec: spec.to_string(),
-                messages,
-                ..Iteration::default()
-            },
-            state,
-        )
-        .unwrap()
+    let it = Iteration {
+        number,
+        spec: spec.to_string(),
+        messages,
+        ..Iteration::default()
+    };
+    render(PromptTemplate::builtin(), state, it)
+}
+
+/// The prompt `template` renders for `it` of session `parser`.
+fn render(template: PromptTemplate, state: &SessionState, it: Iteration) -> String {
+    let it = Iteration {
+        session: "parser",
+        ..it
+    };
+    template.render_iteration(it, state).unwrap()
 }
 
 /// The part of the prompt after the spec: the session's state and this iteration.
@@ -103,19 +107,13 @@ fn a_large_sessions_prompt_fits_the_budget_and_keeps_what_the_iteration_needs() 
 #[test]
 fn the_claimed_task_is_shown_whatever_the_budget() {
     let s = session(1_000, 0, 1);
-    let p = PromptTemplate::builtin()
-        .with_budget(500)
-        .render_iteration(
-            Iteration {
-                session: "parser",
-                number: 1,
-                spec: "spec".into(),
-                claimed: Some(977),
-                ..Iteration::default()
-            },
-            &s,
-        )
-        .unwrap();
+    let it = Iteration {
+        number: 1,
+        spec: "spec".into(),
+        claimed: Some(977),
+        ..Iteration::default()
+    };
+    let p = render(PromptTemplate::builtin().with_budget(500), &s, it);
     assert!(p.contains("- TAS-977 [p"), "{p}");
 }
 
@@ -154,18 +152,12 @@ fn a_small_sessions_prompt_holds_everything_as_before() {
     assert_every_note(&s, &p);
     // A budget of 0 is no budget: a large session whole.
     let s = session(300, 100, 2);
-    let p = PromptTemplate::builtin()
-        .with_budget(0)
-        .render_iteration(
-            Iteration {
-                session: "parser",
-                number: 2,
-                spec: spec.into(),
-                ..Iteration::default()
-            },
-            &s,
-        )
-        .unwrap();
+    let it = Iteration {
+        number: 2,
+        spec: spec.into(),
+        ..Iteration::default()
+    };
+    let p = render(PromptTemplate::builtin().with_budget(0), &s, it);
     assert!(p.contains(&tasks_block(&s)));
     assert_every_note(&s, &p);
 }

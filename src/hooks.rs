@@ -204,20 +204,21 @@ pub(crate) async fn execute(inv: Invocation<'_>, cwd: &Path) -> Ran {
         took: started.elapsed(),
         output: String::new(),
     };
-    let Some(mut cmd) = crate::process::guarded_command(&inv.command.argv(), cwd) else {
+    let Some(mut guarded) = crate::process::guarded_command(&inv.command.argv(), cwd) else {
         return failed("the command is empty".into());
     };
     // A NUL cannot be in an environment variable; it is dropped rather than refused.
-    cmd.envs(inv.env.into_iter().map(|(k, v)| (k, v.replace('\0', ""))))
+    guarded
+        .cmd
+        .envs(inv.env.into_iter().map(|(k, v)| (k, v.replace('\0', ""))))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
+    // What the command starts in the background goes with it if iteratr dies.
+    let (mut child, _group) = match guarded.spawn() {
         Ok(c) => c,
         Err(e) => return failed(e.to_string()),
     };
-    // What the command starts in the background goes with it if iteratr dies.
-    let _group = crate::process::guard_group(child.id());
     let stdin_json = inv.stdin;
     let mut stdin = child.stdin.take();
     let feed = async move {

@@ -3,7 +3,7 @@
 //! on Linux is killed by the kernel if iteratr itself dies, even by SIGKILL.
 //!
 //! The kernel's parent-death signal reaches only the direct child, not what it started (a hook's
-//! `sleep 600 &`, the shell commands opencode runs). So [`guard_group`] adds a watcher process
+//! `sleep 600 &`, the shell commands opencode runs). So [`guarded_command`] adds a watcher process
 //! per child group: iteratr holds the write end of a pipe to it, and when iteratr dies (even by
 //! SIGKILL) the kernel closes that pipe and the watcher kills the whole group.
 
@@ -19,19 +19,91 @@ pub fn command(argv: &[String], cwd: &Path) -> Option<Command> {
 }
 
 /// Like [`command`], for a child whose descendants must go with it (an agent, a hook, a git
-/// commit running hooks): call [`guard_group`] right after spawning it. When iteratr dies the
-/// kernel stops (SIGSTOP) the child instead of killing it, so that what it started stays its
-/// descendants until the watcher has found and killed them all, the child with them. (Should the
-/// watcher fail to start, which is logged, or be killed itself, a stopped child would be left:
-/// the price of finding every descendant.)
-pub fn guarded_command(argv: &[String], cwd: &Path) -> Option<Command> {
-    // Without our own binary there is no watcher to finish the job: kill at once then.
-    let signal = if std::env::current_exe().is_ok_and(|exe| exe.exists()) {
+/// commit running hooks): spawn it with [`GuardedCommand::spawn`], which hands back the
+/// [`GroupGuard`] to keep while it runs. When iteratr dies the kernel stops (SIGSTOP) the child
+/// instead of killing it, so that what it started stays its descendants until the watcher has
+/// found and killed them all, the child with them. The watcher starts first and the child tells
+/// it its own pid between fork and exec, so iteratr dying at any moment, even right after the
+/// fork, leaves no stopped child behind. (Should the watcher fail to start, which is logged, the
+/// child is killed outright with iteratr instead.)
+pub fn guarded_command(argv: &[String], cwd: &Path) -> Option<GuardedCommand> {
+    let guard = start_watcher();
+    let signal = if guard.is_some() {
         Signal::STOP
     } else {
         Signal::KILL
     };
-    with_parent_death_signal(argv, cwd, signal)
+    let mut cmd = with_parent_death_signal(argv, cwd, signal)?;
+    // Not 0-2: the child's own stdio is set up on those before this runs.
+    if let Some(fd) = guard
+        .as_ref()
+        .and_then(GroupGuard::pipe_fd)
+        .filter(|fd| *fd > 2)
+    {
+        // SAFETY: the closure runs between fork and exec and makes two async-signal-safe system
+        // calls (getpid, write), allocating nothing. The fd is the watcher's pipe, open in this
+        // process as long as the guard lives, and the guard is only let go of after the spawn.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(move || {
+                tell_pid(fd);
+                Ok(())
+            });
+        }
+    }
+    Some(GuardedCommand { cmd, guard })
+}
+
+/// A command made by [`guarded_command`] and the watcher that waits for its pid.
+pub struct GuardedCommand {
+    /// Set its stdio, environment and so on here, then [`GuardedCommand::spawn`].
+    pub cmd: Command,
+    guard: Option<GroupGuard>,
+}
+
+impl GuardedCommand {
+    /// Starts the child; keep the guard while it runs (dropping it tells the watcher the child
+    /// is done with). A spawn that fails lets the watcher go at once.
+    pub fn spawn(mut self) -> std::io::Result<(Child, Option<GroupGuard>)> {
+        let child = self.cmd.spawn()?;
+        if self.guard.is_some() {
+            let program = std::path::Path::new(self.cmd.as_std().get_program());
+            let name = program.file_name().unwrap_or_default().to_string_lossy();
+            crate::fault::reached("spawned", &name);
+        }
+        Ok((child, self.guard))
+    }
+}
+
+impl From<Command> for GuardedCommand {
+    /// A command with no watcher (one made by [`command`], whose children need none).
+    fn from(cmd: Command) -> GuardedCommand {
+        GuardedCommand { cmd, guard: None }
+    }
+}
+
+/// Writes this process's pid, a line, to `fd` (in a child between fork and exec).
+fn tell_pid(fd: i32) {
+    let mut buf = [0u8; 12];
+    let mut n = rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs();
+    let mut i = buf.len() - 1;
+    buf[i] = b'\n';
+    loop {
+        i -= 1;
+        buf[i] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    // SAFETY: `fd` is open in this process (see `guarded_command`); it is only borrowed here.
+    #[allow(unsafe_code)]
+    let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    // A watcher gone already must not kill the child with SIGPIPE.
+    let _ = rustix::net::send(fd, &buf[i..], rustix::net::SendFlags::NOSIGNAL);
 }
 
 fn with_parent_death_signal(argv: &[String], cwd: &Path, signal: Signal) -> Option<Command> {
@@ -64,44 +136,58 @@ pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The first argument that runs iteratr as a group watcher (internal; see [`guard_group`]).
+/// The first argument that runs iteratr as a group watcher (internal; see [`guarded_command`]).
 pub const WATCH_GROUP_ARG: &str = "__watch-process-group";
 
 /// While this lives, the process group of a child iteratr started is killed if iteratr dies.
 /// Dropping it (the child is done with) lets the watcher go without killing anything.
 pub struct GroupGuard {
-    pipe: Option<std::process::ChildStdin>,
+    /// One end of a socket pair, the other the watcher's stdin (a socket, not a pipe, so that
+    /// the child's write before exec can ask for no SIGPIPE should the watcher be gone).
+    pipe: Option<std::os::unix::net::UnixStream>,
     watcher: Option<std::process::Child>,
 }
 
-/// Starts the watcher of the process group led by `pid` (a child made by [`guarded_command`]): a second
-/// iteratr process (`iteratr __watch-process-group PID`) in its own group, reading a pipe only
-/// this process writes. `None` when it cannot start (said in the log): the child's group is then
-/// protected only by the parent-death signal of its leader.
-pub fn guard_group(pid: Option<u32>) -> Option<GroupGuard> {
+/// Starts the watcher of a process group: a second iteratr process (`iteratr
+/// __watch-process-group -`; the child writes its pid on the pipe) in its own group, reading a
+/// pipe only this process (and, until it execs, the child) writes. `None` when it cannot start
+/// (said in the log).
+fn start_watcher() -> Option<GroupGuard> {
     use std::os::unix::process::CommandExt;
-    let pid = pid?;
-    let started = std::env::current_exe().and_then(|exe| {
-        std::process::Command::new(exe)
-            .arg(WATCH_GROUP_ARG)
-            .arg(pid.to_string())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0)
-            .spawn()
-    });
+    let started = std::os::unix::net::UnixStream::pair()
+        .and_then(|(ours, theirs)| Ok((ours, std::env::current_exe()?, theirs)))
+        .and_then(|(ours, exe, theirs)| {
+            if !exe.exists() {
+                return Err(std::io::Error::other("iteratr's own binary is gone"));
+            }
+            let watcher = std::process::Command::new(exe)
+                .arg(WATCH_GROUP_ARG)
+                .arg("-")
+                .stdin(std::os::fd::OwnedFd::from(theirs))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()?;
+            Ok((ours, watcher))
+        });
     match started {
-        Ok(mut watcher) => Some(GroupGuard {
-            pipe: watcher.stdin.take(),
+        Ok((ours, watcher)) => Some(GroupGuard {
+            pipe: Some(ours),
             watcher: Some(watcher),
         }),
         Err(e) => {
             tracing::warn!(
-                "cannot start the watcher of process group {pid}: {e}; if iteratr is killed, processes that group started may be left running"
+                "cannot start the watcher of a process group: {e}; if iteratr is killed, processes that group started may be left running"
             );
             None
         }
+    }
+}
+
+impl GroupGuard {
+    fn pipe_fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        self.pipe.as_ref().map(AsRawFd::as_raw_fd)
     }
 }
 
@@ -123,39 +209,31 @@ impl Drop for GroupGuard {
     }
 }
 
-/// `iteratr __watch-process-group PGID`: waits on stdin; end of file without the "done" byte
-/// means the iteratr that started it died, so the group goes (SIGKILL), and with it every
-/// process the group's leader started that left the group (opencode runs its shell commands in
-/// sessions of their own): the watcher notes the leader's descendants every 100 ms while it
-/// waits, since once the leader is dead they are nobody's descendants any more. `None` when
-/// iteratr was not started as a watcher. Runs before anything else in `main`.
+/// `iteratr __watch-process-group PGID` (or `-`: the first line on stdin is the PGID, written by
+/// the child itself): waits on stdin; end of file without the "done" byte means the iteratr that
+/// started it died, so the group goes (SIGKILL), and with it every process the group's leader
+/// started that left the group (opencode runs its shell commands in sessions of their own): the
+/// watcher notes the leader's descendants every 100 ms while it waits, since once the leader is
+/// dead they are nobody's descendants any more. `None` when iteratr was not started as a
+/// watcher. Runs before anything else in `main`.
 pub fn watch_group_main() -> Option<std::process::ExitCode> {
-    use std::io::Read as _;
     let mut args = std::env::args_os().skip(1);
     if args.next()? != WATCH_GROUP_ARG {
         return None;
     }
-    let leader = args.next().and_then(|a| a.to_str()?.parse::<i32>().ok());
+    let arg = args.next();
+    let mut leader = arg.as_ref().and_then(|a| a.to_str()?.parse::<i32>().ok());
+    let pid_on_stdin = arg.is_some_and(|a| a == "-");
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut byte = [0u8; 1];
-        let told_done = loop {
-            match std::io::stdin().read(&mut byte) {
-                Ok(0) => break false,
-                Ok(_) => break true,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break false,
-            }
-        };
-        let _ = tx.send(told_done);
-    });
+    std::thread::spawn(move || read_watch_pipe(pid_on_stdin, &tx));
     let mut known = std::collections::HashMap::new();
     let told_done = loop {
         if let Some(leader) = leader {
             descendants::note(leader, &mut known);
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(done) => break done,
+            Ok(WatchPipe::Leader(pid)) => leader = Some(pid),
+            Ok(WatchPipe::End { done }) => break done,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break false,
         }
@@ -170,6 +248,41 @@ pub fn watch_group_main() -> Option<std::process::ExitCode> {
         descendants::kill(&known);
     }
     Some(std::process::ExitCode::SUCCESS)
+}
+
+/// What the watcher's pipe said.
+enum WatchPipe {
+    /// The child's pid, as it wrote it before exec.
+    Leader(i32),
+    /// The "done" byte (true), or end of file: iteratr died (false).
+    End { done: bool },
+}
+
+/// Reads the watcher's stdin: first the leader's pid line when `pid_on_stdin`, then one byte.
+fn read_watch_pipe(pid_on_stdin: bool, tx: &std::sync::mpsc::Sender<WatchPipe>) {
+    use std::io::Read as _;
+    let mut stdin = std::io::stdin().lock();
+    let mut line = Vec::new();
+    let mut want_pid = pid_on_stdin;
+    let mut byte = [0u8; 1];
+    let done = loop {
+        match stdin.read(&mut byte) {
+            Ok(0) => break false,
+            Ok(_) if want_pid && byte[0].is_ascii_digit() && line.len() < 12 => line.push(byte[0]),
+            Ok(_) if want_pid && byte[0] == b'\n' => {
+                want_pid = false;
+                let pid = std::str::from_utf8(&line).ok().and_then(|l| l.parse().ok());
+                if let Some(pid) = pid.filter(|p: &i32| *p > 1) {
+                    let _ = tx.send(WatchPipe::Leader(pid));
+                }
+            }
+            // The "done" byte (the child never started, or is done with).
+            Ok(_) => break true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break false,
+        }
+    };
+    let _ = tx.send(WatchPipe::End { done });
 }
 
 /// (parent, start time in clock ticks since boot) of the process `pid`, from `/proc` (Linux).

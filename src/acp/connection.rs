@@ -189,18 +189,21 @@ pub(super) async fn run(
         None => None,
     };
     let argv = wrapped.as_ref().map_or(&spec.argv, |w| &w.argv);
-    let Some(mut cmd) = process::guarded_command(argv, sandbox.root()) else {
+    let Some(mut guarded) = process::guarded_command(argv, sandbox.root()) else {
         let _ = init_tx.send(Err(AgentError::EmptyCommand));
         return;
     };
-    cmd.stdin(Stdio::piped())
+    guarded
+        .cmd
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
     for name in wrapped.iter().flat_map(|w| &w.env_removed) {
-        cmd.env_remove(name);
+        guarded.cmd.env_remove(name);
     }
-    let mut child = match cmd.spawn() {
+    // Whatever the agent starts (shell commands, servers) goes with it if iteratr dies.
+    let (mut child, _group) = match guarded.spawn() {
         Ok(c) => c,
         Err(e) => {
             let _ = init_tx.send(Err(AgentError::Spawn {
@@ -211,8 +214,6 @@ pub(super) async fn run(
         }
     };
     let pid = child.id();
-    // Whatever the agent starts (shell commands, servers) goes with it if iteratr dies.
-    let _group = process::guard_group(pid);
     tracing::info!(agent = %command_line, pid = ?pid, "agent started");
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())

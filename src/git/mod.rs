@@ -46,12 +46,12 @@ pub(crate) async fn git(
     let made = if commit {
         crate::process::guarded_command(&argv, dir)
     } else {
-        crate::process::command(&argv, dir)
+        crate::process::command(&argv, dir).map(crate::process::GuardedCommand::from)
     };
-    let Some(mut cmd) = made else {
+    let Some(mut made) = made else {
         return Err(GitError::Spawn(std::io::Error::other("empty git command")));
     };
-    cmd
+    made.cmd
         // Paths are paths, never patterns; no pager, no prompts.
         .env("GIT_LITERAL_PATHSPECS", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -65,11 +65,8 @@ pub(crate) async fn git(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(GitError::Spawn)?;
     // What a commit hook starts goes with git if iteratr dies.
-    let _group = commit
-        .then(|| crate::process::guard_group(child.id()))
-        .flatten();
+    let (mut child, _group) = made.spawn().map_err(GitError::Spawn)?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input).await.map_err(GitError::Spawn)?;
         drop(pipe);

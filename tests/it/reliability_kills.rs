@@ -545,3 +545,28 @@ async fn reliability_kills_a_writer_mid_append_leaves_a_whole_log() {
         .unwrap();
     assert_eq!(done.events[0].seq, before + 1);
 }
+
+/// iteratr killed right after starting a child that must not outlive it (the agent, a hook, a
+/// git commit), before its spawn even returned: the child was told to stop, not die, when
+/// iteratr dies (so its own children stay findable), and only its watcher ends it. The chaos run
+/// once found such a child left stopped for good, a `git rebase` started the instant its worker
+/// was killed; now the child tells its watcher its pid itself, before it runs.
+#[test]
+fn a_build_killed_the_instant_it_starts_a_child_leaves_nothing() {
+    for (program, point) in [
+        ("fake_agent", Point::Streaming(1)),
+        ("sh", Point::Hook),
+        ("git", Point::Commit),
+    ] {
+        let p = project(point, 0);
+        let mut cmd = build(&p, point, &[]);
+        cmd.env(iteratr::fault::ENV, format!("spawned:{program}"));
+        let killed = wait_exit(&mut cmd.spawn().unwrap());
+        assert_eq!(
+            killed.signal(),
+            Some(9),
+            "{program}: iteratr was not killed at its spawn but ended with {killed}"
+        );
+        assert_nothing_left(&p);
+    }
+}

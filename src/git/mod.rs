@@ -23,6 +23,13 @@ pub(crate) enum GitError {
     Spawn(std::io::Error),
 }
 
+impl GitError {
+    /// A fetch failed: the remote could not be reached or read just now (worth trying again).
+    pub(crate) fn is_fetch(&self) -> bool {
+        matches!(self, GitError::Failed { args, .. } if args == "fetch")
+    }
+}
+
 /// A repository iteratr may commit in.
 #[derive(Debug, Clone)]
 pub(crate) struct Repo {

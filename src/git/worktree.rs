@@ -158,7 +158,9 @@ impl Repo {
         start: &str,
     ) -> Result<Repo, GitError> {
         let dir = path.display().to_string();
-        if !path.join(".git").exists() {
+        if path.join(".git").exists() {
+            self.finish_interrupted_add(path).await?;
+        } else {
             let exists = rev_parse(&self.top, &format!("refs/heads/{branch}"))
                 .await
                 .is_ok();
@@ -185,6 +187,28 @@ impl Repo {
         })
     }
 
+    /// A `git worktree add` killed half way leaves its worktree locked ("initializing"), which
+    /// no later `git worktree remove` passes, and maybe not checked out (no index yet): the lock
+    /// goes, and a worktree never checked out is, now.
+    async fn finish_interrupted_add(&self, path: &Path) -> Result<(), GitError> {
+        let admin = std::fs::read_to_string(path.join(".git"))
+            .ok()
+            .and_then(|t| t.strip_prefix("gitdir:").map(|d| PathBuf::from(d.trim())));
+        let Some(admin) = admin else {
+            return Ok(());
+        };
+        let locked = std::fs::read_to_string(admin.join("locked")).unwrap_or_default();
+        if locked.trim() != "initializing" {
+            return Ok(());
+        }
+        let dir = path.display().to_string();
+        git(&self.top, &["worktree", "unlock", &dir], None).await?;
+        if !admin.join("index").exists() {
+            git(path, &["reset", "--quiet", "--hard"], None).await?;
+        }
+        Ok(())
+    }
+
     /// Removes the worktree at `path` if it holds no change and no untracked file; true when
     /// removed. Its branch goes too when the integration branch has all of it.
     pub(crate) async fn remove_worktree_if_clean(
@@ -193,6 +217,7 @@ impl Repo {
         branch: &str,
         merged_into: &str,
     ) -> Result<bool, GitError> {
+        self.finish_interrupted_add(path).await?;
         let status = git(
             path,
             &["status", "--porcelain", "--untracked-files=all"],

@@ -275,18 +275,27 @@ impl Orchestrator {
             super::worker_branch(&self.opts.session, &w.name),
             task_id(task)
         );
-        let parked = async {
-            let tip = w.integration.tip(&repo.top).await?;
-            repo.park(&keep, &tip).await
-        };
-        match parked.await {
+        // Kept on the worker's branch, this work would go out with the next task it claims (the
+        // same one again, or another's that its rebase carries along).
+        let parked = self
+            .patiently(
+                &format!("setting aside the work on {}", task_id(task)),
+                crate::git::GitError::is_fetch,
+                || async {
+                    let tip = w.integration.tip(&repo.top).await?;
+                    repo.park(&keep, &tip).await
+                },
+            )
+            .await;
+        match parked {
             Ok(()) => format!("; its work is kept on branch {keep}"),
             Err(e) => format!("; its work stays on the worker's branch ({e})"),
         }
     }
 
     /// Before a newly claimed task is worked on, what an earlier holder left is sorted out (see
-    /// `takeover.rs`); true when the task turned out to be integrated already.
+    /// `takeover.rs`); true when the task turned out to be integrated already, or was let go
+    /// because nobody could tell (the remote out of reach for minutes).
     async fn take_up(&mut self, w: &WorkerOptions, task: u64) -> anyhow::Result<bool> {
         let Some(repo) = self.repo.clone() else {
             return Ok(false);
@@ -295,17 +304,38 @@ impl Orchestrator {
         let Some(t) = state.tasks.get(&task).cloned() else {
             return Ok(false);
         };
-        match super::takeover::sort_out(&repo, w, &self.opts.session, &t).await {
-            Ok(found) => self.act_on(w, &t, found).await,
+        let (repo, session, t) = (&repo, self.opts.session.as_str(), &t);
+        let looked = self
+            .patiently(
+                &format!("{}: looking at what earlier holders left", t.label()),
+                crate::git::GitError::is_fetch,
+                || super::takeover::sort_out(repo, w, session, t),
+            )
+            .await;
+        match looked {
+            Ok(found) => self.act_on(w, t, found).await,
             Err(e) => {
+                // Going on blind once "integrated" a task another worker had completed from a
+                // worktree without its work: the task goes back instead, for a later look.
+                let why = format!(
+                    "could not look at what earlier holders of {} left ({e})",
+                    t.label()
+                );
                 self.emit(BuildEvent::Warning {
-                    message: format!(
-                        "worker {}: could not look at what earlier holders of {} left ({e}); going on",
-                        w.name,
-                        t.label()
-                    ),
+                    message: format!("worker {}: {why}; letting the task go", w.name),
                 });
-                Ok(false)
+                self.exec(Command::ReleaseClaim {
+                    task,
+                    worker: w.name.clone(),
+                    reason: why,
+                })
+                .await?;
+                self.current_task = None;
+                tokio::select! {
+                    _ = tokio::time::sleep(UNREACHABLE_PAUSE) => {}
+                    _ = self.interrupt.cancelled() => {}
+                }
+                Ok(true)
             }
         }
     }
@@ -318,13 +348,27 @@ impl Orchestrator {
         task: &crate::session::Task,
         number: u32,
     ) -> Result<String, IntegrationError> {
+        self.patiently(&task.label(), IntegrationError::unreachable, || {
+            self.integrate(w, task, number)
+        })
+        .await
+    }
+
+    /// Runs `op` again, every couple of seconds and for up to two minutes, while it fails in a
+    /// way worth retrying (`again`: the remote could not be reached), saying so each time; its
+    /// last result otherwise, or at Ctrl+C.
+    async fn patiently<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+        &self,
+        what: &str,
+        again: impl Fn(&E) -> bool,
+        mut op: impl FnMut() -> F,
+    ) -> Result<T, E> {
         let since = std::time::Instant::now();
         loop {
-            match self.integrate(w, task, number).await {
-                Err(why) if why.unreachable() && since.elapsed() < UNREACHABLE_PATIENCE => {
+            match op().await {
+                Err(why) if again(&why) && since.elapsed() < UNREACHABLE_PATIENCE => {
                     self.info(format!(
-                        "{}: {why}; trying again in {} s",
-                        task.label(),
+                        "{what}: {why}; trying again in {} s",
                         UNREACHABLE_PAUSE.as_secs()
                     ));
                     tokio::select! {

@@ -241,3 +241,47 @@ fn a_task_completed_by_a_lost_worker_is_claimable_again_until_it_is_integrated()
     let ready: Vec<u64> = s.ready_tasks().map(|t| t.id).collect();
     assert_eq!(ready, [2, 3]);
 }
+
+#[test]
+fn a_change_counts_in_the_iteration_of_the_tasks_holder_and_an_unheld_one_in_nobodys() {
+    let mut s = session();
+    for (n, worker) in [(1, "w1"), (2, "w2")] {
+        claim(&mut s, worker, 1_000);
+        let start = Command::StartIteration {
+            number: n,
+            planning: false,
+            worker: Some(worker.into()),
+        };
+        run(&mut s, start, 1_000);
+    }
+    // TAS-1 is w1's, in the older of the two iterations running.
+    let working = Command::SetStatus {
+        task: "TAS-1".into(),
+        status: TaskStatus::InProgress,
+    };
+    run(&mut s, working, 2_000);
+    // Nobody holds TAS-3 (a person changes it): no worker's iteration worked on it.
+    let priority = Command::SetPriority {
+        task: "TAS-3".into(),
+        priority: 4,
+    };
+    run(&mut s, priority, 2_000);
+    let changed = |n: u32| {
+        s.iterations[&n]
+            .tasks_changed
+            .iter()
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(changed(1), [1]);
+    assert_eq!(changed(2), Vec::<u64>::new());
+    assert_eq!(
+        s.iterations[&1]
+            .worked_on
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    assert_eq!(s.tasks[&3].updated_iteration, None);
+}

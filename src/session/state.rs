@@ -578,11 +578,11 @@ impl SessionState {
             | EventKind::TaskIntegrated { .. } => self.apply_claim(at, &event.kind),
         }
         if let Some(id) = touched {
-            // A task a worker holds changes in that worker's iteration.
-            let running = match self.tasks.get(&id).and_then(|t| t.claim.as_ref()) {
-                Some(c) => self.running_iteration_of(Some(&c.worker)).or(running),
-                None => running,
-            };
+            // A task a worker holds changes in its iteration, one nobody holds in the build's.
+            let holder = self.tasks.get(&id).and_then(|t| t.claim.as_ref());
+            let running = holder
+                .and_then(|c| self.running_iteration_of(Some(&c.worker)))
+                .or_else(|| self.running_iteration_of(None));
             if let Some(t) = self.tasks.get_mut(&id) {
                 t.updated_at_ms = at;
                 t.updated_iteration = running;

@@ -268,6 +268,58 @@ impl Scene {
     }
 }
 
+/// For a failed round: the remote's history (each commit's message and lines) and each clone's
+/// branches, worktrees and stash, next to the processes' output.
+fn keep_git_state(bare: &Path, clones: &[&Path], out: &Path) {
+    // Never a panic here: the violations are what the round reports.
+    let git = |dir: &Path, args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map(|o| String::from_utf8_lossy(&[o.stdout, o.stderr].concat()).into_owned())
+            .unwrap_or_else(|e| e.to_string())
+    };
+    let mut text = git(
+        bare,
+        &[
+            "log",
+            "--reverse",
+            "--format=commit %H%n%B",
+            "-p",
+            "--unified=0",
+            "main",
+        ],
+    );
+    for (i, clone) in clones.iter().enumerate() {
+        text.push_str(&format!("\n=== clone {i}: {}\n", clone.display()));
+        for args in [
+            &["branch", "-a", "-v"][..],
+            &["worktree", "list"],
+            &["stash", "list"],
+            &["log", "--all", "--oneline", "--graph", "-n", "60"],
+        ] {
+            text.push_str(&format!(
+                "--- git {}\n{}\n",
+                args.join(" "),
+                git(clone, args)
+            ));
+        }
+        let worktrees = clone.join(".iteratr/worktrees/demo");
+        for dir in std::fs::read_dir(&worktrees)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let args = ["status", "--porcelain", "--untracked-files=all"];
+            let status = git(&dir.path(), &args);
+            let dir = dir.path().display().to_string();
+            text.push_str(&format!("--- {dir}: git status\n{status}\n"));
+        }
+    }
+    let _ = std::fs::write(out.join("git.txt"), text);
+}
+
 /// Where a round's processes write their output: kept when the round fails.
 fn output_dir(seed: u64) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-{seed}"))
@@ -391,6 +443,9 @@ pub fn round(cfg: &Config, seed: u64) -> Round {
     checker.leftovers(&[], &[], &servers);
     result.seen = checker.seen.clone();
     result.secs = started.elapsed().as_secs();
+    if !checker.violations.is_empty() {
+        keep_git_state(&scene.bare, &clones, &output_dir(seed));
+    }
     assert!(
         checker.violations.is_empty(),
         "chaos round (seed {seed}) broke {} invariant(s):\n{}\nfaults injected:\n{}\nthe processes' output: {}\n{replay}",

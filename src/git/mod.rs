@@ -9,6 +9,8 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
+#[cfg(test)]
+mod leftovers_tests;
 mod worktree;
 pub(crate) use worktree::{Integration, Rebase, prepare_worktrees_root};
 
@@ -58,9 +60,14 @@ pub(crate) async fn git(
     let Some(mut made) = made else {
         return Err(GitError::Spawn(std::io::Error::other("empty git command")));
     };
+    // Paths are paths, never patterns; but not for `stash`, whose push with untracked files
+    // cleans them with a pathspec of its own (`:/`), which literal pathspecs turn into nothing:
+    // the leftovers were stashed and stayed too (a chaos run found a task's line added twice).
+    if args.first() != Some(&"stash") {
+        made.cmd.env("GIT_LITERAL_PATHSPECS", "1");
+    }
     made.cmd
-        // Paths are paths, never patterns; no pager, no prompts.
-        .env("GIT_LITERAL_PATHSPECS", "1")
+        // No pager, no prompts.
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_PAGER", "cat")
         // A rebase that goes on keeps its messages; nothing waits for an editor.

@@ -6,7 +6,8 @@
 //! - `append:TYPE`: inside the SQLite transaction that appends an event of type TYPE
 //!   (`task_status_set`, `iteration_finished`, ...), after its rows are written and before the
 //!   commit;
-//! - `appended:TYPE`: right after that commit, before anyone in iteratr learns it succeeded;
+//! - `appended:TYPE`: right after that commit (on JetStream: its acknowledgement), before anyone
+//!   in iteratr learns it succeeded;
 //! - `spawned:PROGRAM`: right after starting a child whose process group a watcher guards (the
 //!   agent, a hook's `sh`, a `git` commit, rebase or push), before the spawn returns.
 //!

@@ -522,6 +522,10 @@ pub struct SandboxArgs {
     /// With --sandbox: drop these environment variables too (`*` for any characters; repeatable)
     #[arg(long = "sandbox-env-deny", value_name = "PATTERN", value_parser = parse_env_pattern)]
     pub sandbox_env_deny: Vec<String>,
+    /// Accept iteratr.toml, .iteratr.hooks.yml and .iteratr.template as they are now, although
+    /// they changed since a sandboxed build started (its agent may have written them)
+    #[arg(long = "trust-settings")]
+    pub trust_settings: bool,
 }
 
 fn parse_env_pattern(s: &str) -> Result<String, String> {

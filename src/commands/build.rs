@@ -277,6 +277,10 @@ pub async fn run(
         Err(e) => return Ok(usage(e)),
     };
     let project_dir = std::env::current_dir().context("cannot read the current directory")?;
+    let settings_watch = match watch_settings(&args, &checked, store, &project_dir) {
+        Ok(w) => w,
+        Err(refused) => return Ok(refused),
+    };
     let team = match super::worker::build_team(&args, &project_dir).await {
         Ok(team) => team,
         Err(e) => return Ok(usage(e)),
@@ -298,11 +302,26 @@ pub async fn run(
             log,
             interrupt,
             lease: Some(lease),
+            settings_watch,
         },
         store,
         settings,
     )
     .await
+}
+
+/// Settings files a sandboxed agent may have written are refused before anything reads them
+/// (`sandbox::settings_guard`); a sandboxed run records them as it finds them.
+pub(super) fn watch_settings(
+    args: &BuildArgs,
+    checked: &Checked,
+    store: &StoreConfig,
+    project_dir: &Path,
+) -> Result<crate::sandbox::settings_guard::Watch, ExitCode> {
+    let sandboxed = checked.sandbox.is_some();
+    let trust = args.sandbox.trust_settings;
+    crate::sandbox::settings_guard::begin(project_dir, &store.data_dir, sandboxed, trust)
+        .map_err(|e| usage(e.into()))
 }
 
 /// A run ready to start: the flags checked, the store open, the team (if it runs workers) and
@@ -315,6 +334,7 @@ pub(super) struct Launch {
     pub(super) log: Arc<dyn crate::store::EventLog>,
     pub(super) interrupt: tokio_util::sync::CancellationToken,
     pub(super) lease: Option<crate::orchestrator::LeaseGuard>,
+    pub(super) settings_watch: crate::sandbox::settings_guard::Watch,
 }
 
 /// Starts the run and its front end, and waits for both; the exit code says how the run ended.
@@ -331,6 +351,7 @@ pub(super) async fn drive(
         log,
         interrupt,
         lease,
+        settings_watch,
     } = launch;
     let (headless, json) = (args.headless, args.json);
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -483,6 +504,11 @@ pub(super) async fn drive(
     }
     if let crate::orchestrator::Outcome::Failed(message) = &outcome {
         eprintln!("error: {message}");
+    }
+    for name in settings_watch.end() {
+        eprintln!(
+            "iteratr: warning: {name} changed during this sandboxed build (its agent may have written it, and hooks declared there run outside the sandbox): the next build shows the change and refuses it until you run again with --trust-settings"
+        );
     }
     Ok(ExitCode::from(outcome.exit_code()))
 }

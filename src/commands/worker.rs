@@ -25,6 +25,10 @@ pub async fn run(
         Err(e) => return Ok(usage(e)),
     };
     let project_dir = std::env::current_dir().context("cannot read the current directory")?;
+    let settings_watch = match build::watch_settings(&args, &checked, store, &project_dir) {
+        Ok(w) => w,
+        Err(refused) => return Ok(refused),
+    };
     let team = match joining_team(&args, &project_dir).await {
         Ok(team) => team,
         Err(e) => return Ok(usage(e)),
@@ -40,6 +44,7 @@ pub async fn run(
             log,
             interrupt: tokio_util::sync::CancellationToken::new(),
             lease: None,
+            settings_watch,
         },
         store,
         settings,

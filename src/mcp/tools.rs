@@ -240,10 +240,15 @@ impl SessionTools {
     async fn task_status(&self, Parameters(args): Parameters<TaskStatusArgs>) -> ToolResult {
         let status: TaskStatus = args.status.into();
         self.check_claim(&args.id).await?;
+        let task = args.id.clone();
         let done = self
-            .exec(Command::SetStatus {
-                task: args.id.clone(),
-                status,
+            .exec(match &self.worker {
+                Some(seat) => Command::SetHeldStatus {
+                    task,
+                    status,
+                    worker: seat.name.clone(),
+                },
+                None => Command::SetStatus { task, status },
             })
             .await?;
         let t = changed_task(&done, &args.id).map_err(|e| failure(e.to_string()))?;

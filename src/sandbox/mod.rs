@@ -11,6 +11,7 @@
 
 mod places;
 pub mod policy;
+pub mod settings_guard;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -285,3 +285,29 @@ fn a_change_counts_in_the_iteration_of_the_tasks_holder_and_an_unheld_one_in_nob
     );
     assert_eq!(s.tasks[&3].updated_iteration, None);
 }
+
+#[test]
+fn a_workers_status_change_is_decided_with_the_logs_time_and_refused_once_its_claim_lapsed() {
+    let mut s = session();
+    claim(&mut s, "w1", 1_000);
+    let set = |worker: &str, status| Command::SetHeldStatus {
+        task: "TAS-1".into(),
+        status,
+        worker: worker.into(),
+    };
+    // Live (ttl 10 s): its holder sets it; another worker may not.
+    run(&mut s, set("w1", TaskStatus::InProgress), 5_000);
+    assert_eq!(s.tasks[&1].status, TaskStatus::InProgress);
+    assert!(matches!(
+        decide(&s, &set("w2", TaskStatus::Completed), at(5_000)),
+        Err(DomainError::ClaimLost { .. })
+    ));
+    // Past its time to live, not renewed, nobody else holding it yet: the holder's own change
+    // is refused all the same (the tool's earlier look may have found it live).
+    let late = decide(&s, &set("w1", TaskStatus::Completed), at(11_001));
+    assert!(
+        matches!(&late, Err(DomainError::ClaimLost { task, worker }) if task == "TAS-1" && worker == "w1"),
+        "{late:?}"
+    );
+    assert_eq!(s.tasks[&1].status, TaskStatus::InProgress);
+}

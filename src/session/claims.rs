@@ -142,7 +142,12 @@ impl SessionState {
     }
 
     /// `worker`'s live claim on `task`, or why it has none (for what only the holder may do).
-    fn live_claim(&self, task: u64, worker: &str, now_ms: i64) -> Result<(), DomainError> {
+    pub(super) fn live_claim(
+        &self,
+        task: u64,
+        worker: &str,
+        now_ms: i64,
+    ) -> Result<(), DomainError> {
         let live = self
             .tasks
             .get(&task)
@@ -166,6 +171,24 @@ impl SessionState {
         now_ms: i64,
     ) -> Result<Vec<EventKind>, DomainError> {
         Ok(match cmd {
+            Command::SetHeldStatus {
+                task,
+                status,
+                worker,
+            } => {
+                // Decided with the log's time, so a claim that lapsed while the call was on its
+                // way is refused even though the tool's own look found it live.
+                self.live_claim(self.resolve_task(task)?, worker, now_ms)?;
+                let (task, status) = (task.clone(), *status);
+                let ctx = super::Ctx {
+                    now_ms,
+                    by: super::Author::Agent,
+                };
+                super::decide(self, &Command::SetStatus { task, status }, ctx)?
+                    .into_iter()
+                    .map(|e| e.kind)
+                    .collect()
+            }
             Command::ClaimTask { worker, ttl_ms } => {
                 validate_worker_name(worker)?;
                 if !(1_000..=3_600_000).contains(ttl_ms) {

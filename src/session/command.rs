@@ -50,6 +50,12 @@ pub enum Command {
         task: String,
         status: TaskStatus,
     },
+    /// A worker's agent sets its own task's status: refused once its claim lapsed.
+    SetHeldStatus {
+        task: String,
+        status: TaskStatus,
+        worker: String,
+    },
     SetPriority {
         task: String,
         priority: i64,
@@ -76,17 +82,15 @@ pub enum Command {
     DeleteNote {
         note: String,
     },
-    /// Starts iteration `number`; one of the same worker still running is first recorded as
-    /// interrupted.
+    /// Starts iteration `number`; the same worker's one still running is recorded interrupted.
     StartIteration {
         number: u32,
         planning: bool,
         worker: Option<String>,
     },
-    /// A build starts after one that stopped without recording the end of its iteration (killed,
+    /// A build starts after one that stopped without recording its iteration's end (killed,
     /// crashed, the machine went down): that iteration is recorded as interrupted and the tasks
-    /// left in progress go back to remaining (`task_released`), in one append. Nothing to do
-    /// when no iteration runs.
+    /// left in progress go back to remaining (`task_released`), in one append; nothing if none.
     CloseAbandonedIteration,
     /// Summary of the running iteration (the worker's, with workers), or of the latest one.
     SummarizeIteration {
@@ -159,8 +163,7 @@ pub enum Command {
     ReleaseLease {
         id: String,
     },
-    /// Gives `worker` the next claimable task, unless it holds one (claims that lapsed are
-    /// recorded as expired first).
+    /// Gives `worker` the next claimable task unless it holds one (lapsed claims expire first).
     ClaimTask {
         worker: String,
         ttl_ms: u64,
@@ -579,6 +582,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
                 .filter(|r| !r.is_empty()),
         })],
         Command::ClaimTask { .. }
+        | Command::SetHeldStatus { .. }
         | Command::RenewClaims { .. }
         | Command::ReleaseClaim { .. }
         | Command::RecordIntegration { .. } => state

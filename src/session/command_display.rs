@@ -11,6 +11,11 @@ impl std::fmt::Display for Command {
             Command::AddTasks(tasks) if tasks.len() == 1 => write!(f, "add a task"),
             Command::AddTasks(tasks) => write!(f, "add {} tasks", tasks.len()),
             Command::SetStatus { task, status } => write!(f, "set {task} to {status}"),
+            Command::SetHeldStatus {
+                task,
+                status,
+                worker,
+            } => write!(f, "set {task} to {status} for worker {worker}"),
             Command::SetPriority { task, priority } => {
                 write!(f, "set the priority of {task} to {priority}")
             }

@@ -493,6 +493,19 @@ pub fn team_project_in(
     p
 }
 
+/// A bare repository (`origin.git`, integration branch `main`) in a new directory, which may be
+/// moved away and back (a remote that cannot be reached for a while).
+pub fn bare_remote() -> (tempfile::TempDir, std::path::PathBuf) {
+    let remote = tempfile::tempdir().unwrap();
+    let bare = remote.path().join("origin.git");
+    std::fs::create_dir(&bare).unwrap();
+    git(
+        &bare,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
+    (remote, bare)
+}
+
 /// A second clone of `bare` in a new project directory (with the same fake agent script).
 pub fn second_clone(bare: &std::path::Path, script: Script) -> Project {
     let p = Project::new(script);

@@ -530,3 +530,63 @@ fn claude_code_builds_a_spec_in_the_sandbox() {
     assert!(home.join(".claude/.claude.json").exists(), "{context}");
     assert!(!home.join(".claude.json").exists(), "{context}");
 }
+
+/// Where no `iteratr.toml` exists the sandboxed agent can create one (its directory is the
+/// project), and hooks declared there would run outside the sandbox at the next build. The
+/// sandboxed build says so as it ends, and the next build, sandboxed or not, refuses the file
+/// with the change shown until the person runs again with `--trust-settings`.
+#[test]
+fn a_settings_file_the_sandboxed_agent_wrote_is_refused_until_the_person_trusts_it() {
+    let hook = "[hooks.session_end]\ncommand = \"touch pwned\"\n";
+    let plant = Action::run(vec![
+        "sh".into(),
+        "-c".into(),
+        format!("printf '{}' > iteratr.toml", hook.replace('\n', "\\n")),
+    ]);
+    let p = Project::new(Script::turns([Turn::of([plant]), complete_all()]));
+    p.init_git();
+    let out = p.build(&["--headless", "--sandbox"]);
+    let text = stdout_and_stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("iteratr.toml")).unwrap(),
+        hook
+    );
+    assert!(
+        text.contains("iteratr: warning: iteratr.toml changed during this sandboxed build (its agent may have written it, and hooks declared there run outside the sandbox): the next build shows the change and refuses it until you run again with --trust-settings"),
+        "{text}"
+    );
+
+    for args in [&["--headless"][..], &["--headless", "--sandbox"]] {
+        let refused = p.build(args);
+        let said = stderr(&refused);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{said}\n{}",
+            stdout(&refused)
+        );
+        assert!(
+            said.contains("error: iteratr.toml changed since a sandboxed build started (")
+                && said.contains("+[hooks.session_end]")
+                && said.contains("+command = \"touch pwned\"")
+                && said.contains("run again with --trust-settings"),
+            "{said}"
+        );
+        assert!(!p.path().join("pwned").exists(), "the hook ran: {said}");
+    }
+    // The log is as the sandboxed build left it.
+    assert_eq!(p.status()["completed"], true);
+
+    let trusted = p.build(&["--headless", "--trust-settings"]);
+    let text = stdout_and_stderr(&trusted);
+    assert_eq!(trusted.status.code(), Some(0), "{text}");
+    assert!(!text.contains("changed since a sandboxed build"), "{text}");
+    let again = p.build(&["--headless"]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        stdout_and_stderr(&again)
+    );
+}

@@ -336,6 +336,9 @@ impl Inner {
         .await;
         match published {
             Ok(ack) => {
+                for event in &events {
+                    crate::fault::reached("appended", event.kind.type_name());
+                }
                 self.remember(session, batch.new_last(), ack.sequence);
                 Ok(batch.new_last())
             }

@@ -21,7 +21,9 @@ use serde_json::json;
 
 use super::fake_agent::script::{Action, Script, Turn};
 use super::nats::Cluster;
-use super::project::{Project, build_command, git, second_clone, summary, team_project, tool};
+use super::project::{
+    Project, bare_remote, build_command, git, second_clone, summary, team_project, tool,
+};
 use super::reliability::Rng;
 use checker::{Checker, Planned, Seen};
 use faults::Counts;
@@ -121,13 +123,7 @@ impl Scene {
         let mut rng = Rng::new(seed);
         let cluster = Cluster::start();
         let url = cluster.url();
-        let remote = tempfile::tempdir().unwrap();
-        let bare = remote.path().join("origin.git");
-        std::fs::create_dir(&bare).unwrap();
-        git(
-            &bare,
-            &["init", "--quiet", "--bare", "--initial-branch=main"],
-        );
+        let (remote, bare) = bare_remote();
         let tasks: Vec<String> = planned
             .iter()
             .map(|t| format!("append {}: {}", t.file, t.line))

@@ -311,3 +311,36 @@ fn a_workers_status_change_is_decided_with_the_logs_time_and_refused_once_its_cl
     );
     assert_eq!(s.tasks[&1].status, TaskStatus::InProgress);
 }
+
+#[test]
+fn a_workers_summary_goes_to_its_own_iteration_even_once_that_was_recorded_as_interrupted() {
+    let mut s = session();
+    for (n, worker) in [(1, "w1"), (2, "w2")] {
+        claim(&mut s, worker, 1_000);
+        let start = Command::StartIteration {
+            number: n,
+            planning: false,
+            worker: Some(worker.into()),
+        };
+        run(&mut s, start, 1_000);
+    }
+    // w2 renews; w1 does not, and its claim lapses when w3 asks for a task.
+    let renew = Command::RenewClaims {
+        worker: "w2".into(),
+    };
+    run(&mut s, renew, 9_000);
+    claim(&mut s, "w3", 12_000);
+    assert_eq!(s.running_iteration_of(Some("w1")), None);
+    assert_eq!(s.running_iteration_of(Some("w2")), Some(2));
+    // w1's agent, woken, sums up its work: on its own iteration, not on w2's running one.
+    let summary = Command::SummarizeIteration {
+        summary: "TAS-1: wrote a.txt".into(),
+        worker: Some("w1".into()),
+    };
+    run(&mut s, summary, 12_500);
+    assert_eq!(
+        s.iterations[&1].summary.as_deref(),
+        Some("TAS-1: wrote a.txt")
+    );
+    assert_eq!(s.iterations[&2].summary, None);
+}

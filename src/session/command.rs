@@ -376,11 +376,7 @@ pub fn decide(state: &SessionState, cmd: &Command, ctx: Ctx) -> Result<Vec<Event
         }
         Command::SummarizeIteration { summary, worker } => {
             let summary = check_text("summary", summary, limits::SUMMARY_MAX)?;
-            let iteration = state
-                .running_iteration_of(worker.as_deref())
-                .or(state.running_iteration())
-                .or(state.latest_iteration())
-                .unwrap_or(1);
+            let iteration = state.iteration_to_summarize(worker.as_deref());
             vec![ev(EventKind::IterationSummarized { iteration, summary })]
         }
         Command::FinishIteration {

@@ -33,6 +33,22 @@ impl SessionState {
         self.iterations.keys().next_back().copied()
     }
 
+    /// The iteration an agent's summary is of: a worker's own, running or (recorded as
+    /// interrupted meanwhile) its last, never another worker's; else the running one, or the
+    /// latest.
+    pub fn iteration_to_summarize(&self, worker: Option<&str>) -> u32 {
+        let own = match worker {
+            Some(w) => self.running_iteration_of(Some(w)).or_else(|| {
+                let mut newest_first = self.iterations.iter().rev();
+                newest_first
+                    .find(|(_, it)| it.worker.as_deref() == Some(w))
+                    .map(|(n, _)| *n)
+            }),
+            None => self.running_iteration_of(None).or(self.running_iteration()),
+        };
+        own.or(self.latest_iteration()).unwrap_or(1)
+    }
+
     /// The task with this content (same case, spacing and trailing punctuation rules as the
     /// duplicate check), an open one first.
     pub fn task_with_content(&self, content: &str) -> Option<&Task> {

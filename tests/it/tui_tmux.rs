@@ -166,8 +166,9 @@ fn the_agent_s_question_is_answered_in_its_window() {
     let dir = project.path();
     // The full-screen interface: the question waits (5 minutes) for the person here.
     let tmux = start_build(dir, "question", "");
-    let screen = tmux.wait_for("The agent asks · Q-1", PATIENCE);
-    for shown in [
+    // The whole window, not a screen caught while it is being drawn.
+    let shown = [
+        "The agent asks · Q-1",
         "Database",
         "Which database should the todo list use?",
         "› 1 ( ) Postgres",
@@ -175,9 +176,10 @@ fn the_agent_s_question_is_answered_in_its_window() {
         "Your words: type to answer in your own words",
         "Enter Send",
         "Esc Later",
-    ] {
-        assert!(screen.contains(shown), "{shown:?}:\n{screen}");
-    }
+    ];
+    tmux.wait_until("the question window, whole", PATIENCE, |screen| {
+        shown.iter().all(|line| screen.contains(line))
+    });
     let agent_log = || read_log(&dir.join("agent.log"));
     let asked = || -> Vec<log::Tool> {
         log::of::<log::Tool>(&agent_log())

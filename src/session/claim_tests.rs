@@ -242,8 +242,8 @@ fn a_task_completed_by_a_lost_worker_is_claimable_again_until_it_is_integrated()
     assert_eq!(ready, [2, 3]);
 }
 
-#[test]
-fn a_change_counts_in_the_iteration_of_the_tasks_holder_and_an_unheld_one_in_nobodys() {
+/// [`session`] with w1 on TAS-1 in iteration 1 and w2 on TAS-2 in iteration 2, from 1 s.
+fn two_workers_at_work() -> SessionState {
     let mut s = session();
     for (n, worker) in [(1, "w1"), (2, "w2")] {
         claim(&mut s, worker, 1_000);
@@ -254,6 +254,12 @@ fn a_change_counts_in_the_iteration_of_the_tasks_holder_and_an_unheld_one_in_nob
         };
         run(&mut s, start, 1_000);
     }
+    s
+}
+
+#[test]
+fn a_change_counts_in_the_iteration_of_the_tasks_holder_and_an_unheld_one_in_nobodys() {
+    let mut s = two_workers_at_work();
     // TAS-1 is w1's, in the older of the two iterations running.
     let working = Command::SetStatus {
         task: "TAS-1".into(),
@@ -314,16 +320,7 @@ fn a_workers_status_change_is_decided_with_the_logs_time_and_refused_once_its_cl
 
 #[test]
 fn a_workers_summary_goes_to_its_own_iteration_even_once_that_was_recorded_as_interrupted() {
-    let mut s = session();
-    for (n, worker) in [(1, "w1"), (2, "w2")] {
-        claim(&mut s, worker, 1_000);
-        let start = Command::StartIteration {
-            number: n,
-            planning: false,
-            worker: Some(worker.into()),
-        };
-        run(&mut s, start, 1_000);
-    }
+    let mut s = two_workers_at_work();
     // w2 renews; w1 does not, and its claim lapses when w3 asks for a task.
     let renew = Command::RenewClaims {
         worker: "w2".into(),

@@ -148,6 +148,14 @@ pub(crate) fn prepare_worktrees_root(root: &Path, group: &str) -> std::io::Resul
     Ok(dir)
 }
 
+/// The git directory of the linked worktree at `worktree` (its `.git` file says `gitdir: DIR`);
+/// `None` for a main checkout or no repository.
+fn linked_git_dir(worktree: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    text.strip_prefix("gitdir:")
+        .map(|d| PathBuf::from(d.trim()))
+}
+
 impl Repo {
     /// A worktree at `path` on `branch`: the existing one, or a new one whose branch starts at
     /// `start` (or continues the branch when it exists, from an earlier run).
@@ -191,10 +199,7 @@ impl Repo {
     /// no later `git worktree remove` passes, and maybe not checked out (no index yet): the lock
     /// goes, and a worktree never checked out is, now.
     async fn finish_interrupted_add(&self, path: &Path) -> Result<(), GitError> {
-        let admin = std::fs::read_to_string(path.join(".git"))
-            .ok()
-            .and_then(|t| t.strip_prefix("gitdir:").map(|d| PathBuf::from(d.trim())));
-        let Some(admin) = admin else {
+        let Some(admin) = linked_git_dir(path) else {
             return Ok(());
         };
         let locked = std::fs::read_to_string(admin.join("locked")).unwrap_or_default();
@@ -267,10 +272,7 @@ impl Repo {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let git_dir = std::fs::read_to_string(self.top.join(".git"))
-            .ok()
-            .and_then(|t| t.strip_prefix("gitdir:").map(|d| PathBuf::from(d.trim())))
-            .unwrap_or_else(|| self.top.join(".git"));
+        let git_dir = linked_git_dir(&self.top).unwrap_or_else(|| self.top.join(".git"));
         let aside = git_dir.join("iteratr-aside").join(stamp.to_string());
         for file in files {
             let from = self.top.join(file);

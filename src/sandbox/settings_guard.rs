@@ -68,6 +68,17 @@ fn records(data_dir: &Path) -> Vec<(PathBuf, Option<Record>)> {
         .collect()
 }
 
+/// The files that differ between `was` and `now`.
+fn changed(
+    was: &BTreeMap<String, Option<String>>,
+    now: &BTreeMap<String, Option<String>>,
+) -> Vec<String> {
+    now.iter()
+        .filter(|(name, text)| was.get(*name) != Some(*text))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// What changed between `was` and `now`, as unified diffs of the files that differ.
 fn diff(was: &BTreeMap<String, Option<String>>, now: &BTreeMap<String, Option<String>>) -> String {
     let mut out = String::new();
@@ -115,13 +126,8 @@ pub fn begin(
             continue;
         };
         if record.files != now && !trust {
-            let names = now
-                .iter()
-                .filter(|(name, text)| record.files.get(*name) != Some(*text))
-                .map(|(name, _)| name.clone())
-                .collect();
             return Err(Changed {
-                names,
+                names: changed(&record.files, &now),
                 since: std::time::UNIX_EPOCH
                     + std::time::Duration::from_millis(record.started_at_ms),
                 diff: diff(&record.files, &now),
@@ -175,10 +181,7 @@ impl Watch {
             let _ = std::fs::remove_file(path);
             return Vec::new();
         }
-        now.into_iter()
-            .filter(|(name, text)| record.files.get(name) != Some(text))
-            .map(|(name, _)| name)
-            .collect()
+        changed(&record.files, &now)
     }
 }
 
